@@ -1,0 +1,38 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Both binaries are linked as static executables: no dynamic loader, no shared Swift
+// runtime to map, so they start in about a millisecond (see docs/performance.md).
+// Foundation needs its support libraries named explicitly for a static link.
+let staticExecutable: [LinkerSetting] = [.unsafeFlags(["-static-executable"])]
+let staticFoundation: [LinkerSetting] = [.unsafeFlags([
+    "-static-executable", "-Xlinker", "--start-group",
+    "-lFoundation", "-lFoundationEssentials", "-lFoundationInternationalization",
+    "-l_FoundationCShims", "-l_FoundationCollections", "-l_FoundationICU",
+    "-lCoreFoundation", "-lswiftSynchronization", "-lswiftDispatch",
+    "-Xlinker", "--end-group",
+])]
+
+let package = Package(
+    name: "plash",
+    products: [
+        .executable(name: "plash-exec", targets: ["plash-exec"]),
+        .executable(name: "plash", targets: ["plash"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        .target(name: "CPlashShims"),
+        .target(name: "PlashSystem", dependencies: ["CPlashShims"]),
+        .target(name: "PlashExec", dependencies: ["PlashSystem"]),
+        .executableTarget(name: "plash-exec", dependencies: ["PlashExec"],
+                          linkerSettings: staticExecutable),
+        .target(name: "PlashKit", dependencies: ["PlashSystem", "PlashExec"]),
+        .executableTarget(name: "plash", dependencies: [
+            "PlashKit", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ], linkerSettings: staticFoundation),
+        .testTarget(name: "PlashExecTests", dependencies: ["PlashExec", "plash-exec"]),
+        .testTarget(name: "PlashKitTests", dependencies: ["PlashKit", "plash", "plash-exec"]),
+    ]
+)

@@ -1,0 +1,29 @@
+// The few kernel interfaces Swift cannot call directly: variadic prctl and syscall,
+// and structs (ifreq, open_how, mount_attr) that are easier to fill in C.
+#ifndef PLASH_SHIMS_H
+#define PLASH_SHIMS_H
+
+#include <sys/types.h>
+#include <linux/sched.h>   // CLONE_NEW*, which <sched.h> hides without _GNU_SOURCE
+
+// GNU flags that Swift's Glibc module does not see (it is built without _GNU_SOURCE).
+extern const int plash_O_PATH;
+
+int plash_unshare(int flags);
+
+// openat2(2) with RESOLVE_IN_ROOT: `path` is resolved as if `root` were "/", so a
+// symlink in an image can never lead outside of it.
+int plash_open_in_root(int root, const char *path, int flags, mode_t mode);
+
+// mount_setattr(2): make the mount at `fd` (and, if `recursive`, every mount below it)
+// read-only.
+int plash_mount_set_readonly(int fd, int recursive);
+
+int plash_pivot_root(const char *new_root, const char *put_old);
+
+// Bring the loopback interface of the current network namespace up.
+int plash_loopback_up(void);
+
+int plash_set_no_new_privs(void);
+
+#endif

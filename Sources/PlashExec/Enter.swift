@@ -1,0 +1,49 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import PlashSystem
+
+/// Start in --cwd, or in the caller's working directory when the container has it,
+/// else in /.
+public func enterWorkingDirectory(_ plan: ExecPlan, callerDirectory: String?) throws {
+    if let dir = plan.workingDirectory {
+        try check(chdir(dir), "chdir", dir)
+    } else if let dir = callerDirectory, chdir(dir) == 0 {
+        return
+    } else {
+        try check(chdir("/"), "chdir", "/")
+    }
+}
+
+public let defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+/// The program's environment: nothing of the caller's but TERM and HOME, plus what
+/// PLASH_EXPORT (NAME:NAME...) and --env name. Later entries win.
+public func containerEnvironment(_ plan: ExecPlan, caller: (String) -> String?) -> [String] {
+    var entries: [(String, String)] = [("PATH", defaultPath)]
+    var passed = ["TERM", "HOME"]
+    if let exported = caller("PLASH_EXPORT") {
+        passed += exported.split(separator: ":").map(String.init)
+    }
+    for name in passed {
+        if let value = caller(name) { entries.append((name, value)) }
+    }
+    for assignment in plan.environment {
+        if let equals = assignment.firstIndex(of: "=") {
+            entries.append((String(assignment[..<equals]), String(assignment[assignment.index(after: equals)...])))
+        } else if let value = caller(assignment) {
+            entries.append((assignment, value))
+        }
+    }
+    var result: [String] = []
+    var seen: [String: Int] = [:]
+    for (name, value) in entries {
+        if let index = seen[name] {
+            result[index] = "\(name)=\(value)"
+        } else {
+            seen[name] = result.count
+            result.append("\(name)=\(value)")
+        }
+    }
+    return result
+}

@@ -1,0 +1,81 @@
+/// Everything plash-exec will do, decided from argv before any system call.
+public struct ExecPlan: Equatable {
+    public enum Image: Equatable {
+        case root(String)          // --root DIR
+        case lowers([String])      // --lower DIR..., top first
+        case stored(String)        // an id or a name in the store
+    }
+
+    public var image: Image
+    public var persist: String? = nil
+    public var binds: [Bind] = []
+    public var environment: [String] = []     // NAME=VALUE, or NAME to pass the caller's
+    public var workingDirectory: String? = nil
+    public var shareHome = true
+    public var shareTmp = true
+    public var hostname: String? = nil
+    public var isolateNetwork = false
+    public var command: [String] = ["/bin/sh"]
+
+    public init(image: Image) { self.image = image }
+}
+
+public struct Bind: Equatable {
+    public var source: String
+    public var destination: String
+    public var readOnly = false
+    /// Shares a host directory only where the image has nothing at that path, so the
+    /// caller's working directory never hides a directory of the image (/usr, /etc).
+    public var onlyWhereImageHasNone = false
+
+    public init(_ source: String, _ destination: String, readOnly: Bool = false,
+                onlyWhereImageHasNone: Bool = false) {
+        self.source = source
+        self.destination = destination
+        self.readOnly = readOnly
+        self.onlyWhereImageHasNone = onlyWhereImageHasNone
+    }
+}
+
+public enum Invocation: Equatable {
+    case run(ExecPlan)
+    case help
+    case version
+}
+
+public let version = "0.1.0"
+
+public let usage = """
+    Usage: plash-exec [OPTIONS] --root DIR [--] [CMD [ARG...]]
+           plash-exec [OPTIONS] --lower DIR [--lower DIR]... [--] [CMD [ARG...]]
+           plash-exec [OPTIONS] IMAGE [--] [CMD [ARG...]]
+
+    Run CMD (default /bin/sh) in a container, as this very process: same PID, same
+    stdin/stdout/stderr, the program's own exit status.
+
+    Image:
+      --root DIR             the image is the directory DIR (never written to)
+      --lower DIR            a layer of the image, top first; repeat for each layer
+      IMAGE                  an image id or name in the store ($PLASH_DATA)
+      --persist DIR          keep the container's writes in DIR (created if missing);
+                             without it they vanish when the container exits
+    Sharing:
+      --bind SRC[:DST]       bind the host path SRC to DST (default: SRC) inside
+      --ro-bind SRC[:DST]    the same, read-only
+      --no-home              do not share /home and $HOME
+      --no-tmp               do not share /tmp
+      --cwd DIR              start in DIR inside (default: the caller's working
+                             directory when it exists inside, else /)
+    Environment:
+      --env NAME=VALUE       set NAME inside; --env NAME passes the caller's value
+                             (PLASH_EXPORT=A:B in the caller's environment passes A and B)
+    Isolation:
+      --hostname NAME        own UTS namespace with this hostname
+      --net none             own network namespace with only lo, up
+    Other:
+      -h, --help             show this help
+      --version              show the version
+
+    Exit status: the program's own; 125 when plash-exec itself fails, 126 when CMD
+    cannot be executed, 127 when CMD is not found.
+    """

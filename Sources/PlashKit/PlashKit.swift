@@ -1,0 +1,1 @@
+// PlashKit: the store, the build cache and the macros (issue 3).

@@ -1,0 +1,91 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CPlashShims
+
+/// Opens a directory as a handle only (plash_O_PATH): enough to mount on, to chdir to and to
+/// name in overlay options as /proc/self/fd/N, without needing read permission.
+public func openDirectory(_ path: String, what: String) throws -> Int32 {
+    try check(open(path, plash_O_PATH | O_DIRECTORY | O_CLOEXEC), what, path)
+}
+
+/// The path that names an open file descriptor to the kernel: what overlayfs options
+/// and mount targets use, short and immune to symlinks in the path it was opened by.
+public func procPath(_ fd: Int32) -> String { "/proc/self/fd/\(fd)" }
+
+/// Opens `path` inside the tree at `root`, creating it (and its parents, as
+/// directories) when missing: a directory, or an empty file when `directory` is false.
+/// Symlinks are resolved inside `root`, so an image cannot make us create or mount
+/// anything outside of it.
+public func openOrCreate(_ path: String, in root: Int32, directory: Bool) throws -> Int32 {
+    let flags = plash_O_PATH | O_CLOEXEC | O_NOFOLLOW
+    let fd = plash_open_in_root(root, path, flags, 0)
+    if fd >= 0 { return fd }
+    guard errno == ENOENT else { throw SyscallError("open mount point", path) }
+
+    let (parentPath, name) = splitLast(path)
+    let parent = try openOrCreate(parentPath, in: root, directory: true)
+    defer { close(parent) }
+    if directory {
+        if mkdirat(parent, name, 0o755) == -1 && errno != EEXIST {
+            throw SyscallError("create mount point", path)
+        }
+    } else {
+        let file = openat(parent, name, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o644)
+        if file == -1 && errno != EEXIST { throw SyscallError("create mount point", path) }
+        close(file)
+    }
+    return try check(plash_open_in_root(root, path, flags, 0), "open mount point", path)
+}
+
+/// True when `path` exists inside the tree at `root`.
+public func exists(_ path: String, in root: Int32) -> Bool {
+    let fd = plash_open_in_root(root, path, plash_O_PATH | O_CLOEXEC, 0)
+    if fd < 0 { return false }
+    close(fd)
+    return true
+}
+
+public func isDirectory(_ path: String, what: String) throws -> Bool {
+    var info = stat()
+    try check(stat(path, &info), what, path)
+    return (info.st_mode & S_IFMT) == S_IFDIR
+}
+
+/// "/a/b/c" -> ("/a/b", "c"); "/a" -> ("/", "a").
+public func splitLast(_ path: String) -> (String, String) {
+    let trimmed = path.hasSuffix("/") && path.count > 1 ? String(path.dropLast()) : path
+    guard let slash = trimmed.lastIndex(of: "/") else { return (".", trimmed) }
+    let parent = trimmed[..<slash]
+    return (parent.isEmpty ? "/" : String(parent), String(trimmed[trimmed.index(after: slash)...]))
+}
+
+/// True when `path` is `directory` or lies below it (by path components, not by prefix).
+public func isPath(_ path: String, within directory: String) -> Bool {
+    if directory == "/" { return true }
+    let dir = directory.hasSuffix("/") ? String(directory.dropLast()) : directory
+    return path == dir || path.hasPrefix(dir + "/")
+}
+
+/// The current working directory as the kernel knows it, or nil when it was deleted
+/// or cannot be named.
+public func currentDirectory() -> String? {
+    var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+    guard getcwd(&buffer, buffer.count) != nil else { return nil }
+    let path = String(cString: buffer)
+    return path.hasPrefix("/") ? path : nil
+}
+
+public func writeFile(_ path: String, _ contents: String) throws {
+    let fd = try check(open(path, O_WRONLY | O_CLOEXEC), "open", path)
+    defer { close(fd) }
+    let bytes = Array(contents.utf8)
+    let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+    if written != bytes.count { throw SyscallError("write", path) }
+}
+
+/// Writes one line to stderr, unbuffered: the process may exec or exit right after.
+public func printLine(toStandardError line: String) {
+    let bytes = Array((line + "\n").utf8)
+    _ = bytes.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+}
