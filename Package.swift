@@ -32,7 +32,11 @@ let package = Package(
         .executableTarget(name: "plash", dependencies: [
             "PlashKit", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], linkerSettings: staticFoundation),
-        .testTarget(name: "PlashExecTests", dependencies: ["PlashExec", "plash-exec"]),
-        .testTarget(name: "PlashKitTests", dependencies: ["PlashKit", "plash", "plash-exec"]),
+        .target(name: "PlashTestSupport", path: "Tests/Support"),
+        // The tests run the built binaries (`swift build` first, see scripts/test). They
+        // cannot depend on the executable targets: their static link flags would apply
+        // to the test bundle too.
+        .testTarget(name: "PlashExecTests", dependencies: ["PlashExec", "PlashTestSupport"]),
+        .testTarget(name: "PlashKitTests", dependencies: ["PlashKit", "PlashTestSupport"]),
     ]
 )

@@ -1,0 +1,84 @@
+import Testing
+@testable import PlashExec
+import PlashSystem
+
+func plan(_ arguments: [String]) throws -> ExecPlan {
+    guard case .run(let plan) = try parse(arguments) else { throw UsageError("not a run") }
+    return plan
+}
+
+@Test func rootAndCommandAfterDoubleDash() throws {
+    let p = try plan(["--root", "/r", "--", "ls", "-l"])
+    #expect(p.image == .root("/r"))
+    #expect(p.command == ["ls", "-l"])
+}
+
+@Test func lowersKeepTheirOrderTopFirst() throws {
+    #expect(try plan(["--lower", "/a", "--lower=/b", "true"]).image == .lowers(["/a", "/b"]))
+}
+
+@Test func theFirstWordIsAnImageWhenNoRootIsGiven() throws {
+    let p = try plan(["--no-tmp", "myimage", "echo", "hi"])
+    #expect(p.image == .stored("myimage"))
+    #expect(p.command == ["echo", "hi"])
+    #expect(!p.shareTmp)
+}
+
+@Test func withoutACommandTheShellRuns() throws {
+    #expect(try plan(["--root", "/r"]).command == ["/bin/sh"])
+}
+
+@Test func bindTakesAnOptionalDestination() throws {
+    let p = try plan(["--bind", "/src", "--ro-bind", "/a:/b", "--root", "/r"])
+    #expect(p.binds == [Bind("/src", "/src"), Bind("/a", "/b", readOnly: true)])
+}
+
+@Test func optionsAfterTheCommandBelongToTheCommand() throws {
+    #expect(try plan(["--root", "/r", "ls", "--help"]).command == ["ls", "--help"])
+}
+
+@Test func badCommandLinesAreUsageErrors() {
+    for arguments in [["--frob", "--root", "/r"], ["--root"], [], ["--root", "/r", "--lower", "/l"],
+                      ["--bind", "/a:rel", "--root", "/r"], ["--net", "host", "--root", "/r"],
+                      ["--cwd", "rel", "--root", "/r"], ["--env", "=x", "--root", "/r"]] {
+        #expect(throws: UsageError.self, "\(arguments)") { try parse(arguments) }
+    }
+}
+
+@Test func helpAndVersionWin() throws {
+    #expect(try parse(["--root", "/r", "--help"]) == .help)
+    #expect(try parse(["--version"]) == .version)
+}
+
+@Test func theEnvironmentIsCleanExceptWhatIsNamed() throws {
+    var p = try plan(["--root", "/r", "--env", "A=1", "--env", "B", "--env", "PATH=/x"])
+    p.environment.append("A=2")
+    let caller = ["TERM": "xterm", "HOME": "/root", "B": "b", "SECRET": "s", "PLASH_EXPORT": "C:D", "C": "c"]
+    let env = containerEnvironment(p, caller: { caller[$0] })
+    #expect(env == ["PATH=/x", "TERM=xterm", "HOME=/root", "C=c", "A=2", "B=b"])
+}
+
+@Test func sharedMountsGoParentsFirstAndSkipWhatIsCovered() throws {
+    let p = try plan(["--root", "/r", "--bind", "/data:/mnt"])
+    let mounts = sharedMounts(p, home: "/home/me", callerDirectory: "/home/me/project", hostHas: { _ in true })
+    #expect(mounts.map(\.destination) == ["/proc", "/dev", "/sys", "/tmp", "/home",
+                                          "/etc/resolv.conf", "/etc/hosts", "/mnt"])
+}
+
+@Test func aHomeOutsideHomeAndTheCallersDirectoryAreShared() throws {
+    let p = try plan(["--root", "/r"])
+    let mounts = sharedMounts(p, home: "/root", callerDirectory: "/srv/app", hostHas: { $0 != "/etc/hosts" })
+    #expect(mounts.map(\.destination) == ["/proc", "/dev", "/sys", "/tmp", "/home", "/root", "/srv/app",
+                                          "/etc/resolv.conf"])
+    #expect(mounts.first { $0.destination == "/srv/app" }?.onlyWhereImageHasNone == true)
+}
+
+@Test func noHomeAndNoTmpShareNeitherNorACallerDirectoryInThem() throws {
+    let p = try plan(["--no-home", "--no-tmp", "--root", "/r"])
+    let mounts = sharedMounts(p, home: "/root", callerDirectory: "/root/src", hostHas: { _ in true })
+    #expect(mounts.map(\.destination) == ["/proc", "/dev", "/sys", "/etc/resolv.conf", "/etc/hosts"])
+}
+
+@Test func storeLayersAreTheNodesPathComponentsTopFirst() {
+    #expect(layerDirectories(node: "/s/layer/0/1/2", store: "/s") == ["/s/layer/0/1/2/_data", "/s/layer/0/1/_data"])
+}
