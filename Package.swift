@@ -3,14 +3,14 @@ import PackageDescription
 
 // Both binaries are linked as static executables: no dynamic loader, no shared Swift
 // runtime to map, so they start in about a millisecond (see docs/performance.md).
-// Foundation needs its support libraries named explicitly for a static link.
+// Foundation needs its support libraries named explicitly for a static link, and lld,
+// which unlike ld resolves them in any order.
 let staticExecutable: [LinkerSetting] = [.unsafeFlags(["-static-executable"])]
 let staticFoundation: [LinkerSetting] = [.unsafeFlags([
-    "-static-executable", "-Xlinker", "--start-group",
+    "-static-executable", "-use-ld=lld",
     "-lFoundation", "-lFoundationEssentials", "-lFoundationInternationalization",
     "-l_FoundationCShims", "-l_FoundationCollections", "-l_FoundationICU",
-    "-lCoreFoundation", "-lswiftSynchronization", "-lswiftDispatch",
-    "-Xlinker", "--end-group",
+    "-lCoreFoundation", "-lswiftSynchronization", "-lswiftDispatch", "-lstdc++", "-lm",
 ])]
 
 let package = Package(

@@ -15,10 +15,10 @@ public func procPath(_ fd: Int32) -> String { "/proc/self/fd/\(fd)" }
 
 /// Opens `path` inside the tree at `root`, creating it (and its parents, as
 /// directories) when missing: a directory, or an empty file when `directory` is false.
-/// Symlinks are resolved inside `root`, so an image cannot make us create or mount
-/// anything outside of it.
+/// Symlinks are followed but resolved inside `root`, so an image can never make us
+/// create or mount anything outside of it.
 public func openOrCreate(_ path: String, in root: Int32, directory: Bool) throws -> Int32 {
-    let flags = plash_O_PATH | O_CLOEXEC | O_NOFOLLOW
+    let flags = plash_O_PATH | O_CLOEXEC
     let fd = plash_open_in_root(root, path, flags, 0)
     if fd >= 0 { return fd }
     guard errno == ENOENT else { throw SyscallError("open mount point", path) }
@@ -26,14 +26,16 @@ public func openOrCreate(_ path: String, in root: Int32, directory: Bool) throws
     let (parentPath, name) = splitLast(path)
     let parent = try openOrCreate(parentPath, in: root, directory: true)
     defer { close(parent) }
+    // What is left at `name` is nothing or a dangling symlink (an image's
+    // resolv.conf -> /run/...): replace it in the writable layer.
+    if unlinkat(parent, name, 0) == -1 && errno != ENOENT {
+        throw SyscallError("replace dangling symlink", path)
+    }
     if directory {
-        if mkdirat(parent, name, 0o755) == -1 && errno != EEXIST {
-            throw SyscallError("create mount point", path)
-        }
+        try check(mkdirat(parent, name, 0o755), "create mount point", path)
     } else {
-        let file = openat(parent, name, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o644)
-        if file == -1 && errno != EEXIST { throw SyscallError("create mount point", path) }
-        close(file)
+        close(try check(openat(parent, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644),
+                        "create mount point", path))
     }
     return try check(plash_open_in_root(root, path, flags, 0), "open mount point", path)
 }
@@ -70,8 +72,8 @@ public func isPath(_ path: String, within directory: String) -> Bool {
 /// The current working directory as the kernel knows it, or nil when it was deleted
 /// or cannot be named.
 public func currentDirectory() -> String? {
-    var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-    guard getcwd(&buffer, buffer.count) != nil else { return nil }
+    guard let buffer = getcwd(nil, 0) else { return nil }
+    defer { free(buffer) }
     let path = String(cString: buffer)
     return path.hasPrefix("/") ? path : nil
 }

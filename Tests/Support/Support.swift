@@ -26,34 +26,131 @@ public struct Finished: CustomStringConvertible {
 @discardableResult
 public func run(_ executable: String, _ arguments: [String], stdin: String? = nil,
                 environment: [String: String] = [:], directory: String? = nil) throws -> Finished {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: executable)
-    process.arguments = arguments
-    var env = environment
-    if env["PATH"] == nil { env["PATH"] = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" }
-    process.environment = env
-    if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
-    let out = Pipe(), err = Pipe(), input = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    process.standardInput = stdin == nil ? FileHandle.nullDevice : input
-    try process.run()
+    let child = try Child(executable, arguments, environment: environment, directory: directory,
+                          stdin: stdin == nil ? .null : .pipe)
     if let stdin {
-        try input.fileHandleForWriting.write(contentsOf: Data(stdin.utf8))
-        try input.fileHandleForWriting.close()
+        let bytes = Array(stdin.utf8)
+        _ = bytes.withUnsafeBytes { write(child.stdin, $0.baseAddress, $0.count) }
+        child.closeStdin()
     }
-    // Read both pipes concurrently so a chatty child cannot block on a full pipe.
-    let errData = Locked(Data())
-    let reader = Thread { errData.set(err.fileHandleForReading.readDataToEndOfFile()) }
-    reader.start()
-    let outData = out.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    while !errData.done { usleep(1000) }
-    let killed = process.terminationReason == .uncaughtSignal
-    return Finished(status: killed ? -1 : process.terminationStatus,
-                    signal: killed ? process.terminationStatus : nil,
-                    stdout: String(decoding: outData, as: UTF8.self),
-                    stderr: String(decoding: errData.value, as: UTF8.self))
+    return child.finish()
+}
+
+/// A process started with posix_spawn: a clean signal mask and default signal
+/// dispositions, like a shell or a supervisor would give it. (Foundation's Process
+/// passes on the blocked signals of the thread that starts it.)
+public final class Child: @unchecked Sendable {
+    public enum Input { case null, pipe }
+    public let pid: pid_t
+    public private(set) var stdin: Int32 = -1
+    public let stdout: Int32
+    private let stderr: Int32
+
+    public init(_ executable: String, _ arguments: [String], environment: [String: String] = [:],
+                directory: String? = nil, stdin input: Input = .null) throws {
+        var env = environment
+        if env["PATH"] == nil { env["PATH"] = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" }
+        var inPipe: [Int32] = [-1, -1], outPipe: [Int32] = [-1, -1], errPipe: [Int32] = [-1, -1]
+        guard makePipe(&outPipe), makePipe(&errPipe), input == .null || makePipe(&inPipe) else {
+            throw POSIXError(.EMFILE)
+        }
+
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        if input == .pipe {
+            posix_spawn_file_actions_adddup2(&actions, inPipe[0], 0)
+        } else {
+            posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        }
+        posix_spawn_file_actions_adddup2(&actions, outPipe[1], 1)
+        posix_spawn_file_actions_adddup2(&actions, errPipe[1], 2)
+
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var none = sigset_t(), all = sigset_t()
+        sigemptyset(&none)
+        sigfillset(&all)
+        posix_spawnattr_setsigmask(&attributes, &none)
+        posix_spawnattr_setsigdefault(&attributes, &all)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+
+        // posix_spawn cannot change directory portably: let a shell do it, then exec.
+        var argv = [executable] + arguments
+        var path = executable
+        if let directory {
+            path = "/bin/sh"
+            argv = ["/bin/sh", "-c", "cd \"$0\" && exec \"$@\"", directory] + argv
+        }
+        let cArgs = argv.map { strdup($0) } + [nil]
+        let cEnv = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer { (cArgs + cEnv).forEach { free($0) } }
+        var pid: pid_t = 0
+        let result = posix_spawn(&pid, path, &actions, &attributes, cArgs, cEnv)
+        close(outPipe[1]); close(errPipe[1])
+        if input == .pipe { close(inPipe[0]) }
+        guard result == 0 else {
+            close(outPipe[0]); close(errPipe[0])
+            throw POSIXError(POSIXErrorCode(rawValue: result) ?? .ENOENT)
+        }
+        self.pid = pid
+        self.stdin = inPipe[1]
+        self.stdout = outPipe[0]
+        self.stderr = errPipe[0]
+    }
+
+    public func closeStdin() {
+        if stdin >= 0 { close(stdin); stdin = -1 }
+    }
+
+    /// Reads one line of stdout (without the newline); "" at end of file.
+    public func readLine() -> String {
+        var bytes: [UInt8] = []
+        var byte: UInt8 = 0
+        while read(stdout, &byte, 1) == 1 && byte != 10 { bytes.append(byte) }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// Reads the rest of stdout and stderr, then waits for the exit.
+    public func finish() -> Finished {
+        closeStdin()
+        let errFd = stderr
+        let errData = Locked([UInt8]())
+        let reader = Thread { errData.set(readAll(errFd)) }
+        reader.start()
+        let out = readAll(stdout)
+        while !errData.done { usleep(1000) }
+        close(stdout); close(stderr)
+        let (status, signal) = wait()
+        return Finished(status: status, signal: signal, stdout: String(decoding: out, as: UTF8.self),
+                        stderr: String(decoding: errData.value, as: UTF8.self))
+    }
+
+    /// Waits for the exit: (status, nil) or (-1, signal).
+    public func wait() -> (Int32, Int32?) {
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
+        if status & 0x7f == 0 { return ((status >> 8) & 0xff, nil) }
+        return (-1, status & 0x7f)
+    }
+}
+
+/// A pipe whose ends are closed in spawned children (they get dup2'ed copies).
+func makePipe(_ fds: inout [Int32]) -> Bool {
+    guard pipe(&fds) == 0 else { return false }
+    fds.forEach { _ = fcntl($0, F_SETFD, FD_CLOEXEC) }
+    return true
+}
+
+func readAll(_ fd: Int32) -> [UInt8] {
+    var data: [UInt8] = []
+    var buffer = [UInt8](repeating: 0, count: 65536)
+    while true {
+        let n = read(fd, &buffer, buffer.count)
+        if n > 0 { data += buffer[0..<n] } else if n == -1 && errno == EINTR { continue } else { break }
+    }
+    return data
 }
 
 /// Runs a shell command line on the host (bash -c).

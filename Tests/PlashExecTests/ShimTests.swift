@@ -1,0 +1,280 @@
+import Foundation
+import Testing
+import PlashTestSupport
+
+// Each test runs the built plash-exec, as root, on a busybox root made at test time.
+
+func exec(_ arguments: [String], stdin: String? = nil, environment: [String: String] = [:],
+          directory: String? = nil) throws -> Finished {
+    try run(plashExec, arguments, stdin: stdin, environment: environment, directory: directory)
+}
+
+func inBusybox(_ script: String, options: [String] = [], environment: [String: String] = [:],
+               directory: String? = nil) throws -> Finished {
+    try exec(options + ["--root", busyboxRoot, "--", "sh", "-c", script],
+             environment: environment, directory: directory)
+}
+
+/// Starts plash-exec without waiting for it.
+func start(_ arguments: [String], stdin: Child.Input = .null) throws -> Child {
+    try Child(plashExec, arguments, stdin: stdin)
+}
+
+/// Processes of plash-exec that belong to the container of `pid`: its parent, or
+/// anything in its mount namespace.
+func plashExecProcesses(of pid: pid_t) -> [String] {
+    let fm = FileManager.default
+    let namespace = try? fm.destinationOfSymbolicLink(atPath: "/proc/\(pid)/ns/mnt")
+    let pids = (try? fm.contentsOfDirectory(atPath: "/proc"))?.filter { Int($0) != nil } ?? []
+    return pids.filter {
+        (try? fm.destinationOfSymbolicLink(atPath: "/proc/\($0)/exe")) == plashExec
+            && (try? fm.destinationOfSymbolicLink(atPath: "/proc/\($0)/ns/mnt")) == namespace
+    }
+}
+
+func parent(of pid: pid_t) -> String? {
+    let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)
+    return stat?.split(separator: ")").last?.split(separator: " ").dropFirst().first.map(String.init)
+}
+
+// 1. Same PID
+
+@Test func theProgramRunsInThePIDTheCallerStartedAndNoPlashProcessRemains() throws {
+    let child = try start(["--root", busyboxRoot, "--", "sh", "-c", "echo $$; read line; exit 3"], stdin: .pipe)
+    #expect(child.readLine() == String(child.pid))
+    #expect(plashExecProcesses(of: child.pid).isEmpty)
+    #expect(parent(of: child.pid) == String(getpid()))
+    let exe = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(child.pid)/exe")
+    #expect(exe == "/bin/busybox")
+    #expect(child.finish().status == 3)
+}
+
+// 2. Passthrough stdio
+
+@Test func stdinAndStdoutPassThrough() throws {
+    let result = try exec(["--root", busyboxRoot, "--", "tr", "a-z", "A-Z"], stdin: "a\nb\n")
+    #expect(result.stdout == "A\nB\n")
+    #expect(result.status == 0)
+}
+
+@Test func stderrReachesTheCallersStderr() throws {
+    let result = try inBusybox("echo oops >&2")
+    #expect(result.stderr == "oops\n")
+    #expect(result.stdout == "")
+}
+
+@Test func underATerminalStdinIsATerminalInside() throws {
+    let command = "\(plashExec) --root \(busyboxRoot) -- sh -c '[ -t 0 ] && [ -t 1 ] && echo is-a-tty'"
+    let result = try run("/usr/bin/script", ["-qec", command, "/dev/null"])
+    #expect(result.stdout.contains("is-a-tty"), "\(result)")
+}
+
+// 3. Exit status and signals
+
+@Test func theExitStatusIsTheProgramsOwn() throws {
+    #expect(try inBusybox("exit 42").status == 42)
+    #expect(try inBusybox("true").status == 0)
+}
+
+@Test func aSignalFromOutsideEndsTheProgramAsIfItRanWithoutPlash() throws {
+    let child = try start(["--root", busyboxRoot, "--", "sh", "-c", "echo ready; exec sleep 100"])
+    #expect(child.readLine() == "ready")
+    kill(child.pid, SIGTERM)
+    let finished = child.finish()
+    #expect(finished.signal == SIGTERM, "\(finished)")
+}
+
+// 4. Exit codes and one-line errors
+
+@Test func aMissingCommandExits127() throws {
+    let result = try exec(["--root", busyboxRoot, "--", "no-such-command"])
+    #expect(result.status == 127)
+    #expect(result.stderr == "plash-exec: exec no-such-command: No such file or directory\n")
+}
+
+@Test func aFileThatCannotBeExecutedExits126() throws {
+    let dir = "/tmp/plash-test-\(getpid())-noexec"
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    _ = FileManager.default.createFile(atPath: dir + "/data", contents: Data("x".utf8))
+    let result = try exec(["--root", busyboxRoot, "--", dir + "/data"])
+    #expect(result.status == 126)
+    #expect(result.stderr == "plash-exec: exec \(dir)/data: Permission denied\n")
+}
+
+@Test func setupFailuresExit125WithOneLine() throws {
+    let cases: [([String], String)] = [
+        (["--root", "/nonexistent", "true"], "plash-exec: layer /nonexistent: No such file or directory\n"),
+        (["--frob", "--root", busyboxRoot, "true"], "plash-exec: --frob: unknown option (see plash-exec --help)\n"),
+        (["--bind", "/nonexistent:/x", "--root", busyboxRoot, "true"],
+         "plash-exec: bind source /nonexistent: No such file or directory\n"),
+        (["--cwd", "/nonexistent", "--root", busyboxRoot, "true"], "plash-exec: chdir /nonexistent: No such file or directory\n"),
+    ]
+    for (arguments, message) in cases {
+        let result = try exec(arguments)
+        #expect(result.status == 125, "\(arguments)")
+        #expect(result.stderr == message)
+    }
+}
+
+@Test func helpListsEveryOptionAndExitsZero() throws {
+    let result = try exec(["--help"])
+    #expect(result.status == 0)
+    for option in ["--root", "--lower", "--persist", "--bind", "--ro-bind", "--env", "--cwd", "--no-home",
+                   "--no-tmp", "--hostname", "--net", "--help", "--version", "PLASH_EXPORT"] {
+        #expect(result.stdout.contains(option), "\(option)")
+    }
+    #expect(try exec(["--version"]).stdout.hasPrefix("plash-exec "))
+}
+
+// 5. Writes
+
+@Test func writesInsideNeverChangeTheImage() throws {
+    let lower = makeBusyboxRoot(at: makeDirectory("lower"))
+    let before = treeListing(busyboxRoot), beforeLower = treeListing(lower)
+    let script = "echo new > /file && rm /bin/ls && echo changed > /etc/passwd && mkdir /newdir"
+    #expect(try inBusybox(script).status == 0)
+    #expect(try exec(["--lower", lower, "--lower", busyboxRoot, "--", "sh", "-c", script]).status == 0)
+    #expect(treeListing(busyboxRoot) == before)
+    #expect(treeListing(lower) == beforeLower)
+}
+
+@Test func persistedWritesLandInTheDirectoryAndTheNextRunSeesThem() throws {
+    let persist = makeDirectory("persist") + "/upper"
+    let first = try exec(["--persist", persist, "--root", busyboxRoot, "--", "sh", "-c", "echo kept > /kept; rm /bin/vi"])
+    #expect(first.status == 0, "\(first)")
+    #expect(try String(contentsOfFile: persist + "/kept", encoding: .utf8) == "kept\n")
+    let second = try exec(["--persist", persist, "--root", busyboxRoot, "--", "sh", "-c", "cat /kept; ls /bin/vi"])
+    #expect(second.stdout == "kept\n")
+    #expect(second.status != 0)
+    let third = try inBusybox("ls /kept")
+    #expect(third.status != 0)
+}
+
+@Test func withoutPersistNothingIsLeftOnTheHost() throws {
+    func tempEntries() -> Set<String> {
+        Set(["/tmp", "/var/tmp"].flatMap { dir in
+            ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).map { dir + "/" + $0 }
+        }.filter { !$0.hasPrefix("/var/tmp/plash-tests-") && !$0.hasPrefix("/tmp/plash-test-") })
+    }
+    let mountsBefore = hostMounts(), tempBefore = tempEntries()
+    #expect(try inBusybox("echo x > /x; mkdir -p /a/b/c; echo y > /a/b/c/y").status == 0)
+    #expect(hostMounts() == mountsBefore)
+    #expect(tempEntries() == tempBefore)
+}
+
+// 6. Shared with the host; a clean environment
+
+@Test func theWorkingDirectoryIsSharedAndEntered() throws {
+    let dir = makeDirectory("cwd")
+    _ = FileManager.default.createFile(atPath: dir + "/host-file", contents: Data("host\n".utf8))
+    let result = try inBusybox("pwd; cat host-file; echo back > from-container", directory: dir)
+    #expect(result.stdout == "\(dir)\nhost\n")
+    #expect(try String(contentsOfFile: dir + "/from-container", encoding: .utf8) == "back\n")
+}
+
+@Test func aWorkingDirectoryTheImageHasIsEnteredNotShadowed() throws {
+    let result = try inBusybox("pwd; cat group", directory: "/etc")
+    #expect(result.stdout == "/etc\nroot:x:0:\n", "\(result)")
+}
+
+@Test func tmpHomeAndNameServiceFilesAreShared() throws {
+    let name = "plash-test-\(getpid())-shared"
+    try "tmp\n".write(toFile: "/tmp/\(name)", atomically: true, encoding: .utf8)
+    try "home\n".write(toFile: "/home/\(name)", atomically: true, encoding: .utf8)
+    defer {
+        try? FileManager.default.removeItem(atPath: "/tmp/\(name)")
+        try? FileManager.default.removeItem(atPath: "/home/\(name)")
+    }
+    let home = makeDirectory("home")
+    try "mine\n".write(toFile: home + "/.profile-test", atomically: true, encoding: .utf8)
+    let result = try inBusybox("cat /tmp/\(name) /home/\(name) \"$HOME/.profile-test\" /etc/resolv.conf /etc/hosts",
+                               environment: ["HOME": home])
+    let resolv = try String(contentsOfFile: "/etc/resolv.conf", encoding: .utf8)
+    let hosts = try String(contentsOfFile: "/etc/hosts", encoding: .utf8)
+    #expect(result.stdout == "tmp\nhome\nmine\n" + resolv + hosts, "\(result)")
+}
+
+@Test func noHomeAndNoTmpHideThem() throws {
+    let name = "plash-test-\(getpid())-hidden"
+    try "x".write(toFile: "/tmp/\(name)", atomically: true, encoding: .utf8)
+    defer { try? FileManager.default.removeItem(atPath: "/tmp/\(name)") }
+    let result = try inBusybox("ls /tmp/\(name) || ls /home/* || echo hidden", options: ["--no-tmp", "--no-home"])
+    #expect(result.stdout == "hidden\n")
+}
+
+@Test func theEnvironmentIsCleanWithADefaultPath() throws {
+    let result = try inBusybox("env | sort", options: ["--env", "SET=yes", "--env", "PASSED"],
+                               environment: ["SECRET": "s", "A": "a", "B": "b", "C": "c", "PASSED": "p",
+                                             "PLASH_EXPORT": "A:B", "HOME": "/root", "PATH": "/caller/bin"])
+    let names = result.stdout.split(separator: "\n").map { $0.split(separator: "=")[0] }
+    #expect(!names.contains("SECRET") && !names.contains("C"))
+    #expect(result.stdout.contains("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n"))
+    #expect(result.stdout.contains("A=a\nB=b\n"))
+    #expect(result.stdout.contains("SET=yes\n") && result.stdout.contains("PASSED=p\n"))
+}
+
+@Test func extraBindsAndReadOnlyBinds() throws {
+    let dir = makeDirectory("bind")
+    let result = try inBusybox("echo rw > /mnt/rw/f && cat /mnt/rw/f && (echo no > /mnt/ro/g) 2>/dev/null || echo refused",
+                               options: ["--bind", "\(dir):/mnt/rw", "--ro-bind", "\(dir):/mnt/ro"])
+    #expect(result.stdout == "rw\nrefused\n", "\(result)")
+    #expect(!FileManager.default.fileExists(atPath: dir + "/g"))
+}
+
+@Test func aSymlinkInTheImageCannotLeadAMountOutOfIt() throws {
+    let image = makeDirectory("evil")
+    try FileManager.default.createDirectory(atPath: image + "/bin", withIntermediateDirectories: true)
+    try FileManager.default.copyItem(atPath: "/bin/busybox", toPath: image + "/bin/sh")
+    let outside = makeDirectory("outside")
+    try FileManager.default.createSymbolicLink(atPath: image + "/mnt", withDestinationPath: outside)
+    let result = try exec(["--bind", "\(makeDirectory("src")):/mnt/sub", "--root", image, "--", "/bin/sh", "-c", "true"])
+    #expect(result.status == 0, "\(result)")
+    #expect(try FileManager.default.contentsOfDirectory(atPath: outside).isEmpty)
+}
+
+// 7. The host's mount table
+
+@Test func theHostsMountTableDoesNotChangeWhileTheContainerRuns() throws {
+    let before = hostMounts()
+    let child = try start(["--root", busyboxRoot, "--bind", "/var/tmp:/mnt", "--", "sh", "-c", "echo up; read x"],
+                          stdin: .pipe)
+    #expect(child.readLine() == "up")
+    #expect(hostMounts() == before)
+    _ = child.finish()
+    #expect(hostMounts() == before)
+}
+
+// 8. Deep images
+
+@Test func anImageOf128LayersRuns() throws {
+    let base = makeDirectory("deep")
+    var arguments: [String] = []
+    for n in (1...127).reversed() {
+        let layer = "\(base)/a-rather-long-layer-directory-name-\(n)"
+        try FileManager.default.createDirectory(atPath: layer, withIntermediateDirectories: true)
+        _ = FileManager.default.createFile(atPath: "\(layer)/file-\(n)", contents: nil)
+        arguments += ["--lower", layer]
+    }
+    arguments += ["--lower", busyboxRoot]
+    let result = try exec(arguments + ["--", "sh", "-c", "ls / | grep -c '^file-'"])
+    #expect(result.stdout == "127\n", "\(result)")
+}
+
+// 9. Network and hostname
+
+@Test func netNoneHasOnlyLoopbackUp() throws {
+    let result = try inBusybox("ip -o link | cut -d: -f2 | tr -d ' '; ip -o link show lo | grep -c UP", options: ["--net", "none"])
+    #expect(result.stdout == "lo\n1\n", "\(result)")
+}
+
+@Test func hostnameSetsTheContainersHostnameOnly() throws {
+    let host = try shell("hostname").stdout
+    #expect(try inBusybox("hostname", options: ["--hostname", "x"]).stdout == "x\n")
+    #expect(try shell("hostname").stdout == host)
+}
+
+@Test func theOverlayIsLabelledWithItsImage() throws {
+    let result = try inBusybox("grep ' / / ' /proc/self/mountinfo")
+    #expect(result.stdout.contains(" overlay plash:\(busyboxRoot) "), "\(result)")
+}
