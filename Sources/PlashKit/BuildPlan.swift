@@ -1,0 +1,56 @@
+/// What `plash build MACRO…` asked for: an image to start from and layers on top.
+public struct BuildPlan: Equatable, Sendable {
+    /// Where the first layer comes from. `--from X` is an id, a name, or a built-in
+    /// source (busybox); remote sources will be more of them.
+    public enum Source: Equatable, Sendable {
+        case any(String)
+        case id(String)
+        case name(String)
+    }
+
+    public var source: Source? = nil
+    public var layers: [LayerSpec] = [LayerSpec()]
+    /// Set by --entrypoint and --entrypoint-script: a Plashfile runs /.plash-entrypoint.
+    public var hasEntrypoint = false
+
+    public init() {}
+
+    var current: LayerSpec {
+        get { layers[layers.count - 1] }
+        set { layers[layers.count - 1] = newValue }
+    }
+
+    /// Layers with something to build: an empty `--layer` (a trailing one) adds none.
+    public var nonEmptyLayers: [LayerSpec] { layers.filter { !$0.isEmpty } }
+}
+
+/// One layer: shell commands run in order, plus what else goes into its cache key.
+public struct LayerSpec: Equatable, Sendable {
+    public var steps: [String] = []
+    public var hashPaths: [String] = []
+    public var environment: [String] = []       // names passed from the caller
+    public var invalidate = false
+
+    public init(steps: [String] = []) { self.steps = steps }
+
+    public var isEmpty: Bool { steps.isEmpty && hashPaths.isEmpty && !invalidate }
+
+    /// The layer's build script, as stored for `plash ls`.
+    public var script: String { steps.joined(separator: "\n") }
+}
+
+/// 'It''s' -> 'It'\''s': one word for /bin/sh, whatever it holds.
+public func shellQuote(_ word: String) -> String {
+    if !word.isEmpty && word.allSatisfy({ $0.isLetter || $0.isNumber || "-_./=:,+@%".contains($0) }) && word.isASCII {
+        return word
+    }
+    return "'" + word.replacingOccurrences("'", with: "'\\''") + "'"
+}
+
+extension String {
+    var isASCII: Bool { utf8.allSatisfy { $0 < 0x80 } }
+
+    func replacingOccurrences(_ target: String, with replacement: String) -> String {
+        split(separator: target, omittingEmptySubsequences: false).joined(separator: replacement)
+    }
+}

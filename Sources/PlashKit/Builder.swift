@@ -1,0 +1,172 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import PlashExec
+import PlashSystem
+
+/// Builds images: resolves the image to start from, then builds each layer unless the
+/// cache already holds it. Progress goes to stderr; nothing here prints to stdout.
+public struct Builder {
+    public let store: Store
+    public var plashExec: String = plashExecPath()
+    /// One line of progress for stderr.
+    public var log: (String) -> Void = { printLine(toStandardError: $0) }
+
+    public init(store: Store) { self.store = store }
+
+    public func build(_ plan: BuildPlan) throws -> Store.Image {
+        guard let source = plan.source else {
+            throw UsageFailure("no image to start from: give --from IMAGE", usage: buildUsage)
+        }
+        var image = try resolve(source)
+        for layer in plan.nonEmptyLayers {
+            image = try build(layer, on: image)
+        }
+        return image
+    }
+
+    /// --from: an id, else a name, else a built-in source.
+    public func resolve(_ source: BuildPlan.Source) throws -> Store.Image {
+        switch source {
+        case .id(let id):
+            guard id.allSatisfy(\.isASCIIDigit), let image = store.lookup(id) else { throw Failure("no image \(id)") }
+            return image
+        case .name(let name):
+            guard !name.allSatisfy(\.isASCIIDigit), let image = store.lookup(name) else { throw Failure("no image \(name)") }
+            return image
+        case .any(let name):
+            if let image = store.lookup(name) { return image }
+            if name.allSatisfy(\.isASCIIDigit) { throw Failure("no image \(name)") }
+            if name == "busybox" { return try importBusybox(store: store, log: log) }
+            throw Failure("no image \(name) (no such id or name, and downloading images is not supported yet: import a tar with plash import-tar, then plash map \(name) ID)")
+        }
+    }
+
+    /// The layer's cache key: its parent, its script, the names of the variables it is
+    /// given, and the contents of the --hash-path files.
+    public func cacheKey(_ layer: LayerSpec, parent: Int) throws -> String {
+        var hash = SHA256()
+        hash.update("plash layer 1\0parent \(parent)\0")
+        for name in layer.environment { hash.update("env \(name)\0") }
+        for step in layer.steps { hash.update("step \(step.utf8.count) \(step)\0") }
+        for path in layer.hashPaths {
+            hash.update("path \(path)\0")
+            try hashTree(path, into: &hash)
+        }
+        if layer.invalidate { hash.update("random \(UInt64.random(in: 0...UInt64.max))\0") }
+        return hash.hexDigest()
+    }
+
+    public func build(_ layer: LayerSpec, on parent: Store.Image) throws -> Store.Image {
+        let key = try cacheKey(layer, parent: parent.id)
+        if let hit = store.cached(key) { return hit }
+        // Whoever holds the key's lock builds it; the others wait and find it cached.
+        let lock = try store.lockKey(key)
+        defer { lock.releaseAndRemove() }
+        if let hit = store.cached(key) { return hit }
+
+        let staging = try store.makeStaging("build")
+        do {
+            for step in layer.steps { try run(step, layer: layer, on: parent, staging: staging) }
+            pruneMountPoints(staging.data, lowers: layerDirectories(node: parent.node, store: store.path))
+            return try store.publish(staging, parentNode: parent.node, script: layer.script, key: key)
+        } catch {
+            try? removeTree(staging.path)
+            throw error
+        }
+    }
+
+    /// One step in a container of the parent image whose writes land in the staging
+    /// layer. Its stdout goes to our stderr: plash's stdout carries only the id.
+    func run(_ step: String, layer: LayerSpec, on parent: Store.Image, staging: Staging) throws {
+        log("--> " + step)
+        var arguments = [plashExec, "--persist", staging.data, "--no-tmp"]
+        for name in layer.environment { arguments += ["--env", name] }
+        arguments += ["\(parent.id)", "--", "/bin/sh", "-ec", step]
+        // PLASH_EXPORT is for `plash run`; a build gets only what --env names.
+        let environment = currentEnvironment().filter { !$0.hasPrefix("PLASH_EXPORT=") && !$0.hasPrefix("PLASH_DATA=") } + ["PLASH_DATA=" + store.path]
+        let end = try spawnAndWait(arguments, environment: environment, streams: Streams(stdin: .null, stdout: .descriptor(2)))
+        guard end.succeeded else {
+            let firstLine = step.split(separator: "\n").first.map(String.init) ?? step
+            let shown = firstLine + (step.contains("\n") ? " ..." : "")
+            if end == .exited(125) { throw Failure("build failed: plash-exec could not start \(shown)") }
+            throw Failure("build failed: \(shown) \(end.text)")
+        }
+        log("--:")
+    }
+}
+
+/// plash-exec creates mount points for what it shares (the caller's working directory,
+/// /etc/resolv.conf, /etc/hosts) in the writable layer, and overlayfs copies their
+/// parent directories up. What is still empty and unchanged is removed again, so it
+/// does not end up in the image.
+func pruneMountPoints(_ data: String, lowers: [String]) {
+    func lower(_ path: String) -> stat? {
+        for layer in lowers {
+            var info = stat()
+            if lstat(layer + path, &info) == 0 { return info }
+        }
+        return nil
+    }
+    func prune(_ path: String) {
+        var info = stat()
+        guard lstat(data + path, &info) == 0 else { return }
+        let type = info.st_mode & S_IFMT
+        if lower(path) == nil {
+            if type == S_IFREG && info.st_size == 0 { unlink(data + path) } else if type == S_IFDIR { rmdir(data + path) }
+        }
+        var dir = splitLast(path).0
+        while dir != "/" {
+            guard lstat(data + dir, &info) == 0 else { return }
+            if let below = lower(dir) {
+                // A copied-up directory: keep it when the build changed it or made it opaque.
+                guard below.st_mode == info.st_mode, below.st_uid == info.st_uid, below.st_gid == info.st_gid,
+                      !isOpaque(data + dir) else { return }
+            }
+            if rmdir(data + dir) != 0 { return }
+            dir = splitLast(dir).0
+        }
+    }
+    for path in ["/etc/resolv.conf", "/etc/hosts"] { prune(path) }
+    if let cwd = currentDirectory(), cwd != "/" { prune(cwd) }
+}
+
+/// Feeds a file, or every file below a directory in name order, to the hash: names,
+/// types, modes and contents, so any change gives a new key.
+func hashTree(_ path: String, into hash: inout SHA256) throws {
+    var info = stat()
+    guard lstat(path, &info) == 0 else { throw Failure("--hash-path \(path): \(errnoText())") }
+    let type = info.st_mode & S_IFMT
+    hash.update("mode \(info.st_mode)\0")
+    if type == S_IFDIR {
+        let children = try FileManager.default.contentsOfDirectory(atPath: path).sorted()
+        for child in children {
+            hash.update("entry \(child)\0")
+            try hashTree(path + "/" + child, into: &hash)
+        }
+    } else if type == S_IFLNK {
+        hash.update("link \(readLink(path) ?? "")\0")
+    } else if type == S_IFREG {
+        let fd = try checked(open(path, O_RDONLY | O_CLOEXEC), "--hash-path", path)
+        defer { close(fd) }
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        hash.update("size \(info.st_size)\0")
+        while true {
+            let n = read(fd, &buffer, buffer.count)
+            if n < 0 { throw Failure("--hash-path \(path): \(errnoText())") }
+            if n == 0 { break }
+            hash.update(buffer[0..<n])
+        }
+    }
+}
+
+/// lgetxattr(2) is not in Swift's Glibc module.
+@_silgen_name("lgetxattr")
+private func lgetxattr(_ path: UnsafePointer<CChar>, _ name: UnsafePointer<CChar>,
+                       _ value: UnsafeMutableRawPointer?, _ size: Int) -> Int
+
+/// An opaque directory hides what the layers below have at its path.
+func isOpaque(_ path: String) -> Bool {
+    lgetxattr(path, "trusted.overlay.opaque", nil, 0) >= 0
+}

@@ -1,0 +1,85 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import PlashSystem
+
+/// The built-in image: the host's static busybox (Debian's busybox-static) with a link
+/// for each applet, so the quick start needs no network.
+public let busyboxBinary = "/bin/busybox"
+
+public func importBusybox(store: Store, log: (String) -> Void) throws -> Store.Image {
+    var info = stat()
+    guard stat(busyboxBinary, &info) == 0 else {
+        throw Failure("import busybox: \(busyboxBinary): \(errnoText()) (install busybox-static)")
+    }
+    // A new busybox on the host makes a new image; the same one is imported once.
+    var hash = SHA256()
+    hash.update("plash import busybox 1\0\(info.st_dev) \(info.st_ino) \(info.st_size) \(info.st_mtim.tv_sec) \(info.st_mtim.tv_nsec)\0")
+    let key = hash.hexDigest()
+    if let hit = store.cached(key) { return hit }
+    let lock = try store.lockKey(key)
+    defer { lock.releaseAndRemove() }
+    if let hit = store.cached(key) { return hit }
+
+    log("--> import busybox from \(busyboxBinary)")
+    let staging = try store.makeStaging("import")
+    do {
+        let count = try makeBusyboxRoot(staging.data, listing: staging.path + "/applets")
+        log("\(count) applets")
+        log("--:")
+        return try store.publish(staging, parentNode: store.rootNode, script: "import busybox", key: key)
+    } catch {
+        try? removeTree(staging.path)
+        throw error.context("import busybox")
+    }
+}
+
+func makeBusyboxRoot(_ root: String, listing: String) throws -> Int {
+    let directories: [(String, mode_t)] = [
+        ("", 0o755), ("bin", 0o755), ("sbin", 0o755), ("usr", 0o755), ("usr/bin", 0o755), ("usr/sbin", 0o755),
+        ("etc", 0o755), ("root", 0o700), ("home", 0o755), ("tmp", 0o1777), ("var", 0o755), ("var/tmp", 0o1777),
+        ("proc", 0o555), ("sys", 0o555), ("dev", 0o755), ("run", 0o755), ("mnt", 0o755),
+    ]
+    for (dir, mode) in directories {
+        try checked(mkdir(root + "/" + dir, mode), "create", dir)
+        try checked(chmod(root + "/" + dir, mode), "chmod", dir)
+    }
+    try copyFile(busyboxBinary, to: root + "/bin/busybox", mode: 0o755)
+
+    try runHelper([busyboxBinary, "--list-full"], streams: Streams(stdin: .null, stdout: .file(listing, write: true)),
+                  context: "list applets")
+    let applets = try String(contentsOfFile: listing, encoding: .utf8).split(separator: "\n").map(String.init)
+    unlink(listing)
+    for applet in applets where applet != "bin/busybox" && !applet.hasPrefix("/") && !applet.contains("..") {
+        let path = root + "/" + applet
+        try FileManager.default.createDirectory(atPath: splitLast(path).0, withIntermediateDirectories: true)
+        if symlink("/bin/busybox", path) == -1 && errno != EEXIST { throw Failure("symlink \(applet): \(errnoText())") }
+    }
+    try writeText(root + "/etc/passwd", "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n")
+    try writeText(root + "/etc/group", "root:x:0:\nnogroup:x:65534:\n")
+    return applets.count
+}
+
+func copyFile(_ source: String, to destination: String, mode: mode_t) throws {
+    let input = try checked(open(source, O_RDONLY | O_CLOEXEC), "open", source)
+    defer { close(input) }
+    let output = try checked(open(destination, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode), "create", destination)
+    defer { close(output) }
+    var buffer = [UInt8](repeating: 0, count: 1 << 16)
+    while true {
+        let n = read(input, &buffer, buffer.count)
+        if n < 0 { throw Failure("read \(source): \(errnoText())") }
+        if n == 0 { break }
+        try writeAll(output, Array(buffer[0..<n]), path: destination)
+    }
+    try checked(fchmod(output, mode), "chmod", destination)
+}
+
+extension Error {
+    /// This error with `prefix: ` in front of its message (plash errors only).
+    func context(_ prefix: String) -> Error {
+        if let failure = self as? Failure { return failure.context(prefix) }
+        return self
+    }
+}

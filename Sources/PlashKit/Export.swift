@@ -1,0 +1,55 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import PlashExec
+import PlashSystem
+
+/// An image's files, merged: the top layer's directory for a one-layer image, else a
+/// read-only overlay of its layers (top first) mounted at `target`.
+func mountImage(_ image: Store.Image, store: Store, on target: String) throws {
+    let layers = layerDirectories(node: image.node, store: store.path)
+    if layers.count == 1 {
+        try PlashSystem.mount(layers[0], on: target, flags: UInt(MS_BIND | MS_REC), what: "bind")
+        try PlashSystem.mount("none", on: target, flags: UInt(MS_BIND | MS_REMOUNT | MS_RDONLY), what: "make read-only")
+        return
+    }
+    // Layers are named by descriptor: short options, however deep the image.
+    var opened: [Int32] = []
+    defer { opened.forEach { close($0) } }
+    for dir in layers { opened.append(try openDirectory(dir, what: "layer")) }
+    let lowerdir = opened.map(procPath).joined(separator: ":")
+    try PlashSystem.mount("plash:\(image.id)", on: target, type: "overlay", flags: UInt(MS_RDONLY),
+                          options: "lowerdir=\(lowerdir)", what: "mount overlay on")
+}
+
+/// `plash mount ID DIR`: the image, read-only, at DIR on the host.
+public func mountImage(_ image: Store.Image, store: Store, at dir: String) throws {
+    do { try mountImage(image, store: store, on: dir) } catch { throw Failure("mount \(image.id) on \(dir): \(error)") }
+}
+
+public func unmountImage(_ dir: String) throws {
+    try checked(umount2(dir, 0), "umount", dir)
+}
+
+/// `plash export-tar ID FILE|-`: the image's merged files as a tar. The overlay is
+/// mounted in a mount namespace of our own, so it vanishes with this process however
+/// it ends.
+public func exportTar(_ image: Store.Image, to file: String, store: Store) throws {
+    let staging = try store.makeStaging("export")
+    defer { try? removeTree(staging.path) }
+    let root = staging.path + "/root"
+    do {
+        try checked(mkdir(root, 0o755), "create", root)
+        try PlashSystem.unshare(0x0002_0000)  // CLONE_NEWNS, not imported from sched.h
+        try PlashSystem.mount("none", on: "/", flags: UInt(MS_REC | MS_PRIVATE), what: "make / private")
+        try mountImage(image, store: store, on: root)
+        var arguments = ["tar", "-c", "--numeric-owner", "--xattrs", "--xattrs-include=security.capability",
+                         "--xattrs-include=user.*", "-C", root, "."]
+        if file != "-" { arguments += ["-f", file] }
+        try runHelper(arguments, streams: Streams(stdin: .null), context: "archive")
+        umount2(root, Int32(MNT_DETACH))
+    } catch {
+        throw error.context("export-tar \(image.id)")
+    }
+}

@@ -1,0 +1,65 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import PlashExec
+import PlashSystem
+
+/// One row of `plash ls`.
+public struct ImageRow {
+    public var id: Int
+    public var parent: Int
+    public var names: [String]
+    public var size: Int64
+    public var age: Int
+    public var script: String
+}
+
+public func listImages(_ store: Store) throws -> [ImageRow] {
+    let images = store.images()
+    let names = store.names()
+    let sizes = try diskUsage(images.map(\.data), store: store)
+    let now = time(nil)
+    return images.map { image in
+        var info = stat()
+        let built = stat(image.node + "/_script", &info) == 0 ? info.st_mtim.tv_sec : now
+        let script = (try? String(contentsOfFile: image.node + "/_script", encoding: .utf8)) ?? ""
+        return ImageRow(id: image.id, parent: store.parent(of: image),
+                        names: names.filter { $0.id == image.id }.map(\.name),
+                        size: sizes[image.data] ?? 0, age: Int(now - built),
+                        script: script.split(separator: "\n").first.map(String.init) ?? "")
+    }
+}
+
+/// Bytes used by each directory (du; files hard-linked between them count once).
+func diskUsage(_ dirs: [String], store: Store) throws -> [String: Int64] {
+    guard !dirs.isEmpty else { return [:] }
+    let output = store.tmp + "/du-\(getpid())"
+    defer { unlink(output) }
+    _ = try spawnAndWait(["du", "-s", "-B1"] + dirs,
+                         streams: Streams(stdin: .null, stdout: .file(output, write: true), stderr: .null))
+    var sizes: [String: Int64] = [:]
+    for line in (try String(contentsOfFile: output, encoding: .utf8)).split(separator: "\n") {
+        guard let tab = line.firstIndex(of: "\t"), let size = Int64(line[..<tab]) else { continue }
+        sizes[String(line[line.index(after: tab)...])] = size
+    }
+    return sizes
+}
+
+/// 1234567 -> "1.2M".
+public func humanSize(_ bytes: Int64) -> String {
+    let units = ["B", "K", "M", "G", "T"]
+    var value = Double(bytes)
+    var unit = 0
+    while value >= 1024 && unit < units.count - 1 { value /= 1024; unit += 1 }
+    if unit == 0 { return "\(bytes)B" }
+    return value < 10 ? String(format: "%.1f", value) + units[unit] : "\(Int(value))\(units[unit])"
+}
+
+/// 75 -> "1m".
+public func humanAge(_ seconds: Int) -> String {
+    if seconds < 60 { return "\(max(seconds, 0))s" }
+    if seconds < 3600 { return "\(seconds / 60)m" }
+    if seconds < 86400 { return "\(seconds / 3600)h" }
+    return "\(seconds / 86400)d"
+}

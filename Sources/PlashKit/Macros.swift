@@ -1,0 +1,265 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+
+/// The macro language: every macro in one table (names, arguments, one line of help,
+/// expansion), so the parser and `plash help macros` read the same data.
+public struct Macro: Sendable {
+    public enum Arguments: Sendable {
+        case none
+        case one(String)           // exactly one word, taken even if it starts with '-'
+        case some(String)          // zero or more words, up to the next word starting with '-'
+        case oneOrMore(String)
+    }
+
+    public let names: [String]
+    public let arguments: Arguments
+    public let help: String
+    let expand: @Sendable (inout MacroParser, [String]) throws -> Void
+
+    public var name: String { names[0] }
+
+    /// `--run, -x CMD...`, as `plash help macros` shows it.
+    public var synopsis: String {
+        let flags = names.joined(separator: ", ")
+        switch arguments {
+        case .none: return flags
+        case .one(let what): return "\(flags) \(what)"
+        case .some(let what), .oneOrMore(let what): return "\(flags) \(what)..."
+        }
+    }
+}
+
+/// Package managers: the commands that refresh the package lists and install.
+let packageManagers: [(name: String, help: String, commands: @Sendable (String) -> [String])] = [
+    ("apt", "install Debian/Ubuntu packages with apt-get",
+     { ["apt-get update", "DEBIAN_FRONTEND=noninteractive apt-get install -y \($0)"] }),
+    ("apk", "install Alpine packages", { ["apk update", "apk add \($0)"] }),
+    ("yum", "install packages with yum", { ["yum install -y \($0)"] }),
+    ("dnf", "install Fedora packages with dnf", { ["dnf install -y \($0)"] }),
+    ("pacman", "install Arch Linux packages", { ["pacman -Sy --noconfirm \($0)"] }),
+    ("emerge", "install Gentoo packages", { ["emerge-webrsync", "emerge \($0)"] }),
+    ("zypper", "install openSUSE packages", { ["zypper --non-interactive install \($0)"] }),
+    ("pip", "install Python packages with pip", { ["pip install \($0)"] }),
+    ("pip3", "install Python packages with pip3", { ["pip3 install \($0)"] }),
+    ("npm", "install npm packages globally", { ["npm install -g \($0)"] }),
+    ("gem", "install Ruby gems", { ["gem install \($0)"] }),
+]
+
+/// Distribution shorthands: `-A PKG...` is `--from alpine --apk PKG...`.
+let distributions: [(flag: String, image: String, manager: String)] = [
+    ("-A", "alpine", "apk"), ("-D", "debian", "apt"), ("-U", "ubuntu", "apt"),
+    ("-F", "fedora", "dnf"), ("-R", "archlinux", "pacman"), ("-G", "gentoo", "emerge"),
+]
+
+func install(_ manager: String, _ packages: [String], into parser: inout MacroParser) {
+    // Package names are split on blanks so a Plashfile line `--apk a b` names two.
+    let names = packages.flatMap { $0.split(whereSeparator: { $0 == " " || $0 == "\t" }) }.map { shellQuote(String($0)) }
+    guard !names.isEmpty, let entry = packageManagers.first(where: { $0.name == manager }) else { return }
+    parser.plan.current.steps += entry.commands(names.joined(separator: " "))
+}
+
+func setSource(_ source: BuildPlan.Source, _ parser: inout MacroParser) throws {
+    if parser.plan.source != nil { throw UsageFailure("give only one image to start from (--from)", usage: buildUsage) }
+    parser.plan.source = source
+}
+
+func writeFileStep(_ path: String, _ lines: [String], executable: Bool) -> String {
+    let quoted = shellQuote(path)
+    var step = "printf '%s\\n' \(lines.map(shellQuote).joined(separator: " ")) > \(quoted)"
+    if lines.isEmpty { step = ": > \(quoted)" }
+    if executable { step += " && chmod 755 \(quoted)" }
+    return step
+}
+
+public let entrypointPath = "/.plash-entrypoint"
+
+public let macros: [Macro] = {
+    var table: [Macro] = [
+        Macro(names: ["--from", "-f", "--image"], arguments: .one("IMAGE"),
+              help: "start from IMAGE: an id, a name, or busybox (built from the host's busybox)") { parser, args in
+            try setSource(.any(args[0]), &parser)
+        },
+        Macro(names: ["--from-id"], arguments: .one("ID"), help: "start from the image with this id") { parser, args in
+            try setSource(.id(args[0]), &parser)
+        },
+        Macro(names: ["--from-map"], arguments: .one("NAME"), help: "start from the image with this name") { parser, args in
+            try setSource(.name(args[0]), &parser)
+        },
+        Macro(names: ["--run", "-x"], arguments: .oneOrMore("CMD"),
+              help: "run each CMD with /bin/sh -ec; the build fails at the first failing one") { parser, args in
+            parser.plan.current.steps += args
+        },
+        Macro(names: ["--run-stdin"], arguments: .none, help: "run the script read from stdin") { parser, _ in
+            parser.plan.current.steps.append(try parser.readStandardInput())
+        },
+        Macro(names: ["--layer", "-l"], arguments: .none,
+              help: "end the current layer: what follows builds (and caches) on top of it") { parser, _ in
+            if !parser.plan.current.isEmpty {
+                let environment = parser.plan.current.environment
+                parser.plan.layers.append(LayerSpec())
+                parser.plan.current.environment = environment
+            }
+        },
+        Macro(names: ["--invalidate-layer"], arguments: .none,
+              help: "rebuild the current layer every time (its cache key gets a random part)") { parser, _ in
+            parser.plan.current.invalidate = true
+        },
+        Macro(names: ["--hash-path"], arguments: .oneOrMore("PATH"),
+              help: "rebuild the current layer when these files or directories change") { parser, args in
+            parser.plan.current.hashPaths += args
+        },
+        Macro(names: ["--env"], arguments: .oneOrMore("NAME"),
+              help: "pass these variables of the caller into the build (their values are not cached)") { parser, args in
+            parser.plan.current.environment += args.filter { !parser.plan.current.environment.contains($0) }
+        },
+        Macro(names: ["--write-file"], arguments: .oneOrMore("PATH LINE"),
+              help: "write the LINEs to the file PATH") { parser, args in
+            parser.plan.current.steps.append(writeFileStep(args[0], Array(args.dropFirst()), executable: false))
+        },
+        Macro(names: ["--write-script"], arguments: .oneOrMore("PATH LINE"),
+              help: "write the LINEs to PATH and make it executable") { parser, args in
+            parser.plan.current.steps.append(writeFileStep(args[0], Array(args.dropFirst()), executable: true))
+        },
+        Macro(names: ["--entrypoint"], arguments: .one("PATH"),
+              help: "the program a Plashfile runs, with its arguments") { parser, args in
+            parser.plan.current.steps.append(writeFileStep(
+                entrypointPath, ["#!/bin/sh", "exec \(shellQuote(args[0])) \"$@\""], executable: true))
+            parser.plan.hasEntrypoint = true
+        },
+        Macro(names: ["--entrypoint-script"], arguments: .oneOrMore("LINE"),
+              help: "the shell script a Plashfile runs, with its arguments") { parser, args in
+            parser.plan.current.steps.append(writeFileStep(entrypointPath, ["#!/bin/sh"] + args, executable: true))
+            parser.plan.hasEntrypoint = true
+        },
+        Macro(names: ["--eval-file"], arguments: .one("FILE"),
+              help: "read more macros from FILE, one per line, as in a Plashfile") { parser, args in
+            let text: String
+            do { text = try String(contentsOfFile: args[0], encoding: .utf8) } catch {
+                throw Failure("--eval-file \(args[0]): cannot read it")
+            }
+            parser.insert(plashfileWords(text))
+        },
+        Macro(names: ["--eval-string"], arguments: .one("STR"),
+              help: "read more macros from STR, one per line, as in a Plashfile") { parser, args in
+            parser.insert(plashfileWords(args[0]))
+        },
+        Macro(names: ["--eval-stdin"], arguments: .none,
+              help: "read more macros from stdin, one per line, as in a Plashfile") { parser, _ in
+            parser.insert(plashfileWords(try parser.readStandardInput()))
+        },
+    ]
+    for manager in packageManagers {
+        table.append(Macro(names: ["--" + manager.name], arguments: .some("PKG"), help: manager.help) { parser, args in
+            install(manager.name, args, into: &parser)
+        })
+    }
+    for distribution in distributions {
+        table.append(Macro(names: [distribution.flag], arguments: .some("PKG"),
+                           help: "--from \(distribution.image) --\(distribution.manager) PKG...") { parser, args in
+            try setSource(.any(distribution.image), &parser)
+            install(distribution.manager, args, into: &parser)
+        })
+    }
+    return table
+}()
+
+func macro(named name: String) -> Macro? {
+    macros.first { $0.names.contains(name) }
+}
+
+/// Words -> BuildPlan. A word starting with '-' names a macro; its arguments are the
+/// words up to the next one starting with '-' (or exactly one word, for macros that
+/// take one).
+public struct MacroParser {
+    public var plan = BuildPlan()
+    var words: ArraySlice<String>
+    let readStdin: () throws -> String
+    var stdinUsed = false
+
+    public init(_ words: [String], readStdin: @escaping () throws -> String = readAllStandardInput) {
+        self.words = words[...]
+        self.readStdin = readStdin
+    }
+
+    mutating func insert(_ more: [String]) {
+        words.insert(contentsOf: more, at: words.startIndex)
+    }
+
+    mutating func readStandardInput() throws -> String {
+        if stdinUsed { throw UsageFailure("stdin can be read only once (--run-stdin, --eval-stdin)") }
+        stdinUsed = true
+        return try readStdin()
+    }
+
+    public mutating func parse() throws -> BuildPlan {
+        while let word = words.popFirst() {
+            guard let macro = macro(named: word) else {
+                if word.hasPrefix("-") {
+                    throw UsageFailure("unknown macro \(word) (see plash help macros)", usage: buildUsage)
+                }
+                throw UsageFailure("\(word): expected a macro (see plash help macros)", usage: buildUsage)
+            }
+            var args: [String] = []
+            switch macro.arguments {
+            case .none: break
+            case .one(let what):
+                guard let next = words.popFirst() else {
+                    throw UsageFailure("\(word): needs \(what)", usage: buildUsage)
+                }
+                args = [next]
+            case .some, .oneOrMore:
+                while let next = words.first, !(next.hasPrefix("-") && next.count > 1) {
+                    args.append(next)
+                    words.removeFirst()
+                }
+            }
+            if case .oneOrMore(let what) = macro.arguments, args.isEmpty {
+                throw UsageFailure("\(word): needs \(what)", usage: buildUsage)
+            }
+            try macro.expand(&self, args)
+        }
+        return plan
+    }
+}
+
+public func parseMacros(_ words: [String], readStdin: @escaping () throws -> String = readAllStandardInput) throws -> BuildPlan {
+    var parser = MacroParser(words, readStdin: readStdin)
+    return try parser.parse()
+}
+
+public func readAllStandardInput() throws -> String {
+    var data: [UInt8] = []
+    var buffer = [UInt8](repeating: 0, count: 65536)
+    while true {
+        let n = read(0, &buffer, buffer.count)
+        if n < 0 {
+            if errno == EINTR { continue }
+            throw Failure("read stdin: \(errnoText())")
+        }
+        if n == 0 { break }
+        data += buffer[0..<n]
+    }
+    return String(decoding: data, as: UTF8.self)
+}
+
+/// A Plashfile's words: one per line; blank lines and lines starting with '#' (the
+/// shebang too) are skipped. A macro may share its line with one argument:
+/// `--run touch /file` is the macro --run and the argument `touch /file`.
+public func plashfileWords(_ text: String) -> [String] {
+    var words: [String] = []
+    for rawLine in text.split(separator: "\n", omittingEmptySubsequences: false) {
+        let line = rawLine.trimmingCharacters(in: .whitespaces)
+        if line.isEmpty || line.hasPrefix("#") { continue }
+        if line.hasPrefix("-"), let blank = line.firstIndex(where: { $0 == " " || $0 == "\t" }) {
+            words.append(String(line[..<blank]))
+            words.append(line[blank...].trimmingCharacters(in: .whitespaces))
+        } else {
+            words.append(line)
+        }
+    }
+    return words
+}
+
+public let buildUsage = "Usage: plash build MACRO... (see plash help macros)"

@@ -1,1 +1,0 @@
-// PlashKit: the store, the build cache and the macros (issue 3).

@@ -1,0 +1,106 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import PlashSystem
+
+/// How a child process ended.
+public enum Termination: Equatable {
+    case exited(Int32)
+    case signaled(Int32)
+
+    public var succeeded: Bool { self == .exited(0) }
+
+    public var text: String {
+        switch self {
+        case .exited(let status): return "exited with status \(status)"
+        case .signaled(let signal): return "was killed by signal \(signal)"
+        }
+    }
+}
+
+/// Where a child's standard streams go.
+public struct Streams {
+    public var stdin: Redirect = .inherit
+    public var stdout: Redirect = .inherit
+    public var stderr: Redirect = .inherit
+
+    public enum Redirect {
+        case inherit
+        case null
+        case file(String, write: Bool)
+        case descriptor(Int32)
+    }
+
+    public init(stdin: Redirect = .inherit, stdout: Redirect = .inherit, stderr: Redirect = .inherit) {
+        self.stdin = stdin
+        self.stdout = stdout
+        self.stderr = stderr
+    }
+}
+
+/// Starts `arguments` (argv[0] a path, or a name looked up in PATH) and waits for it.
+/// posix_spawn rather than Foundation's Process: no threads, so plash stays
+/// single-threaded and may still unshare its mount namespace.
+public func spawnAndWait(_ arguments: [String], environment: [String]? = nil, streams: Streams = Streams()) throws -> Termination {
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    for (fd, redirect) in [(Int32(0), streams.stdin), (1, streams.stdout), (2, streams.stderr)] {
+        switch redirect {
+        case .inherit: break
+        case .null: posix_spawn_file_actions_addopen(&actions, fd, "/dev/null", fd == 0 ? O_RDONLY : O_WRONLY, 0)
+        case .file(let path, let write):
+            posix_spawn_file_actions_addopen(&actions, fd, path, write ? (O_WRONLY | O_CREAT | O_TRUNC) : O_RDONLY, 0o644)
+        case .descriptor(let source): posix_spawn_file_actions_adddup2(&actions, source, fd)
+        }
+    }
+    let argv = arguments.map { strdup($0) } + [nil]
+    defer { argv.forEach { free($0) } }
+    let env = environment.map { $0.map { strdup($0) } + [nil] }
+    defer { env?.forEach { free($0) } }
+
+    var pid: pid_t = 0
+    let result: Int32
+    if let env {
+        result = arguments[0].contains("/")
+            ? posix_spawn(&pid, arguments[0], &actions, nil, argv, env)
+            : posix_spawnp(&pid, arguments[0], &actions, nil, argv, env)
+    } else {
+        result = arguments[0].contains("/")
+            ? posix_spawn(&pid, arguments[0], &actions, nil, argv, environ)
+            : posix_spawnp(&pid, arguments[0], &actions, nil, argv, environ)
+    }
+    if result != 0 { throw Failure("run \(arguments[0]): \(errnoText(result))") }
+
+    var status: Int32 = 0
+    while waitpid(pid, &status, 0) == -1 {
+        if errno != EINTR { throw Failure("wait for \(arguments[0]): \(errnoText())") }
+    }
+    // The W* macros are not imported into Swift; this is their glibc definition.
+    if status & 0x7f == 0 { return .exited((status >> 8) & 0xff) }
+    return .signaled(status & 0x7f)
+}
+
+/// Runs a helper program and fails with its name and status unless it succeeds.
+public func runHelper(_ arguments: [String], streams: Streams = Streams(), context: String) throws {
+    let end = try spawnAndWait(arguments, streams: streams)
+    if !end.succeeded { throw Failure("\(context): \(arguments[0]) \(end.text)") }
+}
+
+/// The caller's environment as NAME=VALUE strings.
+public func currentEnvironment() -> [String] {
+    var result: [String] = []
+    var pointer = environ
+    while let entry = pointer.pointee {
+        result.append(String(cString: entry))
+        pointer += 1
+    }
+    return result
+}
+
+/// plash-exec, installed beside plash: found through /proc/self/exe, so no PATH lookup
+/// and always the version built with this plash.
+public func plashExecPath() -> String {
+    let own = readLink("/proc/self/exe") ?? CommandLine.arguments[0]
+    return splitLast(own).0 + "/plash-exec"
+}

@@ -1,0 +1,371 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import PlashSystem
+
+/// The store on disk (see DESIGN.md):
+///
+///     layer/0/1/2/_data   image 2's files, a layer on top of image 1
+///     layer/0/1/2/_script the script that built it (for `plash ls`)
+///     index/2 -> ../layer/0/1/2
+///     map/NAME -> ../index/2
+///     cache/KEY -> ../index/2
+///     tmp/                staging; each entry is flock'ed by the process using it
+///     counter             the last id handed out (ids are never reused)
+///     lock                flock'ed while ids are handed out, layers renamed or removed
+///
+/// Images are found with readlink only, like plash-exec does.
+public struct Store: Sendable {
+    public let path: String
+
+    public init(path: String = dataDirectory()) {
+        self.path = path.count > 1 && path.hasSuffix("/") ? String(path.dropLast()) : path
+    }
+
+    public var rootNode: String { path + "/layer/0" }
+    public var tmp: String { path + "/tmp" }
+
+    public var exists: Bool { access(rootNode, F_OK) == 0 && access(path + "/index", F_OK) == 0 }
+
+    /// Creates the store's directories; harmless when they exist.
+    public func create() throws {
+        for dir in [path, path + "/layer", rootNode, path + "/index", path + "/map", path + "/cache", tmp] {
+            if mkdir(dir, 0o755) == -1 && errno != EEXIST {
+                if errno == ENOENT {
+                    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+                    continue
+                }
+                throw Failure("create store \(dir): \(errnoText())")
+            }
+        }
+    }
+
+    // MARK: images
+
+    /// An image: its id and its node, `layer/0/1/2`.
+    public struct Image: Equatable, Sendable {
+        public var id: Int
+        public var node: String
+        public var data: String { node + "/_data" }
+    }
+
+    /// An id names `index/ID`, anything else `map/NAME`.
+    public func image(_ name: String) throws -> Image {
+        guard let image = lookup(name) else { throw Failure("no image \(name)") }
+        return image
+    }
+
+    public func lookup(_ name: String) -> Image? {
+        guard !name.isEmpty, !name.contains("/"), name != ".", name != ".." else { return nil }
+        if let id = Int(name), name.allSatisfy(\.isASCIIDigit) { return lookup(id: id) }
+        guard let target = readLink(path + "/map/" + name), target.hasPrefix("../index/"),
+              let id = Int(target.dropFirst("../index/".count)) else { return nil }
+        return lookup(id: id)
+    }
+
+    public func lookup(id: Int) -> Image? {
+        guard let target = readLink(path + "/index/\(id)"), target.hasPrefix("../layer/0/") else { return nil }
+        let node = path + "/" + target.dropFirst(3)
+        guard access(node + "/_data", F_OK) == 0 else { return nil }
+        return Image(id: id, node: node)
+    }
+
+    /// The id of the image below, 0 for an image on the empty root.
+    public func parent(of image: Image) -> Int {
+        Int(splitLast(splitLast(image.node).0).1) ?? 0
+    }
+
+    public func parentNode(of image: Image) -> String { splitLast(image.node).0 }
+
+    /// Every image, by id.
+    public func images() -> [Image] {
+        let ids = ((try? FileManager.default.contentsOfDirectory(atPath: path + "/index")) ?? []).compactMap { Int($0) }
+        return ids.sorted().compactMap { lookup(id: $0) }
+    }
+
+    /// NAME -> id for every name that points at an image.
+    public func names() -> [(name: String, id: Int)] {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: path + "/map")) ?? []
+        return entries.sorted().compactMap { name in lookup(name).map { (name, $0.id) } }
+    }
+
+    // MARK: names
+
+    public func map(_ name: String, to image: Image) throws {
+        try checkName(name)
+        try replaceLink(path + "/map/" + name, target: "../index/\(image.id)")
+    }
+
+    public func unmap(_ name: String) throws {
+        try checkName(name)
+        if unlink(path + "/map/" + name) == -1 {
+            if errno == ENOENT { throw Failure("no name \(name)") }
+            throw Failure("remove name \(name): \(errnoText())")
+        }
+    }
+
+    func checkName(_ name: String) throws {
+        guard !name.isEmpty, !name.contains("/"), name != ".", name != "..", !name.hasPrefix("-"),
+              !name.hasPrefix("."), !name.allSatisfy(\.isASCIIDigit) else {
+            throw Failure("\(name): not a valid name (no '/', not only digits, not starting with '-' or '.')")
+        }
+    }
+
+    // MARK: the build cache
+
+    /// The image a cache key names, when it still exists.
+    public func cached(_ key: String) -> Image? {
+        guard let target = readLink(path + "/cache/" + key), target.hasPrefix("../index/"),
+              let id = Int(target.dropFirst("../index/".count)) else { return nil }
+        return lookup(id: id)
+    }
+
+    /// The lock that serialises building one cache key: two identical builds started at
+    /// once build once and print the same id.
+    public func lockKey(_ key: String) throws -> FileLock {
+        try FileLock.acquire(tmp + "/key-" + key + ".lock")
+    }
+
+    // MARK: ids, staging, publishing
+
+    /// Runs `body` holding the store lock: ids, renames into layer/ and removals.
+    public func locked<T>(_ body: () throws -> T) throws -> T {
+        let lock = try FileLock.acquire(path + "/lock")
+        defer { lock.release() }
+        return try body()
+    }
+
+    /// The next id; call with the store lock held. The counter survives purge, and never
+    /// goes below an id in index/, so ids are never reused.
+    func allocateID() throws -> Int {
+        let counter = path + "/counter"
+        var last = (try? String(contentsOfFile: counter, encoding: .utf8)).flatMap {
+            Int($0.trimmingCharacters(in: .whitespacesAndNewlines))
+        } ?? 0
+        let indexed = ((try? FileManager.default.contentsOfDirectory(atPath: path + "/index")) ?? []).compactMap { Int($0) }
+        last = max(last, indexed.max() ?? 0)
+        let id = last + 1
+        // Written beside and renamed, so a kill never leaves a truncated counter.
+        let fresh = tmp + "/counter-\(getpid())"
+        try writeText(fresh, "\(id)\n")
+        try checked(rename(fresh, counter), "rename", counter)
+        return id
+    }
+
+    /// A fresh directory in tmp/, locked while this process uses it; `plash clean`
+    /// removes the ones nobody holds (what a killed build left).
+    public func makeStaging(_ kind: String) throws -> Staging {
+        while true {
+            let dir = tmp + "/\(kind)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+            if mkdir(dir, 0o755) == -1 {
+                if errno == EEXIST { continue }
+                if errno == ENOENT { try create(); continue }
+                throw Failure("create staging \(dir): \(errnoText())")
+            }
+            // clean may lock and remove it between mkdir and here; then take another.
+            guard let lock = FileLock.tryDirectory(dir), sameFile(lock: lock, path: dir) else { continue }
+            return Staging(path: dir, lock: lock)
+        }
+    }
+
+    /// Renames a staging directory into place as a child of `parentNode` (the new image's
+    /// node), with its index link and, given a key, its cache link. The rename is the
+    /// commit: until then nothing outside tmp/ refers to the build.
+    public func publish(_ staging: Staging, parentNode: String, script: String, key: String?) throws -> Image {
+        try removeTree(staging.path + "/._data.plash-work")
+        try writeText(staging.path + "/_script", script)
+        return try locked {
+            guard access(parentNode + "/_data", F_OK) == 0 || parentNode == rootNode else {
+                throw Failure("the parent image was removed during the build")
+            }
+            let id = try allocateID()
+            let node = parentNode + "/\(id)"
+            try checked(rename(staging.path, node), "rename into place", node)
+            staging.lock.release()
+            let relative = "../" + node.dropFirst(path.count + 1)
+            try replaceLink(path + "/index/\(id)", target: relative)
+            if let key { try replaceLink(path + "/cache/" + key, target: "../index/\(id)") }
+            return Image(id: id, node: node)
+        }
+    }
+
+    /// Removes images and every image built on them. Their nodes leave layer/ at once
+    /// (a rename into tmp/), then are deleted.
+    public func remove(_ images: [Image]) throws {
+        var doomed: [Staging] = []
+        try locked {
+            for image in images where access(image.node, F_OK) == 0 {
+                let staging = try makeStaging("rm")
+                let ids = descendantIDs(image.node) + [image.id]
+                try checked(rename(image.node, staging.path + "/node"), "remove", image.node)
+                for id in ids { unlink(path + "/index/\(id)") }
+                doomed.append(staging)
+            }
+        }
+        for staging in doomed { try removeTree(staging.path) }
+    }
+
+    /// Ids of every node below `node` (its child nodes are the directories named by digits).
+    func descendantIDs(_ node: String) -> [Int] {
+        let children = ((try? FileManager.default.contentsOfDirectory(atPath: node)) ?? []).filter {
+            !$0.isEmpty && $0.allSatisfy(\.isASCIIDigit)
+        }
+        return children.flatMap { descendantIDs(node + "/" + $0) + [Int($0)!] }
+    }
+
+    // MARK: maintenance
+
+    /// Removes what killed processes left in tmp/ (entries nobody holds a lock on),
+    /// names and cache keys that point at removed images, index links to nothing, and
+    /// nodes no index link names. Returns how many entries went.
+    @discardableResult
+    public func clean() throws -> Int {
+        var removed = 0
+        let fm = FileManager.default
+        for entry in (try? fm.contentsOfDirectory(atPath: tmp)) ?? [] {
+            let full = tmp + "/" + entry
+            var info = stat()
+            guard lstat(full, &info) == 0 else { continue }
+            if (info.st_mode & S_IFMT) == S_IFDIR {
+                guard let lock = FileLock.tryDirectory(full) else { continue }
+                try removeTree(full)
+                lock.release()
+                removed += 1
+            } else if entry.hasSuffix(".lock") {
+                guard let lock = FileLock.tryFile(full) else { continue }
+                unlink(full)
+                lock.release()
+            } else if entry.hasPrefix("counter-"), let pid = Int32(entry.dropFirst(8)), kill(pid, 0) == -1, errno == ESRCH {
+                unlink(full)
+                removed += 1
+            }
+        }
+        for dir in ["map", "cache"] {
+            for entry in (try? fm.contentsOfDirectory(atPath: path + "/" + dir)) ?? [] {
+                let link = path + "/" + dir + "/" + entry
+                let alive = readLink(link).flatMap { $0.hasPrefix("../index/") ? Int($0.dropFirst(9)) : nil }
+                    .flatMap { lookup(id: $0) } != nil
+                if !alive, unlink(link) == 0 { removed += 1 }
+            }
+        }
+        try locked {
+            let indexed = Set(images().map(\.node))
+            for entry in (try? fm.contentsOfDirectory(atPath: path + "/index")) ?? [] {
+                if let id = Int(entry), lookup(id: id) == nil, unlink(path + "/index/" + entry) == 0 { removed += 1 }
+            }
+            var stray: [String] = []
+            func walk(_ node: String) {
+                for child in (try? fm.contentsOfDirectory(atPath: node)) ?? [] where child.allSatisfy(\.isASCIIDigit) {
+                    let childNode = node + "/" + child
+                    if indexed.contains(childNode) { walk(childNode) } else { stray.append(childNode) }
+                }
+            }
+            walk(rootNode)
+            for node in stray {
+                let staging = try makeStaging("rm")
+                try checked(rename(node, staging.path + "/node"), "remove", node)
+                try removeTree(staging.path)
+                removed += 1
+            }
+        }
+        return removed
+    }
+
+    /// Removes every image, name, cache key and staging leftover. The id counter stays.
+    public func purge() throws {
+        try locked {
+            for dir in ["index", "map", "cache"] {
+                for entry in (try? FileManager.default.contentsOfDirectory(atPath: path + "/" + dir)) ?? [] {
+                    unlink(path + "/" + dir + "/" + entry)
+                }
+            }
+            for child in (try? FileManager.default.contentsOfDirectory(atPath: rootNode)) ?? [] {
+                let staging = try makeStaging("rm")
+                try checked(rename(rootNode + "/" + child, staging.path + "/node"), "remove", child)
+            }
+        }
+        try clean()
+    }
+}
+
+/// A directory in tmp/ and the lock that marks it as in use.
+public struct Staging {
+    public let path: String
+    let lock: FileLock
+    public var data: String { path + "/_data" }
+}
+
+// MARK: file helpers
+
+extension Character {
+    var isASCIIDigit: Bool { self >= "0" && self <= "9" }
+}
+
+func readLink(_ path: String) -> String? {
+    var buffer = [UInt8](repeating: 0, count: Int(PATH_MAX) + 1)
+    let count = buffer.withUnsafeMutableBytes { readlink(path, $0.baseAddress!.assumingMemoryBound(to: CChar.self), $0.count - 1) }
+    guard count > 0 else { return nil }
+    return String(decoding: buffer[0..<count], as: UTF8.self)
+}
+
+func sameFile(lock: FileLock, path: String) -> Bool {
+    lock.withDescriptor { fd in
+        var held = stat(), named = stat()
+        return fstat(fd, &held) == 0 && stat(path, &named) == 0
+            && held.st_dev == named.st_dev && held.st_ino == named.st_ino
+    }
+}
+
+/// Points `link` at `target`, atomically: a symlink made beside it, renamed over it.
+func replaceLink(_ link: String, target: String) throws {
+    let (dir, name) = splitLast(link)
+    let fresh = dir + "/.\(name).\(getpid()).new"
+    unlink(fresh)
+    try checked(symlink(target, fresh), "symlink", fresh)
+    if rename(fresh, link) == -1 {
+        let code = errno
+        unlink(fresh)
+        throw Failure("rename \(link): \(errnoText(code))")
+    }
+}
+
+func writeText(_ path: String, _ text: String) throws {
+    let fd = try checked(open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644), "create", path)
+    defer { close(fd) }
+    try writeAll(fd, Array(text.utf8), path: path)
+}
+
+func writeAll(_ fd: Int32, _ bytes: [UInt8], path: String) throws {
+    var offset = 0
+    while offset < bytes.count {
+        let n = bytes[offset...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        if n < 0 {
+            if errno == EINTR { continue }
+            throw Failure("write \(path): \(errnoText())")
+        }
+        offset += n
+    }
+}
+
+/// rm -rf, for trees that may hold root-owned mode-000 directories (overlayfs work dirs)
+/// and files without write permission.
+func removeTree(_ path: String) throws {
+    var info = stat()
+    guard lstat(path, &info) == 0 else { return }
+    if (info.st_mode & S_IFMT) == S_IFDIR {
+        chmod(path, 0o700)
+        if let dir = opendir(path) {
+            var children: [String] = []
+            while let entry = readdir(dir) {
+                let name = withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
+                if name != "." && name != ".." { children.append(name) }
+            }
+            closedir(dir)
+            for child in children { try removeTree(path + "/" + child) }
+        }
+        if rmdir(path) == -1 && errno != ENOENT { throw Failure("remove \(path): \(errnoText())") }
+    } else if unlink(path) == -1 && errno != ENOENT {
+        throw Failure("remove \(path): \(errnoText())")
+    }
+}

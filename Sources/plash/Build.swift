@@ -1,0 +1,65 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import PlashKit
+import PlashSystem
+
+/// `plash build MACRO...`: the id on stdout, everything else on stderr.
+@Sendable func build(_ arguments: [String]) throws -> Int32 {
+    if arguments.isEmpty { throw UsageFailure("build: no macros given", usage: buildUsage) }
+    let plan = try parseMacros(arguments)
+    let image = try Builder(store: try openStore()).build(plan)
+    print(image.id)
+    return 0
+}
+
+@Sendable func runCommand(_ arguments: [String]) throws -> Int32 {
+    let request = try parseRun(arguments)
+    var command = request.command
+    let id: Int
+    switch request.image {
+    case .stored(let name):
+        id = try Store().image(name).id
+    case .build(let words):
+        let plan = try parseMacros(words)
+        id = try Builder(store: try openStore()).build(plan).id
+        if command.isEmpty && plan.hasEntrypoint { command = [entrypointPath] }
+    }
+    return try execPlashExec(request.execOptions, image: id, command: command)
+}
+
+/// A Plashfile starts with `#!/usr/bin/env plash` (or names plash otherwise).
+func isPlashfile(_ path: String) -> Bool {
+    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else { return false }
+    defer { close(fd) }
+    var buffer = [UInt8](repeating: 0, count: 256)
+    let count = read(fd, &buffer, buffer.count)
+    guard count > 2 else { return false }
+    let line = String(decoding: buffer[0..<count].prefix { $0 != UInt8(ascii: "\n") }, as: UTF8.self)
+    return line.hasPrefix("#!") && line.contains("plash")
+}
+
+/// `./Plashfile ARGS`: build what the file says (cached), then run its entrypoint with
+/// ARGS, or ARGS as a command when it has none.
+func runPlashfile(_ path: String, _ arguments: [String]) throws -> Int32 {
+    let text: String
+    do { text = try String(contentsOfFile: path, encoding: .utf8) } catch { throw Failure("\(path): cannot read it") }
+    let plan: BuildPlan
+    do { plan = try parseMacros(plashfileWords(text)) } catch let error as UsageFailure {
+        throw UsageFailure("\(path): \(error.description)")
+    }
+    let image = try Builder(store: try openStore()).build(plan)
+    let command = plan.hasEntrypoint ? [entrypointPath] + arguments : arguments
+    return try execPlashExec([], image: image.id, command: command)
+}
+
+/// Becomes plash-exec: same PID, same stdin/stdout/stderr, the program's exit status.
+func execPlashExec(_ options: [String], image: Int, command: [String]) throws -> Int32 {
+    let path = plashExecPath()
+    var argv = ["plash-exec"] + options + ["\(image)"]
+    if !command.isEmpty { argv += ["--"] + command }
+    let cArguments = argv.map { strdup($0) } + [nil]
+    execv(path, cArguments)
+    throw Failure("exec \(path): \(String(cString: strerror(errno)))")
+}

@@ -1,0 +1,71 @@
+import PlashKit
+
+/// A subcommand: its name, arguments and one line of help, and what it does. `plash
+/// help` lists this table.
+struct Command: Sendable {
+    let name: String
+    let synopsis: String
+    let help: String
+    let run: @Sendable ([String]) throws -> Int32
+}
+
+let commands: [Command] = [
+    Command(name: "init", synopsis: "", help: "Create the store (commands that need it create it too).", run: initStore),
+    Command(name: "build", synopsis: "MACRO...", help: "Build an image (cached) and print its id.", run: build),
+    Command(name: "run", synopsis: "[EXEC-OPTIONS] IMAGE|MACRO... [--] [CMD...]",
+            help: "Run CMD (default /bin/sh) in an image, built first when given macros.", run: runCommand),
+    Command(name: "rm", synopsis: "IMAGE...", help: "Remove images and every image built on them.", run: remove),
+    Command(name: "ls", synopsis: "", help: "List images: id, parent, names, size, age, build script.", run: list),
+    Command(name: "nodepath", synopsis: "IMAGE", help: "Print the image's node directory in the store.", run: nodepath),
+    Command(name: "parent", synopsis: "IMAGE", help: "Print the id of the image below (0: none).", run: parent),
+    Command(name: "map", synopsis: "NAME [IMAGE] | -d NAME",
+            help: "Name an image; with only NAME print its id; -d removes the name.", run: map),
+    Command(name: "mount", synopsis: "IMAGE DIR", help: "Mount the image read-only at DIR.", run: mountCommand),
+    Command(name: "umount", synopsis: "DIR", help: "Unmount what plash mount mounted at DIR.", run: umountCommand),
+    Command(name: "import", synopsis: "busybox", help: "Import a built-in image and print its id.", run: importBuiltin),
+    Command(name: "import-tar", synopsis: "FILE|-",
+            help: "Import a root filesystem from a tar (plain, gz, xz, zstd) and print its id.", run: importTarCommand),
+    Command(name: "export-tar", synopsis: "IMAGE FILE|-", help: "Write the image's files as a tar.", run: exportTarCommand),
+    Command(name: "clean", synopsis: "", help: "Remove build leftovers and names of removed images.", run: clean),
+    Command(name: "purge", synopsis: "[--yes]", help: "Remove every image (asks first unless --yes).", run: purge),
+    Command(name: "shrink", synopsis: "", help: "Remove the older half of the images.", run: shrink),
+    Command(name: "data", synopsis: "", help: "Print the store's directory.", run: data),
+    Command(name: "version", synopsis: "", help: "Print plash's version.", run: version),
+    Command(name: "help", synopsis: "[macros|COMMAND]", help: "List the commands, or the macros.", run: help),
+]
+
+let overview: String = {
+    let width = commands.map(\.name.count).max()! + 2
+    var text = "Usage: plash COMMAND [ARG...]\n       ./Plashfile [ARG...]\n\nCommands:\n"
+    for command in commands {
+        text += "  " + command.name.padding(to: width) + command.help + "\n"
+    }
+    text += "\nplash help macros lists the macros of build and run. Exit status: 0, 1 failure, 2 usage."
+    return text
+}()
+
+extension String {
+    func padding(to width: Int) -> String { self + String(repeating: " ", count: max(width - count, 1)) }
+}
+
+/// Fails with usage unless the command got between `min` and `max` arguments and no
+/// option it does not know.
+func expect(_ arguments: [String], _ command: String, min: Int, max: Int, options: [String] = []) throws {
+    let entry = commands.first { $0.name == command }!
+    let usage = "Usage: plash \(entry.name) \(entry.synopsis)"
+    if let unknown = arguments.first(where: { $0.hasPrefix("-") && $0 != "-" && !options.contains($0) }) {
+        throw UsageFailure("\(command): unknown option \(unknown)", usage: usage)
+    }
+    let count = arguments.filter { !options.contains($0) }.count
+    if count < min { throw UsageFailure("\(command): missing arguments", usage: usage) }
+    if count > max { throw UsageFailure("\(command): too many arguments", usage: usage) }
+}
+
+/// The store, created if it does not exist yet.
+func openStore() throws -> Store {
+    let store = Store()
+    if !store.exists { try store.create() }
+    return store
+}
+
+func printID(_ image: Store.Image) { print(image.id) }

@@ -1,0 +1,72 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import PlashKit
+
+@Sendable func remove(_ arguments: [String]) throws -> Int32 {
+    try expect(arguments, "rm", min: 1, max: Int.max)
+    let store = Store()
+    try store.remove(try arguments.map { try store.image($0) })
+    return 0
+}
+
+@Sendable func list(_ arguments: [String]) throws -> Int32 {
+    try expect(arguments, "ls", min: 0, max: 0)
+    let store = Store()
+    guard store.exists else { return 0 }
+    let rows = try listImages(store)
+    var table = [["ID", "PARENT", "NAMES", "SIZE", "AGE", "SCRIPT"]]
+    for row in rows {
+        table.append(["\(row.id)", "\(row.parent)", row.names.isEmpty ? "-" : row.names.joined(separator: ","),
+                      humanSize(row.size), humanAge(row.age), row.script])
+    }
+    let widths = (0..<5).map { column in table.map { $0[column].count }.max()! }
+    for line in table {
+        print((0..<5).map { line[$0].padding(to: widths[$0] + 2) }.joined() + line[5])
+    }
+    return 0
+}
+
+@Sendable func nodepath(_ arguments: [String]) throws -> Int32 {
+    try expect(arguments, "nodepath", min: 1, max: 1)
+    print(try Store().image(arguments[0]).node)
+    return 0
+}
+
+@Sendable func parent(_ arguments: [String]) throws -> Int32 {
+    try expect(arguments, "parent", min: 1, max: 1)
+    let store = Store()
+    print(store.parent(of: try store.image(arguments[0])))
+    return 0
+}
+
+@Sendable func map(_ arguments: [String]) throws -> Int32 {
+    try expect(arguments, "map", min: 1, max: 2, options: ["-d"])
+    let store = try openStore()
+    if arguments.contains("-d") {
+        let names = arguments.filter { $0 != "-d" }
+        guard names.count == 1 else { throw UsageFailure("map -d: give one NAME", usage: "Usage: plash map -d NAME") }
+        try store.unmap(names[0])
+    } else if arguments.count == 1 {
+        guard !arguments[0].allSatisfy(\.isNumber), let image = store.lookup(arguments[0]) else {
+            throw Failure("no image named \(arguments[0])")
+        }
+        print(image.id)
+    } else {
+        try store.map(arguments[0], to: try store.image(arguments[1]))
+    }
+    return 0
+}
+
+@Sendable func mountCommand(_ arguments: [String]) throws -> Int32 {
+    try expect(arguments, "mount", min: 2, max: 2)
+    let store = Store()
+    try mountImage(try store.image(arguments[0]), store: store, at: arguments[1])
+    return 0
+}
+
+@Sendable func umountCommand(_ arguments: [String]) throws -> Int32 {
+    try expect(arguments, "umount", min: 1, max: 1)
+    try unmountImage(arguments[0])
+    return 0
+}

@@ -1,0 +1,24 @@
+import PlashKit
+import PlashSystem
+
+@Sendable func importBuiltin(_ arguments: [String]) throws -> Int32 {
+    try expect(arguments, "import", min: 1, max: 1)
+    guard arguments[0] == "busybox" else {
+        throw Failure("import \(arguments[0]): unknown source (built in: busybox; tars: plash import-tar)")
+    }
+    print(try importBusybox(store: try openStore(), log: { printLine(toStandardError: $0) }).id)
+    return 0
+}
+
+@Sendable func importTarCommand(_ arguments: [String]) throws -> Int32 {
+    try expect(arguments, "import-tar", min: 1, max: 1)
+    print(try importTar(arguments[0], store: try openStore(), log: { printLine(toStandardError: $0) }).id)
+    return 0
+}
+
+@Sendable func exportTarCommand(_ arguments: [String]) throws -> Int32 {
+    try expect(arguments, "export-tar", min: 2, max: 2)
+    let store = Store()
+    try exportTar(try store.image(arguments[0]), to: arguments[1], store: store)
+    return 0
+}

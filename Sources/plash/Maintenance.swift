@@ -1,0 +1,81 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import PlashKit
+import PlashSystem
+
+@Sendable func initStore(_ arguments: [String]) throws -> Int32 {
+    try expect(arguments, "init", min: 0, max: 0)
+    try Store().create()
+    return 0
+}
+
+@Sendable func clean(_ arguments: [String]) throws -> Int32 {
+    try expect(arguments, "clean", min: 0, max: 0)
+    let store = Store()
+    if store.exists { try store.clean() }
+    return 0
+}
+
+@Sendable func purge(_ arguments: [String]) throws -> Int32 {
+    try expect(arguments, "purge", min: 0, max: 0, options: ["--yes", "-y"])
+    let store = Store()
+    guard store.exists else { return 0 }
+    if !arguments.contains("--yes") && !arguments.contains("-y") {
+        _ = "plash: remove every image in \(store.path)? [y/N] ".withCString { write(2, $0, strlen($0)) }
+        let answer = readLine() ?? ""
+        guard answer.lowercased().hasPrefix("y") else { throw Failure("purge: not confirmed, nothing removed") }
+    }
+    try store.purge()
+    return 0
+}
+
+@Sendable func shrink(_ arguments: [String]) throws -> Int32 {
+    try expect(arguments, "shrink", min: 0, max: 0)
+    let store = Store()
+    guard store.exists else { return 0 }
+    let images = store.images()
+    let ids = shrinkOrder(images.map { (id: $0.id, parent: store.parent(of: $0)) })
+    try store.remove(images.filter { ids.contains($0.id) })
+    printLine(toStandardError: "plash: removed \(ids.count) of \(images.count) images")
+    return 0
+}
+
+@Sendable func data(_ arguments: [String]) throws -> Int32 {
+    try expect(arguments, "data", min: 0, max: 0)
+    print(Store().path)
+    return 0
+}
+
+@Sendable func version(_ arguments: [String]) throws -> Int32 {
+    try expect(arguments, "version", min: 0, max: 0)
+    print("plash \(plashVersion)")
+    return 0
+}
+
+@Sendable func help(_ arguments: [String]) throws -> Int32 {
+    try expect(arguments, "help", min: 0, max: 1)
+    guard let topic = arguments.first else { print(overview); return 0 }
+    if topic == "macros" {
+        print(macroHelp())
+    } else if let command = commands.first(where: { $0.name == topic }) {
+        print("Usage: plash \(command.name) \(command.synopsis)\n\n\(command.help)")
+    } else {
+        throw UsageFailure("help: no command \(topic)", usage: overview)
+    }
+    return 0
+}
+
+/// Every macro with one line, from the same table the parser uses.
+func macroHelp() -> String {
+    let width = macros.map(\.synopsis.count).max()! + 2
+    var text = "Macros (plash build, plash run, Plashfiles):\n"
+    for macro in macros { text += "  " + macro.synopsis.padding(to: width) + macro.help + "\n" }
+    text += """
+
+        A Plashfile is an executable file starting with #!/usr/bin/env plash, then
+        macros and their arguments, one per line (a macro may share its line with one
+        argument), # comments. ./Plashfile ARGS builds it and runs its entrypoint.
+        """
+    return text
+}
