@@ -24,7 +24,9 @@ let package = Package(
     ],
     targets: [
         .target(name: "CPlashShims"),
-        .target(name: "PlashSystem", dependencies: ["CPlashShims"]),
+        .systemLibrary(name: "CSeccomp", pkgConfig: "libseccomp",
+                       providers: [.apt(["libseccomp-dev"])]),
+        .target(name: "PlashSystem", dependencies: ["CPlashShims", "CSeccomp"]),
         .target(name: "PlashExec", dependencies: ["PlashSystem"]),
         .executableTarget(name: "plash-exec", dependencies: ["PlashExec"],
                           linkerSettings: staticExecutable),

@@ -1,7 +1,9 @@
 #define _GNU_SOURCE
 #include "CPlashShims.h"
 
+#include <linux/filter.h>
 #include <linux/mount.h>
+#include <linux/seccomp.h>
 #include <linux/openat2.h>
 #include <net/if.h>
 #include <errno.h>
@@ -60,4 +62,9 @@ int plash_loopback_up(void) {
 
 int plash_set_no_new_privs(void) {
     return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+}
+
+int plash_load_seccomp_bpf(const void *program, unsigned short count) {
+    struct sock_fprog prog = { .len = count, .filter = (struct sock_filter *)program };
+    return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0);
 }

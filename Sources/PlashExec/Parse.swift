@@ -62,6 +62,31 @@ public func parse(_ arguments: [String]) throws -> Invocation {
             let mode = try value(option, inline)
             guard mode == "none" else { throw UsageError("--net \(mode): only 'none' is supported") }
             plan.isolateNetwork = true
+        case "--cgroup":
+            let name = try value(option, inline)
+            guard isCgroupName(name) else {
+                throw UsageError("--cgroup \(name): use letters, digits, '.', '_' and '-'")
+            }
+            plan.cgroup = name
+        case "--memory":
+            let size = try value(option, inline)
+            guard let bytes = parseSize(size), bytes > 0 else {
+                throw UsageError("--memory \(size): expected a size such as 512K, 64M or 1G")
+            }
+            plan.limits.memory = bytes
+        case "--pids":
+            let count = try value(option, inline)
+            guard let pids = Int(count), pids > 0 else { throw UsageError("--pids \(count): expected a positive number") }
+            plan.limits.pids = pids
+        case "--cpus":
+            let fraction = try value(option, inline)
+            guard let cpus = Double(fraction), cpus >= 0.01, cpus <= 4096 else {
+                throw UsageError("--cpus \(fraction): expected a number of cores such as 0.5 or 2")
+            }
+            plan.limits.cpus = cpus
+        case "--seccomp":
+            plan.seccomp = try value(option, inline)
+        case "--no-new-privs": plan.noNewPrivileges = true
         default:
             throw UsageError("\(option): unknown option (see plash-exec --help)")
         }
@@ -91,4 +116,22 @@ func parseBind(_ spec: String, option: String) throws -> Bind {
         throw UsageError("\(option) \(spec): destination must be an absolute path")
     }
     return Bind(source, destination, readOnly: option == "--ro-bind")
+}
+
+func isCgroupName(_ name: String) -> Bool {
+    !name.isEmpty && name != "." && name != ".." && name.utf8.count <= 200
+        && name.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) }
+}
+
+/// "64M" -> 67108864: bytes, or K, M, G, T (powers of 1024), optionally followed by B.
+public func parseSize(_ text: String) -> UInt64? {
+    var digits = Substring(text.uppercased())
+    if digits.hasSuffix("B") { digits = digits.dropLast() }
+    var shift: UInt64 = 0
+    if let unit = digits.last, let index = "KMGT".firstIndex(of: unit) {
+        shift = UInt64("KMGT".distance(from: "KMGT".startIndex, to: index) + 1) * 10
+        digits = digits.dropLast()
+    }
+    guard let number = UInt64(digits), number <= (UInt64.max >> shift) else { return nil }
+    return number << shift
 }

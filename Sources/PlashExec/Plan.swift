@@ -1,3 +1,5 @@
+import PlashSystem
+
 /// Everything plash-exec will do, decided from argv before any system call.
 public struct ExecPlan: Equatable {
     public enum Image: Equatable {
@@ -15,6 +17,10 @@ public struct ExecPlan: Equatable {
     public var shareTmp = true
     public var hostname: String? = nil
     public var isolateNetwork = false
+    public var cgroup: String? = nil           // plash/NAME; limits without it: plash/pid-PID
+    public var limits = ResourceLimits()
+    public var seccomp: String? = nil          // "default" or a profile's path
+    public var noNewPrivileges = false
     public var command: [String] = ["/bin/sh"]
 
     public init(image: Image) { self.image = image }
@@ -72,6 +78,16 @@ public let usage = """
     Isolation:
       --hostname NAME        own UTS namespace with this hostname
       --net none             own network namespace with only lo, up
+    Limits (a cgroup plash/NAME; cgroup v2 or v1):
+      --cgroup NAME          run in plash/NAME, created or reused; what an earlier
+                             instance left running there is killed first
+      --memory SIZE          memory limit, swap included (64M, 1G)
+      --pids N               at most N processes and threads
+      --cpus FRACTION        CPU time, in cores (0.5 = half a core)
+                             (limits without --cgroup use plash/pid-PID)
+      --seccomp PROFILE      system call filter: default (a deny list modelled on
+                             Docker's), or a Docker/OCI seccomp profile (JSON)
+      --no-new-privs         setuid programs gain nothing (always set with --seccomp)
     Other:
       -h, --help             show this help
       --version              show the version

@@ -91,3 +91,20 @@ public func printLine(toStandardError line: String) {
     let bytes = Array((line + "\n").utf8)
     _ = bytes.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
 }
+
+/// The whole contents of a file.
+public func readFile(_ path: String, what: String) throws -> [UInt8] {
+    let fd = try check(open(path, O_RDONLY | O_CLOEXEC), what, path)
+    defer { close(fd) }
+    var data: [UInt8] = []
+    var buffer = [UInt8](repeating: 0, count: 16384)
+    while true {
+        let count = read(fd, &buffer, buffer.count)
+        if count == 0 { return data }
+        if count < 0 {
+            if errno == EINTR { continue }
+            throw SyscallError(what, path)
+        }
+        data += buffer[0..<count]
+    }
+}

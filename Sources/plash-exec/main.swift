@@ -20,8 +20,11 @@ do {
     }
     let asRoot = geteuid() == 0
     let callerDirectory = currentDirectory()
-    let imageLayers = try layers(of: plan.image, store: dataDirectory())
+    let store = dataDirectory()
+    let imageLayers = try layers(of: plan.image, store: store)
+    let filter = try systemCallFilter(plan, store: store)
 
+    try enterCgroup(plan)
     try enterNamespaces(plan, asRoot: asRoot)
     let root = try mountRoot(imageLayers, persist: plan.persist, asRoot: asRoot)
     try mountShared(sharedMounts(plan, home: environment("HOME"), callerDirectory: callerDirectory,
@@ -29,6 +32,7 @@ do {
                     into: root)
     try pivotRoot(to: root.fd, path: root.path)
     try enterWorkingDirectory(plan, callerDirectory: callerDirectory)
+    try restrictSystemCalls(filter, noNewPrivileges: plan.noNewPrivileges)
     try execute(plan.command, environment: containerEnvironment(plan, caller: environment))
 } catch let error as ExecError {
     fail(error, status: error.status)

@@ -228,3 +228,13 @@ public func hostMounts() -> [String] {
     (try! String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8))
         .split(separator: "\n").map(String.init).filter { !$0.contains(scratch) }
 }
+
+/// The probe (Tests/Probe/probe.c), compiled statically once per test process.
+public let probe: String = {
+    let tests = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    let source = tests.appendingPathComponent("Probe/probe.c").path
+    let binary = scratch + "/probe"
+    let result = try! run("/usr/bin/cc", ["-static", "-O2", "-o", binary, source])
+    precondition(result.status == 0, "cannot compile the probe: \(result.stderr)")
+    return binary
+}()

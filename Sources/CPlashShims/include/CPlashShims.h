@@ -26,4 +26,7 @@ int plash_loopback_up(void);
 
 int plash_set_no_new_privs(void);
 
+// Load a classic BPF seccomp program of `count` instructions (struct sock_filter).
+int plash_load_seccomp_bpf(const void *program, unsigned short count);
+
 #endif

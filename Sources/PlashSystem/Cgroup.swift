@@ -1,0 +1,189 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Limits for a container's cgroup; nil means unlimited.
+public struct ResourceLimits: Equatable, Sendable {
+    public var memory: UInt64? = nil     // bytes, swap included where the kernel allows
+    public var pids: Int? = nil
+    public var cpus: Double? = nil       // 0.5 = half of one core
+
+    public init(memory: UInt64? = nil, pids: Int? = nil, cpus: Double? = nil) {
+        self.memory = memory
+        self.pids = pids
+        self.cpus = cpus
+    }
+
+    public var isEmpty: Bool { memory == nil && pids == nil && cpus == nil }
+}
+
+/// How this host mounts cgroups: one v2 hierarchy (most hosts today), or v1
+/// hierarchies, one per controller, maybe beside a v2 mount without them (hybrid).
+public enum CgroupHierarchy: Equatable, Sendable {
+    case unified(String)
+    case legacy([String: String])     // controller -> mount point
+
+    /// The controllers plash uses. On v1, cpuacct holds the CPU time used.
+    static let controllers = ["memory", "pids", "cpu", "cpuacct"]
+
+    public init?(mountinfo: String) {
+        var legacy: [String: String] = [:]
+        var unified: String? = nil
+        for line in mountinfo.split(separator: "\n") {
+            // ID PARENT DEV ROOT MOUNTPOINT OPTIONS [OPTIONAL...] - FSTYPE SOURCE SUPEROPTIONS
+            let fields = line.split(separator: " ")
+            guard let dash = fields.firstIndex(of: "-"), dash >= 5, fields.count >= dash + 4 else { continue }
+            let mountPoint = String(fields[4]), after = fields[(dash + 1)...].map { $0 }
+            if after[0] == "cgroup2" { unified = unified ?? mountPoint }
+            if after[0] == "cgroup" {
+                for option in after[2].split(separator: ",") where Self.controllers.contains(String(option)) {
+                    legacy[String(option)] = mountPoint
+                }
+            }
+        }
+        if !legacy.isEmpty { self = .legacy(legacy) } else if let unified { self = .unified(unified) } else { return nil }
+    }
+
+    public static func current() throws -> CgroupHierarchy {
+        let mountinfo = String(decoding: try readFile("/proc/self/mountinfo", what: "read"), as: UTF8.self)
+        guard let hierarchy = CgroupHierarchy(mountinfo: mountinfo) else {
+            throw SyscallError("find cgroup file system in", "/proc/self/mountinfo", errno: ENOENT)
+        }
+        return hierarchy
+    }
+
+    /// The directories of `plash/NAME` (NAME nil: of `plash` itself), one per v1 mount.
+    public func directories(_ name: String?) -> [String] {
+        let suffix = "/plash" + (name.map { "/" + $0 } ?? "")
+        switch self {
+        case .unified(let root): return [root + suffix]
+        case .legacy(let mounts): return Set(mounts.values).sorted().map { $0 + suffix }
+        }
+    }
+}
+
+/// The cgroup `plash/NAME`. plash creates and changes cgroups only below `plash/`.
+public struct Cgroup {
+    public let name: String
+    public let hierarchy: CgroupHierarchy
+
+    public init(_ name: String, hierarchy: CgroupHierarchy) {
+        self.name = name
+        self.hierarchy = hierarchy
+    }
+
+    public var directories: [String] { hierarchy.directories(name) }
+
+    /// Creates the cgroup, or takes it over from an earlier instance after killing
+    /// whatever that left running, sets the limits and moves this process in.
+    public func enter(limits: ResourceLimits) throws {
+        try create(limits: limits)
+        try killAll()
+        try apply(limits)
+        for dir in directories {
+            try writeFile(dir + "/cgroup.procs", "\(getpid())")
+        }
+    }
+
+    func create(limits: ResourceLimits) throws {
+        var needed: [String] = []
+        if limits.memory != nil { needed.append("memory") }
+        if limits.pids != nil { needed.append("pids") }
+        if limits.cpus != nil { needed.append("cpu") }
+        switch hierarchy {
+        case .legacy(let mounts):
+            if let missing = needed.first(where: { mounts[$0] == nil }) {
+                throw SyscallError("cgroup controller \(missing)", "(no v1 hierarchy mounted)", errno: ENOENT)
+            }
+            for dir in hierarchy.directories(nil) + directories { try makeDirectory(dir) }
+        case .unified(let root):
+            let plash = root + "/plash"
+            try makeDirectory(plash)
+            // v2 hands a controller to children only when the parent enables it. plash
+            // enables them in its own plash/ and never touches the root's settings.
+            let available = try readWords(plash + "/cgroup.controllers")
+            if let missing = needed.first(where: { !available.contains($0) }) {
+                throw SyscallError("cgroup controller \(missing)", "(not enabled in \(root)/cgroup.subtree_control)",
+                                   errno: ENOENT)
+            }
+            let enabled = try readWords(plash + "/cgroup.subtree_control")
+            let wanted = ["memory", "pids", "cpu"].filter { available.contains($0) && !enabled.contains($0) }
+            if !wanted.isEmpty {
+                try writeFile(plash + "/cgroup.subtree_control", wanted.map { "+" + $0 }.joined(separator: " "))
+            }
+            try makeDirectory(directories[0])
+        }
+    }
+
+    /// Every process in the cgroup.
+    public func processes() -> [pid_t] {
+        var pids = Set<pid_t>()
+        for dir in directories {
+            guard let words = try? readWords(dir + "/cgroup.procs") else { continue }
+            words.compactMap { pid_t($0) }.forEach { pids.insert($0) }
+        }
+        return pids.sorted()
+    }
+
+    public func signalAll(_ signal: Int32) {
+        for pid in processes() where pid != getpid() { kill(pid, signal) }
+    }
+
+    /// Kills every process in the cgroup and waits until it is empty, so a restarted
+    /// service never runs beside its own orphans. cgroup.kill (v2, Linux 5.14) also
+    /// catches processes forking while we kill; elsewhere, kill until none is left.
+    public func killAll() throws {
+        if case .unified = hierarchy, access(directories[0] + "/cgroup.kill", W_OK) == 0, !processes().isEmpty {
+            try writeFile(directories[0] + "/cgroup.kill", "1")
+        }
+        for _ in 0..<500 {
+            let pids = processes()
+            if pids.isEmpty { return }
+            for pid in pids { kill(pid, SIGKILL) }
+            usleep(10_000)
+        }
+        throw SyscallError("kill the earlier processes of cgroup", directories[0], errno: EBUSY)
+    }
+
+    /// Writes every limit, "unlimited" for those not given: a reused cgroup must not
+    /// keep the limits of an earlier instance.
+    func apply(_ limits: ResourceLimits) throws {
+        let period = 100_000
+        let quota = limits.cpus.map { max(1000, Int(($0 * Double(period)).rounded())) }
+        switch hierarchy {
+        case .unified:
+            let dir = directories[0]
+            try writeIfPresent(dir + "/memory.max", limits.memory.map(String.init) ?? "max")
+            try writeIfPresent(dir + "/memory.swap.max", limits.memory == nil ? "max" : "0")
+            try writeIfPresent(dir + "/pids.max", limits.pids.map(String.init) ?? "max")
+            try writeIfPresent(dir + "/cpu.max", "\(quota.map(String.init) ?? "max") \(period)")
+        case .legacy(let mounts):
+            if let memory = mounts["memory"].map({ $0 + "/plash/" + name }) {
+                // memsw (memory + swap) may never be below the memory limit: lift it first.
+                try writeIfPresent(memory + "/memory.memsw.limit_in_bytes", "-1")
+                try writeFile(memory + "/memory.limit_in_bytes", limits.memory.map(String.init) ?? "-1")
+                if let bytes = limits.memory { try writeIfPresent(memory + "/memory.memsw.limit_in_bytes", "\(bytes)") }
+            }
+            if let pids = mounts["pids"].map({ $0 + "/plash/" + name }) {
+                try writeFile(pids + "/pids.max", limits.pids.map(String.init) ?? "max")
+            }
+            if let cpu = mounts["cpu"].map({ $0 + "/plash/" + name }) {
+                try writeFile(cpu + "/cpu.cfs_period_us", "\(period)")
+                try writeFile(cpu + "/cpu.cfs_quota_us", quota.map(String.init) ?? "-1")
+            }
+        }
+    }
+}
+
+func makeDirectory(_ path: String) throws {
+    if mkdir(path, 0o755) == -1 && errno != EEXIST { throw SyscallError("create cgroup", path) }
+}
+
+func writeIfPresent(_ path: String, _ value: String) throws {
+    if access(path, F_OK) == 0 { try writeFile(path, value) }
+}
+
+func readWords(_ path: String) throws -> [String] {
+    String(decoding: try readFile(path, what: "read"), as: UTF8.self)
+        .split(whereSeparator: { $0 == " " || $0 == "\n" }).map(String.init)
+}

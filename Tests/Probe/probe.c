@@ -1,0 +1,45 @@
+// A probe that runs inside test containers and reports what the kernel said.
+//   probe tiocsti        ioctl(TIOCSTI) on /dev/null, plain and with bit 32 set
+//   probe pid            its own PID
+//   probe fork N         start N children that wait; print how many started
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/ioctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static const char *result(long r) { return r == 0 ? "ok" : strerrorname_np(errno); }
+
+int main(int argc, char **argv) {
+    if (argc > 1 && strcmp(argv[1], "tiocsti") == 0) {
+        int fd = open("/dev/null", O_RDONLY);
+        char c = 'x';
+        printf("%s\n", result(ioctl(fd, TIOCSTI, &c)));
+        printf("%s\n", result(ioctl(fd, TIOCSTI | (1UL << 32), &c)));
+        return 0;
+    }
+    if (argc > 1 && strcmp(argv[1], "pid") == 0) {
+        printf("%d\n", getpid());
+        return 0;
+    }
+    if (argc > 2 && strcmp(argv[1], "fork") == 0) {
+        int wanted = atoi(argv[2]), started = 0;
+        pid_t children[4096];
+        for (int i = 0; i < wanted && i < 4096; i++) {
+            pid_t child = fork();
+            if (child == 0) { pause(); _exit(0); }
+            if (child > 0) children[started++] = child;
+        }
+        printf("%d\n", started);
+        for (int i = 0; i < started; i++) kill(children[i], SIGKILL);
+        while (wait(NULL) > 0) {}
+        return 0;
+    }
+    fprintf(stderr, "usage: probe tiocsti|pid|fork N\n");
+    return 2;
+}
