@@ -1,0 +1,39 @@
+# plash-exec's resource limits on a pure cgroup v2 hierarchy, inside the VM of
+# ../shared/tools/vm-run (run by Tests/PlashExecTests/CgroupV2Tests.swift).
+# /test holds the static plash-exec and probe. Exit status: the number of failures.
+fails=0
+check() { if eval "$2"; then echo "PASS $1"; else echo "FAIL $1: $3"; fails=$((fails+1)); fi; }
+
+root=/test/root
+mkdir -p $root/bin $root/etc $root/proc $root/dev $root/sys $root/tmp
+cp /bin/busybox /test/probe $root/bin/
+for applet in $(busybox --list); do [ -e $root/bin/$applet ] || ln -s busybox $root/bin/$applet; done
+run() { /test/plash-exec "$@"; }
+cg=/sys/fs/cgroup/plash
+
+# 1. A program over its memory limit is OOM-killed; the limit reads back.
+run --cgroup mem --memory 64M --root $root -- dd if=/dev/zero of=/dev/null bs=200M count=1
+rc=$?
+check memory '[ $rc = 137 ] && [ "$(cat $cg/mem/memory.max)" = 67108864 ] && [ "$(cat $cg/mem/memory.swap.max)" = 0 ]' \
+    "exit $rc, memory.max $(cat $cg/mem/memory.max), events: $(tr '\n' ' ' < $cg/mem/memory.events)"
+check host-alive '[ "$(run --root $root -- echo alive)" = alive ]' "a container after the OOM kill did not run"
+
+# 2. Fork fails after about --pids processes.
+started=$(run --cgroup pids --pids 10 --root $root -- probe fork 50)
+check pids '[ "$started" -ge 8 ] && [ "$started" -le 9 ]' "$started of 50 children started"
+
+# 3. Half a CPU: a 2 s busy loop gets about 1 s of CPU time.
+run --cgroup cpu --cpus 0.5 --root $root -- timeout 2 sh -c 'while :; do :; done'
+usage=$(sed -n 's/^usage_usec //p' $cg/cpu/cpu.stat)
+check cpus '[ "$usage" -ge 750000 ] && [ "$usage" -le 1250000 ]' "usage_usec=$usage, cpu.max $(cat $cg/cpu/cpu.max)"
+
+# 4. Restarting in the same cgroup kills what the earlier instance left running.
+orphan=$(run --cgroup restart --root $root -- sh -c 'sleep 1000 >/dev/null 2>&1 & echo $!')
+check orphan-runs '[ -d /proc/$orphan ]' "the orphan $orphan was not running"
+run --cgroup restart --root $root -- true
+sleep 0.1
+check restart '! [ -d /proc/$orphan ] || grep -q ") Z" /proc/$orphan/stat' "$(cat /proc/$orphan/stat 2>&1)"
+check only-plash '[ "$(ls -d /sys/fs/cgroup/*/ | wc -l)" = 1 ]' "cgroups outside plash/: $(ls -d /sys/fs/cgroup/*/)"
+
+echo "summary: $fails failed"
+exit $fails
