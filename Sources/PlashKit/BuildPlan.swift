@@ -15,7 +15,8 @@ public struct BuildPlan: Equatable, Sendable {
 
     public init() {}
 
-    var current: LayerSpec {
+    /// The layer that macros add to now.
+    public var current: LayerSpec {
         get { layers[layers.count - 1] }
         set { layers[layers.count - 1] = newValue }
     }

@@ -129,7 +129,9 @@ func pruneMountPoints(_ data: String, lowers: [String]) {
         }
     }
     for path in ["/etc/resolv.conf", "/etc/hosts"] { prune(path) }
-    if let cwd = currentDirectory(), cwd != "/" { prune(cwd) }
+    for dir in [currentDirectory(), environment("HOME")].compactMap({ $0 }) where dir.hasPrefix("/") && dir != "/" {
+        prune(dir)
+    }
 }
 
 /// Feeds a file, or every file below a directory in name order, to the hash: names,

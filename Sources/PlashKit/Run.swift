@@ -9,6 +9,12 @@ public struct RunRequest: Equatable {
     public var execOptions: [String] = []
     public var image: Image
     public var command: [String] = []
+
+    public init(execOptions: [String] = [], image: Image, command: [String] = []) {
+        self.execOptions = execOptions
+        self.image = image
+        self.command = command
+    }
 }
 
 /// plash-exec options that `plash run` passes through, and whether each takes a value.

@@ -60,6 +60,12 @@ public struct TarEntry: Equatable {
     public var name: String
     public var kind: Kind
     public var linkName: String
+
+    public init(name: String, kind: Kind, linkName: String = "") {
+        self.name = name
+        self.kind = kind
+        self.linkName = linkName
+    }
 }
 
 /// Reads every entry of the tar at `path` and rejects the archive, naming the entry,
@@ -73,22 +79,22 @@ public func checkTarEntries(_ path: String) throws -> Int {
 
 public func checkTarEntries(_ entries: [TarEntry]) throws {
     var symlinks = Set<String>()
-    func inside(_ name: String, _ what: String) throws -> String {
-        if name.hasPrefix("/") { throw Failure("\(name): \(what) is an absolute path") }
+    func inside(_ name: String, _ what: String, entry: String) throws -> String {
+        if name.hasPrefix("/") { throw Failure("\(entry): \(what) is an absolute path") }
         let parts = name.split(separator: "/").filter { $0 != "." }
-        if parts.contains("..") { throw Failure("\(name): \(what) leaves the root (..)") }
+        if parts.contains("..") { throw Failure("\(entry): \(what) leaves the root (..)") }
         var prefix = ""
         for part in parts.dropLast() {
             prefix += (prefix.isEmpty ? "" : "/") + part
-            if symlinks.contains(prefix) { throw Failure("\(name): \(what) goes through the symlink \(prefix)") }
+            if symlinks.contains(prefix) { throw Failure("\(entry): \(what) goes through the symlink \(prefix)") }
         }
         return parts.joined(separator: "/")
     }
     for entry in entries {
-        let name = try inside(entry.name, "the name")
+        let name = try inside(entry.name, "the name", entry: entry.name)
         if entry.kind == .hardLink {
             if entry.linkName.isEmpty { throw Failure("\(entry.name): a hard link to nothing") }
-            _ = try inside(entry.linkName, "the hard link target")
+            _ = try inside(entry.linkName, "the hard link target \(entry.linkName)", entry: entry.name)
         }
         if entry.kind == .symbolicLink {
             if name.isEmpty { throw Failure("\(entry.name): the root cannot be a symlink") }

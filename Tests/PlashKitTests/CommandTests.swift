@@ -1,0 +1,118 @@
+import Foundation
+import PlashTestSupport
+import Testing
+
+/// The everyday commands, their errors and exit codes.
+@Suite struct CommandTests {
+    @Test func anUnknownCommandExits2WithUsage() throws {
+        let result = try TestStore().plash(["frobnicate"])
+        #expect(result.status == 2)
+        #expect(result.stderr.hasPrefix("plash: unknown command frobnicate\nUsage: plash"))
+    }
+
+    @Test func anUnknownOptionExits2WithUsage() throws {
+        let store = TestStore()
+        let result = try store.plash(["ls", "--long"])
+        #expect(result.status == 2)
+        #expect(result.stderr.hasPrefix("plash: ls: unknown option --long\nUsage: plash ls"))
+        let macro = try store.plash(["build", "--from", "busybox", "--bogus"])
+        #expect(macro.status == 2)
+        #expect(macro.stderr.hasPrefix("plash: unknown macro --bogus"))
+    }
+
+    @Test func noSuchImageIsOneLineAndExit1() throws {
+        let store = TestStore()
+        for arguments in [["run", "7"], ["rm", "7"], ["nodepath", "7"], ["parent", "7"], ["build", "--from", "7"]] {
+            let result = try store.plash(arguments)
+            #expect(result.status == 1)
+            #expect(result.stderr == "plash: no image 7\n", "\(arguments)")
+        }
+    }
+
+    @Test func helpListsEveryCommandWithOneLine() throws {
+        let result = try TestStore().plash(["help"])
+        #expect(result.status == 0)
+        for command in ["init", "build", "run", "rm", "ls", "nodepath", "parent", "map", "mount", "umount",
+                        "import-tar", "export-tar", "clean", "purge", "shrink", "data", "version", "help"] {
+            #expect(result.stdout.contains("\n  \(command) "), "\(command)")
+        }
+    }
+
+    @Test func helpMacrosListsEveryMacro() throws {
+        let result = try TestStore().plash(["help", "macros"])
+        #expect(result.status == 0)
+        for macro in ["--from, -f, --image IMAGE", "--from-id", "--from-map", "--run, -x", "--layer, -l",
+                      "--invalidate-layer", "--hash-path", "--env", "--write-file", "--write-script", "--entrypoint",
+                      "--entrypoint-script", "--eval-file", "--eval-string", "--eval-stdin", "--run-stdin", "--apt",
+                      "--apk", "--yum", "--dnf", "--pacman", "--emerge", "--zypper", "--pip", "--pip3", "--npm",
+                      "--gem", "-A", "-D", "-U", "-F", "-R", "-G"] {
+            #expect(result.stdout.contains("\n  \(macro)"), "\(macro)")
+        }
+    }
+
+    @Test func dataAndVersionPrintOneLine() throws {
+        let store = TestStore()
+        #expect(try store.plash(["data"]).stdout == store.data + "\n")
+        #expect(try store.plash(["version"]).stdout.hasPrefix("plash "))
+    }
+
+    @Test func lsShowsIdParentNamesSizeAgeAndScript() throws {
+        let store = TestStore()
+        let id = try store.id(["build", "--from", "busybox", "--run", "echo 12345 > /x\ntrue"])
+        #expect(try store.plash(["map", "ex", id]).status == 0)
+        let lines = try store.plash(["ls"]).stdout.split(separator: "\n").map {
+            $0.split(separator: " ", omittingEmptySubsequences: true).map(String.init)
+        }
+        #expect(lines.count == 3)
+        #expect(lines[0] == ["ID", "PARENT", "NAMES", "SIZE", "AGE", "SCRIPT"])
+        #expect(Array(lines[1].prefix(3)) == ["1", "0", "-"])
+        #expect(lines[1].suffix(2) == ["import", "busybox"])
+        #expect(Array(lines[2].prefix(3)) == ["2", "1", "ex"])
+        #expect(lines[2].suffix(4) == ["echo", "12345", ">", "/x"])
+    }
+
+    @Test func mapRejectsNamesThatLookLikeIds() throws {
+        let store = TestStore()
+        _ = try store.id(["import", "busybox"])
+        let result = try store.plash(["map", "42", "1"])
+        #expect(result.status == 1)
+        #expect(result.stderr.hasPrefix("plash: 42: not a valid name"))
+    }
+
+    @Test func mountShowsTheMergedImageAndUmountRemovesIt() throws {
+        let store = TestStore()
+        let id = try store.id(["build", "--from", "busybox", "--run", "echo mounted > /m"])
+        let dir = makeDirectory()
+        let mounted = try store.plash(["mount", id, dir])
+        #expect(mounted.status == 0, "\(mounted)")
+        #expect((try? String(contentsOfFile: dir + "/m", encoding: .utf8)) == "mounted\n")
+        #expect(FileManager.default.fileExists(atPath: dir + "/bin/busybox"))
+        #expect(try store.plash(["umount", dir]).status == 0)
+        #expect(!FileManager.default.fileExists(atPath: dir + "/m"))
+    }
+
+    @Test func shrinkRemovesTheOlderHalf() throws {
+        let store = TestStore()
+        for n in 0..<5 { _ = try store.id(["build", "--from", "busybox", "--run", "echo \(n) > /n"]) }
+        #expect(store.indexedIDs == [1, 2, 3, 4, 5, 6])
+        #expect(try store.plash(["shrink"]).status == 0)
+        #expect(store.indexedIDs == [1, 5, 6])
+    }
+
+    @Test func purgeAsksFirst() throws {
+        let store = TestStore()
+        _ = try store.id(["import", "busybox"])
+        let refused = try store.plash(["purge"], stdin: "n\n")
+        #expect(refused.status == 1)
+        #expect(store.indexedIDs == [1])
+        #expect(try store.plash(["purge"], stdin: "y\n").status == 0)
+        #expect(store.indexedIDs == [])
+        #expect(store.nodes == [])
+    }
+
+    @Test func fromAnUnknownNameSaysWhatToDo() throws {
+        let result = try TestStore().plash(["build", "-A", "python3"])
+        #expect(result.status == 1)
+        #expect(result.stderr.hasPrefix("plash: no image alpine"))
+    }
+}

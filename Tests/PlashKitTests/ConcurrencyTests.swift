@@ -1,0 +1,35 @@
+import Foundation
+import PlashTestSupport
+import Testing
+
+/// Builds running at the same time share one store safely.
+@Suite struct ConcurrencyTests {
+    @Test func twoIdenticalBuildsAtOncePrintTheSameIdAndMakeOneLayer() throws {
+        let store = TestStore()
+        _ = try store.id(["import", "busybox"])
+        let build = ["build", "--from", "busybox", "--run", "sleep 0.3; touch /file"]
+        let results = runConcurrently([{ try store.plash(build) }, { try store.plash(build) }])
+        #expect(results.allSatisfy { $0.status == 0 }, "\(results)")
+        #expect(results[0].stdout == "2\n")
+        #expect(results[1].stdout == "2\n")
+        #expect(store.indexedIDs == [1, 2])
+        #expect(store.nodes == ["./1", "./1/2"])
+    }
+
+    @Test func twentyDifferentBuildsInParallelGetTwentyIdsAndAConsistentStore() throws {
+        let store = TestStore()
+        _ = try store.id(["import", "busybox"])
+        let results = runConcurrently((0..<20).map { n in
+            { try store.plash(["build", "--from", "busybox", "--run", "echo \(n) > /n"]) }
+        })
+        #expect(results.allSatisfy { $0.status == 0 }, "\(results.filter { $0.status != 0 })")
+        let ids = results.compactMap { Int($0.stdout.trimmingCharacters(in: .newlines)) }
+        #expect(Set(ids) == Set(2...21))
+        #expect(store.indexedIDs == Array(1...21))
+        #expect(store.nodes.count == 21)
+        #expect(store.stagingDirectories == [])
+        for (n, id) in ids.enumerated() {
+            #expect(try store.plash(["run", "\(id)", "--", "cat", "/n"]).stdout == "\(n)\n")
+        }
+    }
+}

@@ -1,0 +1,73 @@
+import Foundation
+import PlashTestSupport
+import Testing
+
+/// Failed and killed builds leave nothing that a later build would reuse.
+@Suite struct FailureTests {
+    @Test func aFailingBuildNamesTheCommandAndLeavesNothing() throws {
+        let store = TestStore()
+        _ = try store.id(["import", "busybox"])
+        let before = treeListing(store.data + "/layer") + treeListing(store.data + "/index")
+        let result = try store.plash(["build", "--from", "busybox", "--run", "true", "false", "touch /never"])
+        #expect(result.status == 1)
+        #expect(result.stdout == "")
+        #expect(result.stderr.hasSuffix("plash: build failed: false exited with status 1\n"))
+        #expect(!result.stderr.contains("--> touch /never"))
+        #expect(treeListing(store.data + "/layer") + treeListing(store.data + "/index") == before)
+        #expect(store.stagingDirectories == [])
+    }
+
+    @Test func aBuildStopsAtTheFirstFailingCommandOfAScript() throws {
+        let store = TestStore()
+        let result = try store.plash(["build", "--from", "busybox", "--run", "false\ntouch /after"])
+        #expect(result.status == 1)
+        #expect(result.stderr.hasSuffix("plash: build failed: false ... exited with status 1\n"))
+    }
+
+    @Test func aKilledBuildIsRebuiltFromScratchAndCleanRemovesItsLeftovers() throws {
+        let store = TestStore()
+        let dir = makeDirectory()
+        _ = FileManager.default.createFile(atPath: dir + "/first", contents: nil)
+        // The first time the step sees ./first, it says it started and waits to be killed.
+        let build = ["build", "--from", "busybox", "--run",
+                     "touch /made; if [ -e first ]; then rm first; echo $$ > started; exec sleep 60; fi"]
+        let child = try Child(plash, build, environment: store.environment, directory: dir)
+        var waited = 0
+        while !FileManager.default.fileExists(atPath: dir + "/started") && waited < 3000 {
+            usleep(10_000)
+            waited += 1
+        }
+        #expect(FileManager.default.fileExists(atPath: dir + "/started"))
+        kill(child.pid, SIGKILL)
+        // The step outlives plash (it is plash's child, not its thread) and holds its
+        // output pipes: end it too before reading them to the end.
+        if let step = Int32((try? String(contentsOfFile: dir + "/started", encoding: .utf8))?
+            .trimmingCharacters(in: .whitespacesAndNewlines) ?? "") {
+            kill(step, SIGKILL)
+        }
+        _ = child.finish()
+        #expect(store.indexedIDs == [1])
+        #expect(store.stagingDirectories.count == 1)
+
+        let again = try store.plash(build, directory: dir)
+        #expect(again.status == 0, "\(again)")
+        #expect(again.stderr.contains("--> touch /made"))
+        #expect(again.stdout == "2\n")
+        #expect(try store.plash(["run", "2", "--", "ls", "/made"]).stdout == "/made\n")
+
+        #expect(try store.plash(["clean"]).status == 0)
+        #expect(store.stagingDirectories == [])
+        #expect(store.indexedIDs == [1, 2])
+    }
+
+    @Test func cleanRemovesNamesOfRemovedImages() throws {
+        let store = TestStore()
+        let id = try store.id(["build", "--from", "busybox", "--run", "touch /a"])
+        #expect(try store.plash(["map", "thing", id]).status == 0)
+        #expect(try store.plash(["rm", id]).status == 0)
+        #expect(FileManager.default.fileExists(atPath: store.data + "/map/thing") == false) // dangling: fileExists follows
+        #expect((try? FileManager.default.destinationOfSymbolicLink(atPath: store.data + "/map/thing")) != nil)
+        #expect(try store.plash(["clean"]).status == 0)
+        #expect((try? FileManager.default.destinationOfSymbolicLink(atPath: store.data + "/map/thing")) == nil)
+    }
+}

@@ -1,0 +1,148 @@
+import PlashKit
+import Testing
+
+/// Pure logic: macros -> plan, run arguments, Plashfiles, cache keys, tar checks.
+@Suite struct ParseTests {
+    func plan(_ words: [String], stdin: String = "") throws -> BuildPlan {
+        try parseMacros(words, readStdin: { stdin })
+    }
+
+    @Test func layerEndsALayerAndATrailingOneAddsNone() throws {
+        let result = try plan(["-f", "busybox", "-x", "a", "b", "-l", "--run", "c", "--layer"])
+        #expect(result.source == .any("busybox"))
+        #expect(result.nonEmptyLayers.map(\.steps) == [["a", "b"], ["c"]])
+    }
+
+    @Test func packageManagersExpandToUpdateAndInstall() throws {
+        #expect(try plan(["--apt", "curl", "git"]).current.steps
+                == ["apt-get update", "DEBIAN_FRONTEND=noninteractive apt-get install -y curl git"])
+        #expect(try plan(["--apk", "a b"]).current.steps == ["apk update", "apk add a b"])
+        #expect(try plan(["--pip3", "requests"]).current.steps == ["pip3 install requests"])
+        #expect(try plan(["--apk"]).current.steps == [])
+    }
+
+    @Test func distributionShorthandsSetTheImageAndInstall() throws {
+        let result = try plan(["-A", "python3"])
+        #expect(result.source == .any("alpine"))
+        #expect(result.current.steps == ["apk update", "apk add python3"])
+        #expect(try plan(["-D"]).source == .any("debian"))
+        #expect(try plan(["-G"]).source == .any("gentoo"))
+    }
+
+    @Test func twoImagesToStartFromAreAnError() throws {
+        #expect(throws: UsageFailure.self) { try plan(["--from", "a", "--from-id", "2"]) }
+    }
+
+    @Test func unknownMacrosAndMissingArgumentsAreUsageErrors() throws {
+        #expect(throws: UsageFailure.self) { try plan(["--nope"]) }
+        #expect(throws: UsageFailure.self) { try plan(["--run"]) }
+        #expect(throws: UsageFailure.self) { try plan(["--from"]) }
+        #expect(throws: UsageFailure.self) { try plan(["stray"]) }
+    }
+
+    @Test func evalStringAndEvalStdinInsertMacros() throws {
+        let result = try plan(["--eval-string", "--from busybox\n--run\necho hi", "--eval-stdin"], stdin: "--run x\n")
+        #expect(result.source == .any("busybox"))
+        #expect(result.current.steps == ["echo hi", "x"])
+    }
+
+    @Test func stdinIsReadOnlyOnce() throws {
+        #expect(throws: UsageFailure.self) { try plan(["--run-stdin", "--run-stdin"]) }
+    }
+
+    @Test func envAndHashPathGoToTheCurrentLayerAndEnvCarriesOn() throws {
+        let result = try plan(["--env", "A", "--hash-path", "f", "--run", "x", "--layer", "--run", "y"])
+        #expect(result.layers[0].environment == ["A"])
+        #expect(result.layers[0].hashPaths == ["f"])
+        #expect(result.layers[1].environment == ["A"])
+        #expect(result.layers[1].hashPaths == [])
+    }
+
+    @Test func writeFileQuotesEveryLine() throws {
+        #expect(try plan(["--write-file", "/a b", "it's", "$HOME"]).current.steps
+                == ["printf '%s\\n' 'it'\\''s' '$HOME' > '/a b'"])
+    }
+
+    @Test func entrypointIsRemembered() throws {
+        let result = try plan(["--entrypoint", "/bin/echo"])
+        #expect(result.hasEntrypoint)
+        #expect(result.current.steps[0].contains(entrypointPath))
+    }
+
+    @Test func plashfileWordsAreOnePerLineWithComments() {
+        let text = "#!/usr/bin/env plash\n# comment\n--from busybox\n\n--run\n  touch /a  \n--apk a b\n"
+        #expect(plashfileWords(text) == ["--from", "busybox", "--run", "touch /a", "--apk", "a b"])
+    }
+
+    @Test func runTakesExecOptionsThenAnImageThenTheCommand() throws {
+        #expect(try parseRun(["--bind", "/a:/b", "--no-tmp", "--env=X=1", "7", "--", "ls", "-l"])
+                == RunRequest(execOptions: ["--bind", "/a:/b", "--no-tmp", "--env=X=1"], image: .stored("7"),
+                              command: ["ls", "-l"]))
+        #expect(try parseRun(["name", "ls", "--", "x"]) == RunRequest(image: .stored("name"), command: ["ls", "--", "x"]))
+        #expect(try parseRun(["2"]) == RunRequest(image: .stored("2")))
+    }
+
+    @Test func runTakesMacrosUpToTheDoubleDash() throws {
+        #expect(try parseRun(["--no-home", "--from", "busybox", "--run", "x", "--", "ls", "/"])
+                == RunRequest(execOptions: ["--no-home"], image: .build(["--from", "busybox", "--run", "x"]),
+                              command: ["ls", "/"]))
+    }
+
+    @Test func runWithoutAnImageIsAUsageError() {
+        #expect(throws: UsageFailure.self) { try parseRun([]) }
+        #expect(throws: UsageFailure.self) { try parseRun(["--bind"]) }
+        #expect(throws: UsageFailure.self) { try parseRun(["--no-tmp", "--", "ls"]) }
+    }
+
+    @Test func sha256MatchesTheStandardVectors() {
+        var empty = SHA256()
+        #expect(empty.hexDigest() == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+        var abc = SHA256()
+        abc.update("abc")
+        #expect(abc.hexDigest() == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        var long = SHA256()
+        long.update("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq")
+        #expect(long.hexDigest() == "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1")
+    }
+
+    @Test func cacheKeysDependOnParentScriptAndVariableNames() throws {
+        let builder = Builder(store: Store(path: "/nonexistent"))
+        let layer = LayerSpec(steps: ["touch /a"])
+        let key = try builder.cacheKey(layer, parent: 1)
+        #expect(try builder.cacheKey(layer, parent: 1) == key)
+        #expect(try builder.cacheKey(layer, parent: 2) != key)
+        #expect(try builder.cacheKey(LayerSpec(steps: ["touch /b"]), parent: 1) != key)
+        #expect(try builder.cacheKey(LayerSpec(steps: ["touch", "/a"]), parent: 1) != key)
+        var withEnv = layer
+        withEnv.environment = ["X"]
+        #expect(try builder.cacheKey(withEnv, parent: 1) != key)
+    }
+
+    @Test func tarChecksRejectEscapesAndAcceptOrdinaryRoots() {
+        func entry(_ name: String, _ kind: TarEntry.Kind = .file, _ link: String = "") -> TarEntry {
+            TarEntry(name: name, kind: kind, linkName: link)
+        }
+        let ordinary = [entry("./", .directory), entry("./bin", .directory), entry("./bin/busybox"),
+                        entry("./bin/sh", .symbolicLink, "/bin/busybox"), entry("./lib", .symbolicLink, "usr/lib"),
+                        entry("./bin/ash", .hardLink, "./bin/busybox")]
+        #expect(throws: Never.self) { try checkTarEntries(ordinary) }
+        #expect(throws: Failure.self) { try checkTarEntries([entry("a/../../b")]) }
+        #expect(throws: Failure.self) { try checkTarEntries([entry("/abs")]) }
+        #expect(throws: Failure.self) { try checkTarEntries(ordinary + [entry("./lib/x")]) }
+        #expect(throws: Failure.self) { try checkTarEntries(ordinary + [entry("lib/sub/x", .directory)]) }
+        #expect(throws: Failure.self) { try checkTarEntries([entry("h", .hardLink, "/etc/shadow")]) }
+        #expect(throws: Failure.self) { try checkTarEntries(ordinary + [entry("h", .hardLink, "lib/x")]) }
+    }
+
+    @Test func shrinkRemovesOldLeavesFirst() {
+        // 1 <- 2 <- 3, 1 <- 4, 1 <- 5, 6 alone
+        let images = [(1, 0), (2, 1), (3, 2), (4, 1), (5, 1), (6, 0)].map { (id: $0.0, parent: $0.1) }
+        #expect(shrinkOrder(images) == [3, 2, 4])
+    }
+
+    @Test func shellQuoteLeavesPlainWordsAlone() {
+        #expect(shellQuote("curl") == "curl")
+        #expect(shellQuote("a b") == "'a b'")
+        #expect(shellQuote("") == "''")
+    }
+}

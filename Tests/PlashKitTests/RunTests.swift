@@ -1,0 +1,86 @@
+import Foundation
+import PlashTestSupport
+import Testing
+
+/// `plash run` and what a build sees.
+@Suite struct RunTests {
+    @Test func runPassesTheExitStatusThrough() throws {
+        let store = TestStore()
+        _ = try store.id(["import", "busybox"])
+        #expect(try store.plash(["run", "1", "--", "sh", "-c", "exit 7"]).status == 7)
+        #expect(try store.plash(["run", "1", "sh", "-c", "exit 3"]).status == 3)
+    }
+
+    @Test func runOfAnUnknownCommandExits127() throws {
+        let store = TestStore()
+        _ = try store.id(["import", "busybox"])
+        #expect(try store.plash(["run", "1", "--", "no-such-command"]).status == 127)
+    }
+
+    @Test func runPassesVariablesNamedInPlashExport() throws {
+        let store = TestStore()
+        _ = try store.id(["import", "busybox"])
+        let result = try store.plash(["run", "1", "--", "sh", "-c", "echo $A-$B"],
+                                     environment: ["A": "one", "B": "two", "PLASH_EXPORT": "A"])
+        #expect(result.stdout == "one-\n")
+    }
+
+    @Test func runWithoutACommandRunsAShellReadingStdin() throws {
+        let store = TestStore()
+        _ = try store.id(["import", "busybox"])
+        #expect(try store.plash(["run", "1"], stdin: "echo from-stdin\n").stdout == "from-stdin\n")
+    }
+
+    @Test func runPassesExecOptionsThrough() throws {
+        let store = TestStore()
+        _ = try store.id(["import", "busybox"])
+        let result = try store.plash(["run", "--env", "X=1", "--cwd", "/etc", "--hostname", "box", "1", "--",
+                                      "sh", "-c", "echo $X $(pwd) $(hostname)"])
+        #expect(result.stdout == "1 /etc box\n", "\(result)")
+    }
+
+    @Test func runOfAnImageByName() throws {
+        let store = TestStore()
+        let id = try store.id(["build", "--from", "busybox", "--run", "echo named > /name"])
+        #expect(try store.plash(["map", "mine", id]).status == 0)
+        #expect(try store.plash(["map", "mine"]).stdout == id + "\n")
+        #expect(try store.plash(["run", "mine", "cat", "/name"]).stdout == "named\n")
+        #expect(try store.id(["build", "--from", "mine", "--run", "true"]) != id)
+        #expect(try store.plash(["map", "-d", "mine"]).status == 0)
+        #expect(try store.plash(["run", "mine"]).stderr == "plash: no image mine\n")
+    }
+
+    @Test func aBuildRunsInTheCallersDirectoryWithHomeButWithoutTmp() throws {
+        let store = TestStore()
+        let dir = makeDirectory()
+        let hostTmp = "/tmp/plash-test-\(getpid())-\(UUID().uuidString.prefix(8))"
+        _ = FileManager.default.createFile(atPath: hostTmp, contents: nil)
+        defer { unlink(hostTmp) }
+        let script = """
+            pwd > where
+            if grep -q ' /home ' /proc/self/mountinfo; then echo yes; else echo no; fi > home
+            if [ -e \(hostTmp) ]; then echo yes; else echo no; fi > tmp
+            """
+        _ = try store.id(["build", "--from", "busybox", "--run", script], directory: dir)
+        func read(_ name: String) -> String { (try? String(contentsOfFile: dir + "/" + name, encoding: .utf8)) ?? "" }
+        #expect(read("where") == dir + "\n")
+        #expect(read("home") == "yes\n")
+        #expect(read("tmp") == "no\n")
+    }
+
+    @Test func aBuildSeesOnlyTheVariablesItIsGiven() throws {
+        let store = TestStore()
+        let dir = makeDirectory()
+        _ = try store.plash(["build", "--from", "busybox", "--env", "GIVEN", "--run", "echo $GIVEN-$OTHER > out"],
+                            directory: dir, environment: ["GIVEN": "g", "OTHER": "o", "PLASH_EXPORT": "OTHER"])
+        #expect(try String(contentsOfFile: dir + "/out", encoding: .utf8) == "g-\n")
+    }
+
+    @Test func buildPrintsOnlyTheIdOnStdout() throws {
+        let store = TestStore()
+        let result = try store.plash(["build", "--from", "busybox", "--run", "echo noise; echo more >&2"])
+        #expect(result.stdout == "2\n")
+        #expect(result.stderr.contains("noise\n"))
+        #expect(result.stderr.contains("more\n"))
+    }
+}

@@ -1,0 +1,76 @@
+import Foundation
+
+/// A store of its own for one test: every plash run through it sees PLASH_DATA set to
+/// a fresh directory, so tests can run in parallel.
+public struct TestStore: Sendable {
+    public let data: String
+    public let home: String
+
+    public init() {
+        data = makeDirectory("store") + "/plash"
+        home = makeDirectory("home")
+    }
+
+    public var environment: [String: String] { ["PLASH_DATA": data, "HOME": home] }
+
+    /// Runs plash with this store, in `directory` (default: a fresh scratch directory).
+    @discardableResult
+    public func plash(_ arguments: [String], stdin: String? = nil, directory: String? = nil,
+                      environment extra: [String: String] = [:]) throws -> Finished {
+        try run(PlashTestSupport.plash, arguments, stdin: stdin,
+                environment: environment.merging(extra) { $1 }, directory: directory)
+    }
+
+    /// Runs plash and returns its stdout without the newline, failing the caller's
+    /// expectation (through a thrown error) unless it exits 0.
+    public func id(_ arguments: [String], directory: String? = nil) throws -> String {
+        let result = try plash(arguments, directory: directory)
+        guard result.status == 0 else { throw StoreTestError("plash \(arguments) failed: \(result)") }
+        return result.stdout.trimmingCharacters(in: .newlines)
+    }
+
+    /// Image ids in index/, sorted.
+    public var indexedIDs: [Int] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: data + "/index")) ?? []).compactMap { Int($0) }.sorted()
+    }
+
+    /// Entries in tmp/ that are directories (staging that a build or import left).
+    public var stagingDirectories: [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: data + "/tmp")) ?? []).filter {
+            var isDirectory: ObjCBool = false
+            return FileManager.default.fileExists(atPath: data + "/tmp/" + $0, isDirectory: &isDirectory) && isDirectory.boolValue
+        }
+    }
+
+    /// Every node directory below layer/0 (the images' nodes).
+    public var nodes: [String] {
+        let result = try! shell("cd '\(data)/layer/0' && find . -type d ! -path '*/_data*' ! -name . | sort")
+        return result.stdout.split(separator: "\n").map(String.init)
+    }
+}
+
+public struct StoreTestError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// Runs every invocation at the same time (one thread each) and returns their results
+/// in order.
+public func runConcurrently(_ invocations: [@Sendable () throws -> Finished]) -> [Finished] {
+    let results = invocations.map { _ in Locked(Finished(status: -2, signal: nil, stdout: "", stderr: "")) }
+    let threads = zip(invocations, results).map { invocation, result in
+        Thread {
+            let finished = (try? invocation()) ?? Finished(status: -3, signal: nil, stdout: "", stderr: "spawn failed")
+            result.set(finished)
+        }
+    }
+    threads.forEach { $0.start() }
+    while !results.allSatisfy(\.done) { usleep(2000) }
+    return results.map(\.value)
+}
+
+/// Writes an executable file.
+public func writeExecutable(_ path: String, _ text: String) {
+    try! text.write(toFile: path, atomically: true, encoding: .utf8)
+    chmod(path, 0o755)
+}
