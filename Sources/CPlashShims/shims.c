@@ -14,6 +14,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 const int plash_O_PATH = O_PATH;
@@ -67,4 +68,48 @@ int plash_set_no_new_privs(void) {
 int plash_load_seccomp_bpf(const void *program, unsigned short count) {
     struct sock_fprog prog = { .len = count, .filter = (struct sock_filter *)program };
     return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0);
+}
+
+static int run_and_wait(char *const argv[]) {
+    pid_t child = fork();
+    if (child < 0) return -1;
+    if (child == 0) {
+        int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+        if (null >= 0) { dup2(null, 1); dup2(null, 2); }
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    int status;
+    while (waitpid(child, &status, 0) < 0 && errno == EINTR) {}
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
+}
+
+int plash_unshare_with_id_maps(int flags, char *const uidmap[], char *const gidmap[], int *mapped) {
+    *mapped = 0;
+    int go[2];
+    if (pipe2(go, O_CLOEXEC) < 0) return -1;
+    pid_t helper = fork();
+    if (helper < 0) {
+        close(go[0]);
+        close(go[1]);
+        return -1;
+    }
+    if (helper == 0) {
+        close(go[1]);
+        char byte;
+        if (read(go[0], &byte, 1) != 1) _exit(0);   /* the parent's unshare failed */
+        int uid_ok = run_and_wait(uidmap) == 0;
+        int gid_ok = run_and_wait(gidmap) == 0;
+        _exit((uid_ok ? 1 : 0) | (gid_ok ? 2 : 0));
+    }
+    close(go[0]);
+    int result = unshare(flags);
+    int saved = errno;
+    if (result == 0) (void)!write(go[1], "x", 1);
+    close(go[1]);
+    int status;
+    while (waitpid(helper, &status, 0) < 0 && errno == EINTR) {}
+    if (result == 0 && WIFEXITED(status)) *mapped = WEXITSTATUS(status) & 3;
+    errno = saved;
+    return result;
 }

@@ -14,8 +14,11 @@ public func enterNamespaces(_ plan: ExecPlan, asRoot: Bool) throws {
     if unprivileged { flags |= CLONE_NEWUSER }
     if plan.hostname != nil { flags |= CLONE_NEWUTS }
     if plan.isolateNetwork { flags |= CLONE_NEWNET }
-    try unshare(Int32(flags))
-    if unprivileged { try mapSelfToRoot(uid: uid, gid: gid) }
+    if unprivileged {
+        try enterUserNamespace(Int32(flags), uid: uid, gid: gid)
+    } else {
+        try unshare(Int32(flags))
+    }
 
     try stopMountPropagation()
     if let hostname = plan.hostname { try setHostname(hostname) }

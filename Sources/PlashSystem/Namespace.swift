@@ -7,12 +7,65 @@ public func unshare(_ flags: Int32) throws {
     try check(plash_unshare(flags), "unshare", "")
 }
 
-/// Inside a fresh user namespace, map our own uid and gid to root. setgroups must be
-/// denied before an unprivileged process may write gid_map (user_namespaces(7)).
-public func mapSelfToRoot(uid: uid_t, gid: gid_t) throws {
-    try writeFile("/proc/self/setgroups", "deny")
-    try writeFile("/proc/self/uid_map", "0 \(uid) 1\n")
-    try writeFile("/proc/self/gid_map", "0 \(gid) 1\n")
+/// Enter a new user namespace (with the other namespaces in `flags`) as its root.
+/// With subordinate ids for this user in /etc/subuid and /etc/subgid and Debian's
+/// uidmap installed, the user maps to 0 and the subordinate range to 1...N, so
+/// package managers can chown and setuid; otherwise only the user maps to 0.
+public func enterUserNamespace(_ flags: Int32, uid: uid_t, gid: gid_t) throws {
+    var written: Int32 = 0
+    if let helpers = idMapHelpers(uid: uid, gid: gid) {
+        let uidArgv: [UnsafeMutablePointer<CChar>?] = helpers.uid.map { strdup($0) } + [nil]
+        let gidArgv: [UnsafeMutablePointer<CChar>?] = helpers.gid.map { strdup($0) } + [nil]
+        defer { (uidArgv + gidArgv).forEach { free($0) } }
+        try check(plash_unshare_with_id_maps(flags, uidArgv, gidArgv, &written), "unshare", "")
+    } else {
+        try unshare(flags)
+    }
+    // What the helpers did not map, map ourselves: our own ids only. setgroups must be
+    // denied before an unprivileged process may write gid_map (user_namespaces(7)).
+    if written & 1 == 0 { try writeFile("/proc/self/uid_map", "0 \(uid) 1\n") }
+    if written & 2 == 0 {
+        try writeFile("/proc/self/setgroups", "deny")
+        try writeFile("/proc/self/gid_map", "0 \(gid) 1\n")
+    }
+}
+
+/// newuidmap and newgidmap command lines for this process, when both programs and
+/// both subordinate ranges exist.
+func idMapHelpers(uid: uid_t, gid: gid_t) -> (uid: [String], gid: [String])? {
+    let name = userName(uid)
+    let directories: [String] = ["/usr/bin/", "/bin/"]
+    guard let newuidmap = directories.map({ $0 + "newuidmap" }).first(where: { access($0, X_OK) == 0 }),
+          let newgidmap = directories.map({ $0 + "newgidmap" }).first(where: { access($0, X_OK) == 0 }),
+          let uids = subordinateRange("/etc/subuid", name: name, id: uid),
+          let gids = subordinateRange("/etc/subgid", name: name, id: gid) else { return nil }
+    let pid = String(getpid())
+    let uidMap: [String] = [newuidmap, pid, "0", String(uid), "1", "1", String(uids.start), String(uids.count)]
+    let gidMap: [String] = [newgidmap, pid, "0", String(gid), "1", "1", String(gids.start), String(gids.count)]
+    return (uidMap, gidMap)
+}
+
+/// The first range of /etc/subuid or /etc/subgid for a user: lines `NAME:START:COUNT`
+/// or `ID:START:COUNT`.
+public func subordinateRange(_ file: String, name: String?, id: UInt32) -> (start: UInt32, count: UInt32)? {
+    guard let contents = try? readFile(file, what: "read") else { return nil }
+    for line in String(decoding: contents, as: UTF8.self).split(separator: "\n") {
+        let fields = line.split(separator: ":", omittingEmptySubsequences: false)
+        let owner = String(fields[0])
+        guard fields.count == 3, owner == name || owner == String(id), let start = UInt32(fields[1]), let count = UInt32(fields[2]), count > 0 else { continue }
+        return (start, count)
+    }
+    return nil
+}
+
+/// The login name of `uid`, from /etc/passwd (a static binary has no NSS).
+public func userName(_ uid: uid_t) -> String? {
+    guard let contents = try? readFile("/etc/passwd", what: "read") else { return nil }
+    for line in String(decoding: contents, as: UTF8.self).split(separator: "\n") {
+        let fields = line.split(separator: ":", omittingEmptySubsequences: false)
+        if fields.count > 2, fields[2] == String(uid) { return String(fields[0]) }
+    }
+    return nil
 }
 
 public func setHostname(_ name: String) throws {

@@ -11,6 +11,14 @@ extern const int plash_O_PATH;
 
 int plash_unshare(int flags);
 
+// unshare(flags), which includes CLONE_NEWUSER, with a helper process forked before it
+// that waits until this process is in its new user namespace and then runs the
+// setuid helpers `uidmap[0] uidmap[1..]` and `gidmap[0] gidmap[1..]` (newuidmap,
+// newgidmap) on it. Setuid programs lose their power inside a new user namespace, so
+// the helper must come from outside. Returns unshare's result; *mapped gets bit 1 when
+// the uid map was written and bit 2 when the gid map was.
+int plash_unshare_with_id_maps(int flags, char *const uidmap[], char *const gidmap[], int *mapped);
+
 // openat2(2) with RESOLVE_IN_ROOT: `path` is resolved as if `root` were "/", so a
 // symlink in an image can never lead outside of it.
 int plash_open_in_root(int root, const char *path, int flags, mode_t mode);
