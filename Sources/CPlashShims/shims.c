@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
@@ -112,4 +113,16 @@ int plash_unshare_with_id_maps(int flags, char *const uidmap[], char *const gidm
     if (result == 0 && WIFEXITED(status)) *mapped = WEXITSTATUS(status) & 3;
     errno = saved;
     return result;
+}
+
+pid_t plash_spawn_tied(char *const argv[]) {
+    pid_t parent = getpid();
+    pid_t child = fork();
+    if (child != 0) return child;
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (getppid() != parent) _exit(1);
+    int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+    if (null >= 0) { dup2(null, 1); dup2(null, 2); }
+    execv(argv[0], argv);
+    _exit(127);
 }

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CPlashShims
 import PlashSystem
 
 /// The container's root: an overlay of the image's layers with a writable layer on
@@ -39,12 +40,54 @@ public func mountRoot(_ layers: Layers, persist: String?, asRoot: Bool) throws -
         work = procPath(scratch) + "/work"
     }
 
-    var options = "lowerdir=\(lowerdir),upperdir=\(upper),workdir=\(work)"
-    if !asRoot { options += ",userxattr" }
-    try mount(layers.label, on: mountPoint, type: "overlay", options: options, what: "mount overlay on")
+    let options = "lowerdir=\(lowerdir),upperdir=\(upper),workdir=\(work)"
+    if environment("PLASH_OVERLAY") == "fuse" {
+        try mountFuseOverlay(options, on: mountPoint, passing: opened)
+    } else {
+        do {
+            // In a user namespace overlayfs keeps its whiteouts and metadata in user.*
+            // xattrs, which an unprivileged user may write.
+            try mount(layers.label, on: mountPoint, type: "overlay", options: options + (asRoot ? "" : ",userxattr"),
+                      what: "mount overlay on")
+        } catch let error as SyscallError where !asRoot && access(fuseOverlay, X_OK) == 0 {
+            // Kernels before 5.11 refuse overlayfs in a user namespace.
+            guard error.errno == EPERM || error.errno == EINVAL else { throw error }
+            try mountFuseOverlay(options, on: mountPoint, passing: opened)
+        }
+    }
     return RootMount(fd: try openDirectory(mountPoint, what: "overlay"), path: mountPoint)
 }
 
+let fuseOverlay = "/usr/bin/fuse-overlayfs"
+
+/// The same overlay in user space, for kernels that refuse overlayfs to an ordinary
+/// user, or when PLASH_OVERLAY=fuse. fuse-overlayfs must serve the container as long
+/// as it runs and then go: it runs in the foreground as a child that the kernel sends
+/// SIGTERM when the program (this process, after exec) exits. The one case where a
+/// process besides the program exists (docs/plash-exec.md).
+func mountFuseOverlay(_ options: String, on mountPoint: String, passing fds: [Int32]) throws {
+    var before = stat()
+    try check(stat(mountPoint, &before), "stat", mountPoint)
+    // The options name the layers as /proc/self/fd/N: fuse-overlayfs inherits them.
+    for fd in fds { _ = fcntl(fd, F_SETFD, 0) }
+    let words: [String] = [fuseOverlay, "-f", "-o", options, mountPoint]
+    let argv = words.map { strdup($0) } + [nil]
+    defer { argv.forEach { free($0) } }
+    let pid = plash_spawn_tied(argv)
+    for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+    guard pid > 0 else { throw SyscallError("run", fuseOverlay) }
+
+    // Mounted when the mount point's device changes; failed when the child exits.
+    for _ in 0..<5000 {
+        var now = stat()
+        if stat(mountPoint, &now) == 0 && now.st_dev != before.st_dev { return }
+        var status: Int32 = 0
+        if waitpid(pid, &status, WNOHANG) == pid { break }
+        usleep(1000)
+    }
+    kill(pid, SIGKILL)
+    throw SyscallError("mount fuse-overlayfs on", mountPoint, errno: EIO)
+}
 /// `--persist DIR`: DIR is the overlay's upper layer. Overlayfs also needs an empty
 /// work directory on the same filesystem that is not inside DIR; it lives beside DIR
 /// as `.NAME.plash-work`.

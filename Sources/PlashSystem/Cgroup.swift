@@ -44,12 +44,26 @@ public enum CgroupHierarchy: Equatable, Sendable {
         if !legacy.isEmpty { self = .legacy(legacy) } else if let unified { self = .unified(unified) } else { return nil }
     }
 
+    /// This host's hierarchy, with the directories plash/ lives in: the top of each
+    /// mount for root; for an ordinary user, the highest ancestor of its own cgroup
+    /// that it owns, a subtree delegated to it (systemd's user@UID.service).
     public static func current() throws -> CgroupHierarchy {
         let mountinfo = String(decoding: try readFile("/proc/self/mountinfo", what: "read"), as: UTF8.self)
         guard let hierarchy = CgroupHierarchy(mountinfo: mountinfo) else {
             throw SyscallError("find cgroup file system in", "/proc/self/mountinfo", errno: ENOENT)
         }
-        return hierarchy
+        if geteuid() == 0 { return hierarchy }
+        let own = String(decoding: try readFile("/proc/self/cgroup", what: "read"), as: UTF8.self)
+        switch hierarchy {
+        case .unified(let mount):
+            return .unified(try delegatedBase(mount: mount, own: own, controller: ""))
+        case .legacy(let mounts):
+            var bases: [String: String] = [:]
+            for (controller, mount) in mounts {
+                bases[controller] = try delegatedBase(mount: mount, own: own, controller: controller)
+            }
+            return .legacy(bases)
+        }
     }
 
     /// The directories of `plash/NAME` (NAME nil: of `plash` itself), one per v1 mount.
@@ -186,4 +200,24 @@ func writeIfPresent(_ path: String, _ value: String) throws {
 func readWords(_ path: String) throws -> [String] {
     String(decoding: try readFile(path, what: "read"), as: UTF8.self)
         .split(whereSeparator: { $0 == " " || $0 == "\n" }).map(String.init)
+}
+
+/// The highest directory from this process's cgroup (a line `ID:CONTROLLERS:PATH` of
+/// /proc/self/cgroup; "" matches v2's `0::PATH`) up to the mount that this user owns.
+func delegatedBase(mount: String, own: String, controller: String) throws -> String {
+    let entries = own.split(separator: "\n").map { $0.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false) }
+    let entry = entries.first { fields in
+        fields.count == 3 && (controller.isEmpty ? fields[1].isEmpty : fields[1].split(separator: ",").contains(Substring(controller)))
+    }
+    let path = entry.map { String($0[2]) } ?? "/"
+    var candidate = mount + (path == "/" ? "" : path)
+    var owned: String? = nil
+    while candidate.count >= mount.count {
+        var info = stat()
+        if stat(candidate, &info) == 0 && info.st_uid == geteuid() { owned = candidate }
+        if candidate == mount { break }
+        candidate = splitLast(candidate).0
+    }
+    guard let owned else { throw SyscallError("cgroup", mount + (path == "/" ? "" : path), errno: EACCES) }
+    return owned
 }

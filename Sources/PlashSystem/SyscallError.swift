@@ -27,8 +27,11 @@ public struct SyscallError: Error, CustomStringConvertible {
         switch (what, errno) {
         case ("unshare", EPERM), ("unshare", ENOSPC):
             return "user namespaces disabled? see sysctl kernel.unprivileged_userns_clone and user.max_user_namespaces"
-        case ("mount overlay on", EINVAL):
-            return "overlayfs refused the layers; see dmesg"
+        case ("cgroup", EACCES):
+            return "limits need root, or a cgroup v2 subtree delegated to this user"
+        case ("mount overlay on", EINVAL), ("mount overlay on", EPERM):
+            return geteuid() == 0 ? "overlayfs refused the layers; see dmesg"
+                : "overlayfs for ordinary users needs Linux 5.11; or install fuse-overlayfs"
         default:
             return nil
         }

@@ -34,6 +34,10 @@ int plash_loopback_up(void);
 
 int plash_set_no_new_privs(void);
 
+// Start `argv[0]` as a child that gets SIGTERM when this process (after exec: its
+// program) dies, with stdout and stderr on /dev/null. Returns its pid, or -1.
+pid_t plash_spawn_tied(char *const argv[]);
+
 // Load a classic BPF seccomp program of `count` instructions (struct sock_filter).
 int plash_load_seccomp_bpf(const void *program, unsigned short count);
 
