@@ -1,7 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import Foundation
+import FoundationEssentials
 import PlashSystem
 
 /// The built-in image: the host's static busybox (Debian's busybox-static) with a link

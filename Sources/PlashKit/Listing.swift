@@ -1,7 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import Foundation
+import FoundationEssentials
 import PlashExec
 import PlashSystem
 
@@ -53,7 +53,9 @@ public func humanSize(_ bytes: Int64) -> String {
     var unit = 0
     while value >= 1024 && unit < units.count - 1 { value /= 1024; unit += 1 }
     if unit == 0 { return "\(bytes)B" }
-    return value < 10 ? String(format: "%.1f", value) + units[unit] : "\(Int(value))\(units[unit])"
+    if value >= 10 { return "\(Int(value))\(units[unit])" }
+    let tenths = Int((value * 10).rounded())
+    return "\(tenths / 10).\(tenths % 10)\(units[unit])"
 }
 
 /// 75 -> "1m".

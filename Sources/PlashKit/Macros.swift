@@ -1,7 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import Foundation
+import FoundationEssentials
 
 /// The macro language: every macro in one table (names, arguments, one line of help,
 /// expansion), so the parser and `plash help macros` read the same data.
@@ -250,11 +250,11 @@ public func readAllStandardInput() throws -> String {
 public func plashfileWords(_ text: String) -> [String] {
     var words: [String] = []
     for rawLine in text.split(separator: "\n", omittingEmptySubsequences: false) {
-        let line = rawLine.trimmingCharacters(in: .whitespaces)
+        let line = trimmed(rawLine)
         if line.isEmpty || line.hasPrefix("#") { continue }
         if line.hasPrefix("-"), let blank = line.firstIndex(where: { $0 == " " || $0 == "\t" }) {
             words.append(String(line[..<blank]))
-            words.append(line[blank...].trimmingCharacters(in: .whitespaces))
+            words.append(trimmed(line[blank...]))
         } else {
             words.append(line)
         }
@@ -263,3 +263,12 @@ public func plashfileWords(_ text: String) -> [String] {
 }
 
 public let buildUsage = "Usage: plash build MACRO... (see plash help macros)"
+
+/// The text without blanks (spaces, tabs, carriage returns) at either end.
+func trimmed<Text: StringProtocol>(_ text: Text) -> String {
+    let blank: (Character) -> Bool = { $0 == " " || $0 == "\t" || $0 == "\r" || $0 == "\n" }
+    guard let first = text.firstIndex(where: { !blank($0) }), let last = text.lastIndex(where: { !blank($0) }) else {
+        return ""
+    }
+    return String(text[first...last])
+}

@@ -1,4 +1,7 @@
-import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+import FoundationEssentials
 import PlashSystem
 
 /// A Docker or OCI seccomp profile, the fields plash understands.
@@ -156,7 +159,7 @@ func kernelIsAtLeast(_ version: String) -> Bool {
 
 func describe(_ error: DecodingError) -> String {
     switch error {
-    case .dataCorrupted(let context): return context.underlyingError.map { "\($0.localizedDescription)" } ?? context.debugDescription
+    case .dataCorrupted(let context): return context.underlyingError.map { "\($0)" } ?? context.debugDescription
     case .keyNotFound(let key, _): return "missing \"\(key.stringValue)\""
     case .typeMismatch(_, let context), .valueNotFound(_, let context):
         return "bad value at \(context.codingPath.map(\.stringValue).joined(separator: "."))"

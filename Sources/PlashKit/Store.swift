@@ -1,7 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import Foundation
+import FoundationEssentials
 import PlashSystem
 
 /// The store on disk (see DESIGN.md):
@@ -140,9 +140,7 @@ public struct Store: Sendable {
     /// goes below an id in index/, so ids are never reused.
     func allocateID() throws -> Int {
         let counter = path + "/counter"
-        var last = (try? String(contentsOfFile: counter, encoding: .utf8)).flatMap {
-            Int($0.trimmingCharacters(in: .whitespacesAndNewlines))
-        } ?? 0
+        var last = (try? String(contentsOfFile: counter, encoding: .utf8)).flatMap { Int(trimmed($0)) } ?? 0
         let indexed = ((try? FileManager.default.contentsOfDirectory(atPath: path + "/index")) ?? []).compactMap { Int($0) }
         last = max(last, indexed.max() ?? 0)
         let id = last + 1

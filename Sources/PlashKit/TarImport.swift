@@ -1,7 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import Foundation
+import FoundationEssentials
 import PlashSystem
 
 /// `plash import-tar FILE|-`: a root filesystem from a tar archive (plain, gzip, xz,
@@ -147,7 +147,7 @@ public func readTarEntries(_ path: String) throws -> [TarEntry] {
             }
             return value
         }
-        let text = string(range).trimmingCharacters(in: CharacterSet(charactersIn: " \0"))
+        let text = String(string(range).filter { $0 != " " && $0 != "\0" })
         if text.isEmpty { return 0 }
         guard let value = Int(text, radix: 8) else { throw Failure("not a tar archive (bad number \(text.debugDescription))") }
         return value
