@@ -21,6 +21,8 @@ public struct RunRequest: Equatable {
 public let execOptions: [(name: String, takesValue: Bool)] = [
     ("--persist", true), ("--bind", true), ("--ro-bind", true), ("--env", true), ("--cwd", true),
     ("--hostname", true), ("--net", true), ("--no-home", false), ("--no-tmp", false),
+    ("--cgroup", true), ("--memory", true), ("--pids", true), ("--cpus", true), ("--seccomp", true),
+    ("--no-new-privs", false),
 ]
 
 public let runUsage = """

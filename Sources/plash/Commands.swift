@@ -26,6 +26,8 @@ let commands: [Command] = [
     Command(name: "import-tar", synopsis: "FILE|-",
             help: "Import a root filesystem from a tar (plain, gz, xz, zstd) and print its id.", run: importTarCommand),
     Command(name: "export-tar", synopsis: "IMAGE FILE|-", help: "Write the image's files as a tar.", run: exportTarCommand),
+    Command(name: "seccomp", synopsis: "PROFILE",
+            help: "Compile a Docker/OCI seccomp profile for plash-exec --seccomp; print the BPF's path.", run: seccomp),
     Command(name: "clean", synopsis: "", help: "Remove build leftovers and names of removed images.", run: clean),
     Command(name: "purge", synopsis: "[--yes]", help: "Remove every image (asks first unless --yes).", run: purge),
     Command(name: "shrink", synopsis: "", help: "Remove the older half of the images.", run: shrink),

@@ -22,3 +22,11 @@ import PlashSystem
     try exportTar(try store.image(arguments[0]), to: arguments[1], store: store)
     return 0
 }
+
+/// plash-exec runs this the first time it meets a profile, and loads the cached BPF
+/// after that (see docs/plash-exec.md).
+@Sendable func seccomp(_ arguments: [String]) throws -> Int32 {
+    try expect(arguments, "seccomp", min: 1, max: 1)
+    print(try compileSeccompProfile(arguments[0], store: Store().path))
+    return 0
+}

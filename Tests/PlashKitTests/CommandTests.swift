@@ -33,7 +33,7 @@ import Testing
         let result = try TestStore().plash(["help"])
         #expect(result.status == 0)
         for command in ["init", "build", "run", "rm", "ls", "nodepath", "parent", "map", "mount", "umount",
-                        "import-tar", "export-tar", "clean", "purge", "shrink", "data", "version", "help"] {
+                        "import-tar", "export-tar", "seccomp", "clean", "purge", "shrink", "data", "version", "help"] {
             #expect(result.stdout.contains("\n  \(command) "), "\(command)")
         }
     }
@@ -114,5 +114,29 @@ import Testing
         let result = try TestStore().plash(["build", "-A", "python3"])
         #expect(result.status == 1)
         #expect(result.stderr.hasPrefix("plash: no image alpine"))
+    }
+}
+
+@Suite struct SeccompCommandTests {
+    @Test func seccompCompilesAProfileIntoTheStoreOnce() throws {
+        let store = TestStore()
+        let profile = makeDirectory() + "/profile.json"
+        try #"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO"}]}"#
+            .write(toFile: profile, atomically: true, encoding: .utf8)
+        let first = try store.plash(["seccomp", profile])
+        #expect(first.status == 0, "\(first)")
+        let path = first.stdout.trimmingCharacters(in: .newlines)
+        #expect(path.hasPrefix(store.data + "/seccomp/") && path.hasSuffix(".bpf"))
+        #expect(FileManager.default.fileExists(atPath: path))
+        #expect(try store.plash(["seccomp", profile]).stdout == first.stdout)
+    }
+
+    @Test func seccompRejectsWhatIsNotAProfile() throws {
+        let store = TestStore()
+        let profile = makeDirectory() + "/profile.json"
+        try "{}".write(toFile: profile, atomically: true, encoding: .utf8)
+        let result = try store.plash(["seccomp", profile])
+        #expect(result.status == 1)
+        #expect(result.stderr.hasPrefix("plash: seccomp profile \(profile): not a seccomp profile"))
     }
 }
