@@ -19,9 +19,6 @@ let package = Package(
         .executable(name: "plash-exec", targets: ["plash-exec"]),
         .executable(name: "plash", targets: ["plash"]),
     ],
-    dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
-    ],
     targets: [
         .target(name: "CPlashShims"),
         .systemLibrary(name: "CSeccomp", pkgConfig: "libseccomp",
@@ -31,9 +28,9 @@ let package = Package(
         .executableTarget(name: "plash-exec", dependencies: ["PlashExec"],
                           linkerSettings: staticExecutable),
         .target(name: "PlashKit", dependencies: ["PlashSystem", "PlashExec"]),
-        .executableTarget(name: "plash", dependencies: [
-            "PlashKit", .product(name: "ArgumentParser", package: "swift-argument-parser"),
-        ], linkerSettings: staticFoundation),
+        // plash parses its own arguments: the macro language is ordered words that no
+        // option parser models, and `plash run` must start fast.
+        .executableTarget(name: "plash", dependencies: ["PlashKit"], linkerSettings: staticFoundation),
         .target(name: "PlashTestSupport", path: "Tests/Support"),
         // The tests run the built binaries (`swift build` first, see scripts/test). They
         // cannot depend on the executable targets: their static link flags would apply
