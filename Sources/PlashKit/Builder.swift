@@ -168,7 +168,8 @@ func hashTree(_ path: String, into hash: inout SHA256) throws {
 private func lgetxattr(_ path: UnsafePointer<CChar>, _ name: UnsafePointer<CChar>,
                        _ value: UnsafeMutableRawPointer?, _ size: Int) -> Int
 
-/// An opaque directory hides what the layers below have at its path.
+/// An opaque directory hides what the layers below have at its path. Overlayfs marks
+/// it with a trusted.* attribute for root, user.* in a user namespace (`userxattr`).
 func isOpaque(_ path: String) -> Bool {
-    lgetxattr(path, "trusted.overlay.opaque", nil, 0) >= 0
+    lgetxattr(path, "trusted.overlay.opaque", nil, 0) >= 0 || lgetxattr(path, "user.overlay.opaque", nil, 0) >= 0
 }

@@ -20,7 +20,10 @@ public struct Store: Sendable {
     public let path: String
 
     public init(path: String = dataDirectory()) {
-        self.path = path.count > 1 && path.hasSuffix("/") ? String(path.dropLast()) : path
+        var path = path.count > 1 && path.hasSuffix("/") ? String(path.dropLast()) : path
+        // Absolute, so node paths stay valid for builds that run in another directory.
+        if !path.hasPrefix("/"), let cwd = currentDirectory() { path = cwd + "/" + path }
+        self.path = path
     }
 
     public var rootNode: String { path + "/layer/0" }
