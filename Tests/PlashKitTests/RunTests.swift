@@ -45,6 +45,7 @@ import Testing
         #expect(try store.plash(["map", "mine", id]).status == 0)
         #expect(try store.plash(["map", "mine"]).stdout == id + "\n")
         #expect(try store.plash(["run", "mine", "cat", "/name"]).stdout == "named\n")
+        #expect(try run(plashExec, ["mine", "--", "cat", "/name"], environment: store.environment).stdout == "named\n")
         #expect(try store.id(["build", "--from", "mine", "--run", "true"]) != id)
         #expect(try store.plash(["map", "-d", "mine"]).status == 0)
         #expect(try store.plash(["run", "mine"]).stderr == "plash: no image mine\n")
