@@ -116,13 +116,34 @@ int plash_unshare_with_id_maps(int flags, char *const uidmap[], char *const gidm
 }
 
 pid_t plash_spawn_tied(char *const argv[]) {
+    int ready[2];
+    if (pipe2(ready, O_CLOEXEC) < 0) return -1;
     pid_t parent = getpid();
     pid_t child = fork();
-    if (child != 0) return child;
-    prctl(PR_SET_PDEATHSIG, SIGTERM);
-    if (getppid() != parent) _exit(1);
-    int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
-    if (null >= 0) { dup2(null, 1); dup2(null, 2); }
-    execv(argv[0], argv);
-    _exit(127);
+    if (child < 0) {
+        close(ready[0]);
+        close(ready[1]);
+        return -1;
+    }
+    if (child == 0) {
+        close(ready[0]);
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
+        if (getppid() != parent) _exit(1);
+        if (unshare(CLONE_NEWNS) < 0) _exit(1);
+        (void)!write(ready[1], "x", 1);
+        int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+        if (null >= 0) { dup2(null, 1); dup2(null, 2); }
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    close(ready[1]);
+    char byte;
+    ssize_t got = read(ready[0], &byte, 1);
+    close(ready[0]);
+    if (got != 1) {
+        waitpid(child, NULL, 0);
+        errno = ECHILD;
+        return -1;
+    }
+    return child;
 }

@@ -18,9 +18,22 @@ public func mountRoot(_ layers: Layers, persist: String?, asRoot: Bool) throws -
     var opened: [Int32] = []
     defer { opened.forEach { close($0) } }
     for dir in layers.directories { opened.append(try openDirectory(dir, what: "layer")) }
-    let lowerdir = opened.map(procPath).joined(separator: ":")
-    let mountPoint = layers.directories[0]
 
+    if environment("PLASH_OVERLAY") != "fuse" {
+        do {
+            return try mountOverlay(layers, opened, persist: persist, asRoot: asRoot)
+        } catch let error as SyscallError where !asRoot && access(fuseOverlay, X_OK) == 0
+                    && error.what == "mount overlay on" && (error.errno == EPERM || error.errno == EINVAL) {
+            // Kernels before 5.11 refuse overlayfs in a user namespace: use FUSE.
+        }
+    }
+    return try mountFuseOverlay(layers, opened, persist: persist)
+}
+
+func mountOverlay(_ layers: Layers, _ lowers: [Int32], persist: String?, asRoot: Bool) throws -> RootMount {
+    let mountPoint = layers.directories[0]
+    var opened: [Int32] = []
+    defer { opened.forEach { close($0) } }
     let upper: String, work: String
     if let persist {
         let (upperFd, workFd) = try openPersistentUpper(persist)
@@ -28,72 +41,76 @@ public func mountRoot(_ layers: Layers, persist: String?, asRoot: Bool) throws -
         upper = procPath(upperFd)
         work = procPath(workFd)
     } else {
-        // A tmpfs that lives only as long as this mount namespace: when the last
-        // process of the container exits, its writes are gone.
-        try mount("tmpfs", on: mountPoint, type: "tmpfs", options: "mode=0755", what: "mount scratch tmpfs on")
-        let scratch = try openDirectory(mountPoint, what: "scratch tmpfs")
+        let scratch = try mountScratch(on: mountPoint, with: ["upper", "work"])
         opened.append(scratch)
-        for dir in ["upper", "work"] {
-            try check(mkdirat(scratch, dir, 0o755), "create scratch directory", dir)
-        }
         upper = procPath(scratch) + "/upper"
         work = procPath(scratch) + "/work"
     }
+    let lowerdir = lowers.map(procPath).joined(separator: ":")
+    // In a user namespace overlayfs keeps its whiteouts and metadata in user.* xattrs,
+    // which an unprivileged user may write.
+    let options = "lowerdir=\(lowerdir),upperdir=\(upper),workdir=\(work)" + (asRoot ? "" : ",userxattr")
+    try mount(layers.label, on: mountPoint, type: "overlay", options: options, what: "mount overlay on")
+    return RootMount(fd: try openDirectory(mountPoint, what: "overlay"), path: mountPoint)
+}
 
-    let options = "lowerdir=\(lowerdir),upperdir=\(upper),workdir=\(work)"
-    if environment("PLASH_OVERLAY") == "fuse" {
-        try mountFuseOverlay(options, on: mountPoint, passing: opened)
-    } else {
-        do {
-            // In a user namespace overlayfs keeps its whiteouts and metadata in user.*
-            // xattrs, which an unprivileged user may write.
-            try mount(layers.label, on: mountPoint, type: "overlay", options: options + (asRoot ? "" : ",userxattr"),
-                      what: "mount overlay on")
-        } catch let error as SyscallError where !asRoot && access(fuseOverlay, X_OK) == 0 {
-            // Kernels before 5.11 refuse overlayfs in a user namespace.
-            guard error.errno == EPERM || error.errno == EINVAL else { throw error }
-            try mountFuseOverlay(options, on: mountPoint, passing: opened)
+/// A tmpfs over `mountPoint` with the given empty directories. It lives only as long
+/// as this mount namespace: when the last process of the container exits, it is gone.
+func mountScratch(on mountPoint: String, with directories: [String]) throws -> Int32 {
+    try mount("tmpfs", on: mountPoint, type: "tmpfs", options: "mode=0755", what: "mount scratch tmpfs on")
+    let scratch = try openDirectory(mountPoint, what: "scratch tmpfs")
+    for dir in directories {
+        if mkdirat(scratch, dir, 0o755) == -1 {
+            close(scratch)
+            throw SyscallError("create scratch directory", mountPoint + "/" + dir)
         }
     }
-    return RootMount(fd: try openDirectory(mountPoint, what: "overlay"), path: mountPoint)
+    return scratch
 }
 
 let fuseOverlay = "/usr/bin/fuse-overlayfs"
 
 /// The same overlay in user space, for kernels that refuse overlayfs to an ordinary
-/// user, or when PLASH_OVERLAY=fuse. fuse-overlayfs must serve the container as long
-/// as it runs and then go: it runs in the foreground as a child that the kernel sends
-/// SIGTERM when the program (this process, after exec) exits. The one case where a
-/// process besides the program exists (docs/plash-exec.md).
-func mountFuseOverlay(_ options: String, on mountPoint: String, passing fds: [Int32]) throws {
-    var before = stat()
-    try check(stat(mountPoint, &before), "stat", mountPoint)
-    // The options name the layers as /proc/self/fd/N: fuse-overlayfs inherits them.
-    for fd in fds { _ = fcntl(fd, F_SETFD, 0) }
-    let words: [String] = [fuseOverlay, "-f", "-o", options, mountPoint]
+/// user, or when PLASH_OVERLAY=fuse. fuse-overlayfs opens its layers by path, so none
+/// may lie below its mount: a scratch tmpfs over the top layer holds the top layer
+/// (bound, by its handle), the writable layer and the mount point `root`. plash-exec
+/// mounts the FUSE file system itself; fuse-overlayfs serves it through the inherited
+/// /dev/fuse descriptor from a copy of this mount namespace, which the coming
+/// pivot_root leaves alone. It must serve as long as the container runs and then go:
+/// the kernel sends it SIGTERM when the program (this process, after exec) exits.
+/// The one case where a process besides the program exists (docs/plash-exec.md).
+func mountFuseOverlay(_ layers: Layers, _ lowers: [Int32], persist: String?) throws -> RootMount {
+    let base = layers.directories[0]
+    close(try mountScratch(on: base, with: ["upper", "work", "top", "root"]))
+    try mount(procPath(lowers[0]), on: base + "/top", flags: UInt(MS_BIND), what: "bind top layer on")
+    var upper = base + "/upper", work = base + "/work"
+    if let persist {
+        let (upperFd, workFd) = try openPersistentUpper(persist)
+        close(upperFd)
+        close(workFd)
+        (upper, work) = (persist, persistentWorkDirectory(persist))
+    }
+    let lowerdir = ([base + "/top"] + layers.directories.dropFirst()).joined(separator: ":")
+    let mountPoint = base + "/root"
+
+    let fuse = try check(open("/dev/fuse", O_RDWR), "open", "/dev/fuse")
+    defer { close(fuse) }
+    try mount("fuse-overlayfs", on: mountPoint, type: "fuse.fuse-overlayfs", flags: UInt(MS_NODEV),
+              options: "fd=\(fuse),rootmode=40000,user_id=0,group_id=0,default_permissions,allow_other",
+              what: "mount fuse on")
+    let words: [String] = [fuseOverlay, "-f", "-o", "lowerdir=\(lowerdir),upperdir=\(upper),workdir=\(work)",
+                           "/dev/fd/\(fuse)"]
     let argv = words.map { strdup($0) } + [nil]
     defer { argv.forEach { free($0) } }
-    let pid = plash_spawn_tied(argv)
-    for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
-    guard pid > 0 else { throw SyscallError("run", fuseOverlay) }
-
-    // Mounted when the mount point's device changes; failed when the child exits.
-    for _ in 0..<5000 {
-        var now = stat()
-        if stat(mountPoint, &now) == 0 && now.st_dev != before.st_dev { return }
-        var status: Int32 = 0
-        if waitpid(pid, &status, WNOHANG) == pid { break }
-        usleep(1000)
-    }
-    kill(pid, SIGKILL)
-    throw SyscallError("mount fuse-overlayfs on", mountPoint, errno: EIO)
+    guard plash_spawn_tied(argv) > 0 else { throw SyscallError("run", fuseOverlay) }
+    return RootMount(fd: try openDirectory(mountPoint, what: "fuse-overlayfs"), path: mountPoint)
 }
+
 /// `--persist DIR`: DIR is the overlay's upper layer. Overlayfs also needs an empty
 /// work directory on the same filesystem that is not inside DIR; it lives beside DIR
 /// as `.NAME.plash-work`.
 func openPersistentUpper(_ dir: String) throws -> (Int32, Int32) {
-    let (parent, name) = splitLast(dir)
-    let work = (parent == "/" ? "" : parent) + "/.\(name).plash-work"
+    let work = persistentWorkDirectory(dir)
     for path in [dir, work] where mkdir(path, 0o755) == -1 && errno != EEXIST {
         throw SyscallError("create persist directory", path)
     }
@@ -104,4 +121,9 @@ func openPersistentUpper(_ dir: String) throws -> (Int32, Int32) {
         close(upperFd)
         throw error
     }
+}
+
+func persistentWorkDirectory(_ dir: String) -> String {
+    let (parent, name) = splitLast(dir)
+    return (parent == "/" ? "" : parent) + "/.\(name).plash-work"
 }

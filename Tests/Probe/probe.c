@@ -2,6 +2,8 @@
 //   probe tiocsti        ioctl(TIOCSTI) on /dev/null, plain and with bit 32 set
 //   probe pid            its own PID
 //   probe fork N         start N children that wait; print how many started
+//   probe ids            its real and effective uid
+//   probe as UID CMD...  become UID (and gid UID), then exec CMD
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -40,6 +42,17 @@ int main(int argc, char **argv) {
         while (wait(NULL) > 0) {}
         return 0;
     }
-    fprintf(stderr, "usage: probe tiocsti|pid|fork N\n");
+    if (argc > 1 && strcmp(argv[1], "ids") == 0) {
+        printf("uid=%d euid=%d\n", getuid(), geteuid());
+        return 0;
+    }
+    if (argc > 3 && strcmp(argv[1], "as") == 0) {
+        int id = atoi(argv[2]);
+        if (setgid(id) != 0 || setuid(id) != 0) { perror("probe as"); return 1; }
+        execv(argv[3], argv + 3);
+        perror("probe as");
+        return 127;
+    }
+    fprintf(stderr, "usage: probe tiocsti|pid|fork N|ids|as UID CMD...\n");
     return 2;
 }

@@ -238,3 +238,72 @@ public let probe: String = {
     precondition(result.status == 0, "cannot compile the probe: \(result.stderr)")
     return binary
 }()
+
+/// A real ordinary user for the unprivileged tests, created once (useradd), with or
+/// without subordinate ids in /etc/subuid and /etc/subgid.
+public struct TestUser: Sendable {
+    public let name: String
+    public let uid: uid_t
+    public let home: String
+
+    /// Runs a command as this user with setpriv, which execs in place: the PID the
+    /// test starts is the PID of the command.
+    public func start(_ executable: String, _ arguments: [String], environment: [String: String] = [:],
+                      directory: String? = nil, stdin: Child.Input = .null) throws -> Child {
+        var env = ["HOME": home, "USER": name, "LOGNAME": name]
+        env.merge(environment) { $1 }
+        return try Child("/usr/bin/setpriv", ["--reuid=\(uid)", "--regid=\(uid)", "--init-groups", "--", executable]
+                         + arguments, environment: env, directory: directory, stdin: stdin)
+    }
+
+    @discardableResult
+    public func run(_ executable: String, _ arguments: [String], stdin: String? = nil,
+                    environment: [String: String] = [:], directory: String? = nil) throws -> Finished {
+        let child = try start(executable, arguments, environment: environment, directory: directory,
+                              stdin: stdin == nil ? .null : .pipe)
+        if let stdin {
+            let bytes = Array(stdin.utf8)
+            _ = bytes.withUnsafeBytes { write(child.stdin, $0.baseAddress, $0.count) }
+        }
+        return child.finish()
+    }
+}
+
+public let userWithSubordinateIDs = makeTestUser("plash-test-sub", subordinateIDs: true)
+public let userWithoutSubordinateIDs = makeTestUser("plash-test-nosub", subordinateIDs: false)
+
+func makeTestUser(_ name: String, subordinateIDs: Bool) -> TestUser {
+    // uid n gets the subordinate range n * 100000 ..+65536, above any useradd hands out.
+    let script = """
+        set -e
+        id -u \(name) >/dev/null 2>&1 || useradd --create-home --shell /bin/sh \(name)
+        uid=$(id -u \(name)); first=$((uid * 100000)); last=$((first + 65535))
+        for file in /etc/subuid /etc/subgid; do
+            grep -v "^\(name):" $file > $file.plash-test || true
+            \(subordinateIDs ? "echo \(name):$first:65536 >> $file.plash-test" : "true")
+            cat $file.plash-test > $file && rm $file.plash-test
+        done
+        echo $uid; getent passwd \(name) | cut -d: -f6
+        """
+    let result = try! shell(script)
+    precondition(result.status == 0, "cannot create test user \(name): \(result.stderr)")
+    let lines = result.stdout.split(separator: "\n")
+    return TestUser(name: name, uid: uid_t(lines[0])!, home: String(lines[1]))
+}
+
+/// The built binaries, copied where every user may run them.
+public let sharedBinaries: String = {
+    let dir = scratch + "/bin"
+    try! FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    for binary in [plashExec, plash] where FileManager.default.fileExists(atPath: binary) {
+        try! FileManager.default.copyItem(atPath: binary, toPath: dir + "/" + URL(fileURLWithPath: binary).lastPathComponent)
+    }
+    return dir
+}()
+
+/// A directory that `user` owns, under the scratch directory.
+public func makeDirectory(_ name: String, ownedBy user: TestUser) -> String {
+    let dir = makeDirectory(name)
+    chown(dir, user.uid, user.uid)
+    return dir
+}

@@ -35,7 +35,9 @@ int plash_loopback_up(void);
 int plash_set_no_new_privs(void);
 
 // Start `argv[0]` as a child that gets SIGTERM when this process (after exec: its
-// program) dies, with stdout and stderr on /dev/null. Returns its pid, or -1.
+// program) dies, with stdout and stderr on /dev/null. The child first leaves for a
+// copy of this mount namespace, taken before it returns, so a later pivot_root here
+// does not move its root. Returns its pid, or -1.
 pid_t plash_spawn_tied(char *const argv[]);
 
 // Load a classic BPF seccomp program of `count` instructions (struct sock_filter).
