@@ -1,5 +1,14 @@
 import PlashSystem
 
+/// Every option of plash-exec and whether it takes a value: `plash run` passes these
+/// on. (-h, --help and --version are not among them.)
+public let execOptions: [(name: String, takesValue: Bool)] = [
+    ("--root", true), ("--lower", true), ("--persist", true), ("--bind", true), ("--ro-bind", true),
+    ("--env", true), ("--cwd", true), ("--no-home", false), ("--no-tmp", false), ("--hostname", true),
+    ("--net", true), ("--cgroup", true), ("--memory", true), ("--pids", true), ("--cpus", true),
+    ("--seccomp", true), ("--no-new-privs", false),
+]
+
 /// argv (without argv[0]) -> what to do. Options come first; the first word that is not
 /// an option is the IMAGE (unless --root or --lower named one), then `--` or the
 /// command. `--opt VALUE` and `--opt=VALUE` are the same.

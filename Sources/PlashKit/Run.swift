@@ -1,3 +1,5 @@
+import PlashExec
+
 /// `plash run [EXEC-OPTIONS] IMAGE [--] [CMD...]` and
 /// `plash run [EXEC-OPTIONS] MACRO... [-- CMD...]`: plash-exec's runtime options come
 /// first and pass through unchanged; then an image id or name, or macros to build one.
@@ -16,14 +18,6 @@ public struct RunRequest: Equatable {
         self.command = command
     }
 }
-
-/// plash-exec options that `plash run` passes through, and whether each takes a value.
-public let execOptions: [(name: String, takesValue: Bool)] = [
-    ("--persist", true), ("--bind", true), ("--ro-bind", true), ("--env", true), ("--cwd", true),
-    ("--hostname", true), ("--net", true), ("--no-home", false), ("--no-tmp", false),
-    ("--cgroup", true), ("--memory", true), ("--pids", true), ("--cpus", true), ("--seccomp", true),
-    ("--no-new-privs", false),
-]
 
 public let runUsage = """
     Usage: plash run [EXEC-OPTIONS] IMAGE [--] [CMD [ARG...]]

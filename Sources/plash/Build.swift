@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import PlashExec
 import PlashKit
 import PlashSystem
 
@@ -25,7 +26,7 @@ import PlashSystem
         id = try Builder(store: try openStore()).build(plan).id
         if command.isEmpty && plan.hasEntrypoint { command = [entrypointPath] }
     }
-    return try execPlashExec(request.execOptions, image: id, command: command)
+    return try becomeContainer(request.execOptions, image: id, command: command)
 }
 
 /// A Plashfile starts with `#!/usr/bin/env plash` (or names plash otherwise).
@@ -51,15 +52,15 @@ func runPlashfile(_ path: String, _ arguments: [String]) throws -> Int32 {
     }
     let image = try Builder(store: try openStore()).build(plan)
     let command = plan.hasEntrypoint ? [entrypointPath] + arguments : arguments
-    return try execPlashExec([], image: image.id, command: command)
+    return try becomeContainer([], image: image.id, command: command)
 }
 
-/// Becomes plash-exec: same PID, same stdin/stdout/stderr, the program's exit status.
-func execPlashExec(_ options: [String], image: Int, command: [String]) throws -> Int32 {
-    let path = plashExecPath()
-    var argv = ["plash-exec"] + options + ["\(image)"]
-    if !command.isEmpty { argv += ["--"] + command }
-    let cArguments = argv.map { strdup($0) } + [nil]
-    execv(path, cArguments)
-    throw Failure("exec \(path): \(String(cString: strerror(errno)))")
+/// Becomes the container's program, as plash-exec would: same PID, same stdin, stdout
+/// and stderr, the program's exit status. The steps run right here rather than in an
+/// exec'ed plash-exec: a second exec costs more than a millisecond (docs/performance.md).
+func becomeContainer(_ options: [String], image: Int, command: [String]) throws -> Int32 {
+    var arguments = options + ["\(image)"]
+    if !command.isEmpty { arguments += ["--"] + command }
+    guard case .run(let plan) = try PlashExec.parse(arguments) else { throw Failure("run: bad options") }
+    runContainer(plan, program: "plash")
 }

@@ -82,3 +82,13 @@ func plan(_ arguments: [String]) throws -> ExecPlan {
 @Test func storeLayersAreTheNodesPathComponentsTopFirst() {
     #expect(layerDirectories(node: "/s/layer/0/1/2", store: "/s") == ["/s/layer/0/1/2/_data", "/s/layer/0/1/_data"])
 }
+
+@Test func everyOptionThatPlashRunPassesOnIsOneThatPlashExecKnows() throws {
+    for (name, takesValue) in execOptions {
+        let value = ["--cgroup": "c", "--memory": "1M", "--pids": "1", "--cpus": "1", "--net": "none",
+                     "--cwd": "/", "--bind": "/a", "--ro-bind": "/a", "--hostname": "h"][name] ?? "x"
+        var arguments = [name] + (takesValue ? [value] : [])
+        if name != "--root" && name != "--lower" { arguments += ["--root", "/r"] }
+        #expect(throws: Never.self, "\(name)") { try parse(arguments) }
+    }
+}
