@@ -37,5 +37,6 @@ let package = Package(
         // to the test bundle too.
         .testTarget(name: "PlashExecTests", dependencies: ["PlashExec", "PlashTestSupport"]),
         .testTarget(name: "PlashKitTests", dependencies: ["PlashKit", "PlashTestSupport"]),
+        .testTarget(name: "SupervisorTests", dependencies: ["PlashTestSupport"]),
     ]
 )
