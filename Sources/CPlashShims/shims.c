@@ -147,3 +147,105 @@ pid_t plash_spawn_tied(char *const argv[]) {
     }
     return child;
 }
+
+/* Exit as a process with wait status `status` did: same code, or same signal. */
+static void exit_like(int status) {
+    if (WIFSIGNALED(status)) {
+        int sig = WTERMSIG(status);
+        sigset_t one;
+        signal(sig, SIG_DFL);
+        sigemptyset(&one);
+        sigaddset(&one, sig);
+        sigprocmask(SIG_UNBLOCK, &one, NULL);
+        kill(getpid(), sig);
+        _exit(128 + sig);
+    }
+    _exit(WIFEXITED(status) ? WEXITSTATUS(status) : 125);
+}
+
+/* The state letter of /proc/PID/stat read through an open descriptor (0: gone). */
+static char process_state(int stat_fd) {
+    char buffer[512];
+    ssize_t count = pread(stat_fd, buffer, sizeof buffer - 1, 0);
+    if (count <= 0) return 0;
+    buffer[count] = 0;
+    char *end = strrchr(buffer, ')');
+    return end && end[1] == ' ' ? end[2] : 0;
+}
+
+static void quiet_standard_streams(void) {
+    int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (null < 0) return;
+    dup2(null, 0);
+    dup2(null, 1);
+    dup2(null, 2);
+    close(null);
+}
+
+static void init_loop(pid_t program, int status_out, int outer_stat, sigset_t *all) {
+    int program_status = 0, program_done = 0, stopped = 0;
+    struct timespec tick = { 0, 100 * 1000 * 1000 };
+    for (;;) {
+        siginfo_t info;
+        int sig = sigtimedwait(all, &info, &tick);
+        if (sig > 0 && sig != SIGCHLD) kill(program, sig);
+        int status;
+        pid_t pid;
+        while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+            if (pid == program) { program_status = status; program_done = 1; }
+        }
+        if (program_done) {
+            (void)!write(status_out, &program_status, sizeof program_status);
+            _exit(0);
+        }
+        char state = process_state(outer_stat);
+        if (state == 0) _exit(0);
+        if (state == 'T' && !stopped) { kill(program, SIGSTOP); stopped = 1; }
+        if (state != 'T' && stopped) { kill(program, SIGCONT); stopped = 0; }
+    }
+}
+
+int plash_split_for_pid_namespace(void) {
+    sigset_t all, old;
+    sigfillset(&all);
+    sigprocmask(SIG_BLOCK, &all, &old);   /* no signal may slip between fork and loops */
+    int status_pipe[2];
+    if (pipe2(status_pipe, O_CLOEXEC) < 0) goto fail;
+    int outer_stat = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+    if (outer_stat < 0) goto fail;
+    pid_t init = fork();
+    if (init < 0) goto fail;
+    if (init == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (process_state(outer_stat) == 0) _exit(125);   /* the outer process is already gone */
+        close(status_pipe[0]);
+        pid_t program = fork();
+        if (program < 0) _exit(125);
+        if (program == 0) {
+            close(status_pipe[1]);
+            close(outer_stat);
+            sigprocmask(SIG_SETMASK, &old, NULL);
+            return 0;
+        }
+        quiet_standard_streams();
+        init_loop(program, status_pipe[1], outer_stat, &all);
+    }
+    close(status_pipe[1]);
+    close(outer_stat);
+    quiet_standard_streams();
+    for (;;) {
+        siginfo_t info;
+        int sig = sigwaitinfo(&all, &info);
+        if (sig > 0 && sig != SIGCHLD) { kill(init, sig); continue; }
+        int status;
+        if (waitpid(init, &status, WNOHANG) != init) continue;
+        int program_status;
+        if (read(status_pipe[0], &program_status, sizeof program_status) == sizeof program_status) {
+            exit_like(program_status);
+        }
+        exit_like(status);   /* the init died before the program: report how */
+    }
+fail:
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    return -1;
+}

@@ -17,6 +17,7 @@ public func runContainer(_ plan: ExecPlan, program: String) -> Never {
 
         try enterCgroup(plan)
         try enterNamespaces(plan, asRoot: asRoot)
+        try splitForPIDNamespace(plan)
         let root = try mountRoot(imageLayers, persist: plan.persist, asRoot: asRoot)
         try mountShared(sharedMounts(plan, home: environment("HOME"), callerDirectory: callerDirectory,
                                      hostHas: { access($0, F_OK) == 0 }),

@@ -7,6 +7,14 @@ import PlashSystem
 /// Leave the host's mount namespace (and its UTS and network namespaces, when asked).
 /// An ordinary user first gets a user namespace in which they are root, which is what
 /// allows the rest without privileges.
+/// --pid-ns: from here on this function returns in the program's process, PID 1's
+/// child in the new PID namespace; the caller's process and the init between them
+/// pass signals on and exit as the program does (CPlashShims.h).
+public func splitForPIDNamespace(_ plan: ExecPlan) throws {
+    guard plan.pidNamespace else { return }
+    try check(plash_split_for_pid_namespace(), "start the init of the PID namespace", "")
+}
+
 public func enterNamespaces(_ plan: ExecPlan, asRoot: Bool) throws {
     let uid = geteuid(), gid = getegid()
     let unprivileged = !asRoot
@@ -14,6 +22,7 @@ public func enterNamespaces(_ plan: ExecPlan, asRoot: Bool) throws {
     if unprivileged { flags |= CLONE_NEWUSER }
     if plan.hostname != nil { flags |= CLONE_NEWUTS }
     if plan.isolateNetwork { flags |= CLONE_NEWNET }
+    if plan.pidNamespace { flags |= CLONE_NEWPID }
     if unprivileged {
         try enterUserNamespace(Int32(flags), uid: uid, gid: gid)
     } else {

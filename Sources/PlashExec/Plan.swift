@@ -17,6 +17,7 @@ public struct ExecPlan: Equatable {
     public var shareTmp = true
     public var hostname: String? = nil
     public var isolateNetwork = false
+    public var pidNamespace = false            // --pid-ns: an init between the caller and the program
     public var cgroup: String? = nil           // plash/NAME; limits without it: plash/pid-PID
     public var limits = ResourceLimits()
     public var seccomp: String? = nil          // "default" or a profile's path
@@ -33,6 +34,8 @@ public struct Bind: Equatable {
     /// Shares a host directory only where the image has nothing at that path, so the
     /// caller's working directory never hides a directory of the image (/usr, /etc).
     public var onlyWhereImageHasNone = false
+    /// Mounts a new procfs (of the container's PID namespace) instead of binding.
+    public var newProcfs = false
 
     public init(_ source: String, _ destination: String, readOnly: Bool = false,
                 onlyWhereImageHasNone: Bool = false) {
@@ -78,6 +81,9 @@ public let usage = """
     Isolation:
       --hostname NAME        own UTS namespace with this hostname
       --net none             own network namespace with only lo, up
+      --pid-ns               own PID namespace: this process stays as a tiny init that
+                             passes signals on to the program, and everything the
+                             program started dies with it
     Limits (a cgroup plash/NAME; cgroup v2 or v1):
       --cgroup NAME          run in plash/NAME, created or reused; what an earlier
                              instance left running there is killed first

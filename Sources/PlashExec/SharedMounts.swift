@@ -9,6 +9,7 @@ import PlashSystem
 public func sharedMounts(_ plan: ExecPlan, home: String?, callerDirectory: String?,
                          hostHas: (String) -> Bool) -> [Bind] {
     var mounts = ["/proc", "/dev", "/sys"].map { Bind($0, $0) }
+    mounts[0].newProcfs = plan.pidNamespace
     var unshared: [String] = []
     if plan.shareTmp { mounts.append(Bind("/tmp", "/tmp")) } else { unshared.append("/tmp") }
 
@@ -33,6 +34,13 @@ public func sharedMounts(_ plan: ExecPlan, home: String?, callerDirectory: Strin
 public func mountShared(_ mounts: [Bind], into root: RootMount) throws {
     for mount in mounts {
         if mount.onlyWhereImageHasNone && exists(mount.destination, in: root.fd) { continue }
+        if mount.newProcfs {
+            let target = try openOrCreate(mount.destination, in: root.fd, directory: true)
+            defer { close(target) }
+            try PlashSystem.mount("proc", on: procPath(target), type: "proc",
+                                  flags: UInt(MS_NOSUID | MS_NODEV | MS_NOEXEC), what: "mount proc on")
+            continue
+        }
         let directory = try isDirectory(mount.source, what: mount.readOnly ? "ro-bind source" : "bind source")
         let target = try openOrCreate(mount.destination, in: root.fd, directory: directory)
         defer { close(target) }

@@ -40,6 +40,16 @@ int plash_set_no_new_privs(void);
 // does not move its root. Returns its pid, or -1.
 pid_t plash_spawn_tied(char *const argv[]);
 
+// After unshare(CLONE_NEWPID): split this process in three. This process stays the
+// PID its caller started and forwards the signals it gets to an init, PID 1 of the new
+// namespace, which forwards them to the program's process, follows this process's
+// stops (SIGSTOP cannot be caught), reaps orphans, and exits when the program does,
+// which makes the kernel kill everything left in the namespace; if this process is
+// killed, the init is killed too (PR_SET_PDEATHSIG). Returns 0 in the program's
+// process, -1 on failure; in the other two it never returns: they exit as the
+// program did.
+int plash_split_for_pid_namespace(void);
+
 // Load a classic BPF seccomp program of `count` instructions (struct sock_filter).
 int plash_load_seccomp_bpf(const void *program, unsigned short count);
 
