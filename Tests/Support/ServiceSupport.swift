@@ -1,0 +1,262 @@
+import Foundation
+
+/// Helpers for the tests that drive runit and supervisord against the shipped service
+/// definitions (runit/, supervisord/ at the top of the repository).
+
+/// The repository's top directory.
+public let repositoryDirectory: String = {
+    URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().path
+}()
+
+/// The environment a supervisor gets in the tests: the built binaries first on PATH
+/// (the shipped files call `plash` and `plash-exec` by name) and the test's own store.
+public func serviceEnvironment(_ store: TestStore, _ extra: [String: String] = [:]) -> [String: String] {
+    var env = store.environment
+    env["PATH"] = productsDirectory.path + ":/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+    return env.merging(extra) { $1 }
+}
+
+/// A TCP port on 127.0.0.1 that nothing listens on right now (the kernel's choice).
+public func freePort() -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = 0
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    _ = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
+    }
+    _ = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+    }
+    return Int(UInt16(bigEndian: address.sin_port))
+}
+
+/// Polls `condition` every 20 ms until it holds or `timeout` seconds passed.
+@discardableResult
+public func waitUntil(_ timeout: Double = 10, _ condition: () throws -> Bool) rethrows -> Bool {
+    let deadline = Date().addingTimeInterval(timeout)
+    while Date() < deadline {
+        if try condition() { return true }
+        usleep(20_000)
+    }
+    return try condition()
+}
+
+/// The body of http://127.0.0.1:PORT/PATH, or nil when nothing answered.
+public func httpGet(port: Int, path: String = "/") -> String? {
+    let result = try? run("/usr/bin/curl", ["-sf", "-m", "2", "http://127.0.0.1:\(port)\(path)"])
+    guard let result, result.status == 0 else { return nil }
+    return result.stdout
+}
+
+/// Every process whose cgroup (in any hierarchy, v1 or v2) is plash/NAME.
+public func processes(inCgroup name: String) -> [pid_t] {
+    allPIDs().filter { pid in
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/cgroup", encoding: .utf8) else { return false }
+        return text.split(separator: "\n").contains { $0.hasSuffix("/plash/\(name)") }
+    }
+}
+
+/// Removes the (empty) cgroup plash/NAME from every hierarchy, once its processes are gone.
+public func removeCgroup(_ name: String) {
+    let hierarchies = (try? FileManager.default.contentsOfDirectory(atPath: "/sys/fs/cgroup")) ?? []
+    for hierarchy in hierarchies + [""] {
+        rmdir("/sys/fs/cgroup/\(hierarchy)/plash/\(name)")
+    }
+}
+
+public func allPIDs() -> [pid_t] {
+    ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap { pid_t($0) }
+}
+
+/// The state letter of /proc/PID/stat (R, S, T, Z, …), nil once the process is gone.
+public func processState(_ pid: pid_t) -> Character? {
+    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+          let end = stat.lastIndex(of: ")") else { return nil }
+    return stat[stat.index(end, offsetBy: 2)...].first
+}
+
+/// True while PID exists and is not a zombie.
+public func isAlive(_ pid: pid_t) -> Bool {
+    guard let state = processState(pid) else { return false }
+    return state != "Z" && state != "X"
+}
+
+/// Where /proc/PID/exe points (as the process sees its root), or nil.
+public func executable(_ pid: pid_t) -> String? {
+    try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/exe")
+}
+
+/// The command line of PID, its words joined by spaces.
+public func commandLine(_ pid: pid_t) -> String {
+    let data = (try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/cmdline"))) ?? Data()
+    return data.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }.joined(separator: " ")
+}
+
+/// Every descendant of PID, children before grandchildren.
+public func descendants(of pid: pid_t) -> [pid_t] {
+    var result: [pid_t] = []
+    var queue = [pid]
+    while !queue.isEmpty {
+        let parent = queue.removeFirst()
+        let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(parent)/task")) ?? []
+        for task in tasks {
+            let text = (try? String(contentsOfFile: "/proc/\(parent)/task/\(task)/children", encoding: .utf8)) ?? ""
+            let children = text.split(separator: " ").compactMap { pid_t($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+            result += children
+            queue += children
+        }
+    }
+    return result
+}
+
+/// A copy of a shipped runit service directory under the scratch directory, named
+/// uniquely (its name is the service's cgroup), supervised by a runsv of its own.
+public final class RunitService: @unchecked Sendable {
+    public let directory: String
+    public let name: String
+    private let runsv: Child
+
+    /// Copies runit/SHIPPED, writes `settings` into its env/ files (the only change),
+    /// and starts runsv on it with `environment`.
+    public init(_ shipped: String, settings: [String: String], environment: [String: String],
+                prepare: (String) throws -> Void = { _ in }) throws {
+        let parent = makeDirectory("service")
+        name = "\(shipped)-\(getpid())-\(UUID().uuidString.prefix(6))"
+        directory = "\(parent)/\(name)"
+        try FileManager.default.copyItem(atPath: "\(repositoryDirectory)/runit/\(shipped)", toPath: directory)
+        for (key, value) in settings {
+            try (value + "\n").write(toFile: "\(directory)/env/\(key)", atomically: true, encoding: .utf8)
+        }
+        try prepare(directory)
+        runsv = try Child("/bin/sh", ["-c", "exec runsv . >../runsv.out 2>&1"], environment: environment,
+                          directory: directory)
+    }
+
+    /// Runs `sv ARGS... DIR`.
+    @discardableResult
+    public func sv(_ arguments: String...) throws -> Finished {
+        try run("/usr/bin/sv", arguments + [directory])
+    }
+
+    /// The PID that runsv reports for the service (`sv status`), nil when it is down.
+    public func pid() throws -> pid_t? {
+        let status = try sv("status").stdout
+        guard status.hasPrefix("run: "), let range = status.range(of: #"\(pid (\d+)\)"#, options: .regularExpression)
+        else { return nil }
+        return pid_t(status[range].dropFirst(5).dropLast())
+    }
+
+    /// The PID once runsv reports one that is not `except`, waiting up to 10 s.
+    public func waitForPID(except old: pid_t? = nil) throws -> pid_t? {
+        var found: pid_t?
+        try waitUntil { found = try pid(); return found != nil && found != old }
+        return found != old ? found : nil
+    }
+
+    public var log: String {
+        (try? String(contentsOfFile: "\(directory)/log/main/current", encoding: .utf8)) ?? ""
+    }
+
+    /// Takes the service down, makes runsv exit, and kills whatever survived that.
+    public func stop() {
+        _ = try? sv("-w", "10", "down")
+        _ = try? run("/usr/bin/sv", ["exit", directory, "\(directory)/log"])
+        if !waitUntil(5, { !isAlive(runsv.pid) }) { kill(runsv.pid, SIGKILL) }
+        _ = runsv.finish()
+        if let text = try? String(contentsOfFile: "\(directory)/log/supervise/pid", encoding: .utf8),
+           let logger = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines)) {
+            kill(logger, SIGKILL)
+        }
+        processes(inCgroup: name).forEach { kill($0, SIGKILL) }
+        waitUntil(5) { processes(inCgroup: name).isEmpty }
+        removeCgroup(name)
+    }
+}
+
+/// A supervisord of its own for one test: a configuration in a scratch directory that
+/// includes the given section files, its socket there, run in the foreground (-n) in a
+/// session of its own.
+public final class Supervisord: @unchecked Sendable {
+    public let directory: String
+    public let configuration: String
+    private let daemon: Child
+    private let cgroups: [String]
+
+    /// `include`: section files (absolute paths); `cgroups`: the cgroup names its
+    /// programs use, cleaned up at the end.
+    public init(include: [String], environment: [String: String], cgroups: [String]) throws {
+        directory = makeDirectory("supervisord")
+        configuration = directory + "/supervisord.conf"
+        self.cgroups = cgroups
+        try FileManager.default.createDirectory(atPath: directory + "/logs", withIntermediateDirectories: true)
+        let text = """
+            [unix_http_server]
+            file=\(directory)/supervisor.sock
+
+            [supervisord]
+            logfile=\(directory)/supervisord.log
+            pidfile=\(directory)/supervisord.pid
+            childlogdir=\(directory)/logs
+            nodaemon=true
+
+            [rpcinterface:supervisor]
+            supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
+
+            [supervisorctl]
+            serverurl=unix://\(directory)/supervisor.sock
+
+            [include]
+            files=\(include.joined(separator: " "))
+
+            """
+        try text.write(toFile: configuration, atomically: true, encoding: .utf8)
+        daemon = try Child("/bin/sh", ["-c", "exec setsid supervisord -c \"$0\" -n >\"$1\" 2>&1",
+                                       configuration, directory + "/supervisord.out"],
+                           environment: environment)
+        waitUntil { (try? self.ctl("pid"))?.status == 0 }
+    }
+
+    /// Runs `supervisorctl -c CONF ARGS...`.
+    @discardableResult
+    public func ctl(_ arguments: String...) throws -> Finished {
+        try run("/usr/bin/supervisorctl", ["-c", configuration] + arguments)
+    }
+
+    /// The program's line of `supervisorctl status`, e.g. `web RUNNING pid 7, uptime 0:00:01`.
+    public func status(_ program: String) throws -> String {
+        try ctl("status", program).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// The PID of a RUNNING program, nil otherwise.
+    public func pid(_ program: String) throws -> pid_t? {
+        let line = try status(program)
+        guard line.contains("RUNNING"), let range = line.range(of: #"pid (\d+)"#, options: .regularExpression)
+        else { return nil }
+        return pid_t(line[range].dropFirst(4))
+    }
+
+    /// Waits up to 10 s for the program to be RUNNING with a PID that is not `except`.
+    public func waitForPID(_ program: String, except old: pid_t? = nil) throws -> pid_t? {
+        var found: pid_t?
+        try waitUntil { found = try pid(program); return found != nil && found != old }
+        return found != old ? found : nil
+    }
+
+    /// Stops every program, shuts supervisord down, and kills whatever survived that.
+    public func stop() {
+        _ = try? ctl("stop", "all")
+        _ = try? ctl("shutdown")
+        if !waitUntil(10, { !isAlive(daemon.pid) }) { kill(-daemon.pid, SIGKILL) }
+        _ = daemon.finish()
+        for name in cgroups {
+            processes(inCgroup: name).forEach { kill($0, SIGKILL) }
+            waitUntil(5) { processes(inCgroup: name).isEmpty }
+            removeCgroup(name)
+        }
+    }
+}
