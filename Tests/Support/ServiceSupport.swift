@@ -247,6 +247,11 @@ public final class Supervisord: @unchecked Sendable {
         return found != old ? found : nil
     }
 
+    /// supervisord's own log (program starts and exits, with their status).
+    public var log: String {
+        (try? String(contentsOfFile: directory + "/supervisord.log", encoding: .utf8)) ?? ""
+    }
+
     /// Stops every program, shuts supervisord down, and kills whatever survived that.
     public func stop() {
         _ = try? ctl("stop", "all")

@@ -1,0 +1,136 @@
+import Foundation
+import PlashTestSupport
+import Testing
+
+/// supervisord and supervisorctl with the shipped supervisord/ sections, included as
+/// they are; only the environment (port, paths, PATH, store) is the test's. Serialized:
+/// the shipped programs use their program name as cgroup name.
+@Suite(.serialized) struct SupervisordTests {
+    static let shipped = repositoryDirectory + "/supervisord"
+
+    @Test func supervisorctlStartsStopsAndRestartsTheHttpdServer() throws {
+        let store = TestStore()
+        let port = freePort()
+        let daemon = try Supervisord(include: [Self.shipped + "/httpd-demo.conf"],
+                                     environment: serviceEnvironment(store, ["HTTPD_PORT": "\(port)",
+                                                                             "HTTPD_ROOT": try RunitTests.documentRoot()]),
+                                     cgroups: ["httpd-demo"])
+        defer { daemon.stop() }
+
+        let first = try #require(try daemon.waitForPID("httpd-demo"))
+        var body: String?
+        #expect(waitUntil { body = httpGet(port: port, path: "/index.html"); return body != nil })
+        #expect(body == "hello from plash\n")
+        #expect(executable(first) == "/bin/busybox")
+        #expect(commandLine(first).hasPrefix("httpd -f -v -p 127.0.0.1:\(port)"))
+        #expect(waitUntil { (try? daemon.ctl("tail", "httpd-demo").stdout.contains("response:200")) == true })
+
+        #expect(try daemon.ctl("restart", "httpd-demo").status == 0)
+        let second = try #require(try daemon.waitForPID("httpd-demo", except: first))
+        #expect(!isAlive(first))
+        #expect(waitUntil { httpGet(port: port) != nil })
+
+        #expect(try daemon.ctl("stop", "httpd-demo").status == 0)
+        #expect(try daemon.status("httpd-demo").contains("STOPPED"))
+        #expect(!isAlive(second))
+        #expect(waitUntil { processes(inCgroup: "httpd-demo").isEmpty })
+
+        #expect(try daemon.ctl("start", "httpd-demo").status == 0)
+        #expect(try daemon.waitForPID("httpd-demo", except: second) != nil)
+    }
+
+    @Test func stopasgroupTakesDownWhatTheServerForked() throws {
+        let store = TestStore()
+        let port = freePort()
+        let daemon = try Supervisord(include: [Self.shipped + "/httpd-demo.conf"],
+                                     environment: serviceEnvironment(store, ["HTTPD_PORT": "\(port)",
+                                                                             "HTTPD_ROOT": try RunitTests.documentRoot()]),
+                                     cgroups: ["httpd-demo"])
+        defer { daemon.stop() }
+        let server = try #require(try daemon.waitForPID("httpd-demo"))
+        var body: String?
+        #expect(waitUntil { body = httpGet(port: port, path: "/cgi-bin/fork"); return body != nil })
+        let child = try #require(pid_t(body?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""))
+        #expect(isAlive(child))
+
+        #expect(try daemon.ctl("stop", "httpd-demo").status == 0)
+        #expect(waitUntil { processes(inCgroup: "httpd-demo").isEmpty })
+        #expect(!isAlive(server))
+        #expect(!isAlive(child))
+    }
+
+    @Test func theSortFilterExitsZeroAndAFailureIsReportedWithItsCode() throws {
+        let store = TestStore()
+        let data = makeDirectory("sort")
+        try "3\n10\n2\n".write(toFile: data + "/numbers", atomically: true, encoding: .utf8)
+        let daemon = try Supervisord(include: [Self.shipped + "/sort-demo.conf"],
+                                     environment: serviceEnvironment(store, ["SORT_INPUT": data + "/numbers",
+                                                                             "SORT_OUTPUT": data + "/sorted"]),
+                                     cgroups: ["sort-demo"])
+        defer { daemon.stop() }
+        #expect(try daemon.status("sort-demo").contains("STOPPED"))   // autostart=false
+
+        // supervisord tells the exit status in its log (supervisorctl status shows EXITED
+        // and the time only).
+        try daemon.ctl("start", "sort-demo")
+        #expect(waitUntil { daemon.log.contains("exited: sort-demo (exit status 0; expected)") }, "\(daemon.log)")
+        #expect(try daemon.status("sort-demo").contains("EXITED"))
+        #expect(try String(contentsOfFile: data + "/sorted", encoding: .utf8) == "2\n3\n10\n")
+
+        // No input: the filter fails, and supervisord says so, with the code.
+        try FileManager.default.removeItem(atPath: data + "/numbers")
+        try daemon.ctl("start", "sort-demo")
+        #expect(waitUntil { daemon.log.range(of: #"exited: sort-demo \(exit status [1-9]\d*; not expected\)"#,
+                                             options: .regularExpression) != nil }, "\(daemon.log)")
+        #expect(try daemon.status("sort-demo").contains("EXITED"))
+    }
+
+    /// A program whose own exit status is not in exitcodes= is reported with that code.
+    @Test func aProgramsOwnNonZeroStatusIsReportedAsNotExpected() throws {
+        let store = TestStore()
+        let name = "fails-\(getpid())"
+        let section = makeDirectory("section") + "/fails.conf"
+        try """
+            [program:\(name)]
+            command=plash run --cgroup %(program_name)s --from busybox -- sh -c 'exit 3'
+            autostart=false
+            autorestart=false
+            startsecs=0
+            exitcodes=0
+            redirect_stderr=true
+
+            """.write(toFile: section, atomically: true, encoding: .utf8)
+        let daemon = try Supervisord(include: [section], environment: serviceEnvironment(store), cgroups: [name])
+        defer { daemon.stop() }
+        try daemon.ctl("start", name)
+        #expect(waitUntil { daemon.log.contains("exited: \(name) (exit status 3; not expected)") }, "\(daemon.log)")
+    }
+
+    /// A program that puts its child in a session of its own escapes stopasgroup; with
+    /// --pid-ns the kernel ends it with the program (docs/supervisors.md).
+    @Test func withPidNsStopLeavesNothingEvenOfAnotherSession() throws {
+        let store = TestStore()
+        let port = freePort()
+        let name = "escape-\(getpid())"
+        let section = makeDirectory("section") + "/escape.conf"
+        try """
+            [program:\(name)]
+            command=/bin/sh -c 'exec plash run --pid-ns --cgroup "$SUPERVISOR_PROCESS_NAME" --from busybox -- sh -c "setsid sleep 1000 & exec httpd -f -p 127.0.0.1:\(port) -h /"'
+            stopsignal=TERM
+            stopasgroup=true
+            killasgroup=true
+            redirect_stderr=true
+            stdout_logfile=AUTO
+
+            """.write(toFile: section, atomically: true, encoding: .utf8)
+        let daemon = try Supervisord(include: [section], environment: serviceEnvironment(store), cgroups: [name])
+        defer { daemon.stop() }
+        let pid = try #require(try daemon.waitForPID(name))
+        #expect(waitUntil { processes(inCgroup: name).count == 4 })   // plash-exec, its init, httpd, sleep
+        #expect(waitUntil { (try? run("/usr/bin/curl", ["-s", "-o", "/dev/null", "http://127.0.0.1:\(port)/"]))?.status == 0 })
+
+        #expect(try daemon.ctl("stop", name).status == 0)
+        #expect(waitUntil { processes(inCgroup: name).isEmpty })
+        #expect(!isAlive(pid))
+    }
+}
