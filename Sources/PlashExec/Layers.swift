@@ -4,7 +4,8 @@ import Glibc
 import PlashSystem
 
 /// The image's layer directories, top first, and the label its overlay carries in
-/// /proc/PID/mountinfo (`plash:2`, or the root directory).
+/// /proc/PID/mountinfo: `plash:ID@STORE` (several stores may have an image 2), or
+/// `plash:DIR` for --root and --lower.
 public struct Layers: Equatable {
     public var directories: [String]
     public var label: String
@@ -19,7 +20,7 @@ public func layers(of image: ExecPlan.Image, store: String) throws -> Layers {
     case .stored(let name):
         let node = try imageNode(name, store: store)
         return Layers(directories: layerDirectories(node: node, store: store),
-                      label: "plash:" + (node.split(separator: "/").last.map(String.init) ?? name))
+                      label: "plash:" + (node.split(separator: "/").last.map(String.init) ?? name) + "@" + store)
     }
 }
 

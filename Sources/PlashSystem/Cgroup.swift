@@ -221,3 +221,19 @@ func delegatedBase(mount: String, own: String, controller: String) throws -> Str
     guard let owned else { throw SyscallError("cgroup", mount + (path == "/" ? "" : path), errno: EACCES) }
     return owned
 }
+
+/// Removes every cgroup below plash/ that no process uses any more (rmdir refuses a
+/// busy one). Cgroups of containers started without --cgroup pile up otherwise.
+public func removeEmptyCgroups(_ hierarchy: CgroupHierarchy) {
+    for plash in hierarchy.directories(nil) {
+        guard let dir = opendir(plash) else { continue }
+        var names: [String] = []
+        while let entry = readdir(dir) {
+            guard entry.pointee.d_type == UInt8(DT_DIR) else { continue }
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        closedir(dir)
+        for name in names { rmdir(plash + "/" + name) }
+    }
+}

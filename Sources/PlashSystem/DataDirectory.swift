@@ -5,7 +5,9 @@ import Glibc
 /// The store: $PLASH_DATA, else /var/lib/plash for root and
 /// $XDG_DATA_HOME/plash (~/.local/share/plash) for everybody else.
 public func dataDirectory() -> String {
-    if let dir = environment("PLASH_DATA"), !dir.isEmpty { return dir }
+    if let dir = environment("PLASH_DATA"), !dir.isEmpty {
+        return dir.count > 1 && dir.hasSuffix("/") ? String(dir.dropLast()) : dir
+    }
     if geteuid() == 0 { return "/var/lib/plash" }
     if let xdg = environment("XDG_DATA_HOME"), xdg.hasPrefix("/") { return xdg + "/plash" }
     return (environment("HOME") ?? "/") + "/.local/share/plash"

@@ -14,6 +14,7 @@ import PlashSystem
     try expect(arguments, "clean", min: 0, max: 0)
     let store = Store()
     if store.exists { try store.clean() }
+    if let hierarchy = try? CgroupHierarchy.current() { removeEmptyCgroups(hierarchy) }
     return 0
 }
 

@@ -20,7 +20,7 @@ func waitFor(_ condition: () -> Bool) -> Bool {
     let result = try inBusybox("echo $$; ps -o pid | tail -n +2 | sort -n | tail -1", options: ["--pid-ns"])
     let lines = result.stdout.split(separator: "\n")
     #expect(lines.first == "2", "\(result)")
-    #expect((Int(lines.last ?? "") ?? 99) < 10, "\(result)")
+    #expect((Int(lines.last?.trimmingCharacters(in: .whitespaces) ?? "") ?? 99) < 10, "\(result)")
 }
 
 @Test func whenTheProgramExitsWhatItStartedDiesWithIt() throws {

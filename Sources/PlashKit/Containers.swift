@@ -1,0 +1,94 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import PlashSystem
+
+/// A process running inside a plash container, found through /proc: its root is an
+/// overlay whose source plash-exec named `plash:ID` (or `plash:DIR`).
+public struct ContainerProcess: Equatable, Sendable {
+    public var pid: pid_t
+    public var image: String          // the image id, or the --root directory
+    public var store: String?         // the store of the image id
+    public var command: String
+    public var mountNamespace: String
+}
+
+/// Every process of every plash container visible here, by PID.
+public func containerProcesses() -> [ContainerProcess] {
+    guard let entries = try? directoryEntries("/proc") else { return [] }
+    return entries.compactMap { pid_t($0) }.sorted().compactMap { pid in
+        guard pid != getpid(), let label = containerImage(of: pid) else { return nil }
+        let parts = label.split(separator: "@", maxSplits: 1).map(String.init)
+        let (image, store) = parts.count == 2 && Int(parts[0]) != nil ? (parts[0], Optional(parts[1])) : (label, nil)
+        return ContainerProcess(pid: pid, image: image, store: store, command: commandLine(of: pid),
+                                mountNamespace: (try? readLink("/proc/\(pid)/ns/mnt")) ?? "")
+    }
+}
+
+/// The label of a process's root mount, when plash-exec mounted it.
+func containerImage(of pid: pid_t) -> String? {
+    guard let data = try? readFile("/proc/\(pid)/mountinfo", what: "read") else { return nil }
+    for line in String(decoding: data, as: UTF8.self).split(separator: "\n") {
+        // ID PARENT DEV ROOT MOUNTPOINT OPTIONS [OPTIONAL...] - FSTYPE SOURCE SUPEROPTIONS
+        let fields = line.split(separator: " ")
+        guard fields.count > 4, fields[4] == "/", let dash = fields.firstIndex(of: "-"),
+              fields.count > dash + 2 else { continue }
+        let source = fields[dash + 2]
+        if source.hasPrefix("plash:") { return String(source.dropFirst(6)) }
+    }
+    return nil
+}
+
+func commandLine(of pid: pid_t) -> String {
+    guard let data = try? readFile("/proc/\(pid)/cmdline", what: "read"), !data.isEmpty else { return "" }
+    return String(decoding: data.dropLast(data.last == 0 ? 1 : 0).map { $0 == 0 ? 32 : $0 }, as: UTF8.self)
+}
+
+func directoryEntries(_ path: String) throws -> [String] {
+    guard let dir = opendir(path) else { throw Failure("\(path): \(errnoText())") }
+    defer { closedir(dir) }
+    var names: [String] = []
+    while let entry = readdir(dir) {
+        let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        if name != "." && name != ".." { names.append(name) }
+    }
+    return names
+}
+
+func readLink(_ path: String) throws -> String {
+    var buffer = [UInt8](repeating: 0, count: 4096)
+    let count = readlink(path, &buffer, buffer.count)
+    guard count >= 0 else { throw Failure("\(path): \(errnoText())") }
+    return String(decoding: buffer[0..<count], as: UTF8.self)
+}
+
+/// The processes `plash kill TARGET` signals: a cgroup made with --cgroup TARGET; else
+/// the container of PID TARGET; else every container of image TARGET (an id or a name).
+public func processes(of target: String, store: Store) -> [pid_t] {
+    if let hierarchy = try? CgroupHierarchy.current(),
+       hierarchy.directories(target).contains(where: { access($0, F_OK) == 0 }) {
+        return Cgroup(target, hierarchy: hierarchy).processes().filter { $0 != getpid() }
+    }
+    let running = containerProcesses()
+    if let pid = pid_t(target), let process = running.first(where: { $0.pid == pid }) {
+        return running.filter { $0.mountNamespace == process.mountNamespace }.map(\.pid)
+    }
+    if let image = store.lookup(target) {
+        return running.filter { $0.image == String(image.id) && $0.store == store.path }.map(\.pid)
+    }
+    return []
+}
+
+/// "TERM", "-TERM", "SIGTERM", "15", "-15" -> 15.
+public func signalNumber(_ text: String) -> Int32? {
+    var name = text.hasPrefix("-") ? String(text.dropFirst()) : text
+    if let number = Int32(name), number > 0, number < 65 { return number }
+    name = name.uppercased()
+    if name.hasPrefix("SIG") { name = String(name.dropFirst(3)) }
+    let names: [String: Int32] = [
+        "HUP": SIGHUP, "INT": SIGINT, "QUIT": SIGQUIT, "KILL": SIGKILL, "USR1": SIGUSR1, "USR2": SIGUSR2,
+        "TERM": SIGTERM, "ALRM": SIGALRM, "CONT": SIGCONT, "STOP": SIGSTOP, "TSTP": SIGTSTP, "WINCH": SIGWINCH,
+        "PIPE": SIGPIPE, "ABRT": SIGABRT,
+    ]
+    return names[name]
+}
