@@ -4,8 +4,9 @@ import Testing
 
 /// `plash ps` and `plash kill` find containers through /proc alone.
 @Suite struct PsKillTests {
-    /// A store whose ids start at a random large number: image ids are per store, and
-    /// `plash kill IMAGE` must not reach the containers of tests running beside this one.
+    /// A store whose ids start at a random large number, so that an image id here is
+    /// nobody else's: `plash kill IMAGE` must not reach the containers of tests running
+    /// beside this one even if the image's store were not told apart.
     static func storeWithUniqueIDs() throws -> TestStore {
         let store = TestStore()
         try store.plash(["init"])
