@@ -31,10 +31,15 @@ public struct Store: Sendable {
 
     public var exists: Bool { access(rootNode, F_OK) == 0 && access(path + "/index", F_OK) == 0 }
 
-    /// Creates the store's directories; harmless when they exist.
+    /// Creates the store's directories; harmless when they exist. The store itself is
+    /// private (0700): nobody else reaches another user's, or root's, images.
     public func create() throws {
+        let parent = splitLast(path).0
+        if access(parent, F_OK) != 0 {
+            try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true)
+        }
         for dir in [path, path + "/layer", rootNode, path + "/index", path + "/map", path + "/cache", tmp] {
-            if mkdir(dir, 0o755) == -1 && errno != EEXIST {
+            if mkdir(dir, dir == path ? 0o700 : 0o755) == -1 && errno != EEXIST {
                 if errno == ENOENT {
                     try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
                     continue

@@ -5,6 +5,7 @@ import PlashKit
 
 @Sendable func remove(_ arguments: [String]) throws -> Int32 {
     try expect(arguments, "rm", min: 1, max: Int.max)
+    try becomeRootOfUserNamespace()   // store files may belong to subordinate ids
     let store = Store()
     try store.remove(try arguments.map { try store.image($0) })
     return 0

@@ -12,6 +12,7 @@ import PlashSystem
 
 @Sendable func clean(_ arguments: [String]) throws -> Int32 {
     try expect(arguments, "clean", min: 0, max: 0)
+    try becomeRootOfUserNamespace()   // store files may belong to subordinate ids
     let store = Store()
     if store.exists { try store.clean() }
     if let hierarchy = try? CgroupHierarchy.current() { removeEmptyCgroups(hierarchy) }
@@ -20,6 +21,7 @@ import PlashSystem
 
 @Sendable func purge(_ arguments: [String]) throws -> Int32 {
     try expect(arguments, "purge", min: 0, max: 0, options: ["--yes", "-y"])
+    try becomeRootOfUserNamespace()   // store files may belong to subordinate ids
     let store = Store()
     guard store.exists else { return 0 }
     if !arguments.contains("--yes") && !arguments.contains("-y") {
@@ -33,6 +35,7 @@ import PlashSystem
 
 @Sendable func shrink(_ arguments: [String]) throws -> Int32 {
     try expect(arguments, "shrink", min: 0, max: 0)
+    try becomeRootOfUserNamespace()   // store files may belong to subordinate ids
     let store = Store()
     guard store.exists else { return 0 }
     let images = store.images()

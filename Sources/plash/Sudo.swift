@@ -1,0 +1,34 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import PlashKit
+import PlashSystem
+
+/// `plash sudo CMD...`: run a host command as root of the user's own user namespace,
+/// where the subordinate ids are mapped: the files of a store that package managers
+/// chowned to them can be read and removed there. For root, just the command.
+@Sendable func sudo(_ arguments: [String]) throws -> Int32 {
+    guard let name = arguments.first else {
+        throw UsageFailure("sudo: no command given", usage: "Usage: plash sudo CMD [ARG...]")
+    }
+    try becomeRootOfUserNamespace()
+    let argv = arguments.map { strdup($0) } + [nil]
+    execvp(name, argv)
+    throw Failure("sudo: exec \(name): \(String(cString: strerror(errno)))")
+}
+
+/// For an ordinary user: enter a user namespace as its root, with the subordinate ids
+/// mapped, so that store files owned by them can be removed. Nothing for root.
+func becomeRootOfUserNamespace() throws {
+    let uid = geteuid(), gid = getegid()
+    guard uid != 0 else { return }
+    // Root inside, but still this user's store (and not /var/lib/plash).
+    setenv("PLASH_DATA", dataDirectory(), 1)
+    do {
+        try enterUserNamespace(CLONE_NEWUSER, uid: uid, gid: gid)
+    } catch {
+        throw Failure("\(error)")
+    }
+}
+
+private let CLONE_NEWUSER: Int32 = 0x1000_0000
