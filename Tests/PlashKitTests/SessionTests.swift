@@ -8,21 +8,14 @@ import Testing
         let store = TestStore()
         var transcript = ""
         var first: Finished? = nil, cached: Finished? = nil
-        for (index, arguments) in [
-            ["init"],
-            ["build", "--from", "busybox", "--run", "touch /file"],
-            ["build", "--from", "busybox", "--run", "touch /file"],
-            ["build", "--from", "busybox", "--run", "touch /file", "--layer", "--run", "touch /file2"],
-            ["rm", "3"],
-            ["run", "--from", "busybox", "--run", "touch /file", "--", "ls", "/file"],
-        ].enumerated() {
+        for (index, arguments) in quickStartSession.enumerated() {
             let result = try store.plash(arguments)
             #expect(result.status == 0, "\(arguments): \(result)")
             transcript += result.stdout
             if index == 1 { first = result }
             if index == 2 { cached = result }
         }
-        #expect(transcript == "2\n2\n3\n/file\n")
+        #expect(transcript == quickStartTranscript)
         #expect(first?.stderr.contains("--> touch /file\n") == true)
         #expect(first?.stderr.contains("--:\n") == true)
         #expect(cached?.stderr == "")

@@ -23,19 +23,12 @@ func rootOwnedFiles(_ dirs: [String]) throws -> String {
     try? FileManager.default.removeItem(atPath: store)
     defer { _ = try? plashAs(user, ["purge", "--yes"], directory: cwd) }
     var transcript = ""
-    for arguments in [
-        ["init"],
-        ["build", "--from", "busybox", "--run", "touch /file"],
-        ["build", "--from", "busybox", "--run", "touch /file"],
-        ["build", "--from", "busybox", "--run", "touch /file", "--layer", "--run", "touch /file2"],
-        ["rm", "3"],
-        ["run", "--from", "busybox", "--run", "touch /file", "--", "ls", "/file"],
-    ] {
+    for arguments in quickStartSession {
         let result = try plashAs(user, arguments, directory: cwd)
         #expect(result.status == 0, "\(arguments): \(result)")
         transcript += result.stdout
     }
-    #expect(transcript == "2\n2\n3\n/file\n")
+    #expect(transcript == quickStartTranscript)
     let attributes = try FileManager.default.attributesOfItem(atPath: store)
     #expect((attributes[.ownerAccountID] as? NSNumber)?.uint32Value == user.uid)
     #expect((attributes[.posixPermissions] as? NSNumber)?.intValue == 0o700)

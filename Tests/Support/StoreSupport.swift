@@ -74,3 +74,14 @@ public func writeExecutable(_ path: String, _ text: String) {
     try! text.write(toFile: path, atomically: true, encoding: .utf8)
     chmod(path, 0o755)
 }
+
+/// The session of the quick start (issue 3), and what it prints on stdout.
+public let quickStartSession: [[String]] = [
+    ["init"],
+    ["build", "--from", "busybox", "--run", "touch /file"],
+    ["build", "--from", "busybox", "--run", "touch /file"],
+    ["build", "--from", "busybox", "--run", "touch /file", "--layer", "--run", "touch /file2"],
+    ["rm", "3"],
+    ["run", "--from", "busybox", "--run", "touch /file", "--", "ls", "/file"],
+]
+public let quickStartTranscript = "2\n2\n3\n/file\n"

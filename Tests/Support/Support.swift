@@ -28,12 +28,7 @@ public func run(_ executable: String, _ arguments: [String], stdin: String? = ni
                 environment: [String: String] = [:], directory: String? = nil) throws -> Finished {
     let child = try Child(executable, arguments, environment: environment, directory: directory,
                           stdin: stdin == nil ? .null : .pipe)
-    if let stdin {
-        let bytes = Array(stdin.utf8)
-        _ = bytes.withUnsafeBytes { write(child.stdin, $0.baseAddress, $0.count) }
-        child.closeStdin()
-    }
-    return child.finish()
+    return child.finish(feeding: stdin)
 }
 
 /// A process started with posix_spawn: a clean signal mask and default signal
@@ -110,6 +105,15 @@ public final class Child: @unchecked Sendable {
         var byte: UInt8 = 0
         while read(stdout, &byte, 1) == 1 && byte != 10 { bytes.append(byte) }
         return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// Writes `input` to stdin (when given), then finishes.
+    public func finish(feeding input: String?) -> Finished {
+        if let input {
+            let bytes = Array(input.utf8)
+            _ = bytes.withUnsafeBytes { write(stdin, $0.baseAddress, $0.count) }
+        }
+        return finish()
     }
 
     /// Reads the rest of stdout and stderr, then waits for the exit.
@@ -259,13 +263,8 @@ public struct TestUser: Sendable {
     @discardableResult
     public func run(_ executable: String, _ arguments: [String], stdin: String? = nil,
                     environment: [String: String] = [:], directory: String? = nil) throws -> Finished {
-        let child = try start(executable, arguments, environment: environment, directory: directory,
-                              stdin: stdin == nil ? .null : .pipe)
-        if let stdin {
-            let bytes = Array(stdin.utf8)
-            _ = bytes.withUnsafeBytes { write(child.stdin, $0.baseAddress, $0.count) }
-        }
-        return child.finish()
+        try start(executable, arguments, environment: environment, directory: directory,
+                  stdin: stdin == nil ? .null : .pipe).finish(feeding: stdin)
     }
 }
 
