@@ -35,7 +35,8 @@ import Testing
         #expect(!isAlive(second))
         #expect(waitUntil { processes(inCgroup: "httpd-demo").isEmpty })
 
-        #expect(try daemon.ctl("start", "httpd-demo").status == 0)
+        let started = try daemon.ctl("start", "httpd-demo")
+        #expect(started.status == 0, "\(started) \(daemon.log)")
         #expect(try daemon.waitForPID("httpd-demo", except: second) != nil)
     }
 
@@ -127,7 +128,7 @@ import Testing
         defer { daemon.stop() }
         let pid = try #require(try daemon.waitForPID(name))
         #expect(waitUntil { processes(inCgroup: name).count == 4 })   // plash-exec, its init, httpd, sleep
-        #expect(waitUntil { (try? run("/usr/bin/curl", ["-s", "-o", "/dev/null", "http://127.0.0.1:\(port)/"]))?.status == 0 })
+        #expect(waitUntil { httpResponse(port: port) != nil })
 
         #expect(try daemon.ctl("stop", name).status == 0)
         #expect(waitUntil { processes(inCgroup: name).isEmpty })

@@ -46,11 +46,36 @@ public func waitUntil(_ timeout: Double = 10, _ condition: () throws -> Bool) re
     return try condition()
 }
 
-/// The body of http://127.0.0.1:PORT/PATH, or nil when nothing answered.
+/// The body of http://127.0.0.1:PORT/PATH when it answers 200, else nil. (A socket of
+/// its own: no curl or wget needed on the host.)
 public func httpGet(port: Int, path: String = "/") -> String? {
-    let result = try? run("/usr/bin/curl", ["-sf", "-m", "2", "http://127.0.0.1:\(port)\(path)"])
-    guard let result, result.status == 0 else { return nil }
-    return result.stdout
+    guard let response = httpResponse(port: port, path: path), response.status == 200 else { return nil }
+    return response.body
+}
+
+/// The status code and body of an HTTP/1.0 GET, nil when nothing answered within 2 s.
+public func httpResponse(port: Int, path: String = "/") -> (status: Int, body: String)? {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { return nil }
+    defer { close(fd) }
+    var timeout = timeval(tv_sec: 2, tv_usec: 0)
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = UInt16(port).bigEndian
+    let connected = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    guard connected == 0 else { return nil }
+    let request = Array("GET \(path) HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n".utf8)
+    guard request.withUnsafeBytes({ send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }) == request.count
+    else { return nil }
+    let text = String(decoding: readAll(fd), as: UTF8.self)
+    guard let head = text.range(of: "\r\n\r\n"),
+          let status = text.split(separator: " ").dropFirst().first.flatMap({ Int($0) }) else { return nil }
+    return (status, String(text[head.upperBound...]))
 }
 
 /// Every process whose cgroup (in any hierarchy, v1 or v2) is plash/NAME.
