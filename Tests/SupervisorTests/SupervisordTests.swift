@@ -107,6 +107,40 @@ import Testing
         #expect(waitUntil { daemon.log.contains("exited: \(name) (exit status 3; not expected)") }, "\(daemon.log)")
     }
 
+    /// In place, a child in another session survives `stop` (supervisord cannot see it);
+    /// the next start of the program kills it through the cgroup (docs/supervisors.md).
+    @Test func inPlaceAChildOfAnotherSessionSurvivesStopUntilTheNextStart() throws {
+        let store = TestStore()
+        let port = freePort()
+        let name = "session-\(getpid())"
+        let section = makeDirectory("section") + "/session.conf"
+        try """
+            [program:\(name)]
+            command=/bin/sh -c 'exec plash run --cgroup "$SUPERVISOR_PROCESS_NAME" --from busybox -- sh -c "setsid sleep 1000 </dev/null >/dev/null 2>&1 & exec httpd -f -p 127.0.0.1:\(port) -h /"'
+            stopsignal=TERM
+            stopasgroup=true
+            killasgroup=true
+            redirect_stderr=true
+            stdout_logfile=AUTO
+
+            """.write(toFile: section, atomically: true, encoding: .utf8)
+        let daemon = try Supervisord(include: [section], environment: serviceEnvironment(store), cgroups: [name])
+        defer { daemon.stop() }
+        let first = try #require(try daemon.waitForPID(name))
+        #expect(waitUntil { processes(inCgroup: name).count == 2 })
+        let child = try #require(processes(inCgroup: name).first { $0 != first })
+
+        #expect(try daemon.ctl("stop", name).status == 0)
+        #expect(!isAlive(first))
+        #expect(isAlive(child))
+
+        #expect(try daemon.ctl("start", name).status == 0)
+        let second = try #require(try daemon.waitForPID(name, except: first))
+        #expect(!isAlive(child))
+        #expect(waitUntil { processes(inCgroup: name).count == 2 })
+        #expect(processes(inCgroup: name).contains(second))
+    }
+
     /// A program that puts its child in a session of its own escapes stopasgroup; with
     /// --pid-ns the kernel ends it with the program (docs/supervisors.md).
     @Test func withPidNsStopLeavesNothingEvenOfAnotherSession() throws {
