@@ -86,12 +86,12 @@ public func processes(inCgroup name: String) -> [pid_t] {
     }
 }
 
-/// Removes the (empty) cgroup plash/NAME from every hierarchy, once its processes are gone.
+/// Removes the cgroup plash/NAME from every hierarchy once its processes are gone
+/// (a process killed a moment ago may hold it busy for a while).
 public func removeCgroup(_ name: String) {
     let hierarchies = (try? FileManager.default.contentsOfDirectory(atPath: "/sys/fs/cgroup")) ?? []
-    for hierarchy in hierarchies + [""] {
-        rmdir("/sys/fs/cgroup/\(hierarchy)/plash/\(name)")
-    }
+    let paths = hierarchies.map { "/sys/fs/cgroup/\($0)/plash/\(name)" } + ["/sys/fs/cgroup/plash/\(name)"]
+    waitUntil(5) { paths.allSatisfy { rmdir($0) == 0 || errno == ENOENT || errno == ENOTDIR } }
 }
 
 public func allPIDs() -> [pid_t] {
