@@ -44,7 +44,7 @@ import Testing
     @Test func psListsTheProgramAndItsChildWithTheImage() throws {
         let store = try Self.storeWithUniqueIDs()
         let id = try store.id(["build", "--from", "busybox", "--run", "touch /ps"])
-        try store.id(["map", "ps-demo", id])
+        _ = try store.id(["map", "ps-demo", id])
         let container = try Self.startContainer(store, image: "ps-demo")
         var child: pid_t?
         defer { Self.end(container, [child]) }
@@ -84,7 +84,7 @@ import Testing
     @Test func killByImageNameWithASignalEndsItsContainers() throws {
         let store = try Self.storeWithUniqueIDs()
         let id = try store.id(["build", "--from", "busybox", "--run", "touch /kill"])
-        try store.id(["map", "kill-demo", id])
+        _ = try store.id(["map", "kill-demo", id])
         let first = try Self.startContainer(store, image: id)
         let second = try Self.startContainer(store, image: "kill-demo")
         var children: [pid_t?] = []
