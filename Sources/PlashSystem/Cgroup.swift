@@ -91,11 +91,20 @@ public struct Cgroup {
     /// Creates the cgroup, or takes it over from an earlier instance after killing
     /// whatever that left running, sets the limits and moves this process in.
     public func enter(limits: ResourceLimits) throws {
-        try create(limits: limits)
-        try killAll()
-        try apply(limits)
-        for dir in directories {
-            try writeFile(dir + "/cgroup.procs", "\(getpid())")
+        // `plash clean` removes empty plash cgroups; one may vanish before we are in
+        // it (ENOENT, or ENODEV when writing to a removed cgroup's file): start over.
+        for attempt in 1...5 {
+            do {
+                try create(limits: limits)
+                try killAll()
+                try apply(limits)
+                for dir in directories {
+                    try writeFile(dir + "/cgroup.procs", "\(getpid())")
+                }
+                return
+            } catch let error as SyscallError where attempt < 5 && (error.errno == ENOENT || error.errno == ENODEV) {
+                continue
+            }
         }
     }
 
@@ -146,12 +155,15 @@ public struct Cgroup {
     /// Kills every process in the cgroup and waits until it is empty, so a restarted
     /// service never runs beside its own orphans. cgroup.kill (v2, Linux 5.14) also
     /// catches processes forking while we kill; elsewhere, kill until none is left.
+    /// (This process may already be in some of its hierarchies when a start is retried.)
     public func killAll() throws {
-        if case .unified = hierarchy, access(directories[0] + "/cgroup.kill", W_OK) == 0, !processes().isEmpty {
+        let present = processes()
+        if case .unified = hierarchy, access(directories[0] + "/cgroup.kill", W_OK) == 0,
+           !present.isEmpty, !present.contains(getpid()) {
             try writeFile(directories[0] + "/cgroup.kill", "1")
         }
         for _ in 0..<500 {
-            let pids = processes()
+            let pids = processes().filter { $0 != getpid() }
             if pids.isEmpty { return }
             for pid in pids { kill(pid, SIGKILL) }
             usleep(10_000)

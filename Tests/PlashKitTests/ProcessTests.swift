@@ -81,3 +81,17 @@ func gone(_ pid: pid_t) -> Bool {
     #expect(!FileManager.default.fileExists(atPath: "\(base)/\(idle)"))
     #expect(FileManager.default.fileExists(atPath: "\(base)/\(busy)"))
 }
+
+@Test func startsInANamedCgroupSurviveAConcurrentClean() throws {
+    let store = TestStore()
+    let id = try store.id(["build", "--from", "busybox", "--run", "true"])
+    let name = "clean-race-\(getpid())"
+    let script = """
+        end=$((SECONDS + 3)); (while [ $SECONDS -lt $end ]; do '\(plash)' clean; done) &
+        failures=0
+        for i in $(seq 150); do '\(plashExec)' --cgroup \(name) \(id) -- true || failures=$((failures + 1)); done
+        wait; echo $failures
+        """
+    let result = try shell(script, environment: store.environment)
+    #expect(result.stdout == "0\n", "\(result)")
+}
