@@ -98,7 +98,7 @@ public struct Cgroup {
                 try create(limits: limits)
                 try killAll()
                 try apply(limits)
-                for dir in directories {
+                for dir in joined(limits) {
                     try writeFile(dir + "/cgroup.procs", "\(getpid())")
                 }
                 return
@@ -118,7 +118,10 @@ public struct Cgroup {
             if let missing = needed.first(where: { mounts[$0] == nil }) {
                 throw SyscallError("cgroup controller \(missing)", "(no v1 hierarchy mounted)", errno: ENOENT)
             }
-            for dir in hierarchy.directories(nil) + directories { try makeDirectory(dir) }
+            for dir in joined(limits) {
+                try makeDirectory(splitLast(dir).0)
+                try makeDirectory(dir)
+            }
         case .unified(let root):
             let plash = root + "/plash"
             try makeDirectory(plash)
@@ -136,6 +139,21 @@ public struct Cgroup {
             }
             try makeDirectory(directories[0])
         }
+    }
+
+    /// The directories this process joins. On v1, each hierarchy costs a write that
+    /// the kernel makes slow (a cgroup migration), so only those that the limits need,
+    /// and pids, which tracks every process for `plash kill` and the next start.
+    func joined(_ limits: ResourceLimits) -> [String] {
+        guard case .legacy(let mounts) = hierarchy, mounts["pids"] != nil else { return directories }
+        var controllers = ["pids"]
+        if limits.memory != nil { controllers.append("memory") }
+        if limits.cpus != nil { controllers += ["cpu", "cpuacct"] }
+        var dirs: [String] = []
+        for controller in controllers {
+            if let mount = mounts[controller], !dirs.contains(mount + "/plash/" + name) { dirs.append(mount + "/plash/" + name) }
+        }
+        return dirs
     }
 
     /// Every process in the cgroup.
@@ -184,18 +202,19 @@ public struct Cgroup {
             try writeIfPresent(dir + "/pids.max", limits.pids.map(String.init) ?? "max")
             try writeIfPresent(dir + "/cpu.max", "\(quota.map(String.init) ?? "max") \(period)")
         case .legacy(let mounts):
-            if let memory = mounts["memory"].map({ $0 + "/plash/" + name }) {
+            // Only the hierarchies this process joins (see joined()).
+            if let bytes = limits.memory, let memory = mounts["memory"].map({ $0 + "/plash/" + name }) {
                 // memsw (memory + swap) may never be below the memory limit: lift it first.
                 try writeIfPresent(memory + "/memory.memsw.limit_in_bytes", "-1")
-                try writeFile(memory + "/memory.limit_in_bytes", limits.memory.map(String.init) ?? "-1")
-                if let bytes = limits.memory { try writeIfPresent(memory + "/memory.memsw.limit_in_bytes", "\(bytes)") }
+                try writeFile(memory + "/memory.limit_in_bytes", "\(bytes)")
+                try writeIfPresent(memory + "/memory.memsw.limit_in_bytes", "\(bytes)")
             }
             if let pids = mounts["pids"].map({ $0 + "/plash/" + name }) {
                 try writeFile(pids + "/pids.max", limits.pids.map(String.init) ?? "max")
             }
-            if let cpu = mounts["cpu"].map({ $0 + "/plash/" + name }) {
+            if let quota, let cpu = mounts["cpu"].map({ $0 + "/plash/" + name }) {
                 try writeFile(cpu + "/cpu.cfs_period_us", "\(period)")
-                try writeFile(cpu + "/cpu.cfs_quota_us", quota.map(String.init) ?? "-1")
+                try writeFile(cpu + "/cpu.cfs_quota_us", "\(quota)")
             }
         }
     }

@@ -76,7 +76,7 @@ func gone(_ pid: pid_t) -> Bool {
     defer { kill(child.pid, SIGKILL); _ = child.finish() }
     #expect(child.readLine() == "up")
     let base = FileManager.default.fileExists(atPath: "/sys/fs/cgroup/pids/plash") ? "/sys/fs/cgroup/pids/plash" : "/sys/fs/cgroup/plash"
-    #expect(FileManager.default.fileExists(atPath: "\(base)/\(idle)"))
+    // (Another test's clean may come first: only the outcome is certain.)
     #expect(try store.plash(["clean"]).status == 0)
     #expect(!FileManager.default.fileExists(atPath: "\(base)/\(idle)"))
     #expect(FileManager.default.fileExists(atPath: "\(base)/\(busy)"))
