@@ -1,0 +1,76 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import PlashSystem
+
+/// The system call filter to load last, read while the host's files are still in reach.
+public enum SystemCallFilter {
+    case none
+    case `default`
+    case program([UInt8], path: String)
+}
+
+public func systemCallFilter(_ plan: ExecPlan, store: String) throws -> SystemCallFilter {
+    guard let profile = plan.seccomp else { return .none }
+    if profile == "default" { return .default }
+    return .program(try compiledProfile(profile, store: store), path: profile)
+}
+
+/// The BPF that `plash seccomp` compiled from this very profile. The first time a
+/// profile is seen, plash (beside this executable) compiles it: a short-lived child,
+/// and the only JSON parsing on this path.
+func compiledProfile(_ path: String, store: String) throws -> [UInt8] {
+    let profile = try readFile(path, what: "seccomp profile")
+    let cached = seccompCachePaths(profile, store: store)
+    if let copy = try? readFile(cached.profile, what: "read"), copy == profile {
+        return try readFile(cached.bpf, what: "compiled seccomp profile")
+    }
+    try runCompiler(path)
+    return try readFile(cached.bpf, what: "compiled seccomp profile")
+}
+
+/// Runs `plash seccomp PATH`; its one-line error becomes ours.
+func runCompiler(_ path: String) throws {
+    let plash = splitLast(try ownExecutable()).0 + "/plash"
+    var errors: [Int32] = [0, 0]
+    try check(pipe(&errors), "pipe", "")
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+    posix_spawn_file_actions_adddup2(&actions, errors[1], 2)
+    posix_spawn_file_actions_addclose(&actions, errors[0])
+    let words: [String] = ["plash", "seccomp", path]
+    let argv = words.map { strdup($0) } + [nil]
+    defer { argv.forEach { free($0) } }
+    var pid: pid_t = 0
+    let spawned = posix_spawn(&pid, plash, &actions, nil, argv, environ)
+    close(errors[1])
+    defer { close(errors[0]) }
+    guard spawned == 0 else { throw SyscallError("compile seccomp profile with", plash, errno: spawned) }
+    let message = String(decoding: try readFile("/proc/self/fd/\(errors[0])", what: "read"), as: UTF8.self)
+    var status: Int32 = 0
+    while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
+    guard status == 0 else {
+        let line = message.split(separator: "\n").first.map(String.init) ?? "plash seccomp failed"
+        throw UsageError(line.hasPrefix("plash: ") ? String(line.dropFirst(7)) : line)
+    }
+}
+
+func ownExecutable() throws -> String {
+    var buffer = [UInt8](repeating: 0, count: 4096)
+    let count = try Int(check(Int32(readlink("/proc/self/exe", &buffer, buffer.count)), "readlink", "/proc/self/exe"))
+    return String(decoding: buffer[0..<count], as: UTF8.self)
+}
+
+/// no_new_privs, then the filter: the last step before exec, so that plash-exec's
+/// own setup is not subject to it.
+public func restrictSystemCalls(_ filter: SystemCallFilter, noNewPrivileges: Bool) throws {
+    if case .none = filter, !noNewPrivileges { return }
+    try setNoNewPrivileges()
+    switch filter {
+    case .none: return
+    case .default: try defaultSeccompFilter().load()
+    case .program(let program, let path): try loadSeccompBPF(program, path: path)
+    }
+}
