@@ -81,8 +81,8 @@ public let usage = """
     Isolation:
       --hostname NAME        own UTS namespace with this hostname
       --net none             own network namespace with only lo, up
-      --pid-ns               own PID namespace: this process stays as a tiny init that
-                             passes signals on to the program, and everything the
+      --pid-ns               own PID namespace: this process stays and passes signals,
+                             through a tiny init, to the program; everything the
                              program started dies with it
     Limits (a cgroup plash/NAME; cgroup v2 or v1):
       --cgroup NAME          run in plash/NAME, created or reused; what an earlier
