@@ -35,5 +35,20 @@ sleep 0.1
 check restart '! [ -d /proc/$orphan ] || grep -q ") Z" /proc/$orphan/stat' "$(cat /proc/$orphan/stat 2>&1)"
 check only-plash '[ "$(ls -d /sys/fs/cgroup/*/ | wc -l)" = 1 ]' "cgroups outside plash/: $(ls -d /sys/fs/cgroup/*/)"
 
+# 5. An ordinary user with a cgroup subtree delegated to them (as systemd's
+#    user@UID.service is) gets limits in plash/ below it.
+user_root=/test/user-root
+cp -a $root $user_root && chown -R 1000:1000 $user_root
+delegated=/sys/fs/cgroup/user-1000
+mkdir -p $delegated/session
+echo "+memory +pids +cpu" > $delegated/cgroup.subtree_control
+chown -R 1000:1000 $delegated
+echo $$ > $delegated/session/cgroup.procs
+out=$(su -s /bin/sh user -c "/test/plash-exec --cgroup mine --memory 64M --root $user_root -- sh -c \
+    'id -u; cat /proc/self/cgroup; exec dd if=/dev/zero of=/dev/null bs=200M count=1'" 2>&1)
+rc=$?
+check delegated-user '[ $rc = 137 ] && [ "$(echo "$out" | head -2 | tr "\n" " ")" = "0 0::/user-1000/plash/mine " ] \
+    && [ "$(cat $delegated/plash/mine/memory.max)" = 67108864 ]' "exit $rc: $out"
+
 echo "summary: $fails failed"
 exit $fails
