@@ -249,3 +249,7 @@ fail:
     sigprocmask(SIG_SETMASK, &old, NULL);
     return -1;
 }
+
+int plash_die_with_parent(void) {
+    return prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+}

@@ -9,6 +9,7 @@ import PlashSystem
 /// `PROGRAM: WHAT PATH: REASON`, and exits 125 (setup), 126 or 127 (the command).
 public func runContainer(_ plan: ExecPlan, program: String) -> Never {
     do {
+        if plan.dieWithParent { try dieWithParent() }
         let asRoot = geteuid() == 0
         let callerDirectory = currentDirectory()
         let store = dataDirectory()

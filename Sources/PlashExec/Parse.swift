@@ -6,7 +6,7 @@ public let execOptions: [(name: String, takesValue: Bool)] = [
     ("--root", true), ("--lower", true), ("--persist", true), ("--bind", true), ("--ro-bind", true),
     ("--env", true), ("--cwd", true), ("--no-home", false), ("--no-tmp", false), ("--hostname", true),
     ("--net", true), ("--cgroup", true), ("--memory", true), ("--pids", true), ("--cpus", true),
-    ("--seccomp", true), ("--no-new-privs", false), ("--pid-ns", false),
+    ("--seccomp", true), ("--no-new-privs", false), ("--pid-ns", false), ("--die-with-parent", false),
 ]
 
 /// argv (without argv[0]) -> what to do. Options come first; the first word that is not
@@ -97,6 +97,7 @@ public func parse(_ arguments: [String]) throws -> Invocation {
             plan.seccomp = try value(option, inline)
         case "--no-new-privs": plan.noNewPrivileges = true
         case "--pid-ns": plan.pidNamespace = true
+        case "--die-with-parent": plan.dieWithParent = true
         default:
             throw UsageError("\(option): unknown option (see plash-exec --help)")
         }

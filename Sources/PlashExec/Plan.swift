@@ -22,6 +22,7 @@ public struct ExecPlan: Equatable {
     public var limits = ResourceLimits()
     public var seccomp: String? = nil          // "default" or a profile's path
     public var noNewPrivileges = false
+    public var dieWithParent = false
     public var command: [String] = ["/bin/sh"]
 
     public init(image: Image) { self.image = image }
@@ -95,6 +96,8 @@ public let usage = """
                              Docker's), or a Docker/OCI seccomp profile (JSON)
       --no-new-privs         setuid programs gain nothing (always set with --seccomp)
     Other:
+      --die-with-parent      the program gets SIGKILL when the process that started
+                             plash-exec dies (a build step when its plash is killed)
       -h, --help             show this help
       --version              show the version
 

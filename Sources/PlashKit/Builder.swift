@@ -81,7 +81,8 @@ public struct Builder {
     /// layer. Its stdout goes to our stderr: plash's stdout carries only the id.
     func run(_ step: String, layer: LayerSpec, on parent: Store.Image, staging: Staging) throws {
         log("--> " + step)
-        var arguments = [plashExec, "--persist", staging.data, "--no-tmp"]
+        // A step dies with its plash: a killed build leaves nothing running.
+        var arguments = [plashExec, "--persist", staging.data, "--no-tmp", "--die-with-parent"]
         for name in layer.environment { arguments += ["--env", name] }
         arguments += ["\(parent.id)", "--", "/bin/sh", "-ec", step]
         // PLASH_EXPORT is for `plash run`; a build gets only what --env names.

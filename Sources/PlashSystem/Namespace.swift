@@ -76,6 +76,14 @@ public func bringLoopbackUp() throws {
     try check(plash_loopback_up(), "bring up", "lo")
 }
 
+/// SIGKILL for this process (and the program it becomes) when its parent dies. A
+/// parent that died before the request cannot send it: then die now.
+public func dieWithParent() throws {
+    let parent = getppid()
+    try check(plash_die_with_parent(), "prctl pdeathsig", "")
+    if getppid() != parent { exit(125) }
+}
+
 public func setNoNewPrivileges() throws {
     try check(plash_set_no_new_privs(), "prctl no_new_privs", "")
 }

@@ -30,7 +30,7 @@ import Testing
         _ = FileManager.default.createFile(atPath: dir + "/first", contents: nil)
         // The first time the step sees ./first, it says it started and waits to be killed.
         let build = ["build", "--from", "busybox", "--run",
-                     "touch /made; if [ -e first ]; then rm first; echo $$ > started; exec sleep 60; fi"]
+                     "touch /made; if [ -e first ]; then rm first; echo $$ > started; exec sleep 1000; fi"]
         let child = try Child(plash, build, environment: store.environment, directory: dir)
         var waited = 0
         while !FileManager.default.fileExists(atPath: dir + "/started") && waited < 3000 {
@@ -38,13 +38,12 @@ import Testing
             waited += 1
         }
         #expect(FileManager.default.fileExists(atPath: dir + "/started"))
+        let step = try #require(Int32((try? String(contentsOfFile: dir + "/started", encoding: .utf8))?
+            .trimmingCharacters(in: .whitespacesAndNewlines) ?? ""))
         kill(child.pid, SIGKILL)
-        // The step outlives plash (it is plash's child, not its thread) and holds its
-        // output pipes: end it too before reading them to the end.
-        if let step = Int32((try? String(contentsOfFile: dir + "/started", encoding: .utf8))?
-            .trimmingCharacters(in: .whitespacesAndNewlines) ?? "") {
-            kill(step, SIGKILL)
-        }
+        _ = child.wait()
+        #expect(gone(step), "the step must die with its plash (--die-with-parent)")
+        kill(step, SIGKILL)   // should it have survived: it holds the output pipes
         _ = child.finish()
         #expect(store.indexedIDs == [1])
         #expect(store.stagingDirectories.count == 1)

@@ -34,6 +34,9 @@ int plash_loopback_up(void);
 
 int plash_set_no_new_privs(void);
 
+// PR_SET_PDEATHSIG with SIGKILL.
+int plash_die_with_parent(void);
+
 // Start `argv[0]` as a child that gets SIGTERM when this process (after exec: its
 // program) dies, with stdout and stderr on /dev/null. The child first leaves for a
 // copy of this mount namespace, taken before it returns, so a later pivot_root here
