@@ -58,9 +58,8 @@ func runCompiler(_ path: String) throws {
 }
 
 func ownExecutable() throws -> String {
-    var buffer = [UInt8](repeating: 0, count: 4096)
-    let count = try Int(check(Int32(readlink("/proc/self/exe", &buffer, buffer.count)), "readlink", "/proc/self/exe"))
-    return String(decoding: buffer[0..<count], as: UTF8.self)
+    guard let path = readLink("/proc/self/exe") else { throw SyscallError("readlink", "/proc/self/exe") }
+    return path
 }
 
 /// no_new_privs, then the filter: the last step before exec, so that plash-exec's

@@ -15,13 +15,12 @@ public struct ContainerProcess: Equatable, Sendable {
 
 /// Every process of every plash container visible here, by PID.
 public func containerProcesses() -> [ContainerProcess] {
-    guard let entries = try? directoryEntries("/proc") else { return [] }
-    return entries.compactMap { pid_t($0) }.sorted().compactMap { pid in
+    return (directoryEntries("/proc") ?? []).compactMap { pid_t($0) }.sorted().compactMap { pid in
         guard pid != getpid(), let label = containerImage(of: pid) else { return nil }
         let parts = label.split(separator: "@", maxSplits: 1).map(String.init)
         let (image, store) = parts.count == 2 && Int(parts[0]) != nil ? (parts[0], Optional(parts[1])) : (label, nil)
         return ContainerProcess(pid: pid, image: image, store: store, command: commandLine(of: pid),
-                                mountNamespace: (try? readLink("/proc/\(pid)/ns/mnt")) ?? "")
+                                mountNamespace: readLink("/proc/\(pid)/ns/mnt") ?? "")
     }
 }
 
@@ -42,24 +41,6 @@ func containerImage(of pid: pid_t) -> String? {
 func commandLine(of pid: pid_t) -> String {
     guard let data = try? readFile("/proc/\(pid)/cmdline", what: "read"), !data.isEmpty else { return "" }
     return String(decoding: data.dropLast(data.last == 0 ? 1 : 0).map { $0 == 0 ? 32 : $0 }, as: UTF8.self)
-}
-
-func directoryEntries(_ path: String) throws -> [String] {
-    guard let dir = opendir(path) else { throw Failure("\(path): \(errnoText())") }
-    defer { closedir(dir) }
-    var names: [String] = []
-    while let entry = readdir(dir) {
-        let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-        if name != "." && name != ".." { names.append(name) }
-    }
-    return names
-}
-
-func readLink(_ path: String) throws -> String {
-    var buffer = [UInt8](repeating: 0, count: 4096)
-    let count = readlink(path, &buffer, buffer.count)
-    guard count >= 0 else { throw Failure("\(path): \(errnoText())") }
-    return String(decoding: buffer[0..<count], as: UTF8.self)
 }
 
 /// The processes `plash kill TARGET` signals: a cgroup made with --cgroup TARGET; else

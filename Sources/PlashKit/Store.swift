@@ -308,12 +308,6 @@ extension Character {
     var isASCIIDigit: Bool { self >= "0" && self <= "9" }
 }
 
-func readLink(_ path: String) -> String? {
-    var buffer = [UInt8](repeating: 0, count: Int(PATH_MAX) + 1)
-    let count = buffer.withUnsafeMutableBytes { readlink(path, $0.baseAddress!.assumingMemoryBound(to: CChar.self), $0.count - 1) }
-    guard count > 0 else { return nil }
-    return String(decoding: buffer[0..<count], as: UTF8.self)
-}
 
 func sameFile(lock: FileLock, path: String) -> Bool {
     lock.withDescriptor { fd in
@@ -361,15 +355,7 @@ func removeTree(_ path: String) throws {
     guard lstat(path, &info) == 0 else { return }
     if (info.st_mode & S_IFMT) == S_IFDIR {
         chmod(path, 0o700)
-        if let dir = opendir(path) {
-            var children: [String] = []
-            while let entry = readdir(dir) {
-                let name = withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
-                if name != "." && name != ".." { children.append(name) }
-            }
-            closedir(dir)
-            for child in children { try removeTree(path + "/" + child) }
-        }
+        for child in directoryEntries(path) ?? [] { try removeTree(path + "/" + child) }
         if rmdir(path) == -1 && errno != ENOENT { throw Failure("remove \(path): \(errnoText())") }
     } else if unlink(path) == -1 && errno != ENOENT {
         throw Failure("remove \(path): \(errnoText())")

@@ -166,9 +166,6 @@ public struct Cgroup {
         return pids.sorted()
     }
 
-    public func signalAll(_ signal: Int32) {
-        for pid in processes() where pid != getpid() { kill(pid, signal) }
-    }
 
     /// Kills every process in the cgroup and waits until it is empty, so a restarted
     /// service never runs beside its own orphans. cgroup.kill (v2, Linux 5.14) also
@@ -257,14 +254,6 @@ func delegatedBase(mount: String, own: String, controller: String) throws -> Str
 /// busy one). Cgroups of containers started without --cgroup pile up otherwise.
 public func removeEmptyCgroups(_ hierarchy: CgroupHierarchy) {
     for plash in hierarchy.directories(nil) {
-        guard let dir = opendir(plash) else { continue }
-        var names: [String] = []
-        while let entry = readdir(dir) {
-            guard entry.pointee.d_type == UInt8(DT_DIR) else { continue }
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            if name != "." && name != ".." { names.append(name) }
-        }
-        closedir(dir)
-        for name in names { rmdir(plash + "/" + name) }
+        for name in directoryEntries(plash, directoriesOnly: true) ?? [] { rmdir(plash + "/" + name) }
     }
 }

@@ -108,3 +108,24 @@ public func readFile(_ path: String, what: String) throws -> [UInt8] {
         data += buffer[0..<count]
     }
 }
+
+/// Where a symlink points, or nil.
+public func readLink(_ path: String) -> String? {
+    var buffer = [UInt8](repeating: 0, count: Int(PATH_MAX) + 1)
+    let count = buffer.withUnsafeMutableBytes { readlink(path, $0.baseAddress!.assumingMemoryBound(to: CChar.self), $0.count - 1) }
+    guard count > 0 else { return nil }
+    return String(decoding: buffer[0..<count], as: UTF8.self)
+}
+
+/// The names in a directory (without . and ..); `directoriesOnly` keeps subdirectories.
+public func directoryEntries(_ path: String, directoriesOnly: Bool = false) -> [String]? {
+    guard let dir = opendir(path) else { return nil }
+    defer { closedir(dir) }
+    var names: [String] = []
+    while let entry = readdir(dir) {
+        if directoriesOnly && entry.pointee.d_type != UInt8(DT_DIR) { continue }
+        let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        if name != "." && name != ".." { names.append(name) }
+    }
+    return names
+}

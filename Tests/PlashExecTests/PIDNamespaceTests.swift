@@ -5,16 +5,6 @@ import PlashTestSupport
 // --pid-ns: plash-exec stays the PID the caller started, as a tiny init's forwarder;
 // the program runs in its own PID namespace and everything it started dies with it.
 
-func processState(_ pid: String) -> Character? {
-    let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)
-    return stat?.split(separator: ")").last?.dropFirst().first
-}
-
-func waitFor(_ condition: () -> Bool) -> Bool {
-    for _ in 0..<300 where !condition() { usleep(10_000) }
-    return condition()
-}
-
 @Test func inItsOwnPIDNamespaceTheProgramSeesOnlyItsContainer() throws {
     // The init is 1, the program 2, and the pipeline's processes come right after.
     let result = try inBusybox("echo $$; ps -o pid | tail -n +2 | sort -n | tail -1", options: ["--pid-ns"])
@@ -27,7 +17,7 @@ func waitFor(_ condition: () -> Bool) -> Bool {
     let marker = "plash-pidns-orphan-\(getpid())"
     let result = try inBusybox("sleep 1000 \(marker) 2>/dev/null & exit 4", options: ["--pid-ns"])
     #expect(result.status == 4)
-    #expect(waitFor { (try? shell("pgrep -f '\(marker)'").status) == 1 })
+    #expect(waitUntil { (try? shell("pgrep -f '\(marker)'").status) == 1 })
 }
 
 @Test func killingTheSupervisedPIDKillsTheWholeContainer() throws {
@@ -37,7 +27,7 @@ func waitFor(_ condition: () -> Bool) -> Bool {
     #expect(child.readLine() == "up")
     kill(child.pid, SIGKILL)
     #expect(child.finish().signal == SIGKILL)
-    #expect(waitFor { (try? shell("pgrep -f '\(marker)'").status) == 1 })
+    #expect(waitUntil { (try? shell("pgrep -f '\(marker)'").status) == 1 })
 }
 
 @Test func signalsToTheSupervisedPIDReachTheProgram() throws {
@@ -61,7 +51,7 @@ func waitFor(_ condition: () -> Bool) -> Bool {
     defer { kill(child.pid, SIGKILL); _ = child.finish() }
     // The program is the init's only child: find its host PID through the init.
     var program: String? = nil
-    #expect(waitFor {
+    #expect(waitUntil {
         let children = (try? String(contentsOfFile: "/proc/\(child.pid)/task/\(child.pid)/children", encoding: .utf8)) ?? ""
         guard let initPID = children.split(separator: " ").first else { return false }
         let grandchildren = (try? String(contentsOfFile: "/proc/\(initPID)/task/\(initPID)/children", encoding: .utf8)) ?? ""
@@ -70,9 +60,9 @@ func waitFor(_ condition: () -> Bool) -> Bool {
     })
     guard let program else { return }
     kill(child.pid, SIGSTOP)
-    #expect(waitFor { processState(program) == "T" })
+    #expect(waitUntil { processState(pid_t(program)!) == "T" })
     kill(child.pid, SIGCONT)
-    #expect(waitFor { processState(program) == "S" })
+    #expect(waitUntil { processState(pid_t(program)!) == "S" })
 }
 
 @Test func theExitStatusAndTheKillingSignalPassThrough() throws {

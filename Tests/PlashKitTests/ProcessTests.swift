@@ -9,14 +9,8 @@ func startContainer(_ store: TestStore, _ arguments: [String]) throws -> Child {
     try Child(plash, ["run"] + arguments, environment: store.environment)
 }
 
-func gone(_ pid: pid_t) -> Bool {
-    for _ in 0..<300 {
-        let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)
-        if stat == nil || stat!.split(separator: ")").last?.dropFirst().first == "Z" { return true }
-        usleep(10_000)
-    }
-    return false
-}
+/// Gone, or a zombie its new parent has yet to reap.
+func gone(_ pid: pid_t) -> Bool { waitUntil(3) { !isAlive(pid) } }
 
 @Test func psListsEveryProcessOfAContainerWithItsImage() throws {
     let store = TestStore()
