@@ -5,7 +5,7 @@ import PlashTestSupport
 /// A busybox root with the probe in it.
 let probeRoot: String = {
     let root = makeBusyboxRoot(at: makeDirectory("probe-root"))
-    try! FileManager.default.copyItem(atPath: probe, toPath: root + "/bin/probe")
+    copyExecutable(probe, to: root + "/bin/probe")
     return root
 }()
 

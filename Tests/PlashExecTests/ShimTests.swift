@@ -225,7 +225,7 @@ func parent(of pid: pid_t) -> String? {
 @Test func aSymlinkInTheImageCannotLeadAMountOutOfIt() throws {
     let image = makeDirectory("evil")
     try FileManager.default.createDirectory(atPath: image + "/bin", withIntermediateDirectories: true)
-    try FileManager.default.copyItem(atPath: "/bin/busybox", toPath: image + "/bin/sh")
+    copyExecutable("/bin/busybox", to: image + "/bin/sh")
     let outside = makeDirectory("outside")
     try FileManager.default.createSymbolicLink(atPath: image + "/mnt", withDestinationPath: outside)
     let result = try exec(["--bind", "\(makeDirectory("src")):/mnt/sub", "--root", image, "--", "/bin/sh", "-c", "true"])

@@ -10,7 +10,7 @@ let userExec = sharedBinaries + "/plash-exec"
 /// user's own store are).
 func userRoot(_ user: TestUser) -> String {
     let root = makeBusyboxRoot(at: makeDirectory("user-root"))
-    try! FileManager.default.copyItem(atPath: probe, toPath: root + "/bin/probe")
+    copyExecutable(probe, to: root + "/bin/probe")
     try! "root:x:0:0:root:/root:/bin/sh\nuser:x:1000:1000::/:/bin/sh\n"
         .write(toFile: root + "/etc/passwd", atomically: false, encoding: .utf8)
     try! shell("chown -R \(user.uid):\(user.uid) '\(root)'")

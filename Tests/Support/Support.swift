@@ -203,7 +203,7 @@ public func makeBusyboxRoot(at dir: String) -> String {
     precondition(fm.isExecutableFile(atPath: busybox), "install busybox-static: /bin/busybox is missing")
     try! fm.createDirectory(atPath: dir + "/bin", withIntermediateDirectories: true)
     try! fm.createDirectory(atPath: dir + "/etc", withIntermediateDirectories: true)
-    try! fm.copyItem(atPath: busybox, toPath: dir + "/bin/busybox")
+    copyExecutable(busybox, to: dir + "/bin/busybox")
     let applets = try! run(busybox, ["--list"]).stdout.split(separator: "\n")
     for applet in applets where applet != "busybox" {
         try! fm.createSymbolicLink(atPath: "\(dir)/bin/\(applet)", withDestinationPath: "busybox")
@@ -294,9 +294,8 @@ func makeTestUser(_ name: String, subordinateIDs: Bool) -> TestUser {
 public let sharedBinaries: String = {
     let dir = scratch + "/bin"
     try! FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-    for binary in [plashExec, plash] where FileManager.default.fileExists(atPath: binary) {
-        try! FileManager.default.copyItem(atPath: binary, toPath: dir + "/" + URL(fileURLWithPath: binary).lastPathComponent)
-    }
+    copyExecutable(plashExec, to: dir + "/")
+    copyExecutable(plash, to: dir + "/")
     return dir
 }()
 
@@ -305,4 +304,11 @@ public func makeDirectory(_ name: String, ownedBy user: TestUser) -> String {
     let dir = makeDirectory(name)
     chown(dir, user.uid, user.uid)
     return dir
+}
+
+/// Copies an executable with cp. A file this process held open for writing could leak
+/// into children that other tests spawn meanwhile, and its exec would fail (ETXTBSY).
+public func copyExecutable(_ source: String, to destination: String) {
+    let copied = try! run("/bin/cp", [source, destination])
+    precondition(copied.status == 0, "cannot copy \(source): \(copied.stderr)")
 }
