@@ -27,9 +27,9 @@ public func runContainer(_ plan: ExecPlan, program: String) -> Never {
         try enterWorkingDirectory(plan, callerDirectory: callerDirectory)
         try restrictSystemCalls(filter, noNewPrivileges: plan.noNewPrivileges)
         try execute(plan.command, environment: containerEnvironment(plan, caller: environment))
-    } catch let error as ExecError {
+    } catch let error as PlashError {
         printLine(toStandardError: "\(program): \(error)")
-        exit(error.status)
+        exit(error.execStatus)
     } catch {
         printLine(toStandardError: "\(program): \(error)")
         exit(125)

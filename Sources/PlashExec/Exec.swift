@@ -3,14 +3,6 @@ import Glibc
 #endif
 import PlashSystem
 
-/// Why exec failed, with the shell's exit codes: 127 not found, 126 not executable.
-public struct ExecError: Error, CustomStringConvertible {
-    public let command: String
-    public let errno: Int32
-    public var status: Int32 { errno == ENOENT || errno == ENOTDIR ? 127 : 126 }
-    public var description: String { "exec \(command): \(String(cString: strerror(errno)))" }
-}
-
 /// Replace this process with the program, searching the container's PATH (not the
 /// caller's) for a command without a slash. Returns only by throwing.
 public func execute(_ command: [String], environment: [String]) throws -> Never {
@@ -31,8 +23,8 @@ public func execute(_ command: [String], environment: [String]) throws -> Never 
         switch errno {
         case ENOENT, ENOTDIR: continue
         case EACCES: failure = EACCES
-        default: throw ExecError(command: name, errno: errno)
+        default: throw PlashError.exec(name, errno: errno)
         }
     }
-    throw ExecError(command: name, errno: failure)
+    throw PlashError.exec(name, errno: failure)
 }

@@ -28,13 +28,13 @@ public func layers(of image: ExecPlan.Image, store: String) throws -> Layers {
 /// image's node, `layer/0/1/2`.
 public func imageNode(_ name: String, store: String) throws -> String {
     guard !name.isEmpty, !name.contains("/"), name != ".", name != ".." else {
-        throw UsageError("\(name): not an image id or name")
+        throw PlashError.usage("\(name): not an image id or name")
     }
     let isID = name.allSatisfy { $0 >= "0" && $0 <= "9" }
     let link = store + (isID ? "/index/" : "/map/") + name
     guard let resolved = realpath(link, nil) else {
-        if errno == ENOENT || errno == ENOTDIR { throw UsageError("no image \(name) in \(store)") }
-        throw SyscallError("image", link)
+        if errno == ENOENT || errno == ENOTDIR { throw PlashError.usage("no image \(name) in \(store)") }
+        throw PlashError.system("image", link)
     }
     defer { free(resolved) }
     return String(cString: resolved)

@@ -21,7 +21,7 @@ public func parse(_ arguments: [String]) throws -> Invocation {
 
     func value(_ option: String, _ inline: String?) throws -> String {
         if let inline { return inline }
-        guard let next = rest.popFirst() else { throw UsageError("\(option): needs a value") }
+        guard let next = rest.popFirst() else { throw PlashError.usage("\(option): needs a value") }
         return next
     }
 
@@ -52,45 +52,45 @@ public func parse(_ arguments: [String]) throws -> Invocation {
         case "--env":
             let assignment = try value(option, inline)
             guard !assignment.isEmpty && !assignment.hasPrefix("=") else {
-                throw UsageError("--env \(assignment): expected NAME=VALUE or NAME")
+                throw PlashError.usage("--env \(assignment): expected NAME=VALUE or NAME")
             }
             plan.environment.append(assignment)
         case "--cwd":
             let dir = try value(option, inline)
-            guard dir.hasPrefix("/") else { throw UsageError("--cwd \(dir): must be an absolute path") }
+            guard dir.hasPrefix("/") else { throw PlashError.usage("--cwd \(dir): must be an absolute path") }
             plan.workingDirectory = dir
         case "--no-home": plan.shareHome = false
         case "--no-tmp": plan.shareTmp = false
         case "--hostname":
             let name = try value(option, inline)
             guard !name.isEmpty && name.utf8.count <= 64 else {
-                throw UsageError("--hostname \(name): must be 1 to 64 characters")
+                throw PlashError.usage("--hostname \(name): must be 1 to 64 characters")
             }
             plan.hostname = name
         case "--net":
             let mode = try value(option, inline)
-            guard mode == "none" else { throw UsageError("--net \(mode): only 'none' is supported") }
+            guard mode == "none" else { throw PlashError.usage("--net \(mode): only 'none' is supported") }
             plan.isolateNetwork = true
         case "--cgroup":
             let name = try value(option, inline)
             guard isCgroupName(name) else {
-                throw UsageError("--cgroup \(name): use letters, digits, '.', '_' and '-'")
+                throw PlashError.usage("--cgroup \(name): use letters, digits, '.', '_' and '-'")
             }
             plan.cgroup = name
         case "--memory":
             let size = try value(option, inline)
             guard let bytes = parseSize(size), bytes > 0 else {
-                throw UsageError("--memory \(size): expected a size such as 512K, 64M or 1G")
+                throw PlashError.usage("--memory \(size): expected a size such as 512K, 64M or 1G")
             }
             plan.limits.memory = bytes
         case "--pids":
             let count = try value(option, inline)
-            guard let pids = Int(count), pids > 0 else { throw UsageError("--pids \(count): expected a positive number") }
+            guard let pids = Int(count), pids > 0 else { throw PlashError.usage("--pids \(count): expected a positive number") }
             plan.limits.pids = pids
         case "--cpus":
             let fraction = try value(option, inline)
             guard let cpus = Double(fraction), cpus >= 0.01, cpus <= 4096 else {
-                throw UsageError("--cpus \(fraction): expected a number of cores such as 0.5 or 2")
+                throw PlashError.usage("--cpus \(fraction): expected a number of cores such as 0.5 or 2")
             }
             plan.limits.cpus = cpus
         case "--seccomp":
@@ -99,13 +99,13 @@ public func parse(_ arguments: [String]) throws -> Invocation {
         case "--pid-ns": plan.pidNamespace = true
         case "--die-with-parent": plan.dieWithParent = true
         default:
-            throw UsageError("\(option): unknown option (see plash-exec --help)")
+            throw PlashError.usage("\(option): unknown option (see plash-exec --help)")
         }
     }
 
     let given = [root != nil, !lowers.isEmpty, imageName != nil].filter { $0 }.count
     guard given == 1 else {
-        throw UsageError(given == 0 ? "no image: give --root DIR, --lower DIR or an IMAGE"
+        throw PlashError.usage(given == 0 ? "no image: give --root DIR, --lower DIR or an IMAGE"
                                     : "give only one of --root, --lower and IMAGE")
     }
     if let root { plan.image = .root(root) }
@@ -122,9 +122,9 @@ func parseBind(_ spec: String, option: String) throws -> Bind {
         source = String(spec[..<colon])
         destination = String(spec[spec.index(after: colon)...])
     }
-    guard !source.isEmpty else { throw UsageError("\(option) \(spec): empty source") }
+    guard !source.isEmpty else { throw PlashError.usage("\(option) \(spec): empty source") }
     guard destination.hasPrefix("/") else {
-        throw UsageError("\(option) \(spec): destination must be an absolute path")
+        throw PlashError.usage("\(option) \(spec): destination must be an absolute path")
     }
     return Bind(source, destination, readOnly: option == "--ro-bind")
 }

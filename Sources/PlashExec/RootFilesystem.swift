@@ -22,8 +22,8 @@ public func mountRoot(_ layers: Layers, persist: String?, asRoot: Bool) throws -
     if environment("PLASH_OVERLAY") != "fuse" {
         do {
             return try mountOverlay(layers, opened, persist: persist, asRoot: asRoot)
-        } catch let error as SyscallError where !asRoot && access(fuseOverlay, X_OK) == 0
-                    && error.what == "mount overlay on" && (error.errno == EPERM || error.errno == EINVAL) {
+        } catch let error as PlashError where !asRoot && access(fuseOverlay, X_OK) == 0
+                    && error.step == .mountOverlay && (error.errno == EPERM || error.errno == EINVAL) {
             // Kernels before 5.11 refuse overlayfs in a user namespace: use FUSE.
         }
     }
@@ -62,7 +62,7 @@ func mountScratch(on mountPoint: String, with directories: [String]) throws -> I
     for dir in directories {
         if mkdirat(scratch, dir, 0o755) == -1 {
             close(scratch)
-            throw SyscallError("create scratch directory", mountPoint + "/" + dir)
+            throw PlashError.system("create scratch directory", mountPoint + "/" + dir)
         }
     }
     return scratch
@@ -102,7 +102,7 @@ func mountFuseOverlay(_ layers: Layers, _ lowers: [Int32], persist: String?) thr
                            "/dev/fd/\(fuse)"]
     let argv = words.map { strdup($0) } + [nil]
     defer { argv.forEach { free($0) } }
-    guard plash_spawn_tied(argv) > 0 else { throw SyscallError("run", fuseOverlay) }
+    guard plash_spawn_tied(argv) > 0 else { throw PlashError.system("run", fuseOverlay) }
     return RootMount(fd: try openDirectory(mountPoint, what: "fuse-overlayfs"), path: mountPoint)
 }
 
@@ -112,7 +112,7 @@ func mountFuseOverlay(_ layers: Layers, _ lowers: [Int32], persist: String?) thr
 func openPersistentUpper(_ dir: String) throws -> (Int32, Int32) {
     let work = persistentWorkDirectory(dir)
     for path in [dir, work] where mkdir(path, 0o755) == -1 && errno != EEXIST {
-        throw SyscallError("create persist directory", path)
+        throw PlashError.system("create persist directory", path)
     }
     let upperFd = try openDirectory(dir, what: "persist directory")
     do {

@@ -47,18 +47,18 @@ func runCompiler(_ path: String) throws {
     let spawned = posix_spawn(&pid, plash, &actions, nil, argv, environ)
     close(errors[1])
     defer { close(errors[0]) }
-    guard spawned == 0 else { throw SyscallError("compile seccomp profile with", plash, errno: spawned) }
+    guard spawned == 0 else { throw PlashError.system("compile seccomp profile with", plash, errno: spawned) }
     let message = String(decoding: try readFile("/proc/self/fd/\(errors[0])", what: "read"), as: UTF8.self)
     var status: Int32 = 0
     while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
     guard status == 0 else {
         let line = message.split(separator: "\n").first.map(String.init) ?? "plash seccomp failed"
-        throw UsageError(line.hasPrefix("plash: ") ? String(line.dropFirst(7)) : line)
+        throw PlashError.usage(line.hasPrefix("plash: ") ? String(line.dropFirst(7)) : line)
     }
 }
 
 func ownExecutable() throws -> String {
-    guard let path = readLink("/proc/self/exe") else { throw SyscallError("readlink", "/proc/self/exe") }
+    guard let path = readLink("/proc/self/exe") else { throw PlashError.system("readlink", "/proc/self/exe") }
     return path
 }
 

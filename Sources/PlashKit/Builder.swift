@@ -17,7 +17,7 @@ public struct Builder {
 
     public func build(_ plan: BuildPlan) throws -> Store.Image {
         guard let source = plan.source else {
-            throw UsageFailure("no image to start from: give --from IMAGE", usage: buildUsage)
+            throw PlashError.usage("no image to start from: give --from IMAGE", usage: buildUsage)
         }
         var image = try resolve(source)
         for layer in plan.nonEmptyLayers {
@@ -30,16 +30,16 @@ public struct Builder {
     public func resolve(_ source: BuildPlan.Source) throws -> Store.Image {
         switch source {
         case .id(let id):
-            guard id.allSatisfy(\.isASCIIDigit), let image = store.lookup(id) else { throw Failure("no image \(id)") }
+            guard id.allSatisfy(\.isASCIIDigit), let image = store.lookup(id) else { throw PlashError.failure("no image \(id)") }
             return image
         case .name(let name):
-            guard !name.allSatisfy(\.isASCIIDigit), let image = store.lookup(name) else { throw Failure("no image \(name)") }
+            guard !name.allSatisfy(\.isASCIIDigit), let image = store.lookup(name) else { throw PlashError.failure("no image \(name)") }
             return image
         case .any(let name):
             if let image = store.lookup(name) { return image }
-            if name.allSatisfy(\.isASCIIDigit) { throw Failure("no image \(name)") }
+            if name.allSatisfy(\.isASCIIDigit) { throw PlashError.failure("no image \(name)") }
             if name == "busybox" { return try importBusybox(store: store, log: log) }
-            throw Failure("no image \(name) (no such id or name, and downloading images is not supported yet: import a tar with plash import-tar, then plash map \(name) ID)")
+            throw PlashError.failure("no image \(name) (no such id or name, and downloading images is not supported yet: import a tar with plash import-tar, then plash map \(name) ID)")
         }
     }
 
@@ -91,8 +91,8 @@ public struct Builder {
         guard end.succeeded else {
             let firstLine = step.split(separator: "\n").first.map(String.init) ?? step
             let shown = firstLine + (step.contains("\n") ? " ..." : "")
-            if end == .exited(125) { throw Failure("build failed: plash-exec could not start \(shown)") }
-            throw Failure("build failed: \(shown) \(end.text)")
+            if end == .exited(125) { throw PlashError.failure("build failed: plash-exec could not start \(shown)") }
+            throw PlashError.failure("build failed: \(shown) \(end.text)")
         }
         log("--:")
     }
@@ -139,7 +139,7 @@ func pruneMountPoints(_ data: String, lowers: [String]) {
 /// types, modes and contents, so any change gives a new key.
 func hashTree(_ path: String, into hash: inout SHA256) throws {
     var info = stat()
-    guard lstat(path, &info) == 0 else { throw Failure("--hash-path \(path): \(errnoText())") }
+    guard lstat(path, &info) == 0 else { throw PlashError.system("--hash-path", path) }
     let type = info.st_mode & S_IFMT
     hash.update("mode \(info.st_mode)\0")
     if type == S_IFDIR {
@@ -151,13 +151,13 @@ func hashTree(_ path: String, into hash: inout SHA256) throws {
     } else if type == S_IFLNK {
         hash.update("link \(readLink(path) ?? "")\0")
     } else if type == S_IFREG {
-        let fd = try checked(open(path, O_RDONLY | O_CLOEXEC), "--hash-path", path)
+        let fd = try check(open(path, O_RDONLY | O_CLOEXEC), "--hash-path", path)
         defer { close(fd) }
         var buffer = [UInt8](repeating: 0, count: 65536)
         hash.update("size \(info.st_size)\0")
         while true {
             let n = read(fd, &buffer, buffer.count)
-            if n < 0 { throw Failure("--hash-path \(path): \(errnoText())") }
+            if n < 0 { throw PlashError.system("--hash-path", path) }
             if n == 0 { break }
             hash.update(buffer[0..<n])
         }

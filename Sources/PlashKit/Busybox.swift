@@ -11,7 +11,7 @@ public let busyboxBinary = "/bin/busybox"
 public func importBusybox(store: Store, log: (String) -> Void) throws -> Store.Image {
     var info = stat()
     guard stat(busyboxBinary, &info) == 0 else {
-        throw Failure("import busybox: \(busyboxBinary): \(errnoText()) (install busybox-static)")
+        throw PlashError.system("import busybox", busyboxBinary).advising("install busybox-static")
     }
     // A new busybox on the host makes a new image; the same one is imported once.
     var hash = SHA256()
@@ -42,8 +42,8 @@ func makeBusyboxRoot(_ root: String, listing: String) throws -> Int {
         ("proc", 0o555), ("sys", 0o555), ("dev", 0o755), ("run", 0o755), ("mnt", 0o755),
     ]
     for (dir, mode) in directories {
-        try checked(mkdir(root + "/" + dir, mode), "create", dir)
-        try checked(chmod(root + "/" + dir, mode), "chmod", dir)
+        try check(mkdir(root + "/" + dir, mode), "create", dir)
+        try check(chmod(root + "/" + dir, mode), "chmod", dir)
     }
     try copyFile(busyboxBinary, to: root + "/bin/busybox", mode: 0o755)
 
@@ -54,7 +54,7 @@ func makeBusyboxRoot(_ root: String, listing: String) throws -> Int {
     for applet in applets where applet != "bin/busybox" && !applet.hasPrefix("/") && !applet.contains("..") {
         let path = root + "/" + applet
         try FileManager.default.createDirectory(atPath: splitLast(path).0, withIntermediateDirectories: true)
-        if symlink("/bin/busybox", path) == -1 && errno != EEXIST { throw Failure("symlink \(applet): \(errnoText())") }
+        if symlink("/bin/busybox", path) == -1 && errno != EEXIST { throw PlashError.system("symlink", applet) }
     }
     try writeText(root + "/etc/passwd", "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n")
     try writeText(root + "/etc/group", "root:x:0:\nnogroup:x:65534:\n")
@@ -62,24 +62,16 @@ func makeBusyboxRoot(_ root: String, listing: String) throws -> Int {
 }
 
 func copyFile(_ source: String, to destination: String, mode: mode_t) throws {
-    let input = try checked(open(source, O_RDONLY | O_CLOEXEC), "open", source)
+    let input = try check(open(source, O_RDONLY | O_CLOEXEC), "open", source)
     defer { close(input) }
-    let output = try checked(open(destination, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode), "create", destination)
+    let output = try check(open(destination, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode), "create", destination)
     defer { close(output) }
     var buffer = [UInt8](repeating: 0, count: 1 << 16)
     while true {
         let n = read(input, &buffer, buffer.count)
-        if n < 0 { throw Failure("read \(source): \(errnoText())") }
+        if n < 0 { throw PlashError.system("read", source) }
         if n == 0 { break }
         try writeAll(output, Array(buffer[0..<n]), path: destination)
     }
-    try checked(fchmod(output, mode), "chmod", destination)
-}
-
-extension Error {
-    /// This error with `prefix: ` in front of its message (plash errors only).
-    func context(_ prefix: String) -> Error {
-        if let failure = self as? Failure { return failure.context(prefix) }
-        return self
-    }
+    try check(fchmod(output, mode), "chmod", destination)
 }

@@ -25,11 +25,11 @@ func mountImage(_ image: Store.Image, store: Store, on target: String) throws {
 
 /// `plash mount ID DIR`: the image, read-only, at DIR on the host.
 public func mountImage(_ image: Store.Image, store: Store, at dir: String) throws {
-    do { try mountImage(image, store: store, on: dir) } catch { throw Failure("mount \(image.id) on \(dir): \(error)") }
+    do { try mountImage(image, store: store, on: dir) } catch { throw PlashError.failure("mount \(image.id) on \(dir): \(error)") }
 }
 
 public func unmountImage(_ dir: String) throws {
-    try checked(umount2(dir, 0), "umount", dir)
+    try check(umount2(dir, 0), "umount", dir)
 }
 
 /// `plash export-tar ID FILE|-`: the image's merged files as a tar. The overlay is
@@ -40,7 +40,7 @@ public func exportTar(_ image: Store.Image, to file: String, store: Store) throw
     defer { try? removeTree(staging.path) }
     let root = staging.path + "/root"
     do {
-        try checked(mkdir(root, 0o755), "create", root)
+        try check(mkdir(root, 0o755), "create", root)
         try PlashSystem.unshare(0x0002_0000)  // CLONE_NEWNS, not imported from sched.h
         try PlashSystem.mount("none", on: "/", flags: UInt(MS_REC | MS_PRIVATE), what: "make / private")
         try mountImage(image, store: store, on: root)

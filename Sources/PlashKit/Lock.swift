@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import PlashSystem
 
 /// An flock(2) held until released or until the process dies: the kernel drops it on
 /// exit, so a build killed with SIGKILL never leaves a lock behind. Opened O_CLOEXEC so
@@ -19,12 +20,12 @@ public final class FileLock {
     /// lock is taken again on the new one.
     public static func acquire(_ path: String, shared: Bool = false) throws -> FileLock {
         while true {
-            let fd = try checked(open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644), "open lock", path)
+            let fd = try check(open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644), "open lock", path)
             if flock(fd, shared ? LOCK_SH : LOCK_EX) == -1 {
                 let code = errno
                 close(fd)
                 if code == EINTR { continue }
-                throw Failure("lock \(path): \(errnoText(code))")
+                throw PlashError.system("lock", path, errno: code)
             }
             var held = stat(), named = stat()
             if fstat(fd, &held) == 0, stat(path, &named) == 0,

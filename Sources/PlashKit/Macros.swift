@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import FoundationEssentials
+import PlashSystem
 
 /// The macro language: every macro in one table (names, arguments, one line of help,
 /// expansion), so the parser and `plash help macros` read the same data.
@@ -61,7 +62,7 @@ func install(_ manager: String, _ packages: [String], into parser: inout MacroPa
 }
 
 func setSource(_ source: BuildPlan.Source, _ parser: inout MacroParser) throws {
-    if parser.plan.source != nil { throw UsageFailure("give only one image to start from (--from)", usage: buildUsage) }
+    if parser.plan.source != nil { throw PlashError.usage("give only one image to start from (--from)", usage: buildUsage) }
     parser.plan.source = source
 }
 
@@ -137,7 +138,7 @@ public let macros: [Macro] = {
               help: "read more macros from FILE, one per line, as in a Plashfile") { parser, args in
             let text: String
             do { text = try String(contentsOfFile: args[0], encoding: .utf8) } catch {
-                throw Failure("--eval-file \(args[0]): cannot read it")
+                throw PlashError.failure("--eval-file \(args[0]): cannot read it")
             }
             parser.insert(plashfileWords(text))
         },
@@ -188,7 +189,7 @@ public struct MacroParser {
     }
 
     mutating func readStandardInput() throws -> String {
-        if stdinUsed { throw UsageFailure("stdin can be read only once (--run-stdin, --eval-stdin)") }
+        if stdinUsed { throw PlashError.usage("stdin can be read only once (--run-stdin, --eval-stdin)") }
         stdinUsed = true
         return try readStdin()
     }
@@ -197,16 +198,16 @@ public struct MacroParser {
         while let word = words.popFirst() {
             guard let macro = macro(named: word) else {
                 if word.hasPrefix("-") {
-                    throw UsageFailure("unknown macro \(word) (see plash help macros)", usage: buildUsage)
+                    throw PlashError.usage("unknown macro \(word) (see plash help macros)", usage: buildUsage)
                 }
-                throw UsageFailure("\(word): expected a macro (see plash help macros)", usage: buildUsage)
+                throw PlashError.usage("\(word): expected a macro (see plash help macros)", usage: buildUsage)
             }
             var args: [String] = []
             switch macro.arguments {
             case .none: break
             case .one(let what):
                 guard let next = words.popFirst() else {
-                    throw UsageFailure("\(word): needs \(what)", usage: buildUsage)
+                    throw PlashError.usage("\(word): needs \(what)", usage: buildUsage)
                 }
                 args = [next]
             case .some, .oneOrMore:
@@ -216,7 +217,7 @@ public struct MacroParser {
                 }
             }
             if case .oneOrMore(let what) = macro.arguments, args.isEmpty {
-                throw UsageFailure("\(word): needs \(what)", usage: buildUsage)
+                throw PlashError.usage("\(word): needs \(what)", usage: buildUsage)
             }
             try macro.expand(&self, args)
         }
@@ -236,7 +237,7 @@ public func readAllStandardInput() throws -> String {
         let n = read(0, &buffer, buffer.count)
         if n < 0 {
             if errno == EINTR { continue }
-            throw Failure("read stdin: \(errnoText())")
+            throw PlashError.system("read stdin")
         }
         if n == 0 { break }
         data += buffer[0..<n]

@@ -1,3 +1,4 @@
+import PlashSystem
 import PlashExec
 
 /// `plash run [EXEC-OPTIONS] IMAGE [--] [CMD...]` and
@@ -33,12 +34,12 @@ public func parseRun(_ arguments: [String]) throws -> RunRequest {
         rest.removeFirst()
         options.append(word)
         if option.takesValue && !word.contains("=") {
-            guard let value = rest.popFirst() else { throw UsageFailure("\(word): needs a value", usage: runUsage) }
+            guard let value = rest.popFirst() else { throw PlashError.usage("\(word): needs a value", usage: runUsage) }
             options.append(value)
         }
     }
     guard let first = rest.first, first != "--" else {
-        throw UsageFailure("no image: give an id, a name or macros (--from ...)", usage: runUsage)
+        throw PlashError.usage("no image: give an id, a name or macros (--from ...)", usage: runUsage)
     }
     if first.hasPrefix("-") {
         let macroWords = Array(rest.prefix { $0 != "--" })

@@ -46,7 +46,7 @@ public func compileSeccompProfile(_ path: String, store: String) throws -> Strin
     do {
         bytes = try readFile(path, what: "seccomp profile")
     } catch {
-        throw Failure("\(error)")
+        throw PlashError.failure("\(error)")
     }
     let cached = seccompCachePaths(bytes, store: store)
     if (try? Data(contentsOf: URL(fileURLWithPath: cached.profile))) == Data(bytes),
@@ -57,9 +57,9 @@ public func compileSeccompProfile(_ path: String, store: String) throws -> Strin
     do {
         filter = try seccompFilter(from: Data(bytes))
     } catch let error as DecodingError {
-        throw Failure("seccomp profile \(path): not a seccomp profile (\(describe(error)))")
+        throw PlashError.failure("seccomp profile \(path): not a seccomp profile (\(describe(error)))")
     } catch {
-        throw Failure("seccomp profile \(path): \(error)")
+        throw PlashError.failure("seccomp profile \(path): \(error)")
     }
 
     // Write both files beside their final names and rename them into place, BPF
@@ -69,17 +69,17 @@ public func compileSeccompProfile(_ path: String, store: String) throws -> Strin
     try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
     let staging = "\(dir)/.tmp-\(getpid())"
     let fd = open(staging + ".bpf", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-    guard fd >= 0 else { throw Failure("create \(staging).bpf: \(errnoText())") }
+    guard fd >= 0 else { throw PlashError.system("create", staging + ".bpf") }
     do {
         try filter.exportBPF(to: fd)
         close(fd)
     } catch {
         close(fd)
-        throw Failure("seccomp profile \(path): \(error)")
+        throw PlashError.failure("seccomp profile \(path): \(error)")
     }
     try Data(bytes).write(to: URL(fileURLWithPath: staging + ".json"))
-    try checked(rename(staging + ".bpf", cached.bpf), "rename", cached.bpf)
-    try checked(rename(staging + ".json", cached.profile), "rename", cached.profile)
+    try check(rename(staging + ".bpf", cached.bpf), "rename", cached.bpf)
+    try check(rename(staging + ".json", cached.profile), "rename", cached.profile)
     return cached.bpf
 }
 
@@ -96,7 +96,7 @@ func seccompFilter(from json: Data) throws -> SeccompFilter {
         let names = (entry.names ?? []) + (entry.name.map { [$0] } ?? [])
         let ruleAction = try action(entry.action, errno: entry.errnoRet.map(Int32.init) ?? defaultErrno)
         let conditions = try (entry.args ?? []).map { argument -> SeccompCondition in
-            guard let op = operators[argument.op] else { throw Failure("unsupported operator \"\(argument.op)\"") }
+            guard let op = operators[argument.op] else { throw PlashError.failure("unsupported operator \"\(argument.op)\"") }
             return SeccompCondition(argument.index, op, argument.value, argument.valueTwo ?? 0)
         }
         for name in names { try filter.add(SeccompRule(name, ruleAction, conditions)) }
@@ -113,7 +113,7 @@ func action(_ name: String, errno: Int32) throws -> SeccompAction {
     case "SCMP_ACT_TRAP": return .trap
     case "SCMP_ACT_LOG": return .log
     case "SCMP_ACT_TRACE": return .trace(errno)
-    default: throw Failure("unsupported action \"\(name)\"")
+    default: throw PlashError.failure("unsupported action \"\(name)\"")
     }
 }
 

@@ -70,11 +70,11 @@ public func spawnAndWait(_ arguments: [String], environment: [String]? = nil, st
             ? posix_spawn(&pid, arguments[0], &actions, nil, argv, environ)
             : posix_spawnp(&pid, arguments[0], &actions, nil, argv, environ)
     }
-    if result != 0 { throw Failure("run \(arguments[0]): \(errnoText(result))") }
+    if result != 0 { throw PlashError.system("run", arguments[0], errno: result) }
 
     var status: Int32 = 0
     while waitpid(pid, &status, 0) == -1 {
-        if errno != EINTR { throw Failure("wait for \(arguments[0]): \(errnoText())") }
+        if errno != EINTR { throw PlashError.system("wait for", arguments[0]) }
     }
     // The W* macros are not imported into Swift; this is their glibc definition.
     if status & 0x7f == 0 { return .exited((status >> 8) & 0xff) }
@@ -84,7 +84,7 @@ public func spawnAndWait(_ arguments: [String], environment: [String]? = nil, st
 /// Runs a helper program and fails with its name and status unless it succeeds.
 public func runHelper(_ arguments: [String], streams: Streams = Streams(), context: String) throws {
     let end = try spawnAndWait(arguments, streams: streams)
-    if !end.succeeded { throw Failure("\(context): \(arguments[0]) \(end.text)") }
+    if !end.succeeded { throw PlashError.failure("\(context): \(arguments[0]) \(end.text)") }
 }
 
 /// The caller's environment as NAME=VALUE strings.

@@ -44,7 +44,7 @@ public struct Store: Sendable {
                     try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
                     continue
                 }
-                throw Failure("create store \(dir): \(errnoText())")
+                throw PlashError.system("create store", dir)
             }
         }
     }
@@ -60,7 +60,7 @@ public struct Store: Sendable {
 
     /// An id names `index/ID`, anything else `map/NAME`.
     public func image(_ name: String) throws -> Image {
-        guard let image = lookup(name) else { throw Failure("no image \(name)") }
+        guard let image = lookup(name) else { throw PlashError.failure("no image \(name)") }
         return image
     }
 
@@ -108,15 +108,15 @@ public struct Store: Sendable {
     public func unmap(_ name: String) throws {
         try checkName(name)
         if unlink(path + "/map/" + name) == -1 {
-            if errno == ENOENT { throw Failure("no name \(name)") }
-            throw Failure("remove name \(name): \(errnoText())")
+            if errno == ENOENT { throw PlashError.failure("no name \(name)") }
+            throw PlashError.system("remove name", name)
         }
     }
 
     func checkName(_ name: String) throws {
         guard !name.isEmpty, !name.contains("/"), name != ".", name != "..", !name.hasPrefix("-"),
               !name.hasPrefix("."), !name.allSatisfy(\.isASCIIDigit) else {
-            throw Failure("\(name): not a valid name (no '/', not only digits, not starting with '-' or '.')")
+            throw PlashError.failure("\(name): not a valid name (no '/', not only digits, not starting with '-' or '.')")
         }
     }
 
@@ -155,7 +155,7 @@ public struct Store: Sendable {
         // Written beside and renamed, so a kill never leaves a truncated counter.
         let fresh = tmp + "/counter-\(getpid())"
         try writeText(fresh, "\(id)\n")
-        try checked(rename(fresh, counter), "rename", counter)
+        try check(rename(fresh, counter), "rename", counter)
         return id
     }
 
@@ -167,7 +167,7 @@ public struct Store: Sendable {
             if mkdir(dir, 0o755) == -1 {
                 if errno == EEXIST { continue }
                 if errno == ENOENT { try create(); continue }
-                throw Failure("create staging \(dir): \(errnoText())")
+                throw PlashError.system("create staging", dir)
             }
             // clean may lock and remove it between mkdir and here; then take another.
             guard let lock = FileLock.tryDirectory(dir), sameFile(lock: lock, path: dir) else { continue }
@@ -183,11 +183,11 @@ public struct Store: Sendable {
         try writeText(staging.path + "/_script", script)
         return try locked {
             guard access(parentNode + "/_data", F_OK) == 0 || parentNode == rootNode else {
-                throw Failure("the parent image was removed during the build")
+                throw PlashError.failure("the parent image was removed during the build")
             }
             let id = try allocateID()
             let node = parentNode + "/\(id)"
-            try checked(rename(staging.path, node), "rename into place", node)
+            try check(rename(staging.path, node), "rename into place", node)
             staging.lock.release()
             let relative = "../" + node.dropFirst(path.count + 1)
             try replaceLink(path + "/index/\(id)", target: relative)
@@ -204,7 +204,7 @@ public struct Store: Sendable {
             for image in images where access(image.node, F_OK) == 0 {
                 let staging = try makeStaging("rm")
                 let ids = descendantIDs(image.node) + [image.id]
-                try checked(rename(image.node, staging.path + "/node"), "remove", image.node)
+                try check(rename(image.node, staging.path + "/node"), "remove", image.node)
                 for id in ids { unlink(path + "/index/\(id)") }
                 doomed.append(staging)
             }
@@ -270,7 +270,7 @@ public struct Store: Sendable {
             walk(rootNode)
             for node in stray {
                 let staging = try makeStaging("rm")
-                try checked(rename(node, staging.path + "/node"), "remove", node)
+                try check(rename(node, staging.path + "/node"), "remove", node)
                 try removeTree(staging.path)
                 removed += 1
             }
@@ -288,7 +288,7 @@ public struct Store: Sendable {
             }
             for child in (try? FileManager.default.contentsOfDirectory(atPath: rootNode)) ?? [] {
                 let staging = try makeStaging("rm")
-                try checked(rename(rootNode + "/" + child, staging.path + "/node"), "remove", child)
+                try check(rename(rootNode + "/" + child, staging.path + "/node"), "remove", child)
             }
         }
         try clean()
@@ -322,16 +322,16 @@ func replaceLink(_ link: String, target: String) throws {
     let (dir, name) = splitLast(link)
     let fresh = dir + "/.\(name).\(getpid()).new"
     unlink(fresh)
-    try checked(symlink(target, fresh), "symlink", fresh)
+    try check(symlink(target, fresh), "symlink", fresh)
     if rename(fresh, link) == -1 {
         let code = errno
         unlink(fresh)
-        throw Failure("rename \(link): \(errnoText(code))")
+        throw PlashError.system("rename", link, errno: code)
     }
 }
 
 func writeText(_ path: String, _ text: String) throws {
-    let fd = try checked(open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644), "create", path)
+    let fd = try check(open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644), "create", path)
     defer { close(fd) }
     try writeAll(fd, Array(text.utf8), path: path)
 }
@@ -342,7 +342,7 @@ func writeAll(_ fd: Int32, _ bytes: [UInt8], path: String) throws {
         let n = bytes[offset...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
         if n < 0 {
             if errno == EINTR { continue }
-            throw Failure("write \(path): \(errnoText())")
+            throw PlashError.system("write", path)
         }
         offset += n
     }
@@ -356,8 +356,8 @@ func removeTree(_ path: String) throws {
     if (info.st_mode & S_IFMT) == S_IFDIR {
         chmod(path, 0o700)
         for child in directoryEntries(path) ?? [] { try removeTree(path + "/" + child) }
-        if rmdir(path) == -1 && errno != ENOENT { throw Failure("remove \(path): \(errnoText())") }
+        if rmdir(path) == -1 && errno != ENOENT { throw PlashError.system("remove", path) }
     } else if unlink(path) == -1 && errno != ENOENT {
-        throw Failure("remove \(path): \(errnoText())")
+        throw PlashError.system("remove", path)
     }
 }

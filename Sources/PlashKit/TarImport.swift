@@ -15,7 +15,7 @@ public func importTar(_ file: String, store: Store, log: (String) -> Void) throw
         if file == "-" {
             try copyFile("/dev/stdin", to: raw, mode: 0o600)
         } else if access(file, R_OK) != 0 {
-            throw Failure(errnoText())
+            throw PlashError.system("read", file)
         }
         let source = file == "-" ? raw : file
         var archive = source
@@ -26,7 +26,7 @@ public func importTar(_ file: String, store: Store, log: (String) -> Void) throw
         }
         log("--> import-tar \(shown)")
         let count = try checkTarEntries(archive)
-        try checked(mkdir(staging.data, 0o755), "create", staging.data)
+        try check(mkdir(staging.data, 0o755), "create", staging.data)
         try runHelper(["tar", "-x", "-f", archive, "-C", staging.data, "--numeric-owner", "--same-owner",
                        "--same-permissions", "--xattrs", "--xattrs-include=security.capability", "--xattrs-include=user.*"],
                       streams: Streams(stdin: .null, stdout: .descriptor(2)), context: "extract")
@@ -42,7 +42,7 @@ public func importTar(_ file: String, store: Store, log: (String) -> Void) throw
 
 /// The command that decompresses `path`, told by its first bytes; nil for a plain tar.
 func decompressor(for path: String) throws -> [String]? {
-    let fd = try checked(open(path, O_RDONLY | O_CLOEXEC), "open", path)
+    let fd = try check(open(path, O_RDONLY | O_CLOEXEC), "open", path)
     defer { close(fd) }
     var magic = [UInt8](repeating: 0, count: 6)
     let n = read(fd, &magic, 6)
@@ -80,24 +80,24 @@ public func checkTarEntries(_ path: String) throws -> Int {
 public func checkTarEntries(_ entries: [TarEntry]) throws {
     var symlinks = Set<String>()
     func inside(_ name: String, _ what: String, entry: String) throws -> String {
-        if name.hasPrefix("/") { throw Failure("\(entry): \(what) is an absolute path") }
+        if name.hasPrefix("/") { throw PlashError.failure("\(entry): \(what) is an absolute path") }
         let parts = name.split(separator: "/").filter { $0 != "." }
-        if parts.contains("..") { throw Failure("\(entry): \(what) leaves the root (..)") }
+        if parts.contains("..") { throw PlashError.failure("\(entry): \(what) leaves the root (..)") }
         var prefix = ""
         for part in parts.dropLast() {
             prefix += (prefix.isEmpty ? "" : "/") + part
-            if symlinks.contains(prefix) { throw Failure("\(entry): \(what) goes through the symlink \(prefix)") }
+            if symlinks.contains(prefix) { throw PlashError.failure("\(entry): \(what) goes through the symlink \(prefix)") }
         }
         return parts.joined(separator: "/")
     }
     for entry in entries {
         let name = try inside(entry.name, "the name", entry: entry.name)
         if entry.kind == .hardLink {
-            if entry.linkName.isEmpty { throw Failure("\(entry.name): a hard link to nothing") }
+            if entry.linkName.isEmpty { throw PlashError.failure("\(entry.name): a hard link to nothing") }
             _ = try inside(entry.linkName, "the hard link target \(entry.linkName)", entry: entry.name)
         }
         if entry.kind == .symbolicLink {
-            if name.isEmpty { throw Failure("\(entry.name): the root cannot be a symlink") }
+            if name.isEmpty { throw PlashError.failure("\(entry.name): the root cannot be a symlink") }
             symlinks.insert(name)
         }
     }
@@ -105,7 +105,7 @@ public func checkTarEntries(_ entries: [TarEntry]) throws {
 
 /// A tar reader for the headers only (ustar, GNU long names, pax path and linkpath).
 public func readTarEntries(_ path: String) throws -> [TarEntry] {
-    let fd = try checked(open(path, O_RDONLY | O_CLOEXEC), "open", path)
+    let fd = try check(open(path, O_RDONLY | O_CLOEXEC), "open", path)
     defer { close(fd) }
     var entries: [TarEntry] = []
     var longName: String? = nil, longLink: String? = nil
@@ -116,8 +116,8 @@ public func readTarEntries(_ path: String) throws -> [TarEntry] {
         var got = 0
         while got < 512 {
             let n = block[got...].withUnsafeMutableBytes { read(fd, $0.baseAddress, 512 - got) }
-            if n < 0 { if errno == EINTR { continue }; throw Failure("read: \(errnoText())") }
-            if n == 0 { if got == 0 { return false }; throw Failure("the archive is truncated") }
+            if n < 0 { if errno == EINTR { continue }; throw PlashError.system("read") }
+            if n == 0 { if got == 0 { return false }; throw PlashError.failure("the archive is truncated") }
             got += n
         }
         return true
@@ -126,7 +126,7 @@ public func readTarEntries(_ path: String) throws -> [TarEntry] {
         var data: [UInt8] = []
         var left = size
         while left > 0 {
-            guard try readBlock() else { throw Failure("the archive is truncated") }
+            guard try readBlock() else { throw PlashError.failure("the archive is truncated") }
             data += block[0..<min(512, left)]
             left -= 512
         }
@@ -142,14 +142,14 @@ public func readTarEntries(_ path: String) throws -> [TarEntry] {
             // GNU base-256: big-endian, first byte's high bit is the marker.
             var value = Int(block[range.lowerBound] & 0x7f)
             for byte in block[(range.lowerBound + 1)..<range.upperBound] {
-                guard value < Int.max >> 8 else { throw Failure("a size too large") }
+                guard value < Int.max >> 8 else { throw PlashError.failure("a size too large") }
                 value = value << 8 | Int(byte)
             }
             return value
         }
         let text = String(string(range).filter { $0 != " " && $0 != "\0" })
         if text.isEmpty { return 0 }
-        guard let value = Int(text, radix: 8) else { throw Failure("not a tar archive (bad number \(text.debugDescription))") }
+        guard let value = Int(text, radix: 8) else { throw PlashError.failure("not a tar archive (bad number \(text.debugDescription))") }
         return value
     }
     func cString(_ data: [UInt8]) -> String {
@@ -160,7 +160,7 @@ public func readTarEntries(_ path: String) throws -> [TarEntry] {
         if block.allSatisfy({ $0 == 0 }) { break }
         let checksum = try number(148..<156)
         let sum = block.enumerated().reduce(0) { $0 + (148..<156 ~= $1.offset ? 32 : Int($1.element)) }
-        guard checksum == sum else { throw Failure("not a tar archive (bad header checksum)") }
+        guard checksum == sum else { throw PlashError.failure("not a tar archive (bad header checksum)") }
         let size = try number(124..<136)
         let type = block[156]
         var name = string(0..<100)
@@ -199,7 +199,7 @@ public func readTarEntries(_ path: String) throws -> [TarEntry] {
         let dataSize = (kind == .file || kind == .other && type != UInt8(ascii: "3") && type != UInt8(ascii: "4")
                         && type != UInt8(ascii: "6")) ? size : 0
         let skip = (dataSize + 511) / 512 * 512
-        if skip > 0, lseek(fd, off_t(skip), SEEK_CUR) == -1 { throw Failure("seek: \(errnoText())") }
+        if skip > 0, lseek(fd, off_t(skip), SEEK_CUR) == -1 { throw PlashError.system("seek") }
     }
     return entries
 }

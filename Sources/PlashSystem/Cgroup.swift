@@ -50,7 +50,7 @@ public enum CgroupHierarchy: Equatable, Sendable {
     public static func current() throws -> CgroupHierarchy {
         let mountinfo = String(decoding: try readFile("/proc/self/mountinfo", what: "read"), as: UTF8.self)
         guard let hierarchy = CgroupHierarchy(mountinfo: mountinfo) else {
-            throw SyscallError("find cgroup file system in", "/proc/self/mountinfo", errno: ENOENT)
+            throw PlashError.system("find cgroup file system in", "/proc/self/mountinfo", errno: ENOENT)
         }
         if geteuid() == 0 { return hierarchy }
         let own = String(decoding: try readFile("/proc/self/cgroup", what: "read"), as: UTF8.self)
@@ -102,7 +102,7 @@ public struct Cgroup {
                     try writeFile(dir + "/cgroup.procs", "\(getpid())")
                 }
                 return
-            } catch let error as SyscallError where attempt < 5 && (error.errno == ENOENT || error.errno == ENODEV) {
+            } catch let error as PlashError where attempt < 5 && (error.errno == ENOENT || error.errno == ENODEV) {
                 continue
             }
         }
@@ -116,7 +116,7 @@ public struct Cgroup {
         switch hierarchy {
         case .legacy(let mounts):
             if let missing = needed.first(where: { mounts[$0] == nil }) {
-                throw SyscallError("cgroup controller \(missing)", "(no v1 hierarchy mounted)", errno: ENOENT)
+                throw PlashError.system("cgroup controller \(missing)", "(no v1 hierarchy mounted)", errno: ENOENT)
             }
             for dir in joined(limits) {
                 try makeDirectory(splitLast(dir).0)
@@ -129,7 +129,7 @@ public struct Cgroup {
             // enables them in its own plash/ and never touches the root's settings.
             let available = try readWords(plash + "/cgroup.controllers")
             if let missing = needed.first(where: { !available.contains($0) }) {
-                throw SyscallError("cgroup controller \(missing)", "(not enabled in \(root)/cgroup.subtree_control)",
+                throw PlashError.system("cgroup controller \(missing)", "(not enabled in \(root)/cgroup.subtree_control)",
                                    errno: ENOENT)
             }
             let enabled = try readWords(plash + "/cgroup.subtree_control")
@@ -183,7 +183,7 @@ public struct Cgroup {
             for pid in pids { kill(pid, SIGKILL) }
             usleep(10_000)
         }
-        throw SyscallError("kill the earlier processes of cgroup", directories[0], errno: EBUSY)
+        throw PlashError.system("kill the earlier processes of cgroup", directories[0], errno: EBUSY)
     }
 
     /// Writes every limit, "unlimited" for those not given: a reused cgroup must not
@@ -218,7 +218,7 @@ public struct Cgroup {
 }
 
 func makeDirectory(_ path: String) throws {
-    if mkdir(path, 0o755) == -1 && errno != EEXIST { throw SyscallError("create cgroup", path) }
+    if mkdir(path, 0o755) == -1 && errno != EEXIST { throw PlashError.system("create cgroup", path) }
 }
 
 func writeIfPresent(_ path: String, _ value: String) throws {
@@ -246,7 +246,7 @@ func delegatedBase(mount: String, own: String, controller: String) throws -> Str
         if candidate == mount { break }
         candidate = splitLast(candidate).0
     }
-    guard let owned else { throw SyscallError("cgroup", mount + (path == "/" ? "" : path), errno: EACCES) }
+    guard let owned else { throw PlashError.system("cgroup", mount + (path == "/" ? "" : path), errno: EACCES) }
     return owned
 }
 

@@ -5,7 +5,7 @@ import CPlashShims
 
 /// Opens a directory as a handle only (plash_O_PATH): enough to mount on, to chdir to and to
 /// name in overlay options as /proc/self/fd/N, without needing read permission.
-public func openDirectory(_ path: String, what: String) throws -> Int32 {
+public func openDirectory(_ path: String, what: Step) throws -> Int32 {
     try check(open(path, plash_O_PATH | O_DIRECTORY | O_CLOEXEC), what, path)
 }
 
@@ -21,7 +21,7 @@ public func openOrCreate(_ path: String, in root: Int32, directory: Bool) throws
     let flags = plash_O_PATH | O_CLOEXEC
     let fd = plash_open_in_root(root, path, flags, 0)
     if fd >= 0 { return fd }
-    guard errno == ENOENT else { throw SyscallError("open mount point", path) }
+    guard errno == ENOENT else { throw PlashError.system("open mount point", path) }
 
     let (parentPath, name) = splitLast(path)
     let parent = try openOrCreate(parentPath, in: root, directory: true)
@@ -29,7 +29,7 @@ public func openOrCreate(_ path: String, in root: Int32, directory: Bool) throws
     // What is left at `name` is nothing or a dangling symlink (an image's
     // resolv.conf -> /run/...): replace it in the writable layer.
     if unlinkat(parent, name, 0) == -1 && errno != ENOENT {
-        throw SyscallError("replace dangling symlink", path)
+        throw PlashError.system("replace dangling symlink", path)
     }
     if directory {
         try check(mkdirat(parent, name, 0o755), "create mount point", path)
@@ -48,7 +48,7 @@ public func exists(_ path: String, in root: Int32) -> Bool {
     return true
 }
 
-public func isDirectory(_ path: String, what: String) throws -> Bool {
+public func isDirectory(_ path: String, what: Step) throws -> Bool {
     var info = stat()
     try check(stat(path, &info), what, path)
     return (info.st_mode & S_IFMT) == S_IFDIR
@@ -83,7 +83,7 @@ public func writeFile(_ path: String, _ contents: String) throws {
     defer { close(fd) }
     let bytes = Array(contents.utf8)
     let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-    if written != bytes.count { throw SyscallError("write", path) }
+    if written != bytes.count { throw PlashError.system("write", path) }
 }
 
 /// Writes one line to stderr, unbuffered: the process may exec or exit right after.
@@ -93,7 +93,7 @@ public func printLine(toStandardError line: String) {
 }
 
 /// The whole contents of a file.
-public func readFile(_ path: String, what: String) throws -> [UInt8] {
+public func readFile(_ path: String, what: Step) throws -> [UInt8] {
     let fd = try check(open(path, O_RDONLY | O_CLOEXEC), what, path)
     defer { close(fd) }
     var data: [UInt8] = []
@@ -103,7 +103,7 @@ public func readFile(_ path: String, what: String) throws -> [UInt8] {
         if count == 0 { return data }
         if count < 0 {
             if errno == EINTR { continue }
-            throw SyscallError(what, path)
+            throw PlashError.system(what, path)
         }
         data += buffer[0..<count]
     }

@@ -4,7 +4,7 @@ import Glibc
 import CPlashShims
 
 public func mount(_ source: String, on target: String, type: String? = nil,
-                  flags: UInt = 0, options: String? = nil, what: String) throws {
+                  flags: UInt = 0, options: String? = nil, what: Step) throws {
     let result = Glibc.mount(source, target, type, flags, options)
     try check(result, what, target)
 }

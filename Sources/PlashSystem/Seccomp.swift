@@ -59,12 +59,6 @@ public struct SeccompRule: Equatable, Sendable {
     }
 }
 
-/// A failure of libseccomp: what was being done, and its (negative errno) result.
-public struct SeccompError: Error, CustomStringConvertible {
-    public let description: String
-    public init(_ description: String) { self.description = description }
-}
-
 /// A seccomp filter being built with libseccomp; load it into this process, or export
 /// its BPF program for plash-exec to load later.
 public final class SeccompFilter {
@@ -74,15 +68,15 @@ public final class SeccompFilter {
     /// always included. System calls of other architectures are killed.
     public init(defaultAction: SeccompAction, architectures: [String] = []) throws {
         guard let context = seccomp_init(defaultAction.value) else {
-            throw SeccompError("cannot create a seccomp filter (unsupported default action?)")
+            throw PlashError.failure("cannot create a seccomp filter (unsupported default action?)")
         }
         self.context = context
         for name in architectures {
             let token = seccomp_arch_resolve_name(name)
-            guard token != 0 else { throw SeccompError("unknown architecture \"\(name)\"") }
+            guard token != 0 else { throw PlashError.failure("unknown architecture \"\(name)\"") }
             let result = seccomp_arch_add(context, token)
             guard result == 0 || result == -EEXIST else {
-                throw SeccompError("architecture \"\(name)\": \(String(cString: strerror(-result)))")
+                throw PlashError.failure("architecture \"\(name)\": \(String(cString: strerror(-result)))")
             }
         }
     }
@@ -91,26 +85,26 @@ public final class SeccompFilter {
 
     public func add(_ rule: SeccompRule) throws {
         let number = seccomp_syscall_resolve_name(rule.syscall)
-        guard number != __NR_SCMP_ERROR else { throw SeccompError("unknown system call \"\(rule.syscall)\"") }
+        guard number != __NR_SCMP_ERROR else { throw PlashError.failure("unknown system call \"\(rule.syscall)\"") }
         let conditions = rule.conditions.map(\.raw)
         let result = conditions.withUnsafeBufferPointer {
             seccomp_rule_add_array(context, rule.action.value, number, UInt32($0.count), $0.baseAddress)
         }
         // -EACCES: the rule's action is the default action, so it is not needed.
         guard result == 0 || result == -EACCES else {
-            throw SeccompError("rule for \(rule.syscall): \(String(cString: strerror(-result)))")
+            throw PlashError.failure("rule for \(rule.syscall): \(String(cString: strerror(-result)))")
         }
     }
 
     /// Loads the filter into this process (and sets no_new_privs, as libseccomp does).
     public func load() throws {
         let result = seccomp_load(context)
-        guard result == 0 else { throw SyscallError("load seccomp filter", "", errno: -result) }
+        guard result == 0 else { throw PlashError.system("load seccomp filter", "", errno: -result) }
     }
 
     public func exportBPF(to fd: Int32) throws {
         let result = seccomp_export_bpf(context, fd)
-        guard result == 0 else { throw SeccompError("export BPF: \(String(cString: strerror(-result)))") }
+        guard result == 0 else { throw PlashError.failure("export BPF: \(String(cString: strerror(-result)))") }
     }
 }
 
@@ -118,7 +112,7 @@ public final class SeccompFilter {
 /// no_new_privs (or have CAP_SYS_ADMIN).
 public func loadSeccompBPF(_ program: [UInt8], path: String) throws {
     guard !program.isEmpty, program.count % 8 == 0, program.count / 8 <= 4096 else {
-        throw SyscallError("load seccomp filter", path, errno: EINVAL)
+        throw PlashError.system("load seccomp filter", path, errno: EINVAL)
     }
     let result = program.withUnsafeBytes { plash_load_seccomp_bpf($0.baseAddress, UInt16($0.count / 8)) }
     try check(result, "load seccomp filter", path)

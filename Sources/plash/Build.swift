@@ -7,7 +7,7 @@ import PlashSystem
 
 /// `plash build MACRO...`: the id on stdout, everything else on stderr.
 @Sendable func build(_ arguments: [String]) throws -> Int32 {
-    if arguments.isEmpty { throw UsageFailure("build: no macros given", usage: buildUsage) }
+    if arguments.isEmpty { throw PlashError.usage("build: no macros given", usage: buildUsage) }
     let plan = try parseMacros(arguments)
     let image = try Builder(store: try openStore()).build(plan)
     print(image.id)
@@ -45,10 +45,10 @@ func isPlashfile(_ path: String) -> Bool {
 /// ARGS, or ARGS as a command when it has none.
 func runPlashfile(_ path: String, _ arguments: [String]) throws -> Int32 {
     let text: String
-    do { text = try String(contentsOfFile: path, encoding: .utf8) } catch { throw Failure("\(path): cannot read it") }
+    do { text = try String(contentsOfFile: path, encoding: .utf8) } catch { throw PlashError.failure("\(path): cannot read it") }
     let plan: BuildPlan
-    do { plan = try parseMacros(plashfileWords(text)) } catch let error as UsageFailure {
-        throw UsageFailure("\(path): \(error.description)")
+    do { plan = try parseMacros(plashfileWords(text)) } catch let error as PlashError where error.kind == .usage {
+        throw PlashError.usage("\(path): \(error.description)")
     }
     let image = try Builder(store: try openStore()).build(plan)
     let command = plan.hasEntrypoint ? [entrypointPath] + arguments : arguments
@@ -61,6 +61,6 @@ func runPlashfile(_ path: String, _ arguments: [String]) throws -> Int32 {
 func becomeContainer(_ options: [String], image: Int, command: [String]) throws -> Int32 {
     var arguments = options + ["\(image)"]
     if !command.isEmpty { arguments += ["--"] + command }
-    guard case .run(let plan) = try PlashExec.parse(arguments) else { throw Failure("run: bad options") }
+    guard case .run(let plan) = try PlashExec.parse(arguments) else { throw PlashError.failure("run: bad options") }
     runContainer(plan, program: "plash")
 }

@@ -1,3 +1,4 @@
+import PlashSystem
 import PlashKit
 
 /// A subcommand: its name, arguments and one line of help, and what it does. `plash
@@ -7,13 +8,17 @@ struct Command: Sendable {
     let synopsis: String
     let help: String
     let run: @Sendable ([String]) throws -> Int32
+    /// The exit status of a failure: `plash run` ends as plash-exec, whose own
+    /// failures are 125 so that a supervisor tells them from the program's status.
+    var failureStatus: Int32 = 1
 }
 
 let commands: [Command] = [
     Command(name: "init", synopsis: "", help: "Create the store (commands that need it create it too).", run: initStore),
     Command(name: "build", synopsis: "MACRO...", help: "Build an image (cached) and print its id.", run: build),
     Command(name: "run", synopsis: "[EXEC-OPTIONS] IMAGE|MACRO... [--] [CMD...]",
-            help: "Run CMD (default /bin/sh) in an image, built first when given macros.", run: runCommand),
+            help: "Run CMD (default /bin/sh) in an image, built first when given macros.", run: runCommand,
+            failureStatus: 125),
     Command(name: "rm", synopsis: "IMAGE...", help: "Remove images and every image built on them.", run: remove),
     Command(name: "ls", synopsis: "", help: "List images: id, parent, names, size, age, build script.", run: list),
     Command(name: "nodepath", synopsis: "IMAGE", help: "Print the image's node directory in the store.", run: nodepath),
@@ -62,11 +67,11 @@ func expect(_ arguments: [String], _ command: String, min: Int, max: Int, option
     let entry = commands.first { $0.name == command }!
     let usage = "Usage: plash \(entry.name) \(entry.synopsis)"
     if let unknown = arguments.first(where: { $0.hasPrefix("-") && $0 != "-" && !options.contains($0) }) {
-        throw UsageFailure("\(command): unknown option \(unknown)", usage: usage)
+        throw PlashError.usage("\(command): unknown option \(unknown)", usage: usage)
     }
     let count = arguments.filter { !options.contains($0) }.count
-    if count < min { throw UsageFailure("\(command): missing arguments", usage: usage) }
-    if count > max { throw UsageFailure("\(command): too many arguments", usage: usage) }
+    if count < min { throw PlashError.usage("\(command): missing arguments", usage: usage) }
+    if count > max { throw PlashError.usage("\(command): too many arguments", usage: usage) }
 }
 
 /// The store, created if it does not exist yet.

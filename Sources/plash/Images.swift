@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import PlashSystem
 import PlashKit
 
 @Sendable func remove(_ arguments: [String]) throws -> Int32 {
@@ -46,11 +47,11 @@ import PlashKit
     let store = try openStore()
     if arguments.contains("-d") {
         let names = arguments.filter { $0 != "-d" }
-        guard names.count == 1 else { throw UsageFailure("map -d: give one NAME", usage: "Usage: plash map -d NAME") }
+        guard names.count == 1 else { throw PlashError.usage("map -d: give one NAME", usage: "Usage: plash map -d NAME") }
         try store.unmap(names[0])
     } else if arguments.count == 1 {
         guard !arguments[0].allSatisfy(\.isNumber), let image = store.lookup(arguments[0]) else {
-            throw Failure("no image named \(arguments[0])")
+            throw PlashError.failure("no image named \(arguments[0])")
         }
         print(image.id)
     } else {

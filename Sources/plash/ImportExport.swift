@@ -4,7 +4,7 @@ import PlashSystem
 @Sendable func importBuiltin(_ arguments: [String]) throws -> Int32 {
     try expect(arguments, "import", min: 1, max: 1)
     guard arguments[0] == "busybox" else {
-        throw Failure("import \(arguments[0]): unknown source (built in: busybox; tars: plash import-tar)")
+        throw PlashError.failure("import \(arguments[0]): unknown source (built in: busybox; tars: plash import-tar)")
     }
     print(try importBusybox(store: try openStore(), log: { printLine(toStandardError: $0) }).id)
     return 0

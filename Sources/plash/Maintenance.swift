@@ -27,7 +27,7 @@ import PlashSystem
     if !arguments.contains("--yes") && !arguments.contains("-y") {
         _ = "plash: remove every image in \(store.path)? [y/N] ".withCString { write(2, $0, strlen($0)) }
         let answer = readLine() ?? ""
-        guard answer.lowercased().hasPrefix("y") else { throw Failure("purge: not confirmed, nothing removed") }
+        guard answer.lowercased().hasPrefix("y") else { throw PlashError.failure("purge: not confirmed, nothing removed") }
     }
     try store.purge()
     return 0
@@ -65,7 +65,7 @@ import PlashSystem
     } else if let command = commands.first(where: { $0.name == topic }) {
         print("Usage: plash \(command.name) \(command.synopsis)\n\n\(command.help)")
     } else {
-        throw UsageFailure("help: no command \(topic)", usage: overview)
+        throw PlashError.usage("help: no command \(topic)", usage: overview)
     }
     return 0
 }

@@ -26,15 +26,15 @@ import PlashSystem
 /// `plash kill TARGET [SIGNAL]`: signal every process of a cgroup, a container or an image.
 @Sendable func killCommand(_ arguments: [String]) throws -> Int32 {
     guard arguments.count == 1 || arguments.count == 2, !arguments[0].hasPrefix("-") else {
-        throw UsageFailure("kill: expected a target and maybe a signal", usage: "Usage: plash kill CGROUP|PID|IMAGE [SIGNAL]")
+        throw PlashError.usage("kill: expected a target and maybe a signal", usage: "Usage: plash kill CGROUP|PID|IMAGE [SIGNAL]")
     }
     var signal = SIGTERM
     if arguments.count == 2 {
-        guard let number = signalNumber(arguments[1]) else { throw UsageFailure("kill: unknown signal \(arguments[1])") }
+        guard let number = signalNumber(arguments[1]) else { throw PlashError.usage("kill: unknown signal \(arguments[1])") }
         signal = number
     }
     let pids = processes(of: arguments[0], store: Store())
-    guard !pids.isEmpty else { throw Failure("no processes for \(arguments[0])") }
+    guard !pids.isEmpty else { throw PlashError.failure("no processes for \(arguments[0])") }
     for pid in pids { kill(pid, signal) }
     return 0
 }

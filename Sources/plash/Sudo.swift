@@ -9,12 +9,12 @@ import PlashSystem
 /// chowned to them can be read and removed there. For root, just the command.
 @Sendable func sudo(_ arguments: [String]) throws -> Int32 {
     guard let name = arguments.first else {
-        throw UsageFailure("sudo: no command given", usage: "Usage: plash sudo CMD [ARG...]")
+        throw PlashError.usage("sudo: no command given", usage: "Usage: plash sudo CMD [ARG...]")
     }
     try becomeRootOfUserNamespace()
     let argv = arguments.map { strdup($0) } + [nil]
     execvp(name, argv)
-    throw Failure("sudo: exec \(name): \(String(cString: strerror(errno)))")
+    throw PlashError.failure("sudo: exec \(name): \(String(cString: strerror(errno)))")
 }
 
 /// For an ordinary user: enter a user namespace as its root, with the subordinate ids
@@ -27,7 +27,7 @@ func becomeRootOfUserNamespace() throws {
     do {
         try enterUserNamespace(CLONE_NEWUSER, uid: uid, gid: gid)
     } catch {
-        throw Failure("\(error)")
+        throw PlashError.failure("\(error)")
     }
 }
 

@@ -7,15 +7,18 @@ import PlashKit
 import PlashSystem
 
 let arguments = Array(CommandLine.arguments.dropFirst())
+/// 1, or 125 for `plash run` and Plashfiles, which end as plash-exec does.
+var failureStatus: Int32 = 1
 
 do {
-    guard let name = arguments.first else { throw UsageFailure("no command given", usage: overview) }
+    guard let name = arguments.first else { throw PlashError.usage("no command given", usage: overview) }
     let rest = Array(arguments.dropFirst())
     if let command = commands.first(where: { $0.name == name }) {
         if rest.first == "-h" || rest.first == "--help" {
             print("Usage: plash \(command.name) \(command.synopsis)\n\n\(command.help)")
             exit(0)
         }
+        failureStatus = command.failureStatus
         exit(try command.run(rest))
     }
     switch name {
@@ -23,14 +26,15 @@ do {
     case "--version": exit(try version(rest))
     default:
         // `#!/usr/bin/env plash` runs `plash ./Plashfile ARGS`.
-        if name.contains("/"), isPlashfile(name) { exit(try runPlashfile(name, rest)) }
-        throw UsageFailure(name.hasPrefix("-") ? "unknown option \(name)" : "unknown command \(name)", usage: overview)
+        if name.contains("/"), isPlashfile(name) {
+            failureStatus = 125
+            exit(try runPlashfile(name, rest))
+        }
+        throw PlashError.usage(name.hasPrefix("-") ? "unknown option \(name)" : "unknown command \(name)", usage: overview)
     }
-} catch let error as UsageFailure {
+} catch {
+    let error = error as? PlashError ?? PlashError.failure("\(error)")
     printLine(toStandardError: "plash: \(error)")
     if !error.usage.isEmpty { printLine(toStandardError: error.usage) }
-    exit(2)
-} catch {
-    printLine(toStandardError: "plash: \(error)")
-    exit(1)
+    exit(error.kind == .usage ? 2 : failureStatus)
 }

@@ -3,7 +3,7 @@ import Testing
 import PlashSystem
 
 func plan(_ arguments: [String]) throws -> ExecPlan {
-    guard case .run(let plan) = try parse(arguments) else { throw UsageError("not a run") }
+    guard case .run(let plan) = try parse(arguments) else { throw PlashError.usage("not a run") }
     return plan
 }
 
@@ -41,7 +41,7 @@ func plan(_ arguments: [String]) throws -> ExecPlan {
     for arguments in [["--frob", "--root", "/r"], ["--root"], [], ["--root", "/r", "--lower", "/l"],
                       ["--bind", "/a:rel", "--root", "/r"], ["--net", "host", "--root", "/r"],
                       ["--cwd", "rel", "--root", "/r"], ["--env", "=x", "--root", "/r"]] {
-        #expect(throws: UsageError.self, "\(arguments)") { try parse(arguments) }
+        #expect(throws: PlashError.self, "\(arguments)") { try parse(arguments) }
     }
 }
 

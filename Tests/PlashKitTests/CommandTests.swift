@@ -4,6 +4,18 @@ import Testing
 
 /// The everyday commands, their errors and exit codes.
 @Suite struct CommandTests {
+    @Test func runTellsItsOwnFailuresFromTheProgramsStatus() throws {
+        let store = TestStore()
+        _ = try store.id(["build", "--from", "busybox"])
+        let badValue = try store.plash(["run", "--memory", "lots", "1", "--", "true"])
+        #expect(badValue.status == 2, "\(badValue)")
+        #expect(badValue.stderr.hasPrefix("plash: --memory lots: "), "\(badValue)")
+        let failedBuild = try store.plash(["run", "--from", "busybox", "--run", "exit 3", "--", "true"])
+        #expect(failedBuild.status == 125, "\(failedBuild)")
+        #expect(try store.plash(["run", "1", "--", "sh", "-c", "exit 125"]).status == 125)
+        #expect(try store.plash(["run", "1", "--", "sh", "-c", "exit 3"]).status == 3)
+    }
+
     @Test func anUnknownCommandExits2WithUsage() throws {
         let result = try TestStore().plash(["frobnicate"])
         #expect(result.status == 2)
@@ -20,11 +32,11 @@ import Testing
         #expect(macro.stderr.hasPrefix("plash: unknown macro --bogus"))
     }
 
-    @Test func noSuchImageIsOneLineAndExit1() throws {
+    @Test func noSuchImageIsOneLineAndExit1Or125ForRun() throws {
         let store = TestStore()
         for arguments in [["run", "7"], ["rm", "7"], ["nodepath", "7"], ["parent", "7"], ["build", "--from", "7"]] {
             let result = try store.plash(arguments)
-            #expect(result.status == 1)
+            #expect(result.status == (arguments[0] == "run" ? 125 : 1), "\(arguments)")
             #expect(result.stderr == "plash: no image 7\n", "\(arguments)")
         }
     }

@@ -1,4 +1,5 @@
 import PlashKit
+import PlashSystem
 import Testing
 
 /// Pure logic: macros -> plan, run arguments, Plashfiles, cache keys, tar checks.
@@ -30,14 +31,14 @@ import Testing
     }
 
     @Test func twoImagesToStartFromAreAnError() throws {
-        #expect(throws: UsageFailure.self) { try plan(["--from", "a", "--from-id", "2"]) }
+        #expect(throws: PlashError.self) { try plan(["--from", "a", "--from-id", "2"]) }
     }
 
     @Test func unknownMacrosAndMissingArgumentsAreUsageErrors() throws {
-        #expect(throws: UsageFailure.self) { try plan(["--nope"]) }
-        #expect(throws: UsageFailure.self) { try plan(["--run"]) }
-        #expect(throws: UsageFailure.self) { try plan(["--from"]) }
-        #expect(throws: UsageFailure.self) { try plan(["stray"]) }
+        #expect(throws: PlashError.self) { try plan(["--nope"]) }
+        #expect(throws: PlashError.self) { try plan(["--run"]) }
+        #expect(throws: PlashError.self) { try plan(["--from"]) }
+        #expect(throws: PlashError.self) { try plan(["stray"]) }
     }
 
     @Test func evalStringAndEvalStdinInsertMacros() throws {
@@ -47,7 +48,7 @@ import Testing
     }
 
     @Test func stdinIsReadOnlyOnce() throws {
-        #expect(throws: UsageFailure.self) { try plan(["--run-stdin", "--run-stdin"]) }
+        #expect(throws: PlashError.self) { try plan(["--run-stdin", "--run-stdin"]) }
     }
 
     @Test func envAndHashPathGoToTheCurrentLayerAndEnvCarriesOn() throws {
@@ -89,9 +90,9 @@ import Testing
     }
 
     @Test func runWithoutAnImageIsAUsageError() {
-        #expect(throws: UsageFailure.self) { try parseRun([]) }
-        #expect(throws: UsageFailure.self) { try parseRun(["--bind"]) }
-        #expect(throws: UsageFailure.self) { try parseRun(["--no-tmp", "--", "ls"]) }
+        #expect(throws: PlashError.self) { try parseRun([]) }
+        #expect(throws: PlashError.self) { try parseRun(["--bind"]) }
+        #expect(throws: PlashError.self) { try parseRun(["--no-tmp", "--", "ls"]) }
     }
 
     @Test func sha256MatchesTheStandardVectors() {
@@ -126,12 +127,12 @@ import Testing
                         entry("./bin/sh", .symbolicLink, "/bin/busybox"), entry("./lib", .symbolicLink, "usr/lib"),
                         entry("./bin/ash", .hardLink, "./bin/busybox")]
         #expect(throws: Never.self) { try checkTarEntries(ordinary) }
-        #expect(throws: Failure.self) { try checkTarEntries([entry("a/../../b")]) }
-        #expect(throws: Failure.self) { try checkTarEntries([entry("/abs")]) }
-        #expect(throws: Failure.self) { try checkTarEntries(ordinary + [entry("./lib/x")]) }
-        #expect(throws: Failure.self) { try checkTarEntries(ordinary + [entry("lib/sub/x", .directory)]) }
-        #expect(throws: Failure.self) { try checkTarEntries([entry("h", .hardLink, "/etc/shadow")]) }
-        #expect(throws: Failure.self) { try checkTarEntries(ordinary + [entry("h", .hardLink, "lib/x")]) }
+        #expect(throws: PlashError.self) { try checkTarEntries([entry("a/../../b")]) }
+        #expect(throws: PlashError.self) { try checkTarEntries([entry("/abs")]) }
+        #expect(throws: PlashError.self) { try checkTarEntries(ordinary + [entry("./lib/x")]) }
+        #expect(throws: PlashError.self) { try checkTarEntries(ordinary + [entry("lib/sub/x", .directory)]) }
+        #expect(throws: PlashError.self) { try checkTarEntries([entry("h", .hardLink, "/etc/shadow")]) }
+        #expect(throws: PlashError.self) { try checkTarEntries(ordinary + [entry("h", .hardLink, "lib/x")]) }
     }
 
     @Test func shrinkRemovesOldLeavesFirst() {
