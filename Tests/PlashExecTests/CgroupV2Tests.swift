@@ -16,8 +16,8 @@ let vmAvailable = FileManager.default.isExecutableFile(atPath: "/usr/bin/qemu-sy
 @Test(.enabled(if: vmAvailable || mustRun, "needs qemu-system-x86, a kernel in /boot and ../shared/tools/vm-run"))
 func limitsWorkOnAPureCgroupV2Hierarchy() throws {
     let dir = makeDirectory("vm")
-    copyExecutable(plashExec, to: dir + "/plash-exec")
-    copyExecutable(probe, to: dir + "/probe")
+    try copyExecutable(plashExec, to: dir + "/plash-exec")
+    try copyExecutable(probe, to: dir + "/probe")
     let script = repository.appendingPathComponent("Tests/vm/cgroup-v2.sh").path
     let result = try run("/bin/bash", [vmRun, dir, script], environment: ["VM_TIMEOUT": "240"])
     let report = result.stdout.split(separator: "\n").filter { $0.hasPrefix("PASS") || $0.hasPrefix("FAIL") || $0.hasPrefix("summary") }

@@ -33,15 +33,26 @@ func emptyCgroup(_ name: String) {
     #expect((8...9).contains(started), "\(started) of 50 children started")
 }
 
-@Test func halfACPUGivesABusyLoopAboutHalfItsTime() throws {
+/// The CPU time a busy loop gets under --cpus 0.5 depends on what else runs (the whole
+/// suite, on two cores): bench/cpu-limit measures it. Here: the quota is written, and
+/// the kernel throttles the loop.
+@Test func halfACPUIsWrittenAsAQuotaAndABusyLoopIsThrottled() throws {
     let name = cgroupName("cpus")
-    let usage = "cat /sys/fs/cgroup/cpuacct/plash/\(name)/cpuacct.usage 2>/dev/null"
-        + " || echo $(( $(sed -n 's/^usage_usec //p' /sys/fs/cgroup/plash/\(name)/cpu.stat) * 1000 ))"
-    let result = try exec(["--cgroup", name, "--cpus", "0.5", "--root", busyboxRoot, "--", "sh", "-c",
-                           "timeout 2 sh -c 'while :; do :; done'; \(usage)"])
-    let nanoseconds = try #require(Double(result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)), "\(result)")
-    let seconds = nanoseconds / 1e9
-    #expect(seconds > 0.75 && seconds < 1.25, "used \(seconds) s of CPU in 2 s")
+    let v1 = "/sys/fs/cgroup/cpu/plash/\(name)", v2 = "/sys/fs/cgroup/plash/\(name)"
+    func read(_ path: String) -> String? {
+        (try? String(contentsOfFile: path, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+    func throttled() -> Int? {
+        let stat = read(v1 + "/cpu.stat") ?? read(v2 + "/cpu.stat") ?? ""
+        return stat.split(separator: "\n").first { $0.hasPrefix("nr_throttled ") }.flatMap { Int($0.dropFirst(13)) }
+    }
+    let child = try start(["--cgroup", name, "--cpus", "0.5", "--root", busyboxRoot, "--", "sh", "-c",
+                           "echo up; while :; do :; done"])
+    defer { kill(child.pid, SIGKILL); _ = child.finish(); removeCgroup(name) }
+    #expect(child.readLine() == "up")
+    let limit = read(v1 + "/cpu.cfs_quota_us").map { "\($0) \(read(v1 + "/cpu.cfs_period_us") ?? "?")" } ?? read(v2 + "/cpu.max")
+    #expect(limit == "50000 100000")
+    #expect(waitUntil(30) { (throttled() ?? 0) > 0 }, "nr_throttled \(String(describing: throttled()))")
 }
 
 @Test func restartingInTheSameCgroupKillsWhatTheEarlierInstanceLeft() throws {

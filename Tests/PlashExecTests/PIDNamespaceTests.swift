@@ -13,21 +13,52 @@ import PlashTestSupport
     #expect((Int(lines.last?.trimmingCharacters(in: .whitespaces) ?? "") ?? 99) < 10, "\(result)")
 }
 
+/// A name for processes of one test (see `processes(markedWith:)`).
+func uniqueMarker(_ what: String) -> String { "plash-\(what)-\(getpid())-\(UUID().uuidString.prefix(8))" }
+
+/// A shell line that starts a process marked `marker` that would run for long, with
+/// its stdio away from the test's pipes (a survivor must not keep them open).
+func markedSleeper(_ marker: String) -> String { "sh -c 'sleep 1000; :' \(marker) </dev/null >/dev/null 2>&1" }
+
+/// Kills what survived a test: the marked processes and everything they started.
+func killMarked(_ markers: [String]) {
+    for pid in markers.flatMap(processes(markedWith:)) {
+        (descendants(of: pid) + [pid]).forEach { kill($0, SIGKILL) }
+    }
+}
+
 @Test func whenTheProgramExitsWhatItStartedDiesWithIt() throws {
-    let marker = "plash-pidns-orphan-\(getpid())"
-    let result = try inBusybox("sleep 1000 \(marker) 2>/dev/null & exit 4", options: ["--pid-ns"])
-    #expect(result.status == 4)
-    #expect(waitUntil { (try? shell("pgrep -f '\(marker)'").status) == 1 })
+    let orphan = uniqueMarker("pidns-orphan")
+    defer { killMarked([orphan]) }
+    let child = try start(["--pid-ns", "--root", busyboxRoot, "--", "sh", "-c",
+                           "\(markedSleeper(orphan)) & echo up; read x; exit 4"], stdin: .pipe)
+    #expect(child.readLine() == "up")
+    #expect(waitUntil { !processes(markedWith: orphan).isEmpty }, "the program's child never ran")
+
+    child.closeStdin()   // the program exits
+    let exit = child.wait(timeout: 10)
+    if exit == nil { kill(child.pid, SIGKILL) }
+    #expect(exit?.0 == 4, "\(String(describing: exit))")
+    #expect(waitUntil { processes(markedWith: orphan).isEmpty }, "the program's child outlived it")
+    killMarked([orphan])
+    _ = child.finish()
 }
 
 @Test func killingTheSupervisedPIDKillsTheWholeContainer() throws {
-    let marker = "plash-pidns-killed-\(getpid())"
+    let orphan = uniqueMarker("pidns-killed"), program = uniqueMarker("pidns-program")
+    defer { killMarked([orphan, program]) }
     let child = try start(["--pid-ns", "--root", busyboxRoot, "--", "sh", "-c",
-                           "sleep 1000 \(marker) 2>/dev/null & echo up; exec sleep 1001"])
+                           "\(markedSleeper(orphan)) & echo up; exec \(markedSleeper(program))"])
     #expect(child.readLine() == "up")
+    #expect(waitUntil { !processes(markedWith: orphan).isEmpty && !processes(markedWith: program).isEmpty },
+            "the program and its child never both ran")
+
     kill(child.pid, SIGKILL)
-    #expect(child.finish().signal == SIGKILL)
-    #expect(waitUntil { (try? shell("pgrep -f '\(marker)'").status) == 1 })
+    #expect(child.wait(timeout: 10) != nil)
+    #expect(waitUntil { processes(markedWith: program).isEmpty }, "the program outlived the PID its supervisor killed")
+    #expect(waitUntil { processes(markedWith: orphan).isEmpty }, "the program's child outlived the PID its supervisor killed")
+    killMarked([orphan, program])
+    _ = child.finish()
 }
 
 @Test func signalsToTheSupervisedPIDReachTheProgram() throws {

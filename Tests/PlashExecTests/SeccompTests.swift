@@ -3,11 +3,12 @@ import Testing
 import PlashTestSupport
 
 /// A busybox root with the probe in it.
-let probeRoot: String = {
-    let root = makeBusyboxRoot(at: makeDirectory("probe-root"))
-    copyExecutable(probe, to: root + "/bin/probe")
+var probeRoot: String { get throws { try probeRootFixture.get() } }
+private let probeRootFixture = Fixture {
+    let root = try makeBusyboxRoot(at: makeDirectory("probe-root"))
+    try copyExecutable(probe, to: root + "/bin/probe")
     return root
-}()
+}
 
 func withSeccomp(_ profile: String, _ script: String) throws -> Finished {
     try exec(["--seccomp", profile, "--root", probeRoot, "--", "sh", "-c", script])
@@ -26,16 +27,35 @@ func withSeccomp(_ profile: String, _ script: String) throws -> Finished {
     #expect(unfiltered.stdout == "ENOTTY\nENOTTY\n")
 }
 
+@Test func theDefaultFilterRefusesCloneWithEachNamespaceFlag() throws {
+    let flags = ["CLONE_NEWNS", "CLONE_NEWUTS", "CLONE_NEWIPC", "CLONE_NEWUSER", "CLONE_NEWPID", "CLONE_NEWNET",
+                 "CLONE_NEWCGROUP"]
+    let unfiltered = try exec(["--root", probeRoot, "--", "probe", "clone"])
+    #expect(unfiltered.stdout == flags.map { "\($0) ok\n" }.joined(), "\(unfiltered)")
+    let filtered = try withSeccomp("default", "probe clone")
+    #expect(filtered.stdout == flags.map { "\($0) EPERM\n" }.joined(), "\(filtered)")
+}
+
+@Test func theDefaultFilterSaysClone3IsNotImplementedSoLibcFallsBackToClone() throws {
+    #expect(try exec(["--root", probeRoot, "--", "probe", "clone3"]).stdout == "ok\n")
+    #expect(try withSeccomp("default", "probe clone3").stdout == "ENOSYS\n")
+    // And what libc forks with still works.
+    #expect(try withSeccomp("default", "(true &) && wait && echo forked").stdout == "forked\n")
+}
+
+@Test func theDefaultFilterRefusesTIOCLINUX() throws {
+    #expect(try exec(["--root", probeRoot, "--", "probe", "tioclinux"]).stdout == "ENOTTY\n")
+    #expect(try withSeccomp("default", "probe tioclinux").stdout == "EPERM\n")
+}
+
 @Test func underTheDefaultFilterEverydayProgramsWork() throws {
     let site = makeDirectory("site")
     try "served\n".write(toFile: site + "/index.html", atomically: true, encoding: .utf8)
-    let port = 20000 + Int(getpid() % 20000)
-    let server = try Child("/bin/busybox", ["httpd", "-f", "-p", "127.0.0.1:\(port)", "-h", site])
-    defer { kill(server.pid, SIGTERM); _ = server.wait() }
-    usleep(200_000)
+    let server = try HTTPServer(root: site)
+    defer { server.stop() }
     let script = """
         ls /bin/sh >/dev/null && tar cf - /etc | tar tf - >/dev/null && (sleep 0.1 & wait) \
-        && wget -q -O - http://127.0.0.1:\(port)/index.html
+        && wget -q -O - http://127.0.0.1:\(server.port)/index.html
         """
     let result = try withSeccomp("default", script)
     #expect(result.stdout == "served\n", "\(result)")

@@ -4,24 +4,27 @@ import PlashTestSupport
 
 // plash-exec started by real ordinary users (setpriv), in user namespaces.
 
-let userExec = sharedBinaries + "/plash-exec"
+var userExec: String { get throws { try sharedBinaries + "/plash-exec" } }
 
 /// A busybox root with the probe and a user 1000, owned by `user` (as the images in a
 /// user's own store are).
-func userRoot(_ user: TestUser) -> String {
-    let root = makeBusyboxRoot(at: makeDirectory("user-root"))
-    copyExecutable(probe, to: root + "/bin/probe")
-    try! "root:x:0:0:root:/root:/bin/sh\nuser:x:1000:1000::/:/bin/sh\n"
+func userRoot(_ user: TestUser) throws -> String {
+    let root = try makeBusyboxRoot(at: makeDirectory("user-root"))
+    try copyExecutable(probe, to: root + "/bin/probe")
+    try "root:x:0:0:root:/root:/bin/sh\nuser:x:1000:1000::/:/bin/sh\n"
         .write(toFile: root + "/etc/passwd", atomically: false, encoding: .utf8)
-    try! shell("chown -R \(user.uid):\(user.uid) '\(root)'")
+    let owned = try shell("chown -R \(user.uid):\(user.uid) '\(root)'")
+    guard owned.status == 0 else { throw SetupError("chown \(root): \(owned.stderr)") }
     return root
 }
 
-let subRoot = userRoot(userWithSubordinateIDs)
-let plainRoot = userRoot(userWithoutSubordinateIDs)
+var subRoot: String { get throws { try subRootFixture.get() } }
+var plainRoot: String { get throws { try plainRootFixture.get() } }
+private let subRootFixture = Fixture { try userRoot(userWithSubordinateIDs) }
+private let plainRootFixture = Fixture { try userRoot(userWithoutSubordinateIDs) }
 
 @Test func anOrdinaryUsersContainerKeepsPIDStdioAndExitStatus() throws {
-    let user = userWithSubordinateIDs
+    let user = try userWithSubordinateIDs
     let child = try user.start(userExec, ["--root", subRoot, "--", "sh", "-c", "echo $$; read line; echo got $line >&2; exit 7"],
                                stdin: .pipe)
     #expect(child.readLine() == String(child.pid))
@@ -49,14 +52,15 @@ let plainRoot = userRoot(userWithoutSubordinateIDs)
 }
 
 @Test func withoutSubordinateIDsOnlyTheUserIsMappedAndTheContainerStillRuns() throws {
-    let result = try userWithoutSubordinateIDs.run(userExec, ["--root", plainRoot, "--", "sh", "-c",
-                                                             "id -u; cat /proc/self/uid_map | tr -s ' '; echo x > /new && cat /new"])
-    #expect(result.stdout == "0\n 0 \(userWithoutSubordinateIDs.uid) 1\nx\n", "\(result)")
+    let user = try userWithoutSubordinateIDs
+    let result = try user.run(userExec, ["--root", plainRoot, "--", "sh", "-c",
+                                         "id -u; cat /proc/self/uid_map | tr -s ' '; echo x > /new && cat /new"])
+    #expect(result.stdout == "0\n 0 \(user.uid) 1\nx\n", "\(result)")
     #expect(result.stderr == "")
 }
 
 @Test func filesWrittenIntoSharedDirectoriesBelongToTheUser() throws {
-    let user = userWithSubordinateIDs
+    let user = try userWithSubordinateIDs
     let cwd = makeDirectory("user-cwd", ownedBy: user)
     let name = "plash-test-\(getpid())-owner"
     defer { try? FileManager.default.removeItem(atPath: "/tmp/" + name) }
@@ -80,11 +84,15 @@ let plainRoot = userRoot(userWithoutSubordinateIDs)
 }
 
 @Test func fuseOverlayfsServesWhenAskedAndGoesWithTheProgram() throws {
-    let user = userWithSubordinateIDs
-    let result = try user.run(userExec, ["--root", subRoot, "--", "sh", "-c", "grep -c ' / / .*fuse-overlayfs' /proc/self/mountinfo; echo x > /y && cat /y"],
+    let user = try userWithSubordinateIDs, root = try subRoot
+    // This test's fuse-overlayfs: the one serving its root (test processes of other
+    // checkouts run as the same user).
+    func servers() -> [pid_t] {
+        allPIDs().filter { commandLine($0).hasPrefix("/usr/bin/fuse-overlayfs ") && commandLine($0).contains(root) && isAlive($0) }
+    }
+    let result = try user.run(userExec, ["--root", root, "--", "sh", "-c", "grep -c ' / / .*fuse-overlayfs' /proc/self/mountinfo; echo x > /y && cat /y"],
                               environment: ["PLASH_OVERLAY": "fuse"])
     #expect(result.stdout == "1\nx\n", "\(result)")
-    usleep(300_000)
-    let left = try shell("ps -u \(user.name) -o stat=,comm= | grep fuse-overlay | grep -v '^Z' || true")
-    #expect(left.stdout == "")
+    // The kernel signals it when the program exits; it ends a moment later.
+    #expect(waitUntil(10) { servers().isEmpty }, "fuse-overlayfs outlived the program: \(servers())")
 }

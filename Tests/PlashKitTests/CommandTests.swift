@@ -119,7 +119,7 @@ import Testing
         #expect(store.indexedIDs == [1])
         #expect(try store.plash(["purge"], stdin: "y\n").status == 0)
         #expect(store.indexedIDs == [])
-        #expect(store.nodes == [])
+        #expect(try store.nodes == [])
     }
 
     @Test func fromAnUnknownNameSaysWhatToDo() throws {

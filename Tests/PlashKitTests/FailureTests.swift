@@ -7,13 +7,13 @@ import Testing
     @Test func aFailingBuildNamesTheCommandAndLeavesNothing() throws {
         let store = TestStore()
         _ = try store.id(["import", "busybox"])
-        let before = treeListing(store.data + "/layer") + treeListing(store.data + "/index")
+        let before = try treeListing(store.data + "/layer") + treeListing(store.data + "/index")
         let result = try store.plash(["build", "--from", "busybox", "--run", "true", "false", "touch /never"])
         #expect(result.status == 1)
         #expect(result.stdout == "")
         #expect(result.stderr.hasSuffix("plash: build failed: false exited with status 1\n"))
         #expect(!result.stderr.contains("--> touch /never"))
-        #expect(treeListing(store.data + "/layer") + treeListing(store.data + "/index") == before)
+        #expect(try treeListing(store.data + "/layer") + treeListing(store.data + "/index") == before)
         #expect(store.stagingDirectories == [])
     }
 

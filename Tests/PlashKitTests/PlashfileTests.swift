@@ -25,7 +25,7 @@ import Testing
     @Test func aPlashfileRunsItsEntrypointWithItsArguments() throws {
         let store = TestStore()
         let file = makeDirectory() + "/Plashfile"
-        writeExecutable(file, """
+        try writeExecutable(file, """
             #!/usr/bin/env plash
             # greets
             --from busybox
@@ -44,7 +44,7 @@ import Testing
     @Test func aPlashfilePassesStdinAndTheExitStatus() throws {
         let store = TestStore()
         let file = makeDirectory() + "/Plashfile"
-        writeExecutable(file, """
+        try writeExecutable(file, """
             #!/usr/bin/env plash
             --from busybox
             --entrypoint-script
@@ -59,7 +59,7 @@ import Testing
     @Test func aPlashfileWithAnUnknownMacroFailsNamingIt() throws {
         let store = TestStore()
         let file = makeDirectory() + "/Plashfile"
-        writeExecutable(file, "#!/usr/bin/env plash\n--from busybox\n--frobnicate\n")
+        try writeExecutable(file, "#!/usr/bin/env plash\n--from busybox\n--frobnicate\n")
         let result = try runPlashfile(file, [], store: store)
         #expect(result.status == 2)
         #expect(result.stderr.contains("unknown macro --frobnicate"))

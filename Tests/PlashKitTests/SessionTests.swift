@@ -40,7 +40,7 @@ import Testing
         _ = try store.id(["build", "--from", "busybox", "--run", "touch /a", "--layer", "--run", "touch /b"])
         #expect(try store.plash(["rm", "2"]).status == 0)
         #expect(store.indexedIDs == [1])
-        #expect(store.nodes == ["./1"])
+        #expect(try store.nodes == ["./1"])
         let gone = try store.plash(["run", "3", "--", "true"])
         #expect(gone.status == 125)
         #expect(gone.stderr == "plash: no image 3\n")

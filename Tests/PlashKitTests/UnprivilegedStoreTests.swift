@@ -4,7 +4,7 @@ import PlashTestSupport
 
 // The builder as real ordinary users (setpriv), in their own stores.
 
-let userPlash = sharedBinaries + "/plash"
+var userPlash: String { get throws { try sharedBinaries + "/plash" } }
 
 /// Runs plash as `user` in `directory`, with PLASH_DATA when given.
 func plashAs(_ user: TestUser, _ arguments: [String], data: String? = nil, directory: String) throws -> Finished {
@@ -17,7 +17,7 @@ func rootOwnedFiles(_ dirs: [String]) throws -> String {
 }
 
 @Test func theQuickStartSessionPassesUnchangedAsAnOrdinaryUserInTheirOwnStore() throws {
-    let user = userWithSubordinateIDs
+    let user = try userWithSubordinateIDs
     let cwd = makeDirectory("session", ownedBy: user)
     let store = user.home + "/.local/share/plash"
     try? FileManager.default.removeItem(atPath: store)
@@ -36,7 +36,7 @@ func rootOwnedFiles(_ dirs: [String]) throws -> String {
 }
 
 @Test func withoutSubordinateIDsAUserStillBuildsAndRuns() throws {
-    let user = userWithoutSubordinateIDs
+    let user = try userWithoutSubordinateIDs
     let cwd = makeDirectory("nosub", ownedBy: user)
     let data = cwd + "/store"
     let id = try plashAs(user, ["build", "--from", "busybox", "--run", "echo made > /made"], data: data, directory: cwd)
@@ -46,7 +46,7 @@ func rootOwnedFiles(_ dirs: [String]) throws -> String {
 }
 
 @Test func filesOfSubordinateIDsInTheStoreAreRemovedByPlashAndPlashSudo() throws {
-    let user = userWithSubordinateIDs
+    let user = try userWithSubordinateIDs
     let cwd = makeDirectory("subids", ownedBy: user)
     let data = cwd + "/store"
     let script = "mkdir /d && touch /d/f && chown -R 1000:1000 /d && chmod 700 /d && cp /bin/busybox /suid && chmod 4755 /suid"
@@ -67,7 +67,7 @@ func rootOwnedFiles(_ dirs: [String]) throws -> String {
 @Test func anOrdinaryUserCannotReachRootsStore() throws {
     let rootStore = TestStore()
     _ = try rootStore.id(["build", "--from", "busybox"])
-    let user = userWithSubordinateIDs
+    let user = try userWithSubordinateIDs
     let cwd = makeDirectory("reach", ownedBy: user)
     let listed = try plashAs(user, ["run", "1", "--", "true"], data: rootStore.data, directory: cwd)
     #expect(listed.status != 0)

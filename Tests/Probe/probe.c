@@ -1,5 +1,8 @@
 // A probe that runs inside test containers and reports what the kernel said.
 //   probe tiocsti        ioctl(TIOCSTI) on /dev/null, plain and with bit 32 set
+//   probe tioclinux      ioctl(TIOCLINUX) on /dev/null
+//   probe clone          clone() with each namespace flag, one line per flag
+//   probe clone3         clone3() without flags
 //   probe pid            its own PID
 //   probe fork N         start N children that wait; print how many started
 //   probe ids            its real and effective uid
@@ -11,11 +14,27 @@
 #include <string.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sched.h>
+#include <stdint.h>
 #include <sys/ioctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#ifndef SYS_clone3
+#define SYS_clone3 435
+#endif
+
 static const char *result(long r) { return r == 0 ? "ok" : strerrorname_np(errno); }
+
+// A child made by a raw clone()/clone3() (no stack: it goes on as a fork would)
+// exits at once; "ok" once it is reaped, else the errno of the call.
+static const char *forked(long pid) {
+    if (pid == 0) _exit(0);
+    if (pid < 0) return strerrorname_np(errno);
+    waitpid(pid, NULL, 0);
+    return "ok";
+}
 
 int main(int argc, char **argv) {
     if (argc > 1 && strcmp(argv[1], "tiocsti") == 0) {
@@ -23,6 +42,30 @@ int main(int argc, char **argv) {
         char c = 'x';
         printf("%s\n", result(ioctl(fd, TIOCSTI, &c)));
         printf("%s\n", result(ioctl(fd, TIOCSTI | (1UL << 32), &c)));
+        return 0;
+    }
+    if (argc > 1 && strcmp(argv[1], "tioclinux") == 0) {
+        int fd = open("/dev/null", O_RDONLY);
+        char subcode = 0;
+        printf("%s\n", result(ioctl(fd, TIOCLINUX, &subcode)));
+        return 0;
+    }
+    if (argc > 1 && strcmp(argv[1], "clone") == 0) {
+        static const struct { const char *name; long flag; } flags[] = {
+            {"CLONE_NEWNS", CLONE_NEWNS}, {"CLONE_NEWUTS", CLONE_NEWUTS}, {"CLONE_NEWIPC", CLONE_NEWIPC},
+            {"CLONE_NEWUSER", CLONE_NEWUSER}, {"CLONE_NEWPID", CLONE_NEWPID}, {"CLONE_NEWNET", CLONE_NEWNET},
+            {"CLONE_NEWCGROUP", CLONE_NEWCGROUP},
+        };
+        for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++) {
+            const char *r = forked(syscall(SYS_clone, flags[i].flag | SIGCHLD, 0, 0, 0, 0));
+            printf("%s %s\n", flags[i].name, r);
+        }
+        return 0;
+    }
+    if (argc > 1 && strcmp(argv[1], "clone3") == 0) {
+        uint64_t args[11] = {0};   // struct clone_args of Linux 5.7; [4] is exit_signal
+        args[4] = SIGCHLD;
+        printf("%s\n", forked(syscall(SYS_clone3, args, sizeof args)));
         return 0;
     }
     if (argc > 1 && strcmp(argv[1], "pid") == 0) {
@@ -53,6 +96,6 @@ int main(int argc, char **argv) {
         perror("probe as");
         return 127;
     }
-    fprintf(stderr, "usage: probe tiocsti|pid|fork N|ids|as UID CMD...\n");
+    fprintf(stderr, "usage: probe tiocsti|tioclinux|clone|clone3|pid|fork N|ids|as UID CMD...\n");
     return 2;
 }

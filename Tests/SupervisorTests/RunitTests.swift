@@ -11,7 +11,7 @@ import Testing
         let root = makeDirectory("www")
         try "hello from plash\n".write(toFile: root + "/index.html", atomically: true, encoding: .utf8)
         try FileManager.default.createDirectory(atPath: root + "/cgi-bin", withIntermediateDirectories: true)
-        writeExecutable(root + "/cgi-bin/fork", """
+        try writeExecutable(root + "/cgi-bin/fork", """
             #!/bin/sh
             sleep 1000 </dev/null >/dev/null 2>&1 &
             printf 'Content-Type: text/plain\\r\\n\\r\\n%s\\n' $!
@@ -22,7 +22,8 @@ import Testing
 
     @Test func runsvRunsTheHttpdServiceAsTheServerItself() throws {
         let store = TestStore()
-        let port = freePort()
+        let reserved = try ReservedPort(), port = reserved.port
+        defer { withExtendedLifetime(reserved) {} }
         let service = try RunitService("httpd-demo", settings: ["HTTPD_PORT": "\(port)", "HTTPD_ROOT": try Self.documentRoot()],
                                        environment: serviceEnvironment(store))
         defer { service.stop() }
@@ -42,7 +43,8 @@ import Testing
 
     @Test func svRestartStartsANewServerAndDownLeavesNothing() throws {
         let store = TestStore()
-        let port = freePort()
+        let reserved = try ReservedPort(), port = reserved.port
+        defer { withExtendedLifetime(reserved) {} }
         let service = try RunitService("httpd-demo", settings: ["HTTPD_PORT": "\(port)", "HTTPD_ROOT": try Self.documentRoot()],
                                        environment: serviceEnvironment(store))
         defer { service.stop() }
@@ -64,7 +66,8 @@ import Testing
 
     @Test func svDownKillsWhatTheServerForkedThroughFinish() throws {
         let store = TestStore()
-        let port = freePort()
+        let reserved = try ReservedPort(), port = reserved.port
+        defer { withExtendedLifetime(reserved) {} }
         let service = try RunitService("httpd-demo", settings: ["HTTPD_PORT": "\(port)", "HTTPD_ROOT": try Self.documentRoot()],
                                        environment: serviceEnvironment(store))
         defer { service.stop() }

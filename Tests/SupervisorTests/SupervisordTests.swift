@@ -2,60 +2,77 @@ import Foundation
 import PlashTestSupport
 import Testing
 
-/// supervisord and supervisorctl with the shipped supervisord/ sections, included as
-/// they are; only the environment (port, paths, PATH, store) is the test's. Serialized:
-/// the shipped programs use their program name as cgroup name.
-@Suite(.serialized) struct SupervisordTests {
+/// supervisord and supervisorctl with the shipped supervisord/ sections; only the
+/// environment (port, paths, PATH, store) is the test's, and the program's name: the
+/// shipped programs use it as their cgroup's name, which must not be shared with tests
+/// running at the same time (here or in another checkout).
+@Suite struct SupervisordTests {
     static let shipped = repositoryDirectory + "/supervisord"
+
+    /// A copy of the shipped section file SHIPPED.conf whose program is named uniquely;
+    /// returns the copy's path and the name.
+    static func section(_ shipped: String) throws -> (path: String, program: String) {
+        let program = "\(shipped)-\(getpid())-\(UUID().uuidString.prefix(6))"
+        let text = try String(contentsOfFile: "\(Self.shipped)/\(shipped).conf", encoding: .utf8)
+        guard text.contains("[program:\(shipped)]") else { throw SetupError("no [program:\(shipped)] in \(shipped).conf") }
+        let path = makeDirectory("section") + "/\(program).conf"
+        try text.replacingOccurrences(of: "[program:\(shipped)]", with: "[program:\(program)]")
+            .write(toFile: path, atomically: true, encoding: .utf8)
+        return (path, program)
+    }
 
     @Test func supervisorctlStartsStopsAndRestartsTheHttpdServer() throws {
         let store = TestStore()
-        let port = freePort()
-        let daemon = try Supervisord(include: [Self.shipped + "/httpd-demo.conf"],
+        let reserved = try ReservedPort(), port = reserved.port
+        defer { withExtendedLifetime(reserved) {} }
+        let (section, httpd) = try Self.section("httpd-demo")
+        let daemon = try Supervisord(include: [section],
                                      environment: serviceEnvironment(store, ["HTTPD_PORT": "\(port)",
                                                                              "HTTPD_ROOT": try RunitTests.documentRoot()]),
-                                     cgroups: ["httpd-demo"])
+                                     cgroups: [httpd])
         defer { daemon.stop() }
 
-        let first = try #require(try daemon.waitForPID("httpd-demo"))
+        let first = try #require(try daemon.waitForPID(httpd))
         var body: String?
         #expect(waitUntil { body = httpGet(port: port, path: "/index.html"); return body != nil })
         #expect(body == "hello from plash\n")
         #expect(executable(first) == "/bin/busybox")
         #expect(commandLine(first).hasPrefix("httpd -f -v -p 127.0.0.1:\(port)"))
-        #expect(waitUntil { (try? daemon.ctl("tail", "httpd-demo").stdout.contains("response:200")) == true })
+        #expect(waitUntil { (try? daemon.ctl("tail", httpd).stdout.contains("response:200")) == true })
 
-        #expect(try daemon.ctl("restart", "httpd-demo").status == 0)
-        let second = try #require(try daemon.waitForPID("httpd-demo", except: first))
+        #expect(try daemon.ctl("restart", httpd).status == 0)
+        let second = try #require(try daemon.waitForPID(httpd, except: first))
         #expect(!isAlive(first))
         #expect(waitUntil { httpGet(port: port) != nil })
 
-        #expect(try daemon.ctl("stop", "httpd-demo").status == 0)
-        #expect(try daemon.status("httpd-demo").contains("STOPPED"))
+        #expect(try daemon.ctl("stop", httpd).status == 0)
+        #expect(try daemon.status(httpd).contains("STOPPED"))
         #expect(!isAlive(second))
-        #expect(waitUntil { processes(inCgroup: "httpd-demo").isEmpty })
+        #expect(waitUntil { processes(inCgroup: httpd).isEmpty })
 
-        let started = try daemon.ctl("start", "httpd-demo")
+        let started = try daemon.ctl("start", httpd)
         #expect(started.status == 0, "\(started) \(daemon.log)")
-        #expect(try daemon.waitForPID("httpd-demo", except: second) != nil)
+        #expect(try daemon.waitForPID(httpd, except: second) != nil)
     }
 
     @Test func stopasgroupTakesDownWhatTheServerForked() throws {
         let store = TestStore()
-        let port = freePort()
-        let daemon = try Supervisord(include: [Self.shipped + "/httpd-demo.conf"],
+        let reserved = try ReservedPort(), port = reserved.port
+        defer { withExtendedLifetime(reserved) {} }
+        let (section, httpd) = try Self.section("httpd-demo")
+        let daemon = try Supervisord(include: [section],
                                      environment: serviceEnvironment(store, ["HTTPD_PORT": "\(port)",
                                                                              "HTTPD_ROOT": try RunitTests.documentRoot()]),
-                                     cgroups: ["httpd-demo"])
+                                     cgroups: [httpd])
         defer { daemon.stop() }
-        let server = try #require(try daemon.waitForPID("httpd-demo"))
+        let server = try #require(try daemon.waitForPID(httpd))
         var body: String?
         #expect(waitUntil { body = httpGet(port: port, path: "/cgi-bin/fork"); return body != nil })
         let child = try #require(pid_t(body?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""))
         #expect(isAlive(child))
 
-        #expect(try daemon.ctl("stop", "httpd-demo").status == 0)
-        #expect(waitUntil { processes(inCgroup: "httpd-demo").isEmpty })
+        #expect(try daemon.ctl("stop", httpd).status == 0)
+        #expect(waitUntil { processes(inCgroup: httpd).isEmpty })
         #expect(!isAlive(server))
         #expect(!isAlive(child))
     }
@@ -64,26 +81,27 @@ import Testing
         let store = TestStore()
         let data = makeDirectory("sort")
         try "3\n10\n2\n".write(toFile: data + "/numbers", atomically: true, encoding: .utf8)
-        let daemon = try Supervisord(include: [Self.shipped + "/sort-demo.conf"],
+        let (section, sort) = try Self.section("sort-demo")
+        let daemon = try Supervisord(include: [section],
                                      environment: serviceEnvironment(store, ["SORT_INPUT": data + "/numbers",
                                                                              "SORT_OUTPUT": data + "/sorted"]),
-                                     cgroups: ["sort-demo"])
+                                     cgroups: [sort])
         defer { daemon.stop() }
-        #expect(try daemon.status("sort-demo").contains("STOPPED"))   // autostart=false
+        #expect(try daemon.status(sort).contains("STOPPED"))   // autostart=false
 
         // supervisord tells the exit status in its log (supervisorctl status shows EXITED
         // and the time only).
-        try daemon.ctl("start", "sort-demo")
-        #expect(waitUntil { daemon.log.contains("exited: sort-demo (exit status 0; expected)") }, "\(daemon.log)")
-        #expect(try daemon.status("sort-demo").contains("EXITED"))
+        try daemon.ctl("start", sort)
+        #expect(waitUntil { daemon.log.contains("exited: \(sort) (exit status 0; expected)") }, "\(daemon.log)")
+        #expect(try daemon.status(sort).contains("EXITED"))
         #expect(try String(contentsOfFile: data + "/sorted", encoding: .utf8) == "2\n3\n10\n")
 
         // No input: the filter fails, and supervisord says so, with the code.
         try FileManager.default.removeItem(atPath: data + "/numbers")
-        try daemon.ctl("start", "sort-demo")
-        #expect(waitUntil { daemon.log.range(of: #"exited: sort-demo \(exit status [1-9]\d*; not expected\)"#,
+        try daemon.ctl("start", sort)
+        #expect(waitUntil { daemon.log.range(of: #"exited: \#(sort) \(exit status [1-9]\d*; not expected\)"#,
                                              options: .regularExpression) != nil }, "\(daemon.log)")
-        #expect(try daemon.status("sort-demo").contains("EXITED"))
+        #expect(try daemon.status(sort).contains("EXITED"))
     }
 
     /// A program whose own exit status is not in exitcodes= is reported with that code.
@@ -111,7 +129,8 @@ import Testing
     /// the next start of the program kills it through the cgroup (docs/supervisors.md).
     @Test func inPlaceAChildOfAnotherSessionSurvivesStopUntilTheNextStart() throws {
         let store = TestStore()
-        let port = freePort()
+        let reserved = try ReservedPort(), port = reserved.port
+        defer { withExtendedLifetime(reserved) {} }
         let name = "session-\(getpid())"
         let section = makeDirectory("section") + "/session.conf"
         try """
@@ -145,7 +164,8 @@ import Testing
     /// --pid-ns the kernel ends it with the program (docs/supervisors.md).
     @Test func withPidNsStopLeavesNothingEvenOfAnotherSession() throws {
         let store = TestStore()
-        let port = freePort()
+        let reserved = try ReservedPort(), port = reserved.port
+        defer { withExtendedLifetime(reserved) {} }
         let name = "escape-\(getpid())"
         let section = makeDirectory("section") + "/escape.conf"
         try """

@@ -17,22 +17,61 @@ public func serviceEnvironment(_ store: TestStore, _ extra: [String: String] = [
     return env.merging(extra) { $1 }
 }
 
-/// A TCP port on 127.0.0.1 that nothing listens on right now (the kernel's choice).
-public func freePort() -> Int {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(fd) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    address.sin_port = 0
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    _ = withUnsafeMutablePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
+/// A TCP port on 127.0.0.1 held for one test: a socket bound to it with SO_REUSEADDR and
+/// never listening. The kernel hands the port to no other bind(0) or connect() while the
+/// socket exists, yet a server that sets SO_REUSEADDR (busybox httpd does) may bind it
+/// and listen. Picking a free port and closing it before the server starts would let
+/// another test take it meanwhile.
+public final class ReservedPort: @unchecked Sendable {
+    public let port: Int
+    private let fd: Int32
+
+    public init() throws {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw SetupError("socket: \(String(cString: strerror(errno)))") }
+        _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+        var on: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, socklen_t(MemoryLayout<Int32>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+        }
+        guard bound else {
+            close(fd)
+            throw SetupError("bind 127.0.0.1:0: \(String(cString: strerror(errno)))")
+        }
+        self.fd = fd
+        port = Int(UInt16(bigEndian: address.sin_port))
     }
-    _ = withUnsafeMutablePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+
+    deinit { close(fd) }
+}
+
+/// busybox httpd on the host, serving `root` on a reserved port, once it answers.
+public final class HTTPServer: @unchecked Sendable {
+    public let reservation: ReservedPort
+    public var port: Int { reservation.port }
+    private let server: Child
+
+    public init(root: String) throws {
+        reservation = try ReservedPort()
+        server = try Child("/bin/busybox", ["httpd", "-f", "-p", "127.0.0.1:\(reservation.port)", "-h", root])
+        let port = reservation.port
+        let server = self.server
+        guard waitUntil(10, { httpResponse(port: port) != nil || !isAlive(server.pid) }), isAlive(server.pid) else {
+            stop()
+            throw SetupError("busybox httpd on port \(port) did not answer within 10 s")
+        }
     }
-    return Int(UInt16(bigEndian: address.sin_port))
+
+    public func stop() {
+        kill(server.pid, SIGKILL)
+        _ = server.finish()
+    }
 }
 
 /// Polls `condition` every 20 ms until it holds or `timeout` seconds passed.
@@ -120,6 +159,17 @@ public func executable(_ pid: pid_t) -> String? {
 public func commandLine(_ pid: pid_t) -> String {
     let data = (try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/cmdline"))) ?? Data()
     return data.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }.joined(separator: " ")
+}
+
+/// Every living process whose last command-line word is `marker`. Start one in a
+/// container with `sh -c 'sleep 1000; :' MARKER`: busybox sleep rejects extra words,
+/// and the `; :` keeps that shell from exec'ing sleep in its place.
+public func processes(markedWith marker: String) -> [pid_t] {
+    allPIDs().filter { pid in
+        guard let data = try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/cmdline")),
+              let last = data.split(separator: 0).last else { return false }
+        return String(decoding: last, as: UTF8.self) == marker && isAlive(pid)
+    }
 }
 
 /// Every descendant of PID, children before grandchildren.

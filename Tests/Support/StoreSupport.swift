@@ -44,8 +44,10 @@ public struct TestStore: Sendable {
 
     /// Every node directory below layer/0 (the images' nodes).
     public var nodes: [String] {
-        let result = try! shell("cd '\(data)/layer/0' && find . -type d ! -path '*/_data*' ! -name . | sort")
-        return result.stdout.split(separator: "\n").map(String.init)
+        get throws {
+            let result = try shell("cd '\(data)/layer/0' && find . -type d ! -path '*/_data*' ! -name . | sort")
+            return result.stdout.split(separator: "\n").map(String.init)
+        }
     }
 }
 
@@ -70,10 +72,10 @@ public func runConcurrently(_ invocations: [@Sendable () throws -> Finished]) ->
 }
 
 /// Writes an executable file.
-public func writeExecutable(_ path: String, _ text: String) {
+public func writeExecutable(_ path: String, _ text: String) throws {
     // Written by a child: see copyExecutable.
-    let written = try! run("/bin/sh", ["-c", "cat > \"$0\" && chmod 755 \"$0\"", path], stdin: text)
-    precondition(written.status == 0, "cannot write \(path): \(written.stderr)")
+    let written = try run("/bin/sh", ["-c", "cat > \"$0\" && chmod 755 \"$0\"", path], stdin: text)
+    guard written.status == 0 else { throw SetupError("cannot write \(path): \(written.stderr)") }
 }
 
 /// The session of the quick start (issue 3), and what it prints on stdout.

@@ -133,10 +133,31 @@ public final class Child: @unchecked Sendable {
 
     /// Waits for the exit: (status, nil) or (-1, signal).
     public func wait() -> (Int32, Int32?) {
+        if let exit = exited.value { return exit }
         var status: Int32 = 0
         while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
-        if status & 0x7f == 0 { return ((status >> 8) & 0xff, nil) }
-        return (-1, status & 0x7f)
+        return record(status)
+    }
+
+    /// Waits up to `timeout` seconds for the exit; nil while it still runs (then the
+    /// caller kills it: a test must not hang).
+    public func wait(timeout: Double) -> (Int32, Int32?)? {
+        let deadline = Date().addingTimeInterval(timeout)
+        repeat {
+            if let exit = exited.value { return exit }
+            var status: Int32 = 0
+            if waitpid(pid, &status, WNOHANG) == pid { return record(status) }
+            usleep(10_000)
+        } while Date() < deadline
+        return nil
+    }
+
+    private let exited = Locked<(Int32, Int32?)?>(nil)
+
+    private func record(_ status: Int32) -> (Int32, Int32?) {
+        let exit: (Int32, Int32?) = status & 0x7f == 0 ? ((status >> 8) & 0xff, nil) : (-1, status & 0x7f)
+        exited.set(exit)
+        return exit
     }
 }
 
@@ -173,43 +194,70 @@ public final class Locked<Value>: @unchecked Sendable {
     public var done: Bool { lock.lock(); defer { lock.unlock() }; return isSet }
 }
 
+/// Why a test's setup failed (a tool missing, a command that failed): the test that
+/// needed it fails with this message, and the other tests still run.
+public struct SetupError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// A value made once per test process, on first use. Making it may fail (a tool is
+/// missing): then each test that uses it fails with that error, instead of a `try!`
+/// in a global crashing the whole test process.
+public final class Fixture<Value>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var made: Result<Value, any Error>?
+    private let make: () throws -> Value
+    public init(_ make: @escaping () throws -> Value) { self.make = make }
+    public func get() throws -> Value {
+        lock.lock()
+        defer { lock.unlock() }
+        if made == nil { made = Result { try make() } }
+        return try made!.get()
+    }
+}
+
 /// One scratch directory per test process, under /var/tmp (not shared into
-/// containers, unlike /tmp), removed at exit.
+/// containers, unlike /tmp), removed at exit. When it cannot be made, the first use
+/// of a directory inside it fails the test that uses it.
 public let scratch: String = {
     let dir = "/var/tmp/plash-tests-\(getpid())"
     try? FileManager.default.removeItem(atPath: dir)
-    try! FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
     atexit { try? FileManager.default.removeItem(atPath: "/var/tmp/plash-tests-\(getpid())") }
     return dir
 }()
 
 private let counter = Locked(0)
 
-/// A new empty directory inside `scratch`.
+/// A new empty directory inside `scratch` (see there for failures).
 public func makeDirectory(_ name: String = "dir") -> String {
     let n: Int = { let v = counter.value + 1; counter.set(v); return v }()
     let dir = "\(scratch)/\(name)-\(n)-\(UUID().uuidString.prefix(8))"
-    try! FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
     return dir
 }
 
 /// A root filesystem made of Debian's static busybox and a link for each applet,
 /// created once per test process. Tests must not change it (containers cannot).
-public let busyboxRoot: String = makeBusyboxRoot(at: "\(scratch)/busybox-root")
+public var busyboxRoot: String { get throws { try busyboxRootFixture.get() } }
+private let busyboxRootFixture = Fixture { try makeBusyboxRoot(at: "\(scratch)/busybox-root") }
 
-public func makeBusyboxRoot(at dir: String) -> String {
+public func makeBusyboxRoot(at dir: String) throws -> String {
     let fm = FileManager.default
     let busybox = "/bin/busybox"
-    precondition(fm.isExecutableFile(atPath: busybox), "install busybox-static: /bin/busybox is missing")
-    try! fm.createDirectory(atPath: dir + "/bin", withIntermediateDirectories: true)
-    try! fm.createDirectory(atPath: dir + "/etc", withIntermediateDirectories: true)
-    copyExecutable(busybox, to: dir + "/bin/busybox")
-    let applets = try! run(busybox, ["--list"]).stdout.split(separator: "\n")
-    for applet in applets where applet != "busybox" {
-        try! fm.createSymbolicLink(atPath: "\(dir)/bin/\(applet)", withDestinationPath: "busybox")
+    guard fm.isExecutableFile(atPath: busybox) else {
+        throw SetupError("install busybox-static: /bin/busybox is missing")
     }
-    try! "root:x:0:0:root:/root:/bin/sh\n".write(toFile: dir + "/etc/passwd", atomically: true, encoding: .utf8)
-    try! "root:x:0:\n".write(toFile: dir + "/etc/group", atomically: true, encoding: .utf8)
+    try fm.createDirectory(atPath: dir + "/bin", withIntermediateDirectories: true)
+    try fm.createDirectory(atPath: dir + "/etc", withIntermediateDirectories: true)
+    try copyExecutable(busybox, to: dir + "/bin/busybox")
+    let applets = try run(busybox, ["--list"]).stdout.split(separator: "\n")
+    for applet in applets where applet != "busybox" {
+        try fm.createSymbolicLink(atPath: "\(dir)/bin/\(applet)", withDestinationPath: "busybox")
+    }
+    try "root:x:0:0:root:/root:/bin/sh\n".write(toFile: dir + "/etc/passwd", atomically: true, encoding: .utf8)
+    try "root:x:0:\n".write(toFile: dir + "/etc/group", atomically: true, encoding: .utf8)
     return dir
 }
 
@@ -221,27 +269,32 @@ public var isRoot: Bool { geteuid() == 0 }
 
 /// Every file below `dir` with its type, size and mode: equal listings mean an
 /// unchanged tree.
-public func treeListing(_ dir: String) -> [String] {
-    let result = try! shell("cd '\(dir)' && find . -printf '%p %y %s %m %l\\n' | sort")
+public func treeListing(_ dir: String) throws -> [String] {
+    let result = try shell("cd '\(dir)' && find . -printf '%p %y %s %m %l\\n' | sort")
     return result.stdout.split(separator: "\n").map(String.init)
 }
 
 /// The mount table of the test process, minus lines that mention the scratch
 /// directory (other tests may legitimately mount there).
-public func hostMounts() -> [String] {
-    (try! String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8))
+public func hostMounts() throws -> [String] {
+    (try String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8))
         .split(separator: "\n").map(String.init).filter { !$0.contains(scratch) }
 }
 
 /// The probe (Tests/Probe/probe.c), compiled statically once per test process.
-public let probe: String = {
+public var probe: String { get throws { try probeFixture.get() } }
+private let probeFixture = Fixture {
     let tests = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
     let source = tests.appendingPathComponent("Probe/probe.c").path
     let binary = scratch + "/probe"
-    let result = try! run("/usr/bin/cc", ["-static", "-O2", "-o", binary, source])
-    precondition(result.status == 0, "cannot compile the probe: \(result.stderr)")
+    let compiler = "/usr/bin/cc"
+    guard FileManager.default.isExecutableFile(atPath: compiler) else {
+        throw SetupError("cannot compile the probe: \(compiler) is missing (install gcc and libc6-dev)")
+    }
+    let result = try run(compiler, ["-static", "-O2", "-o", binary, source])
+    guard result.status == 0 else { throw SetupError("cannot compile the probe: \(result.stderr)") }
     return binary
-}()
+}
 
 /// A real ordinary user for the unprivileged tests, created once (useradd), with or
 /// without subordinate ids in /etc/subuid and /etc/subgid.
@@ -268,36 +321,49 @@ public struct TestUser: Sendable {
     }
 }
 
-public let userWithSubordinateIDs = makeTestUser("plash-test-sub", subordinateIDs: true)
-public let userWithoutSubordinateIDs = makeTestUser("plash-test-nosub", subordinateIDs: false)
+/// The two test users. Created on first use and kept: see README.md, "Tests".
+public var userWithSubordinateIDs: TestUser { get throws { try userWithSubordinateIDsFixture.get() } }
+public var userWithoutSubordinateIDs: TestUser { get throws { try userWithoutSubordinateIDsFixture.get() } }
+private let userWithSubordinateIDsFixture = Fixture { try makeTestUser("plash-test-sub", subordinateIDs: true) }
+private let userWithoutSubordinateIDsFixture = Fixture { try makeTestUser("plash-test-nosub", subordinateIDs: false) }
 
-func makeTestUser(_ name: String, subordinateIDs: Bool) -> TestUser {
+/// Idempotent: the user is added only when missing, and /etc/subuid and /etc/subgid are
+/// rewritten only when the user's lines are not already exactly the wanted ones (useradd
+/// may have added a range of its own). Test processes of other checkouts do this at the
+/// same time, so under a lock.
+func makeTestUser(_ name: String, subordinateIDs: Bool) throws -> TestUser {
     // uid n gets the subordinate range n * 100000 ..+65536, above any useradd hands out.
     let script = """
         set -e
+        exec 9>/run/lock/plash-test-users.lock
+        flock 9
         id -u \(name) >/dev/null 2>&1 || useradd --create-home --shell /bin/sh \(name)
-        uid=$(id -u \(name)); first=$((uid * 100000)); last=$((first + 65535))
+        uid=$(id -u \(name))
+        wanted=\(subordinateIDs ? "\"\(name):$((uid * 100000)):65536\"" : "")
         for file in /etc/subuid /etc/subgid; do
-            grep -v "^\(name):" $file > $file.plash-test || true
-            \(subordinateIDs ? "echo \(name):$first:65536 >> $file.plash-test" : "true")
+            [ "$(grep "^\(name):" $file || true)" = "$wanted" ] && continue
+            { grep -v "^\(name):" $file || true; [ -z "$wanted" ] || echo "$wanted"; } > $file.plash-test
             cat $file.plash-test > $file && rm $file.plash-test
         done
         echo $uid; getent passwd \(name) | cut -d: -f6
         """
-    let result = try! shell(script)
-    precondition(result.status == 0, "cannot create test user \(name): \(result.stderr)")
+    let result = try shell(script)
     let lines = result.stdout.split(separator: "\n")
-    return TestUser(name: name, uid: uid_t(lines[0])!, home: String(lines[1]))
+    guard result.status == 0, lines.count == 2, let uid = uid_t(lines[0]) else {
+        throw SetupError("cannot create test user \(name): \(result.stderr)")
+    }
+    return TestUser(name: name, uid: uid, home: String(lines[1]))
 }
 
 /// The built binaries, copied where every user may run them.
-public let sharedBinaries: String = {
+public var sharedBinaries: String { get throws { try sharedBinariesFixture.get() } }
+private let sharedBinariesFixture = Fixture {
     let dir = scratch + "/bin"
-    try! FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-    copyExecutable(plashExec, to: dir + "/")
-    copyExecutable(plash, to: dir + "/")
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    try copyExecutable(plashExec, to: dir + "/")
+    try copyExecutable(plash, to: dir + "/")
     return dir
-}()
+}
 
 /// A directory that `user` owns, under the scratch directory.
 public func makeDirectory(_ name: String, ownedBy user: TestUser) -> String {
@@ -308,7 +374,7 @@ public func makeDirectory(_ name: String, ownedBy user: TestUser) -> String {
 
 /// Copies an executable with cp. A file this process held open for writing could leak
 /// into children that other tests spawn meanwhile, and its exec would fail (ETXTBSY).
-public func copyExecutable(_ source: String, to destination: String) {
-    let copied = try! run("/bin/cp", [source, destination])
-    precondition(copied.status == 0, "cannot copy \(source): \(copied.stderr)")
+public func copyExecutable(_ source: String, to destination: String) throws {
+    let copied = try run("/bin/cp", [source, destination])
+    guard copied.status == 0 else { throw SetupError("cannot copy \(source): \(copied.stderr)") }
 }
