@@ -45,9 +45,11 @@ func commandLine(of pid: pid_t) -> String {
 
 /// The processes `plash kill TARGET` signals: a cgroup made with --cgroup TARGET; else
 /// the container of PID TARGET; else every container of image TARGET (an id or a name).
-public func processes(of target: String, store: Store) -> [pid_t] {
+/// Anything else is refused: a target like `..` must never name a cgroup outside plash/
+/// (the root cgroup holds every process of the host).
+public func processes(of target: String, store: Store) throws -> [pid_t] {
     if let hierarchy = try? CgroupHierarchy.current(),
-       hierarchy.directories(target).contains(where: { access($0, F_OK) == 0 }) {
+       hierarchy.directories(nil).contains(where: { (directoryEntries($0, directoriesOnly: true) ?? []).contains(target) }) {
         return Cgroup(target, hierarchy: hierarchy).processes().filter { $0 != getpid() }
     }
     let running = containerProcesses()
@@ -57,7 +59,7 @@ public func processes(of target: String, store: Store) -> [pid_t] {
     if let image = store.lookup(target) {
         return running.filter { $0.image == String(image.id) && $0.store == store.path }.map(\.pid)
     }
-    return []
+    throw PlashError.failure("kill \(target): not a plash cgroup, the PID of a process in a container, or an image")
 }
 
 /// "TERM", "-TERM", "SIGTERM", "15", "-15" -> 15.

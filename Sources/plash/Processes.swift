@@ -33,7 +33,7 @@ import PlashSystem
         guard let number = signalNumber(arguments[1]) else { throw PlashError.usage("kill: unknown signal \(arguments[1])") }
         signal = number
     }
-    let pids = processes(of: arguments[0], store: Store())
+    let pids = try processes(of: arguments[0], store: Store())
     guard !pids.isEmpty else { throw PlashError.failure("no processes for \(arguments[0])") }
     for pid in pids { kill(pid, signal) }
     return 0

@@ -78,7 +78,28 @@ import Testing
         #expect(waitUntil { !isAlive(background) })
         let again = try store.plash(["kill", String(container.pid)])
         #expect(again.status == 1)
-        #expect(again.stderr == "plash: no processes for \(container.pid)\n")
+        #expect(again.stderr == "plash: kill \(container.pid): not a plash cgroup, the PID of a process in a container, or an image\n")
+    }
+
+    /// `..` once named the root cgroup: every process of the host. Tried only in a PID
+    /// namespace of its own, where the test's own `sleep` is all there is to hit.
+    @Test func killRefusesTargetsThatAreNoPlashCgroupContainerOrImage() throws {
+        let store = try Self.storeWithUniqueIDs()
+        _ = try store.id(["build", "--from", "busybox"])
+        let script = """
+            sleep 1000 & victim=$!
+            for target in .. ../.. / ../x /sys/fs/cgroup . "" $victim; do
+                "$0" kill "$target" KILL; echo "status $?"
+            done
+            kill -0 $victim && echo alive
+            kill -9 $victim
+            """
+        let result = try run("/usr/bin/unshare", ["--pid", "--fork", "--mount-proc", "/bin/sh", "-c", script, plash],
+                             environment: store.environment)
+        #expect(result.stdout == String(repeating: "status 1\n", count: 8) + "alive\n", "\(result)")
+        let lines = result.stderr.split(separator: "\n")
+        #expect(lines.count == 8 && lines.allSatisfy { $0.hasPrefix("plash: kill ") && $0.hasSuffix(" or an image") },
+                "\(result)")
     }
 
     @Test func killByImageNameWithASignalEndsItsContainers() throws {
