@@ -6,12 +6,21 @@ import PlashExec
 import PlashSystem
 
 /// An image's files, merged: the top layer's directory for a one-layer image, else a
-/// read-only overlay of its layers (top first) mounted at `target`.
+/// read-only overlay of its layers (top first) mounted at `target`. nosuid and nodev:
+/// an image's setuid files and device nodes, from any imported tar, must give nobody
+/// on the host root or a device through the mount point.
 func mountImage(_ image: Store.Image, store: Store, on target: String) throws {
     let layers = layerDirectories(node: image.node, store: store.path)
+    let safe = UInt(MS_RDONLY | MS_NOSUID | MS_NODEV)
     if layers.count == 1 {
         try PlashSystem.mount(layers[0], on: target, flags: UInt(MS_BIND | MS_REC), what: "bind")
-        try PlashSystem.mount("none", on: target, flags: UInt(MS_BIND | MS_REMOUNT | MS_RDONLY), what: "make read-only")
+        // A bind mount takes its flags only from a remount; never leave it writable.
+        do {
+            try PlashSystem.mount("none", on: target, flags: UInt(MS_BIND | MS_REMOUNT) | safe, what: "make read-only")
+        } catch {
+            umount2(target, Int32(MNT_DETACH))
+            throw error
+        }
         return
     }
     // Layers are named by descriptor: short options, however deep the image.
@@ -19,12 +28,17 @@ func mountImage(_ image: Store.Image, store: Store, on target: String) throws {
     defer { opened.forEach { close($0) } }
     for dir in layers { opened.append(try openDirectory(dir, what: "layer")) }
     let lowerdir = opened.map(procPath).joined(separator: ":")
-    try PlashSystem.mount("plash:\(image.id)", on: target, type: "overlay", flags: UInt(MS_RDONLY),
+    try PlashSystem.mount("plash:\(image.id)", on: target, type: "overlay", flags: safe,
                           options: "lowerdir=\(lowerdir)", what: "mount overlay on")
 }
 
-/// `plash mount ID DIR`: the image, read-only, at DIR on the host.
+/// `plash mount ID DIR`: the image, read-only, at DIR on the host. Only root: an
+/// ordinary user mounts only inside a user namespace of their own, which the host
+/// never sees, whatever the kernel or fuse-overlayfs.
 public func mountImage(_ image: Store.Image, store: Store, at dir: String) throws {
+    guard geteuid() == 0 else {
+        throw PlashError.failure("mount \(image.id) on \(dir): only root can mount on the host (read an image with plash run or plash export-tar)")
+    }
     do { try mountImage(image, store: store, on: dir) } catch { throw PlashError.failure("mount \(image.id) on \(dir): \(error)") }
 }
 

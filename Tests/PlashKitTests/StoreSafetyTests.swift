@@ -1,0 +1,67 @@
+import Foundation
+import PlashTestSupport
+import Testing
+
+// The commands that manage the store harm neither the host nor the store, and every
+// bad input gets one line and a non-zero exit (issue 9).
+
+/// One line on stderr, starting `plash: `.
+func isOneLine(_ result: Finished) -> Bool {
+    result.stderr.hasPrefix("plash: ") && result.stderr.hasSuffix("\n") && result.stderr.dropLast().split(separator: "\n").count == 1
+}
+
+/// The mount options (the sixth field of /proc/self/mountinfo) of what is mounted at `dir`.
+func mountOptions(_ dir: String) -> [String]? {
+    let text = (try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)) ?? ""
+    var options: [String]? = nil
+    for line in text.split(separator: "\n") {
+        let fields = line.split(separator: " ").map(String.init)
+        if fields.count > 5 && fields[4] == dir { options = fields[5].split(separator: ",").map(String.init) }
+    }
+    return options
+}
+
+@Suite struct MountSafetyTests {
+    /// An image of one layer whose root holds a setuid-root copy of the probe and a
+    /// device node, as an imported tar may; and an image of two layers on top of it.
+    static func imagesWithSetuidFileAndDevice(_ store: TestStore) throws -> (String, String) {
+        let root = makeDirectory("setuid-root")
+        try shell("cp -a '\(busyboxRoot)/.' '\(root)' && cp '\(probe)' '\(root)/suid' && chmod 4755 '\(root)/suid' "
+                  + "&& mknod '\(root)/null' c 1 3 && chmod 666 '\(root)/null' && tar -C '\(root)' -cf '\(root).tar' .")
+        let one = try store.id(["import-tar", root + ".tar"])
+        let two = try store.id(["build", "--from", one, "--run", "touch /two"])
+        return (one, two)
+    }
+
+    @Test func mountedImagesAreReadOnlyNosuidAndNodev() throws {
+        let store = TestStore()
+        let (one, two) = try Self.imagesWithSetuidFileAndDevice(store)
+        let user = userWithoutSubordinateIDs
+        for id in [one, two] {
+            let dir = makeDirectory("mount")
+            let mounted = try store.plash(["mount", id, dir])
+            #expect(mounted.status == 0, "\(mounted)")
+            defer { umount2(dir, Int32(MNT_DETACH)) }
+            let options = mountOptions(dir) ?? []
+            #expect(["ro", "nosuid", "nodev"].allSatisfy(options.contains), "image \(id): \(options)")
+            // Through the mount point the setuid file gives no root, the device no device.
+            let ids = try user.run(dir + "/suid", ["ids"])
+            #expect(ids.stdout == "uid=\(user.uid) euid=\(user.uid)\n", "image \(id): \(ids)")
+            let device = try shell("cat '\(dir)/null'")
+            #expect(device.status != 0 && device.stderr.contains("Permission denied"), "image \(id): \(device)")
+            #expect(try store.plash(["umount", dir]).status == 0)
+        }
+    }
+
+    @Test func anOrdinaryUsersMountSaysThatOnlyRootMounts() throws {
+        let user = userWithoutSubordinateIDs
+        let cwd = makeDirectory("user-mount", ownedBy: user)
+        let data = cwd + "/store"
+        #expect(try plashAs(user, ["build", "--from", "busybox"], data: data, directory: cwd).status == 0)
+        let dir = makeDirectory("target", ownedBy: user)
+        let result = try plashAs(user, ["mount", "1", dir], data: data, directory: cwd)
+        #expect(result.status == 1, "\(result)")
+        #expect(isOneLine(result) && result.stderr.contains("only root can mount on the host"), "\(result)")
+        #expect(!result.stderr.contains("Linux 5.11"), "\(result)")
+    }
+}
