@@ -73,7 +73,12 @@ public struct Store: Sendable {
     }
 
     public func lookup(id: Int) -> Image? {
+        // Only a node of layer/, ending in the image's own id: a link that leads anywhere
+        // else (`..`, another image's data) would make rm or clean remove the wrong files.
         guard let target = readLink(path + "/index/\(id)"), target.hasPrefix("../layer/0/") else { return nil }
+        let components = target.dropFirst("../layer/0/".count).split(separator: "/", omittingEmptySubsequences: false)
+        guard components.allSatisfy({ !$0.isEmpty && $0.allSatisfy(\.isASCIIDigit) }),
+              components.last.flatMap({ Int($0) }) == id else { return nil }
         let node = path + "/" + target.dropFirst(3)
         guard access(node + "/_data", F_OK) == 0 else { return nil }
         return Image(id: id, node: node)
@@ -148,9 +153,18 @@ public struct Store: Sendable {
     /// goes below an id in index/, so ids are never reused.
     func allocateID() throws -> Int {
         let counter = path + "/counter"
-        var last = (try? String(contentsOfFile: counter, encoding: .utf8)).flatMap { Int(trimmed($0)) } ?? 0
-        let indexed = ((try? FileManager.default.contentsOfDirectory(atPath: path + "/index")) ?? []).compactMap { Int($0) }
+        var last = 0
+        if access(counter, F_OK) == 0 {
+            let text = trimmed(String(decoding: try readFile(counter, what: "read the id counter"), as: UTF8.self))
+            // A counter that is not a number could hand out ids again: refuse it.
+            guard let number = Int(text), number >= 0, text.allSatisfy(\.isASCIIDigit) else {
+                throw PlashError.failure("id counter \(counter): not a number (\(text.prefix(40)))")
+            }
+            last = number
+        }
+        let indexed = (directoryEntries(path + "/index") ?? []).compactMap { Int($0) }
         last = max(last, indexed.max() ?? 0)
+        guard last < Int.max else { throw PlashError.failure("id counter \(counter): no ids left after \(last)") }
         let id = last + 1
         // Written beside and renamed, so a kill never leaves a truncated counter.
         let fresh = tmp + "/counter-\(getpid())"
@@ -217,7 +231,7 @@ public struct Store: Sendable {
         let children = ((try? FileManager.default.contentsOfDirectory(atPath: node)) ?? []).filter {
             !$0.isEmpty && $0.allSatisfy(\.isASCIIDigit)
         }
-        return children.flatMap { descendantIDs(node + "/" + $0) + [Int($0)!] }
+        return children.flatMap { child in descendantIDs(node + "/" + child) + (Int(child).map { [$0] } ?? []) }
     }
 
     // MARK: maintenance

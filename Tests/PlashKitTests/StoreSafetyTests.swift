@@ -65,3 +65,43 @@ func mountOptions(_ dir: String) -> [String]? {
         #expect(!result.stderr.contains("Linux 5.11"), "\(result)")
     }
 }
+
+/// A store that someone edited by hand crashes nothing and loses nothing.
+@Suite struct BadStoreTests {
+    @Test func aCounterAtTheLargestIdIsRefusedInOneLine() throws {
+        let store = TestStore()
+        try store.plash(["init"])
+        for text in ["9223372036854775807", "banana"] {
+            try (text + "\n").write(toFile: store.data + "/counter", atomically: true, encoding: .utf8)
+            let result = try store.plash(["import", "busybox"])
+            #expect(result.signal == nil && result.status == 1, "\(text): \(result)")
+            // The import's progress comes first, then the one line of the failure.
+            let last = result.stderr.split(separator: "\n").last ?? ""
+            #expect(last.hasPrefix("plash: import busybox: id counter \(store.data)/counter: "), "\(text): \(result)")
+            #expect(store.indexedIDs == [])
+        }
+    }
+
+    @Test func linksThatLeadOutsideAnImageCrashNothingAndCostNoData() throws {
+        let store = TestStore()
+        let id = try store.id(["build", "--from", "busybox", "--run", "touch /a"])
+        let before = treeListing(store.data + "/layer")
+        // Links to the image's own node by another way, into its data, out of the store,
+        // and nodes with numbers too big for an id.
+        try shell("""
+            cd '\(store.data)' && mkdir -p layer/0/1/99999999999999999999/_data layer/0/1/_data/_data \
+            && ln -s ../layer/0/1/. index/7 && ln -s ../layer/0/1/2/.. index/8 && ln -s ../layer/0/1/_data index/9 \
+            && ln -s ../layer/0/../../../../../../.. index/10 && ln -s ../layer/0/1/99999999999999999999 index/11 \
+            && ln -s ../index/1/.. map/up && ln -s ../index/99999999999999999999 map/big && ln -s /etc map/etc
+            """)
+        for arguments in [["ls"], ["run", "7", "--", "true"], ["run", "up", "--", "true"], ["nodepath", "8"],
+                          ["rm", "8"], ["rm", "9"], ["rm", "11"], ["rm", "up"], ["rm", "big"], ["parent", "10"], ["clean"], ["ls"]] {
+            let result = try store.plash(arguments)
+            #expect(result.signal == nil && result.status <= 1 || result.status == 125, "\(arguments): \(result)")
+            #expect(result.status == 0 || isOneLine(result), "\(arguments): \(result)")
+        }
+        try shell("rm -r '\(store.data)/layer/0/1/99999999999999999999' '\(store.data)/layer/0/1/_data/_data'")
+        #expect(treeListing(store.data + "/layer") == before)
+        #expect(try store.plash(["run", id, "--", "ls", "/a"]).stdout == "/a\n")
+    }
+}
