@@ -66,7 +66,7 @@ public func compileSeccompProfile(_ path: String, store: String) throws -> Strin
     // last-but-one and the profile copy last: plash-exec trusts the BPF only when
     // the copy matches, so a reader never sees a half-written pair.
     let dir = store + "/seccomp"
-    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    try makeDirectories(dir, step: "create")
     let staging = "\(dir)/.tmp-\(getpid())"
     let fd = open(staging + ".bpf", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
     guard fd >= 0 else { throw PlashError.system("create", staging + ".bpf") }
@@ -77,7 +77,7 @@ public func compileSeccompProfile(_ path: String, store: String) throws -> Strin
         close(fd)
         throw PlashError.failure("seccomp profile \(path): \(error)")
     }
-    try Data(bytes).write(to: URL(fileURLWithPath: staging + ".json"))
+    try writeBytes(staging + ".json", bytes)
     try check(rename(staging + ".bpf", cached.bpf), "rename", cached.bpf)
     try check(rename(staging + ".json", cached.profile), "rename", cached.profile)
     return cached.bpf

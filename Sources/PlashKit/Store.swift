@@ -34,16 +34,9 @@ public struct Store: Sendable {
     /// Creates the store's directories; harmless when they exist. The store itself is
     /// private (0700): nobody else reaches another user's, or root's, images.
     public func create() throws {
-        let parent = splitLast(path).0
-        if access(parent, F_OK) != 0 {
-            try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true)
-        }
+        try makeDirectories(splitLast(path).0, step: "create store")
         for dir in [path, path + "/layer", rootNode, path + "/index", path + "/map", path + "/cache", tmp] {
             if mkdir(dir, dir == path ? 0o700 : 0o755) == -1 && errno != EEXIST {
-                if errno == ENOENT {
-                    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-                    continue
-                }
                 throw PlashError.system("create store", dir)
             }
         }
@@ -345,9 +338,13 @@ func replaceLink(_ link: String, target: String) throws {
 }
 
 func writeText(_ path: String, _ text: String) throws {
+    try writeBytes(path, Array(text.utf8))
+}
+
+func writeBytes(_ path: String, _ bytes: [UInt8]) throws {
     let fd = try check(open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644), "create", path)
     defer { close(fd) }
-    try writeAll(fd, Array(text.utf8), path: path)
+    try writeAll(fd, bytes, path: path)
 }
 
 func writeAll(_ fd: Int32, _ bytes: [UInt8], path: String) throws {
@@ -360,6 +357,14 @@ func writeAll(_ fd: Int32, _ bytes: [UInt8], path: String) throws {
         }
         offset += n
     }
+}
+
+/// mkdir -p: `path` and its missing parents, mode 0755.
+func makeDirectories(_ path: String, step: Step) throws {
+    if mkdir(path, 0o755) == 0 || errno == EEXIST { return }
+    guard errno == ENOENT, path != "/" else { throw PlashError.system(step, path) }
+    try makeDirectories(splitLast(path).0, step: step)
+    if mkdir(path, 0o755) == -1 && errno != EEXIST { throw PlashError.system(step, path) }
 }
 
 /// rm -rf, for trees that may hold root-owned mode-000 directories (overlayfs work dirs)

@@ -27,6 +27,6 @@ import PlashSystem
 /// after that (see docs/plash-exec.md).
 @Sendable func seccomp(_ arguments: [String]) throws -> Int32 {
     try expect(arguments, "seccomp", min: 1, max: 1)
-    print(try compileSeccompProfile(arguments[0], store: Store().path))
+    print(try compileSeccompProfile(arguments[0], store: try openStore().path))
     return 0
 }

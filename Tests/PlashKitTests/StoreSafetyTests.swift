@@ -105,3 +105,28 @@ func mountOptions(_ dir: String) -> [String]? {
         #expect(try store.plash(["run", id, "--", "ls", "/a"]).stdout == "/a\n")
     }
 }
+
+/// No Foundation error reaches the user raw.
+@Suite struct RawErrorTests {
+    @Test func withoutHOMEThePasswdEntryNamesTheStore() throws {
+        let user = userWithoutSubordinateIDs
+        let cwd = makeDirectory("nohome", ownedBy: user)
+        let result = try user.run("/usr/bin/env", ["-u", "HOME", userPlash, "data"], directory: cwd)
+        #expect(result.stdout == user.home + "/.local/share/plash\n", "\(result)")
+    }
+
+    @Test func aStoreThatCannotBeCreatedFailsInOneLine() throws {
+        let user = userWithoutSubordinateIDs
+        let cwd = makeDirectory("uncreatable", ownedBy: user)
+        let parent = makeDirectory("root-owned")   // the user may not write here
+        let profile = cwd + "/profile.json"
+        try #"{"defaultAction": "SCMP_ACT_ALLOW"}"#.write(toFile: profile, atomically: true, encoding: .utf8)
+        for arguments in [["init"], ["build", "--from", "busybox"], ["seccomp", profile], ["map", "x", "1"]] {
+            let result = try plashAs(user, arguments, data: parent + "/deeper/plash", directory: cwd)
+            #expect(result.status == 1, "\(arguments): \(result)")
+            #expect(isOneLine(result) && result.stderr.contains("create store \(parent)/deeper: Permission denied"),
+                    "\(arguments): \(result)")
+            #expect(!result.stderr.contains("Cocoa"), "\(arguments): \(result)")
+        }
+    }
+}
