@@ -166,9 +166,11 @@ public struct Store: Sendable {
         return id
     }
 
-    /// A fresh directory in tmp/, locked while this process uses it; `plash clean`
-    /// removes the ones nobody holds (what a killed build left).
-    public func makeStaging(_ kind: String) throws -> Staging {
+    /// A fresh directory in tmp/, locked while this process uses it. With `sweep`, first
+    /// removes the ones nobody holds (what killed builds and imports left), so they do
+    /// not pile up until `plash clean`.
+    public func makeStaging(_ kind: String, sweep: Bool = true) throws -> Staging {
+        if sweep { _ = removeStaleStaging() }
         while true {
             let dir = tmp + "/\(kind)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
             if mkdir(dir, 0o755) == -1 {
@@ -209,7 +211,7 @@ public struct Store: Sendable {
         var doomed: [Staging] = []
         try locked {
             for image in images where access(image.node, F_OK) == 0 {
-                let staging = try makeStaging("rm")
+                let staging = try makeStaging("rm", sweep: false)
                 let ids = descendantIDs(image.node) + [image.id]
                 try check(rename(image.node, staging.path + "/node"), "remove", image.node)
                 for id in ids { unlink(path + "/index/\(id)") }
@@ -229,23 +231,38 @@ public struct Store: Sendable {
 
     // MARK: maintenance
 
+    /// Removes the directories in tmp/ that no process holds a lock on. Returns how many
+    /// went, and why others could not (a process may still write into one).
+    func removeStaleStaging() -> (removed: Int, failures: [String]) {
+        var removed = 0
+        var failures: [String] = []
+        for entry in directoryEntries(tmp) ?? [] {
+            let full = tmp + "/" + entry
+            var info = stat()
+            guard lstat(full, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR,
+                  let lock = FileLock.tryDirectory(full) else { continue }
+            defer { lock.release() }
+            do {
+                try removeTree(full)
+                removed += 1
+            } catch {
+                failures.append("\(error)")
+            }
+        }
+        return (removed, failures)
+    }
+
     /// Removes what killed processes left in tmp/ (entries nobody holds a lock on),
     /// names and cache keys that point at removed images, index links to nothing, and
-    /// nodes no index link names. Returns how many entries went.
+    /// nodes no index link names. Returns how many entries went. What it cannot remove
+    /// does not stop it: it carries on, then fails naming all of it in one line.
     @discardableResult
     public func clean() throws -> Int {
-        var removed = 0
+        var (removed, failures) = removeStaleStaging()
         let fm = FileManager.default
         for entry in (try? fm.contentsOfDirectory(atPath: tmp)) ?? [] {
             let full = tmp + "/" + entry
-            var info = stat()
-            guard lstat(full, &info) == 0 else { continue }
-            if (info.st_mode & S_IFMT) == S_IFDIR {
-                guard let lock = FileLock.tryDirectory(full) else { continue }
-                try removeTree(full)
-                lock.release()
-                removed += 1
-            } else if entry.hasSuffix(".lock") {
+            if entry.hasSuffix(".lock") {
                 guard let lock = FileLock.tryFile(full) else { continue }
                 unlink(full)
                 lock.release()
@@ -276,11 +293,18 @@ public struct Store: Sendable {
             }
             walk(rootNode)
             for node in stray {
-                let staging = try makeStaging("rm")
-                try check(rename(node, staging.path + "/node"), "remove", node)
-                try removeTree(staging.path)
-                removed += 1
+                do {
+                    let staging = try makeStaging("rm", sweep: false)
+                    try check(rename(node, staging.path + "/node"), "remove", node)
+                    try removeTree(staging.path)
+                    removed += 1
+                } catch {
+                    failures.append("\(error)")
+                }
             }
+        }
+        if !failures.isEmpty {
+            throw PlashError.failure("clean: could not remove everything: " + failures.joined(separator: "; "))
         }
         return removed
     }
@@ -294,7 +318,7 @@ public struct Store: Sendable {
                 }
             }
             for child in (try? FileManager.default.contentsOfDirectory(atPath: rootNode)) ?? [] {
-                let staging = try makeStaging("rm")
+                let staging = try makeStaging("rm", sweep: false)
                 try check(rename(rootNode + "/" + child, staging.path + "/node"), "remove", child)
             }
         }

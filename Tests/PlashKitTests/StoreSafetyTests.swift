@@ -130,3 +130,39 @@ func mountOptions(_ dir: String) -> [String]? {
         }
     }
 }
+
+@Suite struct StagingTests {
+    @Test func theNextBuildRemovesStagingThatNobodyHolds() throws {
+        let store = TestStore()
+        _ = try store.id(["import", "busybox"])
+        let stale = store.data + "/tmp/build-999999-1"
+        let held = store.data + "/tmp/build-999999-2"
+        try shell("mkdir -p '\(stale)/_data/d' '\(held)' && head -c 100000 /dev/zero > '\(stale)/_data/d/f'")
+        let holder = try Child("/usr/bin/flock", [held, "-c", "echo locked; exec cat"], stdin: .pipe)
+        defer { holder.closeStdin(); _ = holder.finish() }
+        #expect(holder.readLine() == "locked")
+        #expect(try store.id(["build", "--from", "busybox", "--run", "touch /new"]) == "2")
+        #expect(!FileManager.default.fileExists(atPath: stale))
+        #expect(FileManager.default.fileExists(atPath: held))
+    }
+
+    @Test func cleanCarriesOnPastWhatItCannotRemoveAndNamesIt() throws {
+        let store = TestStore()
+        let id = try store.id(["build", "--from", "busybox", "--run", "touch /a"])
+        #expect(try store.plash(["map", "dangling", id]).status == 0)
+        let removed = try store.plash(["rm", id])
+        #expect(removed.status == 0, "\(removed)")
+        let busy = store.data + "/tmp/build-999999-3"
+        // A mount point inside a leftover cannot be removed (EBUSY), like a directory that
+        // something still writes into; in a mount namespace of its own, gone with it.
+        let result = try run("/usr/bin/unshare", ["-m", "/bin/sh", "-c",
+                                                  "mkdir -p \"$1/sub\" && mount -t tmpfs none \"$1/sub\" && exec \"$0\" clean",
+                                                  plash, busy], environment: store.environment)
+        #expect(result.status == 1, "\(result)")
+        #expect(isOneLine(result), "\(result)")
+        #expect(result.stderr.contains("clean: could not remove everything: remove \(busy)/sub: Device or resource busy"),
+                "\(result)")
+        // ... and the rest was cleaned all the same.
+        #expect((try? FileManager.default.destinationOfSymbolicLink(atPath: store.data + "/map/dangling")) == nil)
+    }
+}
