@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
+#include <sys/mman.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -252,4 +253,8 @@ fail:
 
 int plash_die_with_parent(void) {
     return prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+}
+
+int plash_memfd(const char *name) {
+    return memfd_create(name, MFD_CLOEXEC);
 }

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CPlashShims
 import FoundationEssentials
 import PlashExec
 import PlashSystem
@@ -31,15 +32,16 @@ public func listImages(_ store: Store) throws -> [ImageRow] {
     }
 }
 
-/// Bytes used by each directory (du; files hard-linked between them count once).
+/// Bytes used by each directory (du; files hard-linked between them count once). du
+/// writes into a memory file, not into the store: `plash ls` works on a read-only store.
 func diskUsage(_ dirs: [String], store: Store) throws -> [String: Int64] {
     guard !dirs.isEmpty else { return [:] }
-    let output = store.tmp + "/du-\(getpid())"
-    defer { unlink(output) }
+    let output = try check(plash_memfd("du"), "create memory file for", "du")
+    defer { close(output) }
     _ = try spawnAndWait(["du", "-s", "-B1"] + dirs,
-                         streams: Streams(stdin: .null, stdout: .file(output, write: true), stderr: .null))
+                         streams: Streams(stdin: .null, stdout: .descriptor(output), stderr: .null))
     var sizes: [String: Int64] = [:]
-    for line in (try String(contentsOfFile: output, encoding: .utf8)).split(separator: "\n") {
+    for line in String(decoding: try readFile(procPath(output), what: "read du's output"), as: UTF8.self).split(separator: "\n") {
         guard let tab = line.firstIndex(of: "\t"), let size = Int64(line[..<tab]) else { continue }
         sizes[String(line[line.index(after: tab)...])] = size
     }

@@ -31,6 +31,16 @@ public struct Store: Sendable {
 
     public var exists: Bool { access(rootNode, F_OK) == 0 && access(path + "/index", F_OK) == 0 }
 
+    /// False when there is no store yet. Throws when there is one that this user cannot
+    /// read: listing or cleaning it as if it were empty would be a wrong answer.
+    public func isReadable() throws -> Bool {
+        for dir in [path, path + "/index", path + "/map", rootNode] where access(dir, R_OK | X_OK) == -1 {
+            if errno == ENOENT { continue }
+            throw PlashError.system("open store", dir)
+        }
+        return exists
+    }
+
     /// Creates the store's directories; harmless when they exist. The store itself is
     /// private (0700): nobody else reaches another user's, or root's, images.
     public func create() throws {
@@ -53,7 +63,13 @@ public struct Store: Sendable {
 
     /// An id names `index/ID`, anything else `map/NAME`.
     public func image(_ name: String) throws -> Image {
-        guard let image = lookup(name) else { throw PlashError.failure("no image \(name)") }
+        guard let image = lookup(name) else {
+            // A store this user cannot read is not one without the image.
+            for dir in [path, path + "/index", path + "/map"] where access(dir, X_OK) == -1 && errno != ENOENT {
+                throw PlashError.system("open store", dir)
+            }
+            throw PlashError.failure("no image \(name)")
+        }
         return image
     }
 
@@ -112,9 +128,14 @@ public struct Store: Sendable {
     }
 
     func checkName(_ name: String) throws {
+        // Whitespace and control characters would break the lines and columns of ls and ps.
+        let unprintable = name.unicodeScalars.contains {
+            $0.properties.isWhitespace || $0.value < 0x20 || (0x7f...0x9f).contains($0.value)
+        }
         guard !name.isEmpty, !name.contains("/"), name != ".", name != "..", !name.hasPrefix("-"),
-              !name.hasPrefix("."), !name.allSatisfy(\.isASCIIDigit) else {
-            throw PlashError.failure("\(name): not a valid name (no '/', not only digits, not starting with '-' or '.')")
+              !name.hasPrefix("."), !name.allSatisfy(\.isASCIIDigit), !unprintable else {
+            throw PlashError.failure("\(unprintable ? name.debugDescription : name): not a valid name "
+                                     + "(no '/', whitespace or control characters, not only digits, not starting with '-' or '.')")
         }
     }
 

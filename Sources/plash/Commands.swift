@@ -77,7 +77,7 @@ func expect(_ arguments: [String], _ command: String, min: Int, max: Int, option
 /// The store, created if it does not exist yet.
 func openStore() throws -> Store {
     let store = Store()
-    if !store.exists { try store.create() }
+    if try !store.isReadable() { try store.create() }
     return store
 }
 

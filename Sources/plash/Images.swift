@@ -6,16 +6,19 @@ import PlashKit
 
 @Sendable func remove(_ arguments: [String]) throws -> Int32 {
     try expect(arguments, "rm", min: 1, max: Int.max)
-    try becomeRootOfUserNamespace()   // store files may belong to subordinate ids
     let store = Store()
-    try store.remove(try arguments.map { try store.image($0) })
+    // Looked up as the user: root of the user's namespace could read a store of theirs
+    // that they made unreadable.
+    let images = try arguments.map { try store.image($0) }
+    try becomeRootOfUserNamespace()   // store files may belong to subordinate ids
+    try store.remove(images)
     return 0
 }
 
 @Sendable func list(_ arguments: [String]) throws -> Int32 {
     try expect(arguments, "ls", min: 0, max: 0)
     let store = Store()
-    guard store.exists else { return 0 }
+    guard try store.isReadable() else { return 0 }
     let rows = try listImages(store)
     var table = [["ID", "PARENT", "NAMES", "SIZE", "AGE", "SCRIPT"]]
     for row in rows {

@@ -12,9 +12,12 @@ import PlashSystem
 
 @Sendable func clean(_ arguments: [String]) throws -> Int32 {
     try expect(arguments, "clean", min: 0, max: 0)
-    try becomeRootOfUserNamespace()   // store files may belong to subordinate ids
     let store = Store()
-    if store.exists { try store.clean() }
+    // Checked as the user: root of the user's namespace could read a store of theirs
+    // that they made unreadable.
+    let readable = try store.isReadable()
+    try becomeRootOfUserNamespace()   // store files may belong to subordinate ids
+    if readable { try store.clean() }
     if let hierarchy = try? CgroupHierarchy.current() { removeEmptyCgroups(hierarchy) }
     return 0
 }
@@ -37,7 +40,7 @@ import PlashSystem
     try expect(arguments, "shrink", min: 0, max: 0)
     try becomeRootOfUserNamespace()   // store files may belong to subordinate ids
     let store = Store()
-    guard store.exists else { return 0 }
+    guard try store.isReadable() else { return 0 }
     let images = store.images()
     let ids = shrinkOrder(images.map { (id: $0.id, parent: store.parent(of: $0)) })
     try store.remove(images.filter { ids.contains($0.id) })

@@ -166,3 +166,47 @@ func mountOptions(_ dir: String) -> [String]? {
         #expect((try? FileManager.default.destinationOfSymbolicLink(atPath: store.data + "/map/dangling")) == nil)
     }
 }
+
+/// No silent or wrong answers.
+@Suite struct StoreAnswerTests {
+    @Test func anUnreadableStoreFailsInOneLineInsteadOfLookingEmpty() throws {
+        let user = userWithoutSubordinateIDs
+        let cwd = makeDirectory("unreadable", ownedBy: user)
+        let own = cwd + "/store"
+        #expect(try plashAs(user, ["build", "--from", "busybox"], data: own, directory: cwd).status == 0)
+        let roots = TestStore()
+        _ = try roots.id(["import", "busybox"])
+        try shell("chmod 000 '\(own)'")
+        defer { chmod(own, 0o700) }
+        for data in [own, roots.data] {
+            for arguments in [["ls"], ["clean"], ["run", "1", "--", "true"], ["rm", "1"]] {
+                let result = try plashAs(user, arguments, data: data, directory: cwd)
+                #expect(result.status != 0, "\(data) \(arguments): \(result)")
+                #expect(isOneLine(result) && result.stderr.hasSuffix("Permission denied\n"), "\(data) \(arguments): \(result)")
+            }
+        }
+        #expect(roots.indexedIDs == [1])
+    }
+
+    @Test func mapRefusesNamesWithWhitespaceOrControlCharacters() throws {
+        let store = TestStore()
+        _ = try store.id(["import", "busybox"])
+        for name in ["two words", "new\nline", "tab\there", "bell\u{7}", "nbsp\u{a0}x", "del\u{7f}"] {
+            let result = try store.plash(["map", name, "1"])
+            #expect(result.status == 1 && isOneLine(result), "\(name.debugDescription): \(result)")
+            #expect(result.stderr.contains("not a valid name"), "\(result)")
+        }
+        #expect(try store.plash(["map", "fine-name_2.0", "1"]).status == 0)
+        #expect(try store.plash(["ls"]).stdout.split(separator: "\n").count == 2)
+    }
+
+    @Test func lsWorksOnAReadOnlyStore() throws {
+        let store = TestStore()
+        _ = try store.id(["import", "busybox"])
+        let result = try run("/usr/bin/unshare", ["-m", "/bin/sh", "-c",
+                                                  "mount --bind \"$1\" \"$1\" && mount -o remount,bind,ro \"$1\" && exec \"$0\" ls",
+                                                  plash, store.data], environment: store.environment)
+        #expect(result.status == 0, "\(result)")
+        #expect(result.stdout.split(separator: "\n").count == 2, "\(result)")
+    }
+}

@@ -11,6 +11,9 @@ extern const int plash_O_PATH;
 
 int plash_unshare(int flags);
 
+// memfd_create(name, MFD_CLOEXEC): a file in memory, for output that must not touch disk.
+int plash_memfd(const char *name);
+
 // unshare(flags), which includes CLONE_NEWUSER, with a helper process forked before it
 // that waits until this process is in its new user namespace and then runs the
 // setuid helpers `uidmap[0] uidmap[1..]` and `gidmap[0] gidmap[1..]` (newuidmap,
