@@ -62,6 +62,42 @@ public func processes(of target: String, store: Store) throws -> [pid_t] {
     throw PlashError.failure("kill \(target): not a plash cgroup, the PID of a process in a container, or an image")
 }
 
+/// The processes running in containers of the images of `store`. Build steps count
+/// too: they run in a container of the image they build on.
+public func containerProcesses(of store: Store) -> [ContainerProcess] {
+    containerProcesses().filter { process in process.store.map { isSameDirectory($0, store.path) } ?? false }
+}
+
+/// The processes of `running` that use `image`: containers of the image or of an
+/// image built on it, whose lower layers are its files.
+func processes(using image: Store.Image, store: Store, among running: [ContainerProcess]) -> [ContainerProcess] {
+    running.filter { process in
+        guard let id = Int(process.image), let used = store.lookup(id: id) else { return false }
+        return isPath(used.node, within: image.node)
+    }
+}
+
+/// True when both paths name the same directory (a container's label holds the store's
+/// path as its plash saw it).
+func isSameDirectory(_ a: String, _ b: String) -> Bool {
+    if a == b { return true }
+    var first = stat(), second = stat()
+    return stat(a, &first) == 0 && stat(b, &second) == 0 && first.st_dev == second.st_dev && first.st_ino == second.st_ino
+}
+
+/// Fails naming the first process that uses one of `images`: removing an image deletes
+/// the files under its running containers.
+public func refuseImagesInUse(_ images: [Store.Image], store: Store, command: String) throws {
+    let running = containerProcesses(of: store)
+    for image in images {
+        if let process = processes(using: image, store: store, among: running).first {
+            throw PlashError.failure("\(command): image \(image.id) is in use: PID \(process.pid) runs "
+                                     + "\(process.command.debugDescription) in image \(process.image)")
+                .advising("--force removes it anyway")
+        }
+    }
+}
+
 /// "TERM", "-TERM", "SIGTERM", "15", "-15" -> 15.
 public func signalNumber(_ text: String) -> Int32? {
     var name = text.hasPrefix("-") ? String(text.dropFirst()) : text

@@ -53,13 +53,15 @@ public func parseRun(_ arguments: [String]) throws -> RunRequest {
 
 /// The images `plash shrink` removes: the oldest half, oldest first, leaves only (an
 /// image that others build on stays while they do), so recent builds keep their bases.
-public func shrinkOrder(_ images: [(id: Int, parent: Int)]) -> [Int] {
+/// Images in `keep` (named, in use) stay, and so does every image below them.
+public func shrinkOrder(_ images: [(id: Int, parent: Int)], keep: Set<Int> = []) -> [Int] {
     var remaining = images
     var chosen: [Int] = []
     let target = images.count / 2
     while chosen.count < target {
         let parents = Set(remaining.map(\.parent))
-        guard let leaf = remaining.filter({ !parents.contains($0.id) }).min(by: { $0.id < $1.id }) else { break }
+        guard let leaf = remaining.filter({ !parents.contains($0.id) && !keep.contains($0.id) })
+            .min(by: { $0.id < $1.id }) else { break }
         chosen.append(leaf.id)
         remaining.removeAll { $0.id == leaf.id }
     }

@@ -226,10 +226,12 @@ public struct Store: Sendable {
         }
     }
 
-    /// Removes images and every image built on them. Their nodes leave layer/ at once
-    /// (a rename into tmp/), then are deleted.
-    public func remove(_ images: [Image]) throws {
+    /// Removes images and every image built on them, and returns their ids. Their nodes
+    /// leave layer/ at once (a rename into tmp/), then are deleted.
+    @discardableResult
+    public func remove(_ images: [Image]) throws -> [Int] {
         var doomed: [Staging] = []
+        var removed: [Int] = []
         try locked {
             for image in images where access(image.node, F_OK) == 0 {
                 let staging = try makeStaging("rm", sweep: false)
@@ -237,9 +239,11 @@ public struct Store: Sendable {
                 try check(rename(image.node, staging.path + "/node"), "remove", image.node)
                 for id in ids { unlink(path + "/index/\(id)") }
                 doomed.append(staging)
+                removed += ids
             }
         }
         for staging in doomed { try removeTree(staging.path) }
+        return removed.sorted()
     }
 
     /// Ids of every node below `node` (its child nodes are the directories named by digits).
@@ -330,9 +334,12 @@ public struct Store: Sendable {
         return removed
     }
 
-    /// Removes every image, name, cache key and staging leftover. The id counter stays.
-    public func purge() throws {
-        try locked {
+    /// Removes every image, name, cache key and staging leftover, and returns the ids of
+    /// the images. The id counter stays.
+    @discardableResult
+    public func purge() throws -> [Int] {
+        let ids = try locked {
+            let ids = (directoryEntries(path + "/index") ?? []).compactMap { Int($0) }.sorted()
             for dir in ["index", "map", "cache"] {
                 for entry in (try? FileManager.default.contentsOfDirectory(atPath: path + "/" + dir)) ?? [] {
                     unlink(path + "/" + dir + "/" + entry)
@@ -342,8 +349,10 @@ public struct Store: Sendable {
                 let staging = try makeStaging("rm", sweep: false)
                 try check(rename(rootNode + "/" + child, staging.path + "/node"), "remove", child)
             }
+            return ids
         }
         try clean()
+        return ids
     }
 }
 

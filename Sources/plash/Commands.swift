@@ -19,7 +19,9 @@ let commands: [Command] = [
     Command(name: "run", synopsis: "[EXEC-OPTIONS] IMAGE|MACRO... [--] [CMD...]",
             help: "Run CMD (default /bin/sh) in an image, built first when given macros.", run: runCommand,
             failureStatus: 125),
-    Command(name: "rm", synopsis: "IMAGE...", help: "Remove images and every image built on them.", run: remove),
+    Command(name: "rm", synopsis: "[--force] IMAGE...",
+            help: "Remove images and every image built on them (not while a container uses them, unless --force).",
+            run: remove),
     Command(name: "ls", synopsis: "", help: "List images: id, parent, names, size, age, build script.", run: list),
     Command(name: "nodepath", synopsis: "IMAGE", help: "Print the image's node directory in the store.", run: nodepath),
     Command(name: "parent", synopsis: "IMAGE", help: "Print the id of the image below (0: none).", run: parent),
@@ -40,8 +42,9 @@ let commands: [Command] = [
             help: "Run a host command as root of your user namespace (to remove store files of subordinate ids).",
             run: sudo),
     Command(name: "clean", synopsis: "", help: "Remove build leftovers, names of removed images and empty plash cgroups.", run: clean),
-    Command(name: "purge", synopsis: "[--yes]", help: "Remove every image (asks first unless --yes).", run: purge),
-    Command(name: "shrink", synopsis: "", help: "Remove the older half of the images.", run: shrink),
+    Command(name: "purge", synopsis: "[--yes] [--force]",
+            help: "Remove every image (asks first unless --yes; not while containers run, unless --force).", run: purge),
+    Command(name: "shrink", synopsis: "", help: "Remove the older half of the images, but named and running ones.", run: shrink),
     Command(name: "data", synopsis: "", help: "Print the store's directory.", run: data),
     Command(name: "version", synopsis: "", help: "Print plash's version.", run: version),
     Command(name: "help", synopsis: "[macros|COMMAND]", help: "List the commands, or the macros.", run: help),
@@ -82,3 +85,9 @@ func openStore() throws -> Store {
 }
 
 func printID(_ image: Store.Image) { print(image.id) }
+
+/// rm, shrink and purge say on stderr which images went (stdout stays for ids).
+func reportRemoved(_ ids: [Int]) {
+    printLine(toStandardError: ids.isEmpty ? "plash: removed no images"
+              : "plash: removed images " + ids.map(String.init).joined(separator: " "))
+}

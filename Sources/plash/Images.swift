@@ -5,13 +5,16 @@ import PlashSystem
 import PlashKit
 
 @Sendable func remove(_ arguments: [String]) throws -> Int32 {
-    try expect(arguments, "rm", min: 1, max: Int.max)
+    try expect(arguments, "rm", min: 1, max: Int.max, options: ["--force", "-f"])
     let store = Store()
     // Looked up as the user: root of the user's namespace could read a store of theirs
     // that they made unreadable.
-    let images = try arguments.map { try store.image($0) }
+    let images = try arguments.filter { $0 != "--force" && $0 != "-f" }.map { try store.image($0) }
+    if !arguments.contains("--force") && !arguments.contains("-f") {
+        try refuseImagesInUse(images, store: store, command: "rm")
+    }
     try becomeRootOfUserNamespace()   // store files may belong to subordinate ids
-    try store.remove(images)
+    reportRemoved(try store.remove(images))
     return 0
 }
 

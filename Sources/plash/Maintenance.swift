@@ -23,28 +23,38 @@ import PlashSystem
 }
 
 @Sendable func purge(_ arguments: [String]) throws -> Int32 {
-    try expect(arguments, "purge", min: 0, max: 0, options: ["--yes", "-y"])
-    try becomeRootOfUserNamespace()   // store files may belong to subordinate ids
+    try expect(arguments, "purge", min: 0, max: 0, options: ["--yes", "-y", "--force", "-f"])
     let store = Store()
-    guard store.exists else { return 0 }
+    guard try store.isReadable() else { return 0 }
+    if !arguments.contains("--force") && !arguments.contains("-f") {
+        if let process = containerProcesses(of: store).first {
+            throw PlashError.failure("purge: \(store.path) is in use: PID \(process.pid) runs "
+                                     + "\(process.command.debugDescription) in image \(process.image)")
+                .advising("--force removes every image anyway")
+        }
+    }
     if !arguments.contains("--yes") && !arguments.contains("-y") {
         _ = "plash: remove every image in \(store.path)? [y/N] ".withCString { write(2, $0, strlen($0)) }
         let answer = readLine() ?? ""
         guard answer.lowercased().hasPrefix("y") else { throw PlashError.failure("purge: not confirmed, nothing removed") }
     }
-    try store.purge()
+    try becomeRootOfUserNamespace()   // store files may belong to subordinate ids
+    reportRemoved(try store.purge())
     return 0
 }
 
+/// Removes the older half of the images, but never a named one or one that a running
+/// container uses (nor the images below them).
 @Sendable func shrink(_ arguments: [String]) throws -> Int32 {
     try expect(arguments, "shrink", min: 0, max: 0)
-    try becomeRootOfUserNamespace()   // store files may belong to subordinate ids
     let store = Store()
     guard try store.isReadable() else { return 0 }
     let images = store.images()
-    let ids = shrinkOrder(images.map { (id: $0.id, parent: store.parent(of: $0)) })
-    try store.remove(images.filter { ids.contains($0.id) })
-    printLine(toStandardError: "plash: removed \(ids.count) of \(images.count) images")
+    var keep = Set(store.names().map(\.id))
+    for process in containerProcesses(of: store) { Int(process.image).map { _ = keep.insert($0) } }
+    let ids = shrinkOrder(images.map { (id: $0.id, parent: store.parent(of: $0)) }, keep: keep)
+    try becomeRootOfUserNamespace()   // store files may belong to subordinate ids
+    reportRemoved(try store.remove(images.filter { ids.contains($0.id) }))
     return 0
 }
 

@@ -141,6 +141,13 @@ import Testing
         #expect(shrinkOrder(images) == [3, 2, 4])
     }
 
+    @Test func shrinkKeepsWhatItIsToldAndEverythingBelow() {
+        // 1 <- 2 <- 3, 1 <- 4, 1 <- 5, 6 alone; 3 is named: 2 and 1 stay with it.
+        let images = [(1, 0), (2, 1), (3, 2), (4, 1), (5, 1), (6, 0)].map { (id: $0.0, parent: $0.1) }
+        #expect(shrinkOrder(images, keep: [3]) == [4, 5, 6])
+        #expect(shrinkOrder(images, keep: [3, 4, 5, 6]) == [])
+    }
+
     @Test func shellQuoteLeavesPlainWordsAlone() {
         #expect(shellQuote("curl") == "curl")
         #expect(shellQuote("a b") == "'a b'")

@@ -179,7 +179,7 @@ func mountOptions(_ dir: String) -> [String]? {
         try shell("chmod 000 '\(own)'")
         defer { chmod(own, 0o700) }
         for data in [own, roots.data] {
-            for arguments in [["ls"], ["clean"], ["run", "1", "--", "true"], ["rm", "1"]] {
+            for arguments in [["ls"], ["clean"], ["run", "1", "--", "true"], ["rm", "1"], ["shrink"]] {
                 let result = try plashAs(user, arguments, data: data, directory: cwd)
                 #expect(result.status != 0, "\(data) \(arguments): \(result)")
                 #expect(isOneLine(result) && result.stderr.hasSuffix("Permission denied\n"), "\(data) \(arguments): \(result)")
@@ -208,5 +208,95 @@ func mountOptions(_ dir: String) -> [String]? {
                                                   plash, store.data], environment: store.environment)
         #expect(result.status == 0, "\(result)")
         #expect(result.stdout.split(separator: "\n").count == 2, "\(result)")
+    }
+}
+
+@Suite struct RemoveInUseTests {
+    /// A container of `image` that runs until killed; its first line means it runs.
+    static func running(_ store: TestStore, _ image: String) throws -> Child {
+        let child = try Child(plash, ["run", image, "--", "sh", "-c", "echo up; exec cat /bin/busybox /dev/stdin >/dev/null"],
+                              environment: store.environment, stdin: .pipe)
+        guard child.readLine() == "up" else { throw StoreTestError("the container did not start") }
+        return child
+    }
+
+    @Test func rmRefusesAnImageThatARunningContainerUsesUnlessForced() throws {
+        let store = TestStore()
+        let base = try store.id(["build", "--from", "busybox", "--run", "touch /base"])
+        let top = try store.id(["build", "--from", base, "--run", "touch /top"])
+        let container = try Self.running(store, top)
+        defer { kill(container.pid, SIGKILL); _ = container.finish() }
+        for id in [top, base] {
+            let refused = try store.plash(["rm", id])
+            #expect(refused.status == 1, "\(refused)")
+            #expect(isOneLine(refused), "\(refused)")
+            #expect(refused.stderr.contains("rm: image \(id) is in use: PID \(container.pid) runs"), "\(refused)")
+        }
+        #expect(store.indexedIDs.map(String.init).contains(top))
+        // The container still reads its files.
+        #expect(try shell("cat /proc/\(container.pid)/root/top").status == 0)
+
+        let forced = try store.plash(["rm", "--force", base])
+        #expect(forced.status == 0, "\(forced)")
+        #expect(forced.stdout == "")
+        #expect(forced.stderr == "plash: removed images \(base) \(top)\n")
+    }
+
+    @Test func purgeRefusesWhileAContainerOfTheStoreRuns() throws {
+        let store = TestStore()
+        let id = try store.id(["build", "--from", "busybox"])
+        let container = try Self.running(store, id)
+        defer { kill(container.pid, SIGKILL); _ = container.finish() }
+        let refused = try store.plash(["purge", "--yes"])
+        #expect(refused.status == 1 && isOneLine(refused), "\(refused)")
+        #expect(refused.stderr.contains("is in use: PID \(container.pid)"), "\(refused)")
+        #expect(store.indexedIDs == [1])
+        let forced = try store.plash(["purge", "--yes", "--force"])
+        #expect(forced.status == 0 && forced.stderr == "plash: removed images 1\n", "\(forced)")
+        #expect(store.indexedIDs == [])
+    }
+
+    @Test func shrinkKeepsNamedImagesAndThoseInUse() throws {
+        let store = TestStore()
+        var ids: [String] = []
+        for n in 0..<5 { ids.append(try store.id(["build", "--from", "busybox", "--run", "echo \(n) > /n"])) }
+        #expect(ids == ["2", "3", "4", "5", "6"])
+        #expect(try store.plash(["map", "kept", "2"]).status == 0)
+        let container = try Self.running(store, "3")
+        defer { kill(container.pid, SIGKILL); _ = container.finish() }
+        let result = try store.plash(["shrink"])
+        #expect(result.status == 0, "\(result)")
+        #expect(result.stderr == "plash: removed images 4 5 6\n", "\(result)")
+        #expect(store.indexedIDs == [1, 2, 3])
+    }
+}
+
+@Suite struct UserCommandTests {
+    @Test func everyStoreCommandWorksForAnOrdinaryUserOrSaysWhy() throws {
+        let user = userWithSubordinateIDs
+        let cwd = makeDirectory("user-commands", ownedBy: user)
+        let data = cwd + "/store"
+        func plash(_ arguments: [String]) throws -> Finished { try plashAs(user, arguments, data: data, directory: cwd) }
+        #expect(try plash(["init"]).status == 0)
+        #expect(try plash(["build", "--from", "busybox", "--run", "touch /a"]).stdout == "2\n")
+        #expect(try plash(["build", "--from", "busybox", "--run", "touch /b"]).stdout == "3\n")
+        for arguments in [["map", "a", "2"], ["map", "a"], ["nodepath", "a"], ["parent", "a"], ["ls"], ["ps"], ["data"],
+                          ["clean"], ["sudo", "true"], ["shrink"], ["map", "-d", "a"], ["rm", "2"]] {
+            let result = try plash(arguments)
+            #expect(result.status == 0, "\(arguments): \(result)")
+        }
+        let id = try plash(["build", "--from", "busybox", "--run", "touch /c"]).stdout.trimmingCharacters(in: .newlines)
+        let container = try user.start(userPlash, ["run", id, "--", "sh", "-c", "echo up; exec cat"],
+                                       environment: ["PLASH_DATA": data], directory: cwd, stdin: .pipe)
+        #expect(container.readLine() == "up")
+        let refused = try plash(["rm", id])
+        #expect(refused.status == 1 && refused.stderr.contains("is in use: PID \(container.pid)"), "\(refused)")
+        let killed = try plash(["kill", id])
+        #expect(killed.status == 0, "\(killed)")
+        if killed.status != 0 { kill(container.pid, SIGKILL) }
+        #expect(container.finish().signal == SIGTERM)
+        let denied = try plash(["kill", ".."])
+        #expect(denied.status == 1 && isOneLine(denied), "\(denied)")
+        #expect(try plash(["purge", "--yes"]).stderr == "plash: removed images 1 \(id)\n")
     }
 }
