@@ -43,7 +43,11 @@ public func mountImage(_ image: Store.Image, store: Store, at dir: String) throw
 }
 
 public func unmountImage(_ dir: String) throws {
-    try check(umount2(dir, 0), "umount", dir)
+    do {
+        try check(umount2(dir, 0), "umount", dir)
+    } catch let error as PlashError where error.errno == EPERM && geteuid() != 0 {
+        throw error.advising("only root mounts and unmounts images on the host")
+    }
 }
 
 /// `plash export-tar ID FILE|-`: the image's merged files as a tar. The overlay is

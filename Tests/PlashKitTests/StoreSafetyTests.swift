@@ -63,6 +63,8 @@ func mountOptions(_ dir: String) -> [String]? {
         #expect(result.status == 1, "\(result)")
         #expect(isOneLine(result) && result.stderr.contains("only root can mount on the host"), "\(result)")
         #expect(!result.stderr.contains("Linux 5.11"), "\(result)")
+        let unmount = try plashAs(user, ["umount", dir], data: data, directory: cwd)
+        #expect(unmount.status == 1 && isOneLine(unmount) && unmount.stderr.contains("only root"), "\(unmount)")
     }
 }
 
