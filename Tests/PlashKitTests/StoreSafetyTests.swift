@@ -36,7 +36,7 @@ func mountOptions(_ dir: String) -> [String]? {
     @Test func mountedImagesAreReadOnlyNosuidAndNodev() throws {
         let store = TestStore()
         let (one, two) = try Self.imagesWithSetuidFileAndDevice(store)
-        let user = userWithoutSubordinateIDs
+        let user = try userWithoutSubordinateIDs
         for id in [one, two] {
             let dir = makeDirectory("mount")
             let mounted = try store.plash(["mount", id, dir])
@@ -54,7 +54,7 @@ func mountOptions(_ dir: String) -> [String]? {
     }
 
     @Test func anOrdinaryUsersMountSaysThatOnlyRootMounts() throws {
-        let user = userWithoutSubordinateIDs
+        let user = try userWithoutSubordinateIDs
         let cwd = makeDirectory("user-mount", ownedBy: user)
         let data = cwd + "/store"
         #expect(try plashAs(user, ["build", "--from", "busybox"], data: data, directory: cwd).status == 0)
@@ -87,7 +87,7 @@ func mountOptions(_ dir: String) -> [String]? {
     @Test func linksThatLeadOutsideAnImageCrashNothingAndCostNoData() throws {
         let store = TestStore()
         let id = try store.id(["build", "--from", "busybox", "--run", "touch /a"])
-        let before = treeListing(store.data + "/layer")
+        let before = try treeListing(store.data + "/layer")
         // Links to the image's own node by another way, into its data, out of the store,
         // and nodes with numbers too big for an id.
         try shell("""
@@ -103,7 +103,7 @@ func mountOptions(_ dir: String) -> [String]? {
             #expect(result.status == 0 || isOneLine(result), "\(arguments): \(result)")
         }
         try shell("rm -r '\(store.data)/layer/0/1/99999999999999999999' '\(store.data)/layer/0/1/_data/_data'")
-        #expect(treeListing(store.data + "/layer") == before)
+        #expect(try treeListing(store.data + "/layer") == before)
         #expect(try store.plash(["run", id, "--", "ls", "/a"]).stdout == "/a\n")
     }
 }
@@ -111,14 +111,14 @@ func mountOptions(_ dir: String) -> [String]? {
 /// No Foundation error reaches the user raw.
 @Suite struct RawErrorTests {
     @Test func withoutHOMEThePasswdEntryNamesTheStore() throws {
-        let user = userWithoutSubordinateIDs
+        let user = try userWithoutSubordinateIDs
         let cwd = makeDirectory("nohome", ownedBy: user)
         let result = try user.run("/usr/bin/env", ["-u", "HOME", userPlash, "data"], directory: cwd)
         #expect(result.stdout == user.home + "/.local/share/plash\n", "\(result)")
     }
 
     @Test func aStoreThatCannotBeCreatedFailsInOneLine() throws {
-        let user = userWithoutSubordinateIDs
+        let user = try userWithoutSubordinateIDs
         let cwd = makeDirectory("uncreatable", ownedBy: user)
         let parent = makeDirectory("root-owned")   // the user may not write here
         let profile = cwd + "/profile.json"
@@ -172,7 +172,7 @@ func mountOptions(_ dir: String) -> [String]? {
 /// No silent or wrong answers.
 @Suite struct StoreAnswerTests {
     @Test func anUnreadableStoreFailsInOneLineInsteadOfLookingEmpty() throws {
-        let user = userWithoutSubordinateIDs
+        let user = try userWithoutSubordinateIDs
         let cwd = makeDirectory("unreadable", ownedBy: user)
         let own = cwd + "/store"
         #expect(try plashAs(user, ["build", "--from", "busybox"], data: own, directory: cwd).status == 0)
@@ -275,7 +275,7 @@ func mountOptions(_ dir: String) -> [String]? {
 
 @Suite struct UserCommandTests {
     @Test func everyStoreCommandWorksForAnOrdinaryUserOrSaysWhy() throws {
-        let user = userWithSubordinateIDs
+        let user = try userWithSubordinateIDs
         let cwd = makeDirectory("user-commands", ownedBy: user)
         let data = cwd + "/store"
         func plash(_ arguments: [String]) throws -> Finished { try plashAs(user, arguments, data: data, directory: cwd) }
