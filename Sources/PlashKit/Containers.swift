@@ -57,7 +57,7 @@ public func processes(of target: String, store: Store) throws -> [pid_t] {
         return running.filter { $0.mountNamespace == process.mountNamespace }.map(\.pid)
     }
     if let image = store.lookup(target) {
-        return running.filter { $0.image == String(image.id) && $0.store == store.path }.map(\.pid)
+        return containerProcesses(of: store).filter { $0.image == String(image.id) }.map(\.pid)
     }
     throw PlashError.failure("kill \(target): not a plash cgroup, the PID of a process in a container, or an image")
 }
