@@ -3,6 +3,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import FoundationEssentials
 import PlashKit
 import PlashSystem
 
@@ -33,8 +34,17 @@ do {
         throw PlashError.usage(name.hasPrefix("-") ? "unknown option \(name)" : "unknown command \(name)", usage: overview)
     }
 } catch {
-    let error = error as? PlashError ?? PlashError.failure("\(error)")
+    let error = plashError(error)
     printLine(toStandardError: "plash: \(error)")
     if !error.usage.isEmpty { printLine(toStandardError: error.usage) }
     exit(error.kind == .usage ? 2 : failureStatus)
+}
+
+/// Any error as one line: Foundation's file errors name their path and errno.
+func plashError(_ error: Error) -> PlashError {
+    if let error = error as? PlashError { return error }
+    if let error = error as? CocoaError, let posix = error.underlying as? POSIXError {
+        return PlashError.system("file", error.filePath ?? "", errno: posix.code.rawValue)
+    }
+    return PlashError.failure("\(error)")
 }
