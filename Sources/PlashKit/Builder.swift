@@ -69,7 +69,7 @@ public struct Builder {
         let staging = try store.makeStaging("build")
         do {
             for step in layer.steps { try run(step, layer: layer, on: parent, staging: staging) }
-            pruneMountPoints(staging.data, lowers: layerDirectories(node: parent.node, store: store.path))
+            pruneMountPoints(staging.data, lowers: store.layers(of: parent))
             return try store.publish(staging, parentNode: parent.node, script: layer.script, key: key)
         } catch {
             try? removeTree(staging.path)

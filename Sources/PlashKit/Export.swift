@@ -10,7 +10,7 @@ import PlashSystem
 /// an image's setuid files and device nodes, from any imported tar, must give nobody
 /// on the host root or a device through the mount point.
 func mountImage(_ image: Store.Image, store: Store, on target: String) throws {
-    let layers = layerDirectories(node: image.node, store: store.path)
+    let layers = store.layers(of: image)
     let safe = UInt(MS_RDONLY | MS_NOSUID | MS_NODEV)
     if layers.count == 1 {
         try PlashSystem.mount(layers[0], on: target, flags: UInt(MS_BIND | MS_REC), what: "bind")

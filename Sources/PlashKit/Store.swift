@@ -26,7 +26,7 @@ public struct Store: Sendable {
         self.path = path
     }
 
-    public var rootNode: String { path + "/layer/0" }
+    public var rootNode: String { layout.rootNode }
     public var tmp: String { path + "/tmp" }
 
     public var exists: Bool { access(rootNode, F_OK) == 0 && access(path + "/index", F_OK) == 0 }
@@ -61,8 +61,10 @@ public struct Store: Sendable {
         public var data: String { node + "/_data" }
     }
 
-    /// An id names `index/ID`, anything else `map/NAME`.
+    /// An id names `index/ID`, anything else `map/NAME` (StoreLayout: the same rules
+    /// as plash-exec's).
     public func image(_ name: String) throws -> Image {
+        if let invalid = StoreLayout.invalidReference(name) { throw PlashError.failure(invalid) }
         guard let image = lookup(name) else {
             // A store this user cannot read is not one without the image.
             for dir in [path, path + "/index", path + "/map"] where access(dir, X_OK) == -1 && errno != ENOENT {
@@ -73,25 +75,21 @@ public struct Store: Sendable {
         return image
     }
 
+    public var layout: StoreLayout { StoreLayout(path: path) }
+
     public func lookup(_ name: String) -> Image? {
-        guard !name.isEmpty, !name.contains("/"), name != ".", name != ".." else { return nil }
-        if let id = Int(name), name.allSatisfy(\.isASCIIDigit) { return lookup(id: id) }
-        guard let target = readLink(path + "/map/" + name), target.hasPrefix("../index/"),
-              let id = Int(target.dropFirst("../index/".count)) else { return nil }
-        return lookup(id: id)
+        layout.resolve(name).map { Image(id: $0.id, node: $0.node) }
     }
 
     public func lookup(id: Int) -> Image? {
-        // Only a node of layer/, ending in the image's own id: a link that leads anywhere
-        // else (`..`, another image's data) would make rm or clean remove the wrong files.
-        guard let target = readLink(path + "/index/\(id)"), target.hasPrefix("../layer/0/") else { return nil }
-        let components = target.dropFirst("../layer/0/".count).split(separator: "/", omittingEmptySubsequences: false)
-        guard components.allSatisfy({ !$0.isEmpty && $0.allSatisfy(\.isASCIIDigit) }),
-              components.last.flatMap({ Int($0) }) == id else { return nil }
-        let node = path + "/" + target.dropFirst(3)
-        guard access(node + "/_data", F_OK) == 0 else { return nil }
-        return Image(id: id, node: node)
+        // Only a node of layer/, ending in the image's own id (StoreLayout): a link that
+        // leads anywhere else (`..`, another image's data) would make rm or clean remove
+        // the wrong files.
+        layout.node(id: id).map { Image(id: id, node: $0) }
     }
+
+    /// The image's layer directories, top first.
+    public func layers(of image: Image) -> [String] { layout.layers(of: image.node) }
 
     /// The id of the image below, 0 for an image on the empty root.
     public func parent(of image: Image) -> Int {
@@ -102,13 +100,13 @@ public struct Store: Sendable {
 
     /// Every image, by id.
     public func images() -> [Image] {
-        let ids = ((try? FileManager.default.contentsOfDirectory(atPath: path + "/index")) ?? []).compactMap { Int($0) }
+        let ids = ((try? FileManager.default.contentsOfDirectory(atPath: layout.index)) ?? []).compactMap { StoreLayout.id($0) }
         return ids.sorted().compactMap { lookup(id: $0) }
     }
 
     /// NAME -> id for every name that points at an image.
     public func names() -> [(name: String, id: Int)] {
-        let entries = (try? FileManager.default.contentsOfDirectory(atPath: path + "/map")) ?? []
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: layout.map)) ?? []
         return entries.sorted().compactMap { name in lookup(name).map { (name, $0.id) } }
     }
 
@@ -116,12 +114,12 @@ public struct Store: Sendable {
 
     public func map(_ name: String, to image: Image) throws {
         try checkName(name)
-        try replaceLink(path + "/map/" + name, target: "../index/\(image.id)")
+        try replaceLink(layout.mapLink(name), target: "../index/\(image.id)")
     }
 
     public func unmap(_ name: String) throws {
         try checkName(name)
-        if unlink(path + "/map/" + name) == -1 {
+        if unlink(layout.mapLink(name)) == -1 {
             if errno == ENOENT { throw PlashError.failure("no name \(name)") }
             throw PlashError.system("remove name", name)
         }
@@ -144,7 +142,7 @@ public struct Store: Sendable {
     /// The image a cache key names, when it still exists.
     public func cached(_ key: String) -> Image? {
         guard let target = readLink(path + "/cache/" + key), target.hasPrefix("../index/"),
-              let id = Int(target.dropFirst("../index/".count)) else { return nil }
+              let id = StoreLayout.id(String(target.dropFirst("../index/".count))) else { return nil }
         return lookup(id: id)
     }
 

@@ -80,7 +80,7 @@ func plan(_ arguments: [String]) throws -> ExecPlan {
 }
 
 @Test func storeLayersAreTheNodesPathComponentsTopFirst() {
-    #expect(layerDirectories(node: "/s/layer/0/1/2", store: "/s") == ["/s/layer/0/1/2/_data", "/s/layer/0/1/_data"])
+    #expect(StoreLayout(path: "/s").layers(of: "/s/layer/0/1/2") == ["/s/layer/0/1/2/_data", "/s/layer/0/1/_data"])
 }
 
 @Test func everyOptionThatPlashRunPassesOnIsOneThatPlashExecKnows() throws {

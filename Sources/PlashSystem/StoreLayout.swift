@@ -1,0 +1,89 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Where things are in a store (DESIGN.md), and how an id or a name resolves to an
+/// image, for plash and plash-exec alike:
+///
+///     layer/0/1/2/_data   image 2's files, a layer on top of image 1
+///     index/2 -> ../layer/0/1/2
+///     map/NAME -> ../index/2
+///
+/// Everything is found with readlink and string work only, and a link is trusted only
+/// when it has exactly that shape: a link that leads anywhere else names no image.
+public struct StoreLayout: Sendable, Equatable {
+    public let path: String
+
+    public init(path: String) {
+        self.path = path.count > 1 && path.hasSuffix("/") ? String(path.dropLast()) : path
+    }
+
+    public var rootNode: String { path + "/layer/0" }
+    public var index: String { path + "/index" }
+    public var map: String { path + "/map" }
+    public func indexLink(_ id: Int) -> String { index + "/\(id)" }
+    public func mapLink(_ name: String) -> String { map + "/" + name }
+
+    /// The most layers an image may have: overlayfs stacks at most 500 lower layers.
+    public static let maximumDepth = 500
+
+    /// An id as plash writes it: decimal digits without a leading zero ("2", never
+    /// "02"), so that every spelling of an image is the same file in index/.
+    public static func id(_ text: String) -> Int? {
+        guard let first = text.utf8.first, text.utf8.count <= 18,
+              text.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }),
+              first != UInt8(ascii: "0") || text == "0" else { return nil }
+        return Int(text)
+    }
+
+    /// Why `text` cannot name an image, or nil when it can: an id, or a name that
+    /// `plash map` could have given.
+    public static func invalidReference(_ text: String) -> String? {
+        if text.isEmpty || text.contains("/") || text == "." || text == ".." {
+            return "\(text): not an image id or name"
+        }
+        if text.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) && id(text) == nil {
+            return "\(text): not an image id (ids are written without leading zeros)"
+        }
+        return nil
+    }
+
+    /// The id and node an id or a name names, or nil.
+    public func resolve(_ reference: String) -> (id: Int, node: String)? {
+        guard StoreLayout.invalidReference(reference) == nil else { return nil }
+        if let id = StoreLayout.id(reference) { return node(id: id).map { (id, $0) } }
+        guard let target = readLink(mapLink(reference)), target.hasPrefix("../index/"),
+              let id = StoreLayout.id(String(target.dropFirst("../index/".count))) else { return nil }
+        return node(id: id).map { (id, $0) }
+    }
+
+    /// `layer/0/1/2` for image 2, when index/2 names a node whose last component is
+    /// its id, through nothing but ids, and the node has its files.
+    public func node(id: Int) -> String? {
+        guard id > 0, let target = readLink(indexLink(id)), target.hasPrefix("../layer/0/") else { return nil }
+        let components = target.dropFirst("../layer/0/".count).split(separator: "/", omittingEmptySubsequences: false)
+        guard !components.isEmpty, components.count <= StoreLayout.maximumDepth,
+              components.allSatisfy({ StoreLayout.id(String($0)) != nil }),
+              StoreLayout.id(String(components.last!)) == id else { return nil }
+        let node = rootNode + "/" + components.joined(separator: "/")
+        var info = stat()
+        guard stat(node + "/_data", &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR else { return nil }
+        return node
+    }
+
+    /// layer/0/1/2 -> [layer/0/1/2/_data, layer/0/1/_data]: an image's layers, top
+    /// first, are the components of its node. layer/0 is the empty root and has none.
+    public func layers(of node: String) -> [String] {
+        guard node.hasPrefix(rootNode + "/") else { return [] }
+        var dirs: [String] = []
+        var current = node
+        while current.count > rootNode.count {
+            dirs.append(current + "/_data")
+            current = splitLast(current).0
+        }
+        return dirs
+    }
+
+    /// The id of a node: its last component.
+    public static func id(ofNode node: String) -> Int? { id(splitLast(node).1) }
+}

@@ -1,0 +1,57 @@
+import Foundation
+import Testing
+import PlashTestSupport
+
+// No link in the store crashes plash-exec, and an id is spelled one way.
+
+/// A store made directly on disk: image 1 is the busybox root, each further image a
+/// layer with one file, `file-N`, on the one before.
+func makeStore(at data: String, depth: Int = 1) throws -> String {
+    let fm = FileManager.default
+    for dir in ["index", "map", "cache", "tmp"] {
+        try fm.createDirectory(atPath: data + "/" + dir, withIntermediateDirectories: true)
+    }
+    var node = data + "/layer/0"
+    var relative = "../layer/0"
+    for id in 1...depth {
+        node += "/\(id)"
+        relative += "/\(id)"
+        try fm.createDirectory(atPath: node, withIntermediateDirectories: true)
+        if id == 1 {
+            #expect(try run("/bin/cp", ["-a", busyboxRoot, node + "/_data"]).status == 0)
+        } else {
+            try fm.createDirectory(atPath: node + "/_data", withIntermediateDirectories: true)
+            fm.createFile(atPath: node + "/_data/file-\(id)", contents: nil)
+        }
+        try fm.createSymbolicLink(atPath: data + "/index/\(id)", withDestinationPath: relative)
+    }
+    return data
+}
+
+@Test func linksThatLeadOutOfTheStoreNameNoImage() throws {
+    let data = try makeStore(at: makeDirectory("store") + "/plash")
+    let links = ["map/root": "/", "map/up": "../index/../../..", "map/loop": "loop", "index/7": "../layer/0/../..",
+                 "index/8": "/", "index/9": "../layer/0/1", "map/nine": "../index/9", "map/bad": "../index/01"]
+    for (link, target) in links {
+        try FileManager.default.createSymbolicLink(atPath: data + "/" + link, withDestinationPath: target)
+    }
+    for name in ["root", "up", "loop", "7", "8", "9", "nine", "bad"] {
+        let result = try exec([name, "true"], environment: ["PLASH_DATA": data])
+        #expect(result.signal == nil && result.status == 125, "\(name): \(result)")
+        #expect(result.stderr == "plash-exec: no image \(name) in \(data)\n", "\(name): \(result)")
+    }
+}
+
+@Test func aZeroPaddedIdIsRefusedAlikeByPlashExecAndPlash() throws {
+    let data = try makeStore(at: makeDirectory("store") + "/plash")
+    let line = "01: not an image id (ids are written without leading zeros)\n"
+    let environment = ["PLASH_DATA": data, "HOME": makeDirectory("home")]
+    let shim = try exec(["01", "true"], environment: environment)
+    #expect(shim.status == 125)
+    #expect(shim.stderr == "plash-exec: " + line)
+    for arguments in [["run", "01", "true"], ["map", "name", "01"], ["rm", "01"]] {
+        let result = try run(plash, arguments, environment: environment)
+        #expect(result.status != 0 && result.stderr == "plash: " + line, "\(arguments): \(result)")
+    }
+    #expect(try exec(["1", "true"], environment: environment).status == 0)
+}
