@@ -34,6 +34,32 @@ int plash_open_in_root(int root, const char *path, int flags, mode_t mode) {
     return (int)syscall(SYS_openat2, root, path, &how, sizeof how);
 }
 
+int plash_open_in_mount(int root, const char *path, int flags) {
+    struct open_how how;
+    memset(&how, 0, sizeof how);
+    how.flags = (unsigned long long)flags;
+    how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV;
+    return (int)syscall(SYS_openat2, root, path, &how, sizeof how);
+}
+
+int plash_mount_scratch(void) {
+    int fs = (int)syscall(SYS_fsopen, "tmpfs", FSOPEN_CLOEXEC);
+    if (fs < 0) return -1;
+    int mnt = -1;
+    if (syscall(SYS_fsconfig, fs, FSCONFIG_SET_STRING, "mode", "0755", 0) == 0
+        && syscall(SYS_fsconfig, fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) == 0)
+        mnt = (int)syscall(SYS_fsmount, fs, FSMOUNT_CLOEXEC, 0);
+    int saved = errno;
+    close(fs);
+    if (mnt >= 0 && syscall(SYS_move_mount, mnt, "", AT_FDCWD, "/", MOVE_MOUNT_F_EMPTY_PATH) < 0) {
+        saved = errno;
+        close(mnt);
+        mnt = -1;
+    }
+    errno = saved;
+    return mnt;
+}
+
 int plash_mount_set_readonly(int fd, int recursive) {
     struct mount_attr attr;
     memset(&attr, 0, sizeof attr);
@@ -116,7 +142,7 @@ int plash_unshare_with_id_maps(int flags, char *const uidmap[], char *const gidm
     return result;
 }
 
-pid_t plash_spawn_tied(char *const argv[]) {
+pid_t plash_spawn_tied(char *const argv[], const int *keep, int count) {
     int ready[2];
     if (pipe2(ready, O_CLOEXEC) < 0) return -1;
     pid_t parent = getpid();
@@ -131,6 +157,7 @@ pid_t plash_spawn_tied(char *const argv[]) {
         prctl(PR_SET_PDEATHSIG, SIGTERM);
         if (getppid() != parent) _exit(1);
         if (unshare(CLONE_NEWNS) < 0) _exit(1);
+        for (int i = 0; i < count; i++) fcntl(keep[i], F_SETFD, 0);
         (void)!write(ready[1], "x", 1);
         int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
         if (null >= 0) { dup2(null, 1); dup2(null, 2); }

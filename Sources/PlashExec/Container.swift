@@ -8,6 +8,7 @@ import PlashSystem
 /// step happens in this order; docs/plash-exec.md tells why. A failure prints one line,
 /// `PROGRAM: WHAT PATH: REASON`, and exits 125 (setup), 126 or 127 (the command).
 public func runContainer(_ plan: ExecPlan, program: String) -> Never {
+    var persistent: PersistentUpper? = nil
     do {
         if plan.dieWithParent { try dieWithParent() }
         let asRoot = geteuid() == 0
@@ -15,22 +16,29 @@ public func runContainer(_ plan: ExecPlan, program: String) -> Never {
         let store = dataDirectory()
         let imageLayers = try layers(of: plan.image, store: store)
         let filter = try systemCallFilter(plan, store: store)
+        let shared = sharedMounts(plan, home: environment("HOME"), callerDirectory: callerDirectory,
+                                  hostHas: { access($0, F_OK) == 0 })
+        // Resolved while every path still means what it means on the host.
+        let storePath = canonicalPath(store)
+        persistent = try plan.persist.map(PersistentUpper.open)
 
         try enterCgroup(plan)
         try enterNamespaces(plan, asRoot: asRoot)
         try splitForPIDNamespace(plan)
-        let root = try mountRoot(imageLayers, persist: plan.persist, asRoot: asRoot)
-        try mountShared(sharedMounts(plan, home: environment("HOME"), callerDirectory: callerDirectory,
-                                     hostHas: { access($0, F_OK) == 0 }),
-                        into: root)
-        try pivotRoot(to: root.fd, path: root.path)
+        let sources = try openSources(shared)
+        let root = try mountRoot(imageLayers, persist: persistent, asRoot: asRoot)
+        try mountShared(shared, sources: sources, into: root, store: storePath)
+        try pivotRoot(to: root.fd, path: root.path, scratch: root.scratch)
+        persistent = nil    // its paths are the host's; the lock's descriptor stays open
         try enterWorkingDirectory(plan, callerDirectory: callerDirectory)
         try restrictSystemCalls(filter, noNewPrivileges: plan.noNewPrivileges)
         try execute(plan.command, environment: containerEnvironment(plan, caller: environment))
     } catch let error as PlashError {
+        persistent?.discard()
         printLine(toStandardError: "\(program): \(error)")
         exit(error.execStatus)
     } catch {
+        persistent?.discard()
         printLine(toStandardError: "\(program): \(error)")
         exit(125)
     }

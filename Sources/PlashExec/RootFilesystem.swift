@@ -5,53 +5,61 @@ import CPlashShims
 import PlashSystem
 
 /// The container's root: an overlay of the image's layers with a writable layer on
-/// top, mounted over the top layer's own directory (only this mount namespace sees it).
+/// top, mounted inside a scratch tmpfs that only this mount namespace has (below).
 public struct RootMount {
     public var fd: Int32       // O_PATH handle of the overlay's root
     public var path: String
+    public var scratch: Int32? = nil   // the tmpfs stacked on the old root's `/`
 }
 
-public func mountRoot(_ layers: Layers, persist: String?, asRoot: Bool) throws -> RootMount {
-    // Open every layer first: the overlay names them as /proc/self/fd/N, which keeps
-    // the option string short (128 layers fit the 4096-byte limit) and makes the
-    // layers immune to what is mounted over their paths below.
+public func mountRoot(_ layers: Layers, persist: PersistentUpper?, asRoot: Bool) throws -> RootMount {
+    // Open every layer first: the overlay names them by descriptor, which keeps the
+    // option string short and makes the layers immune to what is mounted over their
+    // paths below.
     var opened: [Int32] = []
     defer { opened.forEach { close($0) } }
     for dir in layers.directories { opened.append(try openDirectory(dir, what: "layer")) }
+    // Opened here, in this mount namespace: overlayfs takes no upper layer from another.
+    if let persist {
+        opened.append(try openDirectory(persist.path, what: "persist directory"))
+        opened.append(try openDirectory(persist.workPath, what: "persist work directory"))
+    }
+    let lowers = Array(opened.prefix(layers.directories.count))
 
     if environment("PLASH_OVERLAY") != "fuse" {
         do {
-            return try mountOverlay(layers, opened, persist: persist, asRoot: asRoot)
+            return try mountKernelOverlay(layers, lowers, upper: persist == nil ? nil : (opened[lowers.count], opened[lowers.count + 1]),
+                                          asRoot: asRoot)
         } catch let error as PlashError where !asRoot && access(fuseOverlay, X_OK) == 0
                     && error.step == .mountOverlay && (error.errno == EPERM || error.errno == EINVAL) {
             // Kernels before 5.11 refuse overlayfs in a user namespace: use FUSE.
         }
     }
-    return try mountFuseOverlay(layers, opened, persist: persist)
+    return try mountFuseOverlay(layers, lowers, persist: persist)
 }
 
-func mountOverlay(_ layers: Layers, _ lowers: [Int32], persist: String?, asRoot: Bool) throws -> RootMount {
-    let mountPoint = layers.directories[0]
-    var opened: [Int32] = []
-    defer { opened.forEach { close($0) } }
-    let upper: String, work: String
-    if let persist {
-        let (upperFd, workFd) = try openPersistentUpper(persist)
-        opened += [upperFd, workFd]
-        upper = procPath(upperFd)
-        work = procPath(workFd)
-    } else {
-        let scratch = try mountScratch(on: mountPoint, with: ["upper", "work"])
-        opened.append(scratch)
-        upper = procPath(scratch) + "/upper"
-        work = procPath(scratch) + "/work"
+/// The writable layer and the overlay's mount point live in a tmpfs stacked on this
+/// mount namespace's `/`: a walk from `/` never enters a mount stacked on it (only `..`
+/// from below does, and every host path still needed was opened before), so it hides
+/// nothing, not even when the image is `/`, and writes nothing on the host; it is gone
+/// when the last process of the container exits.
+func mountKernelOverlay(_ layers: Layers, _ lowers: [Int32], upper persistent: (Int32, Int32)?,
+                        asRoot: Bool) throws -> RootMount {
+    let scratch = try check(plash_mount_scratch(), "mount scratch tmpfs on", "/")
+    do {
+        for dir in ["upper", "work", "root"] {
+            try check(mkdirat(scratch, dir, 0o755), "create scratch directory", dir)
+        }
+        let (upper, work) = persistent.map { ("\($0.0)", "\($0.1)") } ?? ("\(scratch)/upper", "\(scratch)/work")
+        let mountPoint = procPath(scratch) + "/root"
+        try mountOverlay(layers.label, on: mountPoint, lowers: lowers, upper: upper, work: work, userxattr: !asRoot)
+        return RootMount(fd: try openDirectory(mountPoint, what: "overlay"), path: layers.directories[0], scratch: scratch)
+    } catch {
+        // Off the old root again before a fallback to FUSE: see pivotRoot.
+        umount2(procPath(scratch), Int32(MNT_DETACH))
+        close(scratch)
+        throw error
     }
-    let lowerdir = lowers.map(procPath).joined(separator: ":")
-    // In a user namespace overlayfs keeps its whiteouts and metadata in user.* xattrs,
-    // which an unprivileged user may write.
-    let options = "lowerdir=\(lowerdir),upperdir=\(upper),workdir=\(work)" + (asRoot ? "" : ",userxattr")
-    try mount(layers.label, on: mountPoint, type: "overlay", options: options, what: "mount overlay on")
-    return RootMount(fd: try openDirectory(mountPoint, what: "overlay"), path: mountPoint)
 }
 
 /// A tmpfs over `mountPoint` with the given empty directories. It lives only as long
@@ -71,25 +79,26 @@ func mountScratch(on mountPoint: String, with directories: [String]) throws -> I
 let fuseOverlay = "/usr/bin/fuse-overlayfs"
 
 /// The same overlay in user space, for kernels that refuse overlayfs to an ordinary
-/// user, or when PLASH_OVERLAY=fuse. fuse-overlayfs opens its layers by path, so none
-/// may lie below its mount: a scratch tmpfs over the top layer holds the top layer
-/// (bound, by its handle), the writable layer and the mount point `root`. plash-exec
-/// mounts the FUSE file system itself; fuse-overlayfs serves it through the inherited
-/// /dev/fuse descriptor from a copy of this mount namespace, which the coming
-/// pivot_root leaves alone. It must serve as long as the container runs and then go:
-/// the kernel sends it SIGTERM when the program (this process, after exec) exits.
-/// The one case where a process besides the program exists (docs/plash-exec.md).
-func mountFuseOverlay(_ layers: Layers, _ lowers: [Int32], persist: String?) throws -> RootMount {
+/// user, or when PLASH_OVERLAY=fuse. fuse-overlayfs opens its layers by path (and
+/// resolves them with realpath), so it cannot use the unnamed scratch above, and none
+/// of its layers may lie below its mount: a scratch tmpfs over the top layer's own
+/// directory (in this mount namespace only) holds the top layer (bound, by its handle),
+/// the writable layer and the mount point `root`. That needs an image directory of its
+/// own: not `/`. plash-exec mounts the FUSE file system itself; fuse-overlayfs serves
+/// it through the inherited /dev/fuse descriptor from a copy of this mount namespace,
+/// which the coming pivot_root leaves alone. It must serve as long as the container
+/// runs and then go: the kernel sends it SIGTERM when the program (this process, after
+/// exec) exits. The one case where a process besides the program exists
+/// (docs/plash-exec.md).
+func mountFuseOverlay(_ layers: Layers, _ lowers: [Int32], persist: PersistentUpper?) throws -> RootMount {
     let base = layers.directories[0]
+    guard base != "/" && splitLast(base).1 != "" else {
+        throw PlashError.failure("fuse-overlayfs cannot run the image /: it needs the kernel's overlayfs")
+    }
     close(try mountScratch(on: base, with: ["upper", "work", "top", "root"]))
     try mount(procPath(lowers[0]), on: base + "/top", flags: UInt(MS_BIND), what: "bind top layer on")
     var upper = base + "/upper", work = base + "/work"
-    if let persist {
-        let (upperFd, workFd) = try openPersistentUpper(persist)
-        close(upperFd)
-        close(workFd)
-        (upper, work) = (persist, persistentWorkDirectory(persist))
-    }
+    if let persist { (upper, work) = (persist.path, persist.workPath) }
     let lowerdir = ([base + "/top"] + layers.directories.dropFirst()).joined(separator: ":")
     let mountPoint = base + "/root"
 
@@ -102,28 +111,105 @@ func mountFuseOverlay(_ layers: Layers, _ lowers: [Int32], persist: String?) thr
                            "/dev/fd/\(fuse)"]
     let argv = words.map { strdup($0) } + [nil]
     defer { argv.forEach { free($0) } }
-    guard plash_spawn_tied(argv) > 0 else { throw PlashError.system("run", fuseOverlay) }
+    guard plash_spawn_tied(argv, nil, 0) > 0 else { throw PlashError.system("run", fuseOverlay) }
     return RootMount(fd: try openDirectory(mountPoint, what: "fuse-overlayfs"), path: mountPoint)
 }
 
 /// `--persist DIR`: DIR is the overlay's upper layer. Overlayfs also needs an empty
 /// work directory on the same filesystem that is not inside DIR; it lives beside DIR
-/// as `.NAME.plash-work`.
-func openPersistentUpper(_ dir: String) throws -> (Int32, Int32) {
-    let work = persistentWorkDirectory(dir)
-    for path in [dir, work] where mkdir(path, 0o755) == -1 && errno != EEXIST {
-        throw PlashError.system("create persist directory", path)
+/// as `.NAME.plash-work`. Two overlays on one upper layer are undefined behaviour
+/// (the kernel only warns), so a container holds an flock on `plash.lock` in the work
+/// directory for its whole life: the descriptor survives the exec, so the program and
+/// every process it starts (unless they close it) hold it.
+public struct PersistentUpper {
+    public var path: String
+    public var workPath: String
+    var lock: Int32
+    var created: [String]       // what this run created, deepest last
+
+    /// Checks DIR before it writes anything; creates DIR and its work directory when
+    /// missing, then takes the lock.
+    public static func open(_ dir: String) throws -> PersistentUpper {
+        let path = try persistPath(dir)
+        let (parent, name) = splitLast(path)
+        let workPath = (parent == "/" ? "" : parent) + "/.\(name).plash-work"
+        for candidate in [path, workPath] {
+            var info = stat()
+            if lstat(candidate, &info) == 0 {
+                guard stat(candidate, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR else {
+                    throw PlashError.system("--persist", candidate, errno: ENOTDIR)
+                }
+            } else if errno != ENOENT {
+                throw PlashError.system("--persist", candidate)
+            }
+        }
+        var persistent = PersistentUpper(path: path, workPath: workPath, lock: -1, created: [])
+        do {
+            for candidate in [path, workPath] {
+                if mkdir(candidate, 0o755) == 0 {
+                    persistent.created.append(candidate)
+                } else if errno != EEXIST {
+                    throw PlashError.system("create persist directory", candidate)
+                }
+            }
+            let lockPath = workPath + "/plash.lock"
+            // Without O_CLOEXEC: the program inherits it (see above).
+            persistent.lock = Glibc.open(lockPath, O_RDONLY | O_CREAT | O_NOFOLLOW, 0o644)
+            try check(persistent.lock, "create persist lock", lockPath)
+            if flock(persistent.lock, LOCK_EX | LOCK_NB) == -1 {
+                if errno == EWOULDBLOCK {
+                    throw PlashError.failure("--persist \(path): in use by another container (two overlays must not share an upper layer)")
+                }
+                throw PlashError.system("lock", lockPath)
+            }
+            return persistent
+        } catch {
+            persistent.discard()
+            throw error
+        }
     }
-    let upperFd = try openDirectory(dir, what: "persist directory")
-    do {
-        return (upperFd, try openDirectory(work, what: "persist work directory"))
-    } catch {
-        close(upperFd)
-        throw error
+
+    /// After a failure before the container started: removes what this run created
+    /// (with the mount points and the work files overlayfs made in it), so a refused or
+    /// failed start leaves nothing behind.
+    public func discard() {
+        if lock >= 0 { close(lock) }
+        for dir in created.reversed() { removeCreated(dir) }
     }
 }
 
-func persistentWorkDirectory(_ dir: String) -> String {
-    let (parent, name) = splitLast(dir)
-    return (parent == "/" ? "" : parent) + "/.\(name).plash-work"
+/// rm -r of a directory this run created; overlayfs leaves mode-000 directories in
+/// its work directory.
+func removeCreated(_ path: String) {
+    var info = stat()
+    guard lstat(path, &info) == 0 else { return }
+    if (info.st_mode & S_IFMT) == S_IFDIR {
+        chmod(path, 0o700)
+        for child in directoryEntries(path) ?? [] { removeCreated(path + "/" + child) }
+        rmdir(path)
+    } else {
+        unlink(path)
+    }
+}
+
+/// `--persist DIR` as an absolute path without symlinks, `.` or `..`: the work
+/// directory goes beside it, which DIR = `/` does not have.
+func persistPath(_ dir: String) throws -> String {
+    let resolved: String
+    if let full = realpath(dir, nil) {
+        resolved = String(cString: full)
+        free(full)
+    } else {
+        let (parent, name) = splitLast(dir)
+        guard errno == ENOENT, name != ".", name != "..", let full = realpath(parent, nil) else {
+            throw PlashError.system("--persist", dir)
+        }
+        let parentPath = String(cString: full)
+        free(full)
+        resolved = (parentPath == "/" ? "" : parentPath) + "/" + name
+    }
+    guard resolved != "/" else {
+        throw PlashError.usage("--persist /: the work directory must live beside the persist directory; give one of its own")
+    }
+    return resolved
 }

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CPlashShims
 import PlashSystem
 
 /// What the container shares with the host, in mount order (parents before children):
@@ -13,12 +14,16 @@ public func sharedMounts(_ plan: ExecPlan, home: String?, callerDirectory: Strin
     var unshared: [String] = []
     if plan.shareTmp { mounts.append(Bind("/tmp", "/tmp")) } else { unshared.append("/tmp") }
 
-    var homes = ["/home"]
-    if let home, home.hasPrefix("/"), home != "/", !isPath(home, within: "/home") { homes.append(home) }
+    // $HOME outside /home is shared only where the image has nothing at that path: a
+    // home of /bin or /var/www (Debian's bin and www-data) must not hide the image's.
+    var homes = [Bind("/home", "/home")]
+    if let home, home.hasPrefix("/"), home != "/", !isPath(home, within: "/home") {
+        homes.append(Bind(home, home, onlyWhereImageHasNone: true))
+    }
     if plan.shareHome {
-        mounts += homes.filter(hostHas).map { Bind($0, $0) }
+        mounts += homes.filter { hostHas($0.source) }
     } else {
-        unshared += homes
+        unshared += homes.map(\.destination)
     }
 
     if plan.workingDirectory == nil, let cwd = callerDirectory, cwd != "/",
@@ -31,8 +36,28 @@ public func sharedMounts(_ plan: ExecPlan, home: String?, callerDirectory: Strin
     return mounts + plan.binds
 }
 
-public func mountShared(_ mounts: [Bind], into root: RootMount) throws {
-    for mount in mounts {
+/// The sources of `mounts`, opened before anything is mounted in this namespace, so
+/// that nothing mounted later (the scratch tmpfs, an earlier bind) changes what a
+/// source path names. nil for a new procfs.
+public func openSources(_ mounts: [Bind]) throws -> [Int32?] {
+    var opened: [Int32?] = []
+    do {
+        for mount in mounts {
+            if mount.newProcfs { opened.append(nil); continue }
+            let step: Step = mount.readOnly ? "ro-bind source" : "bind source"
+            opened.append(try check(open(mount.source, plash_O_PATH | O_CLOEXEC), step, mount.source))
+        }
+        return opened
+    } catch {
+        opened.forEach { $0.map { _ = close($0) } }
+        throw error
+    }
+}
+
+/// `store` is the store's canonical path, when it exists.
+public func mountShared(_ mounts: [Bind], sources: [Int32?], into root: RootMount, store: String?) throws {
+    var hidden: [String] = []
+    for (mount, source) in zip(mounts, sources) {
         if mount.onlyWhereImageHasNone && exists(mount.destination, in: root.fd) { continue }
         if mount.newProcfs {
             let target = try openOrCreate(mount.destination, in: root.fd, directory: true)
@@ -41,15 +66,51 @@ public func mountShared(_ mounts: [Bind], into root: RootMount) throws {
                                   flags: UInt(MS_NOSUID | MS_NODEV | MS_NOEXEC), what: "mount proc on")
             continue
         }
-        let directory = try isDirectory(mount.source, what: mount.readOnly ? "ro-bind source" : "bind source")
+        guard let source else { continue }
+        defer { close(source) }
+        let sourcePath = canonicalPath(procPath(source)) ?? mount.source
+        if let store, isPath(sourcePath, within: store) {
+            // The working directory inside the store is simply not shared; an explicit
+            // bind of the store is refused.
+            if mount.onlyWhereImageHasNone { continue }
+            throw PlashError.failure("bind \(mount.source): lies in the store \(store), which no container may reach")
+        }
+        var info = stat()
+        try check(fstat(source, &info), mount.readOnly ? "ro-bind source" : "bind source", mount.source)
+        let directory = (info.st_mode & S_IFMT) == S_IFDIR
         let target = try openOrCreate(mount.destination, in: root.fd, directory: directory)
         defer { close(target) }
-        try bind(mount.source, onto: target, path: mount.destination)
+        try bind(procPath(source), onto: target, path: mount.destination)
         if mount.readOnly {
             // The bind covers `target`; only a fresh lookup reaches the new mount.
             let mounted = try openOrCreate(mount.destination, in: root.fd, directory: directory)
             defer { close(mounted) }
             try makeReadOnly(mounted, path: mount.destination)
         }
+        if let store, isPath(store, within: sourcePath) {
+            let below = sourcePath == "/" ? store : String(store.dropFirst(sourcePath.count))
+            hidden.append((mount.destination == "/" ? "" : mount.destination) + below)
+        }
     }
+    for path in hidden { try hideStore(at: path, in: root) }
+}
+
+/// The store, where a shared directory contains it, is covered by an empty read-only
+/// tmpfs: a container must never change an image or a compiled seccomp filter. Last,
+/// so that no later bind lands on top of it.
+func hideStore(at path: String, in root: RootMount) throws {
+    let fd = plash_open_in_root(root.fd, path, plash_O_PATH | O_DIRECTORY | O_CLOEXEC, 0)
+    if fd == -1 && errno == ENOENT { return }    // a later bind covered the way there
+    try check(fd, "hide the store at", path)
+    defer { close(fd) }
+    try PlashSystem.mount("tmpfs", on: procPath(fd), type: "tmpfs",
+                          flags: UInt(MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC),
+                          options: "mode=0755,size=0", what: "hide the store at")
+}
+
+/// The path without symlinks, `.` or `..`, or nil when it does not exist.
+func canonicalPath(_ path: String) -> String? {
+    guard let full = realpath(path, nil) else { return nil }
+    defer { free(full) }
+    return String(cString: full)
 }

@@ -23,13 +23,11 @@ func mountImage(_ image: Store.Image, store: Store, on target: String) throws {
         }
         return
     }
-    // Layers are named by descriptor: short options, however deep the image.
+    // Layers are named by descriptor (PlashSystem.mountOverlay): as deep as overlayfs goes.
     var opened: [Int32] = []
     defer { opened.forEach { close($0) } }
     for dir in layers { opened.append(try openDirectory(dir, what: "layer")) }
-    let lowerdir = opened.map(procPath).joined(separator: ":")
-    try PlashSystem.mount("plash:\(image.id)", on: target, type: "overlay", flags: safe,
-                          options: "lowerdir=\(lowerdir)", what: "mount overlay on")
+    try mountOverlay("plash:\(image.id)", on: target, lowers: opened, flags: safe)
 }
 
 /// `plash mount ID DIR`: the image, read-only, at DIR on the host. Only root: an

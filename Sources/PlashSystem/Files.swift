@@ -16,15 +16,29 @@ public func procPath(_ fd: Int32) -> String { "/proc/self/fd/\(fd)" }
 /// Opens `path` inside the tree at `root`, creating it (and its parents, as
 /// directories) when missing: a directory, or an empty file when `directory` is false.
 /// Symlinks are followed but resolved inside `root`, so an image can never make us
-/// create or mount anything outside of it.
+/// mount anything outside of it. What exists may lie in something already mounted
+/// inside (a host directory shared there: mounting on it changes only this mount
+/// namespace); what is created is created in `root`'s own file system only, never in
+/// a shared host directory that a symlink of the image or a --bind destination leads to.
 public func openOrCreate(_ path: String, in root: Int32, directory: Bool) throws -> Int32 {
-    let flags = plash_O_PATH | O_CLOEXEC
-    let fd = plash_open_in_root(root, path, flags, 0)
+    let fd = plash_open_in_root(root, path, plash_O_PATH | O_CLOEXEC, 0)
     if fd >= 0 { return fd }
     guard errno == ENOENT else { throw PlashError.system("open mount point", path) }
+    return try create(path, in: root, directory: directory)
+}
 
+func create(_ path: String, in root: Int32, directory: Bool) throws -> Int32 {
     let (parentPath, name) = splitLast(path)
-    let parent = try openOrCreate(parentPath, in: root, directory: true)
+    var parent = plash_open_in_mount(root, parentPath, plash_O_PATH | O_DIRECTORY | O_CLOEXEC)
+    if parent == -1 && errno == ENOENT {
+        close(try create(parentPath, in: root, directory: true))
+        parent = plash_open_in_mount(root, parentPath, plash_O_PATH | O_DIRECTORY | O_CLOEXEC)
+    }
+    if parent == -1 && errno == EXDEV {
+        throw PlashError(kind: .failure, step: "create mount point", path: path,
+                         reason: "\(parentPath) leads out of the image into a directory shared with the host")
+    }
+    try check(parent, "open mount point", parentPath)
     defer { close(parent) }
     // What is left at `name` is nothing or a dangling symlink (an image's
     // resolv.conf -> /run/...): replace it in the writable layer.
@@ -37,7 +51,7 @@ public func openOrCreate(_ path: String, in root: Int32, directory: Bool) throws
         close(try check(openat(parent, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644),
                         "create mount point", path))
     }
-    return try check(plash_open_in_root(root, path, flags, 0), "open mount point", path)
+    return try check(openat(parent, name, plash_O_PATH | O_NOFOLLOW | O_CLOEXEC), "open mount point", path)
 }
 
 /// True when `path` exists inside the tree at `root`.

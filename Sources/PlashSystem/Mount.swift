@@ -9,6 +9,33 @@ public func mount(_ source: String, on target: String, type: String? = nil,
     try check(result, what, target)
 }
 
+/// Mounts an overlay of `lowers` (open directories, top first) on `target`, with an
+/// upper and a work directory when given. Every directory is named relative to
+/// /proc/self/fd ("7", "9/upper"), from there as the working directory for a moment: the
+/// option string has room for 4096 bytes, and `/proc/self/fd/N` for each layer would
+/// fill it at about 229 layers, short of the 500 that overlayfs stacks. Names by
+/// descriptor also keep the layers immune to what is mounted over their paths.
+public func mountOverlay(_ label: String, on target: String, lowers: [Int32], upper: String? = nil,
+                         work: String? = nil, userxattr: Bool = false, flags: UInt = 0) throws {
+    guard lowers.count <= StoreLayout.maximumDepth else {
+        throw PlashError.failure("\(lowers.count) layers: overlayfs stacks at most \(StoreLayout.maximumDepth)")
+    }
+    var options = "lowerdir=" + lowers.map { String($0) }.joined(separator: ":")
+    if let upper, let work { options += ",upperdir=\(upper),workdir=\(work)" }
+    // In a user namespace overlayfs keeps its whiteouts and metadata in user.* xattrs,
+    // which an unprivileged user may write.
+    if userxattr { options += ",userxattr" }
+    let mountPoint = try openDirectory(target, what: .mountOverlay)
+    defer { close(mountPoint) }
+    let previous = try openDirectory(".", what: "open working directory")
+    defer {
+        fchdir(previous)
+        close(previous)
+    }
+    try check(chdir("/proc/self/fd"), "chdir", "/proc/self/fd")
+    try check(Glibc.mount(label, procPath(mountPoint), "overlay", flags, options), .mountOverlay, target)
+}
+
 /// Every mount below `/` stops propagating to the host: nothing this process mounts
 /// from now on is seen outside, and the host's mount table never changes. Slave,
 /// not private, so that mounts the host makes later (a USB stick under /home) still
@@ -31,10 +58,14 @@ public func makeReadOnly(_ mount: Int32, path: String) throws {
 
 /// Make the directory `newRoot` (a mount point) the root of this mount namespace and
 /// detach the old root. pivot_root(".", ".") stacks the old root on top of the new one,
-/// so no directory for it is needed inside the image (see pivot_root(2), NOTES).
-public func pivotRoot(to newRoot: Int32, path: String) throws {
+/// so no directory for it is needed inside the image (see pivot_root(2), NOTES). A
+/// `scratch` mount stacked on the old root's `/` comes along on top of it and would be
+/// all that a detach of "." takes, leaving the host's root reachable as `/..`: it is
+/// detached first, through its handle.
+public func pivotRoot(to newRoot: Int32, path: String, scratch: Int32? = nil) throws {
     try check(fchdir(newRoot), "chdir", path)
     try check(plash_pivot_root(".", "."), "pivot_root to", path)
+    if let scratch { try check(umount2(procPath(scratch), Int32(MNT_DETACH)), "detach scratch tmpfs", "") }
     try check(umount2(".", Int32(MNT_DETACH)), "detach old root", "")
     try check(chdir("/"), "chdir", "/")
 }

@@ -2,7 +2,7 @@ import Foundation
 import Testing
 import PlashTestSupport
 
-// No link in the store crashes plash-exec, and an id is spelled one way.
+// The store is never within a container's reach, and no link in it crashes plash-exec.
 
 /// A store made directly on disk: image 1 is the busybox root, each further image a
 /// layer with one file, `file-N`, on the one before.
@@ -26,6 +26,42 @@ func makeStore(at data: String, depth: Int = 1) throws -> String {
         try fm.createSymbolicLink(atPath: data + "/index/\(id)", withDestinationPath: relative)
     }
     return data
+}
+
+@Test func aContainerCannotWriteTheStoreInItsHome() throws {
+    let home = makeDirectory("home")
+    let data = try makeStore(at: home + "/.local/share/plash")
+    let before = treeListing(data)
+    let result = try exec(["1", "--", "sh", "-c", "touch \(data)/layer/0/1/_data/bin/x; rm \(data)/index/1; ls -A \(data)"],
+                          environment: ["HOME": home])
+    #expect(result.stdout == "", "\(result)")
+    #expect(treeListing(data) == before)
+}
+
+@Test func aContainerCannotWriteTheStoreInTmpOrThroughABind() throws {
+    let data = "/tmp/plash-test-\(getpid())-store/plash"
+    defer { try? FileManager.default.removeItem(atPath: splitParent(data)) }
+    _ = try makeStore(at: data)
+    let before = treeListing(data)
+    let script = "touch \(data)/layer/0/1/_data/x /mnt/plash/layer/0/1/_data/y; ls -A \(data); echo -; ls -A /mnt/plash"
+    let result = try exec(["--bind", "\(splitParent(data)):/mnt", "1", "--", "sh", "-c", script],
+                          environment: ["PLASH_DATA": data])
+    #expect(result.stdout == "-\n", "\(result)")
+    #expect(treeListing(data) == before)
+}
+
+@Test func aWorkingDirectoryInTheStoreIsNotShared() throws {
+    let data = try makeStore(at: makeDirectory("store") + "/plash")
+    let result = try exec(["1", "--", "sh", "-c", "pwd; ls"], environment: ["PLASH_DATA": data],
+                          directory: data + "/layer/0/1/_data")
+    #expect(result.stdout.hasPrefix("/\n"), "\(result)")
+}
+
+@Test func aBindOfSomethingInTheStoreIsRefused() throws {
+    let data = try makeStore(at: makeDirectory("store") + "/plash")
+    let result = try exec(["--bind", "\(data)/layer:/mnt", "1", "true"], environment: ["PLASH_DATA": data])
+    #expect(result.status == 125)
+    #expect(result.stderr == "plash-exec: bind \(data)/layer: lies in the store \(data), which no container may reach\n")
 }
 
 @Test func linksThatLeadOutOfTheStoreNameNoImage() throws {
@@ -55,3 +91,17 @@ func makeStore(at data: String, depth: Int = 1) throws -> String {
     }
     #expect(try exec(["1", "true"], environment: environment).status == 0)
 }
+
+@Test func aStoredImageOf500LayersRunsAndMounts() throws {
+    let data = try makeStore(at: makeDirectory("store") + "/plash", depth: 500)
+    let environment = ["PLASH_DATA": data, "HOME": makeDirectory("home")]
+    let result = try exec(["500", "--", "sh", "-c", "ls / | grep -c '^file-'"], environment: environment)
+    #expect(result.stdout == "499\n", "\(result)")
+    let dir = makeDirectory("mnt")
+    let mounted = try run(plash, ["mount", "500", dir], environment: environment)
+    #expect(mounted.status == 0, "\(mounted)")
+    defer { _ = try? run(plash, ["umount", dir], environment: environment) }
+    #expect(entries(dir).filter { $0.hasPrefix("file-") }.count == 499)
+}
+
+func splitParent(_ path: String) -> String { (path as NSString).deletingLastPathComponent }

@@ -26,6 +26,16 @@ int plash_unshare_with_id_maps(int flags, char *const uidmap[], char *const gidm
 // symlink in an image can never lead outside of it.
 int plash_open_in_root(int root, const char *path, int flags, mode_t mode);
 
+// The same, but the walk may not cross a mount (RESOLVE_NO_XDEV): EXDEV when `path`
+// lies in, or a symlink leads into, something mounted inside the tree at `root`.
+int plash_open_in_mount(int root, const char *path, int flags);
+
+// A new tmpfs (fsopen, fsmount) stacked on top of "/" of this mount namespace, and an
+// O_PATH handle of its root. A path walk never enters a mount stacked on the root it
+// starts from, so the tmpfs is reachable only through the handle; and it is gone with
+// the mount namespace. Returns the handle or -1.
+int plash_mount_scratch(void);
+
 // mount_setattr(2): make the mount at `fd` (and, if `recursive`, every mount below it)
 // read-only.
 int plash_mount_set_readonly(int fd, int recursive);
@@ -43,8 +53,9 @@ int plash_die_with_parent(void);
 // Start `argv[0]` as a child that gets SIGTERM when this process (after exec: its
 // program) dies, with stdout and stderr on /dev/null. The child first leaves for a
 // copy of this mount namespace, taken before it returns, so a later pivot_root here
-// does not move its root. Returns its pid, or -1.
-pid_t plash_spawn_tied(char *const argv[]);
+// does not move its root. The `count` descriptors in `keep` stay open in it (close-on-exec
+// is cleared in the child only). Returns its pid, or -1.
+pid_t plash_spawn_tied(char *const argv[], const int *keep, int count);
 
 // After unshare(CLONE_NEWPID): split this process in three. This process stays the
 // PID its caller started and forwards the signals it gets to an init, PID 1 of the new
