@@ -195,13 +195,14 @@ func removeCreated(_ path: String) {
 /// `--persist DIR` as an absolute path without symlinks, `.` or `..`: the work
 /// directory goes beside it, which DIR = `/` does not have.
 func persistPath(_ dir: String) throws -> String {
+    guard !dir.isEmpty else { throw PlashError.usage("--persist: needs a directory") }
     let resolved: String
     if let full = realpath(dir, nil) {
         resolved = String(cString: full)
         free(full)
     } else {
         let (parent, name) = splitLast(dir)
-        guard errno == ENOENT, name != ".", name != "..", let full = realpath(parent, nil) else {
+        guard errno == ENOENT, !name.isEmpty, name != ".", name != "..", let full = realpath(parent, nil) else {
             throw PlashError.system("--persist", dir)
         }
         let parentPath = String(cString: full)

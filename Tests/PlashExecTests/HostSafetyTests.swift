@@ -66,6 +66,10 @@ func entries(_ dir: String) -> [String] {
     #expect(missingParent.status == 125)
     #expect(missingParent.stderr == "plash-exec: --persist \(dir)/missing/upper: No such file or directory\n")
     #expect(entries(dir) == ["file"])
+    let empty = try inBusybox("true", options: ["--persist", ""], directory: dir)
+    #expect(empty.status == 125)
+    #expect(empty.stderr == "plash-exec: --persist: needs a directory\n")
+    #expect(entries(dir) == ["file"])
 }
 
 @Test func aFailedStartRemovesThePersistDirectoriesItCreated() throws {
