@@ -9,7 +9,7 @@ import PlashTestSupport
 func imageWithEtc(linkingTo target: String) throws -> String {
     let image = makeDirectory("evil")
     try FileManager.default.createDirectory(atPath: image + "/bin", withIntermediateDirectories: true)
-    copyExecutable("/bin/busybox", to: image + "/bin/sh")
+    try copyExecutable("/bin/busybox", to: image + "/bin/sh")
     try FileManager.default.createSymbolicLink(atPath: image + "/etc", withDestinationPath: target)
     return image
 }
@@ -123,7 +123,7 @@ func deepLayers(_ count: Int) throws -> [String] {
         FileManager.default.createFile(atPath: "\(layer)/file-\(n)", contents: nil)
         arguments += ["--lower", layer]
     }
-    return arguments + ["--lower", busyboxRoot]
+    return arguments + ["--lower", try busyboxRoot]
 }
 
 @Test func anImageOf500LayersRuns() throws {
@@ -139,7 +139,7 @@ func deepLayers(_ count: Int) throws -> [String] {
 }
 
 @Test func theHostsRootIsNotReachableFromInside() throws {
-    for image in [busyboxRoot, "/"] {
+    for image in [try busyboxRoot, "/"] {
         let result = try exec(["--root", image, "--", "/bin/sh", "-c",
                                "head -1 /proc/self/mountinfo | cut -d' ' -f5,8; [ \"$(ls -a /proc/..)\" = \"$(ls -a /)\" ] && echo same"])
         #expect(result.stdout == "/ overlay\nsame\n", "\(image): \(result)")

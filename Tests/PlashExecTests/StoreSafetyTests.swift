@@ -31,23 +31,23 @@ func makeStore(at data: String, depth: Int = 1) throws -> String {
 @Test func aContainerCannotWriteTheStoreInItsHome() throws {
     let home = makeDirectory("home")
     let data = try makeStore(at: home + "/.local/share/plash")
-    let before = treeListing(data)
+    let before = try treeListing(data)
     let result = try exec(["1", "--", "sh", "-c", "touch \(data)/layer/0/1/_data/bin/x; rm \(data)/index/1; ls -A \(data)"],
                           environment: ["HOME": home, "PLASH_DATA": data])
     #expect(result.status == 0 && result.stdout == "", "\(result)")
-    #expect(treeListing(data) == before)
+    #expect(try treeListing(data) == before)
 }
 
 @Test func aContainerCannotWriteTheStoreInTmpOrThroughABind() throws {
     let data = "/tmp/plash-test-\(getpid())-store/plash"
     defer { try? FileManager.default.removeItem(atPath: splitParent(data)) }
     _ = try makeStore(at: data)
-    let before = treeListing(data)
+    let before = try treeListing(data)
     let script = "touch \(data)/layer/0/1/_data/x /mnt/plash/layer/0/1/_data/y; ls -A \(data); echo -; ls -A /mnt/plash"
     let result = try exec(["--bind", "\(splitParent(data)):/mnt", "1", "--", "sh", "-c", script],
                           environment: ["PLASH_DATA": data])
     #expect(result.status == 0 && result.stdout == "-\n", "\(result)")
-    #expect(treeListing(data) == before)
+    #expect(try treeListing(data) == before)
 }
 
 @Test func aWorkingDirectoryInTheStoreIsNotShared() throws {
