@@ -136,11 +136,7 @@ public let macros: [Macro] = {
         },
         Macro(names: ["--eval-file"], arguments: .one("FILE"),
               help: "read more macros from FILE, one per line, as in a Plashfile") { parser, args in
-            let text: String
-            do { text = try String(contentsOfFile: args[0], encoding: .utf8) } catch {
-                throw PlashError.failure("--eval-file \(args[0]): cannot read it")
-            }
-            parser.insert(plashfileWords(text))
+            try parser.evaluateFile(args[0])
         },
         Macro(names: ["--eval-string"], arguments: .one("STR"),
               help: "read more macros from STR, one per line, as in a Plashfile") { parser, args in
@@ -178,6 +174,13 @@ public struct MacroParser {
     var words: ArraySlice<String>
     let readStdin: () throws -> String
     var stdinUsed = false
+    /// How many words were left when the macro being expanded was taken.
+    var macroStart = 0
+    /// The --eval-file files being read, outermost first. A file's words lie in front of
+    /// the `rest` words that followed them, so it is still being read while more than
+    /// `rest` words are left: words are only taken from and inserted at the front.
+    var evaluating: [(path: String, device: dev_t, inode: ino_t, rest: Int)] = []
+    static let maximumEvalDepth = 32
 
     public init(_ words: [String], readStdin: @escaping () throws -> String = readAllStandardInput) {
         self.words = words[...]
@@ -188,6 +191,27 @@ public struct MacroParser {
         words.insert(contentsOf: more, at: words.startIndex)
     }
 
+    /// --eval-file: the file's macros go in front of the words left. A file that is
+    /// already being read (itself, or through others) would be read forever: refused.
+    mutating func evaluateFile(_ path: String) throws {
+        evaluating.removeAll { $0.rest >= macroStart }
+        var info = stat()
+        guard stat(path, &info) == 0 else { throw PlashError.system("--eval-file", path) }
+        if let first = evaluating.firstIndex(where: { $0.device == info.st_dev && $0.inode == info.st_ino }) {
+            let cycle = (evaluating[first...].map(\.path) + [path]).joined(separator: " -> ")
+            throw PlashError.usage("--eval-file \(path): it includes itself (\(cycle))")
+        }
+        guard evaluating.count < MacroParser.maximumEvalDepth else {
+            throw PlashError.usage("--eval-file \(path): files nested more than \(MacroParser.maximumEvalDepth) deep")
+        }
+        let text: String
+        do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
+            throw PlashError.failure("--eval-file \(path): cannot read it")
+        }
+        evaluating.append((path, info.st_dev, info.st_ino, words.count))
+        insert(plashfileWords(text))
+    }
+
     mutating func readStandardInput() throws -> String {
         if stdinUsed { throw PlashError.usage("stdin can be read only once (--run-stdin, --eval-stdin)") }
         stdinUsed = true
@@ -195,7 +219,9 @@ public struct MacroParser {
     }
 
     public mutating func parse() throws -> BuildPlan {
-        while let word = words.popFirst() {
+        while true {
+            macroStart = words.count
+            guard let word = words.popFirst() else { break }
             guard let macro = macro(named: word) else {
                 if word.hasPrefix("-") {
                     throw PlashError.usage("unknown macro \(word) (see plash help macros)", usage: buildUsage)
@@ -248,9 +274,11 @@ public func readAllStandardInput() throws -> String {
 /// A Plashfile's words: one per line; blank lines and lines starting with '#' (the
 /// shebang too) are skipped. A macro may share its line with one argument:
 /// `--run touch /file` is the macro --run and the argument `touch /file`.
+/// Lines may end in CRLF (a file saved on Windows): to Swift "\r\n" is one Character,
+/// not a "\n", so it is a line end of its own.
 public func plashfileWords(_ text: String) -> [String] {
     var words: [String] = []
-    for rawLine in text.split(separator: "\n", omittingEmptySubsequences: false) {
+    for rawLine in text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" }) {
         let line = trimmed(rawLine)
         if line.isEmpty || line.hasPrefix("#") { continue }
         if line.hasPrefix("-"), let blank = line.firstIndex(where: { $0 == " " || $0 == "\t" }) {
