@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CPlashShims
 import FoundationEssentials
 import PlashExec
 import PlashSystem
@@ -101,38 +102,75 @@ public struct Builder {
 /// plash-exec creates mount points for what it shares (the caller's working directory,
 /// /etc/resolv.conf, /etc/hosts) in the writable layer, and overlayfs copies their
 /// parent directories up. What is still empty and unchanged is removed again, so it
-/// does not end up in the image.
+/// does not end up in the image. The step may have planted symlinks on these paths
+/// (`/home -> /some/host/dir`): every path is walked one component at a time beneath
+/// a descriptor of the layer, following no symlink, so nothing outside it is touched.
 func pruneMountPoints(_ data: String, lowers: [String]) {
-    func lower(_ path: String) -> stat? {
-        for layer in lowers {
-            var info = stat()
-            if lstat(layer + path, &info) == 0 { return info }
+    guard let root = openNoFollow(AT_FDCWD, data) else { return }
+    defer { close(root) }
+    let lowerRoots = lowers.compactMap { openNoFollow(AT_FDCWD, $0) }
+    defer { lowerRoots.forEach { close($0) } }
+    func lower(_ names: ArraySlice<String>) -> stat? {
+        for layer in lowerRoots {
+            if let info = statBeneath(layer, names) { return info }
         }
         return nil
     }
     func prune(_ path: String) {
-        var info = stat()
-        guard lstat(data + path, &info) == 0 else { return }
-        let type = info.st_mode & S_IFMT
-        if lower(path) == nil {
-            if type == S_IFREG && info.st_size == 0 { unlink(data + path) } else if type == S_IFDIR { rmdir(data + path) }
+        let names = path.split(separator: "/").map(String.init)
+        guard let leaf = names.last else { return }
+        // directories[i] is the directory that names[0..<i] lead to.
+        var directories = [root]
+        defer { directories.dropFirst().forEach { close($0) } }
+        for name in names.dropLast() {
+            guard let next = openNoFollow(directories[directories.count - 1], name) else { return }
+            directories.append(next)
         }
-        var dir = splitLast(path).0
-        while dir != "/" {
-            guard lstat(data + dir, &info) == 0 else { return }
-            if let below = lower(dir) {
+        var info = stat()
+        guard fstatat(directories[directories.count - 1], leaf, &info, AT_SYMLINK_NOFOLLOW) == 0 else { return }
+        let type = info.st_mode & S_IFMT
+        if lower(names[...]) == nil {
+            if type == S_IFREG && info.st_size == 0 {
+                unlinkat(directories[directories.count - 1], leaf, 0)
+            } else if type == S_IFDIR {
+                unlinkat(directories[directories.count - 1], leaf, AT_REMOVEDIR)
+            }
+        }
+        for level in stride(from: names.count - 1, to: 0, by: -1) {
+            guard fstat(directories[level], &info) == 0 else { return }
+            if let below = lower(names[..<level]) {
                 // A copied-up directory: keep it when the build changed it or made it opaque.
                 guard below.st_mode == info.st_mode, below.st_uid == info.st_uid, below.st_gid == info.st_gid,
-                      !isOpaque(data + dir) else { return }
+                      !isOpaque(directories[level]) else { return }
             }
-            if rmdir(data + dir) != 0 { return }
-            dir = splitLast(dir).0
+            if unlinkat(directories[level - 1], names[level - 1], AT_REMOVEDIR) != 0 { return }
         }
     }
     for path in ["/etc/resolv.conf", "/etc/hosts"] { prune(path) }
     for dir in [currentDirectory(), environment("HOME")].compactMap({ $0 }) where dir.hasPrefix("/") && dir != "/" {
         prune(dir)
     }
+}
+
+/// The directory `name` in `directory` as a handle, or nil when it is missing, not a
+/// directory, or a symlink.
+func openNoFollow(_ directory: Int32, _ name: String) -> Int32? {
+    let fd = openat(directory, name, plash_O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+    return fd >= 0 ? fd : nil
+}
+
+/// lstat of the path `names` below `root`, following no symlink on the way.
+func statBeneath(_ root: Int32, _ names: ArraySlice<String>) -> stat? {
+    var info = stat()
+    guard let leaf = names.last else { return fstat(root, &info) == 0 ? info : nil }
+    var directory = root
+    defer { if directory != root { close(directory) } }
+    for name in names.dropLast() {
+        guard let next = openNoFollow(directory, name) else { return nil }
+        if directory != root { close(directory) }
+        directory = next
+    }
+    return fstatat(directory, leaf, &info, AT_SYMLINK_NOFOLLOW) == 0 ? info : nil
 }
 
 /// Feeds a file, or every file below a directory in name order, to the hash: names,
@@ -164,13 +202,16 @@ func hashTree(_ path: String, into hash: inout SHA256) throws {
     }
 }
 
-/// lgetxattr(2) is not in Swift's Glibc module.
-@_silgen_name("lgetxattr")
-private func lgetxattr(_ path: UnsafePointer<CChar>, _ name: UnsafePointer<CChar>,
-                       _ value: UnsafeMutableRawPointer?, _ size: Int) -> Int
+/// getxattr(2) is not in Swift's Glibc module.
+@_silgen_name("getxattr")
+private func getxattr(_ path: UnsafePointer<CChar>, _ name: UnsafePointer<CChar>,
+                      _ value: UnsafeMutableRawPointer?, _ size: Int) -> Int
 
 /// An opaque directory hides what the layers below have at its path. Overlayfs marks
 /// it with a trusted.* attribute for root, user.* in a user namespace (`userxattr`).
-func isOpaque(_ path: String) -> Bool {
-    lgetxattr(path, "trusted.overlay.opaque", nil, 0) >= 0 || lgetxattr(path, "user.overlay.opaque", nil, 0) >= 0
+/// An O_PATH descriptor takes no fgetxattr; its /proc/self/fd link leads to the
+/// directory itself.
+func isOpaque(_ directory: Int32) -> Bool {
+    let path = procPath(directory)
+    return getxattr(path, "trusted.overlay.opaque", nil, 0) >= 0 || getxattr(path, "user.overlay.opaque", nil, 0) >= 0
 }
