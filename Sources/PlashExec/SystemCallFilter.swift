@@ -16,17 +16,18 @@ public func systemCallFilter(_ plan: ExecPlan, store: String) throws -> SystemCa
     return .program(try compiledProfile(profile, store: store), path: profile)
 }
 
-/// The BPF that `plash seccomp` compiled from this very profile. The first time a
-/// profile is seen, plash (beside this executable) compiles it: a short-lived child,
-/// and the only JSON parsing on this path.
+/// The BPF that `plash seccomp` compiled from this very profile, checked before it is
+/// trusted (`compiledSeccompProgram`). The first time a profile is seen, plash (beside
+/// this executable) compiles it: a short-lived child, and the only JSON parsing on
+/// this path.
 func compiledProfile(_ path: String, store: String) throws -> [UInt8] {
     let profile = try readFile(path, what: "seccomp profile")
-    let cached = seccompCachePaths(profile, store: store)
-    if let copy = try? readFile(cached.profile, what: "read"), copy == profile {
-        return try readFile(cached.bpf, what: "compiled seccomp profile")
-    }
+    if let program = try compiledSeccompProgram(profile, store: store) { return program }
     try runCompiler(path)
-    return try readFile(cached.bpf, what: "compiled seccomp profile")
+    guard let program = try compiledSeccompProgram(profile, store: store) else {
+        throw PlashError.failure("seccomp profile \(path): changed while it was compiled")
+    }
+    return program
 }
 
 /// Runs `plash seccomp PATH`; its one-line error becomes ours.

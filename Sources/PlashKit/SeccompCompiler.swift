@@ -11,9 +11,9 @@ struct SeccompProfile: Decodable {
         var subArchitectures: [String]?
     }
     struct Argument: Decodable {
-        var index: UInt32
-        var value: UInt64
-        var valueTwo: UInt64?
+        var index: Whole<UInt32>
+        var value: Whole<UInt64>
+        var valueTwo: Whole<UInt64>?
         var op: String
     }
     struct Filter: Decodable {
@@ -25,67 +25,104 @@ struct SeccompProfile: Decodable {
         var names: [String]?
         var name: String?
         var action: String
-        var errnoRet: UInt32?
+        var errnoRet: Whole<UInt32>?
         var args: [Argument]?
         var includes: Filter?
         var excludes: Filter?
     }
     var defaultAction: String
-    var defaultErrnoRet: UInt32?
+    var defaultErrnoRet: Whole<UInt32>?
     var architectures: [String]?
     var archMap: [ArchMap]?
     var syscalls: [Syscall]?
 }
 
-/// Compiles a Docker/OCI seccomp profile (JSON) into BPF with libseccomp, once: the
-/// result is kept in the store by content (`seccomp/KEY.bpf`, see
-/// `seccompCachePaths`), where plash-exec loads it without parsing JSON.
-/// Returns the path of the BPF program.
-public func compileSeccompProfile(_ path: String, store: String) throws -> String {
-    let bytes: [UInt8]
-    do {
-        bytes = try readFile(path, what: "seccomp profile")
-    } catch {
-        throw PlashError.failure("\(error)")
+/// A whole number of the field's type. Out of range (`1e30`, `-1`), JSONDecoder would
+/// say only that the data is not valid JSON; this says which field is wrong.
+struct Whole<Number: FixedWidthInteger & Decodable>: Decodable {
+    var value: Number
+
+    init(from decoder: Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if let value = try? container.decode(Number.self) {
+            self.value = value
+            return
+        }
+        let number = try container.decode(Double.self)
+        let reason = number.rounded() != number ? "not a whole number" : "out of range (\(Number.min)-\(Number.max))"
+        throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "\(number) is \(reason)"))
     }
-    let cached = seccompCachePaths(bytes, store: store)
-    if (try? Data(contentsOf: URL(fileURLWithPath: cached.profile))) == Data(bytes),
-       FileManager.default.fileExists(atPath: cached.bpf) {
-        return cached.bpf
+}
+
+/// Compiles a Docker/OCI seccomp profile (JSON) into BPF with libseccomp, once: the
+/// result is kept in the store (`seccomp/H.bpf`, see `seccompIndexPath`), where
+/// plash-exec checks and loads it without parsing JSON. Returns the path of the BPF.
+public func compileSeccompProfile(_ path: String, store: String) throws -> String {
+    let bytes = try readFile(path, what: "seccomp profile")
+    let index = seccompIndexPath(bytes, store: store)
+    // Compiled and intact already; anything else is compiled again and replaced.
+    if (try? compiledSeccompProgram(bytes, store: store)) != nil, let name = readLink(index) {
+        return splitLast(index).0 + "/" + name
     }
     let filter: SeccompFilter
     do {
-        filter = try seccompFilter(from: Data(bytes))
+        filter = try seccompFilter(from: bytes)
     } catch let error as DecodingError {
-        throw PlashError.failure("seccomp profile \(path): not a seccomp profile (\(describe(error)))")
+        throw PlashError.failure("seccomp profile \(path): \(describe(error))")
     } catch {
-        throw PlashError.failure("seccomp profile \(path): \(error)")
+        throw error.context("seccomp profile \(path)")
     }
 
-    // Write both files beside their final names and rename them into place, BPF
-    // last-but-one and the profile copy last: plash-exec trusts the BPF only when
-    // the copy matches, so a reader never sees a half-written pair.
+    // The BPF goes beside its final name, is read back to name it by its hash, and is
+    // renamed into place; then the symlink that plash-exec looks for: a reader never
+    // sees a half-written program.
     let dir = store + "/seccomp"
     try makeDirectories(dir, step: "create")
     let staging = "\(dir)/.tmp-\(getpid())"
-    let fd = open(staging + ".bpf", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-    guard fd >= 0 else { throw PlashError.system("create", staging + ".bpf") }
+    unlink(staging)
+    let fd = try check(open(staging, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644), "create", staging)
     do {
+        defer { close(fd) }
+        try check(fchmod(fd, 0o644), "create", staging)
         try filter.exportBPF(to: fd)
-        close(fd)
     } catch {
-        close(fd)
-        throw PlashError.failure("seccomp profile \(path): \(error)")
+        unlink(staging)
+        throw error.context("seccomp profile \(path)")
     }
-    try writeBytes(staging + ".json", bytes)
-    try check(rename(staging + ".bpf", cached.bpf), "rename", cached.bpf)
-    try check(rename(staging + ".json", cached.profile), "rename", cached.profile)
-    return cached.bpf
+    let program: [UInt8]
+    do {
+        program = try readFile(staging, what: "read")
+        try checkStartable(program)
+    } catch {
+        unlink(staging)
+        throw error.context("seccomp profile \(path)")
+    }
+    let name = seccompProgramName(profile: bytes, program: program)
+    try check(rename(staging, dir + "/" + name), "rename", dir + "/" + name)
+    unlink(staging)
+    try check(symlink(name, staging), "create", staging)
+    try check(rename(staging, index), "rename", index)
+    return dir + "/" + name
 }
 
-func seccompFilter(from json: Data) throws -> SeccompFilter {
-    let profile = try JSONDecoder().decode(SeccompProfile.self, from: json)
-    let defaultErrno = profile.defaultErrnoRet.map(Int32.init) ?? EPERM
+/// plash-exec loads the filter, then execs the program; a failed exec prints a line
+/// and exits. A profile that blocks those would end every start in a bare crash (a
+/// failed exit returns, and the code after it was never meant to run), so it is
+/// refused here, with a line that says why.
+func checkStartable(_ program: [UInt8]) throws {
+    func allowed(_ name: String) -> Bool { seccompVerdict(program, syscall: name).map(seccompAllows) ?? true }
+    if !allowed("execve") {
+        throw PlashError.failure("it blocks execve, so no program could start under it")
+    }
+    if !allowed("exit_group") && !allowed("exit") {
+        throw PlashError.failure("it blocks exit_group and exit, so no program could end under it")
+    }
+}
+
+func seccompFilter(from json: [UInt8]) throws -> SeccompFilter {
+    let profile = try JSONDecoder().decode(SeccompProfile.self, from: Data(json))
+    try profile.check()
+    let defaultErrno = profile.defaultErrnoRet.map { Int32($0.value) } ?? EPERM
     let defaultAction = try action(profile.defaultAction, errno: defaultErrno)
     var architectures = (profile.architectures ?? []).map(architecture)
     for entry in profile.archMap ?? [] where architecture(entry.architecture) == nativeArchitecture {
@@ -94,14 +131,31 @@ func seccompFilter(from json: Data) throws -> SeccompFilter {
     let filter = try SeccompFilter(defaultAction: defaultAction, architectures: architectures)
     for entry in profile.syscalls ?? [] where applies(entry) {
         let names = (entry.names ?? []) + (entry.name.map { [$0] } ?? [])
-        let ruleAction = try action(entry.action, errno: entry.errnoRet.map(Int32.init) ?? defaultErrno)
+        let ruleAction = try action(entry.action, errno: entry.errnoRet.map { Int32($0.value) } ?? defaultErrno)
         let conditions = try (entry.args ?? []).map { argument -> SeccompCondition in
             guard let op = operators[argument.op] else { throw PlashError.failure("unsupported operator \"\(argument.op)\"") }
-            return SeccompCondition(argument.index, op, argument.value, argument.valueTwo ?? 0)
+            return SeccompCondition(argument.index.value, op, argument.value.value, argument.valueTwo?.value ?? 0)
         }
         for name in names { try filter.add(SeccompRule(name, ruleAction, conditions)) }
     }
     return filter
+}
+
+extension SeccompProfile {
+    /// What decodes but the kernel cannot take: an errno above 4095 would be cut to 16
+    /// bits, an argument index above 5 does not exist.
+    func check() throws {
+        func errnoInRange(_ number: Whole<UInt32>?, _ field: String) throws {
+            if let value = number?.value, value > 4095 { throw PlashError.failure("\(field): \(value) is not an errno (0-4095)") }
+        }
+        try errnoInRange(defaultErrnoRet, "defaultErrnoRet")
+        for (i, entry) in (syscalls ?? []).enumerated() {
+            try errnoInRange(entry.errnoRet, "syscalls[\(i)].errnoRet")
+            for (j, argument) in (entry.args ?? []).enumerated() where argument.index.value > 5 {
+                throw PlashError.failure("syscalls[\(i)].args[\(j)].index: \(argument.index.value) is not an argument index (0-5)")
+            }
+        }
+    }
 }
 
 func action(_ name: String, errno: Int32) throws -> SeccompAction {
@@ -122,10 +176,18 @@ let operators: [String: SeccompCondition.Operator] = [
     "SCMP_CMP_GE": .greaterOrEqual, "SCMP_CMP_GT": .greater, "SCMP_CMP_MASKED_EQ": .maskedEqual,
 ]
 
-/// "SCMP_ARCH_X86_64" -> "x86_64", libseccomp's name.
+/// libseccomp's name for an architecture as profiles give it: "SCMP_ARCH_X86_64", or
+/// Go's name (GOARCH), which Docker's and containers-common's profiles use in
+/// `includes`/`excludes`: "amd64" is x86_64, "386" is x86, "arm64" is aarch64.
 func architecture(_ name: String) -> String {
-    name.hasPrefix("SCMP_ARCH_") ? String(name.dropFirst(10)).lowercased() : name.lowercased()
+    if name.hasPrefix("SCMP_ARCH_") { return String(name.dropFirst(10)).lowercased() }
+    return goArchitectures[name] ?? name.lowercased()
 }
+
+let goArchitectures = [
+    "amd64": "x86_64", "386": "x86", "arm64": "aarch64", "mips64le": "mipsel64", "mips64n32le": "mipsel64n32",
+    "mipsle": "mipsel", "loong64": "loongarch64",
+]
 
 var nativeArchitecture: String {
     #if arch(x86_64)
@@ -157,12 +219,23 @@ func kernelIsAtLeast(_ version: String) -> Bool {
     return numbers(release).lexicographicallyPrecedes(numbers(version)) == false
 }
 
+/// One line for a profile the decoder refused, naming the field: `syscalls[2].errnoRet`.
 func describe(_ error: DecodingError) -> String {
+    func field(_ path: [CodingKey]) -> String {
+        path.reduce("") { text, key in
+            if let index = key.intValue { return text + "[\(index)]" }
+            return text.isEmpty ? key.stringValue : text + "." + key.stringValue
+        }
+    }
     switch error {
-    case .dataCorrupted(let context): return context.underlyingError.map { "\($0)" } ?? context.debugDescription
-    case .keyNotFound(let key, _): return "missing \"\(key.stringValue)\""
-    case .typeMismatch(_, let context), .valueNotFound(_, let context):
-        return "bad value at \(context.codingPath.map(\.stringValue).joined(separator: "."))"
+    case .dataCorrupted(let context) where context.codingPath.isEmpty:
+        return "not valid JSON" + (context.underlyingError.map { " (\($0))" } ?? "")
+    case .dataCorrupted(let context): return "\(field(context.codingPath)): \(context.debugDescription)"
+    case .keyNotFound(let key, let context): return "missing \"\(field(context.codingPath + [key]))\""
+    case .typeMismatch(let type, let context), .valueNotFound(let type, let context):
+        let expected = type == String.self ? "a string" : type is any Collection.Type ? "a list"
+            : type is any Numeric.Type ? "a number" : "an object"
+        return "\(field(context.codingPath)): expected \(expected)"
     @unknown default: return "\(error)"
     }
 }

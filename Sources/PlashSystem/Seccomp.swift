@@ -117,3 +117,84 @@ public func loadSeccompBPF(_ program: [UInt8], path: String) throws {
     let result = program.withUnsafeBytes { plash_load_seccomp_bpf($0.baseAddress, UInt16($0.count / 8)) }
     try check(result, "load seccomp filter", path)
 }
+
+/// What a classic BPF seccomp program (as `exportBPF` writes it: struct sock_filter,
+/// little endian) returns for the system call `name` of the native architecture with
+/// every argument 0, found by running it as the kernel would; nil when the program
+/// uses an instruction this does not know. Lets `plash seccomp` refuse a profile under
+/// which no program could even start.
+public func seccompVerdict(_ program: [UInt8], syscall name: String) -> UInt32? {
+    let number = seccomp_syscall_resolve_name(name)
+    guard number != __NR_SCMP_ERROR, program.count % 8 == 0 else { return nil }
+    // struct seccomp_data: nr, arch, instruction_pointer, args[6].
+    var data = [UInt8](repeating: 0, count: 64)
+    for (offset, value) in [(0, UInt32(bitPattern: number)), (4, seccomp_arch_native())] {
+        for byte in 0..<4 { data[offset + byte] = UInt8(truncatingIfNeeded: value >> (8 * UInt32(byte))) }
+    }
+    func word(_ bytes: [UInt8], _ at: Int) -> UInt32 {
+        (0..<4).reduce(0) { $0 | UInt32(bytes[at + $1]) << (8 * UInt32($1)) }
+    }
+    var a: UInt32 = 0, x: UInt32 = 0
+    var memory = [UInt32](repeating: 0, count: 16)
+    var pc = 0
+    while pc < program.count / 8 {
+        let at = pc * 8
+        let code = UInt16(program[at]) | UInt16(program[at + 1]) << 8
+        let jt = Int(program[at + 2]), jf = Int(program[at + 3])
+        let k = word(program, at + 4)
+        pc += 1
+        let operand = code & 0x08 != 0 ? x : k           // BPF_X or BPF_K
+        switch code & 0x07 {                             // the instruction class
+        case 0x00:                                       // BPF_LD
+            switch code & 0xe0 {
+            case 0x20 where Int(k) + 4 <= data.count && k % 4 == 0: a = word(data, Int(k))   // BPF_ABS
+            case 0x00: a = k                                                               // BPF_IMM
+            case 0x60 where k < 16: a = memory[Int(k)]                                     // BPF_MEM
+            default: return nil
+            }
+        case 0x01:                                       // BPF_LDX
+            switch code & 0xe0 {
+            case 0x00: x = k
+            case 0x60 where k < 16: x = memory[Int(k)]
+            default: return nil
+            }
+        case 0x02 where k < 16: memory[Int(k)] = a       // BPF_ST
+        case 0x03 where k < 16: memory[Int(k)] = x       // BPF_STX
+        case 0x04:                                       // BPF_ALU
+            switch code & 0xf0 {
+            case 0x00: a = a &+ operand
+            case 0x10: a = a &- operand
+            case 0x20: a = a &* operand
+            case 0x30 where operand != 0: a = a / operand
+            case 0x40: a = a | operand
+            case 0x50: a = a & operand
+            case 0x60: a = operand < 32 ? a << operand : 0
+            case 0x70: a = operand < 32 ? a >> operand : 0
+            case 0x80: a = 0 &- a
+            case 0xa0: a = a ^ operand
+            default: return nil
+            }
+        case 0x05:                                       // BPF_JMP
+            let taken: Bool
+            switch code & 0xf0 {
+            case 0x00: pc += Int(k); continue            // BPF_JA
+            case 0x10: taken = a == operand
+            case 0x20: taken = a > operand
+            case 0x30: taken = a >= operand
+            case 0x40: taken = a & operand != 0
+            default: return nil
+            }
+            pc += taken ? jt : jf
+        case 0x06: return code & 0x18 == 0x10 ? a : k     // BPF_RET: A or K
+        case 0x07: if code & 0xf8 == 0 { x = a } else { a = x }   // BPF_MISC: TAX, TXA
+        default: return nil
+        }
+    }
+    return nil
+}
+
+/// The filter lets the call through to the kernel: SECCOMP_RET_ALLOW or _LOG.
+public func seccompAllows(_ verdict: UInt32) -> Bool {
+    let action = verdict & 0xffff_0000
+    return action == 0x7fff_0000 || action == 0x7ffc_0000
+}

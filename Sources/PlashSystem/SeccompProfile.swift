@@ -65,20 +65,64 @@ public func defaultSeccompFilter() throws -> SeccompFilter {
     return filter
 }
 
-/// Compiled profiles live in the store as `seccomp/KEY.bpf`, beside a copy of the
-/// profile they came from (`KEY.json`): plash-exec compares the copy with the file it
-/// was given, byte for byte, and loads the BPF without parsing any JSON.
-public func seccompCacheKey(_ profile: [UInt8]) -> String {
-    var hash: UInt64 = 0xcbf2_9ce4_8422_2325   // FNV-1a; the byte comparison makes it exact
-    for byte in profile {
-        hash ^= UInt64(byte)
-        hash = hash &* 0x0000_0100_0000_01b3
-    }
-    let hex = String(hash, radix: 16)
-    return String(repeating: "0", count: 16 - hex.count) + hex
+/// Compiled profiles live in the store's seccomp/ directory: the BPF as `H.bpf`, H the
+/// SHA-256 of the profile and the BPF together, and beside it a symlink named by the
+/// profile's own SHA-256 that leads there. plash-exec follows the symlink, reads the
+/// BPF and loads it only when the file is the caller's (or root's), nobody else may
+/// write it, and the hash of the profile it was given and that BPF is the file's name:
+/// no JSON is parsed on the start path, and no program is trusted that plash did not
+/// compile from this very profile.
+public func seccompIndexPath(_ profile: [UInt8], store: String) -> String {
+    var hash = SHA256()
+    hash.update(profile)
+    return "\(store)/seccomp/\(hash.hexDigest())"
 }
 
-public func seccompCachePaths(_ profile: [UInt8], store: String) -> (profile: String, bpf: String) {
-    let base = "\(store)/seccomp/\(seccompCacheKey(profile))"
-    return (base + ".json", base + ".bpf")
+/// `H.bpf`: the name of the BPF compiled from `profile`.
+public func seccompProgramName(profile: [UInt8], program: [UInt8]) -> String {
+    var hash = SHA256()
+    hash.update("plash seccomp 1\0\(profile.count)\0")
+    hash.update(profile)
+    hash.update(program)
+    return hash.hexDigest() + ".bpf"
+}
+
+/// The BPF that plash compiled from `profile`, or nil when there is none yet. Throws
+/// when what is there cannot be trusted.
+public func compiledSeccompProgram(_ profile: [UInt8], store: String) throws -> [UInt8]? {
+    let index = seccompIndexPath(profile, store: store)
+    guard let name = readLink(index) else { return nil }
+    let directory = splitLast(index).0
+    let path = directory + "/" + name
+    // Only a plain name in seccomp/: the symlink may not lead elsewhere.
+    guard !name.contains("/") else { throw PlashError.failure("compiled seccomp profile \(index): leads out of \(directory)") }
+    try checkOwnedAndPrivate(directory, what: "compiled seccomp profile")
+    let fd = try check(open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC), "compiled seccomp profile", path)
+    defer { close(fd) }
+    try checkOwnedAndPrivate(fd: fd, path: path, what: "compiled seccomp profile")
+    let program = try readFile(procPath(fd), what: "compiled seccomp profile")
+    guard seccompProgramName(profile: profile, program: program) == name else {
+        throw PlashError.failure("compiled seccomp profile \(path): its contents do not match its name")
+            .advising("it was changed after plash compiled it; remove it and start again")
+    }
+    return program
+}
+
+/// A file that someone other than the caller (or root) owns, or may write, could have
+/// been replaced: refused.
+func checkOwnedAndPrivate(_ path: String, what: Step) throws {
+    let fd = try check(open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC), what, path)
+    defer { close(fd) }
+    try checkOwnedAndPrivate(fd: fd, path: path, what: what)
+}
+
+func checkOwnedAndPrivate(fd: Int32, path: String, what: Step) throws {
+    var info = stat()
+    try check(fstat(fd, &info), what, path)
+    if info.st_uid != geteuid() && info.st_uid != 0 {
+        throw PlashError.failure("\(what) \(path): owned by uid \(info.st_uid), not by this user or root")
+    }
+    if info.st_mode & (S_IWGRP | S_IWOTH) != 0 {
+        throw PlashError.failure("\(what) \(path): others may write it (mode \(String(info.st_mode & 0o7777, radix: 8)))")
+    }
 }

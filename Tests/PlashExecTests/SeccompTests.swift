@@ -10,8 +10,15 @@ private let probeRootFixture = Fixture {
     return root
 }
 
-func withSeccomp(_ profile: String, _ script: String) throws -> Finished {
-    try exec(["--seccomp", profile, "--root", probeRoot, "--", "sh", "-c", script])
+func withSeccomp(_ profile: String, _ script: String, store: String? = nil) throws -> Finished {
+    try exec(["--seccomp", profile, "--root", probeRoot, "--", "sh", "-c", script],
+             environment: store.map { ["PLASH_DATA": $0] } ?? [:])
+}
+
+func writeProfile(_ text: String, _ name: String = "profile.json") throws -> String {
+    let path = makeDirectory("profile") + "/" + name
+    try text.write(toFile: path, atomically: true, encoding: .utf8)
+    return path
 }
 
 @Test func theDefaultFilterRefusesMountsAndNamespaces() throws {
@@ -80,7 +87,7 @@ func withSeccomp(_ profile: String, _ script: String) throws -> Finished {
     let marker = "/tmp/plash-test-\(getpid())-seccomp-marker"
     defer { try? FileManager.default.removeItem(atPath: marker) }
     let profiles = [
-        "not json": "plash-exec: seccomp profile \(dir)/0.json: not a seccomp profile",
+        "not json": "plash-exec: seccomp profile \(dir)/0.json: not valid JSON",
         #"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["no_such_call"], "action": "SCMP_ACT_ERRNO"}]}"#:
             "plash-exec: seccomp profile \(dir)/1.json: unknown system call \"no_such_call\"",
         #"{"defaultAction": "SCMP_ACT_NOTIFY"}"#:
@@ -104,4 +111,110 @@ func withSeccomp(_ profile: String, _ script: String) throws -> Finished {
     #expect(try exec(["--no-new-privs", "--root", probeRoot, "--", "grep", "NoNewPrivs", "/proc/self/status"]).stdout
             == "NoNewPrivs:\t1\n")
     #expect(try exec(["--root", probeRoot, "--", "grep", "NoNewPrivs", "/proc/self/status"]).stdout == "NoNewPrivs:\t0\n")
+}
+
+/// Debian's containers-common ships the profile podman uses (Docker's, give or take);
+/// scripts/test installs it.
+let stockProfile = "/usr/share/containers/seccomp.json"
+
+@Test(.enabled(if: FileManager.default.fileExists(atPath: stockProfile) || mustRun,
+               "needs \(stockProfile) (apt-get install golang-github-containers-common)"))
+func theStockContainersProfileRunsProgramsAndRefusesWhatItSays() throws {
+    let store = makeDirectory("store")
+    // Its rules for arch_prctl and modify_ldt are for Go's "amd64" and "x86"; without
+    // them no static program gets its thread pointer. swapon is refused with errnoRet 1.
+    let result = try withSeccomp(stockProfile, "echo ok && ls /bin/sh && swapon /bin/busybox", store: store)
+    #expect(result.stdout == "ok\n/bin/sh\n", "\(result)")
+    #expect(result.stderr == "swapon: /bin/busybox: Operation not permitted\n", "\(result)")
+    #expect(result.signal == nil)
+    // Unfiltered, swapon gets as far as the kernel, which finds the file busy.
+    #expect(try exec(["--root", probeRoot, "--", "swapon", "/bin/busybox"]).stderr.contains("Text file busy"))
+}
+
+@Test func aProfileUnderWhichNoProgramCouldStartIsRefusedWithOneLine() throws {
+    let store = makeDirectory("store")
+    for action in ["SCMP_ACT_ERRNO", "SCMP_ACT_KILL"] {
+        let profile = try writeProfile(#"{"defaultAction": "\#(action)"}"#)
+        let result = try withSeccomp(profile, "true", store: store)
+        #expect(result.status == 125, "\(result)")
+        #expect(result.stderr == "plash-exec: seccomp profile \(profile): it blocks execve, so no program could start under it\n")
+    }
+    let noExit = try writeProfile("""
+        {"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["exit", "exit_group"], "action": "SCMP_ACT_ERRNO"}]}
+        """)
+    // Were it loaded, `true` could not exit: glibc's _exit tries again forever.
+    let child = try Child(plashExec, ["--seccomp", noExit, "--root", probeRoot, "--", "true"],
+                          environment: ["PLASH_DATA": store])
+    let ended = waitUntil(30) {
+        var info = siginfo_t()
+        return waitid(P_PID, id_t(child.pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info._sifields._kill.si_pid != 0
+    }
+    if !ended { kill(child.pid, SIGKILL) }
+    let result = child.finish()
+    #expect(ended, "plash-exec still ran after 30 s")
+    #expect(result.stderr == "plash-exec: seccomp profile \(noExit): it blocks exit_group and exit, so no program could end under it\n")
+}
+
+@Test func aNumberOutOfRangeInAProfileNamesItsField() throws {
+    let store = makeDirectory("store")
+    let cases = [
+        #""errnoRet": 1e30"#: "syscalls[0].errnoRet: 1e+30 is out of range (0-4294967295)",
+        #""errnoRet": 70000"#: "syscalls[0].errnoRet: 70000 is not an errno (0-4095)",
+        #""errnoRet": 1.5"#: "syscalls[0].errnoRet: 1.5 is not a whole number",
+        #""args": [{"index": 0, "value": -1, "op": "SCMP_CMP_EQ"}]"#:
+            "syscalls[0].args[0].value: -1.0 is out of range (0-18446744073709551615)",
+        #""args": [{"index": 6, "value": 1, "op": "SCMP_CMP_EQ"}]"#:
+            "syscalls[0].args[0].index: 6 is not an argument index (0-5)",
+        #""args": [{"index": "first", "value": 1, "op": "SCMP_CMP_EQ"}]"#: "syscalls[0].args[0].index: expected a number",
+    ]
+    for (field, message) in cases {
+        let profile = try writeProfile("""
+            {"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO", \(field)}]}
+            """)
+        let result = try withSeccomp(profile, "true", store: store)
+        #expect(result.status == 125)
+        #expect(result.stderr == "plash-exec: seccomp profile \(profile): \(message)\n", "\(result)")
+    }
+}
+
+@Test func plashSeccompFailsWithOneLine() throws {
+    let profile = try writeProfile(#"{"defaultAction": "SCMP_ACT_ALLOW"}"#)
+    let result = try run(plash, ["seccomp", profile], environment: ["PLASH_DATA": "/proc/plash-no-such-store"])
+    #expect(result.status == 1)
+    #expect(result.stderr == "plash: create /proc/plash-no-such-store: No such file or directory\n", "\(result)")
+}
+
+@Test func plashExecRefusesACompiledFilterItCannotTrust() throws {
+    let store = makeDirectory("store")
+    let noMkdir = try writeProfile("""
+        {"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO"}]}
+        """)
+    let allowAll = try writeProfile(#"{"defaultAction": "SCMP_ACT_ALLOW"}"#)
+    func compile(_ profile: String) throws -> String {
+        let result = try run(plash, ["seccomp", profile], environment: ["PLASH_DATA": store])
+        #expect(result.status == 0, "\(result)")
+        return result.stdout.trimmingCharacters(in: .newlines)
+    }
+    let bpf = try compile(noMkdir)
+    #expect(try withSeccomp(noMkdir, "mkdir /x || echo refused", store: store).stdout == "refused\n")
+
+    // Another program in its place.
+    try FileManager.default.removeItem(atPath: bpf)
+    try FileManager.default.copyItem(atPath: try compile(allowAll), toPath: bpf)
+    let replaced = try withSeccomp(noMkdir, "mkdir /x && echo made", store: store)
+    #expect(replaced.status == 125)
+    #expect(replaced.stdout == "")
+    #expect(replaced.stderr.hasPrefix("plash-exec: compiled seccomp profile \(bpf): its contents do not match its name"),
+            "\(replaced)")
+
+    // The real program, but others may write it, or someone else owns it.
+    #expect(try compile(noMkdir) == bpf)
+    chmod(bpf, 0o646)
+    let writable = try withSeccomp(noMkdir, "mkdir /x && echo made", store: store)
+    #expect(writable.stderr == "plash-exec: compiled seccomp profile \(bpf): others may write it (mode 646)\n", "\(writable)")
+    chmod(bpf, 0o644)
+    chown(bpf, 65534, 65534)
+    let foreign = try withSeccomp(noMkdir, "mkdir /x && echo made", store: store)
+    #expect(foreign.stderr == "plash-exec: compiled seccomp profile \(bpf): owned by uid 65534, not by this user or root\n",
+            "\(foreign)")
 }
