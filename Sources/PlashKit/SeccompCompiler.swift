@@ -78,6 +78,8 @@ public func compileSeccompProfile(_ path: String, store: String) throws -> Strin
     // sees a half-written program.
     let dir = store + "/seccomp"
     try makeDirectories(dir, step: "create")
+    // plash-exec refuses a directory that others may write, whatever the umask was.
+    try check(chmod(dir, 0o755), "chmod", dir)
     let staging = "\(dir)/.tmp-\(getpid())"
     unlink(staging)
     let fd = try check(open(staging, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644), "create", staging)
