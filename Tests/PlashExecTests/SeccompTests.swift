@@ -181,7 +181,7 @@ func theStockContainersProfileRunsProgramsAndRefusesWhatItSays() throws {
     let profile = try writeProfile(#"{"defaultAction": "SCMP_ACT_ALLOW"}"#)
     let result = try run(plash, ["seccomp", profile], environment: ["PLASH_DATA": "/proc/plash-no-such-store"])
     #expect(result.status == 1)
-    #expect(result.stderr == "plash: create /proc/plash-no-such-store: No such file or directory\n", "\(result)")
+    #expect(result.stderr == "plash: create store /proc/plash-no-such-store: No such file or directory\n", "\(result)")
 }
 
 @Test func plashExecRefusesACompiledFilterItCannotTrust() throws {
