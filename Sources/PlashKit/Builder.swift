@@ -20,9 +20,12 @@ public struct Builder {
         guard let source = plan.source else {
             throw PlashError.usage("no image to start from: give --from IMAGE", usage: buildUsage)
         }
-        var image = try resolve(source)
+        // plash-exec is looked for before anything is imported or built.
+        var builder = self
+        if !plan.nonEmptyLayers.isEmpty { builder.plashExec = try plashExec ?? plashExecPath() }
+        var image = try builder.resolve(source)
         for layer in plan.nonEmptyLayers {
-            image = try build(layer, on: image)
+            image = try builder.build(layer, on: image)
         }
         return image
     }
