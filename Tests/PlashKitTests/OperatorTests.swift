@@ -85,7 +85,8 @@ import Testing
         waitUntil {
             let processes = (try? jsonArray(store.plash(["ps", "--json"]).stdout)) ?? []
             mine = processes.first { $0["pid"] as? Int == Int(container.pid) }
-            return mine != nil
+            // plash shows in the container's mounts a moment before it execs sleep.
+            return mine?["command"] as? String == "sleep 1000"
         }
         let process = try #require(mine, "plash ps --json does not list \(container.pid)")
         #expect(Set(process.keys) == ["pid", "image", "store", "name", "command"])
