@@ -4,7 +4,7 @@ import PlashTestSupport
 import Testing
 
 /// `plash doctor` against real misses: a user without subordinate ids, a store on a
-/// read-only mount, cgroup v2 without delegation (in a VM).
+/// read-only mount, cgroup v2 without delegation and user namespaces switched off (in a VM).
 @Suite struct DoctorTests {
     @Test func rootOnThisHostHasWhatPlashNeeds() throws {
         let result = try TestStore().plash(["doctor"])
@@ -50,7 +50,7 @@ import Testing
     }
 
     @Test(.enabled(if: vmAvailable || mustRun, "needs qemu-system-x86, a kernel in /boot and ../shared/tools/vm-run"))
-    func cgroupV2WithoutDelegationIsAWarningWithTheFix() throws {
+    func cgroupV2WithoutDelegationAndUserNamespacesOffInAVM() throws {
         let dir = makeDirectory("vm")
         copyExecutable(plashExec, to: dir + "/plash-exec")
         copyExecutable(plash, to: dir + "/plash")

@@ -1,6 +1,6 @@
-# plash doctor's cgroup line on a pure cgroup v2 hierarchy, inside the VM of
-# ../shared/tools/vm-run (run by Tests/PlashKitTests/DoctorTests.swift): root, an
-# ordinary user without a delegated subtree, and one with it. /test holds the static
+# plash doctor on a pure cgroup v2 hierarchy, inside the VM of ../shared/tools/vm-run
+# (run by Tests/PlashKitTests/DoctorTests.swift): the cgroup line for root, an ordinary
+# user without a delegated subtree and one with it; then user namespaces switched off. /test holds the static
 # plash and plash-exec. Exit status: the number of failures.
 fails=0
 check() { if eval "$2"; then echo "PASS $1"; else echo "FAIL $1: $3"; fails=$((fails+1)); fi; }
@@ -24,6 +24,14 @@ chown -R 1000:1000 $delegated
 echo $$ > $delegated/session/cgroup.procs
 out=$(su -s /bin/sh user -c "PLASH_DATA=/tmp/user-store /test/plash doctor" 2>&1); rc=$?
 check delegated '[ $rc = 0 ] && has "^ok    cgroups: v2: --memory, --pids, --cpus work"' "exit $rc: $out"
+
+# User namespaces switched off (the VM's own sysctl): plash cannot run containers for
+# the user, and doctor says which switch to turn.
+echo 0 > /proc/sys/user/max_user_namespaces
+out=$(su -s /bin/sh user -c "PLASH_DATA=/tmp/user-store /test/plash doctor" 2>&1); rc=$?
+check userns-off '[ $rc = 1 ] && has "^FAIL  user namespaces: disabled: user.max_user_namespaces is 0" \
+    && has "fix: as root: sysctl -w user.max_user_namespaces=15000" && has "^FAIL  overlay in a mount namespace: unshare: " \
+    && has "^plash cannot run containers for user: 2 problems above"' "exit $rc: $out"
 
 echo "summary: $fails failed"
 exit $fails
