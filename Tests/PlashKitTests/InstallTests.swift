@@ -138,9 +138,30 @@ import Testing
     }
 
     @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/zsh") || mustRun, "needs zsh"))
-    func theZshCompletionParses() throws {
-        let result = try run("/usr/bin/zsh", ["-n", repositoryDirectory + "/completions/_plash"])
+    func zshCompletesThroughTheInstalledFunction() throws {
+        let prefix = try install()
+        let store = TestStore()
+        #expect(try run(prefix + "/bin/plash", ["import", "busybox"], environment: store.environment).status == 0)
+        #expect(try run(prefix + "/bin/plash", ["map", "box", "1"], environment: store.environment).status == 0)
+        // _plash autoloaded from site-functions as compinit would; compadd and _files
+        // print what they were given (the real ones need an interactive line editor).
+        let script = """
+            fpath=(\(prefix)/share/zsh/site-functions $fpath); autoload -Uz _plash
+            compadd() { [[ $1 == -a ]] && print -r -- ${(P)2} }
+            _files() { print -r -- _files }
+            try() { words=("$@"); CURRENT=$#words; _plash }
+            try plash ''; try plash run ''; try plash build --from ''; try plash run --ap; try plash import-tar ''
+            """
+        let env = store.environment.merging(["PATH": prefix + "/bin:/usr/bin:/bin"]) { $1 }
+        let result = try run("/usr/bin/zsh", ["-f", "-c", script], environment: env)
         #expect(result.status == 0, "\(result)")
+        let lines = result.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.count == 5, "\(result)")
+        guard lines.count == 5 else { return }
+        #expect(lines[0].hasPrefix("init build run ") && lines[0].hasSuffix(" --help --version"), "\(lines[0])")
+        #expect(lines[1] == "1 box" && lines[2] == "1 box", "\(lines)")
+        #expect(lines[3].contains(" --memory ") && lines[3].contains(" --apt "), "\(lines[3])")
+        #expect(lines[4] == "_files")
     }
 
     @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/pandoc") || mustRun, "needs pandoc"))
