@@ -68,7 +68,8 @@ let commands: [Command] = [
 /// `plash COMMAND --help`: its usage, its line of help, and its options.
 func commandHelp(_ command: Command) -> String {
     var text = "Usage: plash \(command.name) \(command.synopsis)\n\n\(command.help)"
-    text += command.options.isEmpty ? "\n\nOptions:\n  -h, --help   show this help" : "\n\nOptions:\n\(command.options)\n  -h, --help   show this help"
+    text += "\n\nOptions:\n  -h, --help   show this help"
+    if !command.options.isEmpty { text += "\n" + command.options }
     return text
 }
 
@@ -79,7 +80,7 @@ let runOptions: String = {
     let options = lines.drop { !$0.hasSuffix(":") || $0.hasPrefix(" ") }.prefix { !$0.hasPrefix("Exit status") }
         .filter { !$0.contains("--help") && !$0.contains("--version") }
     return "EXEC-OPTIONS, passed on to plash-exec (see plash-exec --help):\n" + options.joined(separator: "\n")
-        + "Then IMAGE, an id or a name, or MACRO... (plash help macros) to build one."
+        + "Then IMAGE, an id or a name, or MACRO... to build one (plash help macros)."
 }()
 
 let overview: String = {
