@@ -42,14 +42,17 @@ import Testing
         #expect(result.stderr == "install: PREFIX must be an absolute path: relative\n")
     }
 
-    @Test func manFindsTheInstalledPagesThroughPath() throws {
+    @Test func manFindsTheInstalledPagesThroughPathForRootAndAUser() throws {
         let prefix = try install()
         for (page, name) in [("plash", "plash - build layered images"), ("plash-exec", "plash-exec - run a program"),
                              ("plash-macros", "plash-macros - the macros")] {
-            let result = try run("/usr/bin/man", [page], environment: ["PATH": prefix + "/bin:/usr/bin:/bin", "MANPAGER": "cat",
-                                                                       "MANWIDTH": "200"])
-            #expect(result.status == 0, "\(page): \(result)")
-            #expect(result.stdout.contains(name), "\(page): \(result.stdout.prefix(500))")
+            let env = ["PATH": prefix + "/bin:/usr/bin:/bin", "MANPAGER": "cat", "MANWIDTH": "200"]
+            let user = userWithoutSubordinateIDs
+            for result in [try run("/usr/bin/man", [page], environment: env),
+                           try user.run("/usr/bin/man", [page], environment: env, directory: user.home)] {
+                #expect(result.status == 0, "\(page): \(result)")
+                #expect(result.stdout.contains(name), "\(page): \(result.stdout.prefix(500))")
+            }
         }
     }
 
