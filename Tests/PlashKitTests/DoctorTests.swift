@@ -16,8 +16,8 @@ import Testing
     }
 
     @Test func aUserWithoutSubordinateIdsIsToldHowToGetThem() throws {
-        let user = userWithoutSubordinateIDs
-        let result = try user.run(sharedBinaries + "/plash", ["doctor"], directory: user.home)
+        let user = try userWithoutSubordinateIDs
+        let result = try user.run(try sharedBinaries + "/plash", ["doctor"], directory: user.home)
         #expect(result.status == 0, "containers still run: \(result)")
         #expect(result.stdout.contains("\nwarn  subordinate ids: none for \(user.name) in /etc/subuid and /etc/subgid: "), "\(result)")
         #expect(result.stdout.contains("\n      fix: as root: usermod --add-subuids 100000-165535 --add-subgids 100000-165535 \(user.name) "),
@@ -26,8 +26,8 @@ import Testing
     }
 
     @Test func aUserWithSubordinateIdsSeesThem() throws {
-        let user = userWithSubordinateIDs
-        let result = try user.run(sharedBinaries + "/plash", ["doctor"], directory: user.home)
+        let user = try userWithSubordinateIDs
+        let result = try user.run(try sharedBinaries + "/plash", ["doctor"], directory: user.home)
         #expect(result.status == 0, "\(result)")
         #expect(result.stdout.contains("\nok    subordinate ids: \(user.name): 65536 uids from \(user.uid * 100000), "), "\(result)")
     }
@@ -52,8 +52,8 @@ import Testing
     @Test(.enabled(if: vmAvailable || mustRun, "needs qemu-system-x86, a kernel in /boot and ../shared/tools/vm-run"))
     func cgroupV2WithoutDelegationAndUserNamespacesOffInAVM() throws {
         let dir = makeDirectory("vm")
-        copyExecutable(plashExec, to: dir + "/plash-exec")
-        copyExecutable(plash, to: dir + "/plash")
+        try copyExecutable(plashExec, to: dir + "/plash-exec")
+        try copyExecutable(plash, to: dir + "/plash")
         let script = repositoryDirectory + "/Tests/vm/doctor-cgroup-v2.sh"
         let result = try run("/bin/bash", [vmRun, dir, script], environment: ["VM_TIMEOUT": "240"])
         let report = result.stdout.split(separator: "\n").filter { $0.hasPrefix("PASS") || $0.hasPrefix("FAIL") || $0.hasPrefix("summary") }

@@ -47,7 +47,7 @@ import Testing
         for (page, name) in [("plash", "plash - build layered images"), ("plash-exec", "plash-exec - run a program"),
                              ("plash-macros", "plash-macros - the macros")] {
             let env = ["PATH": prefix + "/bin:/usr/bin:/bin", "MANPAGER": "cat", "MANWIDTH": "200"]
-            let user = userWithoutSubordinateIDs
+            let user = try userWithoutSubordinateIDs
             for result in [try run("/usr/bin/man", [page], environment: env),
                            try user.run("/usr/bin/man", [page], environment: env, directory: user.home)] {
                 #expect(result.status == 0, "\(page): \(result)")
@@ -115,7 +115,7 @@ import Testing
 
     @Test func bashCompletesImagesOfAnOrdinaryUsersOwnStore() throws {
         let prefix = try install()
-        let user = userWithSubordinateIDs
+        let user = try userWithSubordinateIDs
         let data = makeDirectory("store", ownedBy: user) + "/plash"
         let env = ["PLASH_DATA": data, "PATH": prefix + "/bin:/usr/bin:/bin"]
         #expect(try user.run(prefix + "/bin/plash", ["import", "busybox"], environment: env, directory: user.home).status == 0)

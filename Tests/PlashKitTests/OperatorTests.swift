@@ -6,15 +6,15 @@ import Testing
 /// What operators and scripts rely on: finding plash-exec, --help, JSON listings, du.
 @Suite struct OperatorTests {
     /// plash copied alone into a directory of its own.
-    func lonePlash() -> String {
+    func lonePlash() throws -> String {
         let dir = makeDirectory("lone")
-        copyExecutable(plash, to: dir + "/plash")
+        try copyExecutable(plash, to: dir + "/plash")
         return dir + "/plash"
     }
 
     @Test func aPlashCopiedAloneSaysInOneLineThatPlashExecIsMissing() throws {
         let store = TestStore()
-        let lone = lonePlash()
+        let lone = try lonePlash()
         let result = try run(lone, ["build", "--from", "busybox", "--run", "true"],
                              environment: store.environment.merging(["PATH": "/usr/bin:/bin"]) { $1 })
         #expect(result.status == 1, "\(result)")
@@ -24,7 +24,7 @@ import Testing
 
     @Test func aPlashCopiedAloneUsesThePlashExecOnPath() throws {
         let store = TestStore()
-        let result = try run(lonePlash(), ["build", "--from", "busybox", "--run", "echo built > /b"],
+        let result = try run(try lonePlash(), ["build", "--from", "busybox", "--run", "echo built > /b"],
                              environment: store.environment.merging(["PATH": productsDirectory.path + ":/usr/bin:/bin"]) { $1 })
         #expect(result.status == 0, "\(result)")
         #expect(result.stdout == "2\n", "\(result)")
