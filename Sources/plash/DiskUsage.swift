@@ -7,7 +7,8 @@ import PlashSystem
 @Sendable func diskUsageCommand(_ arguments: [String]) throws -> Int32 {
     try expect(arguments, "du", min: 0, max: 0)
     let store = Store()
-    guard store.exists else { return 0 }
+    // A store this user cannot read fails rather than look empty (as plash ls does).
+    guard try store.isReadable() else { return 0 }
     let rows = try storeUsage(store)
     var table = [["ID", "LAYER", "TOTAL", "SHARED", "UNIQUE", "RM-FREES"]]
     for row in rows {
