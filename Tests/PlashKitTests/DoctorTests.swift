@@ -43,6 +43,16 @@ import Testing
         #expect(result.stdout.hasSuffix("plash cannot run containers for root: 1 problem above\n"), "\(result)")
     }
 
+    @Test func aPlashWithoutPlashExecFails() throws {
+        let dir = makeDirectory("lone")
+        try copyExecutable(plash, to: dir + "/plash")
+        let result = try run(dir + "/plash", ["doctor"], environment: TestStore().environment.merging(["PATH": "/usr/bin:/bin"]) { $1 })
+        #expect(result.status == 1, "\(result)")
+        #expect(result.stdout.hasPrefix("FAIL  plash-exec: not beside plash nor on PATH\n"
+                                        + "      fix: install both with scripts/install, or put plash-exec on PATH\n"), "\(result)")
+        #expect(result.stdout.hasSuffix("plash cannot run containers for root: 1 problem above\n"), "\(result)")
+    }
+
     @Test func kernelVersionsParse() {
         #expect(kernelVersion("6.1.0-13-amd64")! == (6, 1))
         #expect(kernelVersion("5.10.0")! == (5, 10))
