@@ -10,7 +10,8 @@ import PlashSystem
 /// cache already holds it. Progress goes to stderr; nothing here prints to stdout.
 public struct Builder {
     public let store: Store
-    public var plashExec: String = plashExecPath()
+    /// The plash-exec that runs build steps; nil: the one beside plash, else on PATH.
+    public var plashExec: String? = nil
     /// One line of progress for stderr.
     public var log: (String) -> Void = { printLine(toStandardError: $0) }
 
@@ -20,9 +21,12 @@ public struct Builder {
         guard let source = plan.source else {
             throw PlashError.usage("no image to start from: give --from IMAGE", usage: buildUsage)
         }
-        var image = try resolve(source)
+        // plash-exec is looked for before anything is imported or built.
+        var builder = self
+        if !plan.nonEmptyLayers.isEmpty { builder.plashExec = try plashExec ?? plashExecPath() }
+        var image = try builder.resolve(source)
         for layer in plan.nonEmptyLayers {
-            image = try build(layer, on: image)
+            image = try builder.build(layer, on: image)
         }
         return image
     }
@@ -81,9 +85,10 @@ public struct Builder {
     /// One step in a container of the parent image whose writes land in the staging
     /// layer. Its stdout goes to our stderr: plash's stdout carries only the id.
     func run(_ step: String, layer: LayerSpec, on parent: Store.Image, staging: Staging) throws {
+        let shim = try plashExec ?? plashExecPath()
         log("--> " + step)
         // A step dies with its plash: a killed build leaves nothing running.
-        var arguments = [plashExec, "--persist", staging.data, "--no-tmp", "--die-with-parent"]
+        var arguments = [shim, "--persist", staging.data, "--no-tmp", "--die-with-parent"]
         for name in layer.environment { arguments += ["--env", name] }
         arguments += ["\(parent.id)", "--", "/bin/sh", "-ec", step]
         // PLASH_EXPORT is for `plash run`; a build gets only what --env names.

@@ -98,9 +98,18 @@ public func currentEnvironment() -> [String] {
     return result
 }
 
-/// plash-exec, installed beside plash: found through /proc/self/exe, so no PATH lookup
-/// and always the version built with this plash.
-public func plashExecPath() -> String {
+/// plash-exec: beside plash, found through /proc/self/exe (so the version built with
+/// this plash, wherever plash was linked from), else the first one on PATH (plash
+/// copied alone, plash-exec installed elsewhere).
+public func plashExecPath(environment: [String] = currentEnvironment()) throws -> String {
     let own = readLink("/proc/self/exe") ?? CommandLine.arguments[0]
-    return splitLast(own).0 + "/plash-exec"
+    let beside = splitLast(own).0 + "/plash-exec"
+    if access(beside, X_OK) == 0 { return beside }
+    let path = environment.first { $0.hasPrefix("PATH=") }.map { String($0.dropFirst(5)) } ?? ""
+    for dir in path.split(separator: ":") where dir.hasPrefix("/") {
+        let candidate = String(dir) + "/plash-exec"
+        if access(candidate, X_OK) == 0 { return candidate }
+    }
+    throw PlashError.failure("plash-exec not found beside \(own) nor on PATH")
+        .advising("install both binaries with scripts/install, or put plash-exec on PATH")
 }

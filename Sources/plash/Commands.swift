@@ -1,5 +1,6 @@
-import PlashSystem
+import PlashExec
 import PlashKit
+import PlashSystem
 
 /// A subcommand: its name, arguments and one line of help, and what it does. `plash
 /// help` lists this table.
@@ -8,6 +9,8 @@ struct Command: Sendable {
     let synopsis: String
     let help: String
     let run: @Sendable ([String]) throws -> Int32
+    /// The options `plash NAME --help` lists, one per line, after the help line.
+    var options: String = ""
     /// The exit status of a failure: `plash run` ends as plash-exec, whose own
     /// failures are 125 so that a supervisor tells them from the program's status.
     var failureStatus: Int32 = 1
@@ -15,18 +18,23 @@ struct Command: Sendable {
 
 let commands: [Command] = [
     Command(name: "init", synopsis: "", help: "Create the store (commands that need it create it too).", run: initStore),
-    Command(name: "build", synopsis: "MACRO...", help: "Build an image (cached) and print its id.", run: build),
+    Command(name: "build", synopsis: "MACRO...", help: "Build an image (cached) and print its id.", run: build,
+            options: "  MACRO...   the macros: plash help macros"),
     Command(name: "run", synopsis: "[EXEC-OPTIONS] IMAGE|MACRO... [--] [CMD...]",
             help: "Run CMD (default /bin/sh) in an image, built first when given macros.", run: runCommand,
-            failureStatus: 125),
+            options: runOptions, failureStatus: 125),
     Command(name: "rm", synopsis: "[--force] IMAGE...",
             help: "Remove images and every image built on them (not while a container uses them, unless --force).",
-            run: remove),
-    Command(name: "ls", synopsis: "", help: "List images: id, parent, names, size, age, build script.", run: list),
+            run: remove, options: "  -f, --force   remove them even while containers use them"),
+    Command(name: "ls", synopsis: "[--json]", help: "List images: id, parent, names, size, age, build script.", run: list,
+            options: "  --json   one JSON array of objects: id, parent, names, size (bytes), age (seconds), script"),
+    Command(name: "du", synopsis: "", help: "Show the disk space of each image, shared and its own, and what clean frees.",
+            run: diskUsageCommand),
     Command(name: "nodepath", synopsis: "IMAGE", help: "Print the image's node directory in the store.", run: nodepath),
     Command(name: "parent", synopsis: "IMAGE", help: "Print the id of the image below (0: none).", run: parent),
     Command(name: "map", synopsis: "NAME [IMAGE] | -d NAME",
-            help: "Name an image; with only NAME print its id; -d removes the name.", run: map),
+            help: "Name an image; with only NAME print its id; -d removes the name.", run: map,
+            options: "  -d NAME   remove the name NAME (not the image)"),
     Command(name: "mount", synopsis: "IMAGE DIR", help: "Mount the image read-only at DIR.", run: mountCommand),
     Command(name: "umount", synopsis: "DIR", help: "Unmount what plash mount mounted at DIR.", run: umountCommand),
     Command(name: "import", synopsis: "busybox", help: "Import a built-in image and print its id.", run: importBuiltin),
@@ -35,20 +43,45 @@ let commands: [Command] = [
     Command(name: "export-tar", synopsis: "IMAGE FILE|-", help: "Write the image's files as a tar.", run: exportTarCommand),
     Command(name: "seccomp", synopsis: "PROFILE",
             help: "Compile a Docker/OCI seccomp profile for plash-exec --seccomp; print the BPF's path.", run: seccomp),
-    Command(name: "ps", synopsis: "", help: "List the processes running in plash containers, with their image.", run: ps),
+    Command(name: "ps", synopsis: "[--json]", help: "List the processes running in plash containers, with their image.", run: ps,
+            options: "  --json   one JSON array of objects: pid, image, store, name, command"),
     Command(name: "kill", synopsis: "CGROUP|PID|IMAGE [SIGNAL]",
-            help: "Signal (default TERM) every process of a cgroup, of PID's container, or of an image.", run: killCommand),
+            help: "Signal (default TERM) every process of a cgroup, of PID's container, or of an image.", run: killCommand,
+            options: "  SIGNAL   a name or number: TERM, -TERM, SIGTERM, 15, -15"),
     Command(name: "sudo", synopsis: "CMD [ARG...]",
             help: "Run a host command as root of your user namespace (to remove store files of subordinate ids).",
             run: sudo),
     Command(name: "clean", synopsis: "", help: "Remove build leftovers, names of removed images and empty plash cgroups.", run: clean),
     Command(name: "purge", synopsis: "[--yes] [--force]",
-            help: "Remove every image (asks first unless --yes; not while containers run, unless --force).", run: purge),
+            help: "Remove every image (asks first unless --yes; not while containers run, unless --force).", run: purge,
+            options: "  -y, --yes     do not ask\n  -f, --force   remove them even while containers use them"),
     Command(name: "shrink", synopsis: "", help: "Remove the older half of the images, but named and running ones.", run: shrink),
     Command(name: "data", synopsis: "", help: "Print the store's directory.", run: data),
+    Command(name: "doctor", synopsis: "", help: "Check what plash needs on this machine, for this user, and name each fix.",
+            run: doctor),
+    Command(name: "complete", synopsis: "commands|macros|images|options COMMAND",
+            help: "Print words for shell completion, one a line.", run: complete),
     Command(name: "version", synopsis: "", help: "Print plash's version.", run: version),
     Command(name: "help", synopsis: "[macros|COMMAND]", help: "List the commands, or the macros.", run: help),
 ]
+
+/// `plash COMMAND --help`: its usage, its line of help, and its options.
+func commandHelp(_ command: Command) -> String {
+    var text = "Usage: plash \(command.name) \(command.synopsis)\n\n\(command.help)"
+    text += "\n\nOptions:\n  -h, --help   show this help"
+    if !command.options.isEmpty { text += "\n" + command.options }
+    return text
+}
+
+/// plash-exec's options, as its own --help lists them: `plash run` passes them on.
+let runOptions: String = {
+    let lines = PlashExec.usage.split(separator: "\n", omittingEmptySubsequences: false)
+    // Its usage lines and description end at the first section heading.
+    let options = lines.drop { !$0.hasSuffix(":") || $0.hasPrefix(" ") }.prefix { !$0.hasPrefix("Exit status") }
+        .filter { !$0.contains("--help") && !$0.contains("--version") }
+    return "EXEC-OPTIONS, passed on to plash-exec (see plash-exec --help):\n" + options.joined(separator: "\n")
+        + "Then IMAGE, an id or a name, or MACRO... to build one (plash help macros)."
+}()
 
 let overview: String = {
     let width = commands.map(\.name.count).max()! + 2

@@ -19,10 +19,12 @@ import PlashKit
 }
 
 @Sendable func list(_ arguments: [String]) throws -> Int32 {
-    try expect(arguments, "ls", min: 0, max: 0)
+    try expect(arguments, "ls", min: 0, max: 0, options: ["--json"])
     let store = Store()
-    guard try store.isReadable() else { return 0 }
-    let rows = try listImages(store)
+    let readable = try store.isReadable()
+    let rows = readable ? try listImages(store) : []
+    if arguments.contains("--json") { print(try imagesJSON(rows)); return 0 }
+    guard readable else { return 0 }
     var table = [["ID", "PARENT", "NAMES", "SIZE", "AGE", "SCRIPT"]]
     for row in rows {
         table.append(["\(row.id)", "\(row.parent)", row.names.isEmpty ? "-" : row.names.joined(separator: ","),

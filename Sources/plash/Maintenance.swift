@@ -76,7 +76,7 @@ import PlashSystem
     if topic == "macros" {
         print(macroHelp())
     } else if let command = commands.first(where: { $0.name == topic }) {
-        print("Usage: plash \(command.name) \(command.synopsis)\n\n\(command.help)")
+        print(commandHelp(command))
     } else {
         throw PlashError.usage("help: no command \(topic)", usage: overview)
     }

@@ -6,9 +6,10 @@ import PlashSystem
 
 /// `plash ps`: every process in a plash container, with its image.
 @Sendable func ps(_ arguments: [String]) throws -> Int32 {
-    try expect(arguments, "ps", min: 0, max: 0)
+    try expect(arguments, "ps", min: 0, max: 0, options: ["--json"])
     let store = Store()
     let names = Dictionary(store.names().map { (String($0.id), $0.name) }, uniquingKeysWith: { first, _ in first })
+    if arguments.contains("--json") { print(try processesJSON(containerProcesses(), store: store, names: names)); return 0 }
     var rows = [["PID", "IMAGE", "NAME", "COMMAND"]]
     for process in containerProcesses() {
         // Images of other stores (another user's, another PLASH_DATA) show as ID@STORE.

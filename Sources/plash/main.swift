@@ -16,7 +16,7 @@ do {
     let rest = Array(arguments.dropFirst())
     if let command = commands.first(where: { $0.name == name }) {
         if rest.first == "-h" || rest.first == "--help" {
-            print("Usage: plash \(command.name) \(command.synopsis)\n\n\(command.help)")
+            print(commandHelp(command))
             exit(0)
         }
         failureStatus = command.failureStatus

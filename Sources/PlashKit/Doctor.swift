@@ -1,0 +1,220 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import PlashSystem
+
+/// One line of `plash doctor`: what was checked, what was found, and the exact fix.
+public struct Finding: Equatable {
+    public enum Level: Equatable {
+        case ok
+        case warning    // a feature will not work (limits, apt in builds); containers still run
+        case failure    // plash cannot build or run containers for this user
+    }
+    public var level: Level
+    public var subject: String
+    public var detail: String
+    public var fix: String? = nil
+
+    public init(_ level: Level, _ subject: String, _ detail: String, fix: String? = nil) {
+        self.level = level
+        self.subject = subject
+        self.detail = detail
+        self.fix = fix
+    }
+}
+
+/// What plash needs on this machine, for this user. `probe` mounts an overlay in fresh
+/// namespaces in a child process (it must not change plash's own) and returns its
+/// error line, nil when it worked.
+public func doctorFindings(store: Store, probe: () -> String?) -> [Finding] {
+    let uid = geteuid()
+    let user = userName(uid) ?? String(uid)
+    var findings: [Finding] = []
+    do {
+        findings.append(Finding(.ok, "plash-exec", try plashExecPath()))
+    } catch {
+        findings.append(Finding(.failure, "plash-exec", "not beside plash nor on PATH",
+                                fix: "install both with scripts/install, or put plash-exec on PATH"))
+    }
+    findings.append(kernelFinding(root: uid == 0))
+    if uid != 0 { findings += userNamespaceFindings() }
+    if let error = probe() {
+        findings.append(Finding(.failure, "overlay in a mount namespace", error,
+                                fix: uid == 0 ? "see dmesg" : "see the user namespace lines above; or install fuse-overlayfs"))
+    } else {
+        findings.append(Finding(.ok, "overlay in a mount namespace", uid == 0 ? "works" : "works in a user namespace"))
+    }
+    if uid != 0 { findings += subordinateIDFindings(user: user, uid: uid, gid: getegid()) }
+    findings.append(cgroupFinding(user: user))
+    findings += storeFindings(store.path)
+    findings.append(seccompFinding())
+    return findings
+}
+
+/// "6.1.0-13-amd64" -> (6, 1).
+public func kernelVersion(_ release: String) -> (major: Int, minor: Int)? {
+    let numbers = release.split(whereSeparator: { !$0.isNumber }).prefix(2).compactMap { Int($0) }
+    return numbers.count == 2 ? (numbers[0], numbers[1]) : nil
+}
+
+func kernelFinding(root: Bool) -> Finding {
+    var name = utsname()
+    uname(&name)
+    let release = withUnsafeBytes(of: name.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+    guard !root, let version = kernelVersion(release), (version.major, version.minor) < (5, 11) else {
+        return Finding(.ok, "kernel", "Linux \(release)")
+    }
+    // Before 5.11 overlayfs refuses ordinary users; plash-exec then uses fuse-overlayfs.
+    if access("/usr/bin/fuse-overlayfs", X_OK) == 0 {
+        return Finding(.ok, "kernel", "Linux \(release): overlays through fuse-overlayfs (kernel overlayfs for users needs 5.11)")
+    }
+    return Finding(.failure, "kernel", "Linux \(release) refuses overlayfs to ordinary users (5.11 or later needed)",
+                   fix: "apt-get install fuse-overlayfs (as root), or boot Linux 5.11 or later")
+}
+
+/// The switches that turn user namespaces off for ordinary users.
+func userNamespaceFindings() -> [Finding] {
+    func sysctl(_ name: String) -> String? {
+        (try? readFile("/proc/sys/" + name.split(separator: ".").joined(separator: "/"), what: "read"))
+            .map { String(decoding: $0, as: UTF8.self).split(separator: "\n").first.map(String.init) ?? "" }
+    }
+    var findings: [Finding] = []
+    if sysctl("kernel.unprivileged_userns_clone") == "0" {
+        findings.append(Finding(.failure, "user namespaces", "disabled: kernel.unprivileged_userns_clone is 0",
+                                fix: "as root: sysctl -w kernel.unprivileged_userns_clone=1, and the same in /etc/sysctl.d/plash.conf"))
+    }
+    if sysctl("user.max_user_namespaces") == "0" {
+        findings.append(Finding(.failure, "user namespaces", "disabled: user.max_user_namespaces is 0",
+                                fix: "as root: sysctl -w user.max_user_namespaces=15000, and the same in /etc/sysctl.d/plash.conf"))
+    }
+    if sysctl("kernel.apparmor_restrict_unprivileged_userns") == "1" {
+        findings.append(Finding(.failure, "user namespaces", "AppArmor restricts them (Ubuntu 24.04 and later)",
+                                fix: "as root: an AppArmor profile for plash and plash-exec with `userns,` (docs/unprivileged.md), or sysctl -w kernel.apparmor_restrict_unprivileged_userns=0"))
+    }
+    if findings.isEmpty { findings.append(Finding(.ok, "user namespaces", "enabled")) }
+    return findings
+}
+
+/// newuidmap/newgidmap and the user's ranges: without them a build's package manager
+/// cannot chown to other users (apt's _apt, files of other owners).
+func subordinateIDFindings(user: String, uid: uid_t, gid: gid_t) -> [Finding] {
+    var findings: [Finding] = []
+    let helpers = ["newuidmap", "newgidmap"].map { name in ["/usr/bin/", "/bin/"].map { $0 + name }.first { access($0, X_OK) == 0 } }
+    if helpers.contains(nil) {
+        findings.append(Finding(.warning, "newuidmap/newgidmap", "missing: only your own id is mapped; apt and other package managers in builds fail",
+                                fix: "as root: apt-get install uidmap"))
+    }
+    let uids = subordinateRange("/etc/subuid", name: user, id: uid)
+    let gids = subordinateRange("/etc/subgid", name: gid == uid ? user : nil, id: gid)
+        ?? subordinateRange("/etc/subgid", name: user, id: gid)
+    if let uids, let gids {
+        findings.append(Finding(.ok, "subordinate ids", "\(user): \(uids.count) uids from \(uids.start), \(gids.count) gids from \(gids.start)"))
+    } else {
+        let missing = [uids == nil ? "/etc/subuid" : nil, gids == nil ? "/etc/subgid" : nil].compactMap { $0 }
+        findings.append(Finding(.warning, "subordinate ids", "none for \(user) in \(missing.joined(separator: " and ")): apt and other package managers in builds fail",
+                                fix: "as root: usermod --add-subuids 100000-165535 --add-subgids 100000-165535 \(user) (a range no other user has)"))
+    }
+    return findings
+}
+
+/// Which of --memory, --pids, --cpus work: root, or a cgroup subtree delegated to the user.
+func cgroupFinding(user: String) -> Finding {
+    let delegate = "as root: systemctl edit user@.service, add [Service] Delegate=memory pids cpu, log in again"
+    let hierarchy: CgroupHierarchy
+    do {
+        hierarchy = try CgroupHierarchy.current()
+    } catch {
+        return Finding(.warning, "cgroups", "no cgroup subtree is delegated to \(user): --memory, --pids, --cpus and --cgroup fail",
+                       fix: geteuid() == 0 ? "mount a cgroup file system" : delegate)
+    }
+    var available: [String]
+    let version: String
+    switch hierarchy {
+    case .legacy(let mounts):
+        version = "v1"
+        available = ["memory", "pids", "cpu"].filter { mounts[$0] != nil }
+    case .unified(let base):
+        version = "v2"
+        // plash/ gets the controllers that its parent hands down in cgroup.subtree_control.
+        let words = (try? readFile(base + "/plash/cgroup.controllers", what: "read"))
+            ?? (try? readFile(base + "/cgroup.subtree_control", what: "read")) ?? []
+        let enabled = String(decoding: words, as: UTF8.self).split(whereSeparator: { $0 == " " || $0 == "\n" })
+        available = ["memory", "pids", "cpu"].filter { enabled.contains(Substring($0)) }
+    }
+    let limits = ["memory": "--memory", "pids": "--pids", "cpu": "--cpus"]
+    let missing = ["memory", "pids", "cpu"].filter { !available.contains($0) }
+    if missing.isEmpty { return Finding(.ok, "cgroups", "\(version): --memory, --pids, --cpus work") }
+    let fix = geteuid() != 0 ? delegate : version == "v2"
+        ? "as root: echo '+\(missing.joined(separator: " +"))' > /sys/fs/cgroup/cgroup.subtree_control"
+        : "mount the v1 hierarchies of \(missing.joined(separator: ", "))"
+    return Finding(.warning, "cgroups", "\(version): no \(missing.joined(separator: ", ")) controller for \(user): \(missing.map { limits[$0]! }.joined(separator: ", ")) fail",
+                   fix: fix)
+}
+
+/// The store (or the directory it will be created in) must be writable, on a
+/// writable mount, with room for images.
+func storeFindings(_ path: String) -> [Finding] {
+    var existing = path
+    while access(existing, F_OK) != 0 && existing != "/" { existing = splitLast(existing).0 }
+    var info = statvfs()
+    guard statvfs(existing, &info) == 0 else {
+        return [Finding(.failure, "store", "\(path): \(String(cString: strerror(errno)))", fix: "set PLASH_DATA to a writable directory")]
+    }
+    if info.f_flag & UInt(ST_RDONLY) != 0 {
+        return [Finding(.failure, "store", "\(path) is on a read-only mount (\(existing))",
+                        fix: "set PLASH_DATA to a directory on a writable file system, or remount it read-write")]
+    }
+    if access(existing, W_OK) != 0 {
+        return [Finding(.failure, "store", "\(path): \(existing) is not writable for this user",
+                        fix: "set PLASH_DATA to a directory of your own, or chown -R \(geteuid()) \(existing) (as root)")]
+    }
+    let free = Int64(info.f_bavail) * Int64(info.f_frsize)
+    let place = existing == path ? path : "\(path) (not created yet)"
+    if free < 1 << 30 {
+        return [Finding(.warning, "store", "\(place): only \(humanSize(free)) free", fix: "free space there, or set PLASH_DATA elsewhere")]
+    }
+    return [Finding(.ok, "store", "\(place): \(humanSize(free)) free")]
+}
+
+func seccompFinding() -> Finding {
+    let status = (try? readFile("/proc/self/status", what: "read")).map { String(decoding: $0, as: UTF8.self) } ?? ""
+    if status.contains("\nSeccomp:") { return Finding(.ok, "seccomp", "supported: --seccomp works") }
+    return Finding(.warning, "seccomp", "this kernel has no seccomp filters: --seccomp fails", fix: "a kernel with CONFIG_SECCOMP_FILTER")
+}
+
+/// Mounts an overlay as plash-exec does: a lower directory on the store's file system,
+/// upper and work on a tmpfs, in new mount (and, for users, user) namespaces. Changes
+/// this process's namespaces: run it in a child.
+public func probeOverlay(in dir: String) throws {
+    let uid = geteuid(), gid = getegid()
+    let newUser: Int32 = 0x1000_0000, newMount: Int32 = 0x0002_0000
+    if uid == 0 { try unshare(newMount) } else { try enterUserNamespace(newUser | newMount, uid: uid, gid: gid) }
+    try stopMountPropagation()
+    try mount("tmpfs", on: dir + "/scratch", type: "tmpfs", what: "mount tmpfs on")
+    for sub in ["upper", "work"] { try check(mkdir(dir + "/scratch/" + sub, 0o755), "mkdir", dir + "/scratch/" + sub) }
+    try mount("overlay", on: dir + "/merged", type: "overlay",
+              options: "lowerdir=\(dir)/lower,upperdir=\(dir)/scratch/upper,workdir=\(dir)/scratch/work", what: .mountOverlay)
+}
+
+/// Runs `plash doctor --probe-overlay DIR` (this binary) and returns its error line.
+/// The lower directory lives beside the store, where image layers will.
+public func overlayProbeError(store: Store) -> String? {
+    var base = store.exists && access(store.tmp, W_OK) == 0 ? store.tmp : "/tmp"
+    var template = Array((base + "/doctor-XXXXXX").utf8CString)
+    guard template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) != nil else {
+        return "cannot create a directory in \(base): \(String(cString: strerror(errno)))"
+    }
+    base = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    defer { try? removeTree(base) }
+    for sub in ["lower", "scratch", "merged"] { mkdir(base + "/" + sub, 0o755) }
+    let own = readLink("/proc/self/exe") ?? CommandLine.arguments[0]
+    let output = base + "/error"
+    guard let end = try? spawnAndWait([own, "doctor", "--probe-overlay", base],
+                                      streams: Streams(stdin: .null, stdout: .null, stderr: .file(output, write: true))) else {
+        return "cannot run \(own)"
+    }
+    if end.succeeded { return nil }
+    let text = (try? readFile(output, what: "read")).map { String(decoding: $0, as: UTF8.self) } ?? ""
+    let line = text.split(separator: "\n").first.map(String.init) ?? end.text
+    return line.hasPrefix("plash: ") ? String(line.dropFirst(7)) : line
+}

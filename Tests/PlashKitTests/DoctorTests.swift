@@ -1,0 +1,78 @@
+import Foundation
+import PlashKit
+import PlashTestSupport
+import Testing
+
+/// `plash doctor` against real misses: a user without subordinate ids, a store on a
+/// read-only mount, cgroup v2 without delegation and user namespaces switched off (in a VM).
+@Suite struct DoctorTests {
+    @Test func rootOnThisHostHasWhatPlashNeeds() throws {
+        let result = try TestStore().plash(["doctor"])
+        #expect(result.status == 0, "\(result)")
+        #expect(result.stdout.hasSuffix("plash works for root\n"), "\(result)")
+        for subject in ["plash-exec", "kernel", "overlay in a mount namespace", "cgroups", "store", "seccomp"] {
+            #expect(result.stdout.contains("\nok    \(subject): ") || result.stdout.hasPrefix("ok    \(subject): "), "\(subject): \(result)")
+        }
+    }
+
+    @Test func aUserWithoutSubordinateIdsIsToldHowToGetThem() throws {
+        let user = try userWithoutSubordinateIDs
+        let result = try user.run(try sharedBinaries + "/plash", ["doctor"], directory: user.home)
+        #expect(result.status == 0, "containers still run: \(result)")
+        #expect(result.stdout.contains("\nwarn  subordinate ids: none for \(user.name) in /etc/subuid and /etc/subgid: "), "\(result)")
+        #expect(result.stdout.contains("\n      fix: as root: usermod --add-subuids 100000-165535 --add-subgids 100000-165535 \(user.name) "),
+                "\(result)")
+        #expect(result.stdout.contains("\nok    overlay in a mount namespace: works in a user namespace\n"), "\(result)")
+    }
+
+    @Test func aUserWithSubordinateIdsSeesThem() throws {
+        let user = try userWithSubordinateIDs
+        let result = try user.run(try sharedBinaries + "/plash", ["doctor"], directory: user.home)
+        #expect(result.status == 0, "\(result)")
+        #expect(result.stdout.contains("\nok    subordinate ids: \(user.name): 65536 uids from \(user.uid * 100000), "), "\(result)")
+    }
+
+    @Test func aStoreOnAReadOnlyMountFailsWithTheFix() throws {
+        // The read-only mount lives in a mount namespace of its own, gone with it.
+        let dir = makeDirectory("readonly")
+        let result = try shell("unshare --mount sh -c 'mount -t tmpfs -o ro tmpfs \(dir) && PLASH_DATA=\(dir)/plash exec \(plash) doctor'")
+        #expect(result.status == 1, "\(result)")
+        #expect(result.stdout.contains("\nFAIL  store: \(dir)/plash is on a read-only mount (\(dir))\n"
+                                       + "      fix: set PLASH_DATA to a directory on a writable file system, or remount it read-write\n"),
+                "\(result)")
+        #expect(result.stdout.hasSuffix("plash cannot run containers for root: 1 problem above\n"), "\(result)")
+    }
+
+    @Test func aPlashWithoutPlashExecFails() throws {
+        let dir = makeDirectory("lone")
+        try copyExecutable(plash, to: dir + "/plash")
+        let result = try run(dir + "/plash", ["doctor"], environment: TestStore().environment.merging(["PATH": "/usr/bin:/bin"]) { $1 })
+        #expect(result.status == 1, "\(result)")
+        #expect(result.stdout.hasPrefix("FAIL  plash-exec: not beside plash nor on PATH\n"
+                                        + "      fix: install both with scripts/install, or put plash-exec on PATH\n"), "\(result)")
+        #expect(result.stdout.hasSuffix("plash cannot run containers for root: 1 problem above\n"), "\(result)")
+    }
+
+    @Test func kernelVersionsParse() {
+        #expect(kernelVersion("6.1.0-13-amd64")! == (6, 1))
+        #expect(kernelVersion("5.10.0")! == (5, 10))
+        #expect(kernelVersion("garbage") == nil)
+    }
+
+    @Test(.enabled(if: vmAvailable || mustRun, "needs qemu-system-x86, a kernel in /boot and ../shared/tools/vm-run"))
+    func cgroupV2WithoutDelegationAndUserNamespacesOffInAVM() throws {
+        let dir = makeDirectory("vm")
+        try copyExecutable(plashExec, to: dir + "/plash-exec")
+        try copyExecutable(plash, to: dir + "/plash")
+        let script = repositoryDirectory + "/Tests/vm/doctor-cgroup-v2.sh"
+        let result = try run("/bin/bash", [vmRun, dir, script], environment: ["VM_TIMEOUT": "240"])
+        let report = result.stdout.split(separator: "\n").filter { $0.hasPrefix("PASS") || $0.hasPrefix("FAIL") || $0.hasPrefix("summary") }
+        #expect(result.status == 0, "\(report.joined(separator: "\n"))\n\(result.stdout.suffix(2000))")
+        #expect(report.contains("summary: 0 failed"))
+    }
+}
+
+let vmRun = repositoryDirectory + "/../shared/tools/vm-run/run-in-vm.sh"
+let vmAvailable = FileManager.default.isExecutableFile(atPath: "/usr/bin/qemu-system-x86_64")
+    && FileManager.default.fileExists(atPath: vmRun)
+    && ((try? FileManager.default.contentsOfDirectory(atPath: "/boot"))?.contains { $0.hasPrefix("vmlinuz-") } ?? false)

@@ -1,0 +1,181 @@
+import Foundation
+import PlashTestSupport
+import Testing
+
+/// scripts/install and scripts/uninstall into a scratch PREFIX, then what people do with
+/// the result: man, plash doctor, tab completion, as root and as an ordinary user.
+@Suite struct InstallTests {
+    let installed = ["bin/plash", "bin/plash-exec", "share/man/man1/plash.1", "share/man/man1/plash-exec.1",
+                     "share/man/man7/plash-macros.7", "share/bash-completion/completions/plash",
+                     "share/zsh/site-functions/_plash", "share/fish/vendor_completions.d/plash.fish"]
+
+    /// A PREFIX that every user can read, with plash installed into it.
+    func install() throws -> String {
+        let prefix = makeDirectory("prefix")
+        chmod(prefix, 0o755)
+        let result = try run(repositoryDirectory + "/scripts/install", [prefix],
+                             environment: ["PLASH_BINARIES": productsDirectory.path])
+        #expect(result.status == 0, "\(result)")
+        return prefix
+    }
+
+    @Test func installPutsEveryFileInPlaceAndUninstallRemovesThemButNotTheStore() throws {
+        let prefix = try install()
+        for file in installed {
+            #expect(FileManager.default.fileExists(atPath: prefix + "/" + file), "\(file)")
+        }
+        #expect(FileManager.default.isExecutableFile(atPath: prefix + "/bin/plash-exec"))
+        let store = TestStore()
+        #expect(try run(prefix + "/bin/plash", ["import", "busybox"], environment: store.environment).status == 0)
+        let removed = try run(repositoryDirectory + "/scripts/uninstall", [prefix])
+        #expect(removed.status == 0, "\(removed)")
+        for file in installed {
+            #expect(!FileManager.default.fileExists(atPath: prefix + "/" + file), "\(file)")
+        }
+        #expect(store.indexedIDs == [1])
+    }
+
+    @Test func installRejectsARelativePrefix() throws {
+        let result = try run(repositoryDirectory + "/scripts/install", ["relative"],
+                             environment: ["PLASH_BINARIES": productsDirectory.path])
+        #expect(result.status == 2)
+        #expect(result.stderr == "install: PREFIX must be an absolute path: relative\n")
+    }
+
+    @Test func manFindsTheInstalledPagesThroughPathForRootAndAUser() throws {
+        let prefix = try install()
+        for (page, name) in [("plash", "plash - build layered images"), ("plash-exec", "plash-exec - run a program"),
+                             ("plash-macros", "plash-macros - the macros")] {
+            let env = ["PATH": prefix + "/bin:/usr/bin:/bin", "MANPAGER": "cat", "MANWIDTH": "200"]
+            let user = try userWithoutSubordinateIDs
+            for result in [try run("/usr/bin/man", [page], environment: env),
+                           try user.run("/usr/bin/man", [page], environment: env, directory: user.home)] {
+                #expect(result.status == 0, "\(page): \(result)")
+                #expect(result.stdout.contains(name), "\(page): \(result.stdout.prefix(500))")
+            }
+        }
+    }
+
+    @Test func theInstalledPlashFindsItsPlashExecAndPassesDoctor() throws {
+        let prefix = try install()
+        let store = TestStore()
+        let built = try run(prefix + "/bin/plash", ["build", "--from", "busybox", "--run", "true"],
+                            environment: store.environment.merging(["PATH": "/usr/bin:/bin"]) { $1 })
+        #expect(built.status == 0, "\(built)")
+        let doctor = try run(prefix + "/bin/plash", ["doctor"], environment: store.environment)
+        #expect(doctor.status == 0, "\(doctor)")
+        #expect(doctor.stdout.hasPrefix("ok    plash-exec: \(prefix)/bin/plash-exec\n"), "\(doctor)")
+    }
+
+    /// Runs `plash WORDS<TAB>` through the installed bash completion, loaded the way
+    /// bash-completion loads it on first use, and returns COMPREPLY per line.
+    func bashCompletions(_ prefix: String, _ lines: [String], user: TestUser? = nil,
+                         environment: [String: String]) throws -> [String] {
+        let script = """
+            source /usr/share/bash-completion/bash_completion
+            _completion_loader plash
+            complete -p plash
+            complete_words() {
+                COMP_WORDS=("$@"); COMP_CWORD=$((${#COMP_WORDS[@]} - 1))
+                COMP_LINE="$*"; COMP_POINT=${#COMP_LINE}
+                _plash plash "${COMP_WORDS[COMP_CWORD]}" "${COMP_WORDS[COMP_CWORD-1]}"
+                echo "${COMPREPLY[*]}"
+            }
+            \(lines.map { "complete_words \($0)" }.joined(separator: "\n"))
+            """
+        let file = makeDirectory("completion") + "/test.sh"
+        try script.write(toFile: file, atomically: true, encoding: .utf8)
+        chmod(file, 0o644)
+        chmod(splitParent(file), 0o755)
+        var env = environment
+        env["PATH"] = prefix + "/bin:/usr/bin:/bin"
+        env["XDG_DATA_DIRS"] = prefix + "/share"
+        let arguments = ["--norc", "--noprofile", "-i", file]
+        let result = try user.map { try $0.run("/bin/bash", arguments, environment: env, directory: $0.home) }
+            ?? run("/bin/bash", arguments, environment: env)
+        #expect(result.status == 0, "\(result)")
+        return result.stdout.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+    }
+
+    func splitParent(_ path: String) -> String { URL(fileURLWithPath: path).deletingLastPathComponent().path }
+
+    static let completionLines = ["plash bu", "plash run ''", "plash build --ap", "plash build --from ''",
+                                  "plash ls -", "plash help ma"]
+    static let expected = ["complete -o default -F _plash plash", "build", "1 box", "--apt --apk", "1 box",
+                           "--json --help", "macros map"]
+
+    @Test func bashCompletesCommandsMacrosOptionsAndImagesForRoot() throws {
+        let prefix = try install()
+        let store = TestStore()
+        #expect(try run(prefix + "/bin/plash", ["import", "busybox"], environment: store.environment).status == 0)
+        #expect(try run(prefix + "/bin/plash", ["map", "box", "1"], environment: store.environment).status == 0)
+        let lines = try bashCompletions(prefix, Self.completionLines, environment: store.environment)
+        #expect(Array(lines.prefix(Self.expected.count)) == Self.expected, "\(lines)")
+    }
+
+    @Test func bashCompletesImagesOfAnOrdinaryUsersOwnStore() throws {
+        let prefix = try install()
+        let user = try userWithSubordinateIDs
+        let data = makeDirectory("store", ownedBy: user) + "/plash"
+        let env = ["PLASH_DATA": data, "PATH": prefix + "/bin:/usr/bin:/bin"]
+        #expect(try user.run(prefix + "/bin/plash", ["import", "busybox"], environment: env, directory: user.home).status == 0)
+        #expect(try user.run(prefix + "/bin/plash", ["map", "box", "1"], environment: env, directory: user.home).status == 0)
+        let lines = try bashCompletions(prefix, Self.completionLines, user: user, environment: ["PLASH_DATA": data])
+        #expect(Array(lines.prefix(Self.expected.count)) == Self.expected, "\(lines)")
+        #expect(try user.run(prefix + "/bin/plash", ["purge", "--yes"], environment: env, directory: user.home).status == 0)
+    }
+
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/fish") || mustRun, "needs fish"))
+    func fishCompletesThroughTheInstalledFile() throws {
+        let prefix = try install()
+        let store = TestStore()
+        #expect(try run(prefix + "/bin/plash", ["import", "busybox"], environment: store.environment).status == 0)
+        let env = store.environment.merging(["PATH": prefix + "/bin:/usr/bin:/bin", "XDG_DATA_DIRS": prefix + "/share"]) { $1 }
+        // Not --no-config: fish finds vendor_completions.d through XDG_DATA_DIRS in its own config.
+        let result = try run("/usr/bin/fish", ["-c",
+                                               "complete -C 'plash bu'; complete -C 'plash rm '; complete -C 'plash ps --'"],
+                             environment: env)
+        #expect(result.status == 0, "\(result)")
+        let words = result.stdout.split(separator: "\n").map { String($0.split(separator: "\t")[0]) }
+        #expect(words == ["build", "1", "--help", "--json"], "\(result)")
+    }
+
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/zsh") || mustRun, "needs zsh"))
+    func zshCompletesThroughTheInstalledFunction() throws {
+        let prefix = try install()
+        let store = TestStore()
+        #expect(try run(prefix + "/bin/plash", ["import", "busybox"], environment: store.environment).status == 0)
+        #expect(try run(prefix + "/bin/plash", ["map", "box", "1"], environment: store.environment).status == 0)
+        // _plash autoloaded from site-functions as compinit would; compadd and _files
+        // print what they were given (the real ones need an interactive line editor).
+        let script = """
+            fpath=(\(prefix)/share/zsh/site-functions $fpath); autoload -Uz _plash
+            compadd() { [[ $1 == -a ]] && print -r -- ${(P)2} }
+            _files() { print -r -- _files }
+            try() { words=("$@"); CURRENT=$#words; _plash }
+            try plash ''; try plash run ''; try plash build --from ''; try plash run --ap; try plash import-tar ''
+            """
+        let env = store.environment.merging(["PATH": prefix + "/bin:/usr/bin:/bin"]) { $1 }
+        let result = try run("/usr/bin/zsh", ["-f", "-c", script], environment: env)
+        #expect(result.status == 0, "\(result)")
+        let lines = result.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.count == 5, "\(result)")
+        guard lines.count == 5 else { return }
+        #expect(lines[0].hasPrefix("init build run ") && lines[0].hasSuffix(" --help --version"), "\(lines[0])")
+        #expect(lines[1] == "1 box" && lines[2] == "1 box", "\(lines)")
+        #expect(lines[3].contains(" --memory ") && lines[3].contains(" --apt "), "\(lines[3])")
+        #expect(lines[4] == "_files")
+    }
+
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/pandoc") || mustRun, "needs pandoc"))
+    func theCommittedManPagesMatchDocs() throws {
+        let out = makeDirectory("man")
+        let result = try run(repositoryDirectory + "/scripts/man", [out])
+        #expect(result.status == 0, "\(result)")
+        for page in ["plash.1", "plash-exec.1", "plash-macros.7"] {
+            let made = try String(contentsOfFile: out + "/" + page, encoding: .utf8)
+            let committed = try String(contentsOfFile: repositoryDirectory + "/man/" + page, encoding: .utf8)
+            #expect(Bool(made == committed), "man/\(page) is older than docs/: run scripts/man")
+        }
+    }
+}

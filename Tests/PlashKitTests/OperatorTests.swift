@@ -1,0 +1,136 @@
+import Foundation
+import PlashKit
+import PlashTestSupport
+import Testing
+
+/// What operators and scripts rely on: finding plash-exec, --help, JSON listings, du.
+@Suite struct OperatorTests {
+    /// plash copied alone into a directory of its own.
+    func lonePlash() throws -> String {
+        let dir = makeDirectory("lone")
+        try copyExecutable(plash, to: dir + "/plash")
+        return dir + "/plash"
+    }
+
+    @Test func aPlashCopiedAloneSaysInOneLineThatPlashExecIsMissing() throws {
+        let store = TestStore()
+        let lone = try lonePlash()
+        let result = try run(lone, ["build", "--from", "busybox", "--run", "true"],
+                             environment: store.environment.merging(["PATH": "/usr/bin:/bin"]) { $1 })
+        #expect(result.status == 1, "\(result)")
+        #expect(result.stderr == "plash: plash-exec not found beside \(lone) nor on PATH "
+                + "(install both binaries with scripts/install, or put plash-exec on PATH)\n", "\(result)")
+    }
+
+    @Test func aPlashCopiedAloneUsesThePlashExecOnPath() throws {
+        let store = TestStore()
+        let result = try run(try lonePlash(), ["build", "--from", "busybox", "--run", "echo built > /b"],
+                             environment: store.environment.merging(["PATH": productsDirectory.path + ":/usr/bin:/bin"]) { $1 })
+        #expect(result.status == 0, "\(result)")
+        #expect(result.stdout == "2\n", "\(result)")
+    }
+
+    @Test func everyCommandHasHelpThatListsItsOptions() throws {
+        let store = TestStore()
+        let names = try store.plash(["complete", "commands"]).stdout.split(separator: "\n").map(String.init)
+        #expect(names.count > 20)
+        for name in names {
+            let result = try store.plash([name, "--help"])
+            #expect(result.status == 0, "\(name): \(result)")
+            #expect(result.stdout.hasPrefix("Usage: plash \(name) "), "\(name): \(result)")
+            #expect(result.stdout.contains("\nOptions:\n"), "\(name): \(result)")
+            #expect(result.stdout.contains("  -h, --help "), "\(name): \(result)")
+        }
+        #expect(try store.plash(["ls", "--help"]).stdout.contains("  --json "))
+        #expect(try store.plash(["purge", "-h"]).stdout.contains("  -y, --yes "))
+    }
+
+    @Test func runHelpListsTheExecOptionsItPassesOn() throws {
+        let result = try TestStore().plash(["run", "--help"])
+        #expect(result.status == 0)
+        for option in ["--bind SRC", "--ro-bind", "--env NAME", "--memory SIZE", "--pids N", "--cpus", "--cgroup NAME",
+                       "--seccomp PROFILE", "--pid-ns", "--net none", "--persist DIR", "--no-new-privs"] {
+            #expect(result.stdout.contains("  \(option)"), "\(option)")
+        }
+    }
+
+    func jsonArray(_ text: String) throws -> [[String: Any]] {
+        let parsed = try JSONSerialization.jsonObject(with: Data(text.utf8))
+        return try #require(parsed as? [[String: Any]], "not an array of objects: \(text)")
+    }
+
+    @Test func lsJSONHasTheDocumentedFields() throws {
+        let store = TestStore()
+        #expect(try jsonArray(store.plash(["ls", "--json"]).stdout).isEmpty)
+        let id = try store.id(["build", "--from", "busybox", "--run", "echo 12345 > /x"])
+        #expect(try store.plash(["map", "ex", id]).status == 0)
+        let images = try jsonArray(store.plash(["ls", "--json"]).stdout)
+        #expect(images.count == 2)
+        #expect(Set(images[1].keys) == ["id", "parent", "names", "size", "age", "script"])
+        #expect(images[1]["id"] as? Int == 2)
+        #expect(images[1]["parent"] as? Int == 1)
+        #expect(images[1]["names"] as? [String] == ["ex"])
+        #expect((images[1]["size"] as? Int ?? 0) > 0)
+        #expect(images[1]["age"] is Int)
+        #expect(images[1]["script"] as? String == "echo 12345 > /x")
+    }
+
+    @Test func psJSONHasTheDocumentedFields() throws {
+        let store = TestStore()
+        let id = try store.id(["build", "--from", "busybox"])
+        #expect(try store.plash(["map", "box", id]).status == 0)
+        let container = try Child(plash, ["run", "box", "--", "sleep", "1000"], environment: store.environment)
+        defer { kill(container.pid, SIGKILL); _ = container.finish() }
+        var mine: [String: Any]? = nil
+        waitUntil {
+            let processes = (try? jsonArray(store.plash(["ps", "--json"]).stdout)) ?? []
+            mine = processes.first { $0["pid"] as? Int == Int(container.pid) }
+            // plash shows in the container's mounts a moment before it execs sleep.
+            return mine?["command"] as? String == "sleep 1000"
+        }
+        let process = try #require(mine, "plash ps --json does not list \(container.pid)")
+        #expect(Set(process.keys) == ["pid", "image", "store", "name", "command"])
+        #expect(process["image"] as? String == id)
+        #expect(process["store"] as? String == store.data)
+        #expect(process["name"] as? String == "box")
+        #expect(process["command"] as? String == "sleep 1000")
+    }
+
+    @Test func duShowsSharedAndUniqueSpaceAndWhatCleanFrees() throws {
+        let store = TestStore()
+        _ = try store.id(["build", "--from", "busybox", "--run", "head -c 300000 /dev/zero > /big"])
+        let result = try store.plash(["du"])
+        #expect(result.status == 0, "\(result)")
+        let lines = result.stdout.split(separator: "\n").map { $0.split(separator: " ").map(String.init) }
+        #expect(lines.count == 4, "\(result)")
+        #expect(lines[0] == ["ID", "LAYER", "TOTAL", "SHARED", "UNIQUE", "RM-FREES"])
+        #expect(lines[1][0] == "1" && lines[1][4] == "0B", "the base is shared by image 2: \(result)")
+        #expect(lines[2][0] == "2" && lines[2][1] == lines[2][4], "image 2's layer is its own: \(result)")
+        #expect(lines[3].first == "2" && lines[3].contains("clean") && lines[3].last == "0B", "\(result)")
+    }
+
+    @Test func imageUsageCountsSharedLayersAndChildren() {
+        // 1 <- 2 <- 3, 1 <- 4
+        let usage = imageUsage([1: (0, 100), 2: (1, 10), 3: (2, 1), 4: (1, 1000)])
+        #expect(usage.map { [Int64($0.id), $0.layer, $0.total, $0.unique, $0.shared, $0.removal] } == [
+            [1, 100, 100, 0, 100, 1111],
+            [2, 10, 110, 0, 110, 11],
+            [3, 1, 111, 1, 110, 1],
+            [4, 1000, 1100, 1000, 100, 1000],
+        ])
+    }
+
+    @Test func completeListsCommandsMacrosImagesAndOptions() throws {
+        let store = TestStore()
+        let id = try store.id(["build", "--from", "busybox"])
+        #expect(try store.plash(["map", "box", id]).status == 0)
+        func words(_ arguments: [String]) throws -> [String] {
+            try store.plash(["complete"] + arguments).stdout.split(separator: "\n").map(String.init)
+        }
+        #expect(try words(["commands"]).contains("doctor"))
+        #expect(try words(["macros"]).contains("--apt"))
+        #expect(try words(["images"]) == ["1", "box"])
+        #expect(try words(["options", "run"]).contains("--memory"))
+        #expect(try words(["options", "ps"]) == ["--json", "--help"])
+    }
+}

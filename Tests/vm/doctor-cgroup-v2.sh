@@ -1,0 +1,37 @@
+# plash doctor on a pure cgroup v2 hierarchy, inside the VM of ../shared/tools/vm-run
+# (run by Tests/PlashKitTests/DoctorTests.swift): the cgroup line for root, an ordinary
+# user without a delegated subtree and one with it; then user namespaces switched off. /test holds the static
+# plash and plash-exec. Exit status: the number of failures.
+fails=0
+check() { if eval "$2"; then echo "PASS $1"; else echo "FAIL $1: $3"; fails=$((fails+1)); fi; }
+has() { echo "$out" | grep -q "$1"; }
+chmod 1777 /tmp   # the VM's /tmp is root's alone
+
+out=$(PLASH_DATA=/tmp/root-store /test/plash doctor 2>&1); rc=$?
+check root '[ $rc = 0 ] && has "^ok    cgroups: v2: --memory, --pids, --cpus work"' "exit $rc: $out"
+
+# The user's shell stays in the root cgroup, which root owns: nothing is delegated.
+out=$(su -s /bin/sh user -c "PLASH_DATA=/tmp/user-store /test/plash doctor" 2>&1); rc=$?
+check undelegated '[ $rc = 0 ] && has "^warn  cgroups: no cgroup subtree is delegated to user: --memory, --pids, --cpus and --cgroup fail" \
+    && has "fix: as root: systemctl edit user@.service, add \[Service\] Delegate=memory pids cpu, log in again" \
+    && has "^plash works for user; "' "exit $rc: $out"
+
+# As systemd's user@1000.service does: a subtree the user owns, controllers handed down.
+delegated=/sys/fs/cgroup/user-1000
+mkdir -p $delegated/session
+echo "+memory +pids +cpu" > $delegated/cgroup.subtree_control
+chown -R 1000:1000 $delegated
+echo $$ > $delegated/session/cgroup.procs
+out=$(su -s /bin/sh user -c "PLASH_DATA=/tmp/user-store /test/plash doctor" 2>&1); rc=$?
+check delegated '[ $rc = 0 ] && has "^ok    cgroups: v2: --memory, --pids, --cpus work"' "exit $rc: $out"
+
+# User namespaces switched off (the VM's own sysctl): plash cannot run containers for
+# the user, and doctor says which switch to turn.
+echo 0 > /proc/sys/user/max_user_namespaces
+out=$(su -s /bin/sh user -c "PLASH_DATA=/tmp/user-store /test/plash doctor" 2>&1); rc=$?
+check userns-off '[ $rc = 1 ] && has "^FAIL  user namespaces: disabled: user.max_user_namespaces is 0" \
+    && has "fix: as root: sysctl -w user.max_user_namespaces=15000" && has "^FAIL  overlay in a mount namespace: unshare: " \
+    && has "^plash cannot run containers for user: 2 problems above"' "exit $rc: $out"
+
+echo "summary: $fails failed"
+exit $fails
