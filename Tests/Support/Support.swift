@@ -107,9 +107,11 @@ public final class Child: @unchecked Sendable {
         return String(decoding: bytes, as: UTF8.self)
     }
 
-    /// Writes `input` to stdin (when given), then finishes.
+    /// Writes `input` to stdin (when given), then finishes. A child that exits without
+    /// reading it must fail its test, not kill the test process with SIGPIPE.
     public func finish(feeding input: String?) -> Finished {
         if let input {
+            signal(SIGPIPE, SIG_IGN)   // children start with default dispositions (SETSIGDEF)
             let bytes = Array(input.utf8)
             _ = bytes.withUnsafeBytes { write(stdin, $0.baseAddress, $0.count) }
         }
