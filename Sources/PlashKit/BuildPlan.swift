@@ -6,12 +6,19 @@ public struct BuildPlan: Equatable, Sendable {
         case any(String)
         case id(String)
         case name(String)
+        /// --from-github: the image that another build (a fetched Plashfile) makes.
+        indirect case build(BuildPlan)
     }
 
     public var source: Source? = nil
     public var layers: [LayerSpec] = [LayerSpec()]
     /// Set by --entrypoint and --entrypoint-script: a Plashfile runs /.plash-entrypoint.
     public var hasEntrypoint = false
+    /// plash-exec options for `plash run MACRO...` and Plashfiles: --mount and
+    /// `--hint use-env` (`--bind SPEC`, `--env NAME`).
+    public var runOptions: [String] = []
+    /// --env-prefix: the caller's variables with these prefixes go into the container.
+    public var runEnvironmentPrefixes: [String] = []
 
     public init() {}
 

@@ -45,6 +45,8 @@ public struct Builder {
             if name.allSatisfy(\.isASCIIDigit) { throw PlashError.failure("no image \(name)") }
             if name == "busybox" { return try importBusybox(store: store, log: log) }
             throw PlashError.failure("no image \(name) (no such id or name, and downloading images is not supported yet: import a tar with plash import-tar, then plash map \(name) ID)")
+        case .build(let plan):
+            return try build(plan)
         }
     }
 
@@ -73,6 +75,9 @@ public struct Builder {
 
         let staging = try store.makeStaging("build")
         do {
+            // A layer without steps (--invalidate-layer alone) is an empty layer: plash-exec
+            // never ran to create its directory.
+            try check(mkdir(staging.data, 0o755), "create", staging.data)
             for step in layer.steps { try run(step, layer: layer, on: parent, staging: staging) }
             pruneMountPoints(staging.data, lowers: store.layers(of: parent))
             return try store.publish(staging, parentNode: parent.node, script: layer.script, key: key)

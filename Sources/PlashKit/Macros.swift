@@ -95,12 +95,13 @@ public let macros: [Macro] = {
         Macro(names: ["--run-stdin"], arguments: .none, help: "run the script read from stdin") { parser, _ in
             parser.plan.current.steps.append(try parser.readStandardInput())
         },
-        Macro(names: ["--layer", "-l"], arguments: .none,
-              help: "end the current layer: what follows builds (and caches) on top of it") { parser, _ in
-            if !parser.plan.current.isEmpty {
-                let environment = parser.plan.current.environment
-                parser.plan.layers.append(LayerSpec())
-                parser.plan.current.environment = environment
+        Macro(names: ["--layer", "-l"], arguments: .some("[MACRO ARG]"),
+              help: "end the current layer; --layer MACRO A B: MACRO A and MACRO B, each in a layer of its own") { parser, args in
+            endLayer(&parser)
+            // As the original: `--layer run A B` is --layer --run A --layer --run B --layer.
+            if let name = args.first {
+                let flag = name.hasPrefix("-") ? name : "--" + name
+                parser.insert(args.dropFirst().flatMap { [flag, escaped($0), "--layer"] })
             }
         },
         Macro(names: ["--invalidate-layer"], arguments: .none,
@@ -123,11 +124,9 @@ public let macros: [Macro] = {
               help: "write the LINEs to PATH and make it executable") { parser, args in
             parser.plan.current.steps.append(writeFileStep(args[0], Array(args.dropFirst()), executable: true))
         },
-        Macro(names: ["--entrypoint"], arguments: .one("PATH"),
-              help: "the program a Plashfile runs, with its arguments") { parser, args in
-            parser.plan.current.steps.append(writeFileStep(
-                entrypointPath, ["#!/bin/sh", "exec \(shellQuote(args[0])) \"$@\""], executable: true))
-            parser.plan.hasEntrypoint = true
+        Macro(names: ["--entrypoint"], arguments: .oneOrMore("CMD [ARG]"),
+              help: "the program a Plashfile runs: CMD ARG... then the Plashfile's arguments") { parser, args in
+            setEntrypoint(args, &parser)
         },
         Macro(names: ["--entrypoint-script"], arguments: .oneOrMore("LINE"),
               help: "the shell script a Plashfile runs, with its arguments") { parser, args in
@@ -147,6 +146,7 @@ public let macros: [Macro] = {
             parser.insert(plashfileWords(try parser.readStandardInput()))
         },
     ]
+    table += compatibilityMacros
     for manager in packageManagers {
         table.append(Macro(names: ["--" + manager.name], arguments: .some("PKG"), help: manager.help) { parser, args in
             install(manager.name, args, into: &parser)
@@ -171,6 +171,8 @@ func macro(named name: String) -> Macro? {
 /// take one).
 public struct MacroParser {
     public var plan = BuildPlan()
+    /// Macros that --defpm defined; they win over the table's, as in the original.
+    var defined: [Macro] = []
     var words: ArraySlice<String>
     let readStdin: () throws -> String
     var stdinUsed = false
@@ -222,7 +224,7 @@ public struct MacroParser {
         while true {
             macroStart = words.count
             guard let word = words.popFirst() else { break }
-            guard let macro = macro(named: word) else {
+            guard let macro = defined.last(where: { $0.names.contains(word) }) ?? macro(named: word) else {
                 if word.hasPrefix("-") {
                     throw PlashError.usage("unknown macro \(word) (see plash help macros)", usage: buildUsage)
                 }
@@ -235,10 +237,10 @@ public struct MacroParser {
                 guard let next = words.popFirst() else {
                     throw PlashError.usage("\(word): needs \(what)", usage: buildUsage)
                 }
-                args = [next]
+                args = [escapedArgument(next) ?? next]
             case .some, .oneOrMore:
-                while let next = words.first, !(next.hasPrefix("-") && next.count > 1) {
-                    args.append(next)
+                while let next = words.first, !(next.hasPrefix("-") && next.count > 1) || escapedArgument(next) != nil {
+                    args.append(escapedArgument(next) ?? next)
                     words.removeFirst()
                 }
             }
@@ -271,17 +273,18 @@ public func readAllStandardInput() throws -> String {
     return String(decoding: data, as: UTF8.self)
 }
 
-/// A Plashfile's words: one per line; blank lines and lines starting with '#' (the
-/// shebang too) are skipped. A macro may share its line with one argument:
-/// `--run touch /file` is the macro --run and the argument `touch /file`.
+/// A Plashfile's words: one per line; blank lines and lines starting with '#' or '--#'
+/// (the shebang too) are skipped; `--\ TEXT` is the argument TEXT, `--\` an empty one.
+/// A macro may share its line with one argument: `--run touch /file` is the macro
+/// --run and the argument `touch /file`.
 /// Lines may end in CRLF (a file saved on Windows): to Swift "\r\n" is one Character,
 /// not a "\n", so it is a line end of its own.
 public func plashfileWords(_ text: String) -> [String] {
     var words: [String] = []
     for rawLine in text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" }) {
         let line = trimmed(rawLine)
-        if line.isEmpty || line.hasPrefix("#") { continue }
-        if line.hasPrefix("-"), let blank = line.firstIndex(where: { $0 == " " || $0 == "\t" }) {
+        if line.isEmpty || line.hasPrefix("#") || line.hasPrefix("--#") { continue }
+        if line.hasPrefix("-"), escapedArgument(line) == nil, let blank = line.firstIndex(where: { $0 == " " || $0 == "\t" }) {
             words.append(String(line[..<blank]))
             words.append(trimmed(line[blank...]))
         } else {

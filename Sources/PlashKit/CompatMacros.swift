@@ -1,0 +1,217 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import FoundationEssentials
+import PlashSystem
+
+/// The macros that Plashfiles of plash's first (Python and C) versions use, beside the
+/// ones in `macros`; docs/macros.md tells which of them this design replaced.
+let compatibilityMacros: [Macro] = [
+    Macro(names: ["--import-env"], arguments: .oneOrMore("NAME[:INNER]"),
+          help: "give the build the caller's value of NAME (as INNER); the value is part of the cache key") { parser, args in
+        for spec in args.flatMap(blankSeparated) {
+            let parts = spec.split(separator: ":", maxSplits: 1).map(String.init)
+            guard let name = parts.first, let value = environment(name) else { continue }
+            let inner = parts.count == 2 ? parts[1] : name
+            guard isVariableName(inner) else { throw PlashError.usage("--import-env \(spec): not a variable name", usage: buildUsage) }
+            parser.plan.current.environment.removeAll { $0 == inner || $0.hasPrefix(inner + "=") }
+            parser.plan.current.environment.append(inner + "=" + value)
+        }
+    },
+    Macro(names: ["--env-prefix"], arguments: .oneOrMore("PREFIX"),
+          help: "plash run and Plashfiles pass the caller's variables starting with PREFIX") { parser, args in
+        parser.plan.runEnvironmentPrefixes += args.flatMap(blankSeparated)
+    },
+    Macro(names: ["--mount"], arguments: .oneOrMore("SRC[:DST]"),
+          help: "plash run and Plashfiles bind the host path SRC to DST (default SRC) inside") { parser, args in
+        for spec in args.flatMap(blankSeparated) {
+            let parts = spec.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+            guard parts.allSatisfy({ $0.hasPrefix("/") }) else {
+                throw PlashError.usage("--mount \(spec): SRC and DST must be absolute paths", usage: buildUsage)
+            }
+            parser.plan.runOptions += ["--bind", spec]
+        }
+    },
+    Macro(names: ["--hint"], arguments: .oneOrMore("NAME [VALUE]"),
+          help: "image ID (as --from), exec CMD (as --entrypoint), use-env NAME (run gets NAME), layer; others are ignored") { parser, args in
+        // A Plashfile line `--hint use-env HOME` gives one argument: split it as the original did.
+        let words = args.count == 1 ? blankSeparated(args[0]) : args
+        let value = Array(words.dropFirst())
+        switch words.first {
+        case "image"?:
+            guard value.count == 1 else { throw PlashError.usage("--hint image: give one ID", usage: buildUsage) }
+            try setSource(.any(value[0]), &parser)
+        case "exec"?:
+            guard !value.isEmpty else { throw PlashError.usage("--hint exec: give a command", usage: buildUsage) }
+            setEntrypoint(value, &parser)
+        case "use-env"?:
+            for name in value { parser.plan.runOptions += ["--env", name] }
+        case "layer"?:
+            endLayer(&parser)
+        default:
+            break   // hints were notes for other programs; plash reads only these
+        }
+    },
+    Macro(names: ["--defpm"], arguments: .oneOrMore("NAME CMD-TEMPLATE"),
+          help: "define the macro --NAME PKG...: runs each CMD-TEMPLATE with {} replaced by the packages") { parser, args in
+        let name = args[0]
+        guard args.count > 1, !name.isEmpty, !name.hasPrefix("-"), name.allSatisfy({ !$0.isWhitespace }) else {
+            throw PlashError.usage("--defpm: give a NAME and at least one command template", usage: buildUsage)
+        }
+        let templates = Array(args.dropFirst())
+        parser.defined.append(Macro(names: ["--" + name], arguments: .some("PKG"), help: "install packages with \(name)") {
+            parser, packages in
+            let quoted = packages.flatMap(blankSeparated).map(shellQuote).joined(separator: " ")
+            guard !quoted.isEmpty else { return }
+            parser.plan.current.steps += templates.map { $0.replacingOccurrences("{}", with: quoted) }
+        })
+    },
+    Macro(names: ["--#"], arguments: .some("TEXT"), help: "a comment: ignored, with its words") { _, _ in },
+    Macro(names: ["--from-github"], arguments: .oneOrMore("USER/REPO [FILE]"),
+          help: "start from the image that FILE (default plashfile) of a GitHub repository builds") { parser, args in
+        let text = try fetchGitHubFile(args, macro: "--from-github")
+        var inner = MacroParser(plashfileWords(text), readStdin: parser.readStdin)
+        let plan = try inner.parse()
+        try setSource(.build(plan), &parser)
+    },
+    Macro(names: ["--eval-github"], arguments: .oneOrMore("USER/REPO [FILE]"),
+          help: "read more macros from FILE (default plashfile) of a GitHub repository") { parser, args in
+        parser.insert(plashfileWords(try fetchGitHubFile(args, macro: "--eval-github")))
+    },
+] + downloadingMacros
+
+/// The original's macros that download images: they wait for the image sources.
+let downloadingMacros: [Macro] = [("--from-lxc", "IMAGE"), ("--from-url", "URL"), ("--from-docker", "IMAGE"),
+                                  ("--eval-url", "URL")].map { (name: String, what: String) -> Macro in
+    Macro(names: [name], arguments: .one(what),
+          help: "not supported yet: downloading images (import a tar: plash import-tar)") { _, args in
+        throw PlashError.failure("\(name) \(args[0]): downloading images is not supported yet")
+            .advising("import a root filesystem tar with plash import-tar FILE, then --from ID")
+    }
+}
+
+func endLayer(_ parser: inout MacroParser) {
+    if !parser.plan.current.isEmpty {
+        let environment = parser.plan.current.environment
+        parser.plan.layers.append(LayerSpec())
+        parser.plan.current.environment = environment
+    }
+}
+
+func setEntrypoint(_ command: [String], _ parser: inout MacroParser) {
+    let line = "exec " + command.map(shellQuote).joined(separator: " ") + " \"$@\""
+    parser.plan.current.steps.append(writeFileStep(entrypointPath, ["#!/bin/sh", line], executable: true))
+    parser.plan.hasEntrypoint = true
+}
+
+/// `--\ TEXT` is the argument TEXT even when it starts with '-', `--\` an empty one.
+func escapedArgument(_ word: String) -> String? {
+    if word == "--\\" { return "" }
+    if word.hasPrefix("--\\ ") { return String(word.dropFirst(4)) }
+    return nil
+}
+
+func escaped(_ argument: String) -> String { "--\\ " + argument }
+
+func blankSeparated(_ text: String) -> [String] {
+    text.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
+}
+
+func isVariableName(_ name: String) -> Bool {
+    guard let first = name.first, first == "_" || (first.isASCII && first.isLetter) else { return false }
+    return name.allSatisfy { $0 == "_" || ($0.isASCII && ($0.isLetter || $0.isNumber)) }
+}
+
+/// `USER/REPO [FILE]` of raw.githubusercontent.com, or of $PLASH_GITHUB_URL (tests serve
+/// one on 127.0.0.1), through curl: plash has no HTTP code of its own yet.
+func fetchGitHubFile(_ args: [String], macro: String) throws -> String {
+    let repository = args[0]
+    let parts = repository.split(separator: "/", omittingEmptySubsequences: false)
+    guard args.count <= 2, parts.count == 2, parts.allSatisfy({ !$0.isEmpty && $0 != "." && $0 != ".." }) else {
+        throw PlashError.usage("\(macro): expected USER/REPO [FILE]", usage: buildUsage)
+    }
+    let base = environment("PLASH_GITHUB_URL") ?? "https://raw.githubusercontent.com"
+    let url = base + "/" + repository + "/master/" + (args.count == 2 ? args[1] : "plashfile")
+    let output = try captureOutput(["curl", "--fail", "--silent", "--show-error", "--location", url], context: "\(macro) \(url)")
+    return String(decoding: output, as: UTF8.self)
+}
+
+/// Runs a helper and returns its stdout; its stderr passes through.
+func captureOutput(_ arguments: [String], context: String) throws -> [UInt8] {
+    var fds: [Int32] = [0, 0]
+    try check(pipe(&fds), "pipe")
+    let reader = fds[0], writer = fds[1]
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_adddup2(&actions, writer, 1)
+    posix_spawn_file_actions_addclose(&actions, reader)
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+    let argv = arguments.map { strdup($0) } + [nil]
+    defer { argv.forEach { free($0) } }
+    var pid: pid_t = 0
+    let result = posix_spawnp(&pid, arguments[0], &actions, nil, argv, environ)
+    close(writer)
+    defer { close(reader) }
+    if result != 0 { throw PlashError.system("run", arguments[0], errno: result).context(context) }
+    var output: [UInt8] = []
+    var buffer = [UInt8](repeating: 0, count: 65536)
+    while true {
+        let n = read(reader, &buffer, buffer.count)
+        if n < 0 && errno == EINTR { continue }
+        if n <= 0 { break }
+        output += buffer[0..<n]
+    }
+    var status: Int32 = 0
+    while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
+    guard status == 0 else { throw PlashError.failure("\(context): \(arguments[0]) failed") }
+    return output
+}
+
+/// What `plash eval` prints: the shell script the macros expand to, one layer after
+/// another, with the original's `### plash hint:` lines for what is not a command.
+public func shellScript(_ plan: BuildPlan) throws -> String {
+    var lines: [String] = []
+    switch plan.source {
+    case .any(let name)?, .id(let name)?, .name(let name)?: lines.append("### plash hint: image=\(name)")
+    case .build?: lines.append("### plash hint: image=(a Plashfile's build)")
+    case nil: break
+    }
+    for (index, layer) in plan.layers.enumerated() where !layer.isEmpty || index == 0 {
+        if index > 0 { lines.append("### plash hint: layer") }
+        for entry in layer.environment {
+            if let equals = entry.firstIndex(of: "=") {
+                lines.append(String(entry[..<equals]) + "=" + shellQuote(String(entry[entry.index(after: equals)...])))
+            } else {
+                lines.append("### plash hint: env=\(entry)")
+            }
+        }
+        lines += layer.steps
+        for path in layer.hashPaths {
+            var hash = SHA256()
+            try hashTree(path, into: &hash)
+            lines.append(": hash-path \(shellQuote(path)) \(hash.hexDigest())")
+        }
+        if layer.invalidate { lines.append(": invalidate-layer") }
+    }
+    var options = plan.runOptions[...]
+    while let option = options.popFirst(), let value = options.popFirst() {
+        lines.append(option == "--bind" ? "### plash hint: mount=\(value)" : "### plash hint: use-env=\(value)")
+    }
+    lines += plan.runEnvironmentPrefixes.map { "### plash hint: env-prefix=\($0)" }
+    if plan.hasEntrypoint { lines.append("### plash hint: exec=\(entrypointPath)") }
+    return lines.map { $0 + "\n" }.joined()
+}
+
+/// The plash-exec options that `plash run MACRO...` and a Plashfile add for the plan:
+/// its --mount and use-env hints, and the caller's variables that --env-prefix names.
+public func runOptions(_ plan: BuildPlan) -> [String] {
+    var options = plan.runOptions
+    for entry in currentEnvironment() {
+        let name = String(entry.prefix { $0 != "=" })
+        if plan.runEnvironmentPrefixes.contains(where: { name.hasPrefix($0) }) { options += ["--env", name] }
+    }
+    return options
+}
+
+public func isMacro(_ word: String) -> Bool { macro(named: word) != nil }

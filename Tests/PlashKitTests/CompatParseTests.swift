@@ -1,0 +1,77 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import PlashKit
+import PlashSystem
+import Testing
+
+/// The macros of plash's first versions, as pure logic: words -> plan -> script.
+@Suite struct CompatParseTests {
+    func plan(_ words: [String]) throws -> BuildPlan { try parseMacros(words, readStdin: { "" }) }
+
+    @Test func importEnvPutsTheCallersValueIntoTheLayer() throws {
+        setenv("PLASH_COMPAT_TEST", "it's 1", 1)
+        let result = try plan(["--import-env", "PLASH_COMPAT_TEST", "PLASH_COMPAT_TEST:INNER", "PLASH_COMPAT_UNSET"])
+        #expect(result.current.environment == ["PLASH_COMPAT_TEST=it's 1", "INNER=it's 1"])
+        #expect(try shellScript(result) == "PLASH_COMPAT_TEST='it'\\''s 1'\nINNER='it'\\''s 1'\n")
+        #expect(throws: PlashError.self) { try plan(["--import-env", "PLASH_COMPAT_TEST:1bad"]) }
+    }
+
+    @Test func defpmDefinesAPackageManagerMacro() throws {
+        let result = try plan(["--defpm", "mypm", "mypm update", "mypm get {}", "--mypm", "a", "b c", "--mypm"])
+        #expect(result.current.steps == ["mypm update", "mypm get a b c"])
+        #expect(throws: PlashError.self) { try plan(["--mypm", "a"]) }
+        #expect(throws: PlashError.self) { try plan(["--defpm", "mypm"]) }
+    }
+
+    @Test func hintsOfTheOriginalMapToMacros() throws {
+        let result = try plan(["--hint", "image", "1", "--hint", "use-env MYENV", "--hint", "exec", "/bin/echo",
+                               "--hint", "layer", "--hint", "whatever", "x"])
+        #expect(result.source == .any("1"))
+        #expect(result.runOptions == ["--env", "MYENV"])
+        #expect(result.hasEntrypoint)
+        #expect(result.layers.count == 2)
+    }
+
+    @Test func layerWithAMacroPutsEachArgumentInALayerOfItsOwn() throws {
+        let result = try plan(["--run", "a", "--layer", "run", "b", "--\\ -c", "--layer"])
+        #expect(result.nonEmptyLayers.map(\.steps) == [["a"], ["b"], ["-c"]])
+    }
+
+    @Test func entrypointTakesACommandWithArguments() throws {
+        let result = try plan(["--entrypoint", "/bin/echo", "one two"])
+        #expect(result.current.steps == ["printf '%s\\n' '#!/bin/sh' 'exec /bin/echo '\\''one two'\\'' \"$@\"' > /.plash-entrypoint && chmod 755 /.plash-entrypoint"])
+    }
+
+    @Test func mountAndEnvPrefixAreForTheRun() throws {
+        let result = try plan(["--mount", "/srv", "/a:/b", "--env-prefix", "LC_"])
+        #expect(result.runOptions == ["--bind", "/srv", "--bind", "/a:/b"])
+        #expect(result.runEnvironmentPrefixes == ["LC_"])
+        #expect(result.current.isEmpty)
+        #expect(throws: PlashError.self) { try plan(["--mount", "srv"]) }
+    }
+
+    @Test func commentsAndEscapedArgumentsInPlashfiles() throws {
+        let words = plashfileWords("#!/usr/bin/env plash-exec\n--from 1\n--# a comment\n--write-file /f\nline1\n--# more\n--\\ --dashed\n--\\\n")
+        #expect(words == ["--from", "1", "--write-file", "/f", "line1", "--\\ --dashed", "--\\"])
+        #expect(try plan(words).current.steps == [#"printf '%s\n' line1 --dashed '' > /f"#])
+        #expect(try plan(["--#", "ignored", "words"]).current.isEmpty)
+    }
+
+    @Test func downloadingMacrosSayTheyAreNotSupportedYet() throws {
+        for macro in ["--from-lxc", "--from-url", "--from-docker", "--eval-url"] {
+            #expect(throws: PlashError.self) { try plan([macro, "x"]) }
+        }
+    }
+
+    @Test func evalPrintsLayersHintsAndHashes() throws {
+        let result = try plan(["-f", "1", "--run", "a", "--layer", "--invalidate-layer", "--mount", "/srv", "--entrypoint", "sh"])
+        let script = try shellScript(result).split(separator: "\n").map(String.init)
+        #expect(script.first == "### plash hint: image=1")
+        #expect(script[1] == "a")
+        #expect(script[2] == "### plash hint: layer")
+        #expect(script.contains(": invalidate-layer"))
+        #expect(script.contains("### plash hint: mount=/srv"))
+        #expect(script.last == "### plash hint: exec=/.plash-entrypoint")
+    }
+}
