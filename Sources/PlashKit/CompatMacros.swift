@@ -132,7 +132,8 @@ func fetchGitHubFile(_ args: [String], macro: String) throws -> String {
     }
     let base = environment("PLASH_GITHUB_URL") ?? "https://raw.githubusercontent.com"
     let url = base + "/" + repository + "/master/" + (args.count == 2 ? args[1] : "plashfile")
-    let output = try captureOutput(["curl", "--fail", "--silent", "--show-error", "--location", url], context: "\(macro) \(url)")
+    // Silent: plash prints the one line; curl's status 22 is an HTTP error (404 ...).
+    let output = try captureOutput(["curl", "--fail", "--silent", "--location", url], context: "\(macro) \(url)")
     return String(decoding: output, as: UTF8.self)
 }
 
@@ -164,7 +165,10 @@ func captureOutput(_ arguments: [String], context: String) throws -> [UInt8] {
     }
     var status: Int32 = 0
     while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
-    guard status == 0 else { throw PlashError.failure("\(context): \(arguments[0]) failed") }
+    guard status == 0 else {
+        let end = status & 0x7f == 0 ? "exited with status \((status >> 8) & 0xff)" : "was killed by signal \(status & 0x7f)"
+        throw PlashError.failure("\(context): \(arguments[0]) \(end)")
+    }
     return output
 }
 
@@ -205,7 +209,7 @@ public func shellScript(_ plan: BuildPlan) throws -> String {
 
 /// The plash-exec options that `plash run MACRO...` and a Plashfile add for the plan:
 /// its --mount and use-env hints, and the caller's variables that --env-prefix names.
-public func runOptions(_ plan: BuildPlan) -> [String] {
+public func containerOptions(_ plan: BuildPlan) -> [String] {
     var options = plan.runOptions
     for entry in currentEnvironment() {
         let name = String(entry.prefix { $0 != "=" })

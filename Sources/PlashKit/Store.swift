@@ -45,7 +45,7 @@ public struct Store: Sendable {
     /// private (0700): nobody else reaches another user's, or root's, images.
     public func create() throws {
         try makeDirectories(splitLast(path).0, step: "create store")
-        for dir in [path, path + "/layer", rootNode, path + "/index", path + "/map", path + "/cache", tmp] {
+        for dir in [path, path + "/layer", rootNode, path + "/index", path + "/map", path + "/cache", tmp, path + "/config"] {
             if mkdir(dir, dir == path ? 0o700 : 0o755) == -1 && errno != EEXIST {
                 throw PlashError.system("create store", dir)
             }
@@ -117,10 +117,10 @@ public struct Store: Sendable {
         try replaceLink(layout.mapLink(name), target: "../index/\(image.id)")
     }
 
-    public func unmap(_ name: String) throws {
+    public func unmap(_ name: String, missingIsFine: Bool = false) throws {
         try checkName(name)
         if unlink(layout.mapLink(name)) == -1 {
-            if errno == ENOENT { throw PlashError.failure("no name \(name)") }
+            if errno == ENOENT { if missingIsFine { return }; throw PlashError.failure("no name \(name)") }
             throw PlashError.system("remove name", name)
         }
     }

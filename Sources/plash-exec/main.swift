@@ -7,6 +7,7 @@ import PlashExec
 import PlashSystem
 
 do {
+    try handOverPlashfile(Array(CommandLine.arguments.dropFirst()))
     switch try parse(Array(CommandLine.arguments.dropFirst())) {
     case .help: print(usage)
     case .version: print("plash-exec \(version)")

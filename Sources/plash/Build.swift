@@ -17,6 +17,7 @@ import PlashSystem
 @Sendable func runCommand(_ arguments: [String]) throws -> Int32 {
     let request = try parseRun(arguments)
     var command = request.command
+    var options = request.execOptions
     let id: Int
     switch request.image {
     case .stored(let name):
@@ -25,8 +26,9 @@ import PlashSystem
         let plan = try parseMacros(words)
         id = try Builder(store: try openStore()).build(plan).id
         if command.isEmpty && plan.hasEntrypoint { command = [entrypointPath] }
+        options += containerOptions(plan)
     }
-    return try becomeContainer(request.execOptions, image: id, command: command)
+    return try becomeContainer(options, image: id, command: command)
 }
 
 /// A Plashfile starts with `#!/usr/bin/env plash` (or names plash otherwise).
@@ -42,17 +44,24 @@ func isPlashfile(_ path: String) -> Bool {
 }
 
 /// `./Plashfile ARGS`: build what the file says (cached), then run its entrypoint with
-/// ARGS, or ARGS as a command when it has none.
+/// ARGS, or ARGS as a command when it has none. It is read and built in its own
+/// directory, as the original did, so the paths in it (--eval-file, --hash-path) are
+/// relative to it; the program runs in the caller's.
 func runPlashfile(_ path: String, _ arguments: [String]) throws -> Int32 {
     let text: String
     do { text = try String(contentsOfFile: path, encoding: .utf8) } catch { throw PlashError.failure("\(path): cannot read it") }
+    let store = try openStore()   // before the chdir: PLASH_DATA may be relative
+    let caller = currentDirectory()
+    let directory = splitLast(path).0
+    try check(chdir(directory), "chdir", directory)
     let plan: BuildPlan
     do { plan = try parseMacros(plashfileWords(text)) } catch let error as PlashError where error.kind == .usage {
         throw PlashError.usage("\(path): \(error.description)")
     }
-    let image = try Builder(store: try openStore()).build(plan)
+    let image = try Builder(store: store).build(plan)
+    if let caller { try check(chdir(caller), "chdir", caller) }
     let command = plan.hasEntrypoint ? [entrypointPath] + arguments : arguments
-    return try becomeContainer([], image: image.id, command: command)
+    return try becomeContainer(containerOptions(plan), image: image.id, command: command)
 }
 
 /// Becomes the container's program, as plash-exec would: same PID, same stdin, stdout

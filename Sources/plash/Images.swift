@@ -57,6 +57,8 @@ import PlashKit
         let names = arguments.filter { $0 != "-d" }
         guard names.count == 1 else { throw PlashError.usage("map -d: give one NAME", usage: "Usage: plash map -d NAME") }
         try store.unmap(names[0])
+    } else if arguments.count == 2 && arguments[1].isEmpty {
+        try store.unmap(arguments[0], missingIsFine: true)   // the original's `map NAME ''`
     } else if arguments.count == 1 {
         guard !arguments[0].allSatisfy(\.isNumber), let image = store.lookup(arguments[0]) else {
             throw PlashError.failure("no image named \(arguments[0])")

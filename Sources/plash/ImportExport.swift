@@ -11,15 +11,15 @@ import PlashSystem
 }
 
 @Sendable func importTarCommand(_ arguments: [String]) throws -> Int32 {
-    try expect(arguments, "import-tar", min: 1, max: 1)
-    print(try importTar(arguments[0], store: try openStore(), log: { printLine(toStandardError: $0) }).id)
+    try expect(arguments, "import-tar", min: 0, max: 1)
+    print(try importTar(arguments.first ?? "-", store: try openStore(), log: { printLine(toStandardError: $0) }).id)
     return 0
 }
 
 @Sendable func exportTarCommand(_ arguments: [String]) throws -> Int32 {
-    try expect(arguments, "export-tar", min: 2, max: 2)
+    try expect(arguments, "export-tar", min: 1, max: 2)
     let store = Store()
-    try exportTar(try store.image(arguments[0]), to: arguments[1], store: store)
+    try exportTar(try store.image(arguments[0]), to: arguments.count == 2 ? arguments[1] : "-", store: store)
     return 0
 }
 

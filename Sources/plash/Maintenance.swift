@@ -58,10 +58,17 @@ import PlashSystem
     return 0
 }
 
+/// `plash data [CMD...]`: the store's path, or CMD run there (`plash data touch config/x`).
 @Sendable func data(_ arguments: [String]) throws -> Int32 {
-    try expect(arguments, "data", min: 0, max: 0)
-    print(Store().path)
-    return 0
+    guard let name = arguments.first else {
+        print(Store().path)
+        return 0
+    }
+    let store = try openStore()
+    try check(chdir(store.path), "chdir", store.path)
+    let argv = arguments.map { strdup($0) } + [nil]
+    execvp(name, argv)
+    throw PlashError.exec(name, errno: errno)
 }
 
 @Sendable func version(_ arguments: [String]) throws -> Int32 {

@@ -4,17 +4,16 @@ import Glibc
 import PlashKit
 import PlashSystem
 
-/// `plash sudo CMD...`: run a host command as root of the user's own user namespace,
-/// where the subordinate ids are mapped: the files of a store that package managers
-/// chowned to them can be read and removed there. For root, just the command.
+/// `plash sudo [CMD...]`: run a host command (default: the user's shell) as root of the
+/// user's own user namespace, where the subordinate ids are mapped: the files of a store
+/// that package managers chowned to them can be read and removed there. For root, just
+/// the command.
 @Sendable func sudo(_ arguments: [String]) throws -> Int32 {
-    guard let name = arguments.first else {
-        throw PlashError.usage("sudo: no command given", usage: "Usage: plash sudo CMD [ARG...]")
-    }
+    let command = arguments.isEmpty ? [loginShell()] : arguments
     try becomeRootOfUserNamespace()
-    let argv = arguments.map { strdup($0) } + [nil]
-    execvp(name, argv)
-    throw PlashError.failure("sudo: exec \(name): \(String(cString: strerror(errno)))")
+    let argv = command.map { strdup($0) } + [nil]
+    execvp(command[0], argv)
+    throw PlashError.exec(command[0], errno: errno).context("sudo")
 }
 
 /// For an ordinary user: enter a user namespace as its root, with the subordinate ids

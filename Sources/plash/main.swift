@@ -13,8 +13,9 @@ var failureStatus: Int32 = 1
 
 do {
     guard let name = arguments.first else { throw PlashError.usage("no command given", usage: overview) }
-    let rest = Array(arguments.dropFirst())
+    var rest = Array(arguments.dropFirst())
     if let command = commands.first(where: { $0.name == name }) {
+        if commandsTakingMacros.contains(name) { rest = try buildImageArgument(rest) }
         if rest.first == "-h" || rest.first == "--help" {
             print(commandHelp(command))
             exit(0)
@@ -25,6 +26,11 @@ do {
     switch name {
     case "-h", "--help": print(overview); exit(0)
     case "--version": exit(try version(rest))
+    case _ where replacedCommands[name] != nil: throw PlashError.usage(replacedCommands[name]!)
+    case _ where isMacro(name):
+        // The original's `plash --from 1 -- CMD`: macros first are plash run.
+        failureStatus = 125
+        exit(try runCommand(arguments))
     default:
         // `#!/usr/bin/env plash` runs `plash ./Plashfile ARGS`.
         if name.contains("/"), isPlashfile(name) {
@@ -37,7 +43,7 @@ do {
     let error = plashError(error)
     printLine(toStandardError: "plash: \(error)")
     if !error.usage.isEmpty { printLine(toStandardError: error.usage) }
-    exit(error.kind == .usage ? 2 : failureStatus)
+    exit(error.kind == .usage ? 2 : error.kind == .command ? error.execStatus : failureStatus)
 }
 
 /// Any error as one line: Foundation's file errors name their path and errno.

@@ -1,0 +1,19 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import PlashSystem
+
+/// Plashfiles of plash's first versions start `#!/usr/bin/env plash-exec`, so the kernel
+/// runs `plash-exec ./Plashfile ARGS`. plash runs Plashfiles; plash-exec hands such a
+/// call over to the plash beside it. An IMAGE never contains '/', so a first argument
+/// that does and names a file is a Plashfile. Returns only when it is not one.
+public func handOverPlashfile(_ arguments: [String]) throws {
+    guard let file = arguments.first, file.contains("/") else { return }
+    var info = stat()
+    guard stat(file, &info) == 0, info.st_mode & S_IFMT == S_IFREG else { return }
+    let own = readLink("/proc/self/exe") ?? CommandLine.arguments[0]
+    let plash = splitLast(own).0 + "/plash"
+    let argv = ([plash] + arguments).map { strdup($0) } + [nil]
+    execv(plash, argv)
+    throw PlashError.system("exec", plash)
+}

@@ -1,0 +1,252 @@
+import Foundation
+import PlashTestSupport
+import Testing
+
+/// Commands that scripts written for plash's first versions call (issue 12).
+@Suite struct CompatTests {
+    @Test func evalPrintsTheScriptTheMacrosExpandTo() throws {
+        let store = TestStore()
+        let result = try store.plash(["eval", "--eval-string", " --run mycmd"])
+        #expect(result.status == 0, "\(result)")
+        #expect(result.stdout == "mycmd\n")
+        #expect(try store.plash(["eval"], stdin: "--run\nfrom stdin\n").stdout == "from stdin\n")
+        #expect(try store.plash(["eval", "--bogus"]).status == 2)
+    }
+
+    @Test func invalidateLayerAloneMakesAFreshEmptyLayer() throws {
+        let store = TestStore()
+        _ = try store.id(["build", "--from", "busybox"])
+        let first = try store.id(["build", "-f", "1", "--invalidate-layer"])
+        let second = try store.id(["build", "-f", "1", "--invalidate-layer"])
+        #expect(first != second)
+        let node = try store.id(["nodepath", first])
+        #expect(node.hasSuffix("/1/\(first)"))
+        #expect(try store.plash(["run", first, "--", "true"]).status == 0)
+        #expect(try store.id(["parent", second]) == "1")
+    }
+
+    @Test func createRunsACommandInANewLayerAndPrintsItsId() throws {
+        let store = TestStore()
+        _ = try store.id(["build", "--from", "busybox"])
+        let new = try store.id(["create", "1", "touch", "/created"])
+        #expect(try store.plash(["run", new, "--", "ls", "/created"]).stdout == "/created\n")
+        let fromStdin = try store.plash(["create", "1"], stdin: "echo hi > /stdin\n")
+        #expect(fromStdin.status == 0, "\(fromStdin)")
+        let id = fromStdin.stdout.trimmingCharacters(in: .newlines)
+        #expect(try store.plash(["run", id, "cat", "/stdin"]).stdout == "hi\n")
+        let failed = try store.plash(["create", "1", "sh", "-c", "exit 3"])
+        #expect(failed.status == 1)
+        #expect(failed.stderr.hasSuffix("plash: create failed: sh -c 'exit 3' exited with status 3\n"), "\(failed)")
+        #expect(store.stagingDirectories.isEmpty)
+        #expect(try store.plash(["create", "0"]).stderr == "plash: no image 0\n")
+    }
+
+    @Test func commandsTakeMacrosInsteadOfAnImage() throws {
+        let store = TestStore()
+        let tar = makeDirectory() + "/out.tar"
+        let result = try store.plash(["export-tar", "--from", "busybox", "--run", "touch /exported", "--", tar])
+        #expect(result.status == 0, "\(result)")
+        #expect(try shell("tar -tf '\(tar)' ./exported").stdout == "./exported\n")
+        let created = try store.plash(["create", "-f", "busybox", "--", "touch", "/x"])
+        #expect(created.status == 0, "\(created)")
+        // As the original's `plash -f 1 -- CMD`: leading macros are plash run.
+        #expect(try store.plash(["-f", "busybox", "--", "printf", "hi"]).stdout == "hi")
+    }
+
+    @Test func exportTarWritesToStdoutWithoutAFile() throws {
+        let store = TestStore()
+        _ = try store.id(["build", "--from", "busybox"])
+        let dir = makeDirectory()
+        let result = try shell("PLASH_DATA='\(store.data)' '\(plash)' export-tar 1 > '\(dir)/a.tar' && tar -tf '\(dir)/a.tar' ./bin/sh")
+        #expect(result.status == 0, "\(result)")
+        #expect(result.stdout == "./bin/sh\n")
+    }
+
+    @Test func addLayerMovesADirectoryIntoTheStore() throws {
+        let store = TestStore()
+        _ = try store.id(["build", "--from", "busybox"])
+        let dir = makeDirectory() + "/layer"
+        try FileManager.default.createDirectory(atPath: dir + "/etc", withIntermediateDirectories: true)
+        try "added\n".write(toFile: dir + "/etc/added", atomically: false, encoding: .utf8)
+        let id = try store.id(["add-layer", "1", dir])
+        #expect(!FileManager.default.fileExists(atPath: dir))
+        #expect(try store.plash(["run", id, "cat", "/etc/added"]).stdout == "added\n")
+        let empty = makeDirectory()
+        let root = try store.id(["add-layer", "0", empty])
+        #expect(try store.id(["parent", root]) == "0")
+        let missing = try store.plash(["add-layer", "1", "/does/not/exist"])
+        #expect(missing.status == 1 && missing.stderr.hasPrefix("plash: add-layer /does/not/exist: "), "\(missing)")
+    }
+
+    @Test func copyWritesTheFilesIntoANewOrEmptyDirectory() throws {
+        let store = TestStore()
+        let id = try store.id(["build", "--from", "busybox", "--run", "echo c > /copied"])
+        let dir = makeDirectory()
+        #expect(try store.plash(["copy", id, dir]).status == 0)
+        #expect(try String(contentsOfFile: dir + "/copied", encoding: .utf8) == "c\n")
+        #expect(FileManager.default.fileExists(atPath: dir + "/bin/sh"))
+        let full = try store.plash(["copy", id, dir])
+        #expect(full.status == 1)
+        #expect(full.stderr == "plash: copy: \(dir) is not empty\n")
+        #expect(try String(contentsOfFile: dir + "/copied", encoding: .utf8) == "c\n")
+    }
+
+    @Test func withMountRunsAHostCommandInTheMountedImage() throws {
+        let store = TestStore()
+        let id = try store.id(["build", "--from", "busybox", "--run", "echo m > /mounted"])
+        let result = try store.plash(["with-mount", id, "sh", "-c", "cat mounted && test \"$PWD\" = \"$PLASH_MOUNT\""])
+        #expect(result.status == 0, "\(result)")
+        #expect(result.stdout == "m\n")
+        #expect(try store.plash(["with-mount", id, "sh", "-c", "exit 7"]).status == 7)
+        let missing = try store.plash(["with-mount", id, "cmdnotfound"])
+        #expect(missing.status == 127)
+        #expect(missing.stderr == "plash: exec cmdnotfound: No such file or directory\n")
+        #expect(try hostMounts().allSatisfy { !$0.contains(store.data) })
+        #expect(store.stagingDirectories.isEmpty)
+    }
+
+    @Test func runbKeepsTheWritesInChangesdir() throws {
+        let store = TestStore()
+        _ = try store.id(["build", "--from", "busybox"])
+        let changes = makeDirectory() + "/changes"
+        #expect(try store.plash(["runb", "1", changes, "touch", "/kept"]).status == 0)
+        #expect(FileManager.default.fileExists(atPath: changes + "/kept"))
+    }
+
+    @Test func dataRunsACommandInTheStore() throws {
+        let store = TestStore()
+        #expect(try store.plash(["init"]).status == 0)
+        #expect(try store.plash(["data", "pwd"]).stdout == store.data + "\n")
+        #expect(try store.plash(["data", "touch", "config/testmode"]).status == 0)
+        #expect(FileManager.default.fileExists(atPath: store.data + "/config/testmode"))
+        #expect(try store.plash(["data", "cmdnotfound"]).status == 127)
+    }
+
+    @Test func sudoWithoutACommandOpensTheUsersShell() throws {
+        let result = try TestStore().plash(["sudo"], stdin: "echo itsashell; id -u\n")
+        #expect(result.status == 0, "\(result)")
+        #expect(result.stdout == "itsashell\n0\n")
+        let missing = try TestStore().plash(["sudo", "cmdnotfound"])
+        #expect(missing.status == 127, "\(missing)")
+    }
+
+    @Test func mapWithAnEmptyImageRemovesTheName() throws {
+        let store = TestStore()
+        _ = try store.id(["build", "--from", "busybox"])
+        #expect(try store.plash(["map", "rkey", "1"]).status == 0)
+        #expect(try store.plash(["map", "rkey", ""]).status == 0)
+        #expect(try store.plash(["map", "rkey"]).status == 1)
+        #expect(try store.plash(["map", "rkey", ""]).status == 0)
+        #expect(try store.plash(["map", "bad/name", ""]).status == 1)
+    }
+
+    @Test func importTarReadsStdinWithoutAFile() throws {
+        let store = TestStore()
+        _ = try store.id(["build", "--from", "busybox", "--run", "touch /x"])
+        let result = try shell("PLASH_DATA='\(store.data)' '\(plash)' export-tar 2 | PLASH_DATA='\(store.data)' '\(plash)' import-tar")
+        #expect(result.status == 0, "\(result)")
+        #expect(result.stdout == "3\n")
+    }
+
+    @Test func replacedCommandsSayWhatToUseInstead() throws {
+        let store = TestStore()
+        for (command, word) in [("runopts", "plash run"), ("shallow-copy", "plash copy"), ("import-lxc", "not supported yet"),
+                                ("help-macros", "plash help macros")] {
+            let result = try store.plash([command, "x"])
+            #expect(result.status == 2, "\(command)")
+            #expect(result.stderr.hasPrefix("plash: ") && result.stderr.contains(word), "\(result)")
+            #expect(!result.stderr.contains("unknown"), "\(result)")
+        }
+    }
+
+    @Test func importEnvAndHashPathWorkInABuild() throws {
+        let store = TestStore()
+        let result = try store.plash(["build", "-f", "busybox", "--import-env", "MYENV", "--run", "test \"$MYENV\" = 123"],
+                                     environment: ["MYENV": "123"])
+        #expect(result.status == 0, "\(result)")
+    }
+
+    @Test func runAppliesMountUseEnvAndEnvPrefix() throws {
+        let store = TestStore()
+        let dir = makeDirectory()
+        try "shared\n".write(toFile: dir + "/file", atomically: false, encoding: .utf8)
+        let result = try store.plash(["run", "-f", "busybox", "--mount", "\(dir):/srv", "--hint", "use-env", "ONE",
+                                      "--env-prefix", "PFX_", "--", "sh", "-c", "cat /srv/file; echo $ONE $PFX_A $PFX_B $OTHER"],
+                                     environment: ["ONE": "1", "PFX_A": "a", "PFX_B": "b", "OTHER": "o"])
+        #expect(result.status == 0, "\(result)")
+        #expect(result.stdout == "shared\n1 a b\n")
+    }
+
+    /// Runs a Plashfile the way the kernel does: its #! line names the interpreter.
+    func runPlashfile(_ file: String, _ arguments: [String], store: TestStore, directory: String? = nil) throws -> Finished {
+        let environment = store.environment.merging(["PATH": productsDirectory.path + ":/usr/sbin:/usr/bin:/sbin:/bin",
+                                                     "MYENV": "111"]) { $1 }
+        for _ in 0..<50 {
+            do {
+                return try run(file, arguments, environment: environment, directory: directory)
+            } catch let error as POSIXError where error.code == .ETXTBSY {
+                usleep(20_000)   // a test running in parallel held the file open for a moment
+            }
+        }
+        return try run(file, arguments, environment: environment, directory: directory)
+    }
+
+    @Test func aPlashfileForPlashExecIsHandedToPlash() throws {
+        let store = TestStore()
+        _ = try store.id(["build", "--from", "busybox"])
+        let file = makeDirectory() + "/Plashfile"
+        try writeExecutable(file, """
+            #!/usr/bin/env plash-exec
+            --from 1
+            --hint use-env MYENV
+            --entrypoint-script
+            echo "$MYENV"
+            echo "$@"
+            """)
+        let result = try runPlashfile(file, ["arg"], store: store)
+        #expect(result.status == 0, "\(result)")
+        #expect(result.stdout == "111\narg\n", "\(result)")
+    }
+
+    @Test func pathsInAPlashfileAreRelativeToItsDirectory() throws {
+        let store = TestStore()
+        _ = try store.id(["build", "--from", "busybox"])
+        let dir = makeDirectory()
+        try "--run\necho included > /included\n".write(toFile: dir + "/more", atomically: false, encoding: .utf8)
+        try "v1\n".write(toFile: dir + "/hashed", atomically: false, encoding: .utf8)
+        try writeExecutable(dir + "/Plashfile", """
+            #!/usr/bin/env plash
+            --from 1
+            --eval-file more
+            --hash-path hashed
+            --run
+            pwd > /built-in
+            --entrypoint-script
+            cat /included /built-in
+            pwd
+            """)
+        let caller = makeDirectory()
+        let result = try runPlashfile(dir + "/Plashfile", [], store: store, directory: caller)
+        #expect(result.status == 0, "\(result)")
+        #expect(result.stdout == "included\n\(dir)\n\(caller)\n")
+    }
+
+    @Test func fromGithubAndEvalGithubFetchAPlashfileFromTheBaseURL() throws {
+        let store = TestStore()
+        let root = makeDirectory()
+        let repository = root + "/someone/project/master"
+        try FileManager.default.createDirectory(atPath: repository, withIntermediateDirectories: true)
+        try "--from busybox\n--run\necho built > /gh\n".write(toFile: repository + "/plashfile", atomically: false, encoding: .utf8)
+        try "--run\necho evaluated > /ev\n".write(toFile: repository + "/more", atomically: false, encoding: .utf8)
+        let server = try HTTPServer(root: root)
+        defer { server.stop() }
+        let base = ["PLASH_GITHUB_URL": "http://127.0.0.1:\(server.port)"]
+        let result = try store.plash(["run", "--from-github", "someone/project", "--eval-github", "someone/project", "more",
+                                      "--", "cat", "/gh", "/ev"], environment: base)
+        #expect(result.status == 0, "\(result)")
+        #expect(result.stdout == "built\nevaluated\n")
+        let missing = try store.plash(["build", "--from-github", "someone/nothing"], environment: base)
+        #expect(missing.status == 1, "\(missing)")
+        #expect(missing.stderr == "plash: --from-github http://127.0.0.1:\(server.port)/someone/nothing/master/plashfile: curl exited with status 22\n", "\(missing)")
+    }
+}
