@@ -117,7 +117,7 @@ func blankSeparated(_ text: String) -> [String] {
     text.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
 }
 
-func isVariableName(_ name: String) -> Bool {
+public func isVariableName(_ name: String) -> Bool {
     guard let first = name.first, first == "_" || (first.isASCII && first.isLetter) else { return false }
     return name.allSatisfy { $0 == "_" || ($0.isASCII && ($0.isLetter || $0.isNumber)) }
 }

@@ -28,6 +28,11 @@ import PlashSystem
         if command.isEmpty && plan.hasEntrypoint { command = [entrypointPath] }
         options += containerOptions(plan)
     }
+    // As the original ran commands through env(1): `plash run 1 A=1 CMD` sets A.
+    while let word = command.first, let equals = word.firstIndex(of: "="), isVariableName(String(word[..<equals])) {
+        options += ["--env", word]
+        command.removeFirst()
+    }
     return try becomeContainer(options, image: id, command: command)
 }
 

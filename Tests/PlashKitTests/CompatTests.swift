@@ -249,4 +249,13 @@ import Testing
         #expect(missing.status == 1, "\(missing)")
         #expect(missing.stderr == "plash: --from-github http://127.0.0.1:\(server.port)/someone/nothing/master/plashfile: curl exited with status 22\n", "\(missing)")
     }
+
+    @Test func runPassesDisplayAndLeadingAssignments() throws {
+        let store = TestStore()
+        _ = try store.id(["build", "--from", "busybox"])
+        let result = try store.plash(["run", "1", "MYV=101", "B=", "sh", "-c", "echo $MYV $DISPLAY ${B-unset}"],
+                                     environment: ["DISPLAY": ":7"])
+        #expect(result.stdout == "101 :7\n", "\(result)")
+        #expect(try store.plash(["run", "1", "--", "=x"]).status == 127)
+    }
 }
