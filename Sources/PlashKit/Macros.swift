@@ -46,12 +46,14 @@ let packageManagers: [(name: String, help: String, commands: @Sendable (String) 
     ("pip3", "install Python packages with pip3", { ["pip3 install \($0)"] }),
     ("npm", "install npm packages globally", { ["npm install -g \($0)"] }),
     ("gem", "install Ruby gems", { ["gem install \($0)"] }),
+    ("add-apt-repository", "add Ubuntu PPAs (installs software-properties-common first)",
+     { ["DEBIAN_FRONTEND=noninteractive apt-get install -y software-properties-common", "add-apt-repository -y \($0)"] }),
 ]
 
 /// Distribution shorthands: `-A PKG...` is `--from alpine --apk PKG...`.
 let distributions: [(flag: String, image: String, manager: String)] = [
     ("-A", "alpine", "apk"), ("-D", "debian", "apt"), ("-U", "ubuntu", "apt"),
-    ("-F", "fedora", "dnf"), ("-R", "archlinux", "pacman"), ("-G", "gentoo", "emerge"),
+    ("-F", "fedora", "dnf"), ("-R", "archlinux", "pacman"), ("-G", "gentoo", "emerge"), ("-C", "centos", "yum"),
 ]
 
 func install(_ manager: String, _ packages: [String], into parser: inout MacroParser) {

@@ -74,4 +74,12 @@ import Testing
         #expect(script.contains("### plash hint: mount=/srv"))
         #expect(script.last == "### plash hint: exec=/.plash-entrypoint")
     }
+
+    @Test func theOriginalsCentosShorthandAndAddAptRepository() throws {
+        let result = try plan(["-C", "vim", "--add-apt-repository", "ppa:x/y"])
+        #expect(result.source == .any("centos"))
+        #expect(result.current.steps == ["yum install -y vim",
+                                         "DEBIAN_FRONTEND=noninteractive apt-get install -y software-properties-common",
+                                         "add-apt-repository -y ppa:x/y"])
+    }
 }

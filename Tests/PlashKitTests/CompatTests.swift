@@ -258,4 +258,17 @@ import Testing
         #expect(result.stdout == "101 :7\n", "\(result)")
         #expect(try store.plash(["run", "1", "--", "=x"]).status == 127)
     }
+
+    @Test func helpListsTheOriginalsCommandsAndMacros() throws {
+        let store = TestStore()
+        let commands = try store.plash(["help"]).stdout
+        for command in ["eval", "create", "add-layer", "copy", "with-mount", "runb", "data", "sudo", "import-tar", "export-tar"] {
+            #expect(commands.contains("\n  \(command) "), "\(command)")
+        }
+        let macros = try store.plash(["help", "macros"]).stdout
+        for macro in ["--import-env", "--env-prefix", "--mount", "--hint", "--defpm", "--#", "--from-github", "--eval-github",
+                      "--from-lxc", "--from-url", "--from-docker", "--eval-url", "--add-apt-repository", "-C"] {
+            #expect(macros.contains("\n  \(macro) "), "\(macro)")
+        }
+    }
 }
