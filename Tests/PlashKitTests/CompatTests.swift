@@ -271,4 +271,21 @@ import Testing
             #expect(macros.contains("\n  \(macro) "), "\(macro)")
         }
     }
+
+    @Test func theOriginalsCommandsWorkForAnOrdinaryUser() throws {
+        let user = try userWithSubordinateIDs
+        let cwd = makeDirectory("compat", ownedBy: user)
+        let data = cwd + "/store"
+        let id = try plashAs(user, ["build", "--from", "busybox", "--run", "echo u > /u"], data: data, directory: cwd)
+        #expect(id.status == 0, "\(id)")
+        let image = id.stdout.trimmingCharacters(in: .newlines)
+        let created = try plashAs(user, ["create", image, "touch", "/c"], data: data, directory: cwd)
+        #expect(created.status == 0, "\(created)")
+        let mounted = try plashAs(user, ["with-mount", image, "cat", "u"], data: data, directory: cwd)
+        #expect(mounted.stdout == "u\n", "\(mounted)")
+        #expect(try plashAs(user, ["copy", image, cwd + "/copy"], data: data, directory: cwd).status == 0)
+        #expect(FileManager.default.fileExists(atPath: cwd + "/copy/u"))
+        #expect(try plashAs(user, ["sudo", "id", "-u"], data: data, directory: cwd).stdout == "0\n")
+        #expect(try rootOwnedFiles([data, cwd]) == "")
+    }
 }
