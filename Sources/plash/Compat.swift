@@ -100,8 +100,7 @@ let commandsTakingMacros: Set<String> = [
 
 /// Builds the image that leading macros describe: `--from 1 --run X -- A B` -> `ID A B`.
 func buildImageArgument(_ arguments: [String]) throws -> [String] {
-    guard let first = arguments.first, first.hasPrefix("-"), first.count > 1, first != "--",
-          first != "-h", first != "--help", first != "-d", isMacro(first) else { return arguments }
+    guard let first = arguments.first, isMacro(first) else { return arguments }
     let words = Array(arguments.prefix { $0 != "--" })
     let rest = Array(arguments.drop { $0 != "--" }.dropFirst())
     let image = try Builder(store: try openStore()).build(try parseMacros(words))
