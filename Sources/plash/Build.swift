@@ -18,13 +18,16 @@ import PlashSystem
     let request = try parseRun(arguments)
     var command = request.command
     var options = request.execOptions
-    let id: Int
+    let store: Store
+    let image: Store.Image
     switch request.image {
     case .stored(let name):
-        id = try Store().image(name).id
+        store = Store()
+        image = try store.image(name)
     case .build(let words):
         let plan = try parseMacros(words)
-        id = try Builder(store: try openStore()).build(plan).id
+        store = try openStore()
+        image = try Builder(store: store).build(plan)
         if command.isEmpty && plan.hasEntrypoint { command = [entrypointPath] }
         options += containerOptions(plan)
     }
@@ -33,7 +36,8 @@ import PlashSystem
         options += ["--env", word]
         command.removeFirst()
     }
-    return try becomeContainer(options, image: id, command: command)
+    if command.isEmpty { command = [defaultShell(image, store: store)] }
+    return try becomeContainer(options, image: image.id, command: command)
 }
 
 /// A Plashfile starts with `#!/usr/bin/env plash` (or names plash otherwise).
@@ -65,7 +69,8 @@ func runPlashfile(_ path: String, _ arguments: [String]) throws -> Int32 {
     }
     let image = try Builder(store: store).build(plan)
     if let caller { try check(chdir(caller), "chdir", caller) }
-    let command = plan.hasEntrypoint ? [entrypointPath] + arguments : arguments
+    var command = plan.hasEntrypoint ? [entrypointPath] + arguments : arguments
+    if command.isEmpty { command = [defaultShell(image, store: store)] }
     return try becomeContainer(containerOptions(plan), image: image.id, command: command)
 }
 

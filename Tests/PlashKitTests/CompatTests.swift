@@ -288,4 +288,17 @@ import Testing
         #expect(try plashAs(user, ["sudo", "id", "-u"], data: data, directory: cwd).stdout == "0\n")
         #expect(try rootOwnedFiles([data, cwd]) == "")
     }
+
+    @Test func runWithoutACommandRunsRootsShellFromTheImage() throws {
+        let store = TestStore()
+        let own = try store.id(["build", "--from", "busybox", "--write-script", "/bin/rootshell", "#!/bin/sh", "echo root shell $#",
+                                "--run", "sed -i 's|^root:.*|root:x:0:0:root:/root:/bin/rootshell|' /etc/passwd"])
+        let result = try store.plash(["run", own])
+        #expect(result.stdout == "root shell 0\n", "\(result)")
+        let missing = try store.id(["build", "--from", "busybox",
+                                    "--run", "sed -i 's|^root:.*|root:x:0:0:root:/root:/bin/nothing|' /etc/passwd"])
+        #expect(try store.plash(["run", missing], stdin: "echo fallback\n").stdout == "fallback\n")
+        let hidden = try store.id(["build", "--from", own, "--run", "rm /etc/passwd"])
+        #expect(try store.plash(["run", hidden], stdin: "echo no passwd\n").stdout == "no passwd\n")
+    }
 }

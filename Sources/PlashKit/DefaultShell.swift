@@ -1,0 +1,34 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import FoundationEssentials
+import PlashSystem
+
+/// What `plash run IMAGE` runs without a command, as the original did: root's shell
+/// from the image's /etc/passwd (/bin/bash in Debian, /bin/ash in Alpine) when the
+/// image has it, else /bin/sh. Read from the layers, top first, without mounting.
+public func defaultShell(_ image: Store.Image, store: Store) -> String {
+    let layers = store.layers(of: image)
+    guard let passwd = imageFile("/etc/passwd", layers: layers), let text = try? String(contentsOfFile: passwd, encoding: .utf8)
+    else { return "/bin/sh" }
+    for line in text.split(separator: "\n") {
+        let fields = line.split(separator: ":", omittingEmptySubsequences: false)
+        guard fields.count >= 7, fields[2] == "0" else { continue }
+        let shell = String(fields[6])
+        return shell.hasPrefix("/") && imageFile(shell, layers: layers, anyType: true) != nil ? shell : "/bin/sh"
+    }
+    return "/bin/sh"
+}
+
+/// The path of `path` in the topmost layer that has it: a regular file (or anything,
+/// with `anyType`), nil when a layer above hides it with a whiteout or none has it.
+func imageFile(_ path: String, layers: [String], anyType: Bool = false) -> String? {
+    for layer in layers {
+        var info = stat()
+        guard lstat(layer + path, &info) == 0 else { continue }
+        let type = info.st_mode & S_IFMT
+        if type == S_IFCHR && info.st_rdev == 0 { return nil }   // an overlayfs whiteout
+        return anyType || type == S_IFREG ? layer + path : nil
+    }
+    return nil
+}
