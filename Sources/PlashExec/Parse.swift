@@ -1,119 +1,193 @@
 import PlashSystem
 
-/// Every option of plash-exec and whether it takes a value: `plash run` passes these
-/// on. (-h, --help and --version are not among them.)
-public let execOptions: [(name: String, takesValue: Bool)] = [
-    ("--root", true), ("--lower", true), ("--persist", true), ("--bind", true), ("--ro-bind", true),
-    ("--env", true), ("--cwd", true), ("--no-home", false), ("--no-tmp", false), ("--hostname", true),
-    ("--net", true), ("--cgroup", true), ("--memory", true), ("--pids", true), ("--cpus", true),
-    ("--seccomp", true), ("--no-new-privs", false), ("--pid-ns", false), ("--die-with-parent", false),
+/// One option of plash-exec: parsing, `plash run`'s pass-through and `--help` all come
+/// from the table below, so an option is declared once.
+public struct ExecOption: Sendable {
+    public let name: String
+    /// The placeholder of its value in the help ("DIR"); nil for an option without one.
+    public let value: String?
+    /// Its lines in the help; the first starts beside the name.
+    public let help: [String]
+    /// The heading it is listed under in the help.
+    public let group: String
+    /// `plash run` passes it on; not the image options, since plash run names the image.
+    public let passedByRun: Bool
+    /// What it does to the plan, given its value ("" for an option without one).
+    let apply: @Sendable (inout ExecPlan, String) throws -> Void
+
+    init(_ name: String, _ value: String?, _ group: String, _ help: [String], passedByRun: Bool = true,
+         _ apply: @escaping @Sendable (inout ExecPlan, String) throws -> Void) {
+        self.name = name
+        self.value = value
+        self.group = group
+        self.help = help
+        self.passedByRun = passedByRun
+        self.apply = apply
+    }
+
+    public var takesValue: Bool { value != nil }
+}
+
+let limitsGroup = "Limits (a cgroup plash/NAME; cgroup v2 or v1)"
+
+/// Every option of plash-exec, in the order of its help. (-h, --help and --version are
+/// answered before this table is consulted.)
+public let execOptions: [ExecOption] = [
+    ExecOption("--root", "DIR", "Image", ["the image is the directory DIR (never written to)"], passedByRun: false) {
+        try setImage(&$0, .root($1))
+    },
+    ExecOption("--lower", "DIR", "Image", ["a layer of the image, top first; repeat for each layer"],
+               passedByRun: false) {
+        if case .lowers(let lowers) = $0.image { $0.image = .lowers(lowers + [$1]) } else { try setImage(&$0, .lowers([$1])) }
+    },
+    ExecOption("--persist", "DIR", "Image", ["keep the container's writes in DIR (created if",
+                                             "missing); without it they vanish at exit"]) {
+        $0.persist = $1
+    },
+    ExecOption("--bind", "SRC[:DST]", "Sharing", ["bind the host path SRC to DST (default: SRC)"]) {
+        $0.binds.append(try parseBind($1, option: "--bind"))
+    },
+    ExecOption("--ro-bind", "SRC[:DST]", "Sharing", ["the same, read-only"]) {
+        $0.binds.append(try parseBind($1, option: "--ro-bind"))
+    },
+    ExecOption("--no-home", nil, "Sharing", ["do not share /home and $HOME"]) { plan, _ in plan.shareHome = false },
+    ExecOption("--no-tmp", nil, "Sharing", ["do not share /tmp"]) { plan, _ in plan.shareTmp = false },
+    ExecOption("--cwd", "DIR", "Sharing", ["start in DIR inside (default: the caller's working",
+                                           "directory when it exists inside, else /)"]) {
+        guard $1.hasPrefix("/") else { throw PlashError.usage("--cwd \($1): must be an absolute path") }
+        $0.workingDirectory = $1
+    },
+    ExecOption("--env", "NAME=VALUE", "Environment", ["set NAME inside; --env NAME passes the caller's",
+                                                      "value (so does PLASH_EXPORT=NAME:NAME... of the caller)"]) {
+        guard !$1.isEmpty && !$1.hasPrefix("=") else {
+            throw PlashError.usage("--env \($1): expected NAME=VALUE or NAME")
+        }
+        $0.environment.append($1)
+    },
+    ExecOption("--hostname", "NAME", "Isolation", ["own UTS namespace with this hostname"]) {
+        guard !$1.isEmpty && $1.utf8.count <= 64 else {
+            throw PlashError.usage("--hostname \($1): must be 1 to 64 characters")
+        }
+        $0.hostname = $1
+    },
+    ExecOption("--net", "none", "Isolation", ["own network namespace with only lo, up"]) {
+        guard $1 == "none" else { throw PlashError.usage("--net \($1): only 'none' is supported") }
+        $0.isolateNetwork = true
+    },
+    ExecOption("--pid-ns", nil, "Isolation", ["own PID namespace: this process stays and passes",
+                                              "signals, through a tiny init, to the program;",
+                                              "everything the program started dies with it"]) { plan, _ in
+        plan.pidNamespace = true
+    },
+    ExecOption("--cgroup", "NAME", limitsGroup, ["run in plash/NAME, created or reused; what an earlier",
+                                                 "instance left running there is killed first"]) {
+        guard isCgroupName($1) else {
+            throw PlashError.usage("--cgroup \($1): use letters, digits, '.', '_' and '-'")
+        }
+        $0.cgroup = $1
+    },
+    ExecOption("--memory", "SIZE", limitsGroup, ["memory limit, swap included (64M, 1G; at least 1M)"]) {
+        $0.limits.memory = try parseMemoryLimit($1)
+    },
+    ExecOption("--pids", "N", limitsGroup, ["at most N processes and threads"]) {
+        guard let pids = Int($1), pids > 0 else { throw PlashError.usage("--pids \($1): expected a positive number") }
+        $0.limits.pids = pids
+    },
+    ExecOption("--cpus", "FRACTION", limitsGroup, ["CPU time, in cores (0.5 = half a core)",
+                                                   "(limits without --cgroup use plash/pid-PID)"]) {
+        guard let cpus = Double($1), cpus >= 0.01, cpus <= 4096 else {
+            throw PlashError.usage("--cpus \($1): expected a number of cores such as 0.5 or 2")
+        }
+        $0.limits.cpus = cpus
+    },
+    ExecOption("--seccomp", "PROFILE", limitsGroup, ["system call filter: default (a deny list modelled on",
+                                                     "Docker's), or a Docker/OCI seccomp profile (JSON)"]) {
+        $0.seccomp = $1
+    },
+    ExecOption("--no-new-privs", nil, limitsGroup, ["setuid programs gain nothing (set by --seccomp too)"]) {
+        plan, _ in plan.noNewPrivileges = true
+    },
+    ExecOption("--die-with-parent", nil, "Other", ["the program gets SIGKILL when the process that started",
+                                                   "plash-exec dies (a build step when its plash is killed)"]) {
+        plan, _ in plan.dieWithParent = true
+    },
 ]
+
+/// The option named `name`, as typed (`--memory`, not `--memory=1G`).
+public func execOption(_ name: String) -> ExecOption? {
+    execOptions.first { $0.name == name }
+}
 
 /// argv (without argv[0]) -> what to do. Options come first; the first word that is not
 /// an option is the IMAGE (unless --root or --lower named one), then `--` or the
 /// command. `--opt VALUE` and `--opt=VALUE` are the same.
 public func parse(_ arguments: [String]) throws -> Invocation {
     var plan = ExecPlan(image: .lowers([]))
-    var root: String? = nil
-    var lowers: [String] = []
-    var imageName: String? = nil
     var rest = arguments[...]
-
-    func value(_ option: String, _ inline: String?) throws -> String {
-        if let inline { return inline }
-        guard let next = rest.popFirst() else { throw PlashError.usage("\(option): needs a value") }
-        return next
-    }
 
     while let word = rest.popFirst() {
         if word == "--" { break }
         guard word.hasPrefix("-") && word.count > 1 else {
-            if root == nil && lowers.isEmpty && imageName == nil {
-                imageName = word
+            if plan.image == .lowers([]) {
+                plan.image = .stored(word)
                 continue
             }
             rest.insert(word, at: rest.startIndex)
             break
         }
-        var option = word
+        var name = word
         var inline: String? = nil
         if word.hasPrefix("--"), let equals = word.firstIndex(of: "=") {
-            option = String(word[..<equals])
+            name = String(word[..<equals])
             inline = String(word[word.index(after: equals)...])
         }
-        switch option {
-        case "-h", "--help": return .help
-        case "--version": return .version
-        case "--root": root = try value(option, inline)
-        case "--lower": lowers.append(try value(option, inline))
-        case "--persist": plan.persist = try value(option, inline)
-        case "--bind", "--ro-bind":
-            plan.binds.append(try parseBind(try value(option, inline), option: option))
-        case "--env":
-            let assignment = try value(option, inline)
-            guard !assignment.isEmpty && !assignment.hasPrefix("=") else {
-                throw PlashError.usage("--env \(assignment): expected NAME=VALUE or NAME")
-            }
-            plan.environment.append(assignment)
-        case "--cwd":
-            let dir = try value(option, inline)
-            guard dir.hasPrefix("/") else { throw PlashError.usage("--cwd \(dir): must be an absolute path") }
-            plan.workingDirectory = dir
-        case "--no-home": plan.shareHome = false
-        case "--no-tmp": plan.shareTmp = false
-        case "--hostname":
-            let name = try value(option, inline)
-            guard !name.isEmpty && name.utf8.count <= 64 else {
-                throw PlashError.usage("--hostname \(name): must be 1 to 64 characters")
-            }
-            plan.hostname = name
-        case "--net":
-            let mode = try value(option, inline)
-            guard mode == "none" else { throw PlashError.usage("--net \(mode): only 'none' is supported") }
-            plan.isolateNetwork = true
-        case "--cgroup":
-            let name = try value(option, inline)
-            guard isCgroupName(name) else {
-                throw PlashError.usage("--cgroup \(name): use letters, digits, '.', '_' and '-'")
-            }
-            plan.cgroup = name
-        case "--memory":
-            let size = try value(option, inline)
-            guard let bytes = parseSize(size), bytes > 0 else {
-                throw PlashError.usage("--memory \(size): expected a size such as 512K, 64M or 1G")
-            }
-            plan.limits.memory = bytes
-        case "--pids":
-            let count = try value(option, inline)
-            guard let pids = Int(count), pids > 0 else { throw PlashError.usage("--pids \(count): expected a positive number") }
-            plan.limits.pids = pids
-        case "--cpus":
-            let fraction = try value(option, inline)
-            guard let cpus = Double(fraction), cpus >= 0.01, cpus <= 4096 else {
-                throw PlashError.usage("--cpus \(fraction): expected a number of cores such as 0.5 or 2")
-            }
-            plan.limits.cpus = cpus
-        case "--seccomp":
-            plan.seccomp = try value(option, inline)
-        case "--no-new-privs": plan.noNewPrivileges = true
-        case "--pid-ns": plan.pidNamespace = true
-        case "--die-with-parent": plan.dieWithParent = true
-        default:
-            throw PlashError.usage("\(option): unknown option (see plash-exec --help)")
+        if name == "-h" || name == "--help" { return .help }
+        if name == "--version" { return .version }
+        guard let option = execOption(name) else {
+            throw PlashError.usage("\(name): unknown option (see plash-exec --help)")
         }
+        var value = ""
+        if option.takesValue {
+            guard let given = inline ?? rest.popFirst() else { throw PlashError.usage("\(name): needs a value") }
+            value = given
+        } else if inline != nil {
+            throw PlashError.usage("\(name): takes no value")
+        }
+        try option.apply(&plan, value)
     }
 
-    let given = [root != nil, !lowers.isEmpty, imageName != nil].filter { $0 }.count
-    guard given == 1 else {
-        throw PlashError.usage(given == 0 ? "no image: give --root DIR, --lower DIR or an IMAGE"
-                                    : "give only one of --root, --lower and IMAGE")
-    }
-    if let root { plan.image = .root(root) }
-    if !lowers.isEmpty { plan.image = .lowers(lowers) }
-    if let imageName { plan.image = .stored(imageName) }
+    guard plan.image != .lowers([]) else { throw PlashError.usage("no image: give --root DIR, --lower DIR or an IMAGE") }
     if !rest.isEmpty { plan.command = Array(rest) }
     return .run(plan)
 }
+
+/// --root, --lower and IMAGE exclude each other.
+func setImage(_ plan: inout ExecPlan, _ image: ExecPlan.Image) throws {
+    guard plan.image == .lowers([]) else { throw PlashError.usage("give only one of --root, --lower and IMAGE") }
+    plan.image = image
+}
+
+/// The help's option list, from the table: a heading per group, the IMAGE operand
+/// beside the image options.
+public let optionsHelp: String = {
+    var text = ""
+    var group = ""
+    func row(_ left: String, _ lines: [String]) {
+        text += "  " + left + String(repeating: " ", count: max(1, 23 - left.count)) + lines[0] + "\n"
+        for line in lines.dropFirst() { text += String(repeating: " ", count: 25) + line + "\n" }
+    }
+    for option in execOptions {
+        if option.group != group {
+            group = option.group
+            text += group + ":\n"
+        }
+        row(option.name + (option.value.map { " " + $0 } ?? ""), option.help)
+        if option.name == "--lower" { row("IMAGE", ["an image id or name in the store ($PLASH_DATA)"]) }
+    }
+    row("-h, --help", ["show this help"])
+    row("--version", ["show the version"])
+    return text
+}()
 
 func parseBind(_ spec: String, option: String) throws -> Bind {
     var source = spec
@@ -132,6 +206,21 @@ func parseBind(_ spec: String, option: String) throws -> Bind {
 func isCgroupName(_ name: String) -> Bool {
     !name.isEmpty && name != "." && name != ".." && name.utf8.count <= 200
         && name.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) }
+}
+
+/// The smallest --memory: below it not even a shell starts, and the kernel kills the
+/// program before it can say a word. A number without a unit is bytes, so `--memory 100`
+/// is refused rather than taken as 100 bytes.
+public let minimumMemory: UInt64 = 1 << 20
+
+func parseMemoryLimit(_ text: String) throws -> UInt64 {
+    guard let bytes = parseSize(text) else {
+        throw PlashError.usage("--memory \(text): expected a size such as 64M or 1G")
+    }
+    guard bytes >= minimumMemory else {
+        throw PlashError.usage("--memory \(text): below the minimum of 1M (a size without a unit is bytes)")
+    }
+    return bytes
 }
 
 /// "64M" -> 67108864: bytes, or K, M, G, T (powers of 1024), optionally followed by B.

@@ -30,7 +30,7 @@ public func parseRun(_ arguments: [String]) throws -> RunRequest {
     var options: [String] = []
     while let word = rest.first, word.hasPrefix("-"), word != "--" {
         let name = word.split(separator: "=", maxSplits: 1).first.map(String.init) ?? word
-        guard let option = execOptions.first(where: { $0.name == name }) else { break }
+        guard let option = execOption(name), option.passedByRun else { break }
         rest.removeFirst()
         options.append(word)
         if option.takesValue && !word.contains("=") {

@@ -79,3 +79,12 @@ func emptyCgroup(_ name: String) {
         #expect(result.stderr.split(separator: "\n").count == 1, "\(result)")
     }
 }
+
+@Test func aMemoryLimitTooSmallToStartAnythingIsRefusedWithOneLine() throws {
+    for size in ["1", "100", "512K"] {
+        let result = try exec(["--memory", size, "--root", busyboxRoot, "--", "true"])
+        #expect(result.status == 125 && result.signal == nil, "\(size): \(result)")
+        #expect(result.stderr == "plash-exec: --memory \(size): below the minimum of 1M (a size without a unit is bytes)\n")
+    }
+    #expect(try exec(["--memory", "1M", "--root", busyboxRoot, "--", "sh", "-c", "echo ran"]).stdout == "ran\n")
+}

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import PlashExec
 import PlashSystem
@@ -83,12 +84,56 @@ func plan(_ arguments: [String]) throws -> ExecPlan {
     #expect(StoreLayout(path: "/s").layers(of: "/s/layer/0/1/2") == ["/s/layer/0/1/2/_data", "/s/layer/0/1/_data"])
 }
 
-@Test func everyOptionThatPlashRunPassesOnIsOneThatPlashExecKnows() throws {
-    for (name, takesValue) in execOptions {
-        let value = ["--cgroup": "c", "--memory": "1M", "--pids": "1", "--cpus": "1", "--net": "none",
-                     "--cwd": "/", "--bind": "/a", "--ro-bind": "/a", "--hostname": "h"][name] ?? "x"
-        var arguments = [name] + (takesValue ? [value] : [])
-        if name != "--root" && name != "--lower" { arguments += ["--root", "/r"] }
-        #expect(throws: Never.self, "\(name)") { try parse(arguments) }
+/// A value each option of the table accepts.
+func sampleValue(_ option: ExecOption) -> [String] {
+    guard option.takesValue else { return [] }
+    return [["--cgroup": "c", "--memory": "1M", "--pids": "1", "--cpus": "1", "--net": "none", "--cwd": "/",
+             "--bind": "/a", "--ro-bind": "/a", "--hostname": "h"][option.name] ?? "x"]
+}
+
+@Test func everyOptionOfTheTableParsesAndHasItsRowInTheHelp() throws {
+    for option in execOptions {
+        var arguments = [option.name] + sampleValue(option)
+        if option.name != "--root" && option.name != "--lower" { arguments += ["--root", "/r"] }
+        #expect(throws: Never.self, "\(option.name)") { try parse(arguments) }
+        let row = "  " + option.name + (option.value.map { " " + $0 } ?? "") + " "
+        #expect(usage.contains(row + " ") && usage.contains(option.help[0]), "\(option.name) in --help")
     }
+}
+
+@Test func theHelpListsEveryOptionOnceAndFitsEightyColumns() {
+    for option in execOptions {
+        #expect(usage.components(separatedBy: "\n  \(option.name) ").count == 2, "\(option.name)")
+    }
+    for line in usage.split(separator: "\n") { #expect(line.count <= 80, "\(line)") }
+}
+
+@Test func theManualDescribesEveryOption() throws {
+    let docs = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("docs/plash-exec.md")
+    let manual = try String(contentsOf: docs, encoding: .utf8)
+    for option in execOptions { #expect(manual.contains("`\(option.name)"), "\(option.name)") }
+}
+
+@Test func anOptionWithoutAValueRefusesOne() {
+    for option in execOptions where !option.takesValue {
+        #expect(throws: PlashError.self, "\(option.name)") { try parse(["\(option.name)=yes", "--root", "/r"]) }
+    }
+}
+
+@Test func theImageIsNamedOnce() {
+    for arguments in [["--root", "/a", "--root", "/b"], ["--root", "/a", "--lower", "/b"], ["--lower", "/a", "--root", "/b"],
+                      ["img", "--root", "/b"]] {
+        #expect(throws: PlashError.self, "\(arguments)") { try parse(arguments) }
+    }
+}
+
+@Test func aMemoryLimitBelowOneMegabyteIsRefusedNamingTheMinimum() throws {
+    for size in ["1", "100", "1048575", "512K", "0"] {
+        #expect { try parse(["--memory", size, "--root", "/r"]) } throws: { error in
+            "\(error)".contains("1M") && (error as? PlashError)?.kind == .usage
+        }
+    }
+    #expect(try plan(["--memory", "1048576", "--root", "/r"]).limits.memory == 1 << 20)
+    #expect(try plan(["--memory", "1M", "--root", "/r"]).limits.memory == 1 << 20)
 }

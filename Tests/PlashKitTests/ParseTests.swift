@@ -1,3 +1,4 @@
+import PlashExec
 import PlashKit
 import PlashSystem
 import Testing
@@ -81,6 +82,19 @@ import Testing
                               command: ["ls", "-l"]))
         #expect(try parseRun(["name", "ls", "--", "x"]) == RunRequest(image: .stored("name"), command: ["ls", "--", "x"]))
         #expect(try parseRun(["2"]) == RunRequest(image: .stored("2")))
+    }
+
+    @Test func runPassesOnEveryRuntimeOptionOfPlashExecsTableButNotTheImageOptions() throws {
+        for option in execOptions {
+            let words = [option.name] + (option.takesValue ? ["v"] : [])
+            let request = try parseRun(words + ["7"])
+            if option.passedByRun {
+                #expect(request == RunRequest(execOptions: words, image: .stored("7")), "\(option.name)")
+            } else {
+                #expect(request.execOptions.isEmpty, "\(option.name)")
+            }
+        }
+        #expect(execOptions.filter { !$0.passedByRun }.map(\.name) == ["--root", "--lower"])
     }
 
     @Test func runTakesMacrosUpToTheDoubleDash() throws {
