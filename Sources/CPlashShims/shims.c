@@ -1,6 +1,7 @@
 #define _GNU_SOURCE
 #include "CPlashShims.h"
 
+#include <linux/capability.h>
 #include <linux/filter.h>
 #include <linux/mount.h>
 #include <linux/seccomp.h>
@@ -66,6 +67,31 @@ int plash_mount_set_readonly(int fd, int recursive) {
     attr.attr_set = MOUNT_ATTR_RDONLY;
     unsigned int flags = AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0);
     return (int)syscall(SYS_mount_setattr, fd, "", flags, &attr, sizeof attr);
+}
+
+int plash_mount_set_nodev(int fd) {
+    struct mount_attr attr;
+    memset(&attr, 0, sizeof attr);
+    attr.attr_set = MOUNT_ATTR_NODEV;
+    return (int)syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH, &attr, sizeof attr);
+}
+
+int plash_keep_only_capabilities(unsigned long long keep) {
+    for (int cap = 0; cap < 64 && prctl(PR_CAPBSET_READ, cap, 0, 0, 0) >= 0; cap++) {
+        if (!(keep & (1ULL << cap)) && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0) return -1;
+    }
+    if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0) return -1;
+    struct __user_cap_header_struct header = { _LINUX_CAPABILITY_VERSION_3, 0 };
+    struct __user_cap_data_struct data[2];
+    memset(data, 0, sizeof data);
+    if (syscall(SYS_capget, &header, data) < 0) return -1;
+    for (int i = 0; i < 2; i++) {
+        __u32 kept = (__u32)(keep >> (32 * i));
+        data[i].effective &= kept;
+        data[i].permitted &= kept;
+        data[i].inheritable = 0;
+    }
+    return (int)syscall(SYS_capset, &header, data);
 }
 
 int plash_pivot_root(const char *new_root, const char *put_old) {
@@ -255,6 +281,10 @@ int plash_split_for_pid_namespace(void) {
             sigprocmask(SIG_SETMASK, &old, NULL);
             return 0;
         }
+        /* The init keeps the host's root and working directory: only a process with
+           CAP_SYS_PTRACE may follow /proc/1/root, /proc/1/cwd or /proc/1/ns of a
+           process that is not dumpable. */
+        prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
         quiet_standard_streams();
         init_loop(program, status_pipe[1], outer_stat, &all);
     }

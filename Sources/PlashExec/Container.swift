@@ -16,8 +16,9 @@ public func runContainer(_ plan: ExecPlan, program: String) -> Never {
         let store = dataDirectory()
         let imageLayers = try layers(of: plan.image, store: store)
         let filter = try systemCallFilter(plan, store: store)
-        let shared = sharedMounts(plan, home: environment("HOME"), callerDirectory: callerDirectory,
-                                  hostHas: { access($0, F_OK) == 0 })
+        let hostHas = { (path: String) in access(path, F_OK) == 0 }
+        let shared = plan.isolate ? isolatedMounts(plan, hostHas: hostHas)
+            : sharedMounts(plan, home: environment("HOME"), callerDirectory: callerDirectory, hostHas: hostHas)
         // Resolved while every path still means what it means on the host.
         let storePath = canonicalPath(store)
         persistent = try plan.persist.map(PersistentUpper.open)
@@ -27,10 +28,12 @@ public func runContainer(_ plan: ExecPlan, program: String) -> Never {
         try splitForPIDNamespace(plan)
         let sources = try openSources(shared)
         let root = try mountRoot(imageLayers, persist: persistent, asRoot: asRoot)
+        if plan.isolate { try mountIsolatedFileSystems(into: root) }
         try mountShared(shared, sources: sources, into: root, store: storePath)
         try pivotRoot(to: root.fd, path: root.path, scratch: root.scratch)
         persistent = nil    // its paths are the host's; the lock's descriptor stays open
         try enterWorkingDirectory(plan, callerDirectory: callerDirectory)
+        if plan.isolate { try keepOnlyCapabilities(packageManagerCapabilities) }
         try restrictSystemCalls(filter, noNewPrivileges: plan.noNewPrivileges)
         try execute(plan.command, environment: containerEnvironment(plan, caller: environment))
     } catch let error as PlashError {

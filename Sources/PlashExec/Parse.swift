@@ -79,6 +79,15 @@ public let execOptions: [ExecOption] = [
                                               "everything the program started dies with it"]) { plan, _ in
         plan.pidNamespace = true
     },
+    ExecOption("--isolate", nil, "Isolation", ["no route to the host but --bind: own PID and IPC",
+                                               "namespaces, /proc and minimal /dev, private /tmp, no",
+                                               "home, the host's /sys read-only, a package manager's",
+                                               "capabilities only, --seccomp default unless given"]) {
+        plan, _ in
+        plan.isolate = true
+        plan.pidNamespace = true
+        plan.noNewPrivileges = true
+    },
     ExecOption("--cgroup", "NAME", limitsGroup, ["run in plash/NAME, created or reused; what an earlier",
                                                  "instance left running there is killed first"]) {
         guard isCgroupName($1) else {
@@ -156,6 +165,7 @@ public func parse(_ arguments: [String]) throws -> Invocation {
         try option.apply(&plan, value)
     }
 
+    if plan.isolate && plan.seccomp == nil { plan.seccomp = "default" }
     guard plan.image != .lowers([]) else { throw PlashError.usage("no image: give --root DIR, --lower DIR or an IMAGE") }
     if !rest.isEmpty { plan.command = Array(rest) }
     return .run(plan)

@@ -18,6 +18,7 @@ public struct ExecPlan: Equatable {
     public var hostname: String? = nil
     public var isolateNetwork = false
     public var pidNamespace = false            // --pid-ns: an init between the caller and the program
+    public var isolate = false                 // --isolate: nothing of the host but what is named
     public var cgroup: String? = nil           // plash/NAME; limits without it: plash/pid-PID
     public var limits = ResourceLimits()
     public var seccomp: String? = nil          // "default" or a profile's path

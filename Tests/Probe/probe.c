@@ -7,6 +7,12 @@
 //   probe fork N         start N children that wait; print how many started
 //   probe ids            its real and effective uid
 //   probe as UID CMD...  become UID (and gid UID), then exec CMD
+//   probe read PATH      open PATH and read a byte
+//   probe setns PATH     open a namespace file and enter it
+//   probe ptrace PID     attach to PID
+//   probe keyctl         join a new session keyring
+//   probe mount          mount a tmpfs on /mnt
+//   probe mknod PATH     make the block device 8:0 (a host's first disk) at PATH, then open it
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -17,6 +23,11 @@
 #include <sched.h>
 #include <stdint.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/ptrace.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <linux/keyctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -25,7 +36,7 @@
 #define SYS_clone3 435
 #endif
 
-static const char *result(long r) { return r == 0 ? "ok" : strerrorname_np(errno); }
+static const char *result(long r) { return r >= 0 ? "ok" : strerrorname_np(errno); }
 
 // A child made by a raw clone()/clone3() (no stack: it goes on as a fork would)
 // exits at once; "ok" once it is reaped, else the errno of the call.
@@ -96,6 +107,35 @@ int main(int argc, char **argv) {
         perror("probe as");
         return 127;
     }
-    fprintf(stderr, "usage: probe tiocsti|tioclinux|clone|clone3|pid|fork N|ids|as UID CMD...\n");
+    if (argc > 2 && strcmp(argv[1], "read") == 0) {
+        char byte;
+        int fd = open(argv[2], O_RDONLY);
+        printf("%s\n", result(fd < 0 ? -1 : read(fd, &byte, 1)));
+        return 0;
+    }
+    if (argc > 2 && strcmp(argv[1], "setns") == 0) {
+        int fd = open(argv[2], O_RDONLY);
+        printf("%s\n", result(fd < 0 ? -1 : setns(fd, 0)));
+        return 0;
+    }
+    if (argc > 2 && strcmp(argv[1], "ptrace") == 0) {
+        printf("%s\n", result(ptrace(PTRACE_ATTACH, atoi(argv[2]), 0, 0)));
+        return 0;
+    }
+    if (argc > 1 && strcmp(argv[1], "keyctl") == 0) {
+        printf("%s\n", result(syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, 0)));
+        return 0;
+    }
+    if (argc > 1 && strcmp(argv[1], "mount") == 0) {
+        printf("%s\n", result(mount("none", "/mnt", "tmpfs", 0, NULL)));
+        return 0;
+    }
+    if (argc > 2 && strcmp(argv[1], "mknod") == 0) {
+        printf("%s\n", result(mknod(argv[2], S_IFBLK | 0600, makedev(8, 0))));
+        printf("%s\n", result(open(argv[2], O_RDONLY)));
+        return 0;
+    }
+    fprintf(stderr, "usage: probe tiocsti|tioclinux|clone|clone3|pid|fork N|ids|as UID CMD...|read PATH"
+                    "|setns PATH|ptrace PID|keyctl|mount|mknod PATH\n");
     return 2;
 }

@@ -40,6 +40,14 @@ int plash_mount_scratch(void);
 // read-only.
 int plash_mount_set_readonly(int fd, int recursive);
 
+// mount_setattr(2): device nodes on the mount at `fd` (not below it) do not open.
+int plash_mount_set_nodev(int fd);
+
+// Keep only the capabilities whose bits are set in `keep`: drop the others from the
+// bounding set, then clear the ambient set, the inheritable set, and the others from
+// the effective and permitted sets.
+int plash_keep_only_capabilities(unsigned long long keep);
+
 int plash_pivot_root(const char *new_root, const char *put_old);
 
 // Bring the loopback interface of the current network namespace up.

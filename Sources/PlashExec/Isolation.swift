@@ -1,0 +1,105 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CPlashShims
+import PlashSystem
+
+// --isolate: a container that cannot reach the host through what the default mode
+// shares. Its own PID namespace and /proc (no host process to walk into through
+// /proc/PID/root or /proc/PID/ns), a /dev of a few harmless devices, the host's /sys
+// read-only, a private /tmp, no home, only the capabilities a package manager needs,
+// no_new_privs and the default seccomp filter. docs/plash-exec.md lists what it shares.
+
+/// What an isolated container binds from the host, in mount order: the few devices
+/// of its /dev, empty files over what in /proc tells of the host's memory and keys,
+/// /sys read-only, the name service files read-only, then the caller's own binds.
+/// They go through mountShared, after mountIsolatedFileSystems made /proc and /dev.
+public func isolatedMounts(_ plan: ExecPlan, hostHas: (String) -> Bool) -> [Bind] {
+    let masked = ["/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/sched_debug", "/proc/latency_stats"]
+    let nameService = ["/etc/resolv.conf", "/etc/hosts"]
+    return isolatedDevices.filter(hostHas).map { Bind("/dev/" + $0, "/dev/" + $0) }
+        + masked.filter(hostHas).map { Bind("/dev/null", $0) }
+        + [Bind("/sys", "/sys", readOnly: true)]
+        + nameService.filter(hostHas).map { Bind($0, $0, readOnly: true) }
+        + plan.binds
+}
+
+/// The file systems an isolated container gets of its own instead of the host's:
+/// /proc of its PID namespace, with what changes the host's kernel read-only; a tmpfs
+/// /dev with its own devpts and /dev/shm; a tmpfs /tmp.
+public func mountIsolatedFileSystems(into root: RootMount) throws {
+    // A root container keeps CAP_MKNOD (dpkg may create device nodes), so a node it
+    // makes must not open a host disk: devices work only in /dev, which holds binds.
+    try check(plash_mount_set_nodev(root.fd), "make nodev", root.path)
+    try mountFileSystem("proc", at: "/proc", in: root, flags: MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    try protectProcfs(in: root)
+    try mountFileSystem("tmpfs", at: "/dev", in: root, flags: MS_NOSUID | MS_NOEXEC, options: "mode=0755")
+    try populateDev(in: root)
+    try mountFileSystem("tmpfs", at: "/tmp", in: root, flags: MS_NOSUID | MS_NODEV, options: "mode=1777")
+}
+
+/// The devices an isolated /dev binds from the host's.
+let isolatedDevices = ["null", "zero", "full", "random", "urandom", "tty"]
+
+/// What goes into the new /dev: mount points for the devices (mountShared creates
+/// nothing outside the image's own file system), its own devpts and a tmpfs /dev/shm,
+/// and the usual links.
+func populateDev(in root: RootMount) throws {
+    let dev = try openOrCreate("/dev", in: root.fd, directory: true)
+    defer { close(dev) }
+    for name in isolatedDevices where access("/dev/" + name, F_OK) == 0 {
+        close(try check(openat(dev, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644), "create", "/dev/" + name))
+    }
+    let filesystems: [(type: String, name: String, flags: Int, options: String)] = [
+        ("devpts", "pts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620"),
+        ("tmpfs", "shm", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=1777"),
+    ]
+    for filesystem in filesystems {
+        try check(mkdirat(dev, filesystem.name, 0o755), "create", "/dev/" + filesystem.name)
+        let target = try check(openat(dev, filesystem.name, plash_O_PATH | O_DIRECTORY | O_CLOEXEC), "open", "/dev/" + filesystem.name)
+        defer { close(target) }
+        try check(Glibc.mount(filesystem.type, procPath(target), filesystem.type, UInt(filesystem.flags), filesystem.options),
+                  "mount \(filesystem.type) on", "/dev/" + filesystem.name)
+    }
+    let links = [("ptmx", "pts/ptmx"), ("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
+                 ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")]
+    for (name, target) in links {
+        try check(symlinkat(target, dev, name), "create symlink", "/dev/" + name)
+    }
+}
+
+/// What /proc offers to change the host's kernel is read-only (as Docker's
+/// readonlyPaths): a root container without user namespace is the host's root to
+/// these files. Bound from the new /proc itself.
+func protectProcfs(in root: RootMount) throws {
+    for path in ["/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus", "/proc/fs"] where exists(path, in: root.fd) {
+        let target = try openOrCreate(path, in: root.fd, directory: true)
+        defer { close(target) }
+        try bind(procPath(target), onto: target, path: path)
+        let mounted = try openOrCreate(path, in: root.fd, directory: true)
+        defer { close(mounted) }
+        try makeReadOnly(mounted, path: path)
+    }
+}
+
+/// A new file system of `type` at `path` inside the root, created when missing.
+func mountFileSystem(_ type: String, at path: String, in root: RootMount, flags: Int, options: String? = nil) throws {
+    let target = try openOrCreate(path, in: root.fd, directory: true)
+    defer { close(target) }
+    try check(Glibc.mount(type, procPath(target), type, UInt(flags), options), "mount \(type) on", path)
+}
+
+/// What a distribution's package manager needs as root (Docker's default set, without
+/// NET_RAW): to own and chmod files, to become its users, to bind low ports.
+public let packageManagerCapabilities: [Int32] = [
+    0 /* CHOWN */, 1 /* DAC_OVERRIDE */, 3 /* FOWNER */, 4 /* FSETID */, 5 /* KILL */, 6 /* SETGID */,
+    7 /* SETUID */, 8 /* SETPCAP */, 10 /* NET_BIND_SERVICE */, 18 /* SYS_CHROOT */, 27 /* MKNOD */,
+    29 /* AUDIT_WRITE */, 31 /* SETFCAP */,
+]
+
+/// Drops every other capability from the bounding set (so no exec regains it), the
+/// effective, permitted and inheritable sets, and the ambient set.
+public func keepOnlyCapabilities(_ capabilities: [Int32]) throws {
+    let mask = capabilities.reduce(UInt64(0)) { $0 | (1 << UInt64($1)) }
+    try check(plash_keep_only_capabilities(mask), "drop capabilities", "")
+}
