@@ -9,7 +9,7 @@
 //   probe as UID CMD...  become UID (and gid UID), then exec CMD
 //   probe read PATH      open PATH and read a byte
 //   probe setns PATH     open a namespace file and enter it
-//   probe ptrace PID     attach to PID
+//   probe ptrace PID     attach to PID (and detach)
 //   probe keyctl         join a new session keyring
 //   probe mount          mount a tmpfs on /mnt
 //   probe mknod PATH     make the block device 8:0 (a host's first disk) at PATH, then open it
@@ -119,7 +119,11 @@ int main(int argc, char **argv) {
         return 0;
     }
     if (argc > 2 && strcmp(argv[1], "ptrace") == 0) {
-        printf("%s\n", result(ptrace(PTRACE_ATTACH, atoi(argv[2]), 0, 0)));
+        /* SEIZE, unlike ATTACH, does not stop the target: a wrong success leaves it running. */
+        pid_t pid = atoi(argv[2]);
+        long attached = ptrace(PTRACE_SEIZE, pid, 0, 0);
+        printf("%s\n", result(attached));
+        if (attached == 0) ptrace(PTRACE_DETACH, pid, 0, 0);
         return 0;
     }
     if (argc > 1 && strcmp(argv[1], "keyctl") == 0) {
