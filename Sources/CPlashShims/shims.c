@@ -14,7 +14,9 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <poll.h>
 #include <sys/prctl.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -236,8 +238,14 @@ static void quiet_standard_streams(void) {
     close(null);
 }
 
+/* The init: forwards signals to the program, reaps orphans, and tells the outer
+   process through `status_out` how the program changed: a wait status when it stopped
+   on its own (Ctrl-Z, SIGTTIN, SIGTTOU: the outer stops too, so that the caller's shell
+   sees its job stopped), and when it exited. When the outer process was stopped (by
+   SIGSTOP, which it cannot catch), the init stops the program and continues it with
+   the outer; those stops are not reported back. */
 static void init_loop(pid_t program, int status_out, int outer_stat, sigset_t *all) {
-    int program_status = 0, program_done = 0, stopped = 0;
+    int following_outer = 0;
     struct timespec tick = { 0, 100 * 1000 * 1000 };
     for (;;) {
         siginfo_t info;
@@ -245,17 +253,16 @@ static void init_loop(pid_t program, int status_out, int outer_stat, sigset_t *a
         if (sig > 0 && sig != SIGCHLD) kill(program, sig);
         int status;
         pid_t pid;
-        while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-            if (pid == program) { program_status = status; program_done = 1; }
-        }
-        if (program_done) {
-            (void)!write(status_out, &program_status, sizeof program_status);
-            _exit(0);
+        while ((pid = waitpid(-1, &status, WNOHANG | WUNTRACED)) > 0) {
+            if (pid != program) continue;
+            if (WIFSTOPPED(status) && following_outer) continue;
+            (void)!write(status_out, &status, sizeof status);
+            if (!WIFSTOPPED(status)) _exit(0);
         }
         char state = process_state(outer_stat);
         if (state == 0) _exit(0);
-        if (state == 'T' && !stopped) { kill(program, SIGSTOP); stopped = 1; }
-        if (state != 'T' && stopped) { kill(program, SIGCONT); stopped = 0; }
+        if (state == 'T' && !following_outer) { following_outer = 1; kill(program, SIGSTOP); }
+        if (state != 'T' && following_outer) { following_outer = 0; kill(program, SIGCONT); }
     }
 }
 
@@ -291,16 +298,27 @@ int plash_split_for_pid_namespace(void) {
     close(status_pipe[1]);
     close(outer_stat);
     quiet_standard_streams();
+    /* Signals and the init's reports, as they come; the reports end at the init's exit. */
+    int signals = signalfd(-1, &all, SFD_CLOEXEC);
+    if (signals < 0) { kill(init, SIGKILL); _exit(125); }
     for (;;) {
-        siginfo_t info;
-        int sig = sigwaitinfo(&all, &info);
-        if (sig > 0 && sig != SIGCHLD) { kill(init, sig); continue; }
-        int status;
-        if (waitpid(init, &status, WNOHANG) != init) continue;
+        struct pollfd ready[2] = { { signals, POLLIN, 0 }, { status_pipe[0], POLLIN, 0 } };
+        if (poll(ready, 2, -1) < 0) continue;
+        struct signalfd_siginfo info;
+        if (ready[0].revents && read(signals, &info, sizeof info) == sizeof info
+            && info.ssi_signo != SIGCHLD) {
+            kill(init, (int)info.ssi_signo);
+        }
+        if (!ready[1].revents) continue;
         int program_status;
         if (read(status_pipe[0], &program_status, sizeof program_status) == sizeof program_status) {
+            /* The program stopped by itself: so does this process, which its caller
+               waits for; the caller's SIGCONT (fg, bg) then continues both. */
+            if (WIFSTOPPED(program_status)) { kill(getpid(), SIGSTOP); continue; }
             exit_like(program_status);
         }
+        int status;
+        while (waitpid(init, &status, 0) < 0 && errno == EINTR) {}
         exit_like(status);   /* the init died before the program: report how */
     }
 fail:

@@ -100,3 +100,86 @@ func killMarked(_ markers: [String]) {
     #expect(try inBusybox("exit 9", options: ["--pid-ns"]).status == 9)
     #expect(try inBusybox("kill -9 $$", options: ["--pid-ns"]).signal == SIGKILL)
 }
+
+/// An interactive shell with job control on a real terminal (a pty) runs plash-exec
+/// --pid-ns as a foreground job: ^Z must give the shell the job back, stopped; fg
+/// must bring it back to the terminal; ^C must end it. Every wait has a deadline.
+let jobControlScript = #"""
+# An interactive shell with job control on a real terminal runs plash-exec --pid-ns
+# as a foreground job; ^Z, fg and ^C must act on it as on any program.
+import os, pty, select, signal, sys, time
+plash_exec, root = sys.argv[1], sys.argv[2]
+shell, terminal = pty.fork()
+if shell == 0:
+    os.execve("/bin/sh", ["sh", "-i"], {"PS1": "prompt$ ", "PATH": "/usr/bin:/bin", "TERM": "dumb", "ENV": ""})
+transcript = b""
+def expect(text, seconds=20):
+    global transcript
+    deadline = time.monotonic() + seconds
+    while text.encode() not in transcript:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise SystemExit("no %r in time; the terminal showed:\n%s" % (text, transcript.decode(errors="replace")))
+        if select.select([terminal], [], [], left)[0]:
+            try:
+                transcript += os.read(terminal, 4096)
+            except OSError:
+                raise SystemExit("the terminal closed before %r:\n%s" % (text, transcript.decode(errors="replace")))
+    transcript = transcript[transcript.index(text.encode()) + len(text):]
+def send(text):
+    os.write(terminal, text.encode())
+def descendants(pid):
+    children = {}
+    for entry in os.listdir("/proc"):
+        try:
+            with open("/proc/%s/stat" % entry) as f:
+                children.setdefault(int(f.read().rsplit(")", 1)[1].split()[1]), []).append(int(entry))
+        except (OSError, ValueError, IndexError):
+            pass
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+try:
+    expect("prompt$ ")
+    send("%s --pid-ns --root %s -- sh -c 'echo up-$((1+1)); read line; echo got $line; exec sleep 1000'\n" % (plash_exec, root))
+    expect("up-2")
+    send("\x1a")
+    expect("Stopped")
+    expect("prompt$ ")
+    send("jobs\n")
+    expect("Stopped")
+    expect("prompt$ ")
+    send("fg\n")
+    send("hello\n")
+    expect("got hello")
+    send("\x03")
+    expect("prompt$ ")
+    send("echo status=$?\n")
+    expect("status=130")
+    print("ok")
+finally:
+    for pid in descendants(shell) + [shell]:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+    os.waitpid(shell, 0)
+"""#
+
+@Test func atATerminalCtrlZStopsTheJobFgResumesItAndCtrlCEndsIt() throws {
+    let result = try run("/usr/bin/python3", ["-c", jobControlScript, plashExec, busyboxRoot])
+    #expect(result.status == 0 && result.stdout == "ok\n", "\(result)")
+}
+
+@Test func whenTheProgramStopsOnATerminalStopSignalTheSupervisedPIDStopsToo() throws {
+    let child = try start(["--pid-ns", "--root", busyboxRoot, "--", "sh", "-c", "echo up; exec sleep 1000"])
+    defer { kill(child.pid, SIGKILL); _ = child.finish() }
+    #expect(child.readLine() == "up")
+    kill(child.pid, SIGTSTP)
+    #expect(waitUntil { processState(child.pid) == "T" }, "the supervised PID did not stop with its program")
+    kill(child.pid, SIGCONT)
+    #expect(waitUntil { processState(child.pid) == "S" })
+}
