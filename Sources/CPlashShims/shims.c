@@ -219,6 +219,19 @@ static void exit_like(int status) {
     _exit(WIFEXITED(status) ? WEXITSTATUS(status) : 125);
 }
 
+/* Stop as a process stopped by `sig` does, so that the shell reports the job as
+   it would the program ("Stopped", not "Stopped (signal)"): let that one signal,
+   blocked here, through with its default action, then block it again. */
+static void stop_like(int sig) {
+    if (sig != SIGTSTP && sig != SIGTTIN && sig != SIGTTOU) sig = SIGSTOP;
+    sigset_t one;
+    sigemptyset(&one);
+    sigaddset(&one, sig);
+    kill(getpid(), sig);
+    sigprocmask(SIG_UNBLOCK, &one, NULL);
+    sigprocmask(SIG_BLOCK, &one, NULL);
+}
+
 /* The state letter of /proc/PID/stat read through an open descriptor (0: gone). */
 static char process_state(int stat_fd) {
     char buffer[512];
@@ -314,7 +327,7 @@ int plash_split_for_pid_namespace(void) {
         if (read(status_pipe[0], &program_status, sizeof program_status) == sizeof program_status) {
             /* The program stopped by itself: so does this process, which its caller
                waits for; the caller's SIGCONT (fg, bg) then continues both. */
-            if (WIFSTOPPED(program_status)) { kill(getpid(), SIGSTOP); continue; }
+            if (WIFSTOPPED(program_status)) { stop_like(WSTOPSIG(program_status)); continue; }
             exit_like(program_status);
         }
         int status;

@@ -31,6 +31,14 @@ import Testing
         #expect(try store.plash(["run", "1"], stdin: "echo from-stdin\n").stdout == "from-stdin\n")
     }
 
+    @Test func runIsolatesTooAndThenPID1IsTheInit() throws {
+        let store = TestStore()
+        _ = try store.id(["import", "busybox"])
+        let result = try store.plash(["run", "--isolate", "1", "--", "sh", "-c",
+                                      "grep CapBnd /proc/self/status; cat /proc/1/comm; ls -A /tmp | wc -l"])
+        #expect(result.stdout == "CapBnd:\t00000000a80405fb\nplash\n0\n", "\(result)")
+    }
+
     @Test func runPassesExecOptionsThrough() throws {
         let store = TestStore()
         _ = try store.id(["import", "busybox"])
