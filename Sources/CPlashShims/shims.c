@@ -287,9 +287,13 @@ int plash_split_for_pid_namespace(void) {
     if (pipe2(status_pipe, O_CLOEXEC) < 0) goto fail;
     int outer_stat = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
     if (outer_stat < 0) goto fail;
+    /* This process takes signals and the init's reports as they come, from here. */
+    int signals = signalfd(-1, &all, SFD_CLOEXEC);
+    if (signals < 0) goto fail;
     pid_t init = fork();
     if (init < 0) goto fail;
     if (init == 0) {
+        close(signals);
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (process_state(outer_stat) == 0) _exit(125);   /* the outer process is already gone */
         close(status_pipe[0]);
@@ -311,9 +315,6 @@ int plash_split_for_pid_namespace(void) {
     close(status_pipe[1]);
     close(outer_stat);
     quiet_standard_streams();
-    /* Signals and the init's reports, as they come; the reports end at the init's exit. */
-    int signals = signalfd(-1, &all, SFD_CLOEXEC);
-    if (signals < 0) { kill(init, SIGKILL); _exit(125); }
     for (;;) {
         struct pollfd ready[2] = { { signals, POLLIN, 0 }, { status_pipe[0], POLLIN, 0 } };
         if (poll(ready, 2, -1) < 0) continue;

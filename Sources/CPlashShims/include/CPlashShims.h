@@ -69,7 +69,9 @@ pid_t plash_spawn_tied(char *const argv[], const int *keep, int count);
 // PID its caller started and forwards the signals it gets to an init, PID 1 of the new
 // namespace, which forwards them to the program's process, follows this process's
 // stops (SIGSTOP cannot be caught), reaps orphans, and exits when the program does,
-// which makes the kernel kill everything left in the namespace; if this process is
+// which makes the kernel kill everything left in the namespace. When the program
+// stops by itself (^Z), this process stops too, so a shell's job control sees it; the
+// init is not dumpable (it keeps the host's root directory). If this process is
 // killed, the init is killed too (PR_SET_PDEATHSIG). Returns 0 in the program's
 // process, -1 on failure; in the other two it never returns: they exit as the
 // program did.
