@@ -177,27 +177,29 @@ func setImage(_ plan: inout ExecPlan, _ image: ExecPlan.Image) throws {
     plan.image = image
 }
 
-/// The help's option list, from the table: a heading per group, the IMAGE operand
-/// beside the image options.
-public let optionsHelp: String = {
+/// Help rows for `options`, from the table: a heading where the group changes, the
+/// IMAGE operand beside --lower. plash-exec's --help lists them all, `plash run
+/// --help` those it passes on.
+public func optionsHelp(_ options: [ExecOption]) -> String {
     var text = ""
     var group = ""
-    func row(_ left: String, _ lines: [String]) {
-        text += "  " + left + String(repeating: " ", count: max(1, 23 - left.count)) + lines[0] + "\n"
-        for line in lines.dropFirst() { text += String(repeating: " ", count: 25) + line + "\n" }
-    }
-    for option in execOptions {
+    for option in options {
         if option.group != group {
             group = option.group
             text += group + ":\n"
         }
-        row(option.name + (option.value.map { " " + $0 } ?? ""), option.help)
-        if option.name == "--lower" { row("IMAGE", ["an image id or name in the store ($PLASH_DATA)"]) }
+        text += helpRow(option.name + (option.value.map { " " + $0 } ?? ""), option.help)
+        if option.name == "--lower" { text += helpRow("IMAGE", ["an image id or name in the store ($PLASH_DATA)"]) }
     }
-    row("-h, --help", ["show this help"])
-    row("--version", ["show the version"])
     return text
-}()
+}
+
+/// `  --name VALUE           help`, continuation lines aligned under the help.
+func helpRow(_ left: String, _ lines: [String]) -> String {
+    var text = "  " + left + String(repeating: " ", count: max(1, 23 - left.count)) + lines[0] + "\n"
+    for line in lines.dropFirst() { text += String(repeating: " ", count: 25) + line + "\n" }
+    return text
+}
 
 func parseBind(_ spec: String, option: String) throws -> Bind {
     var source = spec

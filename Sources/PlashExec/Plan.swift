@@ -64,7 +64,7 @@ public let usage: String = """
     Run CMD (default /bin/sh) in a container, as this very process: same PID, same
     stdin/stdout/stderr, the program's own exit status.
 
-    \(optionsHelp)
+    \(optionsHelp(execOptions) + helpRow("-h, --help", ["show this help"]) + helpRow("--version", ["show the version"]))
     Exit status: the program's own; 125 when plash-exec itself fails, 126 when CMD
     cannot be executed, 127 when CMD is not found.
     """

@@ -86,15 +86,10 @@ func commandHelp(_ command: Command) -> String {
     return text
 }
 
-/// plash-exec's options, as its own --help lists them: `plash run` passes them on.
-let runOptions: String = {
-    let lines = PlashExec.usage.split(separator: "\n", omittingEmptySubsequences: false)
-    // Its usage lines and description end at the first section heading.
-    let options = lines.drop { !$0.hasSuffix(":") || $0.hasPrefix(" ") }.prefix { !$0.hasPrefix("Exit status") }
-        .filter { !$0.contains("--help") && !$0.contains("--version") }
-    return "EXEC-OPTIONS, passed on to plash-exec (see plash-exec --help):\n" + options.joined(separator: "\n")
-        + "Then IMAGE, an id or a name, or MACRO... to build one (plash help macros)."
-}()
+/// plash-exec's options that `plash run` passes on, from plash-exec's own table.
+let runOptions: String = "EXEC-OPTIONS, passed on to plash-exec (see plash-exec --help):\n"
+    + optionsHelp(execOptions.filter(\.passedByRun))
+    + "Then IMAGE, an id or a name, or MACRO... to build one (plash help macros)."
 
 let overview: String = {
     let width = commands.map(\.name.count).max()! + 2

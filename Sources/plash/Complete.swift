@@ -20,7 +20,7 @@ import PlashSystem
         guard arguments.count == 2, let command = commands.first(where: { $0.name == arguments[1] }) else {
             throw PlashError.usage("complete options: name a command", usage: "Usage: plash complete options COMMAND")
         }
-        let words = command.name == "run" ? execOptions.map(\.name)
+        let words = command.name == "run" ? execOptions.filter(\.passedByRun).map(\.name)
             : command.options.split(whereSeparator: { $0 == " " || $0 == "," || $0 == "\n" }).filter { $0.hasPrefix("-") }.map(String.init)
         (words + ["--help"]).forEach { print($0) }
     default:

@@ -52,6 +52,8 @@ import Testing
                        "--seccomp PROFILE", "--pid-ns", "--net none", "--persist DIR", "--no-new-privs"] {
             #expect(result.stdout.contains("  \(option)"), "\(option)")
         }
+        // Not the image options: plash run names the image itself.
+        #expect(!result.stdout.contains("--root") && !result.stdout.contains("--lower"), "\(result)")
     }
 
     func jsonArray(_ text: String) throws -> [[String: Any]] {
@@ -131,6 +133,7 @@ import Testing
         #expect(try words(["macros"]).contains("--apt"))
         #expect(try words(["images"]) == ["1", "box"])
         #expect(try words(["options", "run"]).contains("--memory"))
+        #expect(try !words(["options", "run"]).contains("--root"))
         #expect(try words(["options", "ps"]) == ["--json", "--help"])
     }
 }
