@@ -102,13 +102,13 @@ func killMarked(_ markers: [String]) {
 }
 
 /// An interactive shell with job control on a real terminal (a pty) runs plash-exec
-/// --pid-ns as a foreground job: ^Z must give the shell the job back, stopped; fg
+/// --pid-ns (or --isolate, which implies it) as a foreground job: ^Z must give the shell the job back, stopped; fg
 /// must bring it back to the terminal; ^C must end it. Every wait has a deadline.
 let jobControlScript = #"""
 # An interactive shell with job control on a real terminal runs plash-exec --pid-ns
 # as a foreground job; ^Z, fg and ^C must act on it as on any program.
 import os, pty, select, signal, sys, time
-plash_exec, root = sys.argv[1], sys.argv[2]
+plash_exec, root, option = sys.argv[1], sys.argv[2], sys.argv[3]
 shell, terminal = pty.fork()
 if shell == 0:
     os.execve("/bin/sh", ["sh", "-i"], {"PS1": "prompt$ ", "PATH": "/usr/bin:/bin", "TERM": "dumb", "ENV": ""})
@@ -144,7 +144,7 @@ def descendants(pid):
     return found
 try:
     expect("prompt$ ")
-    send("%s --pid-ns --root %s -- sh -c 'echo up-$((1+1)); read line; echo got $line; exec sleep 1000'\n" % (plash_exec, root))
+    send("%s %s --root %s -- sh -c 'echo up-$((1+1)); read line; echo got $line; exec sleep 1000'\n" % (plash_exec, option, root))
     expect("up-2")
     send("\x1a")
     expect("Stopped")
@@ -169,8 +169,9 @@ finally:
     os.waitpid(shell, 0)
 """#
 
-@Test func atATerminalCtrlZStopsTheJobFgResumesItAndCtrlCEndsIt() throws {
-    let result = try run("/usr/bin/python3", ["-c", jobControlScript, plashExec, busyboxRoot])
+@Test(arguments: ["--pid-ns", "--isolate"])
+func atATerminalCtrlZStopsTheJobFgResumesItAndCtrlCEndsIt(option: String) throws {
+    let result = try run("/usr/bin/python3", ["-c", jobControlScript, plashExec, busyboxRoot, option])
     #expect(result.status == 0 && result.stdout == "ok\n", "\(result)")
 }
 
