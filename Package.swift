@@ -27,9 +27,14 @@ let package = Package(
         .systemLibrary(name: "COpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
         .target(name: "PlashSystem", dependencies: ["CPlashShims", "CSeccomp", "COpenSSL"]),
         .target(name: "PlashExec", dependencies: ["PlashSystem"]),
+        // The tar reader's C side: decompressors, linked from the static libraries of Debian's
+        // zlib1g-dev, liblzma-dev, libzstd-dev and libbz2-dev: no gzip or xz processes.
+        .target(name: "CArchive", linkerSettings: [
+            .linkedLibrary("z"), .linkedLibrary("lzma"), .linkedLibrary("zstd"), .linkedLibrary("bz2"),
+        ]),
         .executableTarget(name: "plash-exec", dependencies: ["PlashExec"],
                           linkerSettings: staticExecutable),
-        .target(name: "PlashKit", dependencies: ["PlashSystem", "PlashExec"]),
+        .target(name: "PlashKit", dependencies: ["PlashSystem", "PlashExec", "CArchive"]),
         // plash parses its own arguments: the macro language is ordered words that no
         // option parser models, and `plash run` must start fast.
         .executableTarget(name: "plash", dependencies: ["PlashKit"], linkerSettings: staticFoundation),

@@ -8,8 +8,10 @@ import PlashSystem
 /// An image's files, merged: the top layer's directory for a one-layer image, else a
 /// read-only overlay of its layers (top first) mounted at `target`. nosuid and nodev:
 /// an image's setuid files and device nodes, from any imported tar, must give nobody
-/// on the host root or a device through the mount point.
-func mountImage(_ image: Store.Image, store: Store, on target: String) throws {
+/// on the host root or a device through the mount point. `userxattr`: in a user
+/// namespace, where overlayfs keeps its whiteouts and opaque marks in user.overlay.*
+/// xattrs (as plash-exec wrote them there).
+func mountImage(_ image: Store.Image, store: Store, on target: String, userxattr: Bool = false) throws {
     let layers = store.layers(of: image)
     let safe = UInt(MS_RDONLY | MS_NOSUID | MS_NODEV)
     if layers.count == 1 {
@@ -27,7 +29,7 @@ func mountImage(_ image: Store.Image, store: Store, on target: String) throws {
     var opened: [Int32] = []
     defer { opened.forEach { close($0) } }
     for dir in layers { opened.append(try openDirectory(dir, what: "layer")) }
-    try mountOverlay("plash:\(image.id)", on: target, lowers: opened, flags: safe)
+    try mountOverlay("plash:\(image.id)", on: target, lowers: opened, userxattr: userxattr, flags: safe)
 }
 
 /// `plash mount ID DIR`: the image, read-only, at DIR on the host. Only root: an
@@ -48,24 +50,48 @@ public func unmountImage(_ dir: String) throws {
     }
 }
 
-/// `plash export-tar ID FILE|-`: the image's merged files as a tar. The overlay is
-/// mounted in a mount namespace of our own, so it vanishes with this process however
-/// it ends.
-public func exportTar(_ image: Store.Image, to file: String, store: Store) throws {
+/// `plash export-tar ID FILE|-`: the image's merged files as a tar, written by plash
+/// (TarWriter), sorted, so the same image gives the same bytes. An image of several
+/// layers is mounted as an overlay in a mount namespace of our own, so the mount
+/// vanishes with this process however it ends. A FILE is written beside and renamed
+/// into place: a failed export leaves no partial archive, and an older FILE intact.
+/// `inUserNamespace`: an ordinary user's plash, root of its own user namespace.
+public func exportTar(_ image: Store.Image, to file: String, store: Store, inUserNamespace: Bool = false) throws {
     let staging = try store.makeStaging("export")
     defer { try? removeTree(staging.path) }
-    let root = staging.path + "/root"
+    var partial: String? = nil
     do {
-        try check(mkdir(root, 0o755), "create", root)
-        try PlashSystem.unshare(0x0002_0000)  // CLONE_NEWNS, not imported from sched.h
-        try PlashSystem.mount("none", on: "/", flags: UInt(MS_REC | MS_PRIVATE), what: "make / private")
-        try mountImage(image, store: store, on: root)
-        var arguments = ["tar", "-c", "--numeric-owner", "--xattrs", "--xattrs-include=security.capability",
-                         "--xattrs-include=user.*", "-C", root, "."]
-        if file != "-" { arguments += ["-f", file] }
-        try runHelper(arguments, streams: Streams(stdin: .null), context: "archive")
-        umount2(root, Int32(MNT_DETACH))
+        let layers = store.layers(of: image)
+        var tree = image.data
+        if layers.count > 1 {
+            tree = staging.path + "/root"
+            try check(mkdir(tree, 0o755), "create", tree)
+            try PlashSystem.unshare(0x0002_0000)  // CLONE_NEWNS, not imported from sched.h
+            try PlashSystem.mount("none", on: "/", flags: UInt(MS_REC | MS_PRIVATE), what: "make / private")
+            try mountImage(image, store: store, on: tree, userxattr: inUserNamespace)
+        }
+        defer { if layers.count > 1 { umount2(tree, Int32(MNT_DETACH)) } }
+        let root = try check(open(tree, O_RDONLY | O_DIRECTORY | O_CLOEXEC), "open", tree)
+        defer { close(root) }
+
+        var out: Int32 = 1
+        if file != "-" {
+            var info = stat()
+            if stat(file, &info) == 0 && info.st_mode & S_IFMT != S_IFREG {
+                out = try check(open(file, O_WRONLY | O_CLOEXEC), "open", file)   // a device or a pipe
+            } else {
+                let (dir, name) = splitLast(file)
+                partial = dir + "/." + name + ".plash-\(getpid())"
+                out = try check(open(partial!, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644), "create", partial!)
+            }
+        }
+        defer { if out != 1 { close(out) } }
+        try TarWriter(fd: out, name: file == "-" ? "stdout" : file).writeTree(root)
+        if let partial {
+            try check(rename(partial, file), "rename", file)
+        }
     } catch {
+        if let partial { unlink(partial) }
         throw error.context("export-tar \(image.id)")
     }
 }

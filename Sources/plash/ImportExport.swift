@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import PlashKit
 import PlashSystem
 
@@ -12,14 +15,22 @@ import PlashSystem
 
 @Sendable func importTarCommand(_ arguments: [String]) throws -> Int32 {
     try expect(arguments, "import-tar", min: 0, max: 1)
+    // An ordinary user extracts as root of their own user namespace, where the archive's
+    // owners are their subordinate ids and chown works.
+    try becomeRootOfUserNamespace()
     print(try importTar(arguments.first ?? "-", store: try openStore(), log: { printLine(toStandardError: $0) }).id)
     return 0
 }
 
 @Sendable func exportTarCommand(_ arguments: [String]) throws -> Int32 {
     try expect(arguments, "export-tar", min: 1, max: 2)
+    // An ordinary user reads their store as root of their own user namespace, where
+    // files of subordinate ids are readable, and may mount the layers there.
+    let inUserNamespace = geteuid() != 0
+    try becomeRootOfUserNamespace()
     let store = Store()
-    try exportTar(try store.image(arguments[0]), to: arguments.count == 2 ? arguments[1] : "-", store: store)
+    try exportTar(try store.image(arguments[0]), to: arguments.count == 2 ? arguments[1] : "-", store: store,
+                  inUserNamespace: inUserNamespace)
     return 0
 }
 

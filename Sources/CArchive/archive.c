@@ -1,0 +1,282 @@
+#include "CArchive.h"
+
+#define _GNU_SOURCE
+#include <linux/openat2.h>
+#include <sys/syscall.h>
+#include <bzlib.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <lzma.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zlib.h>
+#include <zstd.h>
+
+enum format { PLAIN, GZIP, XZ, ZSTD, BZIP2 };
+
+struct plash_decoder {
+    int fd;
+    enum format format;
+    const char *error;
+    int eof;                  // the input is at its end
+    int between_members;      // gzip and bzip2: a member ended, another may follow
+    unsigned long long input_size;
+    const unsigned char *next;   // undecoded input in `in`
+    size_t avail;
+    z_stream gzip;
+    lzma_stream xz;
+    ZSTD_DStream *zstd;
+    size_t zstd_last;         // ZSTD_decompressStream's last hint: 0 at a frame's end
+    bz_stream bzip2;
+    unsigned char in[1 << 17];
+};
+
+// More input into `in` once it is used up: 1 when some came, 0 at the end, -1 on error.
+static int refill(plash_decoder *d) {
+    if (d->avail > 0) return 1;
+    if (d->eof) return 0;
+    for (;;) {
+        ssize_t n = read(d->fd, d->in, sizeof d->in);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) return -1;
+        if (n == 0) { d->eof = 1; return 0; }
+        d->next = d->in;
+        d->avail = (size_t)n;
+        d->input_size += (unsigned long long)n;
+        return 1;
+    }
+}
+
+static int starts_with(const plash_decoder *d, const char *magic, size_t length) {
+    return d->avail >= length && memcmp(d->next, magic, length) == 0;
+}
+
+static ssize_t fail(plash_decoder *d, const char *reason) {
+    d->error = reason;
+    return -1;
+}
+
+plash_decoder *plash_decoder_new(int fd) {
+    plash_decoder *d = calloc(1, sizeof *d);
+    if (!d) return NULL;
+    d->fd = fd;
+    // Enough bytes for the longest magic (xz: 6), however the pipe delivers them.
+    size_t have = 0;
+    while (have < 6) {
+        ssize_t n = read(fd, d->in + have, sizeof d->in - have);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) { free(d); return NULL; }
+        if (n == 0) { d->eof = 1; break; }
+        have += (size_t)n;
+    }
+    d->next = d->in;
+    d->avail = have;
+    d->input_size = have;
+    if (starts_with(d, "\x1f\x8b", 2)) {
+        d->format = GZIP;
+        if (inflateInit2(&d->gzip, 15 + 16) != Z_OK) { free(d); errno = ENOMEM; return NULL; }
+    } else if (starts_with(d, "\xfd" "7zXZ\0", 6)) {
+        d->format = XZ;
+        if (lzma_stream_decoder(&d->xz, UINT64_MAX, LZMA_CONCATENATED) != LZMA_OK) { free(d); errno = ENOMEM; return NULL; }
+    } else if (starts_with(d, "\x28\xb5\x2f\xfd", 4)) {
+        d->format = ZSTD;
+        d->zstd = ZSTD_createDStream();
+        if (!d->zstd) { free(d); errno = ENOMEM; return NULL; }
+        d->zstd_last = 1;
+    } else if (starts_with(d, "BZh", 3)) {
+        d->format = BZIP2;
+        if (BZ2_bzDecompressInit(&d->bzip2, 0, 0) != BZ_OK) { free(d); errno = ENOMEM; return NULL; }
+    } else {
+        d->format = PLAIN;
+    }
+    return d;
+}
+
+// After a gzip or bzip2 member: zero bytes (tape padding) are skipped, the end of input
+// ends the data, the format's magic starts another member; anything else is garbage.
+// 1: another member follows, 0: the end, -1: failure.
+static int next_member(plash_decoder *d, const char *magic, size_t length) {
+    for (;;) {
+        int more = refill(d);
+        if (more <= 0) return more;
+        while (d->avail > 0 && d->next[0] == 0) { d->next++; d->avail--; }
+        if (d->avail == 0) continue;
+        if (d->avail < length && !d->eof) {
+            // A magic split across reads: keep what we have at the start and read on.
+            memmove(d->in, d->next, d->avail);
+            d->next = d->in;
+            ssize_t n;
+            do n = read(d->fd, d->in + d->avail, sizeof d->in - d->avail); while (n < 0 && errno == EINTR);
+            if (n < 0) return -1;
+            if (n == 0) d->eof = 1;
+            d->avail += (size_t)n;
+            d->input_size += (unsigned long long)n;
+            continue;
+        }
+        if (starts_with(d, magic, length)) return 1;
+        d->error = "trailing garbage after the compressed data";
+        return -1;
+    }
+}
+
+static ssize_t read_gzip(plash_decoder *d, void *buffer, size_t size) {
+    d->gzip.next_out = buffer;
+    d->gzip.avail_out = (uInt)(size > (1u << 30) ? (1u << 30) : size);
+    uInt start = d->gzip.avail_out;
+    while (d->gzip.avail_out == start) {
+        if (d->between_members) {
+            int more = next_member(d, "\x1f\x8b", 2);
+            if (more <= 0) return more;
+            inflateReset(&d->gzip);
+            d->between_members = 0;
+        }
+        int more = refill(d);
+        if (more < 0) return -1;
+        if (more == 0) return fail(d, "the gzip data is truncated");
+        d->gzip.next_in = (unsigned char *)d->next;
+        d->gzip.avail_in = (uInt)d->avail;
+        int result = inflate(&d->gzip, Z_NO_FLUSH);
+        d->next = d->gzip.next_in;
+        d->avail = d->gzip.avail_in;
+        if (result == Z_STREAM_END) { d->between_members = 1; continue; }
+        if (result == Z_MEM_ERROR) { errno = ENOMEM; return -1; }
+        if (result != Z_OK && result != Z_BUF_ERROR) return fail(d, "corrupt gzip data");
+    }
+    return (ssize_t)(start - d->gzip.avail_out);
+}
+
+static ssize_t read_xz(plash_decoder *d, void *buffer, size_t size) {
+    d->xz.next_out = buffer;
+    d->xz.avail_out = size;
+    for (;;) {
+        int more = refill(d);
+        if (more < 0) return -1;
+        d->xz.next_in = d->next;
+        d->xz.avail_in = d->avail;
+        lzma_ret result = lzma_code(&d->xz, more == 0 ? LZMA_FINISH : LZMA_RUN);
+        d->next = d->xz.next_in;
+        d->avail = d->xz.avail_in;
+        size_t produced = size - d->xz.avail_out;
+        if (result == LZMA_STREAM_END) return (ssize_t)produced;
+        if (result == LZMA_MEM_ERROR) { errno = ENOMEM; return -1; }
+        if (result != LZMA_OK && result != LZMA_BUF_ERROR) {
+            return fail(d, result == LZMA_DATA_ERROR || result == LZMA_FORMAT_ERROR ? "corrupt xz data" : "xz decoding failed");
+        }
+        if (produced > 0) return (ssize_t)produced;
+        if (more == 0) return fail(d, "the xz data is truncated");
+    }
+}
+
+static ssize_t read_zstd(plash_decoder *d, void *buffer, size_t size) {
+    ZSTD_outBuffer out = { buffer, size, 0 };
+    for (;;) {
+        int more = refill(d);
+        if (more < 0) return -1;
+        if (more == 0) {
+            if (d->zstd_last == 0) return 0;
+            // Output still held inside the decoder comes out without input.
+            ZSTD_inBuffer none = { d->in, 0, 0 };
+            size_t result = ZSTD_decompressStream(d->zstd, &out, &none);
+            if (ZSTD_isError(result)) return fail(d, "corrupt zstd data");
+            d->zstd_last = result;
+            if (out.pos > 0) return (ssize_t)out.pos;
+            return fail(d, "the zstd data is truncated");
+        }
+        ZSTD_inBuffer in = { d->next, d->avail, 0 };
+        size_t result = ZSTD_decompressStream(d->zstd, &out, &in);
+        d->next += in.pos;
+        d->avail -= in.pos;
+        if (ZSTD_isError(result)) return fail(d, "corrupt zstd data");
+        d->zstd_last = result;
+        if (out.pos > 0) return (ssize_t)out.pos;
+    }
+}
+
+static ssize_t read_bzip2(plash_decoder *d, void *buffer, size_t size) {
+    d->bzip2.next_out = buffer;
+    d->bzip2.avail_out = (unsigned)(size > (1u << 30) ? (1u << 30) : size);
+    unsigned start = d->bzip2.avail_out;
+    while (d->bzip2.avail_out == start) {
+        if (d->between_members) {
+            int more = next_member(d, "BZh", 3);
+            if (more <= 0) return more;
+            BZ2_bzDecompressEnd(&d->bzip2);
+            memset(&d->bzip2, 0, sizeof d->bzip2);
+            if (BZ2_bzDecompressInit(&d->bzip2, 0, 0) != BZ_OK) { errno = ENOMEM; return -1; }
+            d->bzip2.next_out = buffer;
+            d->bzip2.avail_out = start;
+            d->between_members = 0;
+        }
+        int more = refill(d);
+        if (more < 0) return -1;
+        if (more == 0) return fail(d, "the bzip2 data is truncated");
+        d->bzip2.next_in = (char *)d->next;
+        d->bzip2.avail_in = (unsigned)(d->avail > (1u << 30) ? (1u << 30) : d->avail);
+        size_t offered = d->bzip2.avail_in;
+        int result = BZ2_bzDecompress(&d->bzip2);
+        d->next += offered - d->bzip2.avail_in;
+        d->avail -= offered - d->bzip2.avail_in;
+        if (result == BZ_STREAM_END) { d->between_members = 1; continue; }
+        if (result == BZ_MEM_ERROR) { errno = ENOMEM; return -1; }
+        if (result != BZ_OK) return fail(d, "corrupt bzip2 data");
+    }
+    return (ssize_t)(start - d->bzip2.avail_out);
+}
+
+ssize_t plash_decoder_read(plash_decoder *d, void *buffer, size_t size) {
+    d->error = NULL;
+    switch (d->format) {
+    case GZIP: return read_gzip(d, buffer, size);
+    case XZ: return read_xz(d, buffer, size);
+    case ZSTD: return read_zstd(d, buffer, size);
+    case BZIP2: return read_bzip2(d, buffer, size);
+    case PLAIN:
+        if (d->avail > 0) {
+            size_t n = d->avail < size ? d->avail : size;
+            memcpy(buffer, d->next, n);
+            d->next += n;
+            d->avail -= n;
+            return (ssize_t)n;
+        }
+        if (d->eof) return 0;
+        for (;;) {
+            ssize_t n = read(d->fd, buffer, size);
+            if (n < 0 && errno == EINTR) continue;
+            if (n == 0) d->eof = 1;
+            if (n > 0) d->input_size += (unsigned long long)n;
+            return n;
+        }
+    }
+    return 0;
+}
+
+const char *plash_decoder_error(const plash_decoder *d) { return d->error; }
+
+const char *plash_decoder_format(const plash_decoder *d) {
+    static const char *names[] = { "plain", "gzip", "xz", "zstd", "bzip2" };
+    return names[d->format];
+}
+
+unsigned long long plash_decoder_input_size(const plash_decoder *d) { return d->input_size; }
+
+void plash_decoder_free(plash_decoder *d) {
+    if (!d) return;
+    switch (d->format) {
+    case GZIP: inflateEnd(&d->gzip); break;
+    case XZ: lzma_end(&d->xz); break;
+    case ZSTD: ZSTD_freeDStream(d->zstd); break;
+    case BZIP2: BZ2_bzDecompressEnd(&d->bzip2); break;
+    case PLAIN: break;
+    }
+    free(d);
+}
+
+int plash_open_beneath(int dir, const char *path, int flags, mode_t mode) {
+    struct open_how how;
+    memset(&how, 0, sizeof how);
+    how.flags = (unsigned long long)flags;
+    how.mode = (flags & O_CREAT) ? mode : 0;
+    how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+    return (int)syscall(SYS_openat2, dir, path, &how, sizeof how);
+}

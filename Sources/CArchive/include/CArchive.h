@@ -1,0 +1,35 @@
+// Streaming decompression for plash import-tar: gzip (several members too), xz, zstd
+// and bzip2, told by their magic bytes, or plain bytes passed through. Written in C
+// because the libraries' stream structs hold pointers that Swift would have to pin.
+#ifndef PLASH_ARCHIVE_H
+#define PLASH_ARCHIVE_H
+
+#include <sys/types.h>
+#include <sys/xattr.h>   // fsetxattr and friends, which Swift's Glibc module lacks
+
+typedef struct plash_decoder plash_decoder;
+
+// Reads the first bytes of `fd` to tell its format and starts decoding it. NULL when
+// out of memory or the first read failed (errno tells).
+plash_decoder *plash_decoder_new(int fd);
+
+// Up to `size` decoded bytes into `buffer`: their count, 0 at the end of the data, -1
+// on failure: then plash_decoder_error() says why, or is NULL when errno does.
+ssize_t plash_decoder_read(plash_decoder *decoder, void *buffer, size_t size);
+
+const char *plash_decoder_error(const plash_decoder *decoder);
+
+// "gzip", "xz", "zstd", "bzip2" or "plain".
+const char *plash_decoder_format(const plash_decoder *decoder);
+
+// Decoded bytes so far: none means the input was empty.
+unsigned long long plash_decoder_input_size(const plash_decoder *decoder);
+
+void plash_decoder_free(plash_decoder *decoder);
+
+// openat2(2) with RESOLVE_BENEATH and RESOLVE_NO_SYMLINKS: `path` must lie beneath the
+// directory `dir` and may not pass through a symlink (ELOOP), so no entry of an archive
+// can reach outside the tree it is extracted into.
+int plash_open_beneath(int dir, const char *path, int flags, mode_t mode);
+
+#endif
