@@ -107,6 +107,8 @@ public struct TarReader {
     var padding = 0       // after it, to the next 512-byte boundary
     public private(set) var entries = 0
     var previous: String? = nil
+    /// The name in the header being read, for its errors.
+    var current: String? = nil
 
     /// Larger sizes than this cannot be real: refused before any arithmetic on them.
     static let maximumSize = 1 << 52
@@ -138,6 +140,9 @@ public struct TarReader {
                 throw entries == 0 && !extended ? PlashError.failure("not a tar archive") : failure("bad header checksum")
             }
             let type = block[156]
+            let isExtended = [UInt8(ascii: "L"), UInt8(ascii: "K"), UInt8(ascii: "x"), UInt8(ascii: "g")].contains(type)
+            current = isExtended ? nil : longName ?? string(block, 0, 100)
+            defer { current = nil }
             let size = try number(block, 124, 12, "size")
             switch type {
             case UInt8(ascii: "L"), UInt8(ascii: "K"), UInt8(ascii: "x"), UInt8(ascii: "g"):
@@ -164,6 +169,9 @@ public struct TarReader {
             if let longName { entry.name = longName }
             if let longLink { entry.linkName = longLink }
             try apply(pax, to: &entry)
+            // Old tars mark directories by a slash only: of the full name, not of a
+            // ustar field that a long name overflowed.
+            if type == 0 || type == UInt8(ascii: "0"), entry.name.hasSuffix("/") { entry.kind = .directory }
             if entry.kind != .file { entry.size = 0 }
             dataLeft = entry.size
             padding = TarReader.padding(entry.size)
@@ -189,7 +197,8 @@ public struct TarReader {
     static func padding(_ size: Int) -> Int { (512 - size % 512) % 512 }
 
     func failure(_ reason: String) -> PlashError {
-        PlashError.failure(previous.map { "after \($0): \(reason)" } ?? reason)
+        if let current, !current.isEmpty { return PlashError.failure("\(current): \(reason)") }
+        return PlashError.failure(previous.map { "after \($0): \(reason)" } ?? reason)
     }
 
     func header(_ block: [UInt8], type: UInt8, size: Int) throws -> TarEntry {
@@ -201,7 +210,7 @@ public struct TarReader {
         }
         let kind: TarEntry.Kind
         switch type {
-        case UInt8(ascii: "0"), 0, UInt8(ascii: "7"): kind = name.hasSuffix("/") ? .directory : .file
+        case UInt8(ascii: "0"), 0, UInt8(ascii: "7"): kind = .file
         case UInt8(ascii: "1"): kind = .hardLink
         case UInt8(ascii: "2"): kind = .symbolicLink
         case UInt8(ascii: "3"): kind = .characterDevice
@@ -234,12 +243,12 @@ public struct TarReader {
             let whole = key == "mtime" ? String(text.prefix { $0 != "." }) : text
             guard let number = Int(whole), number >= (key == "mtime" ? Int.min : 0),
                   number <= TarReader.maximumSize || key == "mtime" else {
-                throw failure("\(entry.name): bad pax \(key) \(text.debugDescription)")
+                throw PlashError.failure("\(entry.name): bad pax \(key) \(text.debugDescription)")
             }
             return number
         }
         for (key, value) in pax where value.contains(0) && (key == "path" || key == "linkpath") {
-            throw failure("\(entry.name): pax \(key) holds a NUL byte")
+            throw PlashError.failure("\(entry.name): pax \(key) holds a NUL byte")
         }
         if let path = pax["path"] { entry.name = String(decoding: path, as: UTF8.self) }
         if let link = pax["linkpath"] { entry.linkName = String(decoding: link, as: UTF8.self) }

@@ -5,12 +5,13 @@ import Testing
 /// import-tar and export-tar, with archives crafted by Python's tarfile.
 @Suite struct TarTests {
     /// Runs a Python snippet with `tarfile` imported and `out` the archive's path.
-    func craft(_ body: String, compression: String = "") throws -> String {
+    /// `options`: more arguments to tarfile.open (`pax_headers={...}`).
+    func craft(_ body: String, compression: String = "", options: String = "") throws -> String {
         let path = makeDirectory("tar") + "/archive.tar" + (compression.isEmpty ? "" : "." + compression)
         let mode = compression.isEmpty ? "w" : "w:" + compression
         let script = """
             import tarfile, io
-            out = tarfile.open(\(pythonString(path)), \(pythonString(mode)))
+            out = tarfile.open(\(pythonString(path)), \(pythonString(mode))\(options.isEmpty ? "" : ", " + options))
             def add(name, kind=tarfile.REGTYPE, data=b"", link="", mode=0o644, uid=0, gid=0, major=0, minor=0):
                 info = tarfile.TarInfo(name)
                 info.type = kind; info.linkname = link; info.mode = mode; info.uid = uid; info.gid = gid

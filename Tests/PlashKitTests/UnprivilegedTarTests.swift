@@ -1,0 +1,92 @@
+import Foundation
+import PlashTestSupport
+import Testing
+
+// import-tar and export-tar as real ordinary users (setpriv), in their own stores.
+
+/// A root-owned archive, as root's `plash export-tar` or a distribution writes them,
+/// copied where `user` may read it.
+func rootOwnedArchive(for user: TestUser, in dir: String) throws -> String {
+    let archive = dir + "/root.tar"
+    let script = """
+        import tarfile, io
+        out = tarfile.open('\(archive)', 'w')
+        def add(name, kind=tarfile.REGTYPE, data=b'', mode=0o644, uid=0, gid=0, major=0, minor=0):
+            info = tarfile.TarInfo(name)
+            info.type = kind; info.mode = mode; info.uid = uid; info.gid = gid
+            info.devmajor = major; info.devminor = minor; info.size = len(data)
+            out.addfile(info, io.BytesIO(data) if kind == tarfile.REGTYPE else None)
+        add('d', tarfile.DIRTYPE, mode=0o755)
+        add('d/mine', data=b'1000', uid=1000, gid=100)
+        add('d/root', data=b'root', mode=0o600)
+        add('d/null', tarfile.CHRTYPE, mode=0o666, major=1, minor=3)
+        add('d/fifo', tarfile.FIFOTYPE)
+        out.close()
+        """
+    let made = try run("/usr/bin/env", ["python3", "-c", script],
+                       environment: ["PATH": "/root/.pyenv/shims:/usr/local/bin:/usr/bin:/bin", "HOME": "/root"])
+    guard made.status == 0 else { throw StoreTestError("python: \(made)") }
+    chown(archive, user.uid, user.uid)
+    return archive
+}
+
+func ownerOnHost(_ path: String) throws -> String {
+    try shell("stat -c '%u:%g' '\(path)'").stdout.trimmingCharacters(in: .newlines)
+}
+
+@Test func anOrdinaryUserImportsARootOwnedArchiveWithItsOwnersAndExportsItBack() throws {
+    let user = userWithSubordinateIDs
+    let cwd = makeDirectory("usertar", ownedBy: user)
+    let data = cwd + "/store"
+    let archive = try rootOwnedArchive(for: user, in: cwd)
+    let imported = try plashAs(user, ["import-tar", archive], data: data, directory: cwd)
+    #expect(imported.status == 0, "\(imported)")
+    #expect(imported.stdout == "1\n")
+    #expect(imported.stderr.contains("skipped 1 device nodes"), "\(imported.stderr)")
+    // Owners land as in the archive: 0 is the user, 1000 its subordinate id 999 above the range's start.
+    let layer = data + "/layer/0/1/_data"
+    let start = user.uid * 100_000
+    #expect(try ownerOnHost(layer + "/d/mine") == "\(start + 999):\(start + 99)")
+    #expect(try ownerOnHost(layer + "/d/root") == "\(user.uid):\(user.uid)")
+    #expect(FileManager.default.fileExists(atPath: layer + "/d/fifo"))
+    #expect(!FileManager.default.fileExists(atPath: layer + "/d/null"))
+
+    // Export as the user: the owners as the namespace sees them, i.e. as imported.
+    let exported = try plashAs(user, ["export-tar", "1", cwd + "/out.tar"], data: data, directory: cwd)
+    #expect(exported.status == 0, "\(exported)")
+    #expect(exported.stderr == "", "\(exported)")
+    let listing = try shell("tar -tvf '\(cwd)/out.tar' | awk '{ print $1, $2, $3, $6 }'").stdout
+    #expect(listing.contains("-rw-r--r-- 1000/100 4 ./d/mine\n"), "\(listing)")
+    #expect(listing.contains("-rw------- 0/0 4 ./d/root\n"), "\(listing)")
+    #expect(try rootOwnedFiles([data, cwd]) == "")
+}
+
+@Test func anOrdinaryUserExportsAnImageOfSeveralLayers() throws {
+    let user = userWithSubordinateIDs
+    let cwd = makeDirectory("userexport", ownedBy: user)
+    let data = cwd + "/store"
+    // A removed file and a directory made anew (a whiteout and an opaque directory),
+    // which only an overlay mounted with userxattr shows as the container saw them.
+    let built = try plashAs(user, ["build", "--from", "busybox", "--run", "rm /bin/ls; rm -r /usr/sbin; mkdir /usr/sbin; echo b > /b"],
+                            data: data, directory: cwd)
+    #expect(built.stdout == "2\n", "\(built)")
+    let exported = try plashAs(user, ["export-tar", "2", cwd + "/out.tar"], data: data, directory: cwd)
+    #expect(exported.status == 0, "\(exported)")
+    let names = try shell("tar -tf '\(cwd)/out.tar'").stdout.split(separator: "\n")
+    #expect(names.contains("./b") && names.contains("./bin/busybox"), "\(names)")
+    #expect(!names.contains("./bin/ls"), "\(names)")
+    #expect(names.filter { $0.hasPrefix("./usr/sbin/") } == ["./usr/sbin/"], "\(names)")
+    #expect(try rootOwnedFiles([data, cwd]) == "")
+}
+
+@Test func withoutSubordinateIDsAnImportSaysWhoOwnsTheFiles() throws {
+    let user = userWithoutSubordinateIDs
+    let cwd = makeDirectory("usertar-nosub", ownedBy: user)
+    let data = cwd + "/store"
+    let archive = try rootOwnedArchive(for: user, in: cwd)
+    let imported = try plashAs(user, ["import-tar", archive], data: data, directory: cwd)
+    #expect(imported.status == 0, "\(imported)")
+    #expect(imported.stderr.contains("1 entries are owned by you"), "\(imported.stderr)")
+    #expect(try ownerOnHost(data + "/layer/0/1/_data/d/mine") == "\(user.uid):\(user.uid)")
+    #expect(try plashAs(user, ["export-tar", "1", cwd + "/out.tar"], data: data, directory: cwd).status == 0)
+}
