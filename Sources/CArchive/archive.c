@@ -1,10 +1,13 @@
+#define _GNU_SOURCE
 #include "CArchive.h"
 
-#define _GNU_SOURCE
 #include <linux/openat2.h>
 #include <sys/syscall.h>
 #include <bzlib.h>
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <fcntl.h>
 #include <lzma.h>
 #include <stdlib.h>
@@ -29,8 +32,19 @@ struct plash_decoder {
     ZSTD_DStream *zstd;
     size_t zstd_last;         // ZSTD_decompressStream's last hint: 0 at a frame's end
     bz_stream bzip2;
+    // Compressed input is decoded by a thread of its own that writes into a pipe, so
+    // decompression and extraction use two cores, as GNU tar with a gzip or xz child does.
+    int threaded;
+    int pipe_read;
+    pthread_t thread;
+    atomic_int finished;      // the thread is done with this struct
+    int failed, failed_errno;
     unsigned char in[1 << 17];
+    unsigned char out[1 << 17];
 };
+
+static ssize_t decode(plash_decoder *d, void *buffer, size_t size);
+static int start_thread(plash_decoder *d);
 
 // More input into `in` once it is used up: 1 when some came, 0 at the end, -1 on error.
 static int refill(plash_decoder *d) {
@@ -90,6 +104,7 @@ plash_decoder *plash_decoder_new(int fd) {
     } else {
         d->format = PLAIN;
     }
+    if (d->format != PLAIN) start_thread(d);
     return d;
 }
 
@@ -224,8 +239,7 @@ static ssize_t read_bzip2(plash_decoder *d, void *buffer, size_t size) {
     return (ssize_t)(start - d->bzip2.avail_out);
 }
 
-ssize_t plash_decoder_read(plash_decoder *d, void *buffer, size_t size) {
-    d->error = NULL;
+static ssize_t decode(plash_decoder *d, void *buffer, size_t size) {
     switch (d->format) {
     case GZIP: return read_gzip(d, buffer, size);
     case XZ: return read_xz(d, buffer, size);
@@ -251,6 +265,79 @@ ssize_t plash_decoder_read(plash_decoder *d, void *buffer, size_t size) {
     return 0;
 }
 
+struct thread_start {
+    plash_decoder *decoder;
+    int pipe_write;
+};
+
+static void *decode_thread(void *argument) {
+    struct thread_start start = *(struct thread_start *)argument;
+    free(argument);
+    plash_decoder *d = start.decoder;
+    // A reader that stopped early closes the pipe: then write fails with EPIPE.
+    sigset_t pipe_signal;
+    sigemptyset(&pipe_signal);
+    sigaddset(&pipe_signal, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_signal, NULL);
+    for (;;) {
+        ssize_t n = decode(d, d->out, sizeof d->out);
+        if (n < 0) { d->failed = 1; d->failed_errno = errno; }
+        if (n <= 0) break;
+        for (ssize_t done = 0; done < n;) {
+            ssize_t written = write(start.pipe_write, d->out + done, (size_t)(n - done));
+            if (written < 0 && errno == EINTR) continue;
+            if (written < 0) goto stop;
+            done += written;
+        }
+    }
+stop:
+    close(start.pipe_write);
+    atomic_store(&d->finished, 1);
+    return NULL;
+}
+
+// Decoding moves to a thread that writes into a pipe; 0, or -1 when none could start
+// (then the caller decodes in line).
+static int start_thread(plash_decoder *d) {
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) < 0) return -1;
+    fcntl(fds[0], F_SETPIPE_SZ, 1 << 20);   // fewer switches; a refusal only costs speed
+    struct thread_start *start = malloc(sizeof *start);
+    if (!start) { close(fds[0]); close(fds[1]); return -1; }
+    start->decoder = d;
+    start->pipe_write = fds[1];
+    if (pthread_create(&d->thread, NULL, decode_thread, start) != 0) {
+        free(start);
+        close(fds[0]);
+        close(fds[1]);
+        return -1;
+    }
+    d->threaded = 1;
+    d->pipe_read = fds[0];
+    return 0;
+}
+
+ssize_t plash_decoder_read(plash_decoder *d, void *buffer, size_t size) {
+    if (!d->threaded) {
+        d->error = NULL;
+        return decode(d, buffer, size);
+    }
+    for (;;) {
+        ssize_t n = read(d->pipe_read, buffer, size);
+        if (n < 0 && errno == EINTR) continue;
+        if (n != 0) return n;
+        // The end of the pipe: the thread is done; did it fail?
+        pthread_join(d->thread, NULL);
+        d->threaded = 0;
+        close(d->pipe_read);
+        if (!d->failed) return 0;
+        d->eof = 1;
+        d->between_members = 0;
+        errno = d->failed_errno;
+        return -1;
+    }
+}
+
 const char *plash_decoder_error(const plash_decoder *d) { return d->error; }
 
 const char *plash_decoder_format(const plash_decoder *d) {
@@ -262,6 +349,13 @@ unsigned long long plash_decoder_input_size(const plash_decoder *d) { return d->
 
 void plash_decoder_free(plash_decoder *d) {
     if (!d) return;
+    if (d->threaded) {
+        close(d->pipe_read);
+        // A thread still waiting for input (a slow pipe on stdin) is left to the
+        // process's exit, with the memory it uses.
+        if (!atomic_load(&d->finished)) { pthread_detach(d->thread); return; }
+        pthread_join(d->thread, NULL);
+    }
     switch (d->format) {
     case GZIP: inflateEnd(&d->gzip); break;
     case XZ: lzma_end(&d->xz); break;

@@ -132,3 +132,25 @@ extension TarTests {
         try expectRefused("-", "not a tar archive", stdin: String(repeating: "not a tar\n", count: 1000))
     }
 }
+
+extension TarTests {
+    @Test func concatenatedCompressedStreamsAreReadWhole() throws {
+        // pigz, pbzip2 and zstd -T write archives as several members or frames: each
+        // half of the tar compressed on its own, then joined.
+        let plain = try craft("import os\nfor i in range(8): add('f%d' % i, data=os.urandom(3000))")
+        let store = TestStore()
+        var ids: [String] = []
+        for tool in ["gzip", "bzip2", "xz", "zstd -q"] {
+            let joined = plain + "." + tool.prefix(4)
+            try shell("cd '\(splitLast(plain))' && head -c 10240 '\(plain)' | \(tool) -c > '\(joined)'"
+                      + " && tail -c +10241 '\(plain)' | \(tool) -c >> '\(joined)'")
+            ids.append(try store.id(["import-tar", joined]))
+        }
+        #expect(ids == ["1", "2", "3", "4"])
+        let sums = try shell("cd '\(store.data)/layer/0' && for i in 1 2 3 4; do (cd $i/_data && cat f*) | sha256sum; done | uniq | wc -l")
+        #expect(sums.stdout == "1\n")
+        #expect(try shell("cat '\(store.data)'/layer/0/1/_data/f* | wc -c").stdout == "24000\n")
+    }
+
+    func splitLast(_ path: String) -> String { (path as NSString).deletingLastPathComponent }
+}

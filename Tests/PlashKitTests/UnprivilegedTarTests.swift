@@ -36,6 +36,9 @@ func ownerOnHost(_ path: String) throws -> String {
 
 @Test func anOrdinaryUserImportsARootOwnedArchiveWithItsOwnersAndExportsItBack() throws {
     let user = userWithSubordinateIDs
+    // Creating the other test user rewrites /etc/subuid: let that happen before, not
+    // while newuidmap reads it.
+    _ = userWithoutSubordinateIDs
     let cwd = makeDirectory("usertar", ownedBy: user)
     let data = cwd + "/store"
     let archive = try rootOwnedArchive(for: user, in: cwd)
@@ -46,7 +49,7 @@ func ownerOnHost(_ path: String) throws -> String {
     // Owners land as in the archive: 0 is the user, 1000 its subordinate id 999 above the range's start.
     let layer = data + "/layer/0/1/_data"
     let start = user.uid * 100_000
-    #expect(try ownerOnHost(layer + "/d/mine") == "\(start + 999):\(start + 99)")
+    #expect(try ownerOnHost(layer + "/d/mine") == "\(start + 999):\(start + 99)", "\(imported.stderr)")
     #expect(try ownerOnHost(layer + "/d/root") == "\(user.uid):\(user.uid)")
     #expect(FileManager.default.fileExists(atPath: layer + "/d/fifo"))
     #expect(!FileManager.default.fileExists(atPath: layer + "/d/null"))
@@ -63,6 +66,7 @@ func ownerOnHost(_ path: String) throws -> String {
 
 @Test func anOrdinaryUserExportsAnImageOfSeveralLayers() throws {
     let user = userWithSubordinateIDs
+    _ = userWithoutSubordinateIDs   // see above
     let cwd = makeDirectory("userexport", ownedBy: user)
     let data = cwd + "/store"
     // A removed file and a directory made anew (a whiteout and an opaque directory),
