@@ -35,10 +35,7 @@ func ownerOnHost(_ path: String) throws -> String {
 }
 
 @Test func anOrdinaryUserImportsARootOwnedArchiveWithItsOwnersAndExportsItBack() throws {
-    let user = userWithSubordinateIDs
-    // Creating the other test user rewrites /etc/subuid: let that happen before, not
-    // while newuidmap reads it.
-    _ = userWithoutSubordinateIDs
+    let user = try userWithSubordinateIDs
     let cwd = makeDirectory("usertar", ownedBy: user)
     let data = cwd + "/store"
     let archive = try rootOwnedArchive(for: user, in: cwd)
@@ -65,8 +62,7 @@ func ownerOnHost(_ path: String) throws -> String {
 }
 
 @Test func anOrdinaryUserExportsAnImageOfSeveralLayers() throws {
-    let user = userWithSubordinateIDs
-    _ = userWithoutSubordinateIDs   // see above
+    let user = try userWithSubordinateIDs
     let cwd = makeDirectory("userexport", ownedBy: user)
     let data = cwd + "/store"
     // A removed file and a directory made anew (a whiteout and an opaque directory),
@@ -84,7 +80,7 @@ func ownerOnHost(_ path: String) throws -> String {
 }
 
 @Test func withoutSubordinateIDsAnImportSaysWhoOwnsTheFiles() throws {
-    let user = userWithoutSubordinateIDs
+    let user = try userWithoutSubordinateIDs
     let cwd = makeDirectory("usertar-nosub", ownedBy: user)
     let data = cwd + "/store"
     let archive = try rootOwnedArchive(for: user, in: cwd)
