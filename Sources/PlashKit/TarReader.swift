@@ -151,8 +151,8 @@ public struct TarReader {
                 try input.read(size) { data += $0 }
                 try input.read(TarReader.padding(size)) { _ in }
                 extended = true
-                if type == UInt8(ascii: "L") { longName = cString(data) }
-                if type == UInt8(ascii: "K") { longLink = cString(data) }
+                if type == UInt8(ascii: "L") { longName = try utf8(data.prefix { $0 != 0 }) }
+                if type == UInt8(ascii: "K") { longLink = try utf8(data.prefix { $0 != 0 }) }
                 // Global pax headers would change every entry after them; plash takes
                 // each entry's own header as the truth and reads past them.
                 if type == UInt8(ascii: "x") {
@@ -202,10 +202,10 @@ public struct TarReader {
     }
 
     func header(_ block: [UInt8], type: UInt8, size: Int) throws -> TarEntry {
-        var name = string(block, 0, 100)
+        var name = try utf8(field(block, 0, 100))
         // POSIX ustar has a prefix; GNU's "ustar  " keeps times there instead.
         if block[257..<263].elementsEqual("ustar\0".utf8) {
-            let prefix = string(block, 345, 155)
+            let prefix = try utf8(field(block, 345, 155))
             if !prefix.isEmpty { name = prefix + "/" + name }
         }
         let kind: TarEntry.Kind
@@ -222,7 +222,7 @@ public struct TarReader {
             let shown = type >= 0x20 && type < 0x7f ? String(UnicodeScalar(type)) : "\\(\(type))"
             throw PlashError.failure("\(name): unsupported entry type '\(shown)'")
         }
-        var entry = TarEntry(name: name, kind: kind, linkName: string(block, 157, 100))
+        var entry = TarEntry(name: name, kind: kind, linkName: try utf8(field(block, 157, 100)))
         entry.mode = UInt32(try number(block, 100, 8, "mode") & 0o7777)
         entry.uid = try id(number(block, 108, 8, "uid"), "uid")
         entry.gid = try id(number(block, 116, 8, "gid"), "gid")
@@ -250,8 +250,8 @@ public struct TarReader {
         for (key, value) in pax where value.contains(0) && (key == "path" || key == "linkpath") {
             throw PlashError.failure("\(entry.name): pax \(key) holds a NUL byte")
         }
-        if let path = pax["path"] { entry.name = String(decoding: path, as: UTF8.self) }
-        if let link = pax["linkpath"] { entry.linkName = String(decoding: link, as: UTF8.self) }
+        if let path = pax["path"] { entry.name = try utf8(path[...]) }
+        if let link = pax["linkpath"] { entry.linkName = try utf8(link[...]) }
         if let size = try decimal("size") { entry.size = size }
         if let uid = try decimal("uid") { entry.uid = try id(uid, "uid") }
         if let gid = try decimal("gid") { entry.gid = try id(gid, "gid") }
@@ -313,8 +313,17 @@ public struct TarReader {
         return String(decoding: field.prefix { $0 != 0 }, as: UTF8.self)
     }
 
-    func cString(_ data: [UInt8]) -> String {
-        String(decoding: data.prefix { $0 != 0 }, as: UTF8.self)
+    func field(_ block: [UInt8], _ offset: Int, _ length: Int) -> ArraySlice<UInt8> {
+        block[offset..<(offset + length)].prefix { $0 != 0 }
+    }
+
+    /// A name or link target. Swift strings hold only valid UTF-8: rather than create a
+    /// file under a name the archive does not have, plash refuses the archive.
+    func utf8(_ bytes: ArraySlice<UInt8>) throws -> String {
+        guard let text = String(validating: bytes, as: UTF8.self) else {
+            throw PlashError.failure("\(String(decoding: bytes, as: UTF8.self)): a name that is not UTF-8 (plash keeps names as UTF-8)")
+        }
+        return text
     }
 
     /// pax extended header records: "LENGTH key=value\n", the length counting the whole

@@ -36,10 +36,29 @@ public final class TarWriter {
 
     func writeDirectory(_ fd: Int32, path: String, info: stat) throws {
         try writeHeader(path, info: info, xattrs: xattrs(fd))
-        guard let names = directoryEntries(procPath(fd)) else { throw PlashError.system("read directory", shown(path)) }
-        for name in names.sorted(by: { $0.utf8.lexicographicallyPrecedes($1.utf8) }) {
+        for name in try names(in: fd, path: path).sorted(by: { $0.utf8.lexicographicallyPrecedes($1.utf8) }) {
             try writeEntry(fd, name, path: path + name)
         }
+    }
+
+    /// The names in a directory. Swift strings hold only valid UTF-8: a name that is not
+    /// fails the export rather than enter the archive changed.
+    func names(in fd: Int32, path: String) throws -> [String] {
+        let copy = try check(dup(fd), "read directory", shown(path))
+        guard let dir = fdopendir(copy) else { close(copy); throw PlashError.system("read directory", shown(path)) }
+        defer { closedir(dir) }
+        var names: [String] = []
+        while let entry = readdir(dir) {
+            let name = try withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                let bytes = raw.prefix { $0 != 0 }
+                guard let name = String(validating: bytes, as: UTF8.self) else {
+                    throw PlashError.failure("\(shown(path) + String(decoding: bytes, as: UTF8.self)): a name that is not UTF-8")
+                }
+                return name
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names
     }
 
     /// A name for messages: without the leading "./".
@@ -67,7 +86,14 @@ public final class TarWriter {
             try writeHeader(path, info: info, type: "0", size: Int(info.st_size), xattrs: xattrs(fd))
             try copyData(fd, size: Int(info.st_size), path: path)
         case S_IFLNK:
-            guard let target = readLink(procPath(parent) + "/" + name) else { throw PlashError.system("readlink", shown(path)) }
+            var buffer = [UInt8](repeating: 0, count: Int(PATH_MAX) + 1)
+            let count = buffer.withUnsafeMutableBytes {
+                readlinkat(parent, name, $0.baseAddress!.assumingMemoryBound(to: CChar.self), $0.count)
+            }
+            if count < 0 { throw PlashError.system("readlink", shown(path)) }
+            guard let target = String(validating: buffer[0..<count], as: UTF8.self) else {
+                throw PlashError.failure("\(shown(path)): a link target that is not UTF-8")
+            }
             try writeHeader(path, info: info, type: "2", linkName: target)
         case S_IFCHR, S_IFBLK, S_IFIFO:
             let type: Character = info.st_mode & S_IFMT == S_IFCHR ? "3" : info.st_mode & S_IFMT == S_IFBLK ? "4" : "6"

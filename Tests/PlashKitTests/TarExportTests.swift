@@ -80,6 +80,16 @@ extension TarTests {
         #expect(fields.contains("-rw-r--r-- 3000000/3000001 1 ./big-ids  \n"), "\(fields)")
     }
 
+    @Test func anExportOfANameThatIsNotUTF8FailsWithOneLineAndNoArchive() throws {
+        let store = TestStore()
+        let id = try store.id(["build", "--from", "busybox", "--run", "touch \"/caf$(printf '\\351')\""])
+        let dir = makeDirectory("latin1")
+        let result = try store.plash(["export-tar", id, dir + "/out.tar"])
+        #expect(result.status == 1, "\(result)")
+        #expect(result.stderr == "plash: export-tar \(id): caf\u{FFFD}: a name that is not UTF-8\n", "\(result)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir) == [])
+    }
+
     @Test func exportToStdoutWritesTheSameArchive() throws {
         let store = TestStore()
         let id = try store.id(["import-tar", try craftEverything()])

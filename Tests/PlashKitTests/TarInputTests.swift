@@ -128,6 +128,11 @@ extension TarTests {
         try expectRefused(dir + "/pax.tar", "")
     }
 
+    @Test func aNameThatIsNotUTF8IsRefusedNotRenamed() throws {
+        let archive = try craftRaw("out.write(raw(b'dir/caf\\xe9', data=b'x') + end)")
+        try expectRefused(archive, "dir/caf\u{FFFD}: a name that is not UTF-8")
+    }
+
     @Test func noiseFromABadArchiveIsOneLineOnStdinToo() throws {
         try expectRefused("-", "not a tar archive", stdin: String(repeating: "not a tar\n", count: 1000))
     }
