@@ -162,3 +162,23 @@ extension TarTests {
         #expect(store.stagingDirectories == [])
     }
 }
+
+/// The Alpine root of ../shared/fixtures (xz, 1378 entries: setuid busybox, symlinks,
+/// hard links), when this checkout sits beside it.
+let alpineRoot = URL(fileURLWithPath: repositoryDirectory).deletingLastPathComponent()
+    .appendingPathComponent("shared/fixtures/alpine-3.23-rootfs.tar.xz").path
+
+extension TarTests {
+    @Test(.enabled(if: FileManager.default.fileExists(atPath: alpineRoot) || mustRun, "needs ../shared/fixtures"))
+    func aRealRootExtractsAsGNUTarExtractsIt() throws {
+        let store = TestStore()
+        let id = try store.id(["import-tar", alpineRoot])
+        let gnu = makeDirectory("gnu-alpine")
+        let extracted = try shell("tar -x --numeric-owner --xattrs --xattrs-include='*' -f '\(alpineRoot)' -C '\(gnu)'")
+        #expect(extracted.status == 0, "\(extracted)")
+        let plashTree = try treeOf(store.data + "/layer/0/\(id)/_data"), gnuTree = try treeOf(gnu)
+        #expect(plashTree.split(separator: "\n").count == 1378)   // its entries, "." included
+        #expect(plashTree == gnuTree)
+        #expect(try shell("diff -r --no-dereference '\(store.data)/layer/0/\(id)/_data' '\(gnu)'").status == 0)
+    }
+}
