@@ -141,7 +141,7 @@ public struct TarReader {
             }
             let type = block[156]
             let isExtended = [UInt8(ascii: "L"), UInt8(ascii: "K"), UInt8(ascii: "x"), UInt8(ascii: "g")].contains(type)
-            current = isExtended ? nil : longName ?? string(block, 0, 100)
+            current = isExtended ? nil : longName ?? String(decoding: field(block, 0, 100), as: UTF8.self)
             defer { current = nil }
             let size = try number(block, 124, 12, "size")
             switch type {
@@ -299,18 +299,12 @@ public struct TarReader {
     /// unsigned (POSIX) or signed (some old tars).
     func checksumMatches(_ block: [UInt8]) -> Bool {
         guard let stored = try? number(block, 148, 8, "checksum") else { return false }
-        var unsigned = 0, signed = 0
-        for (index, byte) in block.enumerated() {
-            let value = (148..<156).contains(index) ? UInt8(ascii: " ") : byte
-            unsigned += Int(value)
-            signed += Int(Int8(bitPattern: value))
+        var unsigned = 8 * 32, signed = 8 * 32
+        for index in 0..<512 where index < 148 || index >= 156 {
+            unsigned &+= Int(block[index])
+            signed &+= Int(Int8(bitPattern: block[index]))
         }
         return stored == unsigned || stored == signed
-    }
-
-    func string(_ block: [UInt8], _ offset: Int, _ length: Int) -> String {
-        let field = block[offset..<(offset + length)]
-        return String(decoding: field.prefix { $0 != 0 }, as: UTF8.self)
     }
 
     func field(_ block: [UInt8], _ offset: Int, _ length: Int) -> ArraySlice<UInt8> {

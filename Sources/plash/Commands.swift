@@ -39,7 +39,7 @@ let commands: [Command] = [
     Command(name: "umount", synopsis: "DIR", help: "Unmount what plash mount mounted at DIR.", run: umountCommand),
     Command(name: "import", synopsis: "busybox", help: "Import a built-in image and print its id.", run: importBuiltin),
     Command(name: "import-tar", synopsis: "[FILE|-]",
-            help: "Import a root filesystem from a tar (plain, gz, xz, zstd; default: stdin) and print its id.", run: importTarCommand),
+            help: "Import a root filesystem from a tar (plain, gzip, xz, zstd, bzip2; default: stdin) and print its id.", run: importTarCommand),
     Command(name: "export-tar", synopsis: "IMAGE [FILE|-]", help: "Write the image's files as a tar (default: to stdout).",
             run: exportTarCommand),
     Command(name: "eval", synopsis: "MACRO...", help: "Print the shell script the macros expand to.", run: evalCommand),
