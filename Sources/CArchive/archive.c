@@ -292,6 +292,7 @@ static void *decode_thread(void *argument) {
     }
 stop:
     close(start.pipe_write);
+    close(d->fd);
     atomic_store(&d->finished, 1);
     return NULL;
 }
@@ -299,17 +300,25 @@ stop:
 // Decoding moves to a thread that writes into a pipe; 0, or -1 when none could start
 // (then the caller decodes in line).
 static int start_thread(plash_decoder *d) {
+    // The thread reads a descriptor of its own: one the caller closes could be reused
+    // by the next open while the thread still reads (it may outlive the reader, below).
+    int input = fcntl(d->fd, F_DUPFD_CLOEXEC, 0);
+    if (input < 0) return -1;
     int fds[2];
-    if (pipe2(fds, O_CLOEXEC) < 0) return -1;
+    if (pipe2(fds, O_CLOEXEC) < 0) { close(input); return -1; }
     fcntl(fds[0], F_SETPIPE_SZ, 1 << 20);   // fewer switches; a refusal only costs speed
     struct thread_start *start = malloc(sizeof *start);
-    if (!start) { close(fds[0]); close(fds[1]); return -1; }
+    if (!start) { close(fds[0]); close(fds[1]); close(input); return -1; }
     start->decoder = d;
     start->pipe_write = fds[1];
+    int own = d->fd;
+    d->fd = input;
     if (pthread_create(&d->thread, NULL, decode_thread, start) != 0) {
+        d->fd = own;
         free(start);
         close(fds[0]);
         close(fds[1]);
+        close(input);
         return -1;
     }
     d->threaded = 1;
