@@ -17,9 +17,9 @@ public struct TarExtractor {
     /// user namespace (an ordinary user without subordinate ids).
     public private(set) var unmappedOwners = 0
     /// Directories get their mtime last: creating what they hold changes it.
-    var directoryTimes: [(path: String, mtime: Int)] = []
+    var directoryTimes: [(path: [UInt8], mtime: Int)] = []
     /// The directory of the last entry, open: archives list a directory's files together.
-    var cachedParent: (path: String, fd: Int32)? = nil
+    var cachedParent: (path: [UInt8], fd: Int32)? = nil
     /// Set when an entry replaced a directory: the cached one may be gone.
     var removedDirectory = false
 
@@ -42,24 +42,42 @@ public struct TarExtractor {
         try finish()
     }
 
-    /// The entry's path components below the root; "" for the root itself.
-    public static func relativePath(_ name: String, _ what: String) throws -> String {
+    /// The entry's path components below the root; empty for the root itself. Bytes:
+    /// names need not be UTF-8, and are created as the archive has them.
+    public static func relativePath(_ name: [UInt8], _ what: String) throws -> [UInt8] {
+        let slash = UInt8(ascii: "/"), dot = UInt8(ascii: ".")
         if name.isEmpty { throw PlashError.failure("\(what) is empty") }
-        if name.hasPrefix("/") { throw PlashError.failure("\(what) is an absolute path") }
-        let parts = name.split(separator: "/").filter { $0 != "." }
-        if parts.contains("..") { throw PlashError.failure("\(what) leaves the root (..)") }
-        return parts.joined(separator: "/")
+        if name.first == slash { throw PlashError.failure("\(what) is an absolute path") }
+        let parts = name.split(separator: slash).filter { !$0.elementsEqual([dot]) }
+        if parts.contains(where: { $0.elementsEqual([dot, dot]) }) { throw PlashError.failure("\(what) leaves the root (..)") }
+        return Array(parts.joined(separator: [slash]))
+    }
+
+    public static func relativePath(_ name: String, _ what: String) throws -> String {
+        String(decoding: try relativePath(Array(name.utf8), what), as: UTF8.self)
+    }
+
+    /// "a/b/c" -> ("a/b", "c"), "c" -> ("", "c").
+    static func splitPath(_ path: [UInt8]) -> (parent: [UInt8], name: [UInt8]) {
+        guard let slash = path.lastIndex(of: UInt8(ascii: "/")) else { return ([], path) }
+        return (Array(path[..<slash]), Array(path[(slash + 1)...]))
+    }
+
+    /// A C string of bytes, for the *at calls.
+    static func cString<Bytes: Collection>(_ bytes: Bytes) -> [CChar] where Bytes.Element == UInt8 {
+        bytes.map { CChar(bitPattern: $0) } + [0]
     }
 
     mutating func extract(_ entry: TarEntry, from reader: inout TarReader) throws {
-        let path = try TarExtractor.relativePath(entry.name, "the name")
+        let path = try TarExtractor.relativePath(entry.path, "the name")
         if path.isEmpty {
             guard entry.kind == .directory else { throw PlashError.failure("the root can only be a directory") }
             try setAttributes(of: root, entry)
-            directoryTimes.append(("", entry.mtime))
+            directoryTimes.append(([], entry.mtime))
             return
         }
-        let (parentPath, name) = path.contains("/") ? splitLast(path) : ("", path)
+        let (parentPath, nameBytes) = TarExtractor.splitPath(path)
+        let name = TarExtractor.cString(nameBytes)
         let parent = try openParent(parentPath)
         switch entry.kind {
         case .directory:
@@ -89,14 +107,16 @@ public struct TarExtractor {
             var times = [timespec(tv_sec: entry.mtime, tv_nsec: 0), timespec(tv_sec: entry.mtime, tv_nsec: 0)]
             try check(futimens(fd, &times), "set times")
         case .symbolicLink:
-            if entry.linkName.isEmpty { throw PlashError.failure("a symlink to nothing") }
-            _ = try create(parent, name) { symlinkat(entry.linkName, parent, name) }
+            if entry.linkPath.isEmpty { throw PlashError.failure("a symlink to nothing") }
+            let target = TarExtractor.cString(entry.linkPath)
+            _ = try create(parent, name) { symlinkat(target, parent, name) }
             try chown(parent, name, entry)
             try setTime(parent, name, entry.mtime)
         case .hardLink:
-            let target = try TarExtractor.relativePath(entry.linkName, "the hard link target \(entry.linkName)")
-            if target.isEmpty || target == path { throw PlashError.failure("a hard link to \(entry.linkName.isEmpty ? "nothing" : "itself")") }
-            let (targetParentPath, targetName) = target.contains("/") ? splitLast(target) : ("", target)
+            let target = try TarExtractor.relativePath(entry.linkPath, "the hard link target \(entry.linkName)")
+            if target.isEmpty || target == path { throw PlashError.failure("a hard link to \(entry.linkPath.isEmpty ? "nothing" : "itself")") }
+            let (targetParentPath, targetNameBytes) = TarExtractor.splitPath(target)
+            let targetName = TarExtractor.cString(targetNameBytes)
             let targetParent = try openBeneath(targetParentPath, "the hard link target \(entry.linkName)")
             defer { if targetParent != root { close(targetParent) } }
             _ = try create(parent, name) { linkat(targetParent, targetName, parent, name, 0) }
@@ -115,7 +135,7 @@ public struct TarExtractor {
 
     /// Runs `make` (an *at call that fails with EEXIST rather than follow or replace),
     /// replacing what an earlier entry left at the name. -2 when denied and `skipIfDenied`.
-    mutating func create(_ parent: Int32, _ name: String, skipIfDenied: Bool = false, _ make: () -> Int32) throws -> Int32 {
+    mutating func create(_ parent: Int32, _ name: [CChar], skipIfDenied: Bool = false, _ make: () -> Int32) throws -> Int32 {
         var result = make()
         if result == -1 && errno == EEXIST {
             try remove(parent, name)
@@ -127,7 +147,7 @@ public struct TarExtractor {
 
     /// Removes what an earlier entry put at `name`, so this one replaces it as in GNU
     /// tar; a directory only when empty.
-    mutating func remove(_ parent: Int32, _ name: String) throws {
+    mutating func remove(_ parent: Int32, _ name: [CChar]) throws {
         if unlinkat(parent, name, 0) == 0 { return }
         if errno == EISDIR || errno == EPERM {
             if unlinkat(parent, name, AT_REMOVEDIR) == 0 { removedDirectory = true; return }
@@ -138,14 +158,14 @@ public struct TarExtractor {
         throw PlashError.system("replace")
     }
 
-    func isDirectory(_ parent: Int32, _ name: String) -> Bool {
+    func isDirectory(_ parent: Int32, _ name: [CChar]) -> Bool {
         var info = stat()
         return fstatat(parent, name, &info, AT_SYMLINK_NOFOLLOW) == 0 && info.st_mode & S_IFMT == S_IFDIR
     }
 
     /// The directory `path` beneath the root, created (0755, as GNU tar does) with any
     /// missing parents when the archive did not list it.
-    mutating func openParent(_ path: String) throws -> Int32 {
+    mutating func openParent(_ path: [UInt8]) throws -> Int32 {
         if path.isEmpty { return root }
         if removedDirectory { closeCachedParent(); removedDirectory = false }
         if let cachedParent, cachedParent.path == path { return cachedParent.fd }
@@ -155,8 +175,10 @@ public struct TarExtractor {
             fd = opened
         } else {
             var current = root
-            for part in path.split(separator: "/").map(String.init) {
-                if mkdirat(current, part, 0o755) == -1 && errno != EEXIST { throw PlashError.system("create directory \(part)") }
+            for part in path.split(separator: UInt8(ascii: "/")).map(TarExtractor.cString) {
+                if mkdirat(current, part, 0o755) == -1 && errno != EEXIST {
+                    throw PlashError.system("create directory \(String(cString: part))")
+                }
                 let next = plash_open_beneath(current, part, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0)
                 let code = errno
                 if current != root { close(current) }
@@ -174,9 +196,9 @@ public struct TarExtractor {
         cachedParent = nil
     }
 
-    func openBeneath(_ path: String, _ what: String) throws -> Int32 {
+    func openBeneath(_ path: [UInt8], _ what: String) throws -> Int32 {
         if path.isEmpty { return root }
-        let fd = plash_open_beneath(root, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0)
+        let fd = plash_open_beneath(root, TarExtractor.cString(path), O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0)
         if fd == -1 { throw parentError(errno, what) }
         return fd
     }
@@ -205,14 +227,14 @@ public struct TarExtractor {
         }
     }
 
-    mutating func chown(_ parent: Int32, _ name: String, _ entry: TarEntry) throws {
+    mutating func chown(_ parent: Int32, _ name: [CChar], _ entry: TarEntry) throws {
         if fchownat(parent, name, entry.uid, entry.gid, AT_SYMLINK_NOFOLLOW) == -1 {
             guard errno == EINVAL else { throw PlashError.system("chown") }
             unmappedOwners += 1
         }
     }
 
-    func setTime(_ parent: Int32, _ name: String, _ mtime: Int) throws {
+    func setTime(_ parent: Int32, _ name: [CChar], _ mtime: Int) throws {
         var times = [timespec(tv_sec: mtime, tv_nsec: 0), timespec(tv_sec: mtime, tv_nsec: 0)]
         try check(utimensat(parent, name, &times, AT_SYMLINK_NOFOLLOW), "set times")
     }
@@ -226,7 +248,8 @@ public struct TarExtractor {
                 try check(futimens(root, &times), "set times")
                 continue
             }
-            let (parentPath, name) = path.contains("/") ? splitLast(path) : ("", path)
+            let (parentPath, nameBytes) = TarExtractor.splitPath(path)
+            let name = TarExtractor.cString(nameBytes)
             // A later entry may have replaced the directory: then its time is moot.
             guard let parent = try? openBeneath(parentPath, "the name") else { continue }
             defer { if parent != root { close(parent) } }

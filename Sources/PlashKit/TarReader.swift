@@ -9,9 +9,10 @@ public struct TarEntry: Equatable {
     public enum Kind: Equatable {
         case file, hardLink, symbolicLink, directory, characterDevice, blockDevice, fifo
     }
-    public var name: String
+    /// The name and the link target as the archive has them: bytes, not always UTF-8.
+    public var path: [UInt8]
+    public var linkPath: [UInt8] = []
     public var kind: Kind
-    public var linkName = ""
     public var mode: UInt32 = 0o644
     public var uid: UInt32 = 0
     public var gid: UInt32 = 0
@@ -21,14 +22,28 @@ public struct TarEntry: Equatable {
     public var deviceMinor: UInt32 = 0
     public var xattrs: [(name: String, value: [UInt8])] = []
 
+    /// For messages (bytes that are not UTF-8 shown as U+FFFD), and to set.
+    public var name: String {
+        get { String(decoding: path, as: UTF8.self) }
+        set { path = Array(newValue.utf8) }
+    }
+    public var linkName: String {
+        get { String(decoding: linkPath, as: UTF8.self) }
+        set { linkPath = Array(newValue.utf8) }
+    }
+
     public init(name: String, kind: Kind, linkName: String = "") {
-        self.name = name
+        self.init(path: Array(name.utf8), kind: kind, linkPath: Array(linkName.utf8))
+    }
+
+    public init(path: [UInt8], kind: Kind, linkPath: [UInt8] = []) {
+        self.path = path
         self.kind = kind
-        self.linkName = linkName
+        self.linkPath = linkPath
     }
 
     public static func == (a: TarEntry, b: TarEntry) -> Bool {
-        a.name == b.name && a.kind == b.kind && a.linkName == b.linkName && a.mode == b.mode && a.uid == b.uid
+        a.path == b.path && a.kind == b.kind && a.linkPath == b.linkPath && a.mode == b.mode && a.uid == b.uid
             && a.gid == b.gid && a.size == b.size && a.mtime == b.mtime && a.deviceMajor == b.deviceMajor
             && a.deviceMinor == b.deviceMinor && a.xattrs.map(\.name) == b.xattrs.map(\.name)
             && a.xattrs.map(\.value) == b.xattrs.map(\.value)
@@ -122,7 +137,7 @@ public struct TarReader {
     /// without the end blocks).
     public mutating func next() throws -> TarEntry? {
         try skipData()
-        var longName: String? = nil, longLink: String? = nil
+        var longName: [UInt8]? = nil, longLink: [UInt8]? = nil
         var pax: [String: [UInt8]] = [:]
         var extended = false
         while true {
@@ -141,7 +156,7 @@ public struct TarReader {
             }
             let type = block[156]
             let isExtended = [UInt8(ascii: "L"), UInt8(ascii: "K"), UInt8(ascii: "x"), UInt8(ascii: "g")].contains(type)
-            current = isExtended ? nil : longName ?? String(decoding: field(block, 0, 100), as: UTF8.self)
+            current = isExtended ? nil : String(decoding: longName ?? Array(field(block, 0, 100)), as: UTF8.self)
             defer { current = nil }
             let size = try number(block, 124, 12, "size")
             switch type {
@@ -151,8 +166,8 @@ public struct TarReader {
                 try input.read(size) { data += $0 }
                 try input.read(TarReader.padding(size)) { _ in }
                 extended = true
-                if type == UInt8(ascii: "L") { longName = try utf8(data.prefix { $0 != 0 }) }
-                if type == UInt8(ascii: "K") { longLink = try utf8(data.prefix { $0 != 0 }) }
+                if type == UInt8(ascii: "L") { longName = Array(data.prefix { $0 != 0 }) }
+                if type == UInt8(ascii: "K") { longLink = Array(data.prefix { $0 != 0 }) }
                 // Global pax headers would change every entry after them; plash takes
                 // each entry's own header as the truth and reads past them.
                 if type == UInt8(ascii: "x") {
@@ -166,12 +181,12 @@ public struct TarReader {
                 break
             }
             var entry = try header(block, type: type, size: size)
-            if let longName { entry.name = longName }
-            if let longLink { entry.linkName = longLink }
+            if let longName { entry.path = longName }
+            if let longLink { entry.linkPath = longLink }
             try apply(pax, to: &entry)
             // Old tars mark directories by a slash only: of the full name, not of a
             // ustar field that a long name overflowed.
-            if type == 0 || type == UInt8(ascii: "0"), entry.name.hasSuffix("/") { entry.kind = .directory }
+            if type == 0 || type == UInt8(ascii: "0"), entry.path.last == UInt8(ascii: "/") { entry.kind = .directory }
             if entry.kind != .file { entry.size = 0 }
             dataLeft = entry.size
             padding = TarReader.padding(entry.size)
@@ -202,12 +217,13 @@ public struct TarReader {
     }
 
     func header(_ block: [UInt8], type: UInt8, size: Int) throws -> TarEntry {
-        var name = try utf8(field(block, 0, 100))
+        var path = Array(field(block, 0, 100))
         // POSIX ustar has a prefix; GNU's "ustar  " keeps times there instead.
         if block[257..<263].elementsEqual("ustar\0".utf8) {
-            let prefix = try utf8(field(block, 345, 155))
-            if !prefix.isEmpty { name = prefix + "/" + name }
+            let prefix = field(block, 345, 155)
+            if !prefix.isEmpty { path = prefix + [UInt8(ascii: "/")] + path }
         }
+        let name = String(decoding: path, as: UTF8.self)
         let kind: TarEntry.Kind
         switch type {
         case UInt8(ascii: "0"), 0, UInt8(ascii: "7"): kind = .file
@@ -222,7 +238,7 @@ public struct TarReader {
             let shown = type >= 0x20 && type < 0x7f ? String(UnicodeScalar(type)) : "\\(\(type))"
             throw PlashError.failure("\(name): unsupported entry type '\(shown)'")
         }
-        var entry = TarEntry(name: name, kind: kind, linkName: try utf8(field(block, 157, 100)))
+        var entry = TarEntry(path: path, kind: kind, linkPath: Array(field(block, 157, 100)))
         entry.mode = UInt32(try number(block, 100, 8, "mode") & 0o7777)
         entry.uid = try id(number(block, 108, 8, "uid"), "uid")
         entry.gid = try id(number(block, 116, 8, "gid"), "gid")
@@ -250,8 +266,8 @@ public struct TarReader {
         for (key, value) in pax where value.contains(0) && (key == "path" || key == "linkpath") {
             throw PlashError.failure("\(entry.name): pax \(key) holds a NUL byte")
         }
-        if let path = pax["path"] { entry.name = try utf8(path[...]) }
-        if let link = pax["linkpath"] { entry.linkName = try utf8(link[...]) }
+        if let path = pax["path"] { entry.path = path }
+        if let link = pax["linkpath"] { entry.linkPath = link }
         if let size = try decimal("size") { entry.size = size }
         if let uid = try decimal("uid") { entry.uid = try id(uid, "uid") }
         if let gid = try decimal("gid") { entry.gid = try id(gid, "gid") }
@@ -309,15 +325,6 @@ public struct TarReader {
 
     func field(_ block: [UInt8], _ offset: Int, _ length: Int) -> ArraySlice<UInt8> {
         block[offset..<(offset + length)].prefix { $0 != 0 }
-    }
-
-    /// A name or link target. Swift strings hold only valid UTF-8: rather than create a
-    /// file under a name the archive does not have, plash refuses the archive.
-    func utf8(_ bytes: ArraySlice<UInt8>) throws -> String {
-        guard let text = String(validating: bytes, as: UTF8.self) else {
-            throw PlashError.failure("\(String(decoding: bytes, as: UTF8.self)): a name that is not UTF-8 (plash keeps names as UTF-8)")
-        }
-        return text
     }
 
     /// pax extended header records: "LENGTH key=value\n", the length counting the whole

@@ -15,7 +15,7 @@ public final class TarWriter {
     var chunk = [UInt8](repeating: 0, count: 1 << 20)
     var written = 0
     /// The first name of every inode with more than one link: later ones become hard links.
-    var linked: [String: String] = [:]
+    var linked: [String: [UInt8]] = [:]
 
     public init(fd: Int32, name: String) {
         out = fd
@@ -27,51 +27,45 @@ public final class TarWriter {
     public func writeTree(_ root: Int32) throws {
         var info = stat()
         try check(fstat(root, &info), "stat", ".")
-        try writeDirectory(root, path: "./", info: info)
+        try writeDirectory(root, path: Array("./".utf8), info: info)
         try append([UInt8](repeating: 0, count: 1024))
         // GNU tar pads the archive to a record of 20 blocks; so do we.
         try append([UInt8](repeating: 0, count: (10240 - (written + buffer.count) % 10240) % 10240))
         try flush()
     }
 
-    func writeDirectory(_ fd: Int32, path: String, info: stat) throws {
+    func writeDirectory(_ fd: Int32, path: [UInt8], info: stat) throws {
         try writeHeader(path, info: info, xattrs: xattrs(fd))
-        for name in try names(in: fd, path: path).sorted(by: { $0.utf8.lexicographicallyPrecedes($1.utf8) }) {
+        for name in try names(in: fd, path: path).sorted(by: { $0.lexicographicallyPrecedes($1) }) {
             try writeEntry(fd, name, path: path + name)
         }
     }
 
-    /// The names in a directory. Swift strings hold only valid UTF-8: a name that is not
-    /// fails the export rather than enter the archive changed.
-    func names(in fd: Int32, path: String) throws -> [String] {
+    /// The names in a directory, as bytes: names need not be UTF-8.
+    func names(in fd: Int32, path: [UInt8]) throws -> [[UInt8]] {
         let copy = try check(dup(fd), "read directory", shown(path))
         guard let dir = fdopendir(copy) else { close(copy); throw PlashError.system("read directory", shown(path)) }
         defer { closedir(dir) }
-        var names: [String] = []
+        var names: [[UInt8]] = []
         while let entry = readdir(dir) {
-            let name = try withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                let bytes = raw.prefix { $0 != 0 }
-                guard let name = String(validating: bytes, as: UTF8.self) else {
-                    throw PlashError.failure("\(shown(path) + String(decoding: bytes, as: UTF8.self)): a name that is not UTF-8")
-                }
-                return name
-            }
-            if name != "." && name != ".." { names.append(name) }
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { Array($0.prefix { $0 != 0 }) }
+            if name != [UInt8(ascii: ".")] && name != [UInt8(ascii: "."), UInt8(ascii: ".")] { names.append(name) }
         }
         return names
     }
 
     /// A name for messages: without the leading "./".
-    func shown(_ path: String) -> String { String(path.dropFirst(2)) }
+    func shown(_ path: [UInt8]) -> String { String(decoding: path.dropFirst(2), as: UTF8.self) }
 
-    func writeEntry(_ parent: Int32, _ name: String, path: String) throws {
+    func writeEntry(_ parent: Int32, _ nameBytes: [UInt8], path: [UInt8]) throws {
+        let name = TarExtractor.cString(nameBytes)
         var info = stat()
         try check(fstatat(parent, name, &info, AT_SYMLINK_NOFOLLOW), "stat", shown(path))
         switch info.st_mode & S_IFMT {
         case S_IFDIR:
             let fd = try check(openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC), "open", shown(path))
             defer { close(fd) }
-            try writeDirectory(fd, path: path + "/", info: info)
+            try writeDirectory(fd, path: path + [UInt8(ascii: "/")], info: info)
         case S_IFREG:
             if info.st_nlink > 1 {
                 let key = "\(info.st_dev):\(info.st_ino)"
@@ -91,9 +85,7 @@ public final class TarWriter {
                 readlinkat(parent, name, $0.baseAddress!.assumingMemoryBound(to: CChar.self), $0.count)
             }
             if count < 0 { throw PlashError.system("readlink", shown(path)) }
-            guard let target = String(validating: buffer[0..<count], as: UTF8.self) else {
-                throw PlashError.failure("\(shown(path)): a link target that is not UTF-8")
-            }
+            let target = Array(buffer[0..<count])
             try writeHeader(path, info: info, type: "2", linkName: target)
         case S_IFCHR, S_IFBLK, S_IFIFO:
             let type: Character = info.st_mode & S_IFMT == S_IFCHR ? "3" : info.st_mode & S_IFMT == S_IFBLK ? "4" : "6"
@@ -105,7 +97,7 @@ public final class TarWriter {
 
     /// The file's bytes and the padding to the next block. A file that shrank while read
     /// fails the export rather than shift every entry after it.
-    func copyData(_ fd: Int32, size: Int, path: String) throws {
+    func copyData(_ fd: Int32, size: Int, path: [UInt8]) throws {
         var left = size
         while left > 0 {
             let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, min($0.count, left)) }
@@ -134,11 +126,11 @@ public final class TarWriter {
         return result.sorted { $0.0 < $1.0 }
     }
 
-    func writeHeader(_ path: String, info: stat, type: Character = "5", linkName: String = "", size: Int = 0,
+    func writeHeader(_ path: [UInt8], info: stat, type: Character = "5", linkName: [UInt8] = [], size: Int = 0,
                               xattrs: [(String, [UInt8])] = []) throws {
         var pax: [(String, [UInt8])] = []
-        let name = Array(path.utf8)
-        let link = Array(linkName.utf8)
+        let name = path
+        let link = linkName
         var (prefix, short) = ([UInt8](), name)
         if name.count > 100 {
             // ustar's prefix/name split at a slash, when one fits; else a pax path.

@@ -80,14 +80,14 @@ extension TarTests {
         #expect(fields.contains("-rw-r--r-- 3000000/3000001 1 ./big-ids  \n"), "\(fields)")
     }
 
-    @Test func anExportOfANameThatIsNotUTF8FailsWithOneLineAndNoArchive() throws {
+    @Test func aNameThatIsNotUTF8ExportsAsItsBytes() throws {
         let store = TestStore()
-        let id = try store.id(["build", "--from", "busybox", "--run", "touch \"/caf$(printf '\\351')\""])
-        let dir = makeDirectory("latin1")
-        let result = try store.plash(["export-tar", id, dir + "/out.tar"])
-        #expect(result.status == 1, "\(result)")
-        #expect(result.stderr == "plash: export-tar \(id): caf\u{FFFD}: a name that is not UTF-8\n", "\(result)")
-        #expect(try FileManager.default.contentsOfDirectory(atPath: dir) == [])
+        let id = try store.id(["build", "--from", "busybox", "--run", "touch \"/caf$(printf '\\351')\"; ln -s \"caf$(printf '\\351')\" /l"])
+        let out = makeDirectory("latin1") + "/out.tar"
+        let result = try store.plash(["export-tar", id, out])
+        #expect(result.status == 0, "\(result)")
+        let listing = try shell("tar -tvf '\(out)' | grep caf").stdout
+        #expect(listing.contains("./caf\\351\n") && listing.contains("./l -> caf\\351\n"), "\(listing)")
     }
 
     @Test func exportToStdoutWritesTheSameArchive() throws {
