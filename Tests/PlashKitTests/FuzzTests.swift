@@ -37,7 +37,7 @@ import Testing
             FileManager.default.createFile(atPath: path, contents: Data(mutateText(sampleProfile, &random).utf8))
             invocations.append(["seccomp", path])
             if n % 4 == 0 {
-                execInvocations.append(["--seccomp", path, "--root", busyboxRoot, "--", "/bin/true"])
+                execInvocations.append(["--seccomp", path, "--root", try busyboxRoot, "--", "/bin/true"])
             }
         }
         // A usage error's line is followed by the usage; plash's own lines start `plash`.
@@ -102,8 +102,9 @@ func runAll(_ invocations: [[String]], store: TestStore, executable: String = pl
                 guard index < invocations.count else { break }
                 let arguments = invocations[index]
                 let shown = ([executable] + arguments).joined(separator: " ")
+                // In a scratch directory: build steps share the working directory.
                 guard let result = try? run("/usr/bin/timeout", ["-s", "KILL", "20", executable] + arguments,
-                                            environment: store.environment) else {
+                                            environment: store.environment, directory: store.home) else {
                     failures.withValue { $0.append("\(shown): cannot start") }
                     continue
                 }
