@@ -87,7 +87,7 @@ public struct PlashError: Error, CustomStringConvertible, Sendable {
         }
         if let advice = advice ?? (errno == nil ? nil : hint) { subject += " (\(advice))" }
         if !subject.isEmpty { parts.append(subject) }
-        return parts.joined(separator: ": ")
+        return oneLine(parts.joined(separator: ": "))
     }
 
     /// Where a bare errno misleads, the likely cause.
@@ -104,6 +104,24 @@ public struct PlashError: Error, CustomStringConvertible, Sendable {
             return nil
         }
     }
+}
+
+/// The text with control characters written as escapes: a name from an archive, a
+/// store or a command line may hold a newline, and the error must stay one line.
+func oneLine(_ text: String) -> String {
+    guard text.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7f }) else { return text }
+    var result = ""
+    for scalar in text.unicodeScalars {
+        switch scalar {
+        case "\n": result += "\\n"
+        case "\t": result += "\\t"
+        case "\r": result += "\\r"
+        case _ where scalar.value < 0x20 || scalar.value == 0x7f:
+            result += "\\x" + (scalar.value < 0x10 ? "0" : "") + String(scalar.value, radix: 16)
+        default: result.unicodeScalars.append(scalar)
+        }
+    }
+    return result
 }
 
 extension Error {

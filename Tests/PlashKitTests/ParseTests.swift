@@ -161,4 +161,9 @@ import Testing
         #expect(shellQuote("a b") == "'a b'")
         #expect(shellQuote("") == "''")
     }
+
+    @Test func anErrorIsOneLineWhateverTheNamesItCarries() {
+        let error = PlashError.system("open", "a\nb\tc\u{1b}", errno: 2).context("import-tar x\r")
+        #expect(error.description == "import-tar x\\r: open a\\nb\\tc\\x1b: No such file or directory")
+    }
 }
