@@ -63,9 +63,7 @@ public func becomeUser(_ plan: ExecPlan) throws -> String? {
     var home: String? = nil
     if let kept { try check(plash_drop_bounding_capabilities(kept), "drop capabilities", "") }
     if let spec = plan.user {
-        let passwd = String(decoding: (try? readFile("/etc/passwd", what: "read")) ?? [], as: UTF8.self)
-        let group = String(decoding: (try? readFile("/etc/group", what: "read")) ?? [], as: UTF8.self)
-        let identity = try resolveUser(spec, passwd: passwd, group: group)
+        let identity = try resolveUser(spec, passwd: try imageFile("/etc/passwd"), group: try imageFile("/etc/group"))
         try switchUser(identity, spec: spec)
         home = identity.home
     }
@@ -73,19 +71,30 @@ public func becomeUser(_ plan: ExecPlan) throws -> String? {
     return home
 }
 
+/// A file of the image (after pivot_root) as text; "" when it is missing. Only a
+/// regular file is read: the image could make it a FIFO, which would block the start,
+/// or a link to /dev/zero, which never ends.
+func imageFile(_ path: String) throws -> String {
+    var info = stat()
+    if stat(path, &info) == -1 {
+        if errno == ENOENT { return "" }
+        throw PlashError.system("--user: read", path)
+    }
+    guard (info.st_mode & S_IFMT) == S_IFREG else {
+        throw PlashError.failure("--user: \(path) in the image is not a regular file")
+    }
+    return String(decoding: try readFile(path, what: "--user: read"), as: UTF8.self)
+}
+
 func switchUser(_ identity: Identity, spec: String) throws {
     let unmapped = PlashError.failure("--user \(spec): uid \(identity.uid) or gid \(identity.gid) is not mapped in this user namespace")
         .advising("an ordinary user needs ranges in /etc/subuid and /etc/subgid: see plash doctor")
+    // A user namespace that maps only the caller's own ids denies setgroups (EPERM to
+    // its root); a user without supplementary groups (root inside) does not need it.
     if setgroups(identity.groups.count, identity.groups) == -1 {
-        // A user namespace that maps only the caller's own ids denies setgroups; a
-        // user without supplementary groups (root inside) does not need it.
         let denied = errno == EPERM && getuid() == 0
-        if denied && identity.groups == [identity.gid] {
-        } else if errno == EINVAL || denied {
-            throw unmapped
-        } else {
-            throw PlashError.system("setgroups", "--user \(spec)")
-        }
+        if errno == EINVAL || denied && identity.groups != [identity.gid] { throw unmapped }
+        if !denied { throw PlashError.system("setgroups", "--user \(spec)") }
     }
     if setgid(identity.gid) == -1 { throw errno == EINVAL ? unmapped : PlashError.system("setgid", "--user \(spec)") }
     if setuid(identity.uid) == -1 { throw errno == EINVAL ? unmapped : PlashError.system("setuid", "--user \(spec)") }

@@ -69,6 +69,22 @@ func caller(_ name: String) throws -> TestUser? {
     #expect(result.stderr == "plash-exec: --user nobody: no user nobody in the image's /etc/passwd\n", "\(result)")
 }
 
+@Test func userRefusesAPasswdThatIsNotARegularFileInsteadOfHanging() throws {
+    let root = try operatorRoot()
+    unlink(root + "/etc/passwd")
+    #expect(mkfifo(root + "/etc/passwd", 0o644) == 0)
+    let child = try start(["--user", "web", "--root", root, "--", "true"])
+    guard child.wait(timeout: 10) != nil else {
+        kill(child.pid, SIGKILL)
+        _ = child.finish()
+        Issue.record("plash-exec --user blocked on a FIFO /etc/passwd")
+        return
+    }
+    let result = child.finish()
+    #expect(result.status == 125 && result.stderr == "plash-exec: --user: /etc/passwd in the image is not a regular file\n",
+            "\(result)")
+}
+
 @Test func anOrdinaryUserWithSubordinateIDsRunsAsAnyUserOfTheImage() throws {
     let result = try operatorRun(["--user", "web"], "id -u; id -G", as: try userWithSubordinateIDs)
     #expect(result.stdout == "33\n33 29 44\n", "\(result)")
