@@ -78,11 +78,17 @@ int plash_mount_set_nodev(int fd) {
     return (int)syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH, &attr, sizeof attr);
 }
 
-int plash_keep_only_capabilities(unsigned long long keep) {
-    for (int cap = 0; cap < 64 && prctl(PR_CAPBSET_READ, cap, 0, 0, 0) >= 0; cap++) {
-        if (!(keep & (1ULL << cap)) && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0) return -1;
+int plash_drop_bounding_capabilities(unsigned long long keep) {
+    int held;
+    for (int cap = 0; cap < 64 && (held = prctl(PR_CAPBSET_READ, cap, 0, 0, 0)) >= 0; cap++) {
+        // Only what is still held: a drop needs CAP_SETPCAP, which --user has lost.
+        if (held && !(keep & (1ULL << cap)) && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0) return -1;
     }
-    if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0) return -1;
+    return prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+}
+
+int plash_keep_only_capabilities(unsigned long long keep) {
+    if (plash_drop_bounding_capabilities(keep) < 0) return -1;
     struct __user_cap_header_struct header = { _LINUX_CAPABILITY_VERSION_3, 0 };
     struct __user_cap_data_struct data[2];
     memset(data, 0, sizeof data);

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CPlashShims
 import PlashSystem
 
 /// Sets up the container that `plan` describes around this process, then becomes its
@@ -29,13 +30,17 @@ public func runContainer(_ plan: ExecPlan, program: String) -> Never {
         let sources = try openSources(shared)
         let root = try mountRoot(imageLayers, persist: persistent, asRoot: asRoot)
         if plan.isolate { try mountIsolatedFileSystems(into: root) }
+        if plan.minimalDev { try mountMinimalDev(into: root) }
         try mountShared(shared, sources: sources, into: root, store: storePath)
+        // Not recursive: binds, /dev and tmpfs mounts keep their own mode.
+        if plan.readOnlyRoot { try check(plash_mount_set_readonly(root.fd, 0), "make read-only", "/") }
         try pivotRoot(to: root.fd, path: root.path, scratch: root.scratch)
         persistent = nil    // its paths are the host's; the lock's descriptor stays open
         try enterWorkingDirectory(plan, callerDirectory: callerDirectory)
-        if plan.isolate { try keepOnlyCapabilities(packageManagerCapabilities) }
+        // HOME is the --user's own, as login(1) and docker set it; --env still wins.
+        let home = try becomeUser(plan)
         try restrictSystemCalls(filter, noNewPrivileges: plan.noNewPrivileges)
-        try execute(plan.command, environment: containerEnvironment(plan, caller: environment))
+        try execute(plan.command, environment: containerEnvironment(plan) { $0 == "HOME" ? home ?? environment($0) : environment($0) })
     } catch let error as PlashError {
         persistent?.discard()
         printLine(toStandardError: "\(program): \(error)")

@@ -17,7 +17,7 @@ import PlashSystem
 public func isolatedMounts(_ plan: ExecPlan, hostHas: (String) -> Bool) -> [Bind] {
     let masked = ["/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/sched_debug", "/proc/latency_stats"]
     let nameService = ["/etc/resolv.conf", "/etc/hosts"]
-    return isolatedDevices.filter(hostHas).map { Bind("/dev/" + $0, "/dev/" + $0) }
+    return minimalDevices(hostHas: hostHas)
         + masked.filter(hostHas).map { Bind("/dev/null", $0) }
         + [Bind("/sys", "/sys", readOnly: true)]
         + nameService.filter(hostHas).map { Bind($0, $0, readOnly: true) }
@@ -26,16 +26,26 @@ public func isolatedMounts(_ plan: ExecPlan, hostHas: (String) -> Bool) -> [Bind
 
 /// The file systems an isolated container gets of its own instead of the host's:
 /// /proc of its PID namespace, with what changes the host's kernel read-only; a tmpfs
-/// /dev with its own devpts and /dev/shm; a tmpfs /tmp.
+/// /tmp. (Its /dev is --dev's, below.)
 public func mountIsolatedFileSystems(into root: RootMount) throws {
     // A root container keeps CAP_MKNOD (dpkg may create device nodes), so a node it
     // makes must not open a host disk: devices work only in /dev, which holds binds.
     try check(plash_mount_set_nodev(root.fd), "make nodev", root.path)
     try mountFileSystem("proc", at: "/proc", in: root, flags: MS_NOSUID | MS_NODEV | MS_NOEXEC)
     try protectProcfs(in: root)
+    try mountFileSystem("tmpfs", at: "/tmp", in: root, flags: MS_NOSUID | MS_NODEV, options: "mode=1777")
+}
+
+/// --dev (and --isolate): a tmpfs /dev with its own devpts and /dev/shm, and mount
+/// points for the devices that minimalDevices binds into it.
+public func mountMinimalDev(into root: RootMount) throws {
     try mountFileSystem("tmpfs", at: "/dev", in: root, flags: MS_NOSUID | MS_NOEXEC, options: "mode=0755")
     try populateDev(in: root)
-    try mountFileSystem("tmpfs", at: "/tmp", in: root, flags: MS_NOSUID | MS_NODEV, options: "mode=1777")
+}
+
+/// The binds of the host's harmless devices into that /dev.
+public func minimalDevices(hostHas: (String) -> Bool) -> [Bind] {
+    isolatedDevices.filter { hostHas("/dev/" + $0) }.map { Bind("/dev/" + $0, "/dev/" + $0) }
 }
 
 /// The devices an isolated /dev binds from the host's.
@@ -96,10 +106,3 @@ public let packageManagerCapabilities: [Int32] = [
     7 /* SETUID */, 8 /* SETPCAP */, 10 /* NET_BIND_SERVICE */, 18 /* SYS_CHROOT */, 27 /* MKNOD */,
     29 /* AUDIT_WRITE */, 31 /* SETFCAP */,
 ]
-
-/// Drops every other capability from the bounding set (so no exec regains it), the
-/// effective, permitted and inheritable sets, and the ambient set.
-public func keepOnlyCapabilities(_ capabilities: [Int32]) throws {
-    let mask = capabilities.reduce(UInt64(0)) { $0 | (1 << UInt64($1)) }
-    try check(plash_keep_only_capabilities(mask), "drop capabilities", "")
-}

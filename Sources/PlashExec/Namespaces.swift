@@ -23,7 +23,7 @@ public func enterNamespaces(_ plan: ExecPlan, asRoot: Bool) throws {
     if plan.hostname != nil { flags |= CLONE_NEWUTS }
     if plan.isolateNetwork { flags |= CLONE_NEWNET }
     if plan.pidNamespace { flags |= CLONE_NEWPID }
-    if plan.isolate { flags |= CLONE_NEWIPC }
+    if plan.unshareIPC { flags |= CLONE_NEWIPC }
     if unprivileged {
         try enterUserNamespace(Int32(flags), uid: uid, gid: gid)
     } else {

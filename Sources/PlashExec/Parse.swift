@@ -50,6 +50,17 @@ public let execOptions: [ExecOption] = [
     ExecOption("--ro-bind", "SRC[:DST]", "Sharing", ["the same, read-only"]) {
         $0.binds.append(try parseBind($1, option: "--ro-bind"))
     },
+    ExecOption("--bind-try", "SRC[:DST]", "Sharing", ["the same as --bind, but nothing when SRC is missing"]) {
+        var bind = try parseBind($1, option: "--bind-try")
+        bind.optional = true
+        $0.binds.append(bind)
+    },
+    ExecOption("--tmpfs", "DIR", "Sharing", ["a new empty tmpfs on DIR inside (mode 1777)"]) {
+        guard $1.hasPrefix("/") && $1 != "/" else { throw PlashError.usage("--tmpfs \($1): must be an absolute path, not /") }
+        var bind = Bind("tmpfs", $1)
+        bind.newTmpfs = true
+        $0.binds.append(bind)
+    },
     ExecOption("--no-home", nil, "Sharing", ["do not share /home and $HOME"]) { plan, _ in plan.shareHome = false },
     ExecOption("--no-tmp", nil, "Sharing", ["do not share /tmp"]) { plan, _ in plan.shareTmp = false },
     ExecOption("--cwd", "DIR", "Sharing", ["start in DIR inside (default: the caller's working",
@@ -63,6 +74,30 @@ public let execOptions: [ExecOption] = [
             throw PlashError.usage("--env \($1): expected NAME=VALUE or NAME")
         }
         $0.environment.append($1)
+    },
+    ExecOption("--env-file", "FILE", "Environment", ["--env for each line of FILE (NAME=VALUE or NAME;",
+                                                     "empty lines and lines starting with # are skipped)"]) {
+        $0.environment += try environmentFile($1)
+    },
+    ExecOption("--user", "USER[:GROUP]", "Identity", ["run the program as USER (a name in the image's",
+                                                      "/etc/passwd, or a UID) with its groups from the",
+                                                      "image's /etc/group; GROUP (a name or GID) replaces",
+                                                      "its group. A UID without an entry gets GID = UID"]) {
+        guard !$1.isEmpty && !$1.hasPrefix(":") && !$1.hasSuffix(":") else {
+            throw PlashError.usage("--user \($1): expected USER, UID, USER:GROUP or UID:GID")
+        }
+        $0.user = $1
+    },
+    ExecOption("--cap-drop", "CAP", "Identity", ["drop the capability CAP (chown, net_raw, ...; ALL for",
+                                                 "all), for root inside and any program it runs"]) {
+        $0.dropCapabilities |= try capabilityBits($1, option: "--cap-drop")
+    },
+    ExecOption("--cap-add", "CAP", "Identity", ["keep CAP though --cap-drop ALL or --isolate drop it"]) {
+        $0.addCapabilities |= try capabilityBits($1, option: "--cap-add")
+    },
+    ExecOption("--read-only", nil, "Identity", ["the root file system is read-only (binds and tmpfs",
+                                                "mounts keep their own mode)"]) { plan, _ in
+        plan.readOnlyRoot = true
     },
     ExecOption("--hostname", "NAME", "Isolation", ["own UTS namespace with this hostname"]) {
         guard !$1.isEmpty && $1.utf8.count <= 64 else {
@@ -79,6 +114,13 @@ public let execOptions: [ExecOption] = [
                                               "everything the program started dies with it"]) { plan, _ in
         plan.pidNamespace = true
     },
+    ExecOption("--unshare-ipc", nil, "Isolation", ["own IPC namespace (System V IPC, POSIX queues)"]) { plan, _ in
+        plan.unshareIPC = true
+    },
+    ExecOption("--dev", nil, "Isolation", ["a minimal /dev of its own: null, zero, full, random,",
+                                           "urandom, tty, its own pts and shm"]) { plan, _ in
+        plan.minimalDev = true
+    },
     ExecOption("--isolate", nil, "Isolation", ["no route to the host but --bind: own PID and IPC",
                                                "namespaces, /proc and minimal /dev, private /tmp, no",
                                                "home, the host's /sys read-only, a package manager's",
@@ -86,6 +128,8 @@ public let execOptions: [ExecOption] = [
         plan, _ in
         plan.isolate = true
         plan.pidNamespace = true
+        plan.unshareIPC = true
+        plan.minimalDev = true
         plan.noNewPrivileges = true
     },
     ExecOption("--cgroup", "NAME", limitsGroup, ["run in plash/NAME, created or reused; what an earlier",
@@ -246,4 +290,42 @@ public func parseSize(_ text: String) -> UInt64? {
     }
     guard let number = UInt64(digits), number <= (UInt64.max >> shift) else { return nil }
     return number << shift
+}
+
+/// The capabilities by their names in capabilities(7), without CAP_; a bit each.
+let capabilityNames = [
+    "chown", "dac_override", "dac_read_search", "fowner", "fsetid", "kill", "setgid", "setuid", "setpcap",
+    "linux_immutable", "net_bind_service", "net_broadcast", "net_admin", "net_raw", "ipc_lock", "ipc_owner",
+    "sys_module", "sys_rawio", "sys_chroot", "sys_ptrace", "sys_pacct", "sys_admin", "sys_boot", "sys_nice",
+    "sys_resource", "sys_time", "sys_tty_config", "mknod", "lease", "audit_write", "audit_control", "setfcap",
+    "mac_override", "mac_admin", "syslog", "wake_alarm", "block_suspend", "audit_read", "perfmon", "bpf",
+    "checkpoint_restore",
+]
+
+/// "NET_RAW", "cap_net_raw", "net_raw" -> its bit; "ALL" -> every bit.
+func capabilityBits(_ name: String, option: String) throws -> UInt64 {
+    var lower = name.lowercased()
+    if lower == "all" { return ~0 }
+    if lower.hasPrefix("cap_") { lower = String(lower.dropFirst(4)) }
+    guard let index = capabilityNames.firstIndex(of: lower) else {
+        throw PlashError.usage("\(option) \(name): unknown capability (see capabilities(7); ALL for all)")
+    }
+    return 1 << UInt64(index)
+}
+
+/// Docker's --env-file: NAME=VALUE or NAME per line, taken as it stands (no quotes, no
+/// expansion); empty lines and comments skipped.
+func environmentFile(_ path: String) throws -> [String] {
+    let text = String(decoding: try readFile(path, what: "--env-file"), as: UTF8.self)
+    var entries: [String] = []
+    // "\r\n" is one Character to Swift: a file from Windows splits only this way.
+    let lines = text.split(omittingEmptySubsequences: false) { $0 == "\n" || $0 == "\r\n" }
+    for (number, entry) in lines.enumerated() {
+        if entry.allSatisfy({ $0 == " " || $0 == "\t" }) || entry.first == "#" { continue }
+        guard entry.first != "=" && !entry.contains("\0") else {
+            throw PlashError.usage("--env-file \(path): line \(number + 1): expected NAME=VALUE or NAME")
+        }
+        entries.append(String(entry))
+    }
+    return entries
 }

@@ -19,6 +19,12 @@ public struct ExecPlan: Equatable {
     public var isolateNetwork = false
     public var pidNamespace = false            // --pid-ns: an init between the caller and the program
     public var isolate = false                 // --isolate: nothing of the host but what is named
+    public var unshareIPC = false
+    public var minimalDev = false              // --dev: a tmpfs /dev of a few devices, own devpts
+    public var readOnlyRoot = false
+    public var dropCapabilities: UInt64 = 0    // --cap-drop, as bits
+    public var addCapabilities: UInt64 = 0     // --cap-add, as bits
+    public var user: String? = nil             // --user USER|UID[:GROUP|GID], resolved inside
     public var cgroup: String? = nil           // plash/NAME; limits without it: plash/pid-PID
     public var limits = ResourceLimits()
     public var seccomp: String? = nil          // "default" or a profile's path
@@ -38,6 +44,10 @@ public struct Bind: Equatable {
     public var onlyWhereImageHasNone = false
     /// Mounts a new procfs (of the container's PID namespace) instead of binding.
     public var newProcfs = false
+    /// Mounts a new tmpfs (--tmpfs) instead of binding.
+    public var newTmpfs = false
+    /// Skipped when the source does not exist (--bind-try).
+    public var optional = false
 
     public init(_ source: String, _ destination: String, readOnly: Bool = false,
                 onlyWhereImageHasNone: Bool = false) {

@@ -9,8 +9,9 @@ import PlashSystem
 /// the name service files, then the caller's own --bind and --ro-bind.
 public func sharedMounts(_ plan: ExecPlan, home: String?, callerDirectory: String?,
                          hostHas: (String) -> Bool) -> [Bind] {
-    var mounts = ["/proc", "/dev", "/sys"].map { Bind($0, $0) }
-    mounts[0].newProcfs = plan.pidNamespace
+    var proc = Bind("/proc", "/proc")
+    proc.newProcfs = plan.pidNamespace
+    var mounts = [proc] + (plan.minimalDev ? minimalDevices(hostHas: hostHas) : [Bind("/dev", "/dev")]) + [Bind("/sys", "/sys")]
     var unshared: [String] = []
     if plan.shareTmp { mounts.append(Bind("/tmp", "/tmp")) } else { unshared.append("/tmp") }
 
@@ -43,9 +44,11 @@ public func openSources(_ mounts: [Bind]) throws -> [Int32?] {
     var opened: [Int32?] = []
     do {
         for mount in mounts {
-            if mount.newProcfs { opened.append(nil); continue }
+            if mount.newProcfs || mount.newTmpfs { opened.append(nil); continue }
             let step: Step = mount.readOnly ? "ro-bind source" : "bind source"
-            opened.append(try check(open(mount.source, plash_O_PATH | O_CLOEXEC), step, mount.source))
+            let fd = open(mount.source, plash_O_PATH | O_CLOEXEC)
+            if fd == -1 && errno == ENOENT && mount.optional { opened.append(nil); continue }
+            opened.append(try check(fd, step, mount.source))
         }
         return opened
     } catch {
@@ -66,7 +69,14 @@ public func mountShared(_ mounts: [Bind], sources: [Int32?], into root: RootMoun
                                   flags: UInt(MS_NOSUID | MS_NODEV | MS_NOEXEC), what: "mount proc on")
             continue
         }
-        guard let source else { continue }
+        if mount.newTmpfs {
+            let target = try openOrCreate(mount.destination, in: root.fd, directory: true)
+            defer { close(target) }
+            try check(Glibc.mount("tmpfs", procPath(target), "tmpfs", UInt(MS_NOSUID | MS_NODEV), "mode=1777"),
+                      "mount tmpfs on", mount.destination)
+            continue
+        }
+        guard let source else { continue }    // --bind-try of a missing source
         defer { close(source) }
         let sourcePath = canonicalPath(procPath(source)) ?? mount.source
         if let store, isPath(sourcePath, within: store) {

@@ -30,7 +30,10 @@ public func parseRun(_ arguments: [String]) throws -> RunRequest {
     var options: [String] = []
     while let word = rest.first, word.hasPrefix("-"), word != "--" {
         let name = word.split(separator: "=", maxSplits: 1).first.map(String.init) ?? word
-        guard let option = execOption(name), option.passedByRun else { break }
+        guard let option = execOption(name), option.passedByRun else {
+            if let habit = dockerHabit(name) { throw habit }
+            break
+        }
         rest.removeFirst()
         options.append(word)
         if option.takesValue && !word.contains("=") {
@@ -44,11 +47,49 @@ public func parseRun(_ arguments: [String]) throws -> RunRequest {
     if first.hasPrefix("-") {
         let macroWords = Array(rest.prefix { $0 != "--" })
         let command = Array(rest.drop { $0 != "--" }.dropFirst())
+        for word in macroWords where word.hasPrefix("-") && macro(named: word) == nil {
+            try refuseMisplaced(word, after: "the macros", example: "MACRO...")
+        }
         return RunRequest(execOptions: options, image: .build(macroWords), command: command)
     }
     rest.removeFirst()
-    if rest.first == "--" { rest.removeFirst() }
+    if rest.first == "--" {
+        rest.removeFirst()
+    } else if let word = rest.first {
+        // `plash run 2 --memory 1G` would run a program named --memory; after `--` it may.
+        try refuseMisplaced(word, after: "the image", example: "IMAGE")
+    }
     return RunRequest(execOptions: options, image: .stored(first), command: Array(rest))
+}
+
+/// An exec option or a docker habit where the image or the macros already began.
+func refuseMisplaced(_ word: String, after what: String, example: String) throws {
+    let name = word.split(separator: "=", maxSplits: 1).first.map(String.init) ?? word
+    if let option = execOption(name), option.passedByRun {
+        let value = option.value.map { " " + $0 } ?? ""
+        throw PlashError.usage("\(name): options go before \(what): plash run \(name)\(value) \(example) ...", usage: runUsage)
+    }
+    if let habit = dockerHabit(name) { throw habit }
+}
+
+/// What people who come from docker type first, and plash's way to say it.
+let dockerHabits: [(names: [String], hint: String)] = [
+    (["-it", "-ti", "-i", "-t", "--interactive", "--tty"],
+     "not needed: the program has this terminal and stdin already (it is this very process)"),
+    (["--rm"], "not needed: a container leaves nothing behind (--persist DIR keeps its writes)"),
+    (["-v", "--volume"], "use --bind SRC:DST (--ro-bind for a read-only one)"),
+    (["-e"], "use --env NAME=VALUE"),
+    (["-p", "--publish"], "not needed: the container shares the host's network (--net none for none)"),
+    (["--network"], "use --net none for a network of its own; by default the host's is shared"),
+    (["-w", "--workdir"], "use --cwd DIR"),
+    (["-u"], "use --user USER[:GROUP]"),
+    (["-d", "--detach"], "not supported: start it under a supervisor (runit, systemd) or with the shell's &"),
+    (["-m"], "use --memory SIZE"),
+    (["--name"], "use --cgroup NAME to name and find the container (plash ps, plash kill)"),
+]
+
+func dockerHabit(_ name: String) -> PlashError? {
+    dockerHabits.first { $0.names.contains(name) }.map { PlashError.usage("\(name): \($0.hint)", usage: runUsage) }
 }
 
 /// The images `plash shrink` removes: the oldest half, oldest first, leaves only (an

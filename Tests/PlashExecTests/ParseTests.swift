@@ -88,7 +88,8 @@ func plan(_ arguments: [String]) throws -> ExecPlan {
 func sampleValue(_ option: ExecOption) -> [String] {
     guard option.takesValue else { return [] }
     return [["--cgroup": "c", "--memory": "1M", "--pids": "1", "--cpus": "1", "--net": "none", "--cwd": "/",
-             "--bind": "/a", "--ro-bind": "/a", "--hostname": "h"][option.name] ?? "x"]
+             "--bind": "/a", "--ro-bind": "/a", "--bind-try": "/a", "--tmpfs": "/t", "--hostname": "h",
+             "--env-file": "/dev/null", "--cap-drop": "chown", "--cap-add": "chown"][option.name] ?? "x"]
 }
 
 @Test func everyOptionOfTheTableParsesAndHasItsRowInTheHelp() throws {

@@ -103,6 +103,40 @@ import Testing
                               command: ["ls", "/"]))
     }
 
+    /// The line of the usage error with which plash run refuses `words`, or nil.
+    func runRefusal(_ words: [String]) -> String? {
+        do {
+            _ = try parseRun(words)
+            return nil
+        } catch let error as PlashError {
+            return error.kind == .usage && error.usage == runUsage ? "\(error)" : "not a usage error: \(error)"
+        } catch {
+            return "\(error)"
+        }
+    }
+
+    @Test func anOptionAfterTheImageOrTheMacrosSaysThatOptionsGoBefore() throws {
+        for (words, message) in [(["2", "--memory", "1G"], "--memory: options go before the image: plash run --memory SIZE IMAGE ..."),
+                                 (["2", "--no-tmp=yes"], "--no-tmp: options go before the image: plash run --no-tmp IMAGE ..."),
+                                 (["--from", "busybox", "--user", "web", "--", "id"],
+                                  "--user: options go before the macros: plash run --user USER[:GROUP] MACRO... ...")] {
+            #expect(runRefusal(words) == message, "\(words)")
+        }
+        // After `--` a program may be named like an option; a macro named like one stays a macro.
+        #expect(try parseRun(["2", "--", "--memory"]).command == ["--memory"])
+        #expect(try parseRun(["--from", "busybox", "--env", "A=1"]).image == .build(["--from", "busybox", "--env", "A=1"]))
+    }
+
+    @Test func dockerHabitsNamePlashsWay() throws {
+        for (words, hint) in [(["-it", "2", "sh"], "-it: not needed: the program has this terminal"),
+                              (["--rm", "2"], "--rm: not needed: a container leaves nothing behind"),
+                              (["-v", "/a:/b", "2"], "-v: use --bind SRC:DST"), (["2", "-e", "A=1"], "-e: use --env NAME=VALUE"),
+                              (["-p", "80:80", "2"], "-p: not needed: the container shares the host's network"),
+                              (["--from", "busybox", "-t", "--", "sh"], "-t: not needed")] {
+            #expect(runRefusal(words)?.hasPrefix(hint) == true, "\(words): \(runRefusal(words) ?? "accepted")")
+        }
+    }
+
     @Test func runWithoutAnImageIsAUsageError() {
         #expect(throws: PlashError.self) { try parseRun([]) }
         #expect(throws: PlashError.self) { try parseRun(["--bind"]) }

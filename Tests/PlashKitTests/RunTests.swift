@@ -31,6 +31,20 @@ import Testing
         #expect(try store.plash(["run", "1"], stdin: "echo from-stdin\n").stdout == "from-stdin\n")
     }
 
+    @Test func runPassesTheOperatorOptionsOnAndRefusesThemAfterTheImage() throws {
+        let store = TestStore()
+        _ = try store.id(["import", "busybox"])
+        let web = try store.id(["build", "--from-id", "1", "--run", "echo web:x:33:33::/var/www:/bin/sh >> /etc/passwd"])
+        let result = try store.plash(["run", "--user", "web", "--read-only", "--tmpfs", "/scratch", "--dev", "--cap-drop", "ALL",
+                                      web, "--", "sh", "-c", "id -u; echo $HOME; touch /x 2>/dev/null || echo read-only; "
+                                      + "touch /scratch/y && echo tmpfs; ls /dev | wc -l"])
+        #expect(result.stdout == "33\n/var/www\nread-only\ntmpfs\n13\n", "\(result)")
+        let late = try store.plash(["run", web, "--user", "web"])
+        #expect(late.status == 2 && late.stdout == "", "\(late)")
+        #expect(late.stderr.hasPrefix("plash: --user: options go before the image: plash run --user USER[:GROUP] IMAGE ...\n"),
+                "\(late)")
+    }
+
     @Test func runIsolatesTooAndThenPID1IsTheInit() throws {
         let store = TestStore()
         _ = try store.id(["import", "busybox"])

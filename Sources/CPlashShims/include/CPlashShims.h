@@ -48,6 +48,10 @@ int plash_mount_set_nodev(int fd);
 // the effective and permitted sets.
 int plash_keep_only_capabilities(unsigned long long keep);
 
+// The first half of that: drop the others from the bounding set (those still in it)
+// and clear the ambient set, leaving the effective and permitted sets as they are.
+int plash_drop_bounding_capabilities(unsigned long long keep);
+
 int plash_pivot_root(const char *new_root, const char *put_old);
 
 // Bring the loopback interface of the current network namespace up.
