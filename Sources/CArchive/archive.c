@@ -383,3 +383,45 @@ int plash_open_beneath(int dir, const char *path, int flags, mode_t mode) {
     how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
     return (int)syscall(SYS_openat2, dir, path, &how, sizeof how);
 }
+
+struct plash_encoder {
+    z_stream gzip;
+    int fd;
+    unsigned char out[1 << 17];
+};
+
+plash_encoder *plash_gzip_encoder_new(int fd, int level) {
+    plash_encoder *e = calloc(1, sizeof *e);
+    if (!e) return NULL;
+    e->fd = fd;
+    // windowBits 15 + 16: a gzip wrapper, whose header zlib writes with mtime 0 and no name.
+    if (deflateInit2(&e->gzip, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
+        free(e);
+        errno = ENOMEM;
+        return NULL;
+    }
+    return e;
+}
+
+int plash_gzip_encoder_write(plash_encoder *e, const void *data, size_t size, int finish) {
+    e->gzip.next_in = (unsigned char *)data;
+    e->gzip.avail_in = (uInt)size;
+    do {
+        e->gzip.next_out = e->out;
+        e->gzip.avail_out = sizeof e->out;
+        if (deflate(&e->gzip, finish ? Z_FINISH : Z_NO_FLUSH) == Z_STREAM_ERROR) { errno = EINVAL; return -1; }
+        size_t ready = sizeof e->out - e->gzip.avail_out;
+        for (size_t done = 0; done < ready;) {
+            ssize_t n = write(e->fd, e->out + done, ready - done);
+            if (n < 0) { if (errno == EINTR) continue; return -1; }
+            done += (size_t)n;
+        }
+    } while (e->gzip.avail_out == 0);
+    return 0;
+}
+
+void plash_gzip_encoder_free(plash_encoder *e) {
+    if (!e) return;
+    deflateEnd(&e->gzip);
+    free(e);
+}

@@ -16,6 +16,11 @@ public final class TarWriter {
     var written = 0
     /// The first name of every inode with more than one link: later ones become hard links.
     var linked: [String: [UInt8]] = [:]
+    /// Where the bytes go instead of `out`: export-oci hashes and compresses them.
+    var sink: (([UInt8]) throws -> Void)? = nil
+    /// A layer of an image, not a merged tree: overlayfs's whiteouts (character devices
+    /// 0/0) and opaque directories become OCI's `.wh.NAME` files and `.wh..wh..opq` markers.
+    var ociWhiteouts = false
 
     public init(fd: Int32, name: String) {
         out = fd
@@ -36,6 +41,9 @@ public final class TarWriter {
 
     func writeDirectory(_ fd: Int32, path: [UInt8], info: stat) throws {
         try writeHeader(path, info: info, xattrs: xattrs(fd))
+        if ociWhiteouts && isOpaque(fd) {
+            try writeHeader(path + Array(".wh..wh..opq".utf8), info: info, type: "0")
+        }
         for name in try names(in: fd, path: path).sorted(by: { $0.lexicographicallyPrecedes($1) }) {
             try writeEntry(fd, name, path: path + name)
         }
@@ -87,6 +95,8 @@ public final class TarWriter {
             if count < 0 { throw PlashError.system("readlink", shown(path)) }
             let target = Array(buffer[0..<count])
             try writeHeader(path, info: info, type: "2", linkName: target)
+        case S_IFCHR where ociWhiteouts && info.st_rdev == 0:
+            try writeHeader(Array(path.dropLast(nameBytes.count)) + Array(".wh.".utf8) + nameBytes, info: info, type: "0")
         case S_IFCHR, S_IFBLK, S_IFIFO:
             let type: Character = info.st_mode & S_IFMT == S_IFCHR ? "3" : info.st_mode & S_IFMT == S_IFBLK ? "4" : "6"
             try writeHeader(path, info: info, type: type)
@@ -124,6 +134,15 @@ public final class TarWriter {
             if size >= 0 { result.append((name, Array(value[0..<size]))) }
         }
         return result.sorted { $0.0 < $1.0 }
+    }
+
+    /// overlayfs's mark of a directory that hides the lower layers' one: trusted.* as
+    /// root, user.* in a user namespace (userxattr).
+    func isOpaque(_ fd: Int32) -> Bool {
+        ["trusted.overlay.opaque", "user.overlay.opaque"].contains { name in
+            var value: UInt8 = 0
+            return fgetxattr(fd, name, &value, 1) == 1 && value == UInt8(ascii: "y")
+        }
     }
 
     func writeHeader(_ path: [UInt8], info: stat, type: Character = "5", linkName: [UInt8] = [], size: Int = 0,
@@ -223,6 +242,12 @@ public final class TarWriter {
     }
 
     func flush() throws {
+        if let sink {
+            try sink(buffer)
+            written += buffer.count
+            buffer.removeAll(keepingCapacity: true)
+            return
+        }
         var offset = 0
         while offset < buffer.count {
             let n = buffer[offset...].withUnsafeBytes { write(out, $0.baseAddress, $0.count) }

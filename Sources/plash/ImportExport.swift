@@ -34,6 +34,24 @@ import PlashSystem
     return 0
 }
 
+@Sendable func exportOCICommand(_ arguments: [String]) throws -> Int32 {
+    var arguments = arguments
+    var tag = "latest"
+    if let at = arguments.firstIndex(of: "--tag") {
+        guard at + 1 < arguments.count, !arguments[at + 1].isEmpty else {
+            throw PlashError.usage("export-oci: --tag needs a value", usage: "Usage: plash export-oci IMAGE DIR|FILE.tar [--tag TAG]")
+        }
+        tag = arguments[at + 1]
+        arguments.removeSubrange(at...(at + 1))
+    }
+    try expect(arguments, "export-oci", min: 2, max: 2)
+    // As export-tar: an ordinary user reads their layers as root of their user namespace.
+    try becomeRootOfUserNamespace()
+    let store = Store()
+    try exportOCI(try store.image(arguments[0]), to: arguments[1], tag: tag, store: store)
+    return 0
+}
+
 /// plash-exec runs this the first time it meets a profile, and loads the cached BPF
 /// after that (see docs/plash-exec.md).
 @Sendable func seccomp(_ arguments: [String]) throws -> Int32 {

@@ -32,4 +32,16 @@ void plash_decoder_free(plash_decoder *decoder);
 // can reach outside the tree it is extracted into.
 int plash_open_beneath(int dir, const char *path, int flags, mode_t mode);
 
+// Streaming gzip compression into `fd`, for export-oci's layers. The header holds no
+// name and no time, and the level is fixed: the same bytes in give the same bytes out.
+typedef struct plash_encoder plash_encoder;
+
+plash_encoder *plash_gzip_encoder_new(int fd, int level);
+
+// Compresses `size` bytes and writes what is ready; `finish` ends the stream. -1 with
+// errno on failure.
+int plash_gzip_encoder_write(plash_encoder *encoder, const void *data, size_t size, int finish);
+
+void plash_gzip_encoder_free(plash_encoder *encoder);
+
 #endif

@@ -1,0 +1,198 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CArchive
+import FoundationEssentials
+import PlashExec
+import PlashSystem
+
+/// An OCI content descriptor (image-spec descriptor.md).
+struct OCIDescriptor: Codable {
+    var mediaType: String
+    var digest: String
+    var size: Int
+    var annotations: [String: String]? = nil
+}
+
+struct OCIIndex: Codable {
+    var schemaVersion = 2
+    var mediaType: String? = "application/vnd.oci.image.index.v1+json"
+    var manifests: [OCIDescriptor]
+}
+
+struct OCIManifest: Codable {
+    var schemaVersion = 2
+    var mediaType = "application/vnd.oci.image.manifest.v1+json"
+    var config: OCIDescriptor
+    var layers: [OCIDescriptor]
+}
+
+struct OCIConfig: Codable {
+    struct Run: Codable {
+        var Env: [String]
+        var Entrypoint: [String]?
+        var WorkingDir: String
+    }
+    struct RootFS: Codable {
+        var type = "layers"
+        var diff_ids: [String]
+    }
+    struct History: Codable {
+        var created: String
+        var created_by: String
+    }
+    var created: String
+    var architecture = "amd64"
+    var os = "linux"
+    var config: Run
+    var rootfs: RootFS
+    var history: [History]
+}
+
+let ociLayerType = "application/vnd.oci.image.layer.v1.tar+gzip"
+/// Fixed, so that an image exported twice has the same digests.
+let ociEpoch = "1970-01-01T00:00:00Z"
+
+func ociJSON<T: Encodable>(_ value: T) throws -> [UInt8] {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+    return Array(try encoder.encode(value))
+}
+
+/// `plash export-oci IMAGE DIR|FILE.tar [--tag TAG]`: an OCI image layout with one
+/// gzip layer per plash layer, read from the layer directories themselves (not the
+/// merged tree), so what an upper layer deleted leaves as a whiteout. A DIR that is a
+/// layout already keeps its other tags; a FILE.tar is the layout as one tar, written
+/// beside and renamed into place. Blobs are content-addressed, so a failed export
+/// leaves no wrong blob, and index.json is replaced in one rename.
+public func exportOCI(_ image: Store.Image, to target: String, tag: String, store: Store) throws {
+    let staging = try store.makeStaging("export-oci")
+    defer { try? removeTree(staging.path) }
+    var partial: String? = nil
+    do {
+        let asTar = target.hasSuffix(".tar")
+        let layout = asTar ? staging.path + "/layout" : target
+        let blobs = layout + "/blobs/sha256"
+        for dir in [layout, layout + "/blobs", blobs] where mkdir(dir, 0o755) == -1 && errno != EEXIST {
+            throw PlashError.system("create", dir)
+        }
+        let layers = Array(store.layers(of: image).reversed())
+        var descriptors: [OCIDescriptor] = []
+        var diffIDs: [String] = []
+        for layer in layers {
+            let (descriptor, diffID) = try writeLayerBlob(layer, blobs: blobs)
+            descriptors.append(descriptor)
+            diffIDs.append(diffID)
+        }
+        let config = OCIConfig(
+            created: ociEpoch,
+            config: .init(Env: ["PATH=" + defaultPath], Entrypoint: hasEntrypoint(layers) ? [entrypointPath] : nil,
+                          WorkingDir: "/"),
+            rootfs: .init(diff_ids: diffIDs),
+            history: layers.map { _ in .init(created: ociEpoch, created_by: "plash") })
+        let configDescriptor = try writeBlob(try ociJSON(config), type: "application/vnd.oci.image.config.v1+json", blobs: blobs)
+        var manifest = try writeBlob(try ociJSON(OCIManifest(config: configDescriptor, layers: descriptors)),
+                                     type: "application/vnd.oci.image.manifest.v1+json", blobs: blobs)
+        manifest.annotations = ["org.opencontainers.image.ref.name": tag]
+
+        var index = OCIIndex(manifests: [])
+        if access(layout + "/index.json", F_OK) == 0 {
+            let old = try readFile(layout + "/index.json", what: "read")
+            guard let decoded = try? JSONDecoder().decode(OCIIndex.self, from: Data(old)) else {
+                throw PlashError.failure("\(layout)/index.json: not an OCI image index")
+            }
+            index = decoded
+        }
+        index.manifests.removeAll { $0.annotations?["org.opencontainers.image.ref.name"] == tag }
+        index.manifests.append(manifest)
+        try writeReplacing(layout + "/oci-layout", Array(#"{"imageLayoutVersion":"1.0.0"}"#.utf8))
+        try writeReplacing(layout + "/index.json", try ociJSON(index))
+
+        if asTar {
+            let (dir, name) = splitLast(target)
+            partial = dir + "/." + name + ".plash-\(getpid())"
+            let out = try check(open(partial!, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644), "create", partial!)
+            defer { close(out) }
+            let root = try check(open(layout, O_RDONLY | O_DIRECTORY | O_CLOEXEC), "open", layout)
+            defer { close(root) }
+            try TarWriter(fd: out, name: target).writeTree(root)
+            try check(rename(partial!, target), "rename", target)
+        }
+    } catch {
+        if let partial { unlink(partial) }
+        throw error.context("export-oci \(image.id)")
+    }
+}
+
+/// Whether the merged image holds plash's entrypoint: the topmost layer that names it
+/// decides (a character device there is a whiteout).
+func hasEntrypoint(_ bottomFirst: [String]) -> Bool {
+    for layer in bottomFirst.reversed() {
+        var info = stat()
+        if lstat(layer + entrypointPath, &info) == 0 { return info.st_mode & S_IFMT == S_IFREG }
+    }
+    return false
+}
+
+/// One layer as a gzip blob: the tar's SHA-256 is its diff_id, the compressed file's
+/// its digest.
+func writeLayerBlob(_ layer: String, blobs: String) throws -> (OCIDescriptor, String) {
+    let temporary = blobs + "/.layer.plash-\(getpid())"
+    defer { unlink(temporary) }
+    let out = try check(open(temporary, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644), "create", temporary)
+    defer { close(out) }
+    guard let encoder = plash_gzip_encoder_new(out, 6) else { throw PlashError.system("compress", temporary) }
+    defer { plash_gzip_encoder_free(encoder) }
+    let root = try check(open(layer, O_RDONLY | O_DIRECTORY | O_CLOEXEC), "open", layer)
+    defer { close(root) }
+    var uncompressed = SHA256()
+    let writer = TarWriter(fd: out, name: temporary)
+    writer.ociWhiteouts = true
+    writer.sink = { bytes in
+        uncompressed.update(bytes)
+        try check(bytes.withUnsafeBytes { plash_gzip_encoder_write(encoder, $0.baseAddress, $0.count, 0) }, "write", temporary)
+    }
+    try writer.writeTree(root)
+    try check(plash_gzip_encoder_write(encoder, nil, 0, 1), "write", temporary)
+    let digest = try hashFile(out, path: temporary)
+    let size = Int(lseek(out, 0, SEEK_END))
+    try check(rename(temporary, blobs + "/" + digest), "rename", blobs + "/" + digest)
+    return (OCIDescriptor(mediaType: ociLayerType, digest: "sha256:" + digest, size: size),
+            "sha256:" + uncompressed.hexDigest())
+}
+
+func hashFile(_ fd: Int32, path: String) throws -> String {
+    var hash = SHA256()
+    var chunk = [UInt8](repeating: 0, count: 1 << 20)
+    var offset = 0
+    while true {
+        let n = chunk.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, off_t(offset)) }
+        if n < 0 { if errno == EINTR { continue }; throw PlashError.system("read", path) }
+        if n == 0 { return hash.hexDigest() }
+        hash.update(chunk[0..<n])
+        offset += n
+    }
+}
+
+func writeBlob(_ bytes: [UInt8], type: String, blobs: String) throws -> OCIDescriptor {
+    var hash = SHA256()
+    hash.update(bytes)
+    let digest = hash.hexDigest()
+    try writeReplacing(blobs + "/" + digest, bytes)
+    return OCIDescriptor(mediaType: type, digest: "sha256:" + digest, size: bytes.count)
+}
+
+/// Written beside and renamed over: a reader sees the old file or the new, whole.
+func writeReplacing(_ path: String, _ bytes: [UInt8]) throws {
+    let (dir, name) = splitLast(path)
+    let temporary = dir + "/." + name + ".plash-\(getpid())"
+    let fd = try check(open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644), "create", temporary)
+    var offset = 0
+    while offset < bytes.count {
+        let n = bytes[offset...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        if n < 0 { if errno == EINTR { continue }; close(fd); unlink(temporary); throw PlashError.system("write", path) }
+        offset += n
+    }
+    close(fd)
+    if rename(temporary, path) == -1 { unlink(temporary); throw PlashError.system("rename", path) }
+}

@@ -1,0 +1,67 @@
+import Foundation
+import PlashTestSupport
+import Testing
+
+/// export-oci, read back by skopeo and umoci (Debian's packages; scripts/test installs them).
+@Suite struct OCIExportTests {
+    /// busybox, a layer that adds a file and a directory, a layer that deletes the file
+    /// and replaces the directory: the deletions must survive as whiteouts.
+    func imageWithDeletions(_ store: TestStore) throws -> String {
+        _ = try store.id(["import", "busybox"])
+        return try store.id(["build", "-f", "1", "--run", "mkdir -p /d/sub && echo a > /d/sub/f && echo x > /gone",
+                             "--layer", "--run", "rm /gone && rm -rf /d && mkdir /d && echo new > /d/n"])
+    }
+
+    /// Every path of a root below / (one file system), with type, mode, owner, size of files,
+    /// link target and contents' checksum, as the root's own busybox sees it. What
+    /// plash run binds from the host (the test's $HOME among them) is left out.
+    static let listing = """
+        find / -xdev | sort | grep -Ev '^/(proc|dev|sys|tmp|home|root|run)(/|$)|^/etc/(resolv.conf|hosts)$|^/var/tmp/plash-tests' |
+        while read -r p; do
+            s=$(stat -c '%A %u %g %N' "$p"); [ -f "$p" ] && [ ! -L "$p" ] && s="$s $(stat -c %s "$p") $(md5sum < "$p")"; echo "$p $s"
+        done
+        """
+
+    @Test func umociUnpacksTheSameTreeAsPlashRunShowsWithTheUpperLayersDeletions() throws {
+        let store = TestStore()
+        let id = try imageWithDeletions(store)
+        let dir = makeDirectory("oci")
+        let exported = try store.plash(["export-oci", id, dir + "/layout", "--tag", "t1"])
+        #expect(exported.status == 0, "\(exported)")
+        let inspected = try shell("skopeo inspect oci:'\(dir)/layout':t1")
+        #expect(inspected.status == 0 && inspected.stdout.contains("\"Layers\""), "\(inspected)")
+        let unpacked = try shell("umoci unpack --image '\(dir)/layout':t1 '\(dir)/bundle'")
+        #expect(unpacked.status == 0, "\(unpacked)")
+        let inPlash = try store.plash(["run", id, "sh", "-c", Self.listing], directory: "/")
+        let inUmoci = try run("/usr/sbin/chroot", [dir + "/bundle/rootfs", "/bin/sh", "-c", Self.listing])
+        #expect(inPlash.status == 0 && inUmoci.status == 0, "\(inPlash) \(inUmoci)")
+        #expect(inPlash.stdout == inUmoci.stdout)
+        #expect(inUmoci.stdout.contains("/d/n ") && !inUmoci.stdout.contains("/gone") && !inUmoci.stdout.contains("/d/sub"),
+                "\(inUmoci.stdout)")
+    }
+
+    @Test func theSameImageExportedTwiceHasTheSameDigests() throws {
+        let store = TestStore()
+        let id = try imageWithDeletions(store)
+        let dir = makeDirectory("oci")
+        #expect(try store.plash(["export-oci", id, dir + "/a"]).status == 0)
+        #expect(try store.plash(["export-oci", id, dir + "/b.tar"]).status == 0)
+        let untarred = try shell("mkdir '\(dir)/b' && tar -xf '\(dir)/b.tar' -C '\(dir)/b'")
+        #expect(untarred.status == 0, "\(untarred)")
+        let a = try shell("cd '\(dir)/a' && cat index.json && ls blobs/sha256").stdout
+        let b = try shell("cd '\(dir)/b' && cat index.json && ls blobs/sha256").stdout
+        #expect(a == b && a.contains("sha256:"), "\(a)\n\(b)")
+        // skopeo copies the layout, every blob checked against its digest.
+        let copied = try shell("skopeo copy oci:'\(dir)/a':latest oci:'\(dir)/copy':latest")
+        #expect(copied.status == 0, "\(copied)")
+    }
+
+    @Test func aSecondTagKeepsTheFirstInTheLayout() throws {
+        let store = TestStore()
+        let id = try imageWithDeletions(store)
+        let dir = makeDirectory("oci")
+        #expect(try store.plash(["export-oci", "1", dir + "/l", "--tag", "base"]).status == 0)
+        #expect(try store.plash(["export-oci", id, dir + "/l", "--tag", "top"]).status == 0)
+        #expect(try shell("skopeo inspect oci:'\(dir)/l':base && skopeo inspect oci:'\(dir)/l':top").status == 0)
+    }
+}
