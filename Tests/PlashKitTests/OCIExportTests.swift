@@ -64,4 +64,17 @@ import Testing
         #expect(try store.plash(["export-oci", id, dir + "/l", "--tag", "top"]).status == 0)
         #expect(try shell("skopeo inspect oci:'\(dir)/l':base && skopeo inspect oci:'\(dir)/l':top").status == 0)
     }
+
+    @Test func theConfigNamesPlashsEntrypointWhenTheImageHasOne() throws {
+        let store = TestStore()
+        _ = try store.id(["import", "busybox"])
+        let with = try store.id(["build", "-f", "1", "--entrypoint", "echo hi"])
+        let dir = makeDirectory("oci")
+        #expect(try store.plash(["export-oci", with, dir + "/l", "--tag", "with"]).status == 0)
+        #expect(try store.plash(["export-oci", "1", dir + "/l", "--tag", "without"]).status == 0)
+        let config = try shell("skopeo inspect --config oci:'\(dir)/l':with").stdout
+        #expect(config.contains(#""Entrypoint": ["#) && config.contains("/.plash-entrypoint"), "\(config)")
+        let plain = try shell("skopeo inspect --config oci:'\(dir)/l':without").stdout
+        #expect(plain.contains("PATH=") && !plain.contains("Entrypoint"), "\(plain)")
+    }
 }

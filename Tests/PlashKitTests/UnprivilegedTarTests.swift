@@ -90,3 +90,22 @@ func ownerOnHost(_ path: String) throws -> String {
     #expect(try ownerOnHost(data + "/layer/0/1/_data/d/mine") == "\(user.uid):\(user.uid)")
     #expect(try plashAs(user, ["export-tar", "1", cwd + "/out.tar"], data: data, directory: cwd).status == 0)
 }
+
+@Test func anOrdinaryUserExportsAnOCILayoutWithTheUpperLayersDeletions() throws {
+    let user = try userWithSubordinateIDs
+    let cwd = makeDirectory("useroci", ownedBy: user)
+    let data = cwd + "/store"
+    // In a user namespace overlayfs marks the opaque directory with user.overlay.opaque.
+    let built = try plashAs(user, ["build", "--from", "busybox", "--run", "rm /bin/ls; rm -r /usr/sbin; mkdir /usr/sbin; echo b > /b"],
+                            data: data, directory: cwd)
+    #expect(built.stdout == "2\n", "\(built)")
+    let exported = try plashAs(user, ["export-oci", "2", cwd + "/layout"], data: data, directory: cwd)
+    #expect(exported.status == 0 && exported.stderr == "", "\(exported)")
+    let unpacked = try shell("umoci unpack --image '\(cwd)/layout':latest '\(cwd)/bundle'")
+    #expect(unpacked.status == 0, "\(unpacked)")
+    let rootfs = cwd + "/bundle/rootfs"
+    #expect(FileManager.default.fileExists(atPath: rootfs + "/b") && FileManager.default.fileExists(atPath: rootfs + "/bin/busybox"))
+    #expect(!FileManager.default.fileExists(atPath: rootfs + "/bin/ls"))
+    #expect((try? FileManager.default.contentsOfDirectory(atPath: rootfs + "/usr/sbin")) == [])
+    #expect(try rootOwnedFiles([data, cwd + "/layout"]) == "")
+}
