@@ -11,7 +11,14 @@ struct OCIDescriptor: Codable {
     var mediaType: String
     var digest: String
     var size: Int
+    var platform: OCIPlatform? = nil
     var annotations: [String: String]? = nil
+}
+
+struct OCIPlatform: Codable {
+    var architecture: String
+    var os: String
+    var variant: String? = nil
 }
 
 struct OCIIndex: Codable {
@@ -68,33 +75,12 @@ func ociJSON<T: Encodable>(_ value: T) throws -> [UInt8] {
 public func exportOCI(_ image: Store.Image, to target: String, tag: String, store: Store) throws {
     let staging = try store.makeStaging("export-oci")
     defer { try? removeTree(staging.path) }
-    var partial: String? = nil
     do {
         let asTar = target.hasSuffix(".tar")
         let layout = asTar ? staging.path + "/layout" : target
         let blobs = layout + "/blobs/sha256"
-        for dir in [layout, layout + "/blobs", blobs] where mkdir(dir, 0o755) == -1 && errno != EEXIST {
-            throw PlashError.system("create", dir)
-        }
-        let layers = Array(store.layers(of: image).reversed())
-        var descriptors: [OCIDescriptor] = []
-        var diffIDs: [String] = []
-        for layer in layers {
-            let (descriptor, diffID) = try writeLayerBlob(layer, blobs: blobs)
-            descriptors.append(descriptor)
-            diffIDs.append(diffID)
-        }
-        let config = OCIConfig(
-            created: ociEpoch,
-            config: .init(Env: ["PATH=" + defaultPath], Entrypoint: hasEntrypoint(layers) ? [entrypointPath] : nil,
-                          WorkingDir: "/"),
-            rootfs: .init(diff_ids: diffIDs),
-            history: layers.map { _ in .init(created: ociEpoch, created_by: "plash") })
-        let configDescriptor = try writeBlob(try ociJSON(config), type: "application/vnd.oci.image.config.v1+json", blobs: blobs)
-        var manifest = try writeBlob(try ociJSON(OCIManifest(config: configDescriptor, layers: descriptors)),
-                                     type: "application/vnd.oci.image.manifest.v1+json", blobs: blobs)
-        manifest.annotations = ["org.opencontainers.image.ref.name": tag]
-
+        // An earlier layout's index is read first: a file that is not one stops the
+        // export before anything is written.
         var index = OCIIndex(manifests: [])
         if access(layout + "/index.json", F_OK) == 0 {
             let old = try readFile(layout + "/index.json", what: "read")
@@ -103,25 +89,64 @@ public func exportOCI(_ image: Store.Image, to target: String, tag: String, stor
             }
             index = decoded
         }
+        for dir in [layout, layout + "/blobs", blobs] where mkdir(dir, 0o755) == -1 && errno != EEXIST {
+            throw PlashError.system("create", dir)
+        }
+        let (configDescriptor, descriptors) = try writeImageBlobs(image, store: store, blobs: blobs, compress: true)
+        var manifest = try writeBlob(try ociJSON(OCIManifest(config: configDescriptor, layers: descriptors)),
+                                     type: "application/vnd.oci.image.manifest.v1+json", blobs: blobs)
+        manifest.annotations = ["org.opencontainers.image.ref.name": tag]
+
         index.manifests.removeAll { $0.annotations?["org.opencontainers.image.ref.name"] == tag }
         index.manifests.append(manifest)
         try writeReplacing(layout + "/oci-layout", Array(#"{"imageLayoutVersion":"1.0.0"}"#.utf8))
         try writeReplacing(layout + "/index.json", try ociJSON(index))
 
-        if asTar {
-            let (dir, name) = splitLast(target)
-            partial = dir + "/." + name + ".plash-\(getpid())"
-            let out = try check(open(partial!, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644), "create", partial!)
-            defer { close(out) }
-            let root = try check(open(layout, O_RDONLY | O_DIRECTORY | O_CLOEXEC), "open", layout)
-            defer { close(root) }
-            try TarWriter(fd: out, name: target).writeTree(root)
-            try check(rename(partial!, target), "rename", target)
-        }
+        if asTar { try archiveDirectory(layout, to: target) }
     } catch {
-        if let partial { unlink(partial) }
         throw error.context("export-oci \(image.id)")
     }
+}
+
+/// The directory `dir` as a tar at `file`, written beside and renamed into place: a
+/// failed export leaves no partial archive and an earlier file intact.
+func archiveDirectory(_ dir: String, to file: String) throws {
+    let (parent, name) = splitLast(file)
+    let partial = parent + "/." + name + ".plash-\(getpid())"
+    do {
+        let out = try check(open(partial, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644), "create", partial)
+        defer { close(out) }
+        let root = try check(open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), "open", dir)
+        defer { close(root) }
+        try TarWriter(fd: out, name: file).writeTree(root)
+        try check(rename(partial, file), "rename", file)
+    } catch {
+        unlink(partial)
+        throw error
+    }
+}
+
+/// The image's layers, bottom first, and its config, as blobs named by their SHA-256 in
+/// `blobs`: gzip layers for an OCI layout, plain tars (digest and diff_id the same) for a
+/// docker archive.
+func writeImageBlobs(_ image: Store.Image, store: Store, blobs: String, compress: Bool) throws
+    -> (config: OCIDescriptor, layers: [OCIDescriptor]) {
+    let layers = Array(store.layers(of: image).reversed())
+    var descriptors: [OCIDescriptor] = []
+    var diffIDs: [String] = []
+    for layer in layers {
+        let (descriptor, diffID) = try writeLayerBlob(layer, blobs: blobs, compress: compress)
+        descriptors.append(descriptor)
+        diffIDs.append(diffID)
+    }
+    let config = OCIConfig(
+        created: ociEpoch,
+        config: .init(Env: ["PATH=" + defaultPath], Entrypoint: hasEntrypoint(layers) ? [entrypointPath] : nil,
+                      WorkingDir: "/"),
+        rootfs: .init(diff_ids: diffIDs),
+        history: layers.map { _ in .init(created: ociEpoch, created_by: "plash") })
+    let configDescriptor = try writeBlob(try ociJSON(config), type: "application/vnd.oci.image.config.v1+json", blobs: blobs)
+    return (configDescriptor, descriptors)
 }
 
 /// Whether the merged image holds plash's entrypoint: the topmost layer that names it
@@ -134,9 +159,9 @@ func hasEntrypoint(_ bottomFirst: [String]) -> Bool {
     return false
 }
 
-/// One layer as a gzip blob: the tar's SHA-256 is its diff_id, the compressed file's
-/// its digest.
-func writeLayerBlob(_ layer: String, blobs: String) throws -> (OCIDescriptor, String) {
+/// One layer as a blob: the tar's SHA-256 is its diff_id, the file's (gzip or the
+/// tar itself) its digest.
+func writeLayerBlob(_ layer: String, blobs: String, compress: Bool) throws -> (OCIDescriptor, String) {
     let temporary = blobs + "/.layer.plash-\(getpid())"
     defer { unlink(temporary) }
     let out = try check(open(temporary, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644), "create", temporary)
@@ -150,15 +175,20 @@ func writeLayerBlob(_ layer: String, blobs: String) throws -> (OCIDescriptor, St
     writer.ociWhiteouts = true
     writer.sink = { bytes in
         uncompressed.update(bytes)
-        try check(bytes.withUnsafeBytes { plash_gzip_encoder_write(encoder, $0.baseAddress, $0.count, 0) }, "write", temporary)
+        if compress {
+            try check(bytes.withUnsafeBytes { plash_gzip_encoder_write(encoder, $0.baseAddress, $0.count, 0) }, "write", temporary)
+        } else {
+            try writeAll(out, bytes, path: temporary)
+        }
     }
     try writer.writeTree(root)
-    try check(plash_gzip_encoder_write(encoder, nil, 0, 1), "write", temporary)
-    let digest = try hashFile(out, path: temporary)
+    if compress { try check(plash_gzip_encoder_write(encoder, nil, 0, 1), "write", temporary) }
+    let diffID = uncompressed.hexDigest()
+    let digest = compress ? try hashFile(out, path: temporary) : diffID
     let size = Int(lseek(out, 0, SEEK_END))
     try check(rename(temporary, blobs + "/" + digest), "rename", blobs + "/" + digest)
-    return (OCIDescriptor(mediaType: ociLayerType, digest: "sha256:" + digest, size: size),
-            "sha256:" + uncompressed.hexDigest())
+    return (OCIDescriptor(mediaType: compress ? ociLayerType : "application/vnd.oci.image.layer.v1.tar",
+                          digest: "sha256:" + digest, size: size), "sha256:" + diffID)
 }
 
 func hashFile(_ fd: Int32, path: String) throws -> String {
@@ -187,12 +217,7 @@ func writeReplacing(_ path: String, _ bytes: [UInt8]) throws {
     let (dir, name) = splitLast(path)
     let temporary = dir + "/." + name + ".plash-\(getpid())"
     let fd = try check(open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644), "create", temporary)
-    var offset = 0
-    while offset < bytes.count {
-        let n = bytes[offset...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        if n < 0 { if errno == EINTR { continue }; close(fd); unlink(temporary); throw PlashError.system("write", path) }
-        offset += n
-    }
+    do { try writeAll(fd, bytes, path: path) } catch { close(fd); unlink(temporary); throw error }
     close(fd)
     if rename(temporary, path) == -1 { unlink(temporary); throw PlashError.system("rename", path) }
 }

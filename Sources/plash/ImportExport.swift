@@ -34,21 +34,39 @@ import PlashSystem
     return 0
 }
 
+/// `--tag VALUE` taken out of the arguments.
+func takeTag(_ arguments: inout [String], _ command: String) throws -> String? {
+    guard let at = arguments.firstIndex(of: "--tag") else { return nil }
+    let entry = commands.first { $0.name == command }!
+    guard at + 1 < arguments.count, !arguments[at + 1].isEmpty else {
+        throw PlashError.usage("\(command): --tag needs a value", usage: "Usage: plash \(command) \(entry.synopsis)")
+    }
+    defer { arguments.removeSubrange(at...(at + 1)) }
+    return arguments[at + 1]
+}
+
 @Sendable func exportOCICommand(_ arguments: [String]) throws -> Int32 {
     var arguments = arguments
-    var tag = "latest"
-    if let at = arguments.firstIndex(of: "--tag") {
-        guard at + 1 < arguments.count, !arguments[at + 1].isEmpty else {
-            throw PlashError.usage("export-oci: --tag needs a value", usage: "Usage: plash export-oci IMAGE DIR|FILE.tar [--tag TAG]")
-        }
-        tag = arguments[at + 1]
-        arguments.removeSubrange(at...(at + 1))
-    }
+    let tag = try takeTag(&arguments, "export-oci") ?? "latest"
     try expect(arguments, "export-oci", min: 2, max: 2)
     // As export-tar: an ordinary user reads their layers as root of their user namespace.
     try becomeRootOfUserNamespace()
     let store = Store()
     try exportOCI(try store.image(arguments[0]), to: arguments[1], tag: tag, store: store)
+    return 0
+}
+
+@Sendable func exportDockerArchiveCommand(_ arguments: [String]) throws -> Int32 {
+    var arguments = arguments
+    let reference = try takeTag(&arguments, "export-docker-archive")
+    try expect(arguments, "export-docker-archive", min: 2, max: 2)
+    if let reference, dockerReference(reference) == nil {
+        throw PlashError.usage("export-docker-archive: \(reference): not a docker reference (NAME[:TAG], lowercase name)",
+                               usage: "Usage: plash export-docker-archive IMAGE FILE [--tag REF]")
+    }
+    try becomeRootOfUserNamespace()
+    let store = Store()
+    try exportDockerArchive(try store.image(arguments[0]), to: arguments[1], reference: reference, store: store)
     return 0
 }
 

@@ -1,0 +1,40 @@
+import Foundation
+import PlashTestSupport
+import Testing
+
+/// export-docker-archive, loaded by Debian's podman into a store of the test's own.
+@Suite struct DockerArchiveTests {
+    @Test func podmanLoadsTheArchiveToTheSameTreeAsPlashRunShows() throws {
+        let store = TestStore()
+        let id = try OCIExportTests().imageWithDeletions(store)
+        let dir = makeDirectory("docker")
+        let exported = try store.plash(["export-docker-archive", id, dir + "/image.tar", "--tag", "plash-test/deletions:v1"])
+        #expect(exported.status == 0, "\(exported)")
+        // vfs: podman's own store, in the test's directory, no overlay mounts of its own;
+        // podman takes a runroot of 50 characters at most.
+        let runroot = try shell("mktemp -d /tmp/plash-podman.XXXXXX").stdout.trimmingCharacters(in: .newlines)
+        defer { _ = try? shell("rm -rf '\(runroot)'") }
+        let podman = "podman --root '\(dir)/root' --runroot '\(runroot)' --storage-driver vfs"
+        let loaded = try shell("\(podman) load -i '\(dir)/image.tar'")
+        #expect(loaded.status == 0 && loaded.stdout.contains("localhost/plash-test/deletions:v1"), "\(loaded)")
+        let mounted = try shell("\(podman) image mount localhost/plash-test/deletions:v1")
+        #expect(mounted.status == 0, "\(mounted)")
+        let rootfs = mounted.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let inPodman = try run("/usr/sbin/chroot", [rootfs, "/bin/sh", "-c", OCIExportTests.listing])
+        let inPlash = try store.plash(["run", id, "sh", "-c", OCIExportTests.listing], directory: "/")
+        #expect(inPlash.status == 0 && inPodman.status == 0, "\(inPlash) \(inPodman)")
+        #expect(inPlash.stdout == inPodman.stdout)
+        #expect(inPodman.stdout.contains("/d/n ") && !inPodman.stdout.contains("/gone"), "\(inPodman.stdout)")
+        try shell("\(podman) image umount --all")
+    }
+
+    @Test func aReferenceDockerWouldRefuseIsAUsageErrorAndWritesNothing() throws {
+        let store = TestStore()
+        _ = try store.id(["import", "busybox"])
+        let dir = makeDirectory("docker")
+        let result = try store.plash(["export-docker-archive", "1", dir + "/image.tar", "--tag", "Upper/Case:v1"])
+        #expect(result.status == 2, "\(result)")
+        #expect(result.stderr.hasPrefix("plash: export-docker-archive: Upper/Case:v1: not a docker reference"), "\(result)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir) == [])
+    }
+}
