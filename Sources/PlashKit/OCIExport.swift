@@ -29,7 +29,7 @@ struct OCIIndex: Codable {
 
 struct OCIManifest: Codable {
     var schemaVersion = 2
-    var mediaType = "application/vnd.oci.image.manifest.v1+json"
+    var mediaType: String? = "application/vnd.oci.image.manifest.v1+json"
     var config: OCIDescriptor
     var layers: [OCIDescriptor]
 }
@@ -43,6 +43,10 @@ struct OCIConfig: Codable {
     struct RootFS: Codable {
         var type = "layers"
         var diff_ids: [String]
+    }
+    /// What import needs of a config: its layers' diff_ids.
+    struct RootFSOnly: Decodable {
+        var rootfs: RootFS
     }
     struct History: Codable {
         var created: String

@@ -59,6 +59,8 @@ public final class ArchiveInput {
     var atEnd = false
     /// Decoded bytes handed out so far.
     public private(set) var offset = 0
+    /// When set, the SHA-256 of every decoded byte handed out: an OCI layer's diff_id.
+    public var digest: SHA256? = nil
 
     public init(fd: Int32) throws {
         guard let decoder = plash_decoder_new(fd) else { throw PlashError.system("read") }
@@ -94,11 +96,30 @@ public final class ArchiveInput {
         while left > 0 {
             guard try fill() else { throw PlashError.failure("the archive is truncated") }
             let piece = min(left, end - start)
-            try body(UnsafeRawBufferPointer(rebasing: buffer[start..<(start + piece)]))
+            let bytes = UnsafeRawBufferPointer(rebasing: buffer[start..<(start + piece)])
+            digest?.update(bytes)
+            try body(bytes)
             start += piece
             offset += piece
             left -= piece
         }
+    }
+
+    /// The padding after an entry's data. A writer that ends the archive right after the
+    /// last file's data may leave it out (Debian's umoci 0.4.7 does): the file is whole.
+    func readPadding(_ count: Int) throws {
+        var left = count
+        while left > 0, try fill() {
+            let piece = min(left, end - start)
+            try read(piece) { _ in }
+            left -= piece
+        }
+    }
+
+    /// Reads what is left after the archive's end (its padding), so that `digest`
+    /// covers the whole stream.
+    public func drain() throws {
+        while try fill() { try read(end - start) { _ in } }
     }
 
     /// One 512-byte block; nil at the end of the data, exactly between two blocks.
@@ -201,7 +222,7 @@ public struct TarReader {
         let count = dataLeft
         dataLeft = 0
         try input.read(count, body)
-        try input.read(padding) { _ in }
+        try input.readPadding(padding)
         padding = 0
     }
 

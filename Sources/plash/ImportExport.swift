@@ -22,6 +22,24 @@ import PlashSystem
     return 0
 }
 
+@Sendable func importOCICommand(_ arguments: [String]) throws -> Int32 {
+    try expect(arguments, "import-oci", min: 1, max: 1)
+    let inUserNamespace = geteuid() != 0
+    try becomeRootOfUserNamespace()
+    print(try importOCI(arguments[0], store: try openStore(), inUserNamespace: inUserNamespace,
+                        log: { printLine(toStandardError: $0) }).id)
+    return 0
+}
+
+@Sendable func importDockerArchiveCommand(_ arguments: [String]) throws -> Int32 {
+    try expect(arguments, "import-docker-archive", min: 1, max: 1)
+    let inUserNamespace = geteuid() != 0
+    try becomeRootOfUserNamespace()
+    print(try importDockerArchive(arguments[0], store: try openStore(), inUserNamespace: inUserNamespace,
+                                  log: { printLine(toStandardError: $0) }).id)
+    return 0
+}
+
 @Sendable func exportTarCommand(_ arguments: [String]) throws -> Int32 {
     try expect(arguments, "export-tar", min: 1, max: 2)
     // An ordinary user reads their store as root of their own user namespace, where

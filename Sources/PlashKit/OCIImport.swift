@@ -1,0 +1,257 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CArchive
+import FoundationEssentials
+import PlashSystem
+
+/// One layer to import: its blob below the layout's root, the blob's digest where the
+/// manifest names one (a docker archive names only diff_ids), and its diff_id.
+struct SourceLayer {
+    var path: String
+    var digest: String?
+    var diffID: String
+}
+
+/// `plash import-oci DIR[:TAG]|FILE.tar[:TAG]`: the image that TAG (or the layout's only
+/// image) names, a multi-arch index resolved to linux/amd64.
+public func importOCI(_ source: String, store: Store, inUserNamespace: Bool, log: (String) -> Void) throws -> Store.Image {
+    let (path, tag) = splitTag(source)
+    do {
+        return try withLayout(path, store: store) { layout in
+            let index = try decode(OCIIndex.self, try readBlob(layout, "index.json", digest: nil), "index.json")
+            var chosen = index.manifests.filter { tag == nil || $0.annotations?["org.opencontainers.image.ref.name"] == tag }
+            guard chosen.count == 1 || (tag == nil && chosen.isEmpty == false && Set(chosen.map(\.digest)).count == 1) else {
+                throw PlashError.failure(tag.map { "no image tagged \($0)" } ?? "\(chosen.count) images: name one with :TAG")
+            }
+            var manifestDescriptor = chosen[0]
+            if manifestDescriptor.mediaType.hasSuffix("image.index.v1+json") || manifestDescriptor.mediaType.hasSuffix("manifest.list.v2+json") {
+                let nested = try decode(OCIIndex.self, try readBlob(layout, manifestDescriptor), manifestDescriptor.digest)
+                chosen = nested.manifests.filter { $0.platform?.os == "linux" && $0.platform?.architecture == "amd64" }
+                guard let platform = chosen.first else { throw PlashError.failure("no image for linux/amd64 in the index") }
+                manifestDescriptor = platform
+            }
+            let manifest = try decode(OCIManifest.self, try readBlob(layout, manifestDescriptor), manifestDescriptor.digest)
+            let config = try decode(OCIConfig.RootFSOnly.self, try readBlob(layout, manifest.config), manifest.config.digest)
+            guard config.rootfs.diff_ids.count == manifest.layers.count else {
+                throw PlashError.failure("the config names \(config.rootfs.diff_ids.count) layers, the manifest \(manifest.layers.count)")
+            }
+            let layers = try zip(manifest.layers, config.rootfs.diff_ids).map {
+                SourceLayer(path: try blobPath($0.digest), digest: $0.digest, diffID: $1)
+            }
+            return try importLayers(layers, layout: layout, store: store, inUserNamespace: inUserNamespace,
+                                    script: "import-oci", log: log)
+        }
+    } catch {
+        throw error.context("import-oci \(source)")
+    }
+}
+
+/// `plash import-docker-archive FILE`: the first image of what `docker save` wrote.
+public func importDockerArchive(_ file: String, store: Store, inUserNamespace: Bool, log: (String) -> Void) throws -> Store.Image {
+    do {
+        return try withLayout(file, store: store, mustBeTar: true) { layout in
+            let entries = try decode([DockerArchiveEntry].self, try readBlob(layout, "manifest.json", digest: nil), "manifest.json")
+            guard let entry = entries.first else { throw PlashError.failure("manifest.json names no image") }
+            // docker names the config by its digest: <hex>.json, or blobs/sha256/<hex>.
+            let name = splitLast("/" + entry.Config).1
+            let hex = name.hasSuffix(".json") ? String(name.dropLast(5)) : name
+            let configDigest = isHexDigest(hex) ? "sha256:" + hex : nil
+            let config = try decode(OCIConfig.RootFSOnly.self, try readBlob(layout, entry.Config, digest: configDigest), entry.Config)
+            guard config.rootfs.diff_ids.count == entry.Layers.count else {
+                throw PlashError.failure("the config names \(config.rootfs.diff_ids.count) layers, manifest.json \(entry.Layers.count)")
+            }
+            let layers = zip(entry.Layers, config.rootfs.diff_ids).map { SourceLayer(path: $0, digest: nil, diffID: $1) }
+            return try importLayers(layers, layout: layout, store: store, inUserNamespace: inUserNamespace,
+                                    script: "import-docker-archive", log: log)
+        }
+    } catch {
+        throw error.context("import-docker-archive \(file)")
+    }
+}
+
+/// PATH:TAG, unless PATH itself exists (a name may hold a colon).
+func splitTag(_ source: String) -> (String, String?) {
+    guard access(source, F_OK) != 0, let colon = source.lastIndex(of: ":") else { return (source, nil) }
+    return (String(source[..<colon]), String(source[source.index(after: colon)...]))
+}
+
+func isHexDigest(_ hex: String) -> Bool { hex.count == 64 && hex.allSatisfy { "0123456789abcdef".contains($0) } }
+
+/// blobs/ALG/HEX of a digest; only sha256, and only hex: a digest never names a path.
+func blobPath(_ digest: String) throws -> String {
+    guard digest.hasPrefix("sha256:"), isHexDigest(String(digest.dropFirst(7))) else {
+        throw PlashError.failure("\(digest): not a sha256 digest")
+    }
+    return "blobs/sha256/" + digest.dropFirst(7)
+}
+
+func decode<T: Decodable>(_ type: T.Type, _ bytes: [UInt8], _ what: String) throws -> T {
+    do { return try JSONDecoder().decode(type, from: Data(bytes)) } catch {
+        throw PlashError.failure("\(what): not the JSON an image has")
+    }
+}
+
+/// Runs `body` with the layout's directory open: DIR itself, or a FILE.tar extracted
+/// into staging first (plain, or compressed: the extractor tells).
+func withLayout<T>(_ path: String, store: Store, mustBeTar: Bool = false, _ body: (Int32) throws -> T) throws -> T {
+    var info = stat()
+    try check(stat(path, &info), "open", path)
+    if info.st_mode & S_IFMT == S_IFDIR && !mustBeTar {
+        let fd = try check(open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC), "open", path)
+        defer { close(fd) }
+        return try body(fd)
+    }
+    let staging = try store.makeStaging("import-layout")
+    defer { try? removeTree(staging.path) }
+    let input = try check(open(path, O_RDONLY | O_CLOEXEC), "open", path)
+    defer { close(input) }
+    try check(mkdir(staging.data, 0o700), "create", staging.data)
+    let root = try check(open(staging.data, O_RDONLY | O_DIRECTORY | O_CLOEXEC), "open", staging.data)
+    defer { close(root) }
+    var reader = TarReader(try ArchiveInput(fd: input))
+    var extractor = TarExtractor(root: root)
+    try extractor.extractAll(&reader)
+    return try body(root)
+}
+
+func readBlob(_ layout: Int32, _ descriptor: OCIDescriptor) throws -> [UInt8] {
+    try readBlob(layout, try blobPath(descriptor.digest), digest: descriptor.digest)
+}
+
+/// A small file of the layout (JSON), beneath it and through no symlink, checked
+/// against its digest when one is known.
+func readBlob(_ layout: Int32, _ path: String, digest: String?) throws -> [UInt8] {
+    let relative = try TarExtractor.relativePath(path, path)
+    let fd = plash_open_beneath(layout, relative, O_RDONLY | O_CLOEXEC, 0)
+    if fd < 0 { throw PlashError.system("open", path) }
+    defer { close(fd) }
+    var bytes: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 65536)
+    while true {
+        let n = read(fd, &chunk, chunk.count)
+        if n < 0 { if errno == EINTR { continue }; throw PlashError.system("read", path) }
+        if n == 0 { break }
+        bytes += chunk[0..<n]
+        if bytes.count > 64 << 20 { throw PlashError.failure("\(path): larger than 64 MiB: not JSON") }
+    }
+    if let digest {
+        var hash = SHA256()
+        hash.update(bytes)
+        let actual = "sha256:" + hash.hexDigest()
+        if actual != digest { throw PlashError.failure("\(path): its digest is \(actual), not \(digest)") }
+    }
+    return bytes
+}
+
+/// The layers, bottom first, as one plash image each on the one below, keyed in the
+/// build cache by the chain of diff_ids: images that share a base share its layers.
+/// Every layer not in the store yet is checked (blob digest, then diff_id while it is
+/// extracted) before any is published, so a wrong digest stores nothing.
+func importLayers(_ layers: [SourceLayer], layout: Int32, store: Store, inUserNamespace: Bool, script: String,
+                  log: (String) -> Void) throws -> Store.Image {
+    var keys: [String] = []
+    var chain = ""
+    for layer in layers {
+        var hash = SHA256()
+        hash.update("oci-layer\n" + chain + "\n" + layer.diffID)
+        chain = hash.hexDigest()
+        keys.append(chain)
+    }
+    // The topmost layer already in the store; those above it are extracted.
+    let present = keys.lastIndex { store.cached($0) != nil }
+    var stagings: [Staging] = []
+    defer { for staging in stagings { try? removeTree(staging.path) } }
+    for (index, layer) in layers.enumerated() where index > (present ?? -1) {
+        log("--> \(script) layer \(index + 1)/\(layers.count) \(layer.diffID)")
+        let staging = try store.makeStaging("import")
+        stagings.append(staging)
+        try extractLayer(layer, layout: layout, into: staging.data, inUserNamespace: inUserNamespace)
+        log("--:")
+    }
+    var image = present.map { store.cached(keys[$0])! }
+    for (offset, staging) in stagings.enumerated() {
+        let index = (present ?? -1) + 1 + offset
+        image = try store.publish(staging, parentNode: image?.node ?? store.rootNode,
+                                  script: "\(script) \(layers[index].diffID)", key: keys[index])
+    }
+    stagings.removeAll()
+    guard let image else { throw PlashError.failure("the image has no layers") }
+    return image
+}
+
+func extractLayer(_ layer: SourceLayer, layout: Int32, into data: String, inUserNamespace: Bool) throws {
+    let relative = try TarExtractor.relativePath(layer.path, layer.path)
+    let fd = plash_open_beneath(layout, relative, O_RDONLY | O_CLOEXEC, 0)
+    if fd < 0 { throw PlashError.system("open", layer.path) }
+    defer { close(fd) }
+    if let digest = layer.digest {
+        let actual = "sha256:" + (try hashFile(fd, path: layer.path))
+        if actual != digest { throw PlashError.failure("\(layer.path): its digest is \(actual), not \(digest)") }
+    }
+    try check(mkdir(data, 0o755), "create", data)
+    let root = try check(open(data, O_RDONLY | O_DIRECTORY | O_CLOEXEC), "open", data)
+    defer { close(root) }
+    let input = try ArchiveInput(fd: fd)
+    input.digest = SHA256()
+    var reader = TarReader(input)
+    var extractor = TarExtractor(root: root)
+    // OCI whiteouts become overlay's once the layer's own entries are in place: a
+    // marker may stand anywhere in the tar, before or after its directory.
+    var whiteouts: [(path: [UInt8], mtime: Int)] = []
+    var opaque: [[UInt8]] = []
+    try extractor.extractAll(&reader) { entry in
+        let path = try TarExtractor.relativePath(entry.path, "the name")
+        let (parent, name) = TarExtractor.splitPath(path)
+        if name.elementsEqual(".wh..wh..opq".utf8) { opaque.append(parent); return false }
+        if name.starts(with: ".wh.".utf8) {
+            whiteouts.append(((parent.isEmpty ? [] : parent + [UInt8(ascii: "/")]) + name.dropFirst(4), entry.mtime))
+            return false
+        }
+        return true
+    }
+    try input.drain()
+    let diffID = "sha256:" + input.digest!.hexDigest()
+    if diffID != layer.diffID { throw PlashError.failure("\(layer.path): its diff_id is \(diffID), not \(layer.diffID)") }
+    for dir in opaque {
+        let fd = try openDirectoryBeneath(root, dir)
+        defer { if fd != root { close(fd) } }
+        let name = inUserNamespace ? "user.overlay.opaque" : "trusted.overlay.opaque"
+        if fsetxattr(fd, name, "y", 1, 0) == -1 { throw PlashError.system("mark opaque", String(decoding: dir, as: UTF8.self)) }
+    }
+    for (path, mtime) in whiteouts {
+        let (parentPath, name) = TarExtractor.splitPath(path)
+        let parent = try openDirectoryBeneath(root, parentPath)
+        defer { if parent != root { close(parent) } }
+        var before = stat()
+        try check(fstat(parent, &before), "stat", String(decoding: parentPath, as: UTF8.self))
+        // A 0/0 character device: overlayfs's whiteout, which the kernel lets an
+        // ordinary user's namespace make too. The layer's own entry of that name wins.
+        let shown = String(decoding: path, as: UTF8.self)
+        if mknodat(parent, TarExtractor.cString(name), S_IFCHR, 0) == -1 {
+            if errno == EEXIST { continue }
+            throw PlashError.system("create whiteout", shown)
+        }
+        // The archive's times, on the whiteout and on its directory (which the mknod
+        // touched), so that an unchanged layer exports the same bytes again.
+        var times = [timespec(tv_sec: mtime, tv_nsec: 0), timespec(tv_sec: mtime, tv_nsec: 0)]
+        try check(utimensat(parent, TarExtractor.cString(name), &times, AT_SYMLINK_NOFOLLOW), "set times", shown)
+        times = [before.st_atim, before.st_mtim]
+        try check(futimens(parent, &times), "set times", shown)
+    }
+}
+
+/// A directory beneath `root`, made (0755) where the layer's tar did not list it.
+func openDirectoryBeneath(_ root: Int32, _ path: [UInt8]) throws -> Int32 {
+    if path.isEmpty { return root }
+    var current = root
+    for part in path.split(separator: UInt8(ascii: "/")) {
+        let name = TarExtractor.cString(part)
+        if mkdirat(current, name, 0o755) == -1 && errno != EEXIST { throw PlashError.system("create directory", String(decoding: path, as: UTF8.self)) }
+        let next = openat(current, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        if current != root { close(current) }
+        if next < 0 { throw PlashError.system("open directory", String(decoding: path, as: UTF8.self)) }
+        current = next
+    }
+    return current
+}

@@ -1,0 +1,78 @@
+import Foundation
+import PlashTestSupport
+import Testing
+
+/// import-oci and import-docker-archive: plash's own exports read back into an empty
+/// store (two stores standing for two machines), layouts made by umoci, bad digests.
+@Suite struct OCIImportTests {
+    func listing(_ store: TestStore, _ id: String) throws -> String {
+        let result = try store.plash(["run", id, "sh", "-c", OCIExportTests.listing], directory: "/")
+        guard result.status == 0 else { throw StoreTestError("plash run: \(result)") }
+        return result.stdout
+    }
+
+    @Test func anExportImportedIntoAnEmptyStoreGivesTheSameTreeAndTheSameDigests() throws {
+        let first = TestStore(), second = TestStore()
+        let id = try OCIExportTests().imageWithDeletions(first)
+        let dir = makeDirectory("oci")
+        #expect(try first.plash(["export-oci", id, dir + "/layout.tar", "--tag", "t"]).status == 0)
+        let imported = try second.id(["import-oci", dir + "/layout.tar:t"])
+        #expect(try listing(first, id) == listing(second, imported))
+        #expect(try listing(second, imported).contains("/d/n ") && !listing(second, imported).contains("/gone"))
+        // Exported again, the unchanged stack has the same digests: the same manifest.
+        #expect(try first.plash(["export-oci", id, dir + "/a"]).status == 0)
+        #expect(try second.plash(["export-oci", imported, dir + "/b"]).status == 0)
+        let index = { (name: String) in try String(contentsOfFile: dir + "/\(name)/index.json", encoding: .utf8) }
+        #expect(try index("a") == index("b"))
+    }
+
+    @Test func aDockerArchiveOfTheSameImageSharesTheImportedLayers() throws {
+        let first = TestStore(), second = TestStore()
+        let id = try OCIExportTests().imageWithDeletions(first)
+        let dir = makeDirectory("oci")
+        #expect(try first.plash(["export-oci", id, dir + "/layout"]).status == 0)
+        #expect(try first.plash(["export-docker-archive", id, dir + "/docker.tar"]).status == 0)
+        let fromOCI = try second.id(["import-oci", dir + "/layout"])
+        let fromDocker = try second.plash(["import-docker-archive", dir + "/docker.tar"])
+        #expect(fromDocker.status == 0 && fromDocker.stdout == fromOCI + "\n", "\(fromDocker)")
+        #expect(second.indexedIDs.count == 3)
+        #expect(try listing(first, id) == listing(second, fromOCI))
+    }
+
+    @Test func aLayerWhoseDigestIsWrongIsRefusedAndNothingIsStored() throws {
+        let first = TestStore(), second = TestStore()
+        let id = try OCIExportTests().imageWithDeletions(first)
+        let dir = makeDirectory("oci")
+        #expect(try first.plash(["export-oci", id, dir + "/layout"]).status == 0)
+        // The top layer's blob, the smallest gzip, with one byte changed.
+        let changed = try shell("""
+            cd '\(dir)/layout/blobs/sha256' && f=$(for b in *; do file -b "$b" | grep -q gzip && echo "$(stat -c %s "$b") $b"; done | sort -n | head -1 | cut -d' ' -f2)
+            printf 'X' | dd of="$f" bs=1 seek=20 conv=notrunc status=none && echo "$f"
+            """)
+        #expect(changed.status == 0, "\(changed)")
+        let result = try second.plash(["import-oci", dir + "/layout"])
+        #expect(result.status == 1, "\(result)")
+        #expect(result.stderr.contains("plash: import-oci \(dir)/layout: blobs/sha256/") && result.stderr.contains(": its digest is sha256:"),
+                "\(result)")
+        #expect(second.indexedIDs == [] && second.stagingDirectories == [])
+    }
+
+    /// Debian's umoci 0.4.7 writes layers without the end blocks and without the last
+    /// file's padding; its --whiteout and --opaque are OCI's markers.
+    @Test func aLayoutMadeByUmociImportsWithItsWhiteouts() throws {
+        let store = TestStore()
+        let dir = makeDirectory("umoci")
+        let made = try shell("""
+            set -e; cd '\(dir)'; mkdir -p src/dir && echo hi > src/dir/a && echo b > src/b
+            umoci init --layout l && umoci new --image l:t
+            umoci insert --image l:t /bin/busybox /bin/busybox
+            umoci insert --image l:t src/dir /d && echo x > src/dir/old && umoci insert --image l:t src/dir /d
+            umoci insert --image l:t src/b /b && umoci insert --image l:t --whiteout /b
+            rm src/dir/old && umoci insert --image l:t --opaque src/dir /d
+            """)
+        #expect(made.status == 0, "\(made)")
+        let id = try store.id(["import-oci", dir + "/l:t"])
+        let seen = try store.plash(["run", id, "/bin/busybox", "sh", "-c", "/bin/busybox ls /d; /bin/busybox ls /b"], directory: "/")
+        #expect(seen.stdout == "a\n" && seen.stderr.contains("/b: No such file or directory"), "\(seen)")
+    }
+}
