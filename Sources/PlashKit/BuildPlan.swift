@@ -6,6 +6,9 @@ public struct BuildPlan: Equatable, Sendable {
         case any(String)
         case id(String)
         case name(String)
+        /// --from-oci DIR[:TAG]|FILE.tar[:TAG] and --from-docker-archive FILE.
+        case oci(String)
+        case dockerArchive(String)
         /// --from-github: the image that another build (a fetched Plashfile) makes.
         indirect case build(BuildPlan)
     }

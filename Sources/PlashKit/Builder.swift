@@ -45,6 +45,16 @@ public struct Builder {
             if name.allSatisfy(\.isASCIIDigit) { throw PlashError.failure("no image \(name)") }
             if name == "busybox" { return try importBusybox(store: store, log: log) }
             throw PlashError.failure("no image \(name) (no such id or name, and downloading images is not supported yet: import a tar with plash import-tar, then plash map \(name) ID)")
+        case .oci(let path), .dockerArchive(let path):
+            let isOCI = source == .oci(path)
+            // An import keeps the archive's owners only as root of a user namespace,
+            // which `plash import-oci` enters and a build does not.
+            guard geteuid() == 0 else {
+                throw PlashError.failure("\(path): only root imports while building")
+                    .advising("run plash \(isOCI ? "import-oci" : "import-docker-archive") \(path) first, then --from ID")
+            }
+            if isOCI { return try importOCI(path, store: store, inUserNamespace: false, log: log) }
+            return try importDockerArchive(path, store: store, inUserNamespace: false, log: log)
         case .build(let plan):
             return try build(plan)
         }

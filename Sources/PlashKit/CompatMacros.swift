@@ -178,6 +178,8 @@ public func shellScript(_ plan: BuildPlan) throws -> String {
     var lines: [String] = []
     switch plan.source {
     case .any(let name)?, .id(let name)?, .name(let name)?: lines.append("### plash hint: image=\(name)")
+    case .oci(let source)?: lines.append("### plash hint: image=(OCI layout \(source))")
+    case .dockerArchive(let source)?: lines.append("### plash hint: image=(docker archive \(source))")
     case .build?: lines.append("### plash hint: image=(a Plashfile's build)")
     case nil: break
     }

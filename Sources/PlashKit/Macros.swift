@@ -90,6 +90,14 @@ public let macros: [Macro] = {
         Macro(names: ["--from-map"], arguments: .one("NAME"), help: "start from the image with this name") { parser, args in
             try setSource(.name(args[0]), &parser)
         },
+        Macro(names: ["--from-oci"], arguments: .one("DIR[:TAG]|FILE.tar[:TAG]"),
+              help: "start from the image of an OCI image layout, imported first (plash import-oci)") { parser, args in
+            try setSource(.oci(args[0]), &parser)
+        },
+        Macro(names: ["--from-docker-archive"], arguments: .one("FILE"),
+              help: "start from the image of a docker archive (docker save), imported first") { parser, args in
+            try setSource(.dockerArchive(args[0]), &parser)
+        },
         Macro(names: ["--run", "-x"], arguments: .oneOrMore("CMD"),
               help: "run each CMD with /bin/sh -ec; the build fails at the first failing one") { parser, args in
             parser.plan.current.steps += args

@@ -75,4 +75,16 @@ import Testing
         let seen = try store.plash(["run", id, "/bin/busybox", "sh", "-c", "/bin/busybox ls /d; /bin/busybox ls /b"], directory: "/")
         #expect(seen.stdout == "a\n" && seen.stderr.contains("/b: No such file or directory"), "\(seen)")
     }
+
+    @Test func aBuildStartsFromALayoutOrADockerArchiveAndIsCached() throws {
+        let first = TestStore(), second = TestStore()
+        let id = try OCIExportTests().imageWithDeletions(first)
+        let dir = makeDirectory("oci")
+        #expect(try first.plash(["export-oci", id, dir + "/layout", "--tag", "t"]).status == 0)
+        #expect(try first.plash(["export-docker-archive", id, dir + "/docker.tar"]).status == 0)
+        let built = try second.id(["build", "--from-oci", dir + "/layout:t", "--run", "cat /d/n > /copy"])
+        #expect(try second.id(["build", "--from-oci", dir + "/layout:t", "--run", "cat /d/n > /copy"]) == built)
+        #expect(try second.id(["build", "--from-docker-archive", dir + "/docker.tar", "--run", "cat /d/n > /copy"]) == built)
+        #expect(try second.plash(["run", built, "cat", "/copy"]).stdout == "new\n")
+    }
 }
