@@ -87,4 +87,29 @@ import Testing
         #expect(try second.id(["build", "--from-docker-archive", dir + "/docker.tar", "--run", "cat /d/n > /copy"]) == built)
         #expect(try second.plash(["run", built, "cat", "/copy"]).stdout == "new\n")
     }
+
+    /// An index of two platforms: the arm64 manifest's blob is missing, so only the
+    /// amd64 one can be read.
+    @Test func aMultiArchIndexResolvesToLinuxAmd64() throws {
+        let first = TestStore(), second = TestStore()
+        let id = try OCIExportTests().imageWithDeletions(first)
+        let dir = makeDirectory("oci")
+        #expect(try first.plash(["export-oci", id, dir + "/layout"]).status == 0)
+        let script = """
+            import hashlib, json, sys
+            d = sys.argv[1]; index = json.load(open(d + '/index.json')); m = index['manifests'][0]; del m['annotations']
+            arm = dict(m, digest='sha256:' + '0' * 64, platform={'os': 'linux', 'architecture': 'arm64'})
+            amd = dict(m, platform={'os': 'linux', 'architecture': 'amd64'})
+            nested = json.dumps({'schemaVersion': 2, 'mediaType': 'application/vnd.oci.image.index.v1+json', 'manifests': [arm, amd]}).encode()
+            digest = hashlib.sha256(nested).hexdigest(); open(d + '/blobs/sha256/' + digest, 'wb').write(nested)
+            index['manifests'] = [{'mediaType': 'application/vnd.oci.image.index.v1+json', 'digest': 'sha256:' + digest,
+                                   'size': len(nested), 'annotations': {'org.opencontainers.image.ref.name': 'multi'}}]
+            json.dump(index, open(d + '/index.json', 'w'))
+            """
+        let made = try run("/usr/bin/env", ["python3", "-c", script, dir + "/layout"],
+                           environment: ["PATH": "/root/.pyenv/shims:/usr/local/bin:/usr/bin:/bin", "HOME": "/root"])
+        #expect(made.status == 0, "\(made)")
+        let imported = try second.id(["import-oci", dir + "/layout:multi"])
+        #expect(try listing(first, id) == listing(second, imported))
+    }
 }

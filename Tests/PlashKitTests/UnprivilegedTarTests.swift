@@ -109,3 +109,18 @@ func ownerOnHost(_ path: String) throws -> String {
     #expect((try? FileManager.default.contentsOfDirectory(atPath: rootfs + "/usr/sbin")) == [])
     #expect(try rootOwnedFiles([data, cwd + "/layout"]) == "")
 }
+
+@Test func anOrdinaryUserImportsRootsOCILayoutWithItsOwnersAndWhiteouts() throws {
+    let user = try userWithSubordinateIDs
+    let cwd = makeDirectory("userociimport", ownedBy: user)
+    let root = TestStore()
+    let id = try OCIExportTests().imageWithDeletions(root)
+    #expect(try root.plash(["export-oci", id, cwd + "/layout.tar"]).status == 0)
+    chown(cwd + "/layout.tar", user.uid, user.uid)
+    let data = cwd + "/store"
+    let imported = try plashAs(user, ["import-oci", cwd + "/layout.tar"], data: data, directory: cwd)
+    #expect(imported.status == 0 && imported.stdout == "3\n", "\(imported)")
+    let seen = try plashAs(user, ["run", "3", "sh", "-c", "ls /d; ls /gone; stat -c %u /bin/busybox"], data: data, directory: cwd)
+    #expect(seen.stdout == "n\n0\n" && seen.stderr.contains("/gone: No such file or directory"), "\(seen)")
+    #expect(try rootOwnedFiles([data]) == "")
+}
