@@ -247,7 +247,7 @@ import Testing
         #expect(result.stdout == "built\nevaluated\n")
         let missing = try store.plash(["build", "--from-github", "someone/nothing"], environment: base)
         #expect(missing.status == 1, "\(missing)")
-        #expect(missing.stderr == "plash: --from-github http://127.0.0.1:\(server.port)/someone/nothing/master/plashfile: curl exited with status 22\n", "\(missing)")
+        #expect(missing.stderr == "plash: --from-github http://127.0.0.1:\(server.port)/someone/nothing/master/plashfile: HTTP 404 Not Found\n", "\(missing)")
     }
 
     @Test func runPassesDisplayAndLeadingAssignments() throws {
