@@ -78,10 +78,19 @@ let compatibilityMacros: [Macro] = [
           help: "read more macros from FILE (default plashfile) of a GitHub repository") { parser, args in
         parser.insert(plashfileWords(try fetchGitHubFile(args, macro: "--eval-github")))
     },
+    Macro(names: ["--from-url"], arguments: .one("URL"),
+          help: "start from a root filesystem tar (plain, gz, xz, zstd, bz2) downloaded from URL once") { parser, args in
+        try checkURL(args[0], usage: buildUsage)
+        try setSource(.url(args[0]), &parser)
+    },
+    Macro(names: ["--refresh"], arguments: .none,
+          help: "download what --from-url names again, not the copy imported before") { parser, _ in
+        parser.plan.refresh = true
+    },
 ] + downloadingMacros
 
 /// The original's macros that download images: they wait for the image sources.
-let downloadingMacros: [Macro] = [("--from-lxc", "IMAGE"), ("--from-url", "URL"), ("--from-docker", "IMAGE"),
+let downloadingMacros: [Macro] = [("--from-lxc", "IMAGE"), ("--from-docker", "IMAGE"),
                                   ("--eval-url", "URL")].map { (name: String, what: String) -> Macro in
     Macro(names: [name], arguments: .one(what),
           help: "not supported yet: downloading images (import a tar: plash import-tar)") { _, args in
@@ -144,7 +153,7 @@ func fetchGitHubFile(_ args: [String], macro: String) throws -> String {
 public func shellScript(_ plan: BuildPlan) throws -> String {
     var lines: [String] = []
     switch plan.source {
-    case .any(let name)?, .id(let name)?, .name(let name)?: lines.append("### plash hint: image=\(name)")
+    case .any(let name)?, .id(let name)?, .name(let name)?, .url(let name)?: lines.append("### plash hint: image=\(name)")
     case .build?: lines.append("### plash hint: image=(a Plashfile's build)")
     case nil: break
     }

@@ -79,6 +79,11 @@ public struct WebAddress: Equatable, Sendable, CustomStringConvertible {
     }
 }
 
+/// A usage error unless `url` is an http or https URL plash can fetch.
+public func checkURL(_ url: String, usage: String) throws {
+    do { _ = try WebAddress(url) } catch let error as PlashError { throw PlashError.usage(error.reason ?? url, usage: usage) }
+}
+
 /// GETs `url` and hands its body to `body` piece by piece, following up to 10 redirects.
 /// `progress` gets the bytes received so far and the total when the server told it.
 /// No data for `timeout` seconds (or no connection within it) is an error, as is any
