@@ -44,7 +44,8 @@ public struct Builder {
             if let image = store.lookup(name) { return image }
             if name.allSatisfy(\.isASCIIDigit) { throw PlashError.failure("no image \(name)") }
             if name == "busybox" { return try importBusybox(store: store, log: log) }
-            throw PlashError.failure("no image \(name) (no such id or name, and downloading images is not supported yet: import a tar with plash import-tar, then plash map \(name) ID)")
+            guard isLXCReference(name) else { throw PlashError.failure("no image \(name)") }
+            return try importLXC(name, refresh: refresh, store: store, log: log)
         case .url(let url):
             return try importURL(url, refresh: refresh, store: store, log: log)
         case .build(let plan):
