@@ -59,6 +59,22 @@ import Testing
         #expect(redirected.status == 0, "\(redirected)")
     }
 
+    @Test func anInterruptedDownloadLeavesNothingThatLasts() throws {
+        let store = TestStore()
+        let server = try Self.served()
+        defer { server.stop() }
+        let base = "http://127.0.0.1:\(server.port)"
+        let child = try Child(plash, ["import-url", base + "/stall"], environment: store.environment)
+        let started = waitUntil { !leftovers(store).isEmpty }
+        kill(child.pid, SIGINT)
+        let interrupted = child.finish()
+        #expect(started && interrupted.signal == SIGINT, "\(interrupted)")
+        #expect(try store.plash(["ls", "--json"]).stdout.filter { !$0.isWhitespace } == "[]")
+        // The next import sweeps what the killed one left in staging.
+        #expect(try store.plash(["import-url", base + "/rootfs.tar"]).status == 0)
+        #expect(leftovers(store) == [])
+    }
+
     @Test func onATerminalTheProgressIsOneLineRedrawn() throws {
         let store = TestStore()
         let server = try Self.served()
