@@ -34,7 +34,9 @@ let package = Package(
         ]),
         .executableTarget(name: "plash-exec", dependencies: ["PlashExec"],
                           linkerSettings: staticExecutable),
-        .target(name: "PlashKit", dependencies: ["PlashSystem", "PlashExec", "CArchive"]),
+        // TLS for downloads (libssl.a): reached only by the commands that import images.
+        .systemLibrary(name: "CTLS", pkgConfig: "libssl", providers: [.apt(["libssl-dev"])]),
+        .target(name: "PlashKit", dependencies: ["PlashSystem", "PlashExec", "CArchive", "CTLS"]),
         // plash parses its own arguments: the macro language is ordered words that no
         // option parser models, and `plash run` must start fast.
         .executableTarget(name: "plash", dependencies: ["PlashKit"], linkerSettings: staticFoundation),

@@ -9,6 +9,8 @@ public struct BuildPlan: Equatable, Sendable {
         /// --from-oci DIR[:TAG]|FILE.tar[:TAG] and --from-docker-archive FILE.
         case oci(String)
         case dockerArchive(String)
+        /// --from-url: a root filesystem tar over HTTP(S), downloaded once.
+        case url(String)
         /// --from-github: the image that another build (a fetched Plashfile) makes.
         indirect case build(BuildPlan)
     }
@@ -22,6 +24,8 @@ public struct BuildPlan: Equatable, Sendable {
     public var runOptions: [String] = []
     /// --env-prefix: the caller's variables with these prefixes go into the container.
     public var runEnvironmentPrefixes: [String] = []
+    /// --refresh: download what --from-url names again instead of using the cached import.
+    public var refresh = false
 
     public init() {}
 

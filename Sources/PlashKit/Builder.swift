@@ -24,15 +24,15 @@ public struct Builder {
         // plash-exec is looked for before anything is imported or built.
         var builder = self
         if !plan.nonEmptyLayers.isEmpty { builder.plashExec = try plashExec ?? plashExecPath() }
-        var image = try builder.resolve(source)
+        var image = try builder.resolve(source, refresh: plan.refresh)
         for layer in plan.nonEmptyLayers {
             image = try builder.build(layer, on: image)
         }
         return image
     }
 
-    /// --from: an id, else a name, else a built-in source.
-    public func resolve(_ source: BuildPlan.Source) throws -> Store.Image {
+    /// --from: an id, else a name, else a built-in source; or a download.
+    public func resolve(_ source: BuildPlan.Source, refresh: Bool = false) throws -> Store.Image {
         switch source {
         case .id(let id):
             guard id.allSatisfy(\.isASCIIDigit), let image = store.lookup(id) else { throw PlashError.failure("no image \(id)") }
@@ -44,7 +44,8 @@ public struct Builder {
             if let image = store.lookup(name) { return image }
             if name.allSatisfy(\.isASCIIDigit) { throw PlashError.failure("no image \(name)") }
             if name == "busybox" { return try importBusybox(store: store, log: log) }
-            throw PlashError.failure("no image \(name) (no such id or name, and downloading images is not supported yet: import a tar with plash import-tar, then plash map \(name) ID)")
+            guard isLXCReference(name) else { throw PlashError.failure("no image \(name)") }
+            return try importLXC(name, refresh: refresh, store: store, log: log)
         case .oci(let path), .dockerArchive(let path):
             let isOCI = source == .oci(path)
             // An import keeps the archive's owners only as root of a user namespace,
@@ -55,6 +56,8 @@ public struct Builder {
             }
             if isOCI { return try importOCI(path, store: store, inUserNamespace: false, log: log) }
             return try importDockerArchive(path, store: store, inUserNamespace: false, log: log)
+        case .url(let url):
+            return try importURL(url, refresh: refresh, store: store, log: log)
         case .build(let plan):
             return try build(plan)
         }

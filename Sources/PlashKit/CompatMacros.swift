@@ -78,10 +78,19 @@ let compatibilityMacros: [Macro] = [
           help: "read more macros from FILE (default plashfile) of a GitHub repository") { parser, args in
         parser.insert(plashfileWords(try fetchGitHubFile(args, macro: "--eval-github")))
     },
+    Macro(names: ["--from-url"], arguments: .one("URL"),
+          help: "start from a root filesystem tar (plain, gz, xz, zstd, bz2) downloaded from URL once") { parser, args in
+        try checkURL(args[0], usage: buildUsage)
+        try setSource(.url(args[0]), &parser)
+    },
+    Macro(names: ["--refresh"], arguments: .none,
+          help: "download what --from-url names again, not the copy imported before") { parser, _ in
+        parser.plan.refresh = true
+    },
 ] + downloadingMacros
 
 /// The original's macros that download images: they wait for the image sources.
-let downloadingMacros: [Macro] = [("--from-lxc", "IMAGE"), ("--from-url", "URL"), ("--from-docker", "IMAGE"),
+let downloadingMacros: [Macro] = [("--from-lxc", "IMAGE"), ("--from-docker", "IMAGE"),
                                   ("--eval-url", "URL")].map { (name: String, what: String) -> Macro in
     Macro(names: [name], arguments: .one(what),
           help: "not supported yet: downloading images (import a tar: plash import-tar)") { _, args in
@@ -123,7 +132,7 @@ public func isVariableName(_ name: String) -> Bool {
 }
 
 /// `USER/REPO [FILE]` of raw.githubusercontent.com, or of $PLASH_GITHUB_URL (tests serve
-/// one on 127.0.0.1), through curl: plash has no HTTP code of its own yet.
+/// one on 127.0.0.1).
 func fetchGitHubFile(_ args: [String], macro: String) throws -> String {
     let repository = args[0]
     let parts = repository.split(separator: "/", omittingEmptySubsequences: false)
@@ -132,44 +141,11 @@ func fetchGitHubFile(_ args: [String], macro: String) throws -> String {
     }
     let base = environment("PLASH_GITHUB_URL") ?? "https://raw.githubusercontent.com"
     let url = base + "/" + repository + "/master/" + (args.count == 2 ? args[1] : "plashfile")
-    // Silent: plash prints the one line; curl's status 22 is an HTTP error (404 ...).
-    let output = try captureOutput(["curl", "--fail", "--silent", "--location", url], context: "\(macro) \(url)")
-    return String(decoding: output, as: UTF8.self)
-}
-
-/// Runs a helper and returns its stdout; its stderr passes through.
-func captureOutput(_ arguments: [String], context: String) throws -> [UInt8] {
-    var fds: [Int32] = [0, 0]
-    try check(pipe(&fds), "pipe")
-    let reader = fds[0], writer = fds[1]
-    var actions = posix_spawn_file_actions_t()
-    posix_spawn_file_actions_init(&actions)
-    defer { posix_spawn_file_actions_destroy(&actions) }
-    posix_spawn_file_actions_adddup2(&actions, writer, 1)
-    posix_spawn_file_actions_addclose(&actions, reader)
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-    let argv = arguments.map { strdup($0) } + [nil]
-    defer { argv.forEach { free($0) } }
-    var pid: pid_t = 0
-    let result = posix_spawnp(&pid, arguments[0], &actions, nil, argv, environ)
-    close(writer)
-    defer { close(reader) }
-    if result != 0 { throw PlashError.system("run", arguments[0], errno: result).context(context) }
-    var output: [UInt8] = []
-    var buffer = [UInt8](repeating: 0, count: 65536)
-    while true {
-        let n = read(reader, &buffer, buffer.count)
-        if n < 0 && errno == EINTR { continue }
-        if n <= 0 { break }
-        output += buffer[0..<n]
+    do {
+        return String(decoding: try httpGet(url), as: UTF8.self)
+    } catch let error as PlashError {
+        throw error.context("\(macro) \(url)")
     }
-    var status: Int32 = 0
-    while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
-    guard status == 0 else {
-        let end = status & 0x7f == 0 ? "exited with status \((status >> 8) & 0xff)" : "was killed by signal \(status & 0x7f)"
-        throw PlashError.failure("\(context): \(arguments[0]) \(end)")
-    }
-    return output
 }
 
 /// What `plash eval` prints: the shell script the macros expand to, one layer after
@@ -177,7 +153,7 @@ func captureOutput(_ arguments: [String], context: String) throws -> [UInt8] {
 public func shellScript(_ plan: BuildPlan) throws -> String {
     var lines: [String] = []
     switch plan.source {
-    case .any(let name)?, .id(let name)?, .name(let name)?: lines.append("### plash hint: image=\(name)")
+    case .any(let name)?, .id(let name)?, .name(let name)?, .url(let name)?: lines.append("### plash hint: image=\(name)")
     case .oci(let source)?: lines.append("### plash hint: image=(OCI layout \(source))")
     case .dockerArchive(let source)?: lines.append("### plash hint: image=(docker archive \(source))")
     case .build?: lines.append("### plash hint: image=(a Plashfile's build)")

@@ -146,6 +146,12 @@ public struct Store: Sendable {
         return lookup(id: id)
     }
 
+    /// Points `key` at an image that exists: a resolved reference (`alpine:3.23`) at
+    /// the import it resolved to.
+    public func remember(_ key: String, _ image: Image) throws {
+        try replaceLink(path + "/cache/" + key, target: "../index/\(image.id)")
+    }
+
     /// The lock that serialises building one cache key: two identical builds started at
     /// once build once and print the same id.
     public func lockKey(_ key: String) throws -> FileLock {

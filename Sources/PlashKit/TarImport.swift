@@ -4,11 +4,9 @@ import Glibc
 import FoundationEssentials
 import PlashSystem
 
-/// `plash import-tar FILE|-`: a root filesystem from a tar archive (plain, gzip, xz,
-/// zstd or bzip2, told by their magic bytes), read and extracted in one pass by plash
-/// itself (TarReader, TarExtractor) into a staging directory, which becomes the image
-/// only when every entry is in place. Owners, modes, links, device nodes (where the
-/// process may make them) and capabilities are kept.
+/// `plash import-tar FILE|-`: a root filesystem from a tar archive, read and extracted
+/// in one pass into a staging directory, which becomes the image only when every entry
+/// is in place.
 public func importTar(_ file: String, store: Store, log: (String) -> Void) throws -> Store.Image {
     let shown = file == "-" ? "stdin" : file
     let staging = try store.makeStaging("import")
@@ -16,21 +14,7 @@ public func importTar(_ file: String, store: Store, log: (String) -> Void) throw
         let fd = file == "-" ? 0 : try check(open(file, O_RDONLY | O_CLOEXEC), "open", file)
         defer { if fd != 0 { close(fd) } }
         log("--> import-tar \(shown)")
-        try check(mkdir(staging.data, 0o755), "create", staging.data)
-        let root = try check(open(staging.data, O_RDONLY | O_DIRECTORY | O_CLOEXEC), "open", staging.data)
-        defer { close(root) }
-        var reader = TarReader(try ArchiveInput(fd: fd))
-        var extractor = TarExtractor(root: root)
-        try extractor.extractAll(&reader)
-        log("\(reader.entries) entries")
-        if extractor.skippedDevices > 0 {
-            log("skipped \(extractor.skippedDevices) device nodes: only root may create them")
-        }
-        if extractor.unmappedOwners > 0 {
-            log("\(extractor.unmappedOwners) entries are owned by you: their owners have no id here "
-                + "(no subordinate ids in /etc/subuid, see docs/unprivileged.md)")
-        }
-        log("--:")
+        try extractArchive(fd, into: staging, log: log)
         return try store.publish(staging, parentNode: store.rootNode, script: "import-tar \(shown)", key: nil)
     } catch {
         try? removeTree(staging.path)
@@ -38,3 +22,133 @@ public func importTar(_ file: String, store: Store, log: (String) -> Void) throw
     }
 }
 
+/// `plash import-url URL` and `--from-url URL`: a root filesystem tar over HTTP(S),
+/// imported as import-tar does. A URL is downloaded once: later imports of it touch no
+/// network, unless `refresh` asks to download it again.
+public func importURL(_ url: String, refresh: Bool = false, store: Store, log: (String) -> Void) throws -> Store.Image {
+    var hash = SHA256()
+    hash.update("plash import-url 1\0\(url)\0")
+    do {
+        return try downloadAndImport(url, key: hash.hexDigest(), refresh: refresh, script: "import-url \(url)", store: store, log: log)
+    } catch {
+        throw error.context("import-url \(url)")
+    }
+}
+
+/// The image of cache key `key`, else (or with `refresh`) the tar at `url` downloaded
+/// and imported.
+func downloadAndImport(_ url: String, key: String, refresh: Bool, script: String, store: Store,
+                       log: (String) -> Void) throws -> Store.Image {
+    if !refresh, let hit = store.cached(key) { return hit }
+    let lock = try store.lockKey(key)
+    defer { lock.releaseAndRemove() }
+    if !refresh, let hit = store.cached(key) { return hit }
+
+    // Downloaded into staging: a failure or a kill leaves no image and no cache entry,
+    // and the next staging sweep removes what a kill left.
+    let staging = try store.makeStaging("import")
+    do {
+        log("--> \(script)")
+        let archive = staging.path + "/archive"
+        let fd = try check(open(archive, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600), "create", archive)
+        defer { close(fd) }
+        let progress = DownloadProgress()
+        try httpGet(url, progress: progress.update) { piece in
+            try writeAll(fd, Array(piece), path: archive)
+        }
+        log(progress.finish())
+        let input = try check(open(archive, O_RDONLY | O_CLOEXEC), "open", archive)
+        defer { close(input) }
+        // Unlinked at once: the staging directory becomes the image's node.
+        unlink(archive)
+        try extractArchive(input, into: staging, log: log)
+        return try store.publish(staging, parentNode: store.rootNode, script: script, key: key)
+    } catch {
+        try? removeTree(staging.path)
+        throw error
+    }
+}
+
+/// Reads the tar on `fd` (plain, gzip, xz, zstd or bzip2, told by their magic bytes)
+/// and extracts it in one pass by plash itself (TarReader, TarExtractor) into the
+/// staging root. Owners, modes, links, device nodes (where the process may make them)
+/// and capabilities are kept.
+func extractArchive(_ fd: Int32, into staging: Staging, log: (String) -> Void) throws {
+    try check(mkdir(staging.data, 0o755), "create", staging.data)
+    let root = try check(open(staging.data, O_RDONLY | O_DIRECTORY | O_CLOEXEC), "open", staging.data)
+    defer { close(root) }
+    var reader = TarReader(try ArchiveInput(fd: fd))
+    var extractor = TarExtractor(root: root)
+    try extractor.extractAll(&reader)
+    log("\(reader.entries) entries")
+    if extractor.skippedDevices > 0 {
+        log("skipped \(extractor.skippedDevices) device nodes: only root may create them")
+    }
+    if extractor.unmappedOwners > 0 {
+        log("\(extractor.unmappedOwners) entries are owned by you: their owners have no id here "
+            + "(no subordinate ids in /etc/subuid, see docs/unprivileged.md)")
+    }
+    log("--:")
+}
+
+/// A download's progress on stderr: on a terminal one line redrawn in place (bytes,
+/// percent, rate), cleared at the end for the one line that stays.
+final class DownloadProgress {
+    private let terminal = isatty(2) == 1
+    private let start = monotonicSeconds()
+    private var lastDrawn = -1.0
+    private var received: Int64 = 0
+    private var total: Int64?
+
+    func update(_ received: Int64, _ total: Int64?) {
+        self.received = received
+        self.total = total
+        guard terminal else { return }
+        let now = monotonicSeconds()
+        if now - lastDrawn >= 0.1 || received == total {
+            lastDrawn = now
+            writeStandardError("\r\u{1b}[K" + line(now))
+        }
+    }
+
+    /// The line for the log: what was downloaded, how fast.
+    func finish() -> String {
+        if terminal { writeStandardError("\r\u{1b}[K") }
+        return line(monotonicSeconds())
+    }
+
+    private func line(_ now: Double) -> String {
+        let rate = Double(received) / max(now - start, 0.001)
+        var text = "downloaded " + byteCount(received)
+        if let total, total > 0 {
+            text += " of \(byteCount(total)) (\(received * 100 / total)%)"
+        }
+        return text + ", \(byteCount(Int64(rate)))/s"
+    }
+}
+
+func byteCount(_ bytes: Int64) -> String {
+    if bytes < 1024 { return "\(bytes) B" }
+    let units = ["KiB", "MiB", "GiB", "TiB"]
+    var value = Double(bytes) / 1024
+    var unit = 0
+    while value >= 1024 && unit < units.count - 1 { value /= 1024; unit += 1 }
+    let tenths = Int((value * 10).rounded())
+    return "\(tenths / 10).\(tenths % 10) \(units[unit])"
+}
+
+func monotonicSeconds() -> Double {
+    var now = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &now)
+    return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
+}
+
+func writeStandardError(_ text: String) {
+    var bytes = Array(text.utf8)[...]
+    while !bytes.isEmpty {
+        let n = bytes.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+        if n < 0 && errno == EINTR { continue }
+        if n <= 0 { return }
+        bytes = bytes.dropFirst(n)
+    }
+}

@@ -13,6 +13,26 @@ import PlashSystem
     return 0
 }
 
+@Sendable func importLXCCommand(_ arguments: [String]) throws -> Int32 {
+    try expect(arguments, "import-lxc", min: 1, max: 1, options: ["--refresh"])
+    let reference = arguments.first { $0 != "--refresh" }!
+    guard isLXCReference(reference) else {
+        throw PlashError.usage("import-lxc \(reference): not a NAME[:RELEASE]", usage: "Usage: plash import-lxc [--refresh] NAME[:RELEASE]")
+    }
+    print(try importLXC(reference, refresh: arguments.contains("--refresh"), store: try openStore(),
+                        log: { printLine(toStandardError: $0) }).id)
+    return 0
+}
+
+@Sendable func importURLCommand(_ arguments: [String]) throws -> Int32 {
+    try expect(arguments, "import-url", min: 1, max: 1, options: ["--refresh"])
+    let url = arguments.first { $0 != "--refresh" }!
+    try checkURL(url, usage: "Usage: plash import-url [--refresh] URL")
+    print(try importURL(url, refresh: arguments.contains("--refresh"), store: try openStore(),
+                        log: { printLine(toStandardError: $0) }).id)
+    return 0
+}
+
 @Sendable func importTarCommand(_ arguments: [String]) throws -> Int32 {
     try expect(arguments, "import-tar", min: 0, max: 1)
     // An ordinary user extracts as root of their own user namespace, where the archive's

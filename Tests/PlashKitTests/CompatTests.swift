@@ -150,7 +150,7 @@ import Testing
 
     @Test func replacedCommandsSayWhatToUseInstead() throws {
         let store = TestStore()
-        for (command, word) in [("runopts", "plash run"), ("shallow-copy", "plash copy"), ("import-lxc", "not supported yet"),
+        for (command, word) in [("runopts", "plash run"), ("shallow-copy", "plash copy"), ("import-docker", "not supported yet"),
                                 ("help-macros", "plash help macros")] {
             let result = try store.plash([command, "x"])
             #expect(result.status == 2, "\(command)")
@@ -247,7 +247,7 @@ import Testing
         #expect(result.stdout == "built\nevaluated\n")
         let missing = try store.plash(["build", "--from-github", "someone/nothing"], environment: base)
         #expect(missing.status == 1, "\(missing)")
-        #expect(missing.stderr == "plash: --from-github http://127.0.0.1:\(server.port)/someone/nothing/master/plashfile: curl exited with status 22\n", "\(missing)")
+        #expect(missing.stderr == "plash: --from-github http://127.0.0.1:\(server.port)/someone/nothing/master/plashfile: HTTP 404 Not Found\n", "\(missing)")
     }
 
     @Test func runPassesDisplayAndLeadingAssignments() throws {

@@ -340,3 +340,43 @@ public final class Supervisord: @unchecked Sendable {
         }
     }
 }
+
+/// Tests/Servers/http-server.py on 127.0.0.1, on the port it picked: `root`'s files, the
+/// paths that misbehave on purpose (404, redirects, chunked, truncated, stalled; see the
+/// script) and a proxy; over TLS when given a certificate and key.
+public final class WebServer: @unchecked Sendable {
+    public let port: Int
+    private let server: Child
+
+    public init(root: String, tls: TestCertificate? = nil) throws {
+        let script = repositoryDirectory + "/Tests/Servers/http-server.py"
+        server = try Child("/usr/bin/python3", [script, root] + (tls.map { ["--tls", $0.certificate, $0.key] } ?? []))
+        guard let port = Int(server.readLine()) else {
+            kill(server.pid, SIGKILL)
+            throw SetupError("http-server.py did not report its port: \(server.finish().stderr)")
+        }
+        self.port = port
+    }
+
+    public func stop() {
+        kill(server.pid, SIGKILL)
+        _ = server.finish()
+    }
+}
+
+/// A self-signed certificate for `localhost` and `proxied.invalid` (not for 127.0.0.1),
+/// its own CA: what SSL_CERT_FILE names for a client that should trust it.
+public struct TestCertificate: Sendable {
+    public let certificate: String
+    public let key: String
+
+    public init() throws {
+        let dir = makeDirectory("tls")
+        certificate = dir + "/cert.pem"
+        key = dir + "/key.pem"
+        let made = try run("/usr/bin/openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                                                "-subj", "/CN=plash test", "-keyout", key, "-out", certificate,
+                                                "-addext", "subjectAltName=DNS:localhost,DNS:proxied.invalid"])
+        guard made.status == 0 else { throw SetupError("openssl req: \(made)") }
+    }
+}

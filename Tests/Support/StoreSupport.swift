@@ -11,7 +11,9 @@ public struct TestStore: Sendable {
         home = makeDirectory("home")
     }
 
-    public var environment: [String: String] { ["PLASH_DATA": data, "HOME": home] }
+    /// An image server that refuses at once: a test that resolves a name reaches no
+    /// network unless it names a server of its own.
+    public var environment: [String: String] { ["PLASH_DATA": data, "HOME": home, "PLASH_LXC_SERVER": "http://127.0.0.1:9"] }
 
     /// Runs plash with this store, in `directory` (default: a fresh scratch directory).
     @discardableResult

@@ -1,0 +1,110 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import FoundationEssentials
+import PlashSystem
+
+/// The image server that `import-lxc` and `--from NAME[:RELEASE]` use: $PLASH_LXC_SERVER,
+/// else images.linuxcontainers.org.
+public var lxcServer: String {
+    let server = environment("PLASH_LXC_SERVER").flatMap { $0.isEmpty ? nil : $0 } ?? "https://images.linuxcontainers.org"
+    return server.hasSuffix("/") ? String(server.dropLast()) : server
+}
+
+/// One line of an image server's `/meta/1.0/index-system`:
+/// `distro;release;arch;variant;date;path/`, the image being PATH/rootfs.tar.xz.
+struct LXCImage {
+    var distro, release, architecture, variant, date, path: String
+}
+
+/// `plash import-lxc NAME[:RELEASE]`, and `--from NAME[:RELEASE]` for a name that is no
+/// image here: the root filesystem of an image server in the LXC format. A reference
+/// is resolved once: later builds of it touch no network, unless `refresh` asks to
+/// resolve it again (a build of the same date is not downloaded twice).
+public func importLXC(_ reference: String, refresh: Bool = false, store: Store, log: (String) -> Void) throws -> Store.Image {
+    let server = lxcServer
+    let parts = reference.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+    let name = parts[0], release = parts.count == 2 ? parts[1] : nil
+    var hash = SHA256()
+    hash.update("plash import-lxc reference 1\0\(server)\0\(reference)\0")
+    let referenceKey = hash.hexDigest()
+    if !refresh, let hit = store.cached(referenceKey) { return hit }
+    do {
+        let indexURL = server + "/meta/1.0/index-system"
+        let index: String
+        do { index = String(decoding: try httpGet(indexURL), as: UTF8.self) } catch let error as PlashError { throw error.context(indexURL) }
+        let image = try pickLXCImage(index, name: name, release: release, architecture: lxcArchitecture(), server: server)
+        let url = server + (image.path.hasPrefix("/") ? "" : "/") + image.path + (image.path.hasSuffix("/") ? "" : "/") + "rootfs.tar.xz"
+        var imageHash = SHA256()
+        imageHash.update("plash import-lxc 1\0\(server)\0\(image.distro)\0\(image.release)\0\(image.architecture)\0\(image.variant)\0\(image.date)\0")
+        let imported: Store.Image
+        do {
+            imported = try downloadAndImport(url, key: imageHash.hexDigest(), refresh: false,
+                                             script: "import-lxc \(image.distro):\(image.release) \(image.date) from \(server)",
+                                             store: store, log: log)
+        } catch let error as PlashError {
+            throw error.context(url)
+        }
+        try store.remember(referenceKey, imported)
+        return imported
+    } catch {
+        throw error.context("import-lxc \(reference)")
+    }
+}
+
+/// A name (`alpine`, `alpine:3.23`) that could be an image server's: no path, no blanks.
+public func isLXCReference(_ reference: String) -> Bool {
+    let parts = reference.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
+    return parts.allSatisfy { part in
+        !part.isEmpty && part.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) }
+    } && !parts[0].hasPrefix("-") && !parts[0].hasPrefix(".")
+}
+
+/// The image for NAME[:RELEASE] on this machine's architecture (variant `default`).
+/// Without a release: the highest numbered one (3.23 after 3.9), else the last listed.
+/// Of one release, the newest build.
+func pickLXCImage(_ index: String, name: String, release: String?, architecture: String, server: String) throws -> LXCImage {
+    let ours = index.split(separator: "\n").compactMap { line -> LXCImage? in
+        let fields = line.split(separator: ";", omittingEmptySubsequences: false).map { trimmed($0) }
+        guard fields.count >= 6 else { return nil }
+        return LXCImage(distro: fields[0], release: fields[1], architecture: fields[2], variant: fields[3], date: fields[4], path: fields[5])
+    }.filter { $0.architecture == architecture && $0.variant == "default" }
+    let named = ours.filter { $0.distro == name }
+    guard !named.isEmpty else {
+        let names = Set(ours.map(\.distro)).sorted().joined(separator: ", ")
+        throw PlashError.failure("\(server) has no image \(name) for \(architecture) (it has: \(names.isEmpty ? "none" : names))")
+    }
+    let chosen: String
+    if let release {
+        chosen = release
+    } else {
+        let numbered = named.map(\.release).filter { $0.first?.isNumber == true }
+        chosen = numbered.max { versionLess($0, $1) } ?? named.last!.release
+    }
+    guard let image = named.filter({ $0.release == chosen }).max(by: { $0.date < $1.date }) else {
+        var releases: [String] = []
+        for image in named where !releases.contains(image.release) { releases.append(image.release) }
+        throw PlashError.failure("\(server) has no release \(chosen) of \(name) (it has: \(releases.joined(separator: ", ")))")
+    }
+    return image
+}
+
+/// 3.9 < 3.23: numeric parts compared as numbers.
+func versionLess(_ a: String, _ b: String) -> Bool {
+    let left = a.split(separator: "."), right = b.split(separator: ".")
+    for (x, y) in zip(left, right) where x != y {
+        if let m = Int(x), let n = Int(y) { return m < n }
+        return x < y
+    }
+    return left.count < right.count
+}
+
+/// This machine's architecture as image servers name it (Debian's names).
+func lxcArchitecture() -> String {
+    var names = utsname()
+    uname(&names)
+    let machine = withUnsafeBytes(of: &names.machine) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+    let debian = ["x86_64": "amd64", "aarch64": "arm64", "armv7l": "armhf", "armv6l": "armel", "i686": "i386",
+                  "i386": "i386", "ppc64le": "ppc64el"]
+    return debian[machine] ?? machine
+}

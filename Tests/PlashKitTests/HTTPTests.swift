@@ -1,0 +1,114 @@
+import Foundation
+import PlashKit
+import PlashSystem
+import PlashTestSupport
+import Testing
+
+/// plash's own HTTP client (docs/http.md), driven through --eval-github, whose base URL
+/// $PLASH_GITHUB_URL points at the tests' server: the macros it fetches are what
+/// `plash eval` prints.
+@Suite struct HTTPTests {
+    /// A server whose someone/project/master/more holds 20 macro lines (chunks of 7 bytes
+    /// cut them anywhere), and what `plash eval` prints for them.
+    static func served(tls: TestCertificate? = nil) throws -> (WebServer, expected: String, root: String) {
+        let root = makeDirectory("web")
+        let dir = root + "/someone/project/master"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let lines = (1...20).map { "echo line \($0)" }
+        try ("--run\n" + lines.joined(separator: "\n") + "\n").write(toFile: dir + "/more", atomically: false, encoding: .utf8)
+        return (try WebServer(root: root, tls: tls), lines.joined(separator: "\n") + "\n", root)
+    }
+
+    func fetch(_ store: TestStore, _ base: String, _ environment: [String: String] = [:]) throws -> Finished {
+        try store.plash(["eval", "--eval-github", "someone/project", "more"],
+                        environment: ["PLASH_GITHUB_URL": base].merging(environment) { $1 })
+    }
+
+    @Test func contentLengthChunkedAndRedirectedBodiesArriveWhole() throws {
+        let store = TestStore()
+        let (server, expected, _) = try Self.served()
+        defer { server.stop() }
+        for prefix in ["", "/chunked", "/redirect", "/redirect/chunked"] {
+            let result = try fetch(store, "http://127.0.0.1:\(server.port)\(prefix)")
+            #expect(result.status == 0 && result.stdout == expected, "\(prefix): \(result)")
+        }
+    }
+
+    @Test func aFailedDownloadIsOneLineNamingTheURL() throws {
+        let store = TestStore()
+        let (server, _, _) = try Self.served()
+        defer { server.stop() }
+        let base = "http://127.0.0.1:\(server.port)"
+        let url = "someone/project/master/more"
+        let cases = [
+            ("/status/404", "HTTP 404 Not Found"),
+            ("/truncate", "127.0.0.1:\(server.port): closed after 128 of 257 bytes, truncated"),
+            ("/chunked-cut", "127.0.0.1:\(server.port): closed after 257 bytes of a chunked body, truncated"),
+        ]
+        for (prefix, message) in cases {
+            let result = try fetch(store, base + prefix)
+            #expect(result.status == 1, "\(result)")
+            #expect(result.stderr == "plash: --eval-github \(base)\(prefix)/\(url): \(message)\n", "\(result)")
+        }
+        let loop = try store.plash(["eval", "--eval-github", "a/b"], environment: ["PLASH_GITHUB_URL": base + "/redirect-loop#"])
+        #expect(loop.stderr.hasSuffix(": more than 10 redirects\n"), "\(loop)")
+    }
+
+    @Test func aServerThatStallsTimesOut() throws {
+        let store = TestStore()
+        let (server, _, _) = try Self.served()
+        defer { server.stop() }
+        let result = try store.plash(["eval", "--eval-github", "a/b"],
+                                     environment: ["PLASH_GITHUB_URL": "http://127.0.0.1:\(server.port)/stall#",
+                                                   "PLASH_HTTP_TIMEOUT": "1"])
+        #expect(result.status == 1, "\(result)")
+        #expect(result.stderr.hasSuffix("127.0.0.1:\(server.port): no data for 1 s, timed out\n"), "\(result)")
+    }
+
+    @Test func httpProxyIsUsedUnlessNoProxyNamesTheHost() throws {
+        let store = TestStore()
+        let (server, expected, _) = try Self.served()
+        defer { server.stop() }
+        // proxied.invalid resolves nowhere: only the proxy can answer for it.
+        let proxy = ["http_proxy": "http://127.0.0.1:\(server.port)"]
+        let proxied = try fetch(store, "http://proxied.invalid", proxy)
+        #expect(proxied.status == 0 && proxied.stdout == expected, "\(proxied)")
+        let bypassed = try fetch(store, "http://proxied.invalid", proxy.merging(["NO_PROXY": "localhost, .invalid"]) { $1 })
+        #expect(bypassed.status == 1 && bypassed.stderr.contains("resolve proxied.invalid: "), "\(bypassed)")
+    }
+
+    @Test func httpsVerifiesTheCertificateAndTheHostName() throws {
+        let store = TestStore()
+        let certificate = try TestCertificate()
+        let (tls, expected, _) = try Self.served(tls: certificate)
+        defer { tls.stop() }
+        let (plain, _, _) = try Self.served()
+        defer { plain.stop() }
+        let trusted = ["SSL_CERT_FILE": certificate.certificate]
+        let good = try fetch(store, "https://localhost:\(tls.port)", trusted)
+        #expect(good.status == 0 && good.stdout == expected, "\(good)")
+        let unknownCA = try fetch(store, "https://localhost:\(tls.port)")
+        #expect(unknownCA.stderr.hasSuffix(": TLS handshake with localhost:\(tls.port): certificate verify failed: self-signed certificate\n"),
+                "\(unknownCA)")
+        let wrongName = try fetch(store, "https://127.0.0.1:\(tls.port)", trusted)
+        #expect(wrongName.stderr.hasSuffix(": certificate verify failed: IP address mismatch\n"), "\(wrongName)")
+        let tunnelled = try fetch(store, "https://proxied.invalid:\(tls.port)",
+                                  trusted.merging(["HTTPS_PROXY": "127.0.0.1:\(plain.port)"]) { $1 })
+        #expect(tunnelled.status == 0 && tunnelled.stdout == expected, "\(tunnelled)")
+    }
+
+    @Test func urlsParseAndRedirectsResolveAgainstThem() throws {
+        let address = try WebAddress("HTTPS://[::1]:8443/a/b?c=d#frag")
+        #expect(address.scheme == "https" && address.host == "::1" && address.port == 8443 && address.target == "/a/b?c=d")
+        #expect(address.description == "https://[::1]:8443/a/b?c=d")
+        #expect(try WebAddress("http://h?x").target == "/?x")
+        #expect(try WebAddress("http://h:80").description == "http://h/")
+        #expect(try address.resolving("e").description == "https://[::1]:8443/a/e")
+        #expect(try address.resolving("/e?f").description == "https://[::1]:8443/e?f")
+        #expect(try address.resolving("//other/x").description == "https://other/x")
+        #expect(try address.resolving("http://other:81").description == "http://other:81/")
+        for bad in ["ftp://h/", "http://", "http://h:0/", "http://h:x/", "http://u:p@h/", "h/x", "http://h /"] {
+            #expect(throws: PlashError.self, "\(bad)") { try WebAddress(bad) }
+        }
+    }
+}

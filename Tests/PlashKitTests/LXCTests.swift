@@ -1,0 +1,107 @@
+import Foundation
+import PlashTestSupport
+import Testing
+
+/// import-lxc and --from NAME[:RELEASE] against an image server in the LXC format that
+/// the test makes and Tests/Servers/http-server.py serves on 127.0.0.1.
+@Suite struct LXCTests {
+    /// This machine's architecture as image servers name it.
+    static let architecture: String = {
+        var names = utsname()
+        uname(&names)
+        let machine = withUnsafeBytes(of: &names.machine) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        return ["x86_64": "amd64", "aarch64": "arm64"][machine] ?? machine
+    }()
+
+    /// A server with tiny:1.0 and tiny:1.10 (the busybox root, with /release saying
+    /// which), tiny:2.0 only for another architecture, gone:1.0 whose rootfs is missing,
+    /// and alpine:3.23 (the real Alpine root of ../shared/fixtures).
+    static func served() throws -> WebServer {
+        let root = makeDirectory("lxc")
+        var index = ""
+        func add(_ distro: String, _ release: String, _ arch: String, _ date: String, rootfs: ((String) throws -> Void)?) throws {
+            let path = "/images/\(distro)/\(release)/\(arch)/default/\(date)/"
+            try FileManager.default.createDirectory(atPath: root + path, withIntermediateDirectories: true)
+            try rootfs?(root + path + "rootfs.tar.xz")
+            index += "\(distro);\(release);\(arch);default;\(date);\(path)\n"
+        }
+        func tiny(_ release: String) -> (String) throws -> Void {
+            { file in
+                let dir = makeDirectory("tiny")
+                let made = try run("/bin/sh", ["-c", "cp -a \"$0\"/. \"$1\" && echo \(release) > \"$1\"/release && tar -cJf \"$2\" -C \"$1\" .",
+                                               try busyboxRoot, dir, file])
+                guard made.status == 0 else { throw SetupError("tiny root: \(made)") }
+            }
+        }
+        try add("tiny", "1.0", architecture, "20260101_00:00", rootfs: tiny("1.0"))
+        try add("tiny", "1.10", architecture, "20260101_00:00", rootfs: tiny("1.10-old"))
+        try add("tiny", "1.10", architecture, "20260102_00:00", rootfs: tiny("1.10"))
+        try add("tiny", "1.9", architecture, "20260103_00:00", rootfs: tiny("1.9"))
+        try add("tiny", "2.0", architecture == "amd64" ? "arm64" : "amd64", "20260101_00:00", rootfs: tiny("2.0"))
+        try add("gone", "1.0", architecture, "20260101_00:00", rootfs: nil)
+        let alpine = "/work/shared/fixtures/alpine-3.23-rootfs.tar.xz"
+        if FileManager.default.fileExists(atPath: alpine) {
+            try add("alpine", "3.23", architecture, "20260101_00:00") { try FileManager.default.createSymbolicLink(atPath: $0, withDestinationPath: alpine) }
+        }
+        try FileManager.default.createDirectory(atPath: root + "/meta/1.0", withIntermediateDirectories: true)
+        try index.write(toFile: root + "/meta/1.0/index-system", atomically: false, encoding: .utf8)
+        return try WebServer(root: root)
+    }
+
+    @Test func aNameResolvesOnTheServerOnceAndLaterBuildsTouchNoNetwork() throws {
+        let store = TestStore()
+        let server = try Self.served()
+        let env = ["PLASH_LXC_SERVER": "http://127.0.0.1:\(server.port)"]
+        let imported = try store.plash(["import-lxc", "tiny:1.0"], environment: env)
+        #expect(imported.status == 0, "\(imported)")
+        let id = imported.stdout.trimmingCharacters(in: .newlines)
+        #expect(try store.plash(["run", id, "--", "cat", "/release"]).stdout == "1.0\n")
+        // Without a release: the highest numbered one, its newest build.
+        let newest = try store.plash(["build", "--from", "tiny", "--run", "cat /release > /seen"], environment: env)
+        #expect(newest.status == 0, "\(newest)")
+        let built = newest.stdout.trimmingCharacters(in: .newlines)
+        #expect(try store.plash(["run", built, "--", "cat", "/seen"]).stdout == "1.10\n")
+        let listing = try store.plash(["ls"]).stdout
+        #expect(listing.contains("import-lxc tiny:1.10 20260102_00:00 from http://127.0.0.1:\(server.port)"), "\(listing)")
+        server.stop()
+
+        #expect(try store.plash(["build", "--from", "tiny", "--run", "cat /release > /seen"], environment: env).stdout == newest.stdout)
+        #expect(try store.plash(["import-lxc", "tiny:1.0"], environment: env).stdout == imported.stdout)
+        let refreshed = try store.plash(["import-lxc", "--refresh", "tiny:1.0"], environment: env)
+        #expect(refreshed.status == 1 && refreshed.stderr.contains("connect 127.0.0.1:\(server.port): "), "\(refreshed)")
+    }
+
+    @Test func anUnknownNameOrReleaseListsWhatTheServerHas() throws {
+        let store = TestStore()
+        let server = try Self.served()
+        defer { server.stop() }
+        let base = "http://127.0.0.1:\(server.port)"
+        let env = ["PLASH_LXC_SERVER": base]
+        let name = try store.plash(["build", "-f", "nosuch", "--run", "true"], environment: env)
+        let names = FileManager.default.fileExists(atPath: "/work/shared/fixtures/alpine-3.23-rootfs.tar.xz") ? "alpine, gone, tiny" : "gone, tiny"
+        #expect(name.status == 1 && name.stderr == "plash: import-lxc nosuch: \(base) has no image nosuch for \(Self.architecture) (it has: \(names))\n",
+                "\(name)")
+        let release = try store.plash(["import-lxc", "tiny:2.0"], environment: env)
+        #expect(release.stderr == "plash: import-lxc tiny:2.0: \(base) has no release 2.0 of tiny (it has: 1.0, 1.10, 1.9)\n", "\(release)")
+        let missing = try store.plash(["import-lxc", "gone"], environment: env)
+        #expect(missing.status == 1 && missing.stderr.hasSuffix(": HTTP 404 File not found\n"), "\(missing)")
+        #expect(try store.plash(["ls", "--json"]).stdout.filter { !$0.isWhitespace } == "[]")
+        let redirected = try store.plash(["import-lxc", "tiny:1.9"], environment: ["PLASH_LXC_SERVER": base + "/redirect"])
+        #expect(redirected.status == 0, "\(redirected)")
+    }
+
+    @Test func theRealAlpineRootRunsFromItsShortcut() throws {
+        let alpine = "/work/shared/fixtures/alpine-3.23-rootfs.tar.xz"
+        guard FileManager.default.fileExists(atPath: alpine) else {
+            #expect(!mustRun, "\(alpine) is missing")
+            return
+        }
+        let store = TestStore()
+        let server = try Self.served()
+        defer { server.stop() }
+        let env = ["PLASH_LXC_SERVER": "http://127.0.0.1:\(server.port)"]
+        let result = try store.plash(["run", "-A", "--", "cat", "/etc/alpine-release"], environment: env)
+        #expect(result.status == 0 && result.stdout.hasPrefix("3.23."), "\(result)")
+        #expect(try store.plash(["run", "--image", "alpine:3.23", "--", "apk", "--version"], environment: env).status == 0)
+    }
+}
