@@ -11,6 +11,8 @@ public struct BuildPlan: Equatable, Sendable {
         case dockerArchive(String)
         /// --from-url: a root filesystem tar over HTTP(S), downloaded once.
         case url(String)
+        /// --from-lxc NAME[:RELEASE]: an image server's image, whatever the store names.
+        case lxc(String)
         /// --from-github: the image that another build (a fetched Plashfile) makes.
         indirect case build(BuildPlan)
     }

@@ -56,6 +56,8 @@ public struct Builder {
             }
             if isOCI { return try importOCI(path, store: store, inUserNamespace: false, log: log) }
             return try importDockerArchive(path, store: store, inUserNamespace: false, log: log)
+        case .lxc(let reference):
+            return try importLXC(reference, refresh: refresh, store: store, log: log)
         case .url(let url):
             return try importURL(url, refresh: refresh, store: store, log: log)
         case .build(let plan):

@@ -83,6 +83,19 @@ let compatibilityMacros: [Macro] = [
         try checkURL(args[0], usage: buildUsage)
         try setSource(.url(args[0]), &parser)
     },
+    Macro(names: ["--from-lxc"], arguments: .one("NAME[:RELEASE]"),
+          help: "start from an image of the LXC image server (PLASH_LXC_SERVER), resolved once") { parser, args in
+        try setSource(.lxc(args[0]), &parser)
+    },
+    Macro(names: ["--eval-url"], arguments: .one("URL"), help: "read more macros from a file at an http(s) URL") {
+        parser, args in
+        try checkURL(args[0], usage: buildUsage)
+        do {
+            parser.insert(plashfileWords(String(decoding: try httpGet(args[0]), as: UTF8.self)))
+        } catch let error as PlashError {
+            throw error.context("--eval-url \(args[0])")
+        }
+    },
     Macro(names: ["--refresh"], arguments: .none,
           help: "download what --from-url names again, not the copy imported before") { parser, _ in
         parser.plan.refresh = true
@@ -90,8 +103,7 @@ let compatibilityMacros: [Macro] = [
 ] + downloadingMacros
 
 /// The original's macros that download images: they wait for the image sources.
-let downloadingMacros: [Macro] = [("--from-lxc", "IMAGE"), ("--from-docker", "IMAGE"),
-                                  ("--eval-url", "URL")].map { (name: String, what: String) -> Macro in
+let downloadingMacros: [Macro] = [("--from-docker", "IMAGE")].map { (name: String, what: String) -> Macro in
     Macro(names: [name], arguments: .one(what),
           help: "not supported yet: downloading images (import a tar: plash import-tar)") { _, args in
         throw PlashError.failure("\(name) \(args[0]): downloading images is not supported yet")
@@ -153,7 +165,7 @@ func fetchGitHubFile(_ args: [String], macro: String) throws -> String {
 public func shellScript(_ plan: BuildPlan) throws -> String {
     var lines: [String] = []
     switch plan.source {
-    case .any(let name)?, .id(let name)?, .name(let name)?, .url(let name)?: lines.append("### plash hint: image=\(name)")
+    case .any(let name)?, .id(let name)?, .name(let name)?, .url(let name)?, .lxc(let name)?: lines.append("### plash hint: image=\(name)")
     case .oci(let source)?: lines.append("### plash hint: image=(OCI layout \(source))")
     case .dockerArchive(let source)?: lines.append("### plash hint: image=(docker archive \(source))")
     case .build?: lines.append("### plash hint: image=(a Plashfile's build)")

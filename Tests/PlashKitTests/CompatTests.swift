@@ -250,6 +250,21 @@ import Testing
         #expect(missing.stderr == "plash: --from-github http://127.0.0.1:\(server.port)/someone/nothing/master/plashfile: HTTP 404 Not Found\n", "\(missing)")
     }
 
+    @Test func evalURLReadsMacrosFromAnHTTPURL() throws {
+        let store = TestStore()
+        let root = makeDirectory()
+        try "--run\necho fetched > /u\n".write(toFile: root + "/macros", atomically: false, encoding: .utf8)
+        let server = try HTTPServer(root: root)
+        defer { server.stop() }
+        let url = "http://127.0.0.1:\(server.port)/macros"
+        let result = try store.plash(["run", "--from", "busybox", "--eval-url", url, "--", "cat", "/u"])
+        #expect(result.status == 0, "\(result)")
+        #expect(result.stdout == "fetched\n")
+        let missing = try store.plash(["build", "--from", "busybox", "--eval-url", url + "-not-there"])
+        #expect(missing.stderr == "plash: --eval-url \(url)-not-there: HTTP 404 Not Found\n", "\(missing)")
+        #expect(try store.plash(["build", "--eval-url", "ftp://x/y"]).status == 2)
+    }
+
     @Test func runPassesDisplayAndLeadingAssignments() throws {
         let store = TestStore()
         _ = try store.id(["build", "--from", "busybox"])

@@ -71,6 +71,19 @@ import Testing
         #expect(refreshed.status == 1 && refreshed.stderr.contains("connect 127.0.0.1:\(server.port): "), "\(refreshed)")
     }
 
+    @Test func fromLXCAsksTheServerEvenWhenTheStoreHasTheName() throws {
+        let store = TestStore()
+        let server = try Self.served()
+        defer { server.stop() }
+        let env = ["PLASH_LXC_SERVER": "http://127.0.0.1:\(server.port)"]
+        _ = try store.id(["build", "--from", "busybox", "--run", "echo local > /release"])
+        _ = try store.id(["map", "tiny", "2"])
+        let result = try store.plash(["run", "--from-lxc", "tiny:1.0", "--", "cat", "/release"], environment: env)
+        #expect(result.status == 0, "\(result)")
+        #expect(result.stdout == "1.0\n")
+        #expect(try store.plash(["run", "--from", "tiny", "--", "cat", "/release"], environment: env).stdout == "local\n")
+    }
+
     @Test func anUnknownNameOrReleaseListsWhatTheServerHas() throws {
         let store = TestStore()
         let server = try Self.served()
