@@ -16,7 +16,7 @@ func mountOptions(_ dir: String) -> [String]? {
     var options: [String]? = nil
     for line in text.split(separator: "\n") {
         let fields = line.split(separator: " ").map(String.init)
-        if fields.count > 5 && fields[4] == dir { options = fields[5].split(separator: ",").map(String.init) }
+        if fields.count > 5 && fields[4] == dir.replacingOccurrences(of: " ", with: "\\040") { options = fields[5].split(separator: ",").map(String.init) }
     }
     return options
 }
@@ -50,6 +50,29 @@ func mountOptions(_ dir: String) -> [String]? {
             let device = try shell("cat '\(dir)/null'")
             #expect(device.status != 0 && device.stderr.contains("Permission denied"), "image \(id): \(device)")
             #expect(try store.plash(["umount", dir]).status == 0)
+        }
+    }
+
+    @Test func umountUnmountsOnlyWhatPlashMounted() throws {
+        let store = TestStore()
+        let (one, two) = try Self.imagesWithSetuidFileAndDevice(store)
+        let host = makeDirectory("host mount")
+        #expect(mount("tmpfs", host, "tmpfs", 0, nil) == 0)
+        defer { umount2(host, Int32(MNT_DETACH)) }
+        for dir in [host, host + "/", makeDirectory("nothing mounted")] {
+            let result = try store.plash(["umount", dir])
+            #expect(result.status == 1 && isOneLine(result), "\(dir): \(result)")
+        }
+        #expect(mountOptions(host) != nil, "the host's tmpfs was unmounted")
+        // Both shapes plash mounts (a bind of one layer, an overlay), by any path.
+        for id in [one, two] {
+            let dir = makeDirectory("plash mount \(id)")
+            #expect(try store.plash(["mount", id, dir]).status == 0)
+            defer { umount2(dir, Int32(MNT_DETACH)) }
+            let result = try store.plash(["umount", "./" + (dir as NSString).lastPathComponent + "/"],
+                                         directory: (dir as NSString).deletingLastPathComponent)
+            #expect(result.status == 0, "image \(id): \(result)")
+            #expect(mountOptions(dir) == nil, "image \(id) is still mounted")
         }
     }
 
