@@ -43,6 +43,16 @@ import Testing
         #expect(result.stdout.hasSuffix("plash cannot run containers for root: 1 problem above\n"), "\(result)")
     }
 
+    @Test func aStoreThatIsAFileFailsWithTheFix() throws {
+        let file = makeDirectory("file-store") + "/plash"
+        FileManager.default.createFile(atPath: file, contents: nil)
+        for data in [file, file + "/below"] {
+            let result = try run(plash, ["doctor"], environment: ["PLASH_DATA": data, "HOME": makeDirectory("home")])
+            #expect(result.status == 1, "\(data): \(result)")
+            #expect(result.stdout.contains("\nFAIL  store: \(data): \(file) is not a directory\n"), "\(data): \(result)")
+        }
+    }
+
     @Test func aPlashWithoutPlashExecFails() throws {
         let dir = makeDirectory("lone")
         try copyExecutable(plash, to: dir + "/plash")

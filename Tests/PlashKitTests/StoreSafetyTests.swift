@@ -213,6 +213,19 @@ func mountOptions(_ dir: String) -> [String]? {
         #expect(roots.indexedIDs == [1])
     }
 
+    @Test func aStoreThatIsAFileIsNotADirectoryForEveryCommand() throws {
+        let file = makeDirectory("file-store") + "/plash"
+        try "not a store\n".write(toFile: file, atomically: true, encoding: .utf8)
+        for data in [file, file + "/below"] {
+            for arguments in [["ls"], ["du"], ["clean"], ["build", "--from", "busybox"], ["run", "1", "--", "true"], ["rm", "1"]] {
+                let result = try run(plash, arguments, environment: ["PLASH_DATA": data, "HOME": makeDirectory("home")])
+                #expect(result.status != 0, "\(data) \(arguments): \(result)")
+                #expect(isOneLine(result) && result.stderr.hasSuffix(": Not a directory\n"), "\(data) \(arguments): \(result)")
+            }
+        }
+        #expect(try String(contentsOfFile: file, encoding: .utf8) == "not a store\n")
+    }
+
     @Test func mapRefusesNamesWithWhitespaceOrControlCharacters() throws {
         let store = TestStore()
         _ = try store.id(["import", "busybox"])
