@@ -184,6 +184,18 @@ func theStockContainersProfileRunsProgramsAndRefusesWhatItSays() throws {
     #expect(result.stderr == "plash: create store /proc/plash-no-such-store: No such file or directory\n", "\(result)")
 }
 
+@Test func aProfileThatNeverEndsIsRefusedInOneLine() throws {
+    let environment = ["PLASH_DATA": makeDirectory("store")]
+    for (program, arguments, status) in [(plash, ["seccomp", "/dev/zero"], Int32(1)),
+                                         (plashExec, ["--seccomp", "/dev/zero", "--root", try busyboxRoot, "true"], 125)] {
+        let (result, ended) = try runWithDeadline(program, arguments, environment: environment)
+        #expect(ended, "\(arguments): read /dev/zero without end")
+        #expect(result.status == status, "\(arguments): \(result)")
+        #expect(result.stderr.hasSuffix("seccomp profile /dev/zero: larger than 16 MiB\n"),
+                "\(arguments): \(result)")
+    }
+}
+
 @Test func plashExecRefusesACompiledFilterItCannotTrust() throws {
     let store = makeDirectory("store")
     let noMkdir = try writeProfile("""

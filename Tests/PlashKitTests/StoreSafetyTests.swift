@@ -107,6 +107,17 @@ func mountOptions(_ dir: String) -> [String]? {
         }
     }
 
+    @Test func aCounterThatNeverEndsIsRefusedInOneLine() throws {
+        let store = TestStore()
+        try store.plash(["init"])
+        try FileManager.default.createSymbolicLink(atPath: store.data + "/counter", withDestinationPath: "/dev/zero")
+        let (result, ended) = try runWithDeadline(plash, ["import", "busybox"], environment: store.environment)
+        #expect(ended, "plash read /dev/zero as its counter without end")
+        let last = result.stderr.split(separator: "\n").last ?? ""
+        #expect(result.status == 1 && last.hasPrefix("plash: import busybox: "), "\(result)")
+        #expect(store.indexedIDs == [])
+    }
+
     @Test func linksThatLeadOutsideAnImageCrashNothingAndCostNoData() throws {
         let store = TestStore()
         let id = try store.id(["build", "--from", "busybox", "--run", "touch /a"])
