@@ -235,9 +235,11 @@ func describe(_ error: DecodingError) -> String {
     case .dataCorrupted(let context): return "\(field(context.codingPath)): \(context.debugDescription)"
     case .keyNotFound(let key, let context): return "missing \"\(field(context.codingPath + [key]))\""
     case .typeMismatch(let type, let context), .valueNotFound(let type, let context):
-        let expected = type == String.self ? "a string" : type is any Collection.Type ? "a list"
-            : type is any Numeric.Type ? "a number" : "an object"
-        return "\(field(context.codingPath)): expected \(expected)"
+        // A keyed container is asked for as [String: Any], a Collection too.
+        let expected = type == String.self ? "a string" : type is [String: Any].Type ? "an object"
+            : type is any Collection.Type ? "a list" : type is any Numeric.Type ? "a number" : "an object"
+        let at = context.codingPath.isEmpty ? "the profile" : field(context.codingPath)
+        return "\(at): expected \(expected)"
     @unknown default: return "\(error)"
     }
 }

@@ -196,6 +196,18 @@ func theStockContainersProfileRunsProgramsAndRefusesWhatItSays() throws {
     }
 }
 
+@Test func aProfileOfTheWrongShapeSaysWhatWasExpectedWhere() throws {
+    let environment = ["PLASH_DATA": makeDirectory("store")]
+    let cases = ["[]": "the profile: expected an object", "null": "the profile: expected an object",
+                 #"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [1]}"#: "syscalls[0]: expected an object",
+                 #"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": {}}"#: "syscalls: expected a list"]
+    for (json, message) in cases {
+        let profile = try writeProfile(json)
+        let result = try run(plash, ["seccomp", profile], environment: environment)
+        #expect(result.status == 1 && result.stderr == "plash: seccomp profile \(profile): \(message)\n", "\(json): \(result)")
+    }
+}
+
 @Test func plashExecRefusesACompiledFilterItCannotTrust() throws {
     let store = makeDirectory("store")
     let noMkdir = try writeProfile("""
