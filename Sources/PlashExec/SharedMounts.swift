@@ -90,7 +90,7 @@ public func mountShared(_ mounts: [Bind], sources: [Int32?], into root: RootMoun
         let directory = (info.st_mode & S_IFMT) == S_IFDIR
         let target = try openOrCreate(mount.destination, in: root.fd, directory: directory)
         defer { close(target) }
-        try bind(procPath(source), onto: target, path: mount.destination)
+        try bind(procPath(source), named: mount.source, onto: target, path: mount.destination)
         if mount.readOnly {
             // The bind covers `target`; only a fresh lookup reaches the new mount.
             let mounted = try openOrCreate(mount.destination, in: root.fd, directory: directory)
