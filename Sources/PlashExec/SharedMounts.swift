@@ -78,6 +78,11 @@ public func mountShared(_ mounts: [Bind], sources: [Int32?], into root: RootMoun
         }
         guard let source else { continue }    // --bind-try of a missing source
         defer { close(source) }
+        // pivot_root makes the overlay the root, not what is stacked on it: a bind on
+        // `/` would be silently ignored.
+        if mount.destination.split(separator: "/").allSatisfy({ $0 == "." }) {
+            throw PlashError.failure("bind \(mount.source) on \(mount.destination): the root is the image (use --root \(mount.source))")
+        }
         let sourcePath = canonicalPath(procPath(source)) ?? mount.source
         if let store, isPath(sourcePath, within: store) {
             // The working directory inside the store is simply not shared; an explicit
