@@ -63,6 +63,23 @@ import Testing
         #expect(result.stdout.hasSuffix("plash cannot run containers for root: 1 problem above\n"), "\(result)")
     }
 
+    @Test func aDirectoryOrAPlainFileNamedPlashExecIsNotIt() throws {
+        let dir = makeDirectory("lone")
+        try copyExecutable(plash, to: dir + "/plash")
+        let onPath = makeDirectory("path")
+        try FileManager.default.createDirectory(atPath: onPath + "/a/plash-exec", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: onPath + "/b", withIntermediateDirectories: true)
+        FileManager.default.createFile(atPath: onPath + "/b/plash-exec", contents: Data("#!/bin/sh\n".utf8),
+                                       attributes: [.posixPermissions: 0o644])
+        let real = makeDirectory("real")
+        try copyExecutable(plashExec, to: real + "/plash-exec")
+        let environment = TestStore().environment.merging(["PATH": "\(onPath)/a:\(onPath)/b:\(real):/usr/bin:/bin"]) { $1 }
+        let result = try run(dir + "/plash", ["doctor"], environment: environment)
+        #expect(result.stdout.hasPrefix("ok    plash-exec: \(real)/plash-exec\n"), "\(result)")
+        let build = try run(dir + "/plash", ["build", "--from", "busybox", "--run", "true"], environment: environment)
+        #expect(build.status == 0, "\(build)")
+    }
+
     @Test func kernelVersionsParse() {
         #expect(kernelVersion("6.1.0-13-amd64")! == (6, 1))
         #expect(kernelVersion("5.10.0")! == (5, 10))
