@@ -335,6 +335,12 @@ int plash_split_for_pid_namespace(void) {
             /* The program stopped by itself: so does this process, which its caller
                waits for; the caller's SIGCONT (fg, bg) then continues both. */
             if (WIFSTOPPED(program_status)) { stop_like(WSTOPSIG(program_status)); continue; }
+            /* The init exits next, and its exit ends only once the kernel has killed and
+               reaped every process of the namespace: wait for it, so that when this
+               process ends, nothing of the container runs or holds a file (the --persist
+               lock) that the caller's next container needs. */
+            int status;
+            while (waitpid(init, &status, 0) < 0 && errno == EINTR) {}
             exit_like(program_status);
         }
         int status;

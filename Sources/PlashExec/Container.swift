@@ -22,7 +22,7 @@ public func runContainer(_ plan: ExecPlan, program: String) -> Never {
             : sharedMounts(plan, home: environment("HOME"), callerDirectory: callerDirectory, hostHas: hostHas)
         // Resolved while every path still means what it means on the host.
         let storePath = canonicalPath(store)
-        persistent = try plan.persist.map(PersistentUpper.open)
+        persistent = try plan.persist.map { try PersistentUpper.open($0, store: storePath) }
 
         try enterCgroup(plan)
         try enterNamespaces(plan, asRoot: asRoot)

@@ -128,9 +128,16 @@ public struct PersistentUpper {
     var created: [String]       // what this run created, deepest last
 
     /// Checks DIR before it writes anything; creates DIR and its work directory when
-    /// missing, then takes the lock.
-    public static func open(_ dir: String) throws -> PersistentUpper {
+    /// missing, then takes the lock. `store` is the store's canonical path, when it exists.
+    public static func open(_ dir: String, store: String?) throws -> PersistentUpper {
         let path = try persistPath(dir)
+        // The upper layer is the container's root: in the store it would change an image's
+        // files, around the store reach them all. Only a build's own staging, below tmp/,
+        // is persisted there (plash build).
+        if let store, isPath(store, within: path)
+            || (isPath(path, within: store) && !path.hasPrefix(store + "/tmp/")) {
+            throw PlashError.failure("--persist \(path): the store \(store) would be within the container's reach")
+        }
         let (parent, name) = splitLast(path)
         let workPath = (parent == "/" ? "" : parent) + "/.\(name).plash-work"
         for candidate in [path, workPath] {

@@ -78,6 +78,11 @@ public func mountShared(_ mounts: [Bind], sources: [Int32?], into root: RootMoun
         }
         guard let source else { continue }    // --bind-try of a missing source
         defer { close(source) }
+        // pivot_root makes the overlay the root, not what is stacked on it: a bind on
+        // `/` would be silently ignored.
+        if mount.destination.split(separator: "/").allSatisfy({ $0 == "." }) {
+            throw PlashError.failure("bind \(mount.source) on \(mount.destination): the root is the image (use --root \(mount.source))")
+        }
         let sourcePath = canonicalPath(procPath(source)) ?? mount.source
         if let store, isPath(sourcePath, within: store) {
             // The working directory inside the store is simply not shared; an explicit
@@ -90,7 +95,7 @@ public func mountShared(_ mounts: [Bind], sources: [Int32?], into root: RootMoun
         let directory = (info.st_mode & S_IFMT) == S_IFDIR
         let target = try openOrCreate(mount.destination, in: root.fd, directory: directory)
         defer { close(target) }
-        try bind(procPath(source), onto: target, path: mount.destination)
+        try bind(procPath(source), named: mount.source, onto: target, path: mount.destination)
         if mount.readOnly {
             // The bind covers `target`; only a fresh lookup reaches the new mount.
             let mounted = try openOrCreate(mount.destination, in: root.fd, directory: directory)

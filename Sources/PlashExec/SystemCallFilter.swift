@@ -21,7 +21,7 @@ public func systemCallFilter(_ plan: ExecPlan, store: String) throws -> SystemCa
 /// this executable) compiles it: a short-lived child, and the only JSON parsing on
 /// this path.
 func compiledProfile(_ path: String, store: String) throws -> [UInt8] {
-    let profile = try readFile(path, what: "seccomp profile")
+    let profile = try readFile(path, what: "seccomp profile", limit: seccompProfileLimit)
     if let program = try compiledSeccompProgram(profile, store: store) { return program }
     try runCompiler(path)
     guard let program = try compiledSeccompProgram(profile, store: store) else {

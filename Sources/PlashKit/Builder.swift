@@ -107,8 +107,10 @@ public struct Builder {
     func run(_ step: String, layer: LayerSpec, on parent: Store.Image, staging: Staging) throws {
         let shim = try plashExec ?? plashExecPath()
         log("--> " + step)
-        // A step dies with its plash: a killed build leaves nothing running.
-        var arguments = [shim, "--persist", staging.data, "--no-tmp", "--die-with-parent"]
+        // A step dies with its plash, and with it everything it started: --die-with-parent
+        // ends only the step's own process, the end of a PID namespace ends all of it. So
+        // a killed build leaves nothing running that still writes into its staging.
+        var arguments = [shim, "--persist", staging.data, "--no-tmp", "--die-with-parent", "--pid-ns"]
         for name in layer.environment { arguments += ["--env", name] }
         arguments += ["\(parent.id)", "--", "/bin/sh", "-ec", step]
         // PLASH_EXPORT is for `plash run`; a build gets only what --env names.

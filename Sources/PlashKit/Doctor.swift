@@ -156,6 +156,11 @@ func cgroupFinding(user: String) -> Finding {
 func storeFindings(_ path: String) -> [Finding] {
     var existing = path
     while access(existing, F_OK) != 0 && existing != "/" { existing = splitLast(existing).0 }
+    var file = stat()
+    if stat(existing, &file) == 0 && (file.st_mode & S_IFMT) != S_IFDIR {
+        return [Finding(.failure, "store", "\(path): \(existing) is not a directory",
+                        fix: "remove it, or set PLASH_DATA to a directory")]
+    }
     var info = statvfs()
     guard statvfs(existing, &info) == 0 else {
         return [Finding(.failure, "store", "\(path): \(String(cString: strerror(errno)))", fix: "set PLASH_DATA to a writable directory")]

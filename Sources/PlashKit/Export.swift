@@ -42,12 +42,60 @@ public func mountImage(_ image: Store.Image, store: Store, at dir: String) throw
     do { try mountImage(image, store: store, on: dir) } catch { throw PlashError.failure("mount \(image.id) on \(dir): \(error)") }
 }
 
+/// `plash umount DIR`: only what `plash mount` mounted there (the top mount at DIR);
+/// any other file system at DIR, the host's own, is refused whatever DIR's spelling.
 public func unmountImage(_ dir: String) throws {
-    do {
-        try check(umount2(dir, 0), "umount", dir)
-    } catch let error as PlashError where error.errno == EPERM && geteuid() != 0 {
-        throw error.advising("only root mounts and unmounts images on the host")
+    guard geteuid() == 0 else {
+        throw PlashError.failure("umount \(dir): only root mounts and unmounts images on the host")
     }
+    guard let full = realpath(dir, nil) else { throw PlashError.system("umount", dir) }
+    let path = String(cString: full)
+    free(full)
+    let mountinfo = String(decoding: try readFile("/proc/self/mountinfo", what: "read"), as: UTF8.self)
+    // ID PARENT DEV ROOT MOUNTPOINT OPTIONS [OPTIONAL...] - FSTYPE SOURCE SUPEROPTIONS;
+    // later lines are mounted on top of earlier ones.
+    guard let fields = mountinfo.split(separator: "\n").map({ $0.split(separator: " ").map(unescapeMountField) })
+            .last(where: { $0.count > 4 && $0[4] == path }),
+          let dash = fields.firstIndex(of: "-"), fields.count > dash + 2 else {
+        throw PlashError.failure("umount \(dir): nothing is mounted there")
+    }
+    let (type, source, root) = (fields[dash + 1], fields[dash + 2], fields[3])
+    let overlay = type == "overlay" && source.hasPrefix("plash:")
+    guard overlay || isLayerDirectory(root) else {
+        throw PlashError.failure("umount \(dir): \(type) \(source) is mounted there, not an image of plash mount")
+    }
+    try check(umount2(path, 0), "umount", dir)
+}
+
+/// `…/layer/0/1/2/_data`: the root of plash mount's bind of a one-layer image.
+func isLayerDirectory(_ path: String) -> Bool {
+    var parts = path.split(separator: "/")
+    guard parts.popLast() == "_data" else { return false }
+    var ids = 0
+    while let last = parts.last, last != "0", last.allSatisfy(\.isNumber) {
+        parts.removeLast()
+        ids += 1
+    }
+    return ids > 0 && parts.suffix(2) == ["layer", "0"]
+}
+
+/// A field of /proc/self/mountinfo as it is: the kernel writes space, tab, newline and
+/// backslash as octal escapes (`\040`).
+func unescapeMountField(_ field: Substring) -> String {
+    var bytes: [UInt8] = []
+    let utf8 = Array(field.utf8)
+    var i = 0
+    while i < utf8.count {
+        if utf8[i] == UInt8(ascii: "\\"), i + 3 < utf8.count,
+           let code = UInt8(String(decoding: utf8[(i + 1)...(i + 3)], as: UTF8.self), radix: 8) {
+            bytes.append(code)
+            i += 4
+        } else {
+            bytes.append(utf8[i])
+            i += 1
+        }
+    }
+    return String(decoding: bytes, as: UTF8.self)
 }
 
 /// `plash export-tar ID FILE|-`: the image's merged files as a tar, written by plash

@@ -58,7 +58,7 @@ struct Whole<Number: FixedWidthInteger & Decodable>: Decodable {
 /// result is kept in the store (`seccomp/H.bpf`, see `seccompIndexPath`), where
 /// plash-exec checks and loads it without parsing JSON. Returns the path of the BPF.
 public func compileSeccompProfile(_ path: String, store: String) throws -> String {
-    let bytes = try readFile(path, what: "seccomp profile")
+    let bytes = try readFile(path, what: "seccomp profile", limit: seccompProfileLimit)
     let index = seccompIndexPath(bytes, store: store)
     // Compiled and intact already; anything else is compiled again and replaced.
     if (try? compiledSeccompProgram(bytes, store: store)) != nil, let name = readLink(index) {
@@ -235,9 +235,11 @@ func describe(_ error: DecodingError) -> String {
     case .dataCorrupted(let context): return "\(field(context.codingPath)): \(context.debugDescription)"
     case .keyNotFound(let key, let context): return "missing \"\(field(context.codingPath + [key]))\""
     case .typeMismatch(let type, let context), .valueNotFound(let type, let context):
-        let expected = type == String.self ? "a string" : type is any Collection.Type ? "a list"
-            : type is any Numeric.Type ? "a number" : "an object"
-        return "\(field(context.codingPath)): expected \(expected)"
+        // A keyed container is asked for as [String: Any], a Collection too.
+        let expected = type == String.self ? "a string" : type is [String: Any].Type ? "an object"
+            : type is any Collection.Type ? "a list" : type is any Numeric.Type ? "a number" : "an object"
+        let at = context.codingPath.isEmpty ? "the profile" : field(context.codingPath)
+        return "\(at): expected \(expected)"
     @unknown default: return "\(error)"
     }
 }

@@ -34,11 +34,20 @@ public struct Store: Sendable {
     /// False when there is no store yet. Throws when there is one that this user cannot
     /// read: listing or cleaning it as if it were empty would be a wrong answer.
     public func isReadable() throws -> Bool {
+        try checkIsDirectory()
         for dir in [path, path + "/index", path + "/map", rootNode] where access(dir, R_OK | X_OK) == -1 {
             if errno == ENOENT { continue }
             throw PlashError.system("open store", dir)
         }
         return exists
+    }
+
+    /// A store path that names a file: access() would call it EACCES (no x bit) for root.
+    func checkIsDirectory() throws {
+        var info = stat()
+        if stat(path, &info) == 0 && (info.st_mode & S_IFMT) != S_IFDIR {
+            throw PlashError.system("open store", path, errno: ENOTDIR)
+        }
     }
 
     /// Creates the store's directories; harmless when they exist. The store itself is
@@ -67,6 +76,7 @@ public struct Store: Sendable {
         if let invalid = StoreLayout.invalidReference(name) { throw PlashError.failure(invalid) }
         guard let image = lookup(name) else {
             // A store this user cannot read is not one without the image.
+            try checkIsDirectory()
             for dir in [path, path + "/index", path + "/map"] where access(dir, X_OK) == -1 && errno != ENOENT {
                 throw PlashError.system("open store", dir)
             }
@@ -173,7 +183,7 @@ public struct Store: Sendable {
         let counter = path + "/counter"
         var last = 0
         if access(counter, F_OK) == 0 {
-            let text = trimmed(String(decoding: try readFile(counter, what: "read the id counter"), as: UTF8.self))
+            let text = trimmed(String(decoding: try readFile(counter, what: "read the id counter", limit: 64), as: UTF8.self))
             // A counter that is not a number could hand out ids again: refuse it.
             guard let number = Int(text), number >= 0, text.allSatisfy(\.isASCIIDigit) else {
                 throw PlashError.failure("id counter \(counter): not a number (\(text.prefix(40)))")

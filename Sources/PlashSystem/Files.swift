@@ -107,7 +107,9 @@ public func printLine(toStandardError line: String) {
 }
 
 /// The whole contents of a file.
-public func readFile(_ path: String, what: Step) throws -> [UInt8] {
+/// `limit` (bytes) bounds what is read of a file that may not end: a profile or a
+/// counter that is /dev/zero, or a link to it, fails instead of filling the memory.
+public func readFile(_ path: String, what: Step, limit: Int = Int.max) throws -> [UInt8] {
     let fd = try check(open(path, O_RDONLY | O_CLOEXEC), what, path)
     defer { close(fd) }
     var data: [UInt8] = []
@@ -120,6 +122,10 @@ public func readFile(_ path: String, what: Step) throws -> [UInt8] {
             throw PlashError.system(what, path)
         }
         data += buffer[0..<count]
+        if data.count > limit {
+            let size = limit % (1 << 20) == 0 ? "\(limit >> 20) MiB" : "\(limit) bytes"
+            throw PlashError.failure("\(what) \(path): larger than \(size)")
+        }
     }
 }
 

@@ -47,9 +47,11 @@ public func stopMountPropagation() throws {
 /// Bind `source` (a host path) onto the open mount point `target`, with everything
 /// mounted below it: a non-recursive bind of a tree with locked submounts fails in a
 /// user namespace, and /dev without /dev/pts is of little use.
-public func bind(_ source: String, onto target: Int32, path: String) throws {
+/// `source` is the path to mount (often /proc/self/fd/N); `named`, when given, is what
+/// an error calls it.
+public func bind(_ source: String, named: String? = nil, onto target: Int32, path: String) throws {
     try check(Glibc.mount(source, procPath(target), nil, UInt(MS_BIND | MS_REC), nil),
-              "bind \(source) on", path)
+              "bind \(named ?? source) on", path)
 }
 
 public func makeReadOnly(_ mount: Int32, path: String) throws {

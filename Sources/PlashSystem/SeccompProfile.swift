@@ -65,6 +65,9 @@ public func defaultSeccompFilter() throws -> SeccompFilter {
     return filter
 }
 
+/// Docker's default profile is about 20 KiB; anything past this is no profile (/dev/zero).
+public let seccompProfileLimit = 16 << 20
+
 /// Compiled profiles live in the store's seccomp/ directory: the BPF as `H.bpf`, H the
 /// SHA-256 of the profile and the BPF together, and beside it a symlink named by the
 /// profile's own SHA-256 that leads there. plash-exec follows the symlink, reads the

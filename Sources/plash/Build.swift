@@ -40,16 +40,19 @@ import PlashSystem
     return try becomeContainer(options, image: image.id, command: command)
 }
 
-/// A Plashfile starts with `#!/usr/bin/env plash` (or names plash otherwise).
-func isPlashfile(_ path: String) -> Bool {
+/// A Plashfile starts with `#!/usr/bin/env plash` (or names plash otherwise); a path
+/// that is none (missing, a directory, a text) is a usage error that says why.
+func checkPlashfile(_ path: String) throws {
     let fd = open(path, O_RDONLY | O_CLOEXEC)
-    guard fd >= 0 else { return false }
+    guard fd >= 0 else { throw PlashError.usage("\(path): \(String(cString: strerror(errno)))") }
     defer { close(fd) }
     var buffer = [UInt8](repeating: 0, count: 256)
     let count = read(fd, &buffer, buffer.count)
-    guard count > 2 else { return false }
+    guard count >= 0 else { throw PlashError.usage("\(path): \(String(cString: strerror(errno)))") }
     let line = String(decoding: buffer[0..<count].prefix { $0 != UInt8(ascii: "\n") }, as: UTF8.self)
-    return line.hasPrefix("#!") && line.contains("plash")
+    guard line.hasPrefix("#!") && line.contains("plash") else {
+        throw PlashError.usage("\(path): not a Plashfile (its first line is not #!/usr/bin/env plash)")
+    }
 }
 
 /// `./Plashfile ARGS`: build what the file says (cached), then run its entrypoint with

@@ -119,6 +119,13 @@ let overview: String = {
 
 extension String {
     func padding(to width: Int) -> String { self + String(repeating: " ", count: max(width - count, 1)) }
+
+    /// A table cell as ps(1) prints one: control characters (a newline, a tab, an escape
+    /// sequence in a command line a container chose) become `?`, so a row stays one line
+    /// and nothing reaches the terminal as a command.
+    var printable: String {
+        String(unicodeScalars.map { $0.properties.generalCategory == .control ? "?" : Character($0) })
+    }
 }
 
 /// Fails with usage unless the command got between `min` and `max` arguments and no

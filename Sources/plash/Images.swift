@@ -28,7 +28,7 @@ import PlashKit
     var table = [["ID", "PARENT", "NAMES", "SIZE", "AGE", "SCRIPT"]]
     for row in rows {
         table.append(["\(row.id)", "\(row.parent)", row.names.isEmpty ? "-" : row.names.joined(separator: ","),
-                      humanSize(row.size), humanAge(row.age), row.script])
+                      humanSize(row.size), humanAge(row.age), row.script].map(\.printable))
     }
     let widths = (0..<5).map { column in table.map { $0[column].count }.max()! }
     for line in table {

@@ -15,7 +15,7 @@ import PlashSystem
         // Images of other stores (another user's, another PLASH_DATA) show as ID@STORE.
         let ours = process.store == nil || process.store == store.path
         rows.append([String(process.pid), ours ? process.image : "\(process.image)@\(process.store!)",
-                     ours ? names[process.image] ?? "-" : "-", process.command])
+                     ours ? names[process.image] ?? "-" : "-", process.command].map(\.printable))
     }
     let widths = (0..<3).map { column in rows.map { $0[column].count }.max()! }
     for row in rows {

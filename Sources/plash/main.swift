@@ -32,8 +32,9 @@ do {
         failureStatus = 125
         exit(try runCommand(arguments))
     default:
-        // `#!/usr/bin/env plash` runs `plash ./Plashfile ARGS`.
-        if name.contains("/"), isPlashfile(name) {
+        // `#!/usr/bin/env plash` runs `plash ./Plashfile ARGS`; a path is no command.
+        if name.contains("/") {
+            try checkPlashfile(name)
             failureStatus = 125
             exit(try runPlashfile(name, rest))
         }

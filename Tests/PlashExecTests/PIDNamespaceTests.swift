@@ -44,6 +44,22 @@ func killMarked(_ markers: [String]) {
     _ = child.finish()
 }
 
+@Test func whenPlashExecReturnsNothingOfTheContainerRunsAnyMore() throws {
+    // Its caller may start the next container at once: a supervisor's restart, the next
+    // step of a build on the same --persist directory. No process of the last one may
+    // still hold that directory's lock (or anything else).
+    let orphan = uniqueMarker("pidns-after")
+    defer { killMarked([orphan]) }
+    let persist = makeDirectory("pidns-persist") + "/upper"
+    for round in 1...30 {
+        let result = try exec(["--pid-ns", "--persist", persist, "--root", busyboxRoot, "--", "sh", "-c",
+                               "\(markedSleeper(orphan)) & true"])
+        #expect(result.status == 0, "round \(round): \(result)")
+        #expect(processes(markedWith: orphan).isEmpty, "round \(round): the container's processes outlived plash-exec")
+        if result.status != 0 { break }
+    }
+}
+
 @Test func killingTheSupervisedPIDKillsTheWholeContainer() throws {
     let orphan = uniqueMarker("pidns-killed"), program = uniqueMarker("pidns-program")
     defer { killMarked([orphan, program]) }

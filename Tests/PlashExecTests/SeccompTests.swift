@@ -184,6 +184,30 @@ func theStockContainersProfileRunsProgramsAndRefusesWhatItSays() throws {
     #expect(result.stderr == "plash: create store /proc/plash-no-such-store: No such file or directory\n", "\(result)")
 }
 
+@Test func aProfileThatNeverEndsIsRefusedInOneLine() throws {
+    let environment = ["PLASH_DATA": makeDirectory("store")]
+    for (program, arguments, status) in [(plash, ["seccomp", "/dev/zero"], Int32(1)),
+                                         (plashExec, ["--seccomp", "/dev/zero", "--root", try busyboxRoot, "true"], 125)] {
+        let (result, ended) = try runWithDeadline(program, arguments, environment: environment)
+        #expect(ended, "\(arguments): read /dev/zero without end")
+        #expect(result.status == status, "\(arguments): \(result)")
+        #expect(result.stderr.hasSuffix("seccomp profile /dev/zero: larger than 16 MiB\n"),
+                "\(arguments): \(result)")
+    }
+}
+
+@Test func aProfileOfTheWrongShapeSaysWhatWasExpectedWhere() throws {
+    let environment = ["PLASH_DATA": makeDirectory("store")]
+    let cases = ["[]": "the profile: expected an object", "null": "the profile: expected an object",
+                 #"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [1]}"#: "syscalls[0]: expected an object",
+                 #"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": {}}"#: "syscalls: expected a list"]
+    for (json, message) in cases {
+        let profile = try writeProfile(json)
+        let result = try run(plash, ["seccomp", profile], environment: environment)
+        #expect(result.status == 1 && result.stderr == "plash: seccomp profile \(profile): \(message)\n", "\(json): \(result)")
+    }
+}
+
 @Test func plashExecRefusesACompiledFilterItCannotTrust() throws {
     let store = makeDirectory("store")
     let noMkdir = try writeProfile("""

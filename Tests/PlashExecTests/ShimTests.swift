@@ -230,6 +230,24 @@ func parent(of pid: pid_t) -> String? {
     #expect(!FileManager.default.fileExists(atPath: dir + "/g"))
 }
 
+@Test func aBindThatFailsNamesItsSourceAndDestination() throws {
+    let file = makeDirectory("bind-file") + "/file"
+    FileManager.default.createFile(atPath: file, contents: nil)
+    let result = try inBusybox("true", options: ["--bind", "\(file):/etc"])
+    #expect(result.status == 125)
+    #expect(result.stderr == "plash-exec: bind \(file) on /etc: Not a directory\n", "\(result)")
+}
+
+@Test func aBindOntoTheRootIsRefusedNotIgnored() throws {
+    let dir = makeDirectory("bind-root")
+    for destination in ["/", "//", "/."] {
+        let result = try inBusybox("true", options: ["--bind", "\(dir):\(destination)"])
+        #expect(result.status == 125, "\(destination): \(result)")
+        #expect(result.stderr == "plash-exec: bind \(dir) on \(destination): the root is the image (use --root \(dir))\n",
+                "\(destination): \(result)")
+    }
+}
+
 @Test func aSymlinkInTheImageCannotLeadAMountOutOfIt() throws {
     let image = makeDirectory("evil")
     try FileManager.default.createDirectory(atPath: image + "/bin", withIntermediateDirectories: true)

@@ -105,3 +105,22 @@ func makeStore(at data: String, depth: Int = 1) throws -> String {
 }
 
 func splitParent(_ path: String) -> String { (path as NSString).deletingLastPathComponent }
+
+@Test func aPersistDirectoryInOrAroundTheStoreIsRefused() throws {
+    // The upper layer is the container's root: in the store it would write an image's
+    // files, around it reach them all. --root keeps the overlay from refusing the overlap.
+    let parent = makeDirectory("around")
+    let data = try makeStore(at: parent + "/plash")
+    let before = try treeListing(parent)
+    for persist in ["\(data)/layer/0/1/_data", data, parent, "\(data)/tmp", "\(data)/new"] {
+        let result = try exec(["--persist", persist, "--root", busyboxRoot, "--", "sh", "-c", "touch /x /plash/x"],
+                              environment: ["PLASH_DATA": data])
+        #expect(result.status == 125, "\(persist): \(result)")
+        #expect(result.stderr == "plash-exec: --persist \(persist): the store \(data) would be within the container's reach\n",
+                "\(persist): \(result)")
+    }
+    #expect(try treeListing(parent) == before)
+    // A build's own staging, below tmp/, is where plash build persists its steps.
+    let staging = try exec(["--persist", "\(data)/tmp/build-1", "1", "--", "touch", "/x"], environment: ["PLASH_DATA": data])
+    #expect(staging.status == 0, "\(staging)")
+}

@@ -43,6 +43,16 @@ import Testing
         #expect(result.stdout.hasSuffix("plash cannot run containers for root: 1 problem above\n"), "\(result)")
     }
 
+    @Test func aStoreThatIsAFileFailsWithTheFix() throws {
+        let file = makeDirectory("file-store") + "/plash"
+        FileManager.default.createFile(atPath: file, contents: nil)
+        for data in [file, file + "/below"] {
+            let result = try run(plash, ["doctor"], environment: ["PLASH_DATA": data, "HOME": makeDirectory("home")])
+            #expect(result.status == 1, "\(data): \(result)")
+            #expect(result.stdout.contains("\nFAIL  store: \(data): \(file) is not a directory\n"), "\(data): \(result)")
+        }
+    }
+
     @Test func aPlashWithoutPlashExecFails() throws {
         let dir = makeDirectory("lone")
         try copyExecutable(plash, to: dir + "/plash")
@@ -51,6 +61,23 @@ import Testing
         #expect(result.stdout.hasPrefix("FAIL  plash-exec: not beside plash nor on PATH\n"
                                         + "      fix: install both with scripts/install, or put plash-exec on PATH\n"), "\(result)")
         #expect(result.stdout.hasSuffix("plash cannot run containers for root: 1 problem above\n"), "\(result)")
+    }
+
+    @Test func aDirectoryOrAPlainFileNamedPlashExecIsNotIt() throws {
+        let dir = makeDirectory("lone")
+        try copyExecutable(plash, to: dir + "/plash")
+        let onPath = makeDirectory("path")
+        try FileManager.default.createDirectory(atPath: onPath + "/a/plash-exec", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: onPath + "/b", withIntermediateDirectories: true)
+        FileManager.default.createFile(atPath: onPath + "/b/plash-exec", contents: Data("#!/bin/sh\n".utf8),
+                                       attributes: [.posixPermissions: 0o644])
+        let real = makeDirectory("real")
+        try copyExecutable(plashExec, to: real + "/plash-exec")
+        let environment = TestStore().environment.merging(["PATH": "\(onPath)/a:\(onPath)/b:\(real):/usr/bin:/bin"]) { $1 }
+        let result = try run(dir + "/plash", ["doctor"], environment: environment)
+        #expect(result.stdout.hasPrefix("ok    plash-exec: \(real)/plash-exec\n"), "\(result)")
+        let build = try run(dir + "/plash", ["build", "--from", "busybox", "--run", "true"], environment: environment)
+        #expect(build.status == 0, "\(build)")
     }
 
     @Test func kernelVersionsParse() {

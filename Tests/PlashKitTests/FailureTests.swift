@@ -28,22 +28,20 @@ import Testing
         let store = TestStore()
         let dir = makeDirectory()
         _ = FileManager.default.createFile(atPath: dir + "/first", contents: nil)
-        // The first time the step sees ./first, it says it started and waits to be killed.
+        // The first time the step sees ./first, it says it started and waits to be killed,
+        // with a process of its own in the background.
+        let marker = "plash-killed-build-\(getpid())"
+        // Short sleeps: should they survive, the marked shells are the ones to kill.
+        let wait = "sh -c 'while :; do sleep 1; done' \(marker)"
         let build = ["build", "--from", "busybox", "--run",
-                     "touch /made; if [ -e first ]; then rm first; echo $$ > started; exec sleep 1000; fi"]
+                     "touch /made; if [ -e first ]; then rm first; \(wait) & exec \(wait); fi"]
         let child = try Child(plash, build, environment: store.environment, directory: dir)
-        var waited = 0
-        while !FileManager.default.fileExists(atPath: dir + "/started") && waited < 3000 {
-            usleep(10_000)
-            waited += 1
-        }
-        #expect(FileManager.default.fileExists(atPath: dir + "/started"))
-        let step = try #require(Int32((try? String(contentsOfFile: dir + "/started", encoding: .utf8))?
-            .trimmingCharacters(in: .whitespacesAndNewlines) ?? ""))
+        #expect(waitUntil(30) { processes(markedWith: marker).count == 2 }, "the step did not start")
         kill(child.pid, SIGKILL)
         _ = child.wait()
-        #expect(gone(step), "the step must die with its plash (--die-with-parent)")
-        kill(step, SIGKILL)   // should it have survived: it holds the output pipes
+        // Nothing of the step may go on writing into its staging layer.
+        #expect(waitUntil(10) { processes(markedWith: marker).isEmpty }, "the step must die with its plash")
+        processes(markedWith: marker).forEach { kill($0, SIGKILL) }   // should they have survived
         _ = child.finish()
         #expect(store.indexedIDs == [1])
         #expect(store.stagingDirectories.count == 1)

@@ -66,6 +66,18 @@ import Testing
         #expect(result.stdout == "")
     }
 
+    @Test func aPathThatIsNoPlashfileGetsOneLineNamingWhy() throws {
+        let store = TestStore()
+        let dir = makeDirectory("no plashfile")
+        try "no shebang\n--from busybox\n".write(toFile: dir + "/text", atomically: true, encoding: .utf8)
+        let cases = [dir + "/missing": "No such file or directory", dir: "Is a directory",
+                     dir + "/text": "not a Plashfile (its first line is not #!/usr/bin/env plash)"]
+        for (path, reason) in cases {
+            let result = try store.plash([path])
+            #expect(result.status == 2 && result.stderr == "plash: \(path): \(reason)\n", "\(result)")
+        }
+    }
+
     @Test func evalFileReadsMacrosFromAFile() throws {
         let store = TestStore()
         let dir = makeDirectory()

@@ -26,6 +26,21 @@ func gone(_ pid: pid_t) -> Bool { waitUntil(3) { !isAlive(pid) } }
     #expect(listing.contains { $0.count >= 5 && $0[1] == Substring(id) && $0[3] == "sleep" && $0[4] == "1000" })
 }
 
+@Test func psAndLsPrintControlCharactersAsQuestionMarks() throws {
+    // A container chooses its command line, a build its script: neither may break the
+    // one line per process or image, nor send escape sequences to the terminal.
+    let store = TestStore()
+    let id = try store.id(["build", "--from", "busybox", "--run", "true # a\tb\u{1b}[31m"])
+    let child = try startContainer(store, [id, "--", "sh", "-c", "echo up; sleep 1000; :", "x\ny\u{1b}[31m"])
+    defer { _ = try? store.plash(["kill", String(child.pid), "KILL"]); _ = child.finish() }
+    #expect(child.readLine() == "up")
+    let ps = try store.plash(["ps"]).stdout
+    #expect(!ps.contains("\u{1b}") && ps.split(separator: "\n").dropFirst().allSatisfy { $0.first?.isNumber == true }, "\(ps)")
+    #expect(ps.contains("echo up; sleep 1000; : x?y?[31m"), "\(ps)")
+    let ls = try store.plash(["ls"]).stdout
+    #expect(ls.contains("true # a?b?[31m\n"), "\(ls)")
+}
+
 @Test func killEndsEveryProcessOfAnImageOrOfAPIDsContainer() throws {
     let store = TestStore()
     let id = try store.id(["build", "--from", "busybox", "--run", "true"])

@@ -16,7 +16,7 @@ func mountOptions(_ dir: String) -> [String]? {
     var options: [String]? = nil
     for line in text.split(separator: "\n") {
         let fields = line.split(separator: " ").map(String.init)
-        if fields.count > 5 && fields[4] == dir { options = fields[5].split(separator: ",").map(String.init) }
+        if fields.count > 5 && fields[4] == dir.replacingOccurrences(of: " ", with: "\\040") { options = fields[5].split(separator: ",").map(String.init) }
     }
     return options
 }
@@ -53,6 +53,29 @@ func mountOptions(_ dir: String) -> [String]? {
         }
     }
 
+    @Test func umountUnmountsOnlyWhatPlashMounted() throws {
+        let store = TestStore()
+        let (one, two) = try Self.imagesWithSetuidFileAndDevice(store)
+        let host = makeDirectory("host mount")
+        #expect(mount("tmpfs", host, "tmpfs", 0, nil) == 0)
+        defer { umount2(host, Int32(MNT_DETACH)) }
+        for dir in [host, host + "/", makeDirectory("nothing mounted")] {
+            let result = try store.plash(["umount", dir])
+            #expect(result.status == 1 && isOneLine(result), "\(dir): \(result)")
+        }
+        #expect(mountOptions(host) != nil, "the host's tmpfs was unmounted")
+        // Both shapes plash mounts (a bind of one layer, an overlay), by any path.
+        for id in [one, two] {
+            let dir = makeDirectory("plash mount \(id)")
+            #expect(try store.plash(["mount", id, dir]).status == 0)
+            defer { umount2(dir, Int32(MNT_DETACH)) }
+            let result = try store.plash(["umount", "./" + (dir as NSString).lastPathComponent + "/"],
+                                         directory: (dir as NSString).deletingLastPathComponent)
+            #expect(result.status == 0, "image \(id): \(result)")
+            #expect(mountOptions(dir) == nil, "image \(id) is still mounted")
+        }
+    }
+
     @Test func anOrdinaryUsersMountSaysThatOnlyRootMounts() throws {
         let user = try userWithoutSubordinateIDs
         let cwd = makeDirectory("user-mount", ownedBy: user)
@@ -82,6 +105,17 @@ func mountOptions(_ dir: String) -> [String]? {
             #expect(last.hasPrefix("plash: import busybox: id counter \(store.data)/counter: "), "\(text): \(result)")
             #expect(store.indexedIDs == [])
         }
+    }
+
+    @Test func aCounterThatNeverEndsIsRefusedInOneLine() throws {
+        let store = TestStore()
+        try store.plash(["init"])
+        try FileManager.default.createSymbolicLink(atPath: store.data + "/counter", withDestinationPath: "/dev/zero")
+        let (result, ended) = try runWithDeadline(plash, ["import", "busybox"], environment: store.environment)
+        #expect(ended, "plash read /dev/zero as its counter without end")
+        let last = result.stderr.split(separator: "\n").last ?? ""
+        #expect(result.status == 1 && last.hasPrefix("plash: import busybox: "), "\(result)")
+        #expect(store.indexedIDs == [])
     }
 
     @Test func linksThatLeadOutsideAnImageCrashNothingAndCostNoData() throws {
@@ -188,6 +222,19 @@ func mountOptions(_ dir: String) -> [String]? {
             }
         }
         #expect(roots.indexedIDs == [1])
+    }
+
+    @Test func aStoreThatIsAFileIsNotADirectoryForEveryCommand() throws {
+        let file = makeDirectory("file-store") + "/plash"
+        try "not a store\n".write(toFile: file, atomically: true, encoding: .utf8)
+        for data in [file, file + "/below"] {
+            for arguments in [["ls"], ["du"], ["clean"], ["build", "--from", "busybox"], ["run", "1", "--", "true"], ["rm", "1"]] {
+                let result = try run(plash, arguments, environment: ["PLASH_DATA": data, "HOME": makeDirectory("home")])
+                #expect(result.status != 0, "\(data) \(arguments): \(result)")
+                #expect(isOneLine(result) && result.stderr.hasSuffix(": Not a directory\n"), "\(data) \(arguments): \(result)")
+            }
+        }
+        #expect(try String(contentsOfFile: file, encoding: .utf8) == "not a store\n")
     }
 
     @Test func mapRefusesNamesWithWhitespaceOrControlCharacters() throws {

@@ -380,3 +380,16 @@ public func copyExecutable(_ source: String, to destination: String) throws {
     let copied = try run("/bin/cp", [source, destination])
     guard copied.status == 0 else { throw SetupError("cannot copy \(source): \(copied.stderr)") }
 }
+
+/// Runs `executable`, killing it when it has not ended within `seconds`: an input that
+/// makes it loop or read forever fails the test (`ended` false) instead of hanging it.
+public func runWithDeadline(_ executable: String, _ arguments: [String], environment: [String: String] = [:],
+                            seconds: Double = 30) throws -> (result: Finished, ended: Bool) {
+    let child = try Child(executable, arguments, environment: environment)
+    let ended = waitUntil(seconds) {
+        var info = siginfo_t()
+        return waitid(P_PID, id_t(child.pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info._sifields._kill.si_pid != 0
+    }
+    if !ended { kill(child.pid, SIGKILL) }
+    return (child.finish(), ended)
+}
