@@ -58,10 +58,11 @@ import Testing
         #expect(try plan(["--#", "ignored", "words"]).current.isEmpty)
     }
 
-    @Test func downloadingMacrosSayTheyAreNotSupportedYet() throws {
-        for macro in ["--from-lxc", "--from-url", "--from-docker", "--eval-url"] {
+    @Test func downloadingMacrosCheckTheirReferenceOrSayTheyAreNotSupportedYet() throws {
+        for macro in ["--from-url", "--from-docker", "--eval-url"] {
             #expect(throws: PlashError.self) { try plan([macro, "x"]) }
         }
+        #expect(try plan(["--from-lxc", "x"]).source == .lxc("x"))
     }
 
     @Test func evalPrintsLayersHintsAndHashes() throws {
