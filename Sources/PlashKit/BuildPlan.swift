@@ -13,6 +13,8 @@ public struct BuildPlan: Equatable, Sendable {
         case url(String)
         /// --from-lxc NAME[:RELEASE]: an image server's image, whatever the store names.
         case lxc(String)
+        /// --from-docker: an image of a registry, pulled once.
+        case docker(String)
         /// --from-github: the image that another build (a fetched Plashfile) makes.
         indirect case build(BuildPlan)
     }
@@ -26,7 +28,7 @@ public struct BuildPlan: Equatable, Sendable {
     public var runOptions: [String] = []
     /// --env-prefix: the caller's variables with these prefixes go into the container.
     public var runEnvironmentPrefixes: [String] = []
-    /// --refresh: download what --from-url names again instead of using the cached import.
+    /// --refresh: resolve what --from-url, --from-docker or --from NAME name again instead of using the cached import.
     public var refresh = false
 
     public init() {}

@@ -60,6 +60,13 @@ public struct Builder {
             return try importLXC(reference, refresh: refresh, store: store, log: log)
         case .url(let url):
             return try importURL(url, refresh: refresh, store: store, log: log)
+        case .docker(let reference):
+            // As for --from-oci: the layers keep their owners only when root imports.
+            guard geteuid() == 0 else {
+                throw PlashError.failure("\(reference): only root imports while building")
+                    .advising("run plash import-docker \(reference) first, then --from ID")
+            }
+            return try importDocker(reference, refresh: refresh, store: store, inUserNamespace: false, log: log)
         case .build(let plan):
             return try build(plan)
         }

@@ -96,20 +96,18 @@ let compatibilityMacros: [Macro] = [
             throw error.context("--eval-url \(args[0])")
         }
     },
+    Macro(names: ["--from-docker"], arguments: .one("REF"),
+          help: "start from a registry's image ([HOST[:PORT]/]NAME[:TAG][@sha256:DIGEST], docker.io by default), pulled once") { parser, args in
+        do { _ = try RegistryReference(args[0]) } catch let error as PlashError {
+            throw PlashError.usage("--from-docker: " + (error.reason ?? args[0]), usage: buildUsage)
+        }
+        try setSource(.docker(args[0]), &parser)
+    },
     Macro(names: ["--refresh"], arguments: .none,
-          help: "download what --from-url names again, not the copy imported before") { parser, _ in
+          help: "resolve what --from-url, --from-docker or --from NAME name again, not the copy imported before") { parser, _ in
         parser.plan.refresh = true
     },
-] + downloadingMacros
-
-/// The original's macros that download images: they wait for the image sources.
-let downloadingMacros: [Macro] = [("--from-docker", "IMAGE")].map { (name: String, what: String) -> Macro in
-    Macro(names: [name], arguments: .one(what),
-          help: "not supported yet: downloading images (import a tar: plash import-tar)") { _, args in
-        throw PlashError.failure("\(name) \(args[0]): downloading images is not supported yet")
-            .advising("import a root filesystem tar with plash import-tar FILE, then --from ID")
-    }
-}
+]
 
 func endLayer(_ parser: inout MacroParser) {
     if !parser.plan.current.isEmpty {
@@ -166,6 +164,7 @@ public func shellScript(_ plan: BuildPlan) throws -> String {
     var lines: [String] = []
     switch plan.source {
     case .any(let name)?, .id(let name)?, .name(let name)?, .url(let name)?, .lxc(let name)?: lines.append("### plash hint: image=\(name)")
+    case .docker(let reference)?: lines.append("### plash hint: image=(registry \(reference))")
     case .oci(let source)?: lines.append("### plash hint: image=(OCI layout \(source))")
     case .dockerArchive(let source)?: lines.append("### plash hint: image=(docker archive \(source))")
     case .build?: lines.append("### plash hint: image=(a Plashfile's build)")

@@ -6,7 +6,7 @@ import FoundationEssentials
 import PlashSystem
 
 // A small HTTP/1.1 client over sockets and OpenSSL, for the commands that download
-// (docs/http.md tells why not a library): GET only, one connection per request,
+// (docs/http.md tells why not a library): GET (and HEAD) only, one connection per request,
 // redirects, timeouts, HTTP(S)_PROXY and NO_PROXY, chunked and Content-Length bodies.
 
 /// An http or https URL: where to connect and what to ask for.
@@ -89,26 +89,48 @@ public func checkURL(_ url: String, usage: String) throws {
 /// No data for `timeout` seconds (or no connection within it) is an error, as is any
 /// status but 2xx and a body shorter than announced.
 public func httpGet(_ url: String, timeout: Int = httpTimeout, progress: ((Int64, Int64?) -> Void)? = nil,
-                    body: (UnsafeRawBufferPointer) throws -> Void) throws {
+                   body: (UnsafeRawBufferPointer) throws -> Void) throws {
+    let head = try httpRequest(url, timeout: timeout, progress: progress, body: body)
+    guard (200..<300).contains(head.status) else { throw PlashError.failure("HTTP \(head.status) \(head.reason)") }
+}
+
+/// What a request answered: its status and header fields (lowercased names).
+public struct HTTPAnswer: Sendable {
+    public var status: Int
+    public var reason: String
+    public var fields: [String: String]
+}
+
+/// GETs (or HEADs) `url` with extra header lines (`Name: value`), following up to 10
+/// redirects; a 2xx body goes to `body`, any other status is returned with its body
+/// unread, for the caller to tell (a registry's 401 asks for credentials). An
+/// Authorization header goes only to the host it was meant for, never to where a
+/// redirect points (a registry sends blobs to storage elsewhere).
+public func httpRequest(_ url: String, method: String = "GET", headers: [String] = [], timeout: Int = httpTimeout,
+                        progress: ((Int64, Int64?) -> Void)? = nil,
+                        body: (UnsafeRawBufferPointer) throws -> Void) throws -> HTTPAnswer {
     // A server that closes early makes a write raise SIGPIPE; a handler (not SIG_IGN,
     // which build steps would inherit through exec) turns it into EPIPE.
     signal(SIGPIPE, { _ in })
     var address = try WebAddress(url)
+    let origin = address.authority
     for _ in 0..<10 {
         let proxy = try proxyAddress(for: address)
         let connection = try HTTPConnection(address, through: proxy, timeout: timeout)
         defer { connection.close() }
         let target = proxy != nil && address.scheme == "http" ? address.description : address.target
-        try connection.send("GET \(target) HTTP/1.1\r\nHost: \(address.authority)\r\nUser-Agent: plash\r\n"
-                            + "Accept: */*\r\nAccept-Encoding: identity\r\nConnection: close\r\n\r\n")
+        let extra = headers.filter { address.authority == origin || !$0.lowercased().hasPrefix("authorization:") }
+        let accept = headers.contains { $0.lowercased().hasPrefix("accept:") } ? "" : "Accept: */*\r\n"
+        try connection.send("\(method) \(target) HTTP/1.1\r\nHost: \(address.authority)\r\nUser-Agent: plash\r\n" + accept
+                            + extra.map { $0 + "\r\n" }.joined() + "Accept-Encoding: identity\r\nConnection: close\r\n\r\n")
         let head = try connection.readHead()
         if [301, 302, 303, 307, 308].contains(head.status), let location = head.fields["location"] {
             address = try address.resolving(location)
             continue
         }
-        guard (200..<300).contains(head.status) else { throw PlashError.failure("HTTP \(head.status) \(head.reason)") }
-        try connection.readBody(head, progress: progress, body: body)
-        return
+        let answer = HTTPAnswer(status: head.status, reason: head.reason, fields: head.fields)
+        if (200..<300).contains(head.status) && method != "HEAD" { try connection.readBody(head, progress: progress, body: body) }
+        return answer
     }
     throw PlashError.failure("more than 10 redirects")
 }

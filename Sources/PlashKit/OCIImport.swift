@@ -150,14 +150,7 @@ func readBlob(_ layout: Int32, _ path: String, digest: String?) throws -> [UInt8
 /// extracted) before any is published, so a wrong digest stores nothing.
 func importLayers(_ layers: [SourceLayer], layout: Int32, store: Store, inUserNamespace: Bool, script: String,
                   log: (String) -> Void) throws -> Store.Image {
-    var keys: [String] = []
-    var chain = ""
-    for layer in layers {
-        var hash = SHA256()
-        hash.update("oci-layer\n" + chain + "\n" + layer.diffID)
-        chain = hash.hexDigest()
-        keys.append(chain)
-    }
+    let keys = layerKeys(layers)
     // The topmost layer already in the store; those above it are extracted.
     let present = keys.lastIndex { store.cached($0) != nil }
     var stagings: [Staging] = []

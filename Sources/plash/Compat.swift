@@ -85,7 +85,6 @@ let replacedCommands: [String: String] = [
     "help-macros": "help-macros is plash help macros",
     "--help-macros": "--help-macros is plash help macros",
     "list-macros": "list-macros is plash help macros",
-    "import-docker": "import-docker: downloading images is not supported yet (docker export NAME | plash import-tar -)",
     "mkdtemp": "mkdtemp: plash keeps its staging to itself; use mktemp -d",
     "test": "test: the original's test runner is scripts/original-tests in plash's source",
 ]

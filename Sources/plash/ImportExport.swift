@@ -51,6 +51,19 @@ import PlashSystem
     return 0
 }
 
+@Sendable func importDockerCommand(_ arguments: [String]) throws -> Int32 {
+    try expect(arguments, "import-docker", min: 1, max: 1, options: ["--refresh"])
+    let reference = arguments.first { $0 != "--refresh" }!
+    do { _ = try RegistryReference(reference) } catch let error as PlashError {
+        throw PlashError.usage("import-docker: " + (error.reason ?? reference), usage: "Usage: plash import-docker [--refresh] REF")
+    }
+    let inUserNamespace = geteuid() != 0
+    try becomeRootOfUserNamespace()
+    print(try importDocker(reference, refresh: arguments.contains("--refresh"), store: try openStore(),
+                           inUserNamespace: inUserNamespace, log: { printLine(toStandardError: $0) }).id)
+    return 0
+}
+
 @Sendable func importDockerArchiveCommand(_ arguments: [String]) throws -> Int32 {
     try expect(arguments, "import-docker-archive", min: 1, max: 1)
     let inUserNamespace = geteuid() != 0

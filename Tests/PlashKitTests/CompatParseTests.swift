@@ -58,11 +58,17 @@ import Testing
         #expect(try plan(["--#", "ignored", "words"]).current.isEmpty)
     }
 
-    @Test func downloadingMacrosCheckTheirReferenceOrSayTheyAreNotSupportedYet() throws {
-        for macro in ["--from-url", "--from-docker", "--eval-url"] {
+    @Test func downloadingMacrosCheckTheirArgument() throws {
+        for macro in ["--from-url", "--eval-url"] {
             #expect(throws: PlashError.self) { try plan([macro, "x"]) }
         }
         #expect(try plan(["--from-lxc", "x"]).source == .lxc("x"))
+    }
+
+    @Test func fromDockerTakesARegistryReference() throws {
+        #expect(try plan(["--from-docker", "alpine:3.19"]).source == .docker("alpine:3.19"))
+        #expect(try shellScript(plan(["--from-docker", "alpine"])).hasPrefix("### plash hint: image=(registry alpine)\n"))
+        #expect(throws: PlashError.self) { try plan(["--from-docker", "Alpine"]) }
     }
 
     @Test func evalPrintsLayersHintsAndHashes() throws {

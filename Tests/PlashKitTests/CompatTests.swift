@@ -150,7 +150,7 @@ import Testing
 
     @Test func replacedCommandsSayWhatToUseInstead() throws {
         let store = TestStore()
-        for (command, word) in [("runopts", "plash run"), ("shallow-copy", "plash copy"), ("import-docker", "not supported yet"),
+        for (command, word) in [("runopts", "plash run"), ("shallow-copy", "plash copy"),
                                 ("help-macros", "plash help macros")] {
             let result = try store.plash([command, "x"])
             #expect(result.status == 2, "\(command)")

@@ -380,3 +380,59 @@ public struct TestCertificate: Sendable {
         guard made.status == 0 else { throw SetupError("openssl req: \(made)") }
     }
 }
+
+/// Debian's docker-registry on a reserved port of 127.0.0.1, storing below a fresh
+/// directory; anonymous, or with htpasswd basic auth for `user`/`password` when asked.
+/// The images come from OCI layouts through skopeo (`push`).
+public final class RegistryServer: @unchecked Sendable {
+    public let reservation: ReservedPort
+    public var port: Int { reservation.port }
+    public var host: String { "127.0.0.1:\(port)" }
+    public let storage: String
+    public let basicAuth: Bool
+    private let server: Child
+
+    public init(basicAuth: Bool = false) throws {
+        reservation = try ReservedPort()
+        self.basicAuth = basicAuth
+        let dir = makeDirectory("registry")
+        storage = dir + "/data"
+        var config = """
+            version: 0.1
+            log:
+              level: error
+            storage:
+              filesystem:
+                rootdirectory: \(storage)
+            http:
+              addr: 127.0.0.1:\(reservation.port)
+
+            """
+        if basicAuth {
+            let made = try run("/usr/bin/htpasswd", ["-Bbc", dir + "/htpasswd", "user", "password"])
+            guard made.status == 0 else { throw SetupError("htpasswd: \(made)") }
+            config += "auth:\n  htpasswd:\n    realm: plash-test\n    path: \(dir)/htpasswd\n"
+        }
+        try config.write(toFile: dir + "/config.yml", atomically: true, encoding: .utf8)
+        server = try Child("/usr/bin/docker-registry", ["serve", dir + "/config.yml"])
+        let port = reservation.port
+        let server = self.server
+        guard waitUntil(10, { httpResponse(port: port, path: "/v2/") != nil || !isAlive(server.pid) }), isAlive(server.pid) else {
+            stop()
+            throw SetupError("docker-registry on port \(port) did not answer within 10 s")
+        }
+    }
+
+    /// Copies TAG of the OCI layout DIR to NAME (repository:tag) on this registry.
+    public func push(_ layout: String, tag: String, as name: String) throws {
+        let credentials = basicAuth ? ["--dest-creds", "user:password"] : []
+        let copied = try run("/usr/bin/skopeo", ["copy", "-q", "--dest-tls-verify=false"] + credentials
+                             + ["oci:\(layout):\(tag)", "docker://\(host)/\(name)"])
+        guard copied.status == 0 else { throw SetupError("skopeo copy: \(copied)") }
+    }
+
+    public func stop() {
+        kill(server.pid, SIGKILL)
+        _ = server.finish()
+    }
+}

@@ -1,0 +1,324 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import FoundationEssentials
+import PlashSystem
+
+// Pulling from registries (Docker Registry HTTP API v2, OCI distribution), spoken to
+// directly: the manifest, the config and the layers the store lacks are downloaded into
+// a staging directory laid out as an OCI layout, checked against their digests, and
+// imported as import-oci imports, so a pulled image shares its layers with OCI imports.
+
+/// A reference as docker reads it: `alpine` is docker.io/library/alpine:latest;
+/// a first part with a dot or a colon, or `localhost`, names the registry.
+public struct RegistryReference: Equatable, Sendable {
+    public var registry: String     // host[:port] as written ("docker.io" for Docker Hub)
+    public var repository: String   // library/alpine
+    public var tag: String?
+    public var digest: String?
+
+    public init(_ text: String) throws {
+        let invalid = PlashError.failure("\(text): not a registry reference ([HOST[:PORT]/]NAME[:TAG][@sha256:DIGEST])")
+        var rest = Substring(text)
+        if let at = rest.firstIndex(of: "@") {
+            let digest = String(rest[rest.index(after: at)...])
+            guard digest.hasPrefix("sha256:"), isHexDigest(String(digest.dropFirst(7))) else { throw invalid }
+            self.digest = digest
+            rest = rest[..<at]
+        }
+        if let colon = rest.lastIndex(of: ":"), !rest[colon...].contains("/") {
+            let tag = rest[rest.index(after: colon)...]
+            guard !tag.isEmpty, tag.count <= 128,
+                  tag.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) }) else { throw invalid }
+            self.tag = String(tag)
+            rest = rest[..<colon]
+        }
+        var parts = rest.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+        if parts.count > 1, parts[0].contains(".") || parts[0].contains(":") || parts[0] == "localhost" {
+            registry = parts.removeFirst()
+        } else {
+            registry = "docker.io"
+        }
+        if registry == "docker.io" && parts.count == 1 { parts.insert("library", at: 0) }
+        guard !parts.isEmpty, parts.allSatisfy({ part in
+            part.allSatisfy { $0.isASCII && ($0.isLowercase || $0.isNumber || "._-".contains($0)) }
+                && (part.first?.isLetter == true || part.first?.isNumber == true)
+        }) else { throw invalid }
+        repository = parts.joined(separator: "/")
+        if tag == nil && digest == nil { tag = "latest" }
+    }
+
+    /// What the manifest is asked for by: the digest where one is given.
+    var manifestReference: String { digest ?? tag! }
+
+    /// docker.io's API lives on registry-1.docker.io.
+    var host: String { registry == "docker.io" ? "registry-1.docker.io" : registry }
+
+    /// Plain HTTP for registries on this machine, as docker does; HTTPS elsewhere.
+    var base: String {
+        let name = host.hasPrefix("[") ? String(host.prefix { $0 != "]" }.dropFirst()) : String(host.prefix { $0 != ":" })
+        let local = name == "localhost" || name == "::1" || name.hasPrefix("127.")
+        return (local ? "http://" : "https://") + host + "/v2/" + repository
+    }
+}
+
+/// The manifest types a registry may answer with: all four are always asked for, since
+/// without them registries downgrade a Docker manifest to schema1 or 404 an OCI one.
+let manifestTypes = ["application/vnd.oci.image.index.v1+json", "application/vnd.oci.image.manifest.v1+json",
+                     "application/vnd.docker.distribution.manifest.list.v2+json",
+                     "application/vnd.docker.distribution.manifest.v2+json"]
+
+/// `plash import-docker REF` and `--from-docker REF`. A reference is resolved once:
+/// later imports of it touch no network, unless `refresh` asks to resolve it again
+/// (then only the layers the store lacks are downloaded).
+public func importDocker(_ text: String, refresh: Bool = false, store: Store, inUserNamespace: Bool,
+                         log: (String) -> Void) throws -> Store.Image {
+    do {
+        let reference = try RegistryReference(text)
+        var hash = SHA256()
+        hash.update("plash import-docker reference 1\0\(reference.registry)\0\(reference.repository)\0\(reference.manifestReference)\0")
+        let referenceKey = hash.hexDigest()
+        if !refresh, let hit = store.cached(referenceKey) { return hit }
+        let session = RegistrySession(reference)
+        let staging = try store.makeStaging("import-docker")
+        defer { try? removeTree(staging.path) }
+        try check(mkdir(staging.data, 0o700), "create", staging.data)
+        try check(mkdir(staging.data + "/blobs", 0o700), "create", staging.data + "/blobs")
+        try check(mkdir(staging.data + "/blobs/sha256", 0o700), "create", staging.data + "/blobs/sha256")
+        let layout = try check(open(staging.data, O_RDONLY | O_DIRECTORY | O_CLOEXEC), "open", staging.data)
+        defer { close(layout) }
+
+        var (bytes, type) = try session.manifest(reference.manifestReference, digest: reference.digest)
+        if type.hasSuffix("image.index.v1+json") || type.hasSuffix("manifest.list.v2+json") {
+            let index = try decode(OCIIndex.self, bytes, "the manifest list")
+            guard let chosen = index.manifests.first(where: { $0.platform?.os == "linux" && $0.platform?.architecture == "amd64" }) else {
+                throw PlashError.failure("no image for linux/amd64 in the manifest list")
+            }
+            (bytes, type) = try session.manifest(chosen.digest, digest: chosen.digest)
+        }
+        guard type.hasSuffix("image.manifest.v1+json") || type.hasSuffix("manifest.v2+json") else {
+            throw PlashError.failure("the registry answered a manifest of type \(type.isEmpty ? "none" : type), not an image's")
+        }
+        let manifest = try decode(OCIManifest.self, bytes, "the manifest")
+        let config = try decode(OCIConfig.RootFSOnly.self, try session.smallBlob(manifest.config.digest), manifest.config.digest)
+        guard config.rootfs.diff_ids.count == manifest.layers.count else {
+            throw PlashError.failure("the config names \(config.rootfs.diff_ids.count) layers, the manifest \(manifest.layers.count)")
+        }
+        let layers = try zip(manifest.layers, config.rootfs.diff_ids).map {
+            SourceLayer(path: try blobPath($0.digest), digest: $0.digest, diffID: $1)
+        }
+        // Only the layers above the topmost one the store has are downloaded.
+        let present = layerKeys(layers).lastIndex { store.cached($0) != nil }
+        for (index, layer) in layers.enumerated() where index > (present ?? -1) {
+            log("--> download layer \(index + 1)/\(layers.count) \(layer.digest!)")
+            try session.download(layer.digest!, to: staging.data + "/" + layer.path)
+            log("--:")
+        }
+        // Each download was checked against its digest as it arrived: not read twice.
+        let downloaded = layers.map { SourceLayer(path: $0.path, digest: nil, diffID: $0.diffID) }
+        let image = try importLayers(downloaded, layout: layout, store: store, inUserNamespace: inUserNamespace,
+                                     script: "import-docker \(reference.registry)/\(reference.repository)", log: log)
+        try store.remember(referenceKey, image)
+        return image
+    } catch {
+        throw error.context("import-docker \(text)")
+    }
+}
+
+/// The requests of one pull, with the credentials and the token the registry asked for.
+final class RegistrySession {
+    let reference: RegistryReference
+    let credentials: String?   // base64 of user:password
+    var authorization: String?
+
+    init(_ reference: RegistryReference) {
+        self.reference = reference
+        credentials = registryCredentials(reference.registry)
+    }
+
+    /// The manifest and its type, checked against `digest` when one is known.
+    func manifest(_ name: String, digest: String?) throws -> ([UInt8], String) {
+        var bytes: [UInt8] = []
+        let answer = try request("/manifests/" + name, accept: manifestTypes) { piece in
+            bytes += piece
+            if bytes.count > 4 << 20 { throw PlashError.failure("manifest \(name): larger than 4 MiB") }
+        }
+        if let digest { try checkDigest(bytes, digest, "manifest \(name)") }
+        let type = answer.fields["content-type"].map { String($0.prefix { $0 != ";" }) } ?? ""
+        // A registry may send JSON with a generic type: the manifest's own field tells.
+        if !manifestTypes.contains(type), let own = try? JSONDecoder().decode(MediaTypeOnly.self, from: Data(bytes)).mediaType {
+            return (bytes, own)
+        }
+        return (bytes, type)
+    }
+
+    /// A blob of JSON (the config), checked against its digest.
+    func smallBlob(_ digest: String) throws -> [UInt8] {
+        _ = try blobPath(digest)
+        var bytes: [UInt8] = []
+        try request("/blobs/" + digest, accept: nil) { piece in
+            bytes += piece
+            if bytes.count > 64 << 20 { throw PlashError.failure("blob \(digest): larger than 64 MiB: not JSON") }
+        }
+        try checkDigest(bytes, digest, "blob \(digest)")
+        return bytes
+    }
+
+    /// A layer into `path`, checked against its digest as it arrives.
+    func download(_ digest: String, to path: String) throws {
+        let fd = try check(open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600), "create", path)
+        defer { close(fd) }
+        var hash = SHA256()
+        let progress = DownloadProgress()
+        try request("/blobs/" + digest, accept: nil, progress: progress.update) { piece in
+            hash.update(piece)
+            try writeAll(fd, Array(piece), path: path)
+        }
+        _ = progress.finish()
+        let actual = "sha256:" + hash.hexDigest()
+        if actual != digest { throw PlashError.failure("blob \(digest): its digest is \(actual)") }
+    }
+
+    /// GETs BASE/PATH; a 401 is answered once with the credentials or the token that its
+    /// WWW-Authenticate asks for.
+    @discardableResult
+    func request(_ path: String, accept: [String]?, progress: ((Int64, Int64?) -> Void)? = nil,
+                 body: (UnsafeRawBufferPointer) throws -> Void) throws -> HTTPAnswer {
+        let url = reference.base + path
+        for attempt in 0..<2 {
+            var headers = accept.map { ["Accept: " + $0.joined(separator: ", ")] } ?? []
+            if let authorization { headers.append("Authorization: " + authorization) }
+            let answer = try httpRequest(url, headers: headers, progress: progress, body: body)
+            if (200..<300).contains(answer.status) { return answer }
+            if answer.status == 401 && attempt == 0, let challenge = answer.fields["www-authenticate"] {
+                try authenticate(challenge)
+                continue
+            }
+            var why = "HTTP \(answer.status) \(answer.reason)"
+            if answer.status == 401 { why += credentials == nil ? ": no credentials for \(reference.registry)" : ": credentials refused" }
+            throw PlashError.failure("\(url): \(why)")
+        }
+        throw PlashError.failure("\(url): HTTP 401")
+    }
+
+    /// `Basic realm=…` wants the credentials; `Bearer realm=…,service=…,scope=…` wants a
+    /// token from the realm, asked for with the credentials if there are any.
+    func authenticate(_ challenge: String) throws {
+        let scheme = challenge.prefix { $0 != " " }.lowercased()
+        if scheme == "basic" {
+            guard let credentials else { throw PlashError.failure("\(reference.registry): no credentials (docker login, or $REGISTRY_AUTH_FILE)") }
+            authorization = "Basic " + credentials
+            return
+        }
+        guard scheme == "bearer" else { throw PlashError.failure("\(reference.registry): unknown authentication \(scheme)") }
+        let parameters = challengeParameters(String(challenge.dropFirst(scheme.count)))
+        guard let realm = parameters["realm"] else { throw PlashError.failure("\(reference.registry): a Bearer challenge without a realm") }
+        var query: [String] = []
+        if let service = parameters["service"] { query.append("service=" + percentEncoded(service)) }
+        query.append("scope=" + percentEncoded(parameters["scope"] ?? "repository:\(reference.repository):pull"))
+        let url = realm + (realm.contains("?") ? "&" : "?") + query.joined(separator: "&")
+        var bytes: [UInt8] = []
+        let answer = try httpRequest(url, headers: credentials.map { ["Authorization: Basic " + $0] } ?? []) { bytes += $0 }
+        guard (200..<300).contains(answer.status) else {
+            throw PlashError.failure("token \(realm): HTTP \(answer.status) \(answer.reason)")
+        }
+        let token = try decode(TokenAnswer.self, bytes, "token \(realm)")
+        guard let value = token.token ?? token.access_token else { throw PlashError.failure("token \(realm): no token in the answer") }
+        authorization = "Bearer " + value
+    }
+}
+
+struct MediaTypeOnly: Decodable { var mediaType: String? }
+struct TokenAnswer: Decodable { var token: String?; var access_token: String? }
+
+/// The layers' cache keys, bottom first: the chain of diff_ids (see importLayers).
+func layerKeys(_ layers: [SourceLayer]) -> [String] {
+    var keys: [String] = []
+    var chain = ""
+    for layer in layers {
+        var hash = SHA256()
+        hash.update("oci-layer\n" + chain + "\n" + layer.diffID)
+        chain = hash.hexDigest()
+        keys.append(chain)
+    }
+    return keys
+}
+
+func checkDigest(_ bytes: [UInt8], _ digest: String, _ what: String) throws {
+    var hash = SHA256()
+    hash.update(bytes)
+    let actual = "sha256:" + hash.hexDigest()
+    if actual != digest { throw PlashError.failure("\(what): its digest is \(actual), not \(digest)") }
+}
+
+/// `realm="https://…",service="…",scope="…"` as a dictionary (quoted values may hold commas).
+func challengeParameters(_ text: String) -> [String: String] {
+    var result: [String: String] = [:]
+    var rest = Substring(text)
+    while true {
+        rest = rest.drop { $0 == " " || $0 == "," }
+        guard let equals = rest.firstIndex(of: "=") else { return result }
+        let name = rest[..<equals].lowercased()
+        rest = rest[rest.index(after: equals)...]
+        var value = ""
+        if rest.first == "\"" {
+            rest = rest.dropFirst()
+            let close = rest.firstIndex(of: "\"") ?? rest.endIndex
+            value = String(rest[..<close])
+            rest = close < rest.endIndex ? rest[rest.index(after: close)...] : ""
+        } else {
+            let end = rest.firstIndex(of: ",") ?? rest.endIndex
+            value = trimmed(rest[..<end])
+            rest = rest[end...]
+        }
+        result[name] = value
+    }
+}
+
+func percentEncoded(_ text: String) -> String {
+    text.utf8.map { byte in
+        let c = Character(Unicode.Scalar(byte))
+        return byte < 128 && (c.isLetter || c.isNumber || "-._~:/".contains(c)) ? String(c) : "%" + String(byte, radix: 16, uppercase: true).leftPadded(2)
+    }.joined()
+}
+
+extension String {
+    func leftPadded(_ width: Int) -> String { String(repeating: "0", count: max(0, width - count)) + self }
+}
+
+/// The base64 user:password that $REGISTRY_AUTH_FILE, else ~/.docker/config.json, holds
+/// for `registry` (its `auths` key: the host, maybe with a scheme; Docker Hub's
+/// https://index.docker.io/v1/ too).
+func registryCredentials(_ registry: String) -> String? {
+    let file = environment("REGISTRY_AUTH_FILE").flatMap { $0.isEmpty ? nil : $0 }
+        ?? environment("HOME").map { $0 + "/.docker/config.json" }
+    guard let file, let bytes = try? readSmallFile(file),
+          let config = try? JSONDecoder().decode(DockerConfig.self, from: Data(bytes)) else { return nil }
+    var names = [registry, "https://" + registry, "http://" + registry]
+    if registry == "docker.io" { names += ["https://index.docker.io/v1/", "index.docker.io", "registry-1.docker.io"] }
+    for name in names {
+        for (key, entry) in config.auths ?? [:] where key == name || key == name + "/" {
+            if let auth = entry.auth, !auth.isEmpty { return auth }
+        }
+    }
+    return nil
+}
+
+struct DockerConfig: Decodable {
+    struct Entry: Decodable { var auth: String? }
+    var auths: [String: Entry]?
+}
+
+func readSmallFile(_ path: String) throws -> [UInt8] {
+    let fd = try check(open(path, O_RDONLY | O_CLOEXEC), "open", path)
+    defer { close(fd) }
+    var bytes: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 65536)
+    while true {
+        let n = read(fd, &chunk, chunk.count)
+        if n < 0 { if errno == EINTR { continue }; throw PlashError.system("read", path) }
+        if n == 0 { return bytes }
+        bytes += chunk[0..<n]
+        if bytes.count > 1 << 20 { throw PlashError.failure("\(path): larger than 1 MiB") }
+    }
+}

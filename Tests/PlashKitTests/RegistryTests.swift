@@ -1,0 +1,141 @@
+import Foundation
+import PlashKit
+import PlashTestSupport
+import Testing
+
+/// import-docker and --from-docker against Debian's docker-registry on 127.0.0.1, filled
+/// by skopeo from OCI layouts that plash export-oci writes in another store.
+@Suite struct RegistryTests {
+    func listing(_ store: TestStore, _ id: String) throws -> String {
+        try OCIImportTests().listing(store, id)
+    }
+
+    /// The image with deletions (busybox and two layers), exported as layout DIR/layout, tag t.
+    func exportedLayout(_ store: TestStore) throws -> (id: String, dir: String) {
+        let id = try OCIExportTests().imageWithDeletions(store)
+        let dir = makeDirectory("oci")
+        let exported = try store.plash(["export-oci", id, dir + "/layout", "--tag", "t"])
+        guard exported.status == 0 else { throw StoreTestError("export-oci: \(exported)") }
+        return (id, dir)
+    }
+
+    @Test func referencesReadAsDockerReadsThem() throws {
+        let alpine = try RegistryReference("alpine")
+        #expect(alpine.registry == "docker.io" && alpine.repository == "library/alpine" && alpine.tag == "latest" && alpine.digest == nil)
+        let tagged = try RegistryReference("alpine:3.19")
+        #expect(tagged.repository == "library/alpine" && tagged.tag == "3.19")
+        let local = try RegistryReference("127.0.0.1:5000/o/n:t")
+        #expect(local.registry == "127.0.0.1:5000" && local.repository == "o/n" && local.tag == "t")
+        let user = try RegistryReference("someone/tool")
+        #expect(user.registry == "docker.io" && user.repository == "someone/tool")
+        let digest = "sha256:" + String(repeating: "ab", count: 32)
+        let pinned = try RegistryReference("ghcr.io/o/n@" + digest)
+        #expect(pinned.registry == "ghcr.io" && pinned.repository == "o/n" && pinned.tag == nil && pinned.digest == digest)
+        for bad in ["Alpine", "alpine:", "a//b", "alpine@sha256:12", "ghcr.io/", ""] {
+            #expect(throws: (any Error).self, "\(bad)") { try RegistryReference(bad) }
+        }
+        let usage = try TestStore().plash(["import-docker", "Alpine"])
+        #expect(usage.status == 2 && usage.stderr.hasPrefix("plash: import-docker: Alpine: not a registry reference"), "\(usage)")
+    }
+
+    @Test func aPulledImageIsTheLayoutsTreeSharesItsLayersAndIsPulledOnce() throws {
+        let first = TestStore(), second = TestStore()
+        let (id, dir) = try exportedLayout(first)
+        let registry = try RegistryServer()
+        defer { registry.stop() }
+        try registry.push(dir + "/layout", tag: "t", as: "plash/deletions:1")
+        let pulled = try second.plash(["import-docker", registry.host + "/plash/deletions:1"])
+        #expect(pulled.status == 0 && pulled.stderr.contains("download layer 3/3"), "\(pulled)")
+        let imported = pulled.stdout.trimmingCharacters(in: .newlines)
+        #expect(try listing(first, id) == listing(second, imported))
+        // The layout imported directly lands on the same layers.
+        #expect(try second.id(["import-oci", dir + "/layout:t"]) == imported)
+        #expect(second.indexedIDs.count == 3)
+
+        // Resolved once: with the registry gone, the reference and the macro still work.
+        registry.stop()
+        let again = try second.plash(["import-docker", registry.host + "/plash/deletions:1"])
+        #expect(again.status == 0 && again.stdout == imported + "\n" && !again.stderr.contains("download"), "\(again)")
+        let built = try second.plash(["build", "--from-docker", registry.host + "/plash/deletions:1", "--run", "cat /d/n"])
+        #expect(built.status == 0 && built.stderr.contains("new"), "\(built)")
+        // --refresh asks the registry again, which is gone: one line, exit 1.
+        let refreshed = try second.plash(["import-docker", "--refresh", registry.host + "/plash/deletions:1"])
+        #expect(refreshed.status == 1 && refreshed.stderr.hasPrefix("plash: import-docker \(registry.host)/plash/deletions:1: "),
+                "\(refreshed)")
+        #expect(refreshed.stderr.split(separator: "\n").count == 1, "\(refreshed)")
+    }
+
+    @Test func refreshDownloadsOnlyTheLayersThatChanged() throws {
+        let first = TestStore(), second = TestStore()
+        let (id, dir) = try exportedLayout(first)
+        let registry = try RegistryServer()
+        defer { registry.stop() }
+        try registry.push(dir + "/layout", tag: "t", as: "plash/moving:latest")
+        let old = try second.id(["import-docker", registry.host + "/plash/moving"])
+        // The same tag now names one more layer on top.
+        let newer = try first.id(["build", "--from", id, "--run", "echo three > /three"])
+        #expect(try first.plash(["export-oci", newer, dir + "/newer", "--tag", "t"]).status == 0)
+        try registry.push(dir + "/newer", tag: "t", as: "plash/moving:latest")
+        #expect(try second.id(["import-docker", registry.host + "/plash/moving"]) == old)
+        let refreshed = try second.plash(["import-docker", "--refresh", registry.host + "/plash/moving"])
+        #expect(refreshed.status == 0, "\(refreshed)")
+        #expect(refreshed.stderr.contains("download layer 4/4") && !refreshed.stderr.contains("download layer 3/4"), "\(refreshed)")
+        let current = refreshed.stdout.trimmingCharacters(in: .newlines)
+        #expect(current != old && second.indexedIDs.count == 4)
+        #expect(try listing(first, newer) == listing(second, current))
+        // And it is what the reference means from now on.
+        #expect(try second.id(["import-docker", registry.host + "/plash/moving:latest"]) == current)
+    }
+
+    @Test func aBlobThatIsNotItsDigestIsRefusedAndNothingIsStored() throws {
+        let first = TestStore(), second = TestStore()
+        let (_, dir) = try exportedLayout(first)
+        let registry = try RegistryServer()
+        defer { registry.stop() }
+        try registry.push(dir + "/layout", tag: "t", as: "plash/bad:1")
+        // The registry's copy of the top layer (the smallest gzip) gets one byte changed:
+        // the manifest still names the old digest.
+        let changed = try shell("""
+            cd '\(registry.storage)/docker/registry/v2/blobs/sha256' && f=$(for b in */*/data; do file -b "$b" | grep -q gzip && echo "$(stat -c %s "$b") $b"; done | sort -n | head -1 | cut -d' ' -f2)
+            [ -n "$f" ] && printf 'X' | dd of="$f" bs=1 seek=20 conv=notrunc status=none && echo "$f"
+            """)
+        #expect(changed.status == 0, "\(changed)")
+        let result = try second.plash(["import-docker", registry.host + "/plash/bad:1"])
+        #expect(result.status == 1 && result.stderr.contains("plash: import-docker \(registry.host)/plash/bad:1: blob sha256:")
+                && result.stderr.contains(": its digest is sha256:"), "\(result)")
+        #expect(second.indexedIDs == [] && second.stagingDirectories == [])
+        // A digest the registry does not have: refused, nothing stored.
+        let missing = try second.plash(["import-docker", registry.host + "/plash/bad@sha256:" + String(repeating: "0", count: 64)])
+        #expect(missing.status == 1 && missing.stderr.contains("HTTP 404"), "\(missing)")
+        #expect(second.indexedIDs == [] && second.stagingDirectories == [])
+    }
+
+    @Test func basicAuthUsesTheCredentialsOfTheAuthFileOrDockersConfig() throws {
+        let first = TestStore(), second = TestStore()
+        let (id, dir) = try exportedLayout(first)
+        let registry = try RegistryServer(basicAuth: true)
+        defer { registry.stop() }
+        try registry.push(dir + "/layout", tag: "t", as: "plash/private:1")
+        let reference = registry.host + "/plash/private:1"
+        let refused = try second.plash(["import-docker", reference])
+        #expect(refused.status == 1 && refused.stderr.contains("no credentials"), "\(refused)")
+        #expect(refused.stderr.split(separator: "\n").count == 1, "\(refused)")
+        let auth = Data("user:password".utf8).base64EncodedString()
+        let file = makeDirectory("auth") + "/auth.json"
+        try #"{"auths": {"\#(registry.host)": {"auth": "\#(auth)"}}}"#.write(toFile: file, atomically: true, encoding: .utf8)
+        let pulled = try second.plash(["import-docker", reference], environment: ["REGISTRY_AUTH_FILE": file])
+        #expect(pulled.status == 0, "\(pulled)")
+        #expect(try listing(first, id) == listing(second, pulled.stdout.trimmingCharacters(in: .newlines)))
+        // docker's own file, in $HOME; wrong credentials are told apart from none.
+        let third = TestStore()
+        try FileManager.default.createDirectory(atPath: third.home + "/.docker", withIntermediateDirectories: true)
+        try #"{"auths": {"http://\#(registry.host)": {"auth": "\#(auth)"}}}"#
+            .write(toFile: third.home + "/.docker/config.json", atomically: true, encoding: .utf8)
+        #expect(try third.plash(["import-docker", reference]).status == 0)
+        let wrong = Data("user:nope".utf8).base64EncodedString()
+        try #"{"auths": {"\#(registry.host)": {"auth": "\#(wrong)"}}}"#.write(toFile: file, atomically: true, encoding: .utf8)
+        let fourth = TestStore()
+        let denied = try fourth.plash(["import-docker", reference], environment: ["REGISTRY_AUTH_FILE": file])
+        #expect(denied.status == 1 && denied.stderr.contains("credentials refused"), "\(denied)")
+    }
+}
