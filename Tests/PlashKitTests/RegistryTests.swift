@@ -113,7 +113,7 @@ import Testing
     @Test func basicAuthUsesTheCredentialsOfTheAuthFileOrDockersConfig() throws {
         let first = TestStore(), second = TestStore()
         let (id, dir) = try exportedLayout(first)
-        let registry = try RegistryServer(basicAuth: true)
+        let registry = try RegistryServer(auth: .basic)
         defer { registry.stop() }
         try registry.push(dir + "/layout", tag: "t", as: "plash/private:1")
         let reference = registry.host + "/plash/private:1"
@@ -137,5 +137,65 @@ import Testing
         let fourth = TestStore()
         let denied = try fourth.plash(["import-docker", reference], environment: ["REGISTRY_AUTH_FILE": file])
         #expect(denied.status == 1 && denied.stderr.contains("credentials refused"), "\(denied)")
+    }
+
+    @Test func aBearerTokenIsFetchedFromTheRealmAnonymouslyOrWithCredentials() throws {
+        let first = TestStore(), second = TestStore()
+        let (id, dir) = try exportedLayout(first)
+        let anonymous = try RegistryServer(auth: .token)
+        defer { anonymous.stop() }
+        try anonymous.push(dir + "/layout", tag: "t", as: "plash/tokens:1")
+        let pulled = try second.plash(["import-docker", anonymous.host + "/plash/tokens:1"])
+        #expect(pulled.status == 0, "\(pulled)")
+        #expect(try listing(first, id) == listing(second, pulled.stdout.trimmingCharacters(in: .newlines)))
+
+        let guarded = try RegistryServer(auth: .tokenForUser)
+        defer { guarded.stop() }
+        try guarded.push(dir + "/layout", tag: "t", as: "plash/tokens:1")
+        let third = TestStore()
+        let refused = try third.plash(["import-docker", guarded.host + "/plash/tokens:1"])
+        #expect(refused.status == 1 && refused.stderr.contains("token http://127.0.0.1:") && refused.stderr.contains("HTTP 401"),
+                "\(refused)")
+        let file = makeDirectory("auth") + "/auth.json"
+        let auth = Data("user:password".utf8).base64EncodedString()
+        try #"{"auths": {"\#(guarded.host)": {"auth": "\#(auth)"}}}"#.write(toFile: file, atomically: true, encoding: .utf8)
+        let allowed = try third.plash(["import-docker", guarded.host + "/plash/tokens:1"], environment: ["REGISTRY_AUTH_FILE": file])
+        #expect(allowed.status == 0, "\(allowed)")
+    }
+
+    /// An index naming linux/arm64 (the bare busybox image) first and linux/amd64 (the
+    /// image with deletions) second: the amd64 one is pulled.
+    @Test func aManifestListIsResolvedToLinuxAmd64() throws {
+        let first = TestStore(), second = TestStore()
+        let (id, dir) = try exportedLayout(first)
+        #expect(try first.plash(["export-oci", "1", dir + "/other", "--tag", "t"]).status == 0)
+        let made = try shell("""
+            python3 - '\(dir)/layout' '\(dir)/other' <<'EOF'
+            import hashlib, json, os, shutil, sys
+            a, b = sys.argv[1:3]
+            for f in os.listdir(b + "/blobs/sha256"):
+                shutil.copy(b + "/blobs/sha256/" + f, a + "/blobs/sha256/" + f)
+            ma = json.load(open(a + "/index.json"))["manifests"][0]
+            mb = json.load(open(b + "/index.json"))["manifests"][0]
+            for m in (ma, mb):
+                m.pop("annotations", None)
+            mb["platform"] = {"architecture": "arm64", "os": "linux"}
+            ma["platform"] = {"architecture": "amd64", "os": "linux"}
+            index = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+                                "manifests": [mb, ma]}).encode()
+            digest = hashlib.sha256(index).hexdigest()
+            open(a + "/blobs/sha256/" + digest, "wb").write(index)
+            json.dump({"schemaVersion": 2, "manifests": [{"mediaType": "application/vnd.oci.image.index.v1+json",
+                       "digest": "sha256:" + digest, "size": len(index),
+                       "annotations": {"org.opencontainers.image.ref.name": "multi"}}]}, open(a + "/index.json", "w"))
+            EOF
+            """)
+        #expect(made.status == 0, "\(made)")
+        let registry = try RegistryServer()
+        defer { registry.stop() }
+        try registry.push(dir + "/layout", tag: "multi", as: "plash/multi:1", all: true)
+        let pulled = try second.plash(["import-docker", registry.host + "/plash/multi:1"])
+        #expect(pulled.status == 0, "\(pulled)")
+        #expect(try listing(first, id) == listing(second, pulled.stdout.trimmingCharacters(in: .newlines)))
     }
 }

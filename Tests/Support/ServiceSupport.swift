@@ -382,19 +382,22 @@ public struct TestCertificate: Sendable {
 }
 
 /// Debian's docker-registry on a reserved port of 127.0.0.1, storing below a fresh
-/// directory; anonymous, or with htpasswd basic auth for `user`/`password` when asked.
-/// The images come from OCI layouts through skopeo (`push`).
+/// directory. Anonymous; or htpasswd basic auth for user/password; or a bearer-token
+/// realm (Tests/Servers/token-server.py) that grants anyone a token, or only
+/// user/password. The images come from OCI layouts through skopeo (`push`).
 public final class RegistryServer: @unchecked Sendable {
+    public enum Auth { case anonymous, basic, token, tokenForUser }
     public let reservation: ReservedPort
     public var port: Int { reservation.port }
     public var host: String { "127.0.0.1:\(port)" }
     public let storage: String
-    public let basicAuth: Bool
+    public let auth: Auth
     private let server: Child
+    private var tokenServer: Child?
 
-    public init(basicAuth: Bool = false) throws {
+    public init(auth: Auth = .anonymous) throws {
         reservation = try ReservedPort()
-        self.basicAuth = basicAuth
+        self.auth = auth
         let dir = makeDirectory("registry")
         storage = dir + "/data"
         var config = """
@@ -408,10 +411,34 @@ public final class RegistryServer: @unchecked Sendable {
               addr: 127.0.0.1:\(reservation.port)
 
             """
-        if basicAuth {
+        switch auth {
+        case .anonymous:
+            break
+        case .basic:
             let made = try run("/usr/bin/htpasswd", ["-Bbc", dir + "/htpasswd", "user", "password"])
             guard made.status == 0 else { throw SetupError("htpasswd: \(made)") }
             config += "auth:\n  htpasswd:\n    realm: plash-test\n    path: \(dir)/htpasswd\n"
+        case .token, .tokenForUser:
+            let made = try run("/usr/bin/openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                                                    "-subj", "/CN=plash token", "-keyout", dir + "/key.pem", "-out", dir + "/cert.pem"])
+            guard made.status == 0 else { throw SetupError("openssl req: \(made)") }
+            let script = repositoryDirectory + "/Tests/Servers/token-server.py"
+            let tokens = try Child("/usr/bin/python3", [script, dir + "/key.pem", dir + "/cert.pem", "plash-issuer"]
+                                   + (auth == .tokenForUser ? ["--user", "user:password"] : []))
+            tokenServer = tokens
+            guard let tokenPort = Int(tokens.readLine()) else {
+                kill(tokens.pid, SIGKILL)
+                throw SetupError("token-server.py did not report its port: \(tokens.finish().stderr)")
+            }
+            config += """
+                auth:
+                  token:
+                    realm: http://127.0.0.1:\(tokenPort)/token
+                    service: plash-registry
+                    issuer: plash-issuer
+                    rootcertbundle: \(dir)/cert.pem
+
+                """
         }
         try config.write(toFile: dir + "/config.yml", atomically: true, encoding: .utf8)
         server = try Child("/usr/bin/docker-registry", ["serve", dir + "/config.yml"])
@@ -423,10 +450,11 @@ public final class RegistryServer: @unchecked Sendable {
         }
     }
 
-    /// Copies TAG of the OCI layout DIR to NAME (repository:tag) on this registry.
-    public func push(_ layout: String, tag: String, as name: String) throws {
-        let credentials = basicAuth ? ["--dest-creds", "user:password"] : []
-        let copied = try run("/usr/bin/skopeo", ["copy", "-q", "--dest-tls-verify=false"] + credentials
+    /// Copies TAG of the OCI layout DIR to NAME (repository:tag) on this registry; with
+    /// `all`, every image of an index.
+    public func push(_ layout: String, tag: String, as name: String, all: Bool = false) throws {
+        let credentials = auth == .anonymous || auth == .token ? [] : ["--dest-creds", "user:password"]
+        let copied = try run("/usr/bin/skopeo", ["copy", "-q", "--dest-tls-verify=false"] + credentials + (all ? ["--all"] : [])
                              + ["oci:\(layout):\(tag)", "docker://\(host)/\(name)"])
         guard copied.status == 0 else { throw SetupError("skopeo copy: \(copied)") }
     }
@@ -434,5 +462,10 @@ public final class RegistryServer: @unchecked Sendable {
     public func stop() {
         kill(server.pid, SIGKILL)
         _ = server.finish()
+        if let tokenServer {
+            kill(tokenServer.pid, SIGKILL)
+            _ = tokenServer.finish()
+            self.tokenServer = nil
+        }
     }
 }
