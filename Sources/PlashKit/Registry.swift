@@ -111,7 +111,7 @@ public func importDocker(_ text: String, refresh: Bool = false, store: Store, in
         let present = layerKeys(layers).lastIndex { store.cached($0) != nil }
         for (index, layer) in layers.enumerated() where index > (present ?? -1) {
             log("--> download layer \(index + 1)/\(layers.count) \(layer.digest!)")
-            try session.download(layer.digest!, to: staging.data + "/" + layer.path)
+            log(try session.download(layer.digest!, to: staging.data + "/" + layer.path))
             log("--:")
         }
         // Each download was checked against its digest as it arrived: not read twice.
@@ -164,8 +164,9 @@ final class RegistrySession {
         return bytes
     }
 
-    /// A layer into `path`, checked against its digest as it arrives.
-    func download(_ digest: String, to path: String) throws {
+    /// A layer into `path`, checked against its digest as it arrives; the line that
+    /// says how much came how fast.
+    func download(_ digest: String, to path: String) throws -> String {
         let fd = try check(open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600), "create", path)
         defer { close(fd) }
         var hash = SHA256()
@@ -174,9 +175,10 @@ final class RegistrySession {
             hash.update(piece)
             try writeAll(fd, Array(piece), path: path)
         }
-        _ = progress.finish()
+        let done = progress.finish()
         let actual = "sha256:" + hash.hexDigest()
         if actual != digest { throw PlashError.failure("blob \(digest): its digest is \(actual)") }
+        return done
     }
 
     /// GETs BASE/PATH; a 401 is answered once with the credentials or the token that its

@@ -111,4 +111,26 @@ import Testing
             #expect(throws: PlashError.self, "\(bad)") { try WebAddress(bad) }
         }
     }
+
+    /// A registry redirects blob downloads to storage elsewhere, with a signed URL: its
+    /// token must not go along; within one host it does.
+    @Test func authorizationGoesOnlyToTheHostItWasGivenFor() throws {
+        let (here, _, _) = try Self.served()
+        defer { here.stop() }
+        let (elsewhere, _, _) = try Self.served()
+        defer { elsewhere.stop() }
+        func headers(_ url: String) throws -> String {
+            var body: [UInt8] = []
+            let answer = try httpRequest(url, headers: ["Authorization: Bearer secret", "Accept: application/x-test"]) { body += $0 }
+            #expect(answer.status == 200)
+            return String(decoding: body, as: UTF8.self)
+        }
+        let direct = try headers("http://127.0.0.1:\(here.port)/redirect/headers")
+        #expect(direct.contains("Authorization: Bearer secret") && direct.contains("Accept: application/x-test"), "\(direct)")
+        let away = try headers("http://127.0.0.1:\(here.port)/redirect-to/http://127.0.0.1:\(elsewhere.port)/headers")
+        #expect(!away.contains("Authorization") && away.contains("Accept: application/x-test"), "\(away)")
+        // Any status but 2xx comes back to the caller, its body unread.
+        let missing = try httpRequest("http://127.0.0.1:\(here.port)/status/401") { _ in }
+        #expect(missing.status == 401)
+    }
 }

@@ -5,6 +5,8 @@ that it prints as its first line, plus paths that misbehave on purpose:
   /status/N            answers status N
   /redirect/PATH       302 to /PATH
   /redirect-loop       302 to itself, for ever
+  /redirect-to/URL     302 to URL (absolute: another server, as a registry's blob storage)
+  /headers             the request's header lines as the body
   /chunked/PATH        PATH with Transfer-Encoding: chunked
   /chunked-cut/PATH    the same without the last chunk, then closes
   /truncate/PATH       announces PATH's length, sends half, closes
@@ -59,6 +61,10 @@ class Handler(http.server.SimpleHTTPRequestHandler):
             self.send_error(code)
         elif path.startswith("/redirect/"):
             self.raw("HTTP/1.1 302 Found\r\nLocation: /" + path[len("/redirect/"):] + "\r\nContent-Length: 0")
+        elif path.startswith("/redirect-to/"):
+            self.raw("HTTP/1.1 302 Found\r\nLocation: " + path[len("/redirect-to/"):] + "\r\nContent-Length: 0")
+        elif path == "/headers":
+            self.raw("HTTP/1.1 200 OK\r\nContent-Length: %d" % len(bytes(self.headers)), bytes(self.headers))
         elif path == "/redirect-loop":
             self.raw("HTTP/1.1 302 Found\r\nLocation: /redirect-loop\r\nContent-Length: 0")
         elif path.startswith("/chunked/") or path.startswith("/chunked-cut/"):
