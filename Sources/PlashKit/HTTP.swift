@@ -101,12 +101,14 @@ public struct HTTPAnswer: Sendable {
     public var fields: [String: String]
 }
 
-/// GETs (or HEADs) `url` with extra header lines (`Name: value`), following up to 10
-/// redirects; a 2xx body goes to `body`, any other status is returned with its body
+/// GETs (HEADs, or with `upload` PUTs or POSTs: the file's first `size` bytes, read
+/// afresh for each redirect) `url` with extra header lines (`Name: value`), following
+/// up to 10 redirects; a 2xx body goes to `body`, any other status is returned with its body
 /// unread, for the caller to tell (a registry's 401 asks for credentials). An
 /// Authorization header goes only to the host it was meant for, never to where a
 /// redirect points (a registry sends blobs to storage elsewhere).
-public func httpRequest(_ url: String, method: String = "GET", headers: [String] = [], timeout: Int = httpTimeout,
+public func httpRequest(_ url: String, method: String = "GET", headers: [String] = [],
+                        upload: (fd: Int32, size: Int64)? = nil, timeout: Int = httpTimeout,
                         progress: ((Int64, Int64?) -> Void)? = nil,
                         body: (UnsafeRawBufferPointer) throws -> Void) throws -> HTTPAnswer {
     // A server that closes early makes a write raise SIGPIPE; a handler (not SIG_IGN,
@@ -121,15 +123,19 @@ public func httpRequest(_ url: String, method: String = "GET", headers: [String]
         let target = proxy != nil && address.scheme == "http" ? address.description : address.target
         let extra = headers.filter { address.authority == origin || !$0.lowercased().hasPrefix("authorization:") }
         let accept = headers.contains { $0.lowercased().hasPrefix("accept:") } ? "" : "Accept: */*\r\n"
-        try connection.send("\(method) \(target) HTTP/1.1\r\nHost: \(address.authority)\r\nUser-Agent: plash\r\n" + accept
+        let length = upload.map { "Content-Length: \($0.size)\r\n" } ?? (["POST", "PUT"].contains(method) ? "Content-Length: 0\r\n" : "")
+        try connection.send("\(method) \(target) HTTP/1.1\r\nHost: \(address.authority)\r\nUser-Agent: plash\r\n" + accept + length
                             + extra.map { $0 + "\r\n" }.joined() + "Accept-Encoding: identity\r\nConnection: close\r\n\r\n")
+        if let upload { try connection.send(file: upload.fd, size: upload.size, progress: progress) }
         let head = try connection.readHead()
         if [301, 302, 303, 307, 308].contains(head.status), let location = head.fields["location"] {
             address = try address.resolving(location)
             continue
         }
         let answer = HTTPAnswer(status: head.status, reason: head.reason, fields: head.fields)
-        if (200..<300).contains(head.status) && method != "HEAD" { try connection.readBody(head, progress: progress, body: body) }
+        if (200..<300).contains(head.status) && method != "HEAD" {
+            try connection.readBody(head, progress: upload == nil ? progress : nil, body: body)
+        }
         return answer
     }
     throw PlashError.failure("more than 10 redirects")
@@ -225,8 +231,24 @@ final class HTTPConnection {
         }
     }
 
-    func send(_ text: String) throws {
-        var bytes = Array(text.utf8)[...]
+    func send(_ text: String) throws { try send(Array(text.utf8)[...]) }
+
+    /// The first `size` bytes of the file, read from its start.
+    func send(file fd: Int32, size: Int64, progress: ((Int64, Int64?) -> Void)?) throws {
+        var chunk = [UInt8](repeating: 0, count: 1 << 20)
+        var sent: Int64 = 0
+        while sent < size {
+            let n = chunk.withUnsafeMutableBytes { pread(fd, $0.baseAddress, Int(min(Int64($0.count), size - sent)), off_t(sent)) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { throw n == 0 ? PlashError.failure("a file shorter than \(size) bytes") : PlashError.system("read", "the upload") }
+            try send(chunk[0..<n])
+            sent += Int64(n)
+            progress?(sent, size)
+        }
+    }
+
+    func send(_ data: ArraySlice<UInt8>) throws {
+        var bytes = data
         while !bytes.isEmpty {
             let n: Int = bytes.withUnsafeBytes { raw in
                 if let tls {

@@ -64,6 +64,18 @@ import PlashSystem
     return 0
 }
 
+@Sendable func pushCommand(_ arguments: [String]) throws -> Int32 {
+    try expect(arguments, "push", min: 2, max: 2)
+    do { _ = try RegistryReference(arguments[1]) } catch let error as PlashError {
+        throw PlashError.usage("push: " + (error.reason ?? arguments[1]), usage: "Usage: plash push IMAGE REF")
+    }
+    // As export-oci: an ordinary user reads their layers as root of their user namespace.
+    try becomeRootOfUserNamespace()
+    let store = Store()
+    try pushImage(try store.image(arguments[0]), to: arguments[1], store: store, log: { printLine(toStandardError: $0) })
+    return 0
+}
+
 @Sendable func importDockerArchiveCommand(_ arguments: [String]) throws -> Int32 {
     try expect(arguments, "import-docker-archive", min: 1, max: 1)
     let inUserNamespace = geteuid() != 0

@@ -198,4 +198,48 @@ import Testing
         #expect(pulled.status == 0, "\(pulled)")
         #expect(try listing(first, id) == listing(second, pulled.stdout.trimmingCharacters(in: .newlines)))
     }
+
+    /// plash push to a registry (anonymous, and with a token realm), seen by skopeo and
+    /// pulled back into an empty store; a second image on the same base sends only what
+    /// is new.
+    @Test(arguments: [RegistryServer.Auth.anonymous, .token])
+    func aPushedImageIsSeenBySkopeoAndPullsBackToTheSameTree(auth: RegistryServer.Auth) throws {
+        let first = TestStore(), second = TestStore()
+        let id = try OCIExportTests().imageWithDeletions(first)
+        let registry = try RegistryServer(auth: auth)
+        defer { registry.stop() }
+        let pushed = try first.plash(["push", id, registry.host + "/plash/pushed:v1"])
+        #expect(pushed.status == 0, "\(pushed)")
+        // Three layers and the config.
+        #expect(pushed.stderr.components(separatedBy: "--> upload ").count - 1 == 4, "\(pushed)")
+        let inspected = try shell("skopeo inspect --tls-verify=false docker://\(registry.host)/plash/pushed:v1")
+        #expect(inspected.status == 0 && inspected.stdout.contains("\"Layers\"") && inspected.stdout.contains("\"v1\""), "\(inspected)")
+        let pulled = try second.id(["import-docker", registry.host + "/plash/pushed:v1"])
+        #expect(try listing(first, id) == listing(second, pulled))
+        #expect(try listing(second, pulled).contains("/d/n ") && !listing(second, pulled).contains("/gone"))
+
+        let newer = try first.id(["build", "--from", id, "--run", "echo three > /three"])
+        let again = try first.plash(["push", newer, registry.host + "/plash/pushed:v2"])
+        #expect(again.status == 0, "\(again)")
+        // The new layer and the new config; the three below are in the registry already.
+        #expect(again.stderr.components(separatedBy: "--> upload ").count - 1 == 2, "\(again)")
+        let back = try second.plash(["import-docker", registry.host + "/plash/pushed:v2"])
+        #expect(back.status == 0 && back.stderr.contains("download layer 4/4") && !back.stderr.contains("download layer 3/4"), "\(back)")
+        #expect(try listing(first, newer) == listing(second, back.stdout.trimmingCharacters(in: .newlines)))
+    }
+
+    @Test func aPushToADigestOrToARegistryThatRefusesFailsInOneLine() throws {
+        let store = TestStore()
+        let id = try store.id(["import", "busybox"])
+        let registry = try RegistryServer(auth: .basic)
+        defer { registry.stop() }
+        let digest = try store.plash(["push", id, registry.host + "/plash/x@sha256:" + String(repeating: "0", count: 64)])
+        #expect(digest.status == 1 && digest.stderr.contains("a push names a tag"), "\(digest)")
+        let refused = try store.plash(["push", id, registry.host + "/plash/x:1"])
+        #expect(refused.status == 1 && refused.stderr.hasPrefix("plash: push \(registry.host)/plash/x:1: ") && refused.stderr.contains("no credentials"),
+                "\(refused)")
+        #expect(refused.stderr.split(separator: "\n").count == 1 && store.stagingDirectories == [], "\(refused)")
+        let usage = try store.plash(["push", id, "Bad"])
+        #expect(usage.status == 2, "\(usage)")
+    }
 }

@@ -386,7 +386,7 @@ public struct TestCertificate: Sendable {
 /// realm (Tests/Servers/token-server.py) that grants anyone a token, or only
 /// user/password. The images come from OCI layouts through skopeo (`push`).
 public final class RegistryServer: @unchecked Sendable {
-    public enum Auth { case anonymous, basic, token, tokenForUser }
+    public enum Auth: Sendable { case anonymous, basic, token, tokenForUser }
     public let reservation: ReservedPort
     public var port: Int { reservation.port }
     public var host: String { "127.0.0.1:\(port)" }
@@ -444,9 +444,14 @@ public final class RegistryServer: @unchecked Sendable {
         server = try Child("/usr/bin/docker-registry", ["serve", dir + "/config.yml"])
         let port = reservation.port
         let server = self.server
-        guard waitUntil(10, { httpResponse(port: port, path: "/v2/") != nil || !isAlive(server.pid) }), isAlive(server.pid) else {
-            stop()
-            throw SetupError("docker-registry on port \(port) did not answer within 10 s")
+        // The listener must be this registry's: two reservations with SO_REUSEADDR may get
+        // the same port, and then the other test's registry would answer here.
+        guard waitUntil(10, { listens(server.pid, port: port) || !isAlive(server.pid) }), isAlive(server.pid),
+              waitUntil(10, { httpResponse(port: port, path: "/v2/") != nil }) else {
+            kill(server.pid, SIGKILL)
+            let output = server.finish()
+            tokenServer.map { kill($0.pid, SIGKILL); _ = $0.finish() }
+            throw SetupError("docker-registry on port \(port) did not answer within 10 s: \(output)")
         }
     }
 
@@ -467,5 +472,21 @@ public final class RegistryServer: @unchecked Sendable {
             _ = tokenServer.finish()
             self.tokenServer = nil
         }
+    }
+}
+
+/// Whether process `pid` holds the socket listening on 127.0.0.1:`port` (/proc/net/tcp
+/// names the socket's inode, /proc/PID/fd the process's sockets).
+public func listens(_ pid: pid_t, port: Int) -> Bool {
+    guard let table = try? String(contentsOfFile: "/proc/net/tcp", encoding: .utf8) else { return false }
+    let local = String(format: "0100007F:%04X", port)
+    let inodes = table.split(separator: "\n").dropFirst().compactMap { line -> String? in
+        let fields = line.split(separator: " ")
+        return fields.count > 9 && fields[1] == local && fields[3] == "0A" ? String(fields[9]) : nil
+    }
+    guard !inodes.isEmpty, let fds = try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd") else { return false }
+    return fds.contains { fd in
+        guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/\(fd)") else { return false }
+        return inodes.contains { target == "socket:[\($0)]" }
     }
 }
