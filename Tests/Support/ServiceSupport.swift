@@ -26,7 +26,35 @@ public final class ReservedPort: @unchecked Sendable {
     public let port: Int
     private let fd: Int32
 
+    /// Two sockets that both set SO_REUSEADDR and do not listen may share a port, so
+    /// the kernel can hand the same port to two reservations of parallel tests: each
+    /// port is handed out once per test process.
+    private static let handedOut = Locked(Set<Int>())
+    private static let handOut = NSLock()
+
     public init() throws {
+        ReservedPort.handOut.lock()
+        defer { ReservedPort.handOut.unlock() }
+        var taken: [ReservedPort] = []
+        while true {
+            let candidate = try ReservedPort(bindingAnyPort: ())
+            if !ReservedPort.handedOut.value.contains(candidate.port) {
+                ReservedPort.handedOut.set(ReservedPort.handedOut.value.union([candidate.port]))
+                (fd, port) = (candidate.takeDescriptor(), candidate.port)
+                return
+            }
+            taken.append(candidate)  // held until a fresh port comes, so bind(0) moves on
+            guard taken.count < 1000 else { throw SetupError("no free port on 127.0.0.1") }
+        }
+    }
+
+    private var owned = true
+    private func takeDescriptor() -> Int32 {
+        owned = false
+        return fd
+    }
+
+    private init(bindingAnyPort: ()) throws {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw SetupError("socket: \(String(cString: strerror(errno)))") }
         _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
@@ -48,7 +76,7 @@ public final class ReservedPort: @unchecked Sendable {
         port = Int(UInt16(bigEndian: address.sin_port))
     }
 
-    deinit { close(fd) }
+    deinit { if owned { close(fd) } }
 }
 
 /// busybox httpd on the host, serving `root` on a reserved port, once it answers.
