@@ -83,7 +83,9 @@ public func mountShared(_ mounts: [Bind], sources: [Int32?], into root: RootMoun
         if mount.destination.split(separator: "/").allSatisfy({ $0 == "." }) {
             throw PlashError.failure("bind \(mount.source) on \(mount.destination): the root is the image (use --root \(mount.source))")
         }
-        let sourcePath = canonicalPath(procPath(source)) ?? mount.source
+        // The kernel's name of the open source is already without symlinks, `.` and
+        // `..`: one readlink instead of realpath's one per component.
+        let sourcePath = readLink(procPath(source)).flatMap { $0.hasPrefix("/") ? $0 : nil } ?? mount.source
         if let store, isPath(sourcePath, within: store) {
             // The working directory inside the store is simply not shared; an explicit
             // bind of the store is refused.

@@ -65,7 +65,9 @@ public struct StoreLayout: Sendable, Equatable {
         guard !components.isEmpty, components.count <= StoreLayout.maximumDepth,
               components.allSatisfy({ StoreLayout.id(String($0)) != nil }),
               StoreLayout.id(String(components.last!)) == id else { return nil }
-        let node = rootNode + "/" + components.joined(separator: "/")
+        // The link's own text, checked above (a generic joined() costs a runtime
+        // conformance lookup at every start).
+        let node = rootNode + "/" + target.dropFirst("../layer/0/".count)
         var info = stat()
         guard stat(node + "/_data", &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR else { return nil }
         return node

@@ -9,11 +9,23 @@ struct Command: Sendable {
     let synopsis: String
     let help: String
     let run: @Sendable ([String]) throws -> Int32
-    /// The options `plash NAME --help` lists, one per line, after the help line.
-    var options: String = ""
+    /// The options `plash NAME --help` lists, one per line, after the help line; made
+    /// only when asked for, not at every start (`plash run`'s come from plash-exec's table).
+    private let makeOptions: @Sendable () -> String
+    var options: String { makeOptions() }
     /// The exit status of a failure: `plash run` ends as plash-exec, whose own
     /// failures are 125 so that a supervisor tells them from the program's status.
-    var failureStatus: Int32 = 1
+    let failureStatus: Int32
+
+    init(name: String, synopsis: String, help: String, run: @escaping @Sendable ([String]) throws -> Int32,
+         options: @autoclosure @escaping @Sendable () -> String = "", failureStatus: Int32 = 1) {
+        self.name = name
+        self.synopsis = synopsis
+        self.help = help
+        self.run = run
+        self.makeOptions = options
+        self.failureStatus = failureStatus
+    }
 }
 
 let commands: [Command] = [

@@ -91,7 +91,7 @@ let replacedCommands: [String: String] = [
 
 /// Commands that take macros instead of an IMAGE, as in the original: `plash nodepath
 /// --from 1 --run 'touch /a'` and `plash export-tar -f 1 --run … -- FILE` build first.
-let commandsTakingMacros: Set<String> = [
+let commandsTakingMacros = [
     "nodepath", "parent", "rm", "mount", "export-tar", "create", "copy", "with-mount", "add-layer",
 ]
 
