@@ -126,15 +126,7 @@ func readBlob(_ layout: Int32, _ path: String, digest: String?) throws -> [UInt8
     let fd = plash_open_beneath(layout, relative, O_RDONLY | O_CLOEXEC, 0)
     if fd < 0 { throw PlashError.system("open", path) }
     defer { close(fd) }
-    var bytes: [UInt8] = []
-    var chunk = [UInt8](repeating: 0, count: 65536)
-    while true {
-        let n = read(fd, &chunk, chunk.count)
-        if n < 0 { if errno == EINTR { continue }; throw PlashError.system("read", path) }
-        if n == 0 { break }
-        bytes += chunk[0..<n]
-        if bytes.count > 64 << 20 { throw PlashError.failure("\(path): larger than 64 MiB: not JSON") }
-    }
+    let bytes = try readAll(fd, path: path, what: "read", limit: 64 << 20)
     if let digest {
         var hash = SHA256()
         hash.update(bytes)

@@ -354,7 +354,7 @@ extension String {
 func registryCredentials(_ registry: String) -> String? {
     let file = environment("REGISTRY_AUTH_FILE").flatMap { $0.isEmpty ? nil : $0 }
         ?? environment("HOME").map { $0 + "/.docker/config.json" }
-    guard let file, let bytes = try? readSmallFile(file),
+    guard let file, let bytes = try? readFile(file, what: "read", limit: 1 << 20),
           let config = try? JSONDecoder().decode(DockerConfig.self, from: Data(bytes)) else { return nil }
     var names = [registry, "https://" + registry, "http://" + registry]
     if registry == "docker.io" { names += ["https://index.docker.io/v1/", "index.docker.io", "registry-1.docker.io"] }
@@ -371,16 +371,3 @@ struct DockerConfig: Decodable {
     var auths: [String: Entry]?
 }
 
-func readSmallFile(_ path: String) throws -> [UInt8] {
-    let fd = try check(open(path, O_RDONLY | O_CLOEXEC), "open", path)
-    defer { close(fd) }
-    var bytes: [UInt8] = []
-    var chunk = [UInt8](repeating: 0, count: 65536)
-    while true {
-        let n = read(fd, &chunk, chunk.count)
-        if n < 0 { if errno == EINTR { continue }; throw PlashError.system("read", path) }
-        if n == 0 { return bytes }
-        bytes += chunk[0..<n]
-        if bytes.count > 1 << 20 { throw PlashError.failure("\(path): larger than 1 MiB") }
-    }
-}

@@ -112,6 +112,11 @@ public func printLine(toStandardError line: String) {
 public func readFile(_ path: String, what: Step, limit: Int = Int.max) throws -> [UInt8] {
     let fd = try check(open(path, O_RDONLY | O_CLOEXEC), what, path)
     defer { close(fd) }
+    return try readAll(fd, path: path, what: what, limit: limit)
+}
+
+/// The rest of an open file, `path` naming it in errors; `limit` as for readFile.
+public func readAll(_ fd: Int32, path: String, what: Step, limit: Int = Int.max) throws -> [UInt8] {
     var data: [UInt8] = []
     var buffer = [UInt8](repeating: 0, count: 16384)
     while true {
