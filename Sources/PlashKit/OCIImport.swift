@@ -106,12 +106,9 @@ func withLayout<T>(_ path: String, store: Store, mustBeTar: Bool = false, _ body
     defer { try? removeTree(staging.path) }
     let input = try check(open(path, O_RDONLY | O_CLOEXEC), "open", path)
     defer { close(input) }
-    try check(mkdir(staging.data, 0o700), "create", staging.data)
+    try extractArchive(input, into: staging, log: { _ in })
     let root = try check(open(staging.data, O_RDONLY | O_DIRECTORY | O_CLOEXEC), "open", staging.data)
     defer { close(root) }
-    var reader = TarReader(try ArchiveInput(fd: input))
-    var extractor = TarExtractor(root: root)
-    try extractor.extractAll(&reader)
     return try body(root)
 }
 
