@@ -118,6 +118,9 @@ public struct Builder {
         // ends only the step's own process, the end of a PID namespace ends all of it. So
         // a killed build leaves nothing running that still writes into its staging.
         var arguments = [shim, "--persist", staging.data, "--no-tmp", "--die-with-parent", "--pid-ns"]
+        // A step's stdin is /dev/null: nobody could answer a debconf question (--apt).
+        // Outside the cache key; --import-env DEBIAN_FRONTEND, later, overrides it.
+        arguments += ["--env", "DEBIAN_FRONTEND=noninteractive"]
         for name in layer.environment { arguments += ["--env", name] }
         arguments += ["\(parent.id)", "--", "/bin/sh", "-ec", step]
         // PLASH_EXPORT is for `plash run`; a build gets only what --env names.

@@ -8,7 +8,7 @@ import PlashSystem
 /// ones in `macros`; docs/macros.md tells which of them this design replaced.
 let compatibilityMacros: [Macro] = [
     Macro(names: ["--import-env"], arguments: .oneOrMore("NAME[:INNER]"),
-          help: "give the build the caller's value of NAME (as INNER); the value is part of the cache key") { parser, args in
+          help: "give the build the caller's value of NAME (as INNER); the value is part of the cache key", splitsLine: true) { parser, args in
         for spec in args.flatMap(blankSeparated) {
             let parts = spec.split(separator: ":", maxSplits: 1).map(String.init)
             guard let name = parts.first, let value = environment(name) else { continue }
@@ -19,11 +19,11 @@ let compatibilityMacros: [Macro] = [
         }
     },
     Macro(names: ["--env-prefix"], arguments: .oneOrMore("PREFIX"),
-          help: "plash run and Plashfiles pass the caller's variables starting with PREFIX") { parser, args in
+          help: "plash run and Plashfiles pass the caller's variables starting with PREFIX", splitsLine: true) { parser, args in
         parser.plan.runEnvironmentPrefixes += args.flatMap(blankSeparated)
     },
     Macro(names: ["--mount"], arguments: .oneOrMore("SRC[:DST]"),
-          help: "plash run and Plashfiles bind the host path SRC to DST (default SRC) inside") { parser, args in
+          help: "plash run and Plashfiles bind the host path SRC to DST (default SRC) inside", splitsLine: true) { parser, args in
         for spec in args.flatMap(blankSeparated) {
             let parts = spec.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
             guard parts.allSatisfy({ $0.hasPrefix("/") }) else {
@@ -59,9 +59,10 @@ let compatibilityMacros: [Macro] = [
             throw PlashError.usage("--defpm: give a NAME and at least one command template", usage: buildUsage)
         }
         let templates = Array(args.dropFirst())
-        parser.defined.append(Macro(names: ["--" + name], arguments: .some("PKG"), help: "install packages with \(name)") {
+        parser.defined.append(Macro(names: ["--" + name], arguments: .some("PKG"), help: "install packages with \(name)",
+                                    splitsLine: true) {
             parser, packages in
-            let quoted = packages.flatMap(blankSeparated).map(shellQuote).joined(separator: " ")
+            let quoted = packages.map(shellQuote).joined(separator: " ")
             guard !quoted.isEmpty else { return }
             parser.plan.current.steps += templates.map { $0.replacingOccurrences("{}", with: quoted) }
         })

@@ -17,7 +17,19 @@ public struct Macro: Sendable {
     public let names: [String]
     public let arguments: Arguments
     public let help: String
+    /// A Plashfile line `--apk a b` gives the words a and b, as in the original; a line
+    /// `--run touch /file` one argument, the command.
+    let splitsLine: Bool
     let expand: @Sendable (inout MacroParser, [String]) throws -> Void
+
+    init(names: [String], arguments: Arguments, help: String, splitsLine: Bool = false,
+         expand: @escaping @Sendable (inout MacroParser, [String]) throws -> Void) {
+        self.names = names
+        self.arguments = arguments
+        self.help = help
+        self.splitsLine = splitsLine
+        self.expand = expand
+    }
 
     public var name: String { names[0] }
 
@@ -32,10 +44,12 @@ public struct Macro: Sendable {
     }
 }
 
-/// Package managers: the commands that refresh the package lists and install.
+/// Package managers: the commands that refresh the package lists and install. apt-get
+/// gets DEBIAN_FRONTEND=noninteractive from the build's environment (Builder.run), so
+/// the script reads as the original's did.
 let packageManagers: [(name: String, help: String, commands: @Sendable (String) -> [String])] = [
     ("apt", "install Debian/Ubuntu packages with apt-get",
-     { ["apt-get update", "DEBIAN_FRONTEND=noninteractive apt-get install -y \($0)"] }),
+     { ["apt-get update", "apt-get install -y \($0)"] }),
     ("apk", "install Alpine packages", { ["apk update", "apk add \($0)"] }),
     ("yum", "install packages with yum", { ["yum install -y \($0)"] }),
     ("dnf", "install Fedora packages with dnf", { ["dnf install -y \($0)"] }),
@@ -47,7 +61,7 @@ let packageManagers: [(name: String, help: String, commands: @Sendable (String) 
     ("npm", "install npm packages globally", { ["npm install -g \($0)"] }),
     ("gem", "install Ruby gems", { ["gem install \($0)"] }),
     ("add-apt-repository", "add Ubuntu PPAs (installs software-properties-common first)",
-     { ["DEBIAN_FRONTEND=noninteractive apt-get install -y software-properties-common", "add-apt-repository -y \($0)"] }),
+     { ["apt-get install -y software-properties-common", "add-apt-repository -y \($0)"] }),
 ]
 
 /// Distribution shorthands: `-A PKG...` is `--from alpine --apk PKG...`.
@@ -57,8 +71,7 @@ let distributions: [(flag: String, image: String, manager: String)] = [
 ]
 
 func install(_ manager: String, _ packages: [String], into parser: inout MacroParser) {
-    // Package names are split on blanks so a Plashfile line `--apk a b` names two.
-    let names = packages.flatMap { $0.split(whereSeparator: { $0 == " " || $0 == "\t" }) }.map { shellQuote(String($0)) }
+    let names = packages.map(shellQuote)
     guard !names.isEmpty, let entry = packageManagers.first(where: { $0.name == manager }) else { return }
     parser.plan.current.steps += entry.commands(names.joined(separator: " "))
 }
@@ -158,13 +171,13 @@ public let macros: [Macro] = {
     ]
     table += compatibilityMacros
     for manager in packageManagers {
-        table.append(Macro(names: ["--" + manager.name], arguments: .some("PKG"), help: manager.help) { parser, args in
+        table.append(Macro(names: ["--" + manager.name], arguments: .some("PKG"), help: manager.help, splitsLine: true) { parser, args in
             install(manager.name, args, into: &parser)
         })
     }
     for distribution in distributions {
         table.append(Macro(names: [distribution.flag], arguments: .some("PKG"),
-                           help: "--from \(distribution.image) --\(distribution.manager) PKG...") { parser, args in
+                           help: "--from \(distribution.image) --\(distribution.manager) PKG...", splitsLine: true) { parser, args in
             try setSource(.any(distribution.image), &parser)
             install(distribution.manager, args, into: &parser)
         })
@@ -286,7 +299,7 @@ public func readAllStandardInput() throws -> String {
 /// A Plashfile's words: one per line; blank lines and lines starting with '#' or '--#'
 /// (the shebang too) are skipped; `--\ TEXT` is the argument TEXT, `--\` an empty one.
 /// A macro may share its line with one argument: `--run touch /file` is the macro
-/// --run and the argument `touch /file`.
+/// --run and the argument `touch /file`; with a list of names, `--apk a b`, the names.
 /// Lines may end in CRLF (a file saved on Windows): to Swift "\r\n" is one Character,
 /// not a "\n", so it is a line end of its own.
 public func plashfileWords(_ text: String) -> [String] {
@@ -295,8 +308,14 @@ public func plashfileWords(_ text: String) -> [String] {
         let line = trimmed(rawLine)
         if line.isEmpty || line.hasPrefix("#") || line.hasPrefix("--#") { continue }
         if line.hasPrefix("-"), escapedArgument(line) == nil, let blank = line.firstIndex(where: { $0 == " " || $0 == "\t" }) {
-            words.append(String(line[..<blank]))
-            words.append(trimmed(line[blank...]))
+            let name = String(line[..<blank])
+            words.append(name)
+            // Macros --defpm defines are not in the table yet: they install packages.
+            if macro(named: name)?.splitsLine ?? true {
+                words += blankSeparated(String(line[blank...])).map(escaped)
+            } else {
+                words.append(trimmed(line[blank...]))
+            }
         } else {
             words.append(line)
         }

@@ -135,7 +135,7 @@ public struct Store: Sendable {
         }
     }
 
-    func checkName(_ name: String) throws {
+    public func checkName(_ name: String) throws {
         // Whitespace and control characters would break the lines and columns of ls and ps.
         let unprintable = name.unicodeScalars.contains {
             $0.properties.isWhitespace || $0.value < 0x20 || (0x7f...0x9f).contains($0.value)

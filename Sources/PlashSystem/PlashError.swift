@@ -16,6 +16,9 @@ public struct Step: Hashable, Sendable, ExpressibleByStringInterpolation, Custom
     public static let cgroup: Step = "cgroup"
     public static let loadSeccompFilter: Step = "load seccomp filter"
     public static let exec: Step = "exec"
+    /// A host command that plash runs for the user (sudo, with-mount, data): when it is
+    /// not found, the top says so as a shell does, `CMD: command not found`.
+    public static let hostCommand: Step = "run"
 }
 
 /// The one error of plash and plash-exec. Every layer throws it or wraps it with
@@ -53,6 +56,11 @@ public struct PlashError: Error, CustomStringConvertible, Sendable {
     /// execve failed: 127 when the command does not exist, else 126.
     public static func exec(_ command: String, errno: Int32) -> PlashError {
         PlashError(kind: .command, step: .exec, path: command, errno: errno)
+    }
+
+    /// A host command (`Step.hostCommand`) could not be executed: 127 or 126, as exec.
+    public static func hostCommand(_ command: String, errno: Int32) -> PlashError {
+        PlashError(kind: .command, step: .hostCommand, path: command, errno: errno)
     }
 
     /// This error with `prefix: ` in front of its line.
@@ -108,7 +116,7 @@ public struct PlashError: Error, CustomStringConvertible, Sendable {
 
 /// The text with control characters written as escapes: a name from an archive, a
 /// store or a command line may hold a newline, and the error must stay one line.
-func oneLine(_ text: String) -> String {
+public func oneLine(_ text: String) -> String {
     guard text.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7f }) else { return text }
     var result = ""
     for scalar in text.unicodeScalars {

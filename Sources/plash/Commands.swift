@@ -88,6 +88,11 @@ let commands: [Command] = [
     Command(name: "runb", synopsis: "IMAGE CHANGESDIR [CMD [ARG...]]",
             help: "Run CMD in the image as a build step does, keeping its writes in CHANGESDIR.", run: runb,
             failureStatus: 125),
+    Command(name: "runopts", synopsis: "-c IMAGE [-d CHANGESDIR] [-m PATH]... [--] [CMD [ARG...]]",
+            help: "The original's run with its options: -d keeps the writes in CHANGESDIR, -m shares the host's PATH.",
+            run: runopts, options: "  -c IMAGE        the image to run\n  -d CHANGESDIR   keep the container's writes there (plash-exec --persist)\n"
+                + "  -m PATH         share the host's PATH at the same place (--bind-try); nothing else is shared",
+            failureStatus: 125),
     Command(name: "seccomp", synopsis: "PROFILE",
             help: "Compile a Docker/OCI seccomp profile for plash-exec --seccomp; print the BPF's path.", run: seccomp),
     Command(name: "ps", synopsis: "[--json]", help: "List the processes running in plash containers, with their image.", run: ps,

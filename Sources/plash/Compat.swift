@@ -54,7 +54,7 @@ import PlashSystem
         setenv("PLASH_MOUNT", root, 1)
         let end: Termination
         do { end = try spawnAndWait(command) } catch let error as PlashError where error.step == "run" {
-            throw PlashError.exec(command[0], errno: error.errno ?? ENOENT)
+            throw PlashError.hostCommand(command[0], errno: error.errno ?? ENOENT)
         }
         switch end {
         case .exited(let status): return status
@@ -71,6 +71,39 @@ import PlashSystem
     return try becomeContainer(["--persist", arguments[1], "--no-tmp"], image: id, command: Array(arguments.dropFirst(2)))
 }
 
+/// `plash runopts -c IMAGE [-d CHANGESDIR] [-m PATH]... [--] [CMD...]`, the original's
+/// run with lower level options, as plash-exec's: -d is --persist, each -m a --bind-try
+/// (a path missing on the host is skipped, as there), and nothing else of the host's
+/// is shared: the original's `plash run` added /tmp and /home with -m.
+@Sendable func runopts(_ arguments: [String]) throws -> Int32 {
+    let usage = "Usage: plash runopts -c IMAGE [-d CHANGESDIR] [-m PATH]... [--] [CMD [ARG...]]"
+    var image: String?
+    var options = ["--no-tmp", "--no-home"]
+    var rest = arguments[...]
+    while let word = rest.first, word.hasPrefix("-"), word != "-" {
+        rest.removeFirst()
+        if word == "--" { break }
+        // getopt's spellings: `-c 1` and `-c1`.
+        let flag = String(word.prefix(2))
+        guard ["-c", "-d", "-m"].contains(flag) else { throw PlashError.usage("runopts: unknown option \(word)", usage: usage) }
+        var value = String(word.dropFirst(2))
+        if value.isEmpty {
+            guard let next = rest.popFirst() else { throw PlashError.usage("runopts: \(flag) needs a value", usage: usage) }
+            value = next
+        }
+        switch flag {
+        case "-c": image = value
+        case "-d": options += ["--persist", value]
+        default: options += ["--bind-try", value]
+        }
+    }
+    guard let image else { throw PlashError.usage("runopts: missing -c option", usage: usage) }
+    let store = try openStore()
+    let found = try store.image(image)
+    let command = rest.isEmpty ? [defaultShell(found, store: store)] : Array(rest)
+    return try becomeContainer(options, image: found.id, command: command)
+}
+
 /// The user's login shell, for commands that open one.
 func loginShell() -> String {
     guard let entry = getpwuid(getuid()), let shell = entry.pointee.pw_shell, shell.pointee != 0 else { return "/bin/sh" }
@@ -80,7 +113,6 @@ func loginShell() -> String {
 /// Commands and options of the original that this design replaced or has not yet: one
 /// line saying what to use instead.
 let replacedCommands: [String: String] = [
-    "runopts": "runopts is plash run with plash-exec's options (--persist DIR, --bind SRC:DST)",
     "shallow-copy": "shallow-copy is plash copy IMAGE DIR (a full copy) or plash mount IMAGE DIR",
     "help-macros": "help-macros is plash help macros",
     "--help-macros": "--help-macros is plash help macros",

@@ -60,10 +60,10 @@ import PlashKit
     } else if arguments.count == 2 && arguments[1].isEmpty {
         try store.unmap(arguments[0], missingIsFine: true)   // the original's `map NAME ''`
     } else if arguments.count == 1 {
-        guard !arguments[0].allSatisfy(\.isNumber), let image = store.lookup(arguments[0]) else {
-            throw PlashError.failure("no image named \(arguments[0])")
-        }
-        print(image.id)
+        // As the original: a name that names nothing (never given, removed, its image
+        // gone) prints nothing, so `test -z "$(plash map NAME)"` asks whether it is set.
+        try store.checkName(arguments[0])
+        if let image = store.lookup(arguments[0]) { print(image.id) }
     } else {
         try store.map(arguments[0], to: try store.image(arguments[1]))
     }

@@ -68,7 +68,7 @@ import PlashSystem
     try check(chdir(store.path), "chdir", store.path)
     let argv = arguments.map { strdup($0) } + [nil]
     execvp(name, argv)
-    throw PlashError.exec(name, errno: errno)
+    throw PlashError.hostCommand(name, errno: errno)
 }
 
 @Sendable func version(_ arguments: [String]) throws -> Int32 {

@@ -13,7 +13,7 @@ import PlashSystem
     try becomeRootOfUserNamespace()
     let argv = command.map { strdup($0) } + [nil]
     execvp(command[0], argv)
-    throw PlashError.exec(command[0], errno: errno).context("sudo")
+    throw PlashError.hostCommand(command[0], errno: errno).context("sudo")
 }
 
 /// For an ordinary user: enter a user namespace as its root, with the subordinate ids

@@ -38,10 +38,18 @@ do {
             failureStatus = 125
             exit(try runPlashfile(name, rest))
         }
-        throw PlashError.usage(name.hasPrefix("-") ? "unknown option \(name)" : "unknown command \(name)", usage: overview)
+        if name.hasPrefix("-") { throw PlashError.usage("unknown option \(name)", usage: overview) }
+        // Word for word the original's line: scripts written for it match on it.
+        printLine(toStandardError: "plash error: no such command: \(name) (try `plash help`)")
+        exit(2)
     }
 } catch {
     let error = plashError(error)
+    if error.step == .hostCommand && error.execStatus == 127 {
+        // As a shell says it, and as the original did.
+        printLine(toStandardError: "\(oneLine(error.path)): command not found")
+        exit(127)
+    }
     printLine(toStandardError: "plash: \(error)")
     if !error.usage.isEmpty { printLine(toStandardError: error.usage) }
     exit(error.kind == .usage ? 2 : error.kind == .command ? error.execStatus : failureStatus)

@@ -19,9 +19,20 @@ import Testing
 
     @Test func defpmDefinesAPackageManagerMacro() throws {
         let result = try plan(["--defpm", "mypm", "mypm update", "mypm get {}", "--mypm", "a", "b c", "--mypm"])
-        #expect(result.current.steps == ["mypm update", "mypm get a b c"])
+        #expect(result.current.steps == ["mypm update", "mypm get a 'b c'"])
+        let line = try plan(plashfileWords("--defpm\nmypm\nmypm get {}\n--mypm a -b\n"))
+        #expect(line.current.steps == ["mypm get a -b"])
         #expect(throws: PlashError.self) { try plan(["--mypm", "a"]) }
         #expect(throws: PlashError.self) { try plan(["--defpm", "mypm"]) }
+    }
+
+    /// The original's `plash eval --apt pkg1 'shell escape'`; apt's DEBIAN_FRONTEND comes
+    /// from the build's environment instead (BuildInputTests).
+    @Test func aptQuotesEachArgumentAsTheOriginalsEvalPrinted() throws {
+        #expect(try shellScript(plan(["--apt", "pkg1", "shell escape"]))
+                == "apt-get update\napt-get install -y pkg1 'shell escape'\n")
+        #expect(try plan(plashfileWords("--apt pkg1 pkg2\n--run touch /a b\n")).current.steps
+                == ["apt-get update", "apt-get install -y pkg1 pkg2", "touch /a b"])
     }
 
     @Test func hintsOfTheOriginalMapToMacros() throws {
@@ -86,7 +97,7 @@ import Testing
         let result = try plan(["-C", "vim", "--add-apt-repository", "ppa:x/y"])
         #expect(result.source == .any("centos"))
         #expect(result.current.steps == ["yum install -y vim",
-                                         "DEBIAN_FRONTEND=noninteractive apt-get install -y software-properties-common",
+                                         "apt-get install -y software-properties-common",
                                          "add-apt-repository -y ppa:x/y"])
     }
 }

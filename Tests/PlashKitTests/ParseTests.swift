@@ -17,8 +17,8 @@ import Testing
 
     @Test func packageManagersExpandToUpdateAndInstall() throws {
         #expect(try plan(["--apt", "curl", "git"]).current.steps
-                == ["apt-get update", "DEBIAN_FRONTEND=noninteractive apt-get install -y curl git"])
-        #expect(try plan(["--apk", "a b"]).current.steps == ["apk update", "apk add a b"])
+                == ["apt-get update", "apt-get install -y curl git"])
+        #expect(try plan(["--apk", "a", "b"]).current.steps == ["apk update", "apk add a b"])
         #expect(try plan(["--pip3", "requests"]).current.steps == ["pip3 install requests"])
         #expect(try plan(["--apk"]).current.steps == [])
     }
@@ -73,7 +73,7 @@ import Testing
 
     @Test func plashfileWordsAreOnePerLineWithComments() {
         let text = "#!/usr/bin/env plash\n# comment\n--from busybox\n\n--run\n  touch /a  \n--apk a b\n"
-        #expect(plashfileWords(text) == ["--from", "busybox", "--run", "touch /a", "--apk", "a b"])
+        #expect(plashfileWords(text) == ["--from", "busybox", "--run", "touch /a", "--apk", "--\\ a", "--\\ b"])
     }
 
     @Test func runTakesExecOptionsThenAnImageThenTheCommand() throws {
