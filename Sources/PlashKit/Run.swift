@@ -98,7 +98,7 @@ func dockerHabit(_ name: String) -> PlashError? {
 public func shrinkOrder(_ images: [(id: Int, parent: Int)], keep: Set<Int> = []) -> [Int] {
     var remaining = images
     var chosen: [Int] = []
-    let target = images.count / 2
+    let target = (images.count + 1) / 2   // rounded up, as the original: one image goes
     while chosen.count < target {
         let parents = Set(remaining.map(\.parent))
         guard let leaf = remaining.filter({ !parents.contains($0.id) && !keep.contains($0.id) })

@@ -59,6 +59,11 @@ public struct Store: Sendable {
                 throw PlashError.system("create store", dir)
             }
         }
+        // The original's root container: index/0 names the empty root node. It is no
+        // image (StoreLayout.node refuses id 0); scripts that list index/ see it there.
+        if symlink("../layer/0", path + "/index/0") == -1 && errno != EEXIST {
+            throw PlashError.system("create store", path + "/index/0")
+        }
     }
 
     // MARK: images
@@ -177,9 +182,16 @@ public struct Store: Sendable {
         return try body()
     }
 
-    /// The next id; call with the store lock held. The counter survives purge, and never
-    /// goes below an id in index/, so ids are never reused.
+    /// The next id; call with the store lock held. The counter never goes below an id in
+    /// index/, so removed ids are not reused (until purge starts the store over).
     func allocateID() throws -> Int {
+        let id = try lastID() + 1
+        try writeCounter(id)
+        return id
+    }
+
+    /// The largest id handed out: the counter's, or a larger one in index/.
+    func lastID() throws -> Int {
         let counter = path + "/counter"
         var last = 0
         if access(counter, F_OK) == 0 {
@@ -193,12 +205,15 @@ public struct Store: Sendable {
         let indexed = (directoryEntries(path + "/index") ?? []).compactMap { Int($0) }
         last = max(last, indexed.max() ?? 0)
         guard last < Int.max else { throw PlashError.failure("id counter \(counter): no ids left after \(last)") }
-        let id = last + 1
+        return last
+    }
+
+    func writeCounter(_ id: Int) throws {
+        let counter = path + "/counter"
         // Written beside and renamed, so a kill never leaves a truncated counter.
         let fresh = tmp + "/counter-\(getpid())"
         try writeText(fresh, "\(id)\n")
         try check(rename(fresh, counter), "rename", counter)
-        return id
     }
 
     /// A fresh directory in tmp/, locked while this process uses it. With `sweep`, first
@@ -291,15 +306,29 @@ public struct Store: Sendable {
         return (removed, failures)
     }
 
+    /// What `clean` removes; the original's `--clean-tmp`, `--clean-cache-keys` and
+    /// `--clean-index` name one part each.
+    public struct CleanParts: OptionSet, Sendable {
+        public let rawValue: Int
+        public init(rawValue: Int) { self.rawValue = rawValue }
+        /// What killed processes left in tmp/.
+        public static let tmp = CleanParts(rawValue: 1)
+        /// Names and cache keys of removed images.
+        public static let keys = CleanParts(rawValue: 2)
+        /// Index links to nothing, and nodes no index link names.
+        public static let index = CleanParts(rawValue: 4)
+        public static let all: CleanParts = [.tmp, .keys, .index]
+    }
+
     /// Removes what killed processes left in tmp/ (entries nobody holds a lock on),
     /// names and cache keys that point at removed images, index links to nothing, and
     /// nodes no index link names. Returns how many entries went. What it cannot remove
     /// does not stop it: it carries on, then fails naming all of it in one line.
     @discardableResult
-    public func clean() throws -> Int {
-        var (removed, failures) = removeStaleStaging()
+    public func clean(_ parts: CleanParts = .all) throws -> Int {
+        var (removed, failures) = parts.contains(.tmp) ? removeStaleStaging() : (0, [])
         let fm = FileManager.default
-        for entry in (try? fm.contentsOfDirectory(atPath: tmp)) ?? [] {
+        for entry in (try? fm.contentsOfDirectory(atPath: tmp)) ?? [] where parts.contains(.tmp) {
             let full = tmp + "/" + entry
             if entry.hasSuffix(".lock") {
                 guard let lock = FileLock.tryFile(full) else { continue }
@@ -310,7 +339,7 @@ public struct Store: Sendable {
                 removed += 1
             }
         }
-        for dir in ["map", "cache"] {
+        for dir in ["map", "cache"] where parts.contains(.keys) {
             for entry in (try? fm.contentsOfDirectory(atPath: path + "/" + dir)) ?? [] {
                 let link = path + "/" + dir + "/" + entry
                 let alive = readLink(link).flatMap { $0.hasPrefix("../index/") ? Int($0.dropFirst(9)) : nil }
@@ -318,10 +347,10 @@ public struct Store: Sendable {
                 if !alive, unlink(link) == 0 { removed += 1 }
             }
         }
-        try locked {
+        if parts.contains(.index) { try locked {
             let indexed = Set(images().map(\.node))
             for entry in (try? fm.contentsOfDirectory(atPath: path + "/index")) ?? [] {
-                if let id = Int(entry), lookup(id: id) == nil, unlink(path + "/index/" + entry) == 0 { removed += 1 }
+                if let id = Int(entry), id != 0, lookup(id: id) == nil, unlink(path + "/index/" + entry) == 0 { removed += 1 }
             }
             var stray: [String] = []
             func walk(_ node: String) {
@@ -341,32 +370,37 @@ public struct Store: Sendable {
                     failures.append("\(error)")
                 }
             }
-        }
+        } }
         if !failures.isEmpty {
             throw PlashError.failure("clean: could not remove everything: " + failures.joined(separator: "; "))
         }
         return removed
     }
 
-    /// Removes every image, name, cache key and staging leftover, and returns the ids of
-    /// the images. The id counter stays.
+    /// Removes everything in the store's directory, as the original's purge did (the
+    /// directory stays: it may be a mount point), and returns the ids of the images. Ids
+    /// then start at 1 again, unless `keepingCounter`: while containers of the store
+    /// still run, a new image must not take an id that ps and kill show for them.
     @discardableResult
-    public func purge() throws -> [Int] {
-        let ids = try locked {
-            let ids = (directoryEntries(path + "/index") ?? []).compactMap { Int($0) }.sorted()
+    public func purge(keepingCounter: Bool = false) throws -> [Int] {
+        try locked {
+            let ids = images().map(\.id)
+            if keepingCounter { try writeCounter(try lastID()) }
+            // Links first: from here on no id or name resolves, however far removal gets.
             for dir in ["index", "map", "cache"] {
-                for entry in (try? FileManager.default.contentsOfDirectory(atPath: path + "/" + dir)) ?? [] {
-                    unlink(path + "/" + dir + "/" + entry)
-                }
+                for entry in directoryEntries(path + "/" + dir) ?? [] { unlink(path + "/" + dir + "/" + entry) }
             }
-            for child in (try? FileManager.default.contentsOfDirectory(atPath: rootNode)) ?? [] {
-                let staging = try makeStaging("rm", sweep: false)
-                try check(rename(rootNode + "/" + child, staging.path + "/node"), "remove", child)
+            var failures: [String] = []
+            for entry in directoryEntries(path) ?? [] where entry != "lock" && !(keepingCounter && entry == "counter") {
+                do { try removeTree(path + "/" + entry) } catch { failures.append("\(error)") }
             }
+            guard failures.isEmpty else {
+                throw PlashError.failure("purge: could not remove everything: " + failures.joined(separator: "; "))
+            }
+            // Last, still held: whoever waits for it finds no store and makes a new one.
+            unlink(path + "/lock")
             return ids
         }
-        try clean()
-        return ids
     }
 }
 

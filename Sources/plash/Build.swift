@@ -70,6 +70,13 @@ func runPlashfile(_ path: String, _ arguments: [String]) throws -> Int32 {
     do { plan = try parseMacros(plashfileWords(text)) } catch let error as PlashError where error.kind == .usage {
         throw PlashError.usage("\(path): \(error.description)")
     }
+    // The original's Plashfiles (`#!/usr/bin/env plash-exec`) ran only an entrypoint and
+    // failed without one, before building; they keep doing so.
+    let firstLine = text.prefix { $0 != "\n" && $0 != "\r\n" }
+    if !plan.hasEntrypoint && firstLine.hasPrefix("#!") && firstLine.contains("plash-exec") {
+        throw PlashError.failure("\(path): no --entrypoint (a Plashfile for plash-exec runs its entrypoint)")
+            .advising("add --entrypoint /bin/sh, or start it #!/usr/bin/env plash")
+    }
     let image = try Builder(store: store).build(plan)
     if let caller { try check(chdir(caller), "chdir", caller) }
     var command = plan.hasEntrypoint ? [entrypointPath] + arguments : arguments

@@ -103,7 +103,12 @@ let commands: [Command] = [
     Command(name: "sudo", synopsis: "[CMD [ARG...]]",
             help: "Run a host command (default: your shell) as root of your user namespace (to remove store files of subordinate ids).",
             run: sudo),
-    Command(name: "clean", synopsis: "", help: "Remove build leftovers, names of removed images and empty plash cgroups.", run: clean),
+    Command(name: "clean", synopsis: "[--clean-tmp] [--clean-cache-keys] [--clean-index]",
+            help: "Remove build leftovers, names of removed images and empty plash cgroups.", run: clean,
+            options: "  --clean-tmp          only what killed builds left in tmp/, and empty plash cgroups\n"
+                + "  --clean-cache-keys   only names and cache keys of removed images\n"
+                + "  --clean-index        only index links and nodes of removed images\n"
+                + "  (no option: all of it; several: those parts)"),
     Command(name: "purge", synopsis: "[--yes] [--force]",
             help: "Remove every image (asks first unless --yes; not while containers run, unless --force).", run: purge,
             options: "  -y, --yes     do not ask\n  -f, --force   remove them even while containers use them"),

@@ -10,15 +10,19 @@ import PlashSystem
     return 0
 }
 
+/// The original's flags for one part each; none: everything.
+let cleanFlags: [String: Store.CleanParts] = ["--clean-tmp": .tmp, "--clean-cache-keys": .keys, "--clean-index": .index]
+
 @Sendable func clean(_ arguments: [String]) throws -> Int32 {
-    try expect(arguments, "clean", min: 0, max: 0)
+    try expect(arguments, "clean", min: 0, max: 0, options: Array(cleanFlags.keys))
+    let parts = arguments.isEmpty ? .all : Store.CleanParts(arguments.compactMap { cleanFlags[$0] })
     let store = Store()
     // Checked as the user: root of the user's namespace could read a store of theirs
     // that they made unreadable.
     let readable = try store.isReadable()
     try becomeRootOfUserNamespace()   // store files may belong to subordinate ids
-    if readable { try store.clean() }
-    if let hierarchy = try? CgroupHierarchy.current() { removeEmptyCgroups(hierarchy) }
+    if readable { try store.clean(parts) }
+    if parts.contains(.tmp), let hierarchy = try? CgroupHierarchy.current() { removeEmptyCgroups(hierarchy) }
     return 0
 }
 
@@ -26,8 +30,9 @@ import PlashSystem
     try expect(arguments, "purge", min: 0, max: 0, options: ["--yes", "-y", "--force", "-f"])
     let store = Store()
     guard try store.isReadable() else { return 0 }
+    let running = containerProcesses(of: store)
     if !arguments.contains("--force") && !arguments.contains("-f") {
-        if let process = containerProcesses(of: store).first {
+        if let process = running.first {
             throw PlashError.failure("purge: \(store.path) is in use: PID \(process.pid) runs "
                                      + "\(process.command.debugDescription) in image \(process.image)")
                 .advising("--force removes every image anyway")
@@ -35,11 +40,15 @@ import PlashSystem
     }
     if !arguments.contains("--yes") && !arguments.contains("-y") {
         _ = "plash: remove every image in \(store.path)? [y/N] ".withCString { write(2, $0, strlen($0)) }
+        // As the original: anything but y keeps the store, and that is no failure.
         let answer = readLine() ?? ""
-        guard answer.lowercased().hasPrefix("y") else { throw PlashError.failure("purge: not confirmed, nothing removed") }
+        guard answer == "y" || answer == "Y" else {
+            printLine(toStandardError: "plash: purge: not confirmed, nothing removed")
+            return 0
+        }
     }
     try becomeRootOfUserNamespace()   // store files may belong to subordinate ids
-    reportRemoved(try store.purge())
+    reportRemoved(try store.purge(keepingCounter: !running.isEmpty))
     return 0
 }
 

@@ -116,7 +116,7 @@ import Testing
         let store = TestStore()
         _ = try store.id(["import", "busybox"])
         let refused = try store.plash(["purge"], stdin: "n\n")
-        #expect(refused.status == 1)
+        #expect(refused.status == 0 && refused.stderr.hasSuffix("plash: purge: not confirmed, nothing removed\n"))
         #expect(store.indexedIDs == [1])
         #expect(try store.plash(["purge"], stdin: "y\n").status == 0)
         #expect(store.indexedIDs == [])

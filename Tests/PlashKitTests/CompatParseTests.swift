@@ -35,6 +35,14 @@ import Testing
                 == ["apt-get update", "apt-get install -y pkg1 pkg2", "touch /a b"])
     }
 
+    /// The original's shrink removes half the images rounded up: of one image, that one.
+    @Test func shrinkRemovesHalfRoundedUpAsTheOriginal() {
+        #expect(shrinkOrder([(id: 1, parent: 0)]) == [1])
+        // Two trees, 1 <- 2, 3 and 4 <- 5, 6, 7: the older tree, then the oldest leaf.
+        let trees = [(1, 0), (2, 1), (3, 1), (4, 0), (5, 4), (6, 4), (7, 4)].map { (id: $0.0, parent: $0.1) }
+        #expect(shrinkOrder(trees) == [2, 3, 1, 5])
+    }
+
     @Test func hintsOfTheOriginalMapToMacros() throws {
         let result = try plan(["--hint", "image", "1", "--hint", "use-env MYENV", "--hint", "exec", "/bin/echo",
                                "--hint", "layer", "--hint", "whatever", "x"])

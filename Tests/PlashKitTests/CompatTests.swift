@@ -193,6 +193,53 @@ import Testing
         #expect(try store.plash(["runopts", "-c", "99999", "true"]).status == 125)
     }
 
+    /// The original's `clean --clean-tmp`, `--clean-cache-keys`, `--clean-index`: each
+    /// cleans its part only.
+    @Test func cleanFlagsOfTheOriginalCleanOnePartEach() throws {
+        let store = TestStore()
+        let id = try store.id(["build", "--from", "busybox", "--run", "touch /a"])
+        #expect(try store.plash(["map", "thing", id]).status == 0)
+        #expect(try store.plash(["rm", id]).status == 0)
+        _ = try shell("mkdir '\(store.data)/tmp/left-by-a-kill' && ln -s ../layer/0/77 '\(store.data)/index/77'")
+        func link(_ path: String) -> Bool { (try? FileManager.default.destinationOfSymbolicLink(atPath: store.data + path)) != nil }
+        #expect(try store.plash(["clean", "--clean-tmp"]).status == 0)
+        #expect(!FileManager.default.fileExists(atPath: store.data + "/tmp/left-by-a-kill"))
+        #expect(link("/map/thing") && link("/index/77"))
+        #expect(try store.plash(["clean", "--clean-cache-keys"]).status == 0)
+        #expect(!link("/map/thing") && link("/index/77"))
+        #expect(try store.plash(["clean", "--clean-index"]).status == 0)
+        #expect(!link("/index/77"))
+        #expect(try store.plash(["clean", "--clean-everything"]).status == 2)
+    }
+
+    /// As the original's: purge empties the store's directory and ids start over; only
+    /// `y` confirms.
+    @Test func purgeEmptiesTheStoreAndIdsStartOver() throws {
+        let store = TestStore()
+        #expect(try store.id(["build", "--from", "busybox", "--run", "touch /a"]) == "2")
+        let refused = try store.plash(["purge"], stdin: "yes\n")
+        #expect(refused.status == 0 && store.indexedIDs == [1, 2], "\(refused)")
+        let purged = try store.plash(["purge"], stdin: "y\n")
+        #expect(purged.status == 0 && purged.stderr.hasSuffix("plash: removed images 1 2\n"), "\(purged)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: store.data) == [])
+        #expect(try store.plash(["purge", "--yes"]).status == 0)
+        #expect(try store.id(["build", "--from", "busybox"]) == "1")
+    }
+
+    /// The original's root container: index/0 is there, names the empty root, and is no
+    /// image for any command; clean keeps it.
+    @Test func indexZeroNamesTheEmptyRootAndIsNoImage() throws {
+        let store = TestStore()
+        #expect(try store.plash(["init"]).status == 0)
+        #expect(try FileManager.default.destinationOfSymbolicLink(atPath: store.data + "/index/0") == "../layer/0")
+        #expect(try store.plash(["clean"]).status == 0)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: store.data + "/index") == ["0"])
+        for command in [["nodepath", "0"], ["rm", "0"], ["run", "0", "true"], ["map", "x", "0"], ["parent", "0"]] {
+            #expect(try store.plash(command).status != 0, "\(command)")
+        }
+        #expect(FileManager.default.fileExists(atPath: store.data + "/layer/0"))
+    }
+
     @Test func replacedCommandsSayWhatToUseInstead() throws {
         let store = TestStore()
         for (command, word) in [("shallow-copy", "plash copy"),
@@ -264,6 +311,22 @@ import Testing
         let result = try runPlashfile(file, ["arg"], store: store)
         #expect(result.status == 0, "\(result)")
         #expect(result.stdout == "111\narg\n", "\(result)")
+    }
+
+    /// As the original's plash-exec: such a Plashfile runs its entrypoint, so without one
+    /// it fails, building nothing; one for plash runs its arguments instead.
+    @Test func aPlashfileForPlashExecWithoutAnEntrypointFails() throws {
+        let store = TestStore()
+        _ = try store.id(["build", "--from", "busybox"])
+        let file = makeDirectory() + "/Plashfile"
+        try writeExecutable(file, "#!/usr/bin/env plash-exec\n--from\n1\n--run\ntouch /built\n")
+        let result = try runPlashfile(file, ["echo", "ran"], store: store)
+        #expect(result.status != 0 && result.stdout.isEmpty, "\(result)")
+        #expect(result.stderr.hasPrefix("plash: \(file): no --entrypoint"), "\(result)")
+        #expect(store.indexedIDs == [1])
+        let ours = makeDirectory() + "/Plashfile"
+        try writeExecutable(ours, "#!/usr/bin/env plash\n--from\n1\n")
+        #expect(try runPlashfile(ours, ["echo", "ran"], store: store).stdout == "ran\n")
     }
 
     @Test func pathsInAPlashfileAreRelativeToItsDirectory() throws {

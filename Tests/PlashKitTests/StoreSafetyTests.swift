@@ -303,6 +303,8 @@ func mountOptions(_ dir: String) -> [String]? {
         let forced = try store.plash(["purge", "--yes", "--force"])
         #expect(forced.status == 0 && forced.stderr == "plash: removed images 1\n", "\(forced)")
         #expect(store.indexedIDs == [])
+        // ps and kill still show the container's image as 1: no new image takes that id.
+        #expect(try store.id(["build", "--from", "busybox"]) == "2")
     }
 
     @Test func shrinkKeepsNamedImagesAndThoseInUse() throws {

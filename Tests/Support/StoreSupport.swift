@@ -31,9 +31,9 @@ public struct TestStore: Sendable {
         return result.stdout.trimmingCharacters(in: .newlines)
     }
 
-    /// Image ids in index/, sorted.
+    /// Image ids in index/, sorted (index/0, the empty root, is no image).
     public var indexedIDs: [Int] {
-        ((try? FileManager.default.contentsOfDirectory(atPath: data + "/index")) ?? []).compactMap { Int($0) }.sorted()
+        ((try? FileManager.default.contentsOfDirectory(atPath: data + "/index")) ?? []).compactMap { Int($0) }.filter { $0 > 0 }.sorted()
     }
 
     /// Entries in tmp/ that are directories (staging that a build or import left).
