@@ -9,10 +9,11 @@ import PlashSystem
 ///     layer/0/1/2/_data   image 2's files, a layer on top of image 1
 ///     layer/0/1/2/_script the script that built it (for `plash ls`)
 ///     index/2 -> ../layer/0/1/2
+///     index/0 -> ../layer/0   the empty root, as the original's; no image
 ///     map/NAME -> ../index/2
 ///     cache/KEY -> ../index/2
 ///     tmp/                staging; each entry is flock'ed by the process using it
-///     counter             the last id handed out (ids are never reused)
+///     counter             the last id handed out (not reused until a purge)
 ///     lock                flock'ed while ids are handed out, layers renamed or removed
 ///
 /// Images are found with readlink only, like plash-exec does.

@@ -113,7 +113,8 @@ func loginShell() -> String {
 /// Commands and options of the original that this design replaced or has not yet: one
 /// line saying what to use instead.
 let replacedCommands: [String: String] = [
-    "shallow-copy": "shallow-copy is plash copy IMAGE DIR (a full copy) or plash mount IMAGE DIR",
+    // Its hard links would share the store's files: a write to the copy changes the image.
+    "shallow-copy": "shallow-copy is plash copy IMAGE DIR (a full copy) or plash mount IMAGE DIR (hard links into the store are not offered)",
     "help-macros": "help-macros is plash help macros",
     "--help-macros": "--help-macros is plash help macros",
     "list-macros": "list-macros is plash help macros",
