@@ -412,7 +412,9 @@ public struct TestCertificate: Sendable {
 /// Debian's docker-registry on a reserved port of 127.0.0.1, storing below a fresh
 /// directory. Anonymous; or htpasswd basic auth for user/password; or a bearer-token
 /// realm (Tests/Servers/token-server.py) that grants anyone a token, or only
-/// user/password. The images come from OCI layouts through skopeo (`push`).
+/// user/password. The images come from OCI layouts through skopeo (`push`). Its access
+/// log (`log`: a line per request, method and path) and the realm's (`tokenLog`: a line
+/// per token asked for, with its query) go to files.
 public final class RegistryServer: @unchecked Sendable {
     public enum Auth: Sendable { case anonymous, basic, token, tokenForUser }
     public let reservation: ReservedPort
@@ -420,6 +422,7 @@ public final class RegistryServer: @unchecked Sendable {
     public var host: String { "127.0.0.1:\(port)" }
     public let storage: String
     public let auth: Auth
+    private let directory: String
     private let server: Child
     private var tokenServer: Child?
 
@@ -427,6 +430,7 @@ public final class RegistryServer: @unchecked Sendable {
         reservation = try ReservedPort()
         self.auth = auth
         let dir = makeDirectory("registry")
+        directory = dir
         storage = dir + "/data"
         var config = """
             version: 0.1
@@ -451,7 +455,9 @@ public final class RegistryServer: @unchecked Sendable {
                                                     "-subj", "/CN=plash token", "-keyout", dir + "/key.pem", "-out", dir + "/cert.pem"])
             guard made.status == 0 else { throw SetupError("openssl req: \(made)") }
             let script = repositoryDirectory + "/Tests/Servers/token-server.py"
-            let tokens = try Child("/usr/bin/python3", [script, dir + "/key.pem", dir + "/cert.pem", "plash-issuer"]
+            // Its first line of stdout is its port; its stderr, the requests, goes to a file.
+            let tokens = try Child("/bin/sh", ["-c", "exec /usr/bin/python3 \"$@\" 2>\(dir)/token.log", "sh",
+                                               script, dir + "/key.pem", dir + "/cert.pem", "plash-issuer"]
                                    + (auth == .tokenForUser ? ["--user", "user:password"] : []))
             tokenServer = tokens
             guard let tokenPort = Int(tokens.readLine()) else {
@@ -469,7 +475,9 @@ public final class RegistryServer: @unchecked Sendable {
                 """
         }
         try config.write(toFile: dir + "/config.yml", atomically: true, encoding: .utf8)
-        server = try Child("/usr/bin/docker-registry", ["serve", dir + "/config.yml"])
+        // The access log is its stdout: into a file, never a pipe that nobody reads
+        // (a full pipe would stop the registry). exec keeps the pid, for `listens`.
+        server = try Child("/bin/sh", ["-c", "exec /usr/bin/docker-registry serve \(dir)/config.yml >\(dir)/registry.log 2>&1"])
         let port = reservation.port
         let server = self.server
         // The listener must be this registry's: two reservations with SO_REUSEADDR may get
@@ -479,8 +487,19 @@ public final class RegistryServer: @unchecked Sendable {
             kill(server.pid, SIGKILL)
             let output = server.finish()
             tokenServer.map { kill($0.pid, SIGKILL); _ = $0.finish() }
-            throw SetupError("docker-registry on port \(port) did not answer within 10 s: \(output)")
+            throw SetupError("docker-registry on port \(port) did not answer within 10 s: \(output) \(log)")
         }
+    }
+
+    /// The access log so far: one line per request, `"METHOD PATH HTTP/1.1" STATUS`.
+    public var log: String { (try? String(contentsOfFile: directory + "/registry.log", encoding: .utf8)) ?? "" }
+
+    /// The requests the token realm got, one path with its query a line.
+    public var tokenLog: String { (try? String(contentsOfFile: directory + "/token.log", encoding: .utf8)) ?? "" }
+
+    /// The access log's requests with this method whose path starts with `prefix`.
+    public func requests(_ method: String, _ prefix: String) -> [String] {
+        log.split(separator: "\n").map(String.init).filter { $0.contains("\"\(method) \(prefix)") }
     }
 
     /// Copies TAG of the OCI layout DIR to NAME (repository:tag) on this registry; with
@@ -516,5 +535,29 @@ public func listens(_ pid: pid_t, port: Int) -> Bool {
     return fds.contains { fd in
         guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/\(fd)") else { return false }
         return inodes.contains { target == "socket:[\($0)]" }
+    }
+}
+
+/// Tests/Servers/registry-proxy.py in front of a RegistryServer: every request passes
+/// through, but those its rules name (`METHOD:N:STATUS`, N counted from 1, 0 for every
+/// one) get STATUS instead: a registry that refuses PATCH, or fails in mid-upload.
+public final class RegistryProxy: @unchecked Sendable {
+    public let port: Int
+    public var host: String { "127.0.0.1:\(port)" }
+    private let proxy: Child
+
+    public init(to registry: RegistryServer, rules: [String]) throws {
+        let script = repositoryDirectory + "/Tests/Servers/registry-proxy.py"
+        proxy = try Child("/usr/bin/python3", [script, String(registry.port)] + rules)
+        guard let port = Int(proxy.readLine()) else {
+            kill(proxy.pid, SIGKILL)
+            throw SetupError("registry-proxy.py did not report its port: \(proxy.finish().stderr)")
+        }
+        self.port = port
+    }
+
+    public func stop() {
+        kill(proxy.pid, SIGKILL)
+        _ = proxy.finish()
     }
 }

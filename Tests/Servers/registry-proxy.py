@@ -1,0 +1,54 @@
+#!/usr/bin/env python3
+"""A registry that misbehaves on purpose: on 127.0.0.1, on a port the kernel picks and
+that it prints as its first line, it passes every request to the registry on
+127.0.0.1:UPSTREAM (Host header unchanged, so the Locations the registry writes point
+back here) and its answer back, except where a rule says otherwise.
+
+A rule METHOD:N:STATUS answers the Nth request of METHOD (counted from 1; 0: every one)
+with STATUS and an empty body, after reading the request's body, without passing it on.
+
+Usage: registry-proxy.py UPSTREAM [RULE...]     e.g. PATCH:0:405, PATCH:2:500
+"""
+import http.client, http.server, sys, threading
+
+upstream = int(sys.argv[1])
+rules = [(m, int(n), int(s)) for m, n, s in (rule.split(":") for rule in sys.argv[2:])]
+counts = {}
+lock = threading.Lock()
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+    def handle_one(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        with lock:
+            counts[self.command] = counts.get(self.command, 0) + 1
+            number = counts[self.command]
+        for method, n, status in rules:
+            if method == self.command and n in (0, number):
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+        connection = http.client.HTTPConnection("127.0.0.1", upstream, timeout=60)
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in ("connection", "content-length")}
+        connection.request(self.command, self.path, body=body, headers=headers)
+        answer = connection.getresponse()
+        data = answer.read()
+        self.send_response(answer.status, answer.reason)
+        for k, v in answer.getheaders():
+            if k.lower() not in ("connection", "content-length", "transfer-encoding", "date", "server"):
+                self.send_header(k, v)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
+    do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = handle_one
+
+
+server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+print(server.server_address[1], flush=True)
+server.serve_forever()
