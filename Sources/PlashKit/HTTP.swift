@@ -6,8 +6,9 @@ import FoundationEssentials
 import PlashSystem
 
 // A small HTTP/1.1 client over sockets and OpenSSL, for the commands that download
-// (docs/http.md tells why not a library): GET (and HEAD) only, one connection per request,
-// redirects, timeouts, HTTP(S)_PROXY and NO_PROXY, chunked and Content-Length bodies.
+// (docs/http.md tells why not a library): GET and HEAD, and the uploads of plash push;
+// one connection per request, redirects, timeouts, HTTP(S)_PROXY and NO_PROXY, chunked
+// and Content-Length bodies.
 
 /// An http or https URL: where to connect and what to ask for.
 public struct WebAddress: Equatable, Sendable, CustomStringConvertible {
@@ -101,14 +102,14 @@ public struct HTTPAnswer: Sendable {
     public var fields: [String: String]
 }
 
-/// GETs (HEADs, or with `upload` PUTs or POSTs: the file's first `size` bytes, read
-/// afresh for each redirect) `url` with extra header lines (`Name: value`), following
+/// GETs (HEADs, or with `upload` PUTs, POSTs or PATCHes: `size` bytes of the file from
+/// `offset`, read afresh for each redirect) `url` with extra header lines (`Name: value`), following
 /// up to 10 redirects; a 2xx body goes to `body`, any other status is returned with its body
 /// unread, for the caller to tell (a registry's 401 asks for credentials). An
 /// Authorization header goes only to the host it was meant for, never to where a
 /// redirect points (a registry sends blobs to storage elsewhere).
 public func httpRequest(_ url: String, method: String = "GET", headers: [String] = [],
-                        upload: (fd: Int32, size: Int64)? = nil, timeout: Int = httpTimeout,
+                        upload: (fd: Int32, offset: Int64, size: Int64)? = nil, timeout: Int = httpTimeout,
                         progress: ((Int64, Int64?) -> Void)? = nil,
                         body: (UnsafeRawBufferPointer) throws -> Void) throws -> HTTPAnswer {
     // A server that closes early makes a write raise SIGPIPE; a handler (not SIG_IGN,
@@ -126,7 +127,7 @@ public func httpRequest(_ url: String, method: String = "GET", headers: [String]
         let length = upload.map { "Content-Length: \($0.size)\r\n" } ?? (["POST", "PUT"].contains(method) ? "Content-Length: 0\r\n" : "")
         try connection.send("\(method) \(target) HTTP/1.1\r\nHost: \(address.authority)\r\nUser-Agent: plash\r\n" + accept + length
                             + extra.map { $0 + "\r\n" }.joined() + "Accept-Encoding: identity\r\nConnection: close\r\n\r\n")
-        if let upload { try connection.send(file: upload.fd, size: upload.size, progress: progress) }
+        if let upload { try connection.send(file: upload.fd, offset: upload.offset, size: upload.size, progress: progress) }
         let head = try connection.readHead()
         if [301, 302, 303, 307, 308].contains(head.status), let location = head.fields["location"] {
             address = try address.resolving(location)
@@ -233,12 +234,12 @@ final class HTTPConnection {
 
     func send(_ text: String) throws { try send(Array(text.utf8)[...]) }
 
-    /// The first `size` bytes of the file, read from its start.
-    func send(file fd: Int32, size: Int64, progress: ((Int64, Int64?) -> Void)?) throws {
+    /// `size` bytes of the file from `offset`; progress counts from the request's start.
+    func send(file fd: Int32, offset: Int64, size: Int64, progress: ((Int64, Int64?) -> Void)?) throws {
         var chunk = [UInt8](repeating: 0, count: 1 << 20)
         var sent: Int64 = 0
         while sent < size {
-            let n = chunk.withUnsafeMutableBytes { pread(fd, $0.baseAddress, Int(min(Int64($0.count), size - sent)), off_t(sent)) }
+            let n = chunk.withUnsafeMutableBytes { pread(fd, $0.baseAddress, Int(min(Int64($0.count), size - sent)), off_t(offset + sent)) }
             if n < 0 && errno == EINTR { continue }
             if n <= 0 { throw n == 0 ? PlashError.failure("a file shorter than \(size) bytes") : PlashError.system("read", "the upload") }
             try send(chunk[0..<n])

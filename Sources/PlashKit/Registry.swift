@@ -130,9 +130,10 @@ final class RegistrySession {
     let reference: RegistryReference
     let credentials: String?   // base64 of user:password
     var authorization: String?
-    /// The scope a token is asked for when the challenge names none, or always when set
-    /// (a push wants pull,push from the first request on).
-    var scope: String?
+    /// The scopes a token is asked for, when set; else the challenge's, else pull of the
+    /// repository. A push wants pull,push from the first request on, and pull of each
+    /// repository it mounts blobs from.
+    var scopes: [String] = []
 
     init(_ reference: RegistryReference) {
         self.reference = reference
@@ -186,26 +187,29 @@ final class RegistrySession {
 
     /// Asks for BASE/PATH (or an absolute URL); a 401 is answered once with the
     /// credentials or the token that its WWW-Authenticate asks for. Other statuses but
-    /// 2xx and `allowing` are errors.
+    /// 2xx and `allowing` are errors, which name `what` (else the URL).
     @discardableResult
     func request(_ path: String, method: String = "GET", accept: [String]?, headers extra: [String] = [],
-                 upload: (fd: Int32, size: Int64)? = nil, allowing: [Int] = [], progress: ((Int64, Int64?) -> Void)? = nil,
+                 upload: (fd: Int32, offset: Int64, size: Int64)? = nil, allowing: [Int] = [], what: String? = nil,
+                 timeout: Int = httpTimeout, progress: ((Int64, Int64?) -> Void)? = nil,
                  body: (UnsafeRawBufferPointer) throws -> Void = { _ in }) throws -> HTTPAnswer {
         let url = path.hasPrefix("http://") || path.hasPrefix("https://") ? path : reference.base + path
         for attempt in 0..<2 {
             var headers = (accept.map { ["Accept: " + $0.joined(separator: ", ")] } ?? []) + extra
             if let authorization { headers.append("Authorization: " + authorization) }
-            let answer = try httpRequest(url, method: method, headers: headers, upload: upload, progress: progress, body: body)
-            if (200..<300).contains(answer.status) || allowing.contains(answer.status) { return answer }
+            let answer = try httpRequest(url, method: method, headers: headers, upload: upload, timeout: timeout,
+                                         progress: progress, body: body)
+            if (200..<300).contains(answer.status) { return answer }
             if answer.status == 401 && attempt == 0, let challenge = answer.fields["www-authenticate"] {
                 try authenticate(challenge)
                 continue
             }
+            if allowing.contains(answer.status) { return answer }
             var why = "HTTP \(answer.status) \(answer.reason)"
             if answer.status == 401 { why += credentials == nil ? ": no credentials for \(reference.registry)" : ": credentials refused" }
-            throw PlashError.failure("\(url): \(why)")
+            throw PlashError.failure("\(what ?? url): \(why)")
         }
-        throw PlashError.failure("\(url): HTTP 401")
+        throw PlashError.failure("\(what ?? url): HTTP 401")
     }
 
     /// `Basic realm=…` wants the credentials; `Bearer realm=…,service=…,scope=…` wants a
@@ -222,7 +226,9 @@ final class RegistrySession {
         guard let realm = parameters["realm"] else { throw PlashError.failure("\(reference.registry): a Bearer challenge without a realm") }
         var query: [String] = []
         if let service = parameters["service"] { query.append("service=" + percentEncoded(service)) }
-        query.append("scope=" + percentEncoded(scope ?? parameters["scope"] ?? "repository:\(reference.repository):pull"))
+        for scope in scopes.isEmpty ? [parameters["scope"] ?? "repository:\(reference.repository):pull"] : scopes {
+            query.append("scope=" + percentEncoded(scope))
+        }
         let url = realm + (realm.contains("?") ? "&" : "?") + query.joined(separator: "&")
         var bytes: [UInt8] = []
         let answer = try httpRequest(url, headers: credentials.map { ["Authorization: Basic " + $0] } ?? []) { bytes += $0 }
@@ -233,61 +239,6 @@ final class RegistrySession {
         guard let value = token.token ?? token.access_token else { throw PlashError.failure("token \(realm): no token in the answer") }
         authorization = "Bearer " + value
     }
-}
-
-/// `plash push IMAGE REF`: the image exported as an OCI layout into staging, then each
-/// blob the registry lacks (HEAD) uploaded in one piece (POST, then PUT ?digest=), then
-/// the manifest put under REF's tag. Shared layers are not sent twice.
-public func pushImage(_ image: Store.Image, to text: String, store: Store, log: (String) -> Void) throws {
-    do {
-        let reference = try RegistryReference(text)
-        guard reference.digest == nil, let tag = reference.tag else {
-            throw PlashError.failure("a push names a tag, not a digest")
-        }
-        let staging = try store.makeStaging("push")
-        defer { try? removeTree(staging.path) }
-        let path = staging.path + "/layout"
-        try exportOCI(image, to: path, tag: tag, store: store)
-        let layout = try check(open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC), "open", path)
-        defer { close(layout) }
-        let index = try decode(OCIIndex.self, try readBlob(layout, "index.json", digest: nil), "index.json")
-        guard let descriptor = index.manifests.first else { throw PlashError.failure("the export wrote no manifest") }
-        let manifest = try decode(OCIManifest.self, try readBlob(layout, descriptor), descriptor.digest)
-        let session = RegistrySession(reference)
-        session.scope = "repository:\(reference.repository):pull,push"
-        for blob in manifest.layers + [manifest.config] {
-            let exists = try session.request("/blobs/" + blob.digest, method: "HEAD", accept: nil, allowing: [404])
-            if exists.status != 404 { continue }
-            log("--> upload \(blob.digest)")
-            let started = try session.request("/blobs/uploads/", method: "POST", accept: nil)
-            guard let location = started.fields["location"] else { throw PlashError.failure("the registry gave no upload location") }
-            var target = try WebAddress(reference.base + "/blobs/uploads/").resolving(location).description
-            target += (target.contains("?") ? "&" : "?") + "digest=" + percentEncoded(blob.digest)
-            let progress = DownloadProgress()
-            try withBlobFile(path, blob.digest) { fd, size in
-                try session.request(target, method: "PUT", accept: nil, headers: ["Content-Type: application/octet-stream"],
-                                    upload: (fd, size), progress: progress.update)
-            }
-            log("uploaded" + progress.finish().dropFirst("downloaded".count))
-            log("--:")
-        }
-        try withBlobFile(path, descriptor.digest) { fd, size in
-            try session.request("/manifests/" + tag, method: "PUT", accept: nil, headers: ["Content-Type: " + descriptor.mediaType],
-                                upload: (fd, size))
-        }
-    } catch {
-        throw error.context("push \(text)")
-    }
-}
-
-/// Runs `body` with the layout's blob of `digest` open and its size.
-func withBlobFile(_ layout: String, _ digest: String, _ body: (Int32, Int64) throws -> Void) throws {
-    let file = layout + "/" + (try blobPath(digest))
-    let fd = try check(open(file, O_RDONLY | O_CLOEXEC), "open", file)
-    defer { close(fd) }
-    var info = stat()
-    try check(fstat(fd, &info), "stat", file)
-    try body(fd, Int64(info.st_size))
 }
 
 struct MediaTypeOnly: Decodable { var mediaType: String? }

@@ -228,6 +228,60 @@ import Testing
         #expect(try listing(first, newer) == listing(second, back.stdout.trimmingCharacters(in: .newlines)))
     }
 
+    /// Busybox and a layer of 3.5 MB of random bytes (which gzip does not shrink).
+    func imageWithABigLayer(_ store: TestStore) throws -> String {
+        let base = try store.id(["import", "busybox"])
+        return try store.id(["build", "--from", base, "--run", "head -c 3500000 /dev/urandom > /big"])
+    }
+
+    /// The blob sizes of the manifest that REF names on the registry, as skopeo reads it.
+    func blobSizes(_ registry: RegistryServer, _ name: String) throws -> [Int] {
+        let raw = try shell("skopeo inspect --raw --tls-verify=false docker://\(registry.host)/\(name)")
+        guard raw.status == 0, let manifest = try JSONSerialization.jsonObject(with: Data(raw.stdout.utf8)) as? [String: Any],
+              let layers = manifest["layers"] as? [[String: Any]], let config = manifest["config"] as? [String: Any] else {
+            throw StoreTestError("skopeo inspect --raw: \(raw)")
+        }
+        return (layers + [config]).compactMap { $0["size"] as? Int }
+    }
+
+    /// With chunks of 1 MiB, each blob above 1 MiB goes in PATCHes of 1 MiB and the rest,
+    /// then a PUT; smaller ones in one PUT.
+    @Test func aBlobLargerThanAChunkIsPushedInChunksAndPullsBack() throws {
+        let first = TestStore(), second = TestStore()
+        let id = try imageWithABigLayer(first)
+        let registry = try RegistryServer()
+        defer { registry.stop() }
+        let pushed = try first.plash(["push", id, registry.host + "/plash/chunked:1"], environment: ["PLASH_PUSH_CHUNK_MIB": "1"])
+        #expect(pushed.status == 0, "\(pushed)")
+        let sizes = try blobSizes(registry, "plash/chunked:1")
+        let chunks = sizes.map { $0 > 1 << 20 ? ($0 + (1 << 20) - 1) >> 20 : 0 }.reduce(0, +)
+        #expect(sizes.count == 3 && chunks >= 4, "\(sizes)")
+        #expect(waitUntil { registry.requests("PATCH", "/v2/plash/chunked/blobs/uploads/").count >= chunks })
+        #expect(registry.requests("PATCH", "/v2/plash/chunked/blobs/uploads/").count == chunks, "\(registry.log)")
+        #expect(registry.requests("PUT", "/v2/plash/chunked/blobs/uploads/").count == 3, "\(registry.log)")
+        let inspected = try shell("skopeo inspect --tls-verify=false docker://\(registry.host)/plash/chunked:1")
+        #expect(inspected.status == 0 && inspected.stdout.contains("\"Layers\""), "\(inspected)")
+        let pulled = try second.id(["import-docker", registry.host + "/plash/chunked:1"])
+        #expect(try listing(first, id) == listing(second, pulled))
+        #expect(try listing(second, pulled).contains("/big "))
+    }
+
+    /// A registry that answers every PATCH 405, or the second one 416: the blob goes up
+    /// in one piece, in a new upload session.
+    @Test(arguments: ["PATCH:0:405", "PATCH:2:416"])
+    func aRegistryThatRefusesChunksGetsTheBlobInOnePiece(rule: String) throws {
+        let first = TestStore(), second = TestStore()
+        let id = try imageWithABigLayer(first)
+        let registry = try RegistryServer()
+        defer { registry.stop() }
+        let proxy = try RegistryProxy(to: registry, rules: [rule])
+        defer { proxy.stop() }
+        let pushed = try first.plash(["push", id, proxy.host + "/plash/whole:1"], environment: ["PLASH_PUSH_CHUNK_MIB": "1"])
+        #expect(pushed.status == 0 && pushed.stderr.contains("the registry refused a chunk: uploading in one piece"), "\(pushed)")
+        let pulled = try second.id(["import-docker", registry.host + "/plash/whole:1"])
+        #expect(try listing(first, id) == listing(second, pulled))
+    }
+
     @Test func aPushToADigestOrToARegistryThatRefusesFailsInOneLine() throws {
         let store = TestStore()
         let id = try store.id(["import", "busybox"])
