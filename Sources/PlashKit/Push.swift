@@ -26,14 +26,25 @@ public func pushImage(_ image: Store.Image, to text: String, store: Store, log: 
         let index = try decode(OCIIndex.self, try readBlob(layout, "index.json", digest: nil), "index.json")
         guard let descriptor = index.manifests.first else { throw PlashError.failure("the export wrote no manifest") }
         let manifest = try decode(OCIManifest.self, try readBlob(layout, descriptor), descriptor.digest)
+        let blobs = manifest.layers + [manifest.config]
+        // Blobs seen in another repository of this registry are mounted from there; the
+        // token must allow pulling from it, as docker asks.
+        let sources = BlobSources(store)
+        var mountFrom: [String: String] = [:]
+        for blob in blobs {
+            if let source = sources.repository(of: blob.digest, on: reference.registry), source != reference.repository {
+                mountFrom[blob.digest] = source
+            }
+        }
         let session = RegistrySession(reference)
-        session.scopes = ["repository:\(reference.repository):pull,push"]
-        for blob in manifest.layers + [manifest.config] {
+        session.scopes = ["repository:\(reference.repository):pull,push"] + Set(mountFrom.values).sorted().map { "repository:\($0):pull" }
+        for blob in blobs {
             let exists = try session.request("/blobs/" + blob.digest, method: "HEAD", accept: nil, allowing: [404])
             if exists.status != 404 { continue }
-            log("--> upload \(blob.digest)")
+            let source = mountFrom[blob.digest]
+            log(source.map { "--> mount \(blob.digest) from \($0)" } ?? "--> upload \(blob.digest)")
             try withBlobFile(path, blob.digest) { fd, size in
-                log(try session.uploadBlob(blob.digest, fd: fd, size: size, log: log))
+                log(try session.uploadBlob(blob.digest, fd: fd, size: size, mountingFrom: source, log: log))
             }
             log("--:")
         }
@@ -41,6 +52,7 @@ public func pushImage(_ image: Store.Image, to text: String, store: Store, log: 
             try session.request("/manifests/" + tag, method: "PUT", accept: nil, headers: ["Content-Type: " + descriptor.mediaType],
                                 upload: (fd, 0, size), what: "manifest \(tag)")
         }
+        sources.remember(blobs.map(\.digest), on: reference.registry, repository: reference.repository)
     } catch {
         throw error.context("push \(text)")
     }
@@ -55,18 +67,28 @@ var pushChunkSize: Int64 {
 }
 
 extension RegistrySession {
-    /// Uploads `size` bytes of `fd` as the blob `digest`: POST starts a session; a blob
-    /// above the chunk size goes in PATCHes (each with its Content-Range, each to the
-    /// Location the last answer gave), a PUT ?digest= ends it, with the whole blob as
-    /// its body when there were no chunks. A registry that will not take chunks gets the
-    /// blob in one piece, in a new session. A failed upload's session is cancelled.
-    /// Returns the line that says how much went how fast.
-    func uploadBlob(_ digest: String, fd: Int32, size: Int64, log: (String) -> Void) throws -> String {
+    /// Uploads `size` bytes of `fd` as the blob `digest`: POST starts a session (asking
+    /// first to mount the blob from the repository `source`: done when the registry
+    /// answers 201); a blob above the chunk size goes in PATCHes (each with its
+    /// Content-Range, each to the Location the last answer gave), a PUT ?digest= ends
+    /// it, with the whole blob as its body when there were no chunks. A registry that
+    /// will not take chunks gets the blob in one piece, in a new session. A failed
+    /// upload's session is cancelled. Returns the line that says what went how fast.
+    func uploadBlob(_ digest: String, fd: Int32, size: Int64, mountingFrom source: String?,
+                    log: (String) -> Void) throws -> String {
         let progress = DownloadProgress()
-        var (location, minimum) = try startUpload()
+        let started: (location: String, minimum: Int64)
+        if let source {
+            guard let session = try mount(digest, from: source) else { return "mounted" }
+            log("not mounted: uploading")
+            started = session
+        } else {
+            started = try startUpload()
+        }
+        var location = started.location
         do {
             var whole = true
-            let chunk = max(pushChunkSize, minimum)
+            let chunk = max(pushChunkSize, started.minimum)
             if size > chunk {
                 if let next = try sendChunks(digest, fd: fd, size: size, chunk: chunk, to: location, progress: progress) {
                     location = next
@@ -91,7 +113,20 @@ extension RegistrySession {
     /// (OCI-Chunk-Min-Length, where it says).
     func startUpload() throws -> (location: String, minimum: Int64) {
         let url = reference.base + "/blobs/uploads/"
-        let answer = try request(url, method: "POST", accept: nil, what: "start an upload")
+        return try uploadSession(try request(url, method: "POST", accept: nil, what: "start an upload"), url)
+    }
+
+    /// Asks the registry to mount the blob from another of its repositories: nil when it
+    /// did (201); else a new upload session: the one it answers with when it has not the
+    /// blob there (202), or a fresh one when the token may not pull from there (401, 403).
+    func mount(_ digest: String, from source: String) throws -> (location: String, minimum: Int64)? {
+        let url = reference.base + "/blobs/uploads/?mount=" + percentEncoded(digest) + "&from=" + percentEncoded(source)
+        let answer = try request(url, method: "POST", accept: nil, allowing: [401, 403], what: "mount \(digest) from \(source)")
+        if answer.status == 201 { return nil }
+        return answer.status >= 300 ? try startUpload() : try uploadSession(answer, url)
+    }
+
+    private func uploadSession(_ answer: HTTPAnswer, _ url: String) throws -> (location: String, minimum: Int64) {
         guard answer.fields["location"] != nil else { throw PlashError.failure("the registry gave no upload location") }
         return (try nextLocation(answer, after: url), answer.fields["oci-chunk-min-length"].flatMap { Int64($0) } ?? 0)
     }
@@ -134,6 +169,38 @@ extension RegistrySession {
     /// would expire anyway, so an answer is not waited for long and errors are ignored.
     func cancelUpload(_ location: String) {
         _ = try? request(location, method: "DELETE", accept: nil, allowing: [400, 404, 405], timeout: 5)
+    }
+}
+
+/// Where plash last saw each blob on each registry, so that a push to another of its
+/// repositories can mount the blob instead of uploading it: a symlink
+/// `$PLASH_DATA/blob-sources/HOST/sha256:HEX` to the repository's name (`library/alpine`),
+/// replaced by each pull or push that finds the blob there. A hint only: an entry lost,
+/// stale or unwritable costs an upload, never a pull or a push, so errors are ignored.
+struct BlobSources {
+    let directory: String
+
+    init(_ store: Store) { directory = store.path + "/blob-sources" }
+
+    func repository(of digest: String, on registry: String) -> String? {
+        guard let path = path(digest, registry), let name = readLink(path),
+              let parsed = try? RegistryReference(registry + "/" + name),
+              parsed.registry == registry, parsed.repository == name else { return nil }
+        return name
+    }
+
+    func remember(_ digests: [String], on registry: String, repository: String) {
+        guard mkdir(directory, 0o755) == 0 || errno == EEXIST,
+              mkdir(directory + "/" + registry, 0o755) == 0 || errno == EEXIST else { return }
+        for digest in digests {
+            if let path = path(digest, registry) { try? replaceLink(path, target: repository) }
+        }
+    }
+
+    /// Nil for a name that is no file name of its own (a registry named `..`).
+    private func path(_ digest: String, _ registry: String) -> String? {
+        guard !registry.hasPrefix("."), !registry.contains("/"), (try? blobPath(digest)) != nil else { return nil }
+        return directory + "/" + registry + "/" + digest
     }
 }
 

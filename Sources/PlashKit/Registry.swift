@@ -119,6 +119,8 @@ public func importDocker(_ text: String, refresh: Bool = false, store: Store, in
         let image = try importLayers(downloaded, layout: layout, store: store, inUserNamespace: inUserNamespace,
                                      script: "import-docker \(reference.registry)/\(reference.repository)", log: log)
         try store.remember(referenceKey, image)
+        BlobSources(store).remember(manifest.layers.map(\.digest) + [manifest.config.digest],
+                                    on: reference.registry, repository: reference.repository)
         return image
     } catch {
         throw error.context("import-docker \(text)")

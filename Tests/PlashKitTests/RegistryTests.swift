@@ -282,6 +282,112 @@ import Testing
         #expect(try listing(first, id) == listing(second, pulled))
     }
 
+    /// The access log's mount requests for REPOSITORY, once its manifest was put.
+    func mounts(_ registry: RegistryServer, _ repository: String) -> [String] {
+        _ = waitUntil { !registry.requests("PUT", "/v2/\(repository)/manifests/").isEmpty }
+        return registry.requests("POST", "/v2/\(repository)/blobs/uploads/?mount=")
+    }
+
+    /// The blob uploads to REPOSITORY in the access log: PATCHes and PUTs of data.
+    func uploads(_ registry: RegistryServer, _ repository: String) -> [String] {
+        registry.requests("PATCH", "/v2/\(repository)/blobs/uploads/") + registry.requests("PUT", "/v2/\(repository)/blobs/uploads/")
+    }
+
+    /// The same image pushed to plash/a, then to plash/b: every blob (three layers and the
+    /// config) is mounted from plash/a, none uploaded; with a token realm, the token
+    /// asked for may pull from plash/a.
+    @Test(arguments: [RegistryServer.Auth.anonymous, .token])
+    func aSecondRepositoryOfTheRegistryGetsTheBlobsMountedNotUploaded(auth: RegistryServer.Auth) throws {
+        let store = TestStore()
+        let id = try OCIExportTests().imageWithDeletions(store)
+        let registry = try RegistryServer(auth: auth)
+        defer { registry.stop() }
+        #expect(try store.plash(["push", id, registry.host + "/plash/a:1"]).status == 0)
+        let pushed = try store.plash(["push", id, registry.host + "/plash/b:1"])
+        #expect(pushed.status == 0, "\(pushed)")
+        #expect(pushed.stderr.components(separatedBy: "--> mount sha256:").count - 1 == 4 && !pushed.stderr.contains("upload"), "\(pushed)")
+        let mounted = mounts(registry, "plash/b")
+        #expect(mounted.count == 4 && mounted.allSatisfy { $0.contains("&from=plash/a HTTP/1.1\" 201 ") }, "\(registry.log)")
+        #expect(uploads(registry, "plash/b") == [], "\(registry.log)")
+        if auth == .token {
+            #expect(registry.tokenLog.contains("&scope=repository:plash/b:pull%2Cpush&scope=repository:plash/a:pull"), "\(registry.tokenLog)")
+        }
+        let inspected = try shell("skopeo inspect --tls-verify=false docker://\(registry.host)/plash/b:1")
+        #expect(inspected.status == 0 && inspected.stdout.contains("\"Layers\""), "\(inspected)")
+    }
+
+    /// Another store pulls plash/a, then pushes the image to plash/b: it knows where the
+    /// blobs are from the pull, and mounts them.
+    @Test func anImagePulledFromOneRepositoryIsPushedToAnotherByMounts() throws {
+        let first = TestStore(), second = TestStore()
+        let id = try OCIExportTests().imageWithDeletions(first)
+        let registry = try RegistryServer(auth: .token)
+        defer { registry.stop() }
+        #expect(try first.plash(["push", id, registry.host + "/plash/a:1"]).status == 0)
+        let pulled = try second.id(["import-docker", registry.host + "/plash/a:1"])
+        let pushed = try second.plash(["push", pulled, registry.host + "/plash/b:1"])
+        #expect(pushed.status == 0 && !pushed.stderr.contains("upload"), "\(pushed)")
+        let mounted = mounts(registry, "plash/b")
+        #expect(mounted.count == 4 && mounted.allSatisfy { $0.contains("&from=plash/a HTTP/1.1\" 201 ") }, "\(registry.log)")
+        #expect(uploads(registry, "plash/b") == [], "\(registry.log)")
+        let third = TestStore()
+        #expect(try listing(first, id) == listing(third, try third.id(["import-docker", registry.host + "/plash/b:1"])))
+    }
+
+    /// Where a blob was seen is a hint: one that names a repository without the blob
+    /// costs an upload in the session the mount request answered with; one lost, or
+    /// that names no repository, costs a plain upload.
+    @Test func aStaleOrLostHintOfWhereABlobIsCostsAnUploadOnly() throws {
+        let store = TestStore(), other = TestStore()
+        let id = try OCIExportTests().imageWithDeletions(store)
+        let registry = try RegistryServer()
+        defer { registry.stop() }
+        #expect(try store.plash(["push", id, registry.host + "/plash/a:1"]).status == 0)
+        let hints = store.data + "/blob-sources/" + registry.host
+        let names = try FileManager.default.contentsOfDirectory(atPath: hints)
+        #expect(names.count == 4 && names.allSatisfy { $0.hasPrefix("sha256:") }, "\(names)")
+        for name in names {
+            #expect(try FileManager.default.destinationOfSymbolicLink(atPath: hints + "/" + name) == "plash/a")
+            try FileManager.default.removeItem(atPath: hints + "/" + name)
+            try FileManager.default.createSymbolicLink(atPath: hints + "/" + name, withDestinationPath: "plash/none")
+        }
+        let stale = try store.plash(["push", id, registry.host + "/plash/b:1"])
+        #expect(stale.status == 0 && stale.stderr.components(separatedBy: "not mounted: uploading").count - 1 == 4, "\(stale)")
+        #expect(mounts(registry, "plash/b").filter { $0.contains("\" 202 ") }.count == 4, "\(registry.log)")
+        #expect(registry.requests("PUT", "/v2/plash/b/blobs/uploads/").count == 4, "\(registry.log)")
+
+        // Nonsense where a repository should be, and no hints at all: plain uploads.
+        for name in names.prefix(2) {
+            try FileManager.default.removeItem(atPath: hints + "/" + name)
+            try FileManager.default.createSymbolicLink(atPath: hints + "/" + name, withDestinationPath: "../../Not A Name")
+        }
+        for name in names.dropFirst(2) { try FileManager.default.removeItem(atPath: hints + "/" + name) }
+        let lost = try store.plash(["push", id, registry.host + "/plash/c:1"])
+        #expect(lost.status == 0 && lost.stderr.components(separatedBy: "--> upload ").count - 1 == 4, "\(lost)")
+        #expect(mounts(registry, "plash/c") == [], "\(registry.log)")
+        #expect(try listing(store, id) == listing(other, try other.id(["import-docker", registry.host + "/plash/c:1"])))
+    }
+
+    /// An ordinary user's pushes: the hints live in their own store, owned by them, and
+    /// the second push mounts what the first uploaded.
+    @Test func anOrdinaryUsersSecondPushMountsTheBlobs() throws {
+        let user = try userWithSubordinateIDs
+        let cwd = makeDirectory("push", ownedBy: user)
+        let data = cwd + "/store"
+        let registry = try RegistryServer()
+        defer { registry.stop() }
+        let built = try plashAs(user, ["build", "--from", "busybox", "--run", "echo made > /made"], data: data, directory: cwd)
+        #expect(built.status == 0, "\(built)")
+        let id = built.stdout.trimmingCharacters(in: .newlines)
+        let first = try plashAs(user, ["push", id, registry.host + "/plash/a:1"], data: data, directory: cwd)
+        #expect(first.status == 0 && first.stderr.components(separatedBy: "--> upload ").count - 1 == 3, "\(first)")
+        let second = try plashAs(user, ["push", id, registry.host + "/plash/b:1"], data: data, directory: cwd)
+        #expect(second.status == 0 && !second.stderr.contains("upload"), "\(second)")
+        let mounted = mounts(registry, "plash/b")
+        #expect(mounted.count == 3 && mounted.allSatisfy { $0.contains("&from=plash/a HTTP/1.1\" 201 ") }, "\(registry.log)")
+        #expect(try rootOwnedFiles([data, cwd]) == "")
+    }
+
     @Test func aPushToADigestOrToARegistryThatRefusesFailsInOneLine() throws {
         let store = TestStore()
         let id = try store.id(["import", "busybox"])
