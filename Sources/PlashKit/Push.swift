@@ -76,7 +76,6 @@ extension RegistrySession {
     /// upload's session is cancelled. Returns the line that says what went how fast.
     func uploadBlob(_ digest: String, fd: Int32, size: Int64, mountingFrom source: String?,
                     log: (String) -> Void) throws -> String {
-        let progress = DownloadProgress()
         let started: (location: String, minimum: Int64)
         if let source {
             guard let session = try mount(digest, from: source) else { return "mounted" }
@@ -86,6 +85,7 @@ extension RegistrySession {
             started = try startUpload()
         }
         var location = started.location
+        let progress = DownloadProgress("uploaded")
         do {
             var whole = true
             let chunk = max(pushChunkSize, started.minimum)
@@ -101,12 +101,12 @@ extension RegistrySession {
             }
             let done = location + (location.contains("?") ? "&" : "?") + "digest=" + percentEncoded(digest)
             try request(done, method: "PUT", accept: nil, headers: ["Content-Type: application/octet-stream"],
-                        upload: whole ? (fd, 0, size) : nil, what: "upload \(digest)", progress: progress.update)
+                        upload: whole ? (fd, 0, size) : nil, what: "upload \(digest)", progress: whole ? progress.update : nil)
         } catch {
             cancelUpload(location)
             throw error
         }
-        return "uploaded" + progress.finish().dropFirst("downloaded".count)
+        return progress.finish()
     }
 
     /// A new upload session: its URL, and the smallest chunk the registry takes

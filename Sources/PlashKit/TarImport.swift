@@ -91,14 +91,17 @@ func extractArchive(_ fd: Int32, into staging: Staging, log: (String) -> Void) t
     log("--:")
 }
 
-/// A download's progress on stderr: on a terminal one line redrawn in place (bytes,
-/// percent, rate), cleared at the end for the one line that stays.
+/// A download's (or an upload's) progress on stderr: on a terminal one line redrawn in
+/// place (bytes, percent, rate), cleared at the end for the one line that stays.
 final class DownloadProgress {
+    private let verb: String
     private let terminal = isatty(2) == 1
     private let start = monotonicSeconds()
     private var lastDrawn = -1.0
     private var received: Int64 = 0
     private var total: Int64?
+
+    init(_ verb: String = "downloaded") { self.verb = verb }
 
     func update(_ received: Int64, _ total: Int64?) {
         self.received = received
@@ -111,7 +114,7 @@ final class DownloadProgress {
         }
     }
 
-    /// The line for the log: what was downloaded, how fast.
+    /// The line for the log: what was downloaded (or uploaded), how fast.
     func finish() -> String {
         if terminal { writeStandardError("\r\u{1b}[K") }
         return line(monotonicSeconds())
@@ -119,7 +122,7 @@ final class DownloadProgress {
 
     private func line(_ now: Double) -> String {
         let rate = Double(received) / max(now - start, 0.001)
-        var text = "downloaded " + byteCount(received)
+        var text = verb + " " + byteCount(received)
         if let total, total > 0 {
             text += " of \(byteCount(total)) (\(received * 100 / total)%)"
         }

@@ -253,6 +253,9 @@ import Testing
         defer { registry.stop() }
         let pushed = try first.plash(["push", id, registry.host + "/plash/chunked:1"], environment: ["PLASH_PUSH_CHUNK_MIB": "1"])
         #expect(pushed.status == 0, "\(pushed)")
+        // Without a terminal a line per upload, the whole blob counted across its chunks.
+        let lines = pushed.stderr.split(separator: "\n").filter { $0.hasPrefix("uploaded ") }
+        #expect(lines.count == 3 && lines.allSatisfy { $0.contains("(100%), ") } && !pushed.stderr.contains("\r"), "\(pushed)")
         let sizes = try blobSizes(registry, "plash/chunked:1")
         let chunks = sizes.map { $0 > 1 << 20 ? ($0 + (1 << 20) - 1) >> 20 : 0 }.reduce(0, +)
         #expect(sizes.count == 3 && chunks >= 4, "\(sizes)")
@@ -264,6 +267,24 @@ import Testing
         let pulled = try second.id(["import-docker", registry.host + "/plash/chunked:1"])
         #expect(try listing(first, id) == listing(second, pulled))
         #expect(try listing(second, pulled).contains("/big "))
+    }
+
+    /// On a terminal (script(1) gives one) the upload's line is redrawn in place,
+    /// counting the chunks of a blob as one.
+    @Test func onATerminalAPushShowsEachUploadsProgressOnOneLine() throws {
+        let store = TestStore()
+        let id = try imageWithABigLayer(store)
+        let registry = try RegistryServer()
+        defer { registry.stop() }
+        let command = "\(plash) push \(id) \(registry.host)/plash/terminal:1"
+        let result = try run("/usr/bin/script", ["-qec", command, "/dev/null"],
+                             environment: store.environment.merging(["PLASH_PUSH_CHUNK_MIB": "1"]) { $1 })
+        #expect(result.status == 0, "\(result)")
+        // The layer of 3.5 MB drawn whole, though it went in four requests; the drawn
+        // line is cleared (not ended) before the line that stays.
+        let drawn = #"\r\x1b\[Kuploaded 3\.\d MiB of 3\.\d MiB \(100%\), [^\r\n]*\r\x1b\[K"#
+        #expect(result.stdout.range(of: drawn, options: .regularExpression) != nil
+                && !result.stdout.contains("downloaded"), "\(result)")
     }
 
     /// A registry that answers every PATCH 405, or the second one 416: the blob goes up
