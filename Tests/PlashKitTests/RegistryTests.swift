@@ -409,6 +409,58 @@ import Testing
         #expect(try rootOwnedFiles([data, cwd]) == "")
     }
 
+    /// A registry that fails a chunk (500) or a whole blob (503) in mid-push: one line,
+    /// exit 1, the upload session cancelled, no manifest on the registry, nothing left
+    /// in staging; the next push completes the image.
+    @Test(arguments: ["PATCH:2:500", "PUT:1:503"])
+    func aRegistryFailingInMidUploadGetsNoManifestAndTheNextPushCompletes(rule: String) throws {
+        let first = TestStore(), second = TestStore()
+        let id = try imageWithABigLayer(first)
+        let registry = try RegistryServer()
+        defer { registry.stop() }
+        let proxy = try RegistryProxy(to: registry, rules: [rule])
+        defer { proxy.stop() }
+        let reference = proxy.host + "/plash/failing:1"
+        let failed = try first.plash(["push", id, reference], environment: ["PLASH_PUSH_CHUNK_MIB": "1"])
+        // The log of what went before, then the error in one line.
+        let errors = failed.stderr.split(separator: "\n").filter { $0.hasPrefix("plash:") }
+        let error = errors.first ?? "no error line"
+        #expect(failed.status == 1 && errors.count == 1 && failed.stderr.hasSuffix(error + "\n")
+                && error.hasPrefix("plash: push \(reference): upload sha256:") && error.contains(": HTTP 50"), "\(failed)")
+        #expect(first.stagingDirectories == [])
+        #expect(waitUntil { registry.requests("DELETE", "/v2/plash/failing/blobs/uploads/").count == 1 }, "\(registry.log)")
+        #expect(registry.requests("PUT", "/v2/plash/failing/manifests/") == [], "\(registry.log)")
+        let missing = try shell("skopeo inspect --tls-verify=false docker://\(registry.host)/plash/failing:1")
+        #expect(missing.status != 0, "\(missing)")
+
+        let again = try first.plash(["push", id, reference], environment: ["PLASH_PUSH_CHUNK_MIB": "1"])
+        #expect(again.status == 0, "\(again)")
+        #expect(try listing(first, id) == listing(second, try second.id(["import-docker", registry.host + "/plash/failing:1"])))
+    }
+
+    /// A registry nobody listens on, and credentials the registry or its token realm
+    /// refuse: one line each, exit 1.
+    @Test func aPushToAnUnreachableRegistryOrWithWrongCredentialsFailsInOneLine() throws {
+        let store = TestStore()
+        let id = try store.id(["import", "busybox"])
+        let nobody = try ReservedPort()
+        let unreachable = try store.plash(["push", id, "127.0.0.1:\(nobody.port)/plash/x:1"])
+        #expect(unreachable.status == 1 && unreachable.stderr == "plash: push 127.0.0.1:\(nobody.port)/plash/x:1: connect 127.0.0.1:\(nobody.port): Connection refused\n",
+                "\(unreachable)")
+        let file = makeDirectory("auth") + "/auth.json"
+        let wrong = Data("user:nope".utf8).base64EncodedString()
+        for auth in [RegistryServer.Auth.basic, .tokenForUser] {
+            let registry = try RegistryServer(auth: auth)
+            defer { registry.stop() }
+            try #"{"auths": {"\#(registry.host)": {"auth": "\#(wrong)"}}}"#.write(toFile: file, atomically: true, encoding: .utf8)
+            let refused = try store.plash(["push", id, registry.host + "/plash/x:1"], environment: ["REGISTRY_AUTH_FILE": file])
+            let why = auth == .basic ? "HTTP 401 Unauthorized: credentials refused" : "HTTP 401 Unauthorized"
+            #expect(refused.status == 1 && refused.stderr.hasPrefix("plash: push \(registry.host)/plash/x:1: ") && refused.stderr.contains(why)
+                    && refused.stderr.split(separator: "\n").count == 1, "\(refused)")
+            #expect(registry.requests("PUT", "/v2/plash/x/") == [] && store.stagingDirectories == [], "\(registry.log)")
+        }
+    }
+
     @Test func aPushToADigestOrToARegistryThatRefusesFailsInOneLine() throws {
         let store = TestStore()
         let id = try store.id(["import", "busybox"])
