@@ -63,7 +63,7 @@ public func pushImage(_ image: Store.Image, to text: String, store: Store, log: 
 /// request's body (at 100 MB, say); a chunk well below that passes, and is large
 /// enough that a connection per chunk costs nothing.
 var pushChunkSize: Int64 {
-    Int64(environment("PLASH_PUSH_CHUNK_MIB").flatMap { Int($0) }.map { max($0, 1) } ?? 32) << 20
+    Int64(environment("PLASH_PUSH_CHUNK_MIB").flatMap { Int($0) }.map { min(max($0, 1), 1 << 20) } ?? 32) << 20
 }
 
 extension RegistrySession {
@@ -190,17 +190,21 @@ struct BlobSources {
     }
 
     func remember(_ digests: [String], on registry: String, repository: String) {
-        guard mkdir(directory, 0o755) == 0 || errno == EEXIST,
+        guard isFileName(registry), mkdir(directory, 0o755) == 0 || errno == EEXIST,
               mkdir(directory + "/" + registry, 0o755) == 0 || errno == EEXIST else { return }
         for digest in digests {
             if let path = path(digest, registry) { try? replaceLink(path, target: repository) }
         }
     }
 
-    /// Nil for a name that is no file name of its own (a registry named `..`).
     private func path(_ digest: String, _ registry: String) -> String? {
-        guard !registry.hasPrefix("."), !registry.contains("/"), (try? blobPath(digest)) != nil else { return nil }
+        guard isFileName(registry), (try? blobPath(digest)) != nil else { return nil }
         return directory + "/" + registry + "/" + digest
+    }
+
+    /// Whether the registry's name is a file name of its own (not `..`, say).
+    private func isFileName(_ registry: String) -> Bool {
+        !registry.isEmpty && !registry.hasPrefix(".") && !registry.contains("/")
     }
 }
 

@@ -267,6 +267,12 @@ import Testing
         let pulled = try second.id(["import-docker", registry.host + "/plash/chunked:1"])
         #expect(try listing(first, id) == listing(second, pulled))
         #expect(try listing(second, pulled).contains("/big "))
+
+        // A chunk size too large to mean anything is the largest one, not a wrapped-around number.
+        let third = TestStore()
+        let other = try imageWithABigLayer(third)
+        let whole = try third.plash(["push", other, registry.host + "/plash/huge:1"], environment: ["PLASH_PUSH_CHUNK_MIB": "99999999999999"])
+        #expect(whole.status == 0 && registry.requests("PATCH", "/v2/plash/huge/").isEmpty, "\(whole)")
     }
 
     /// On a terminal (script(1) gives one) the upload's line is redrawn in place,
