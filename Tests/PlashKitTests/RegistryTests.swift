@@ -223,6 +223,8 @@ import Testing
         #expect(again.status == 0, "\(again)")
         // The new layer and the new config; the three below are in the registry already.
         #expect(again.stderr.components(separatedBy: "--> upload ").count - 1 == 2, "\(again)")
+        #expect(waitUntil { registry.requests("PUT", "/v2/plash/pushed/manifests/").count == 2 })
+        #expect(registry.requests("PUT", "/v2/plash/pushed/blobs/uploads/").count == 6, "\(registry.log)")
         let back = try second.plash(["import-docker", registry.host + "/plash/pushed:v2"])
         #expect(back.status == 0 && back.stderr.contains("download layer 4/4") && !back.stderr.contains("download layer 3/4"), "\(back)")
         #expect(try listing(first, newer) == listing(second, back.stdout.trimmingCharacters(in: .newlines)))
