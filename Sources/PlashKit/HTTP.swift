@@ -127,8 +127,16 @@ public func httpRequest(_ url: String, method: String = "GET", headers: [String]
         let length = upload.map { "Content-Length: \($0.size)\r\n" } ?? (["POST", "PUT"].contains(method) ? "Content-Length: 0\r\n" : "")
         try connection.send("\(method) \(target) HTTP/1.1\r\nHost: \(address.authority)\r\nUser-Agent: plash\r\n" + accept + length
                             + extra.map { $0 + "\r\n" }.joined() + "Accept-Encoding: identity\r\nConnection: close\r\n\r\n")
-        if let upload { try connection.send(file: upload.fd, offset: upload.offset, size: upload.size, progress: progress) }
-        let head = try connection.readHead()
+        // A server may answer (413 Payload Too Large, say) and close before it read the
+        // whole body; the kernel keeps its answer for us to read, and it says more than
+        // the reset that the rest of the body met.
+        var unsent: (any Error)?
+        if let upload {
+            do { try connection.send(file: upload.fd, offset: upload.offset, size: upload.size, progress: progress) } catch { unsent = error }
+        }
+        let head: ResponseHead
+        do { head = try connection.readHead() } catch { throw unsent ?? error }
+        if let unsent, head.status < 400 { throw unsent }
         if [301, 302, 303, 307, 308].contains(head.status), let location = head.fields["location"] {
             address = try address.resolving(location)
             continue

@@ -446,6 +446,23 @@ import Testing
         #expect(try listing(first, id) == listing(second, try second.id(["import-docker", registry.host + "/plash/failing:1"])))
     }
 
+    /// A proxy before the registry that answers 413 to a big upload and closes, its body
+    /// unread (more than the sockets' buffers hold): its answer is the error, not the
+    /// connection reset that the rest of the upload met.
+    @Test func anUploadRefusedBeforeItsBodyWasReadFailsWithTheAnswer() throws {
+        let store = TestStore()
+        let base = try store.id(["import", "busybox"])
+        let id = try store.id(["build", "--from", base, "--run", "head -c 40000000 /dev/urandom > /big"])
+        let registry = try RegistryServer()
+        defer { registry.stop() }
+        let proxy = try RegistryProxy(to: registry, rules: ["PUT:2:413!"])
+        defer { proxy.stop() }
+        let refused = try store.plash(["push", id, proxy.host + "/plash/capped:1"], environment: ["PLASH_PUSH_CHUNK_MIB": "1024"])
+        let error = refused.stderr.split(separator: "\n").last ?? ""
+        #expect(refused.status == 1 && error.hasPrefix("plash: push \(proxy.host)/plash/capped:1: upload sha256:")
+                && error.contains(": HTTP 413 "), "\(refused)")
+    }
+
     /// A registry nobody listens on, and credentials the registry or its token realm
     /// refuse: one line each, exit 1.
     @Test func aPushToAnUnreachableRegistryOrWithWrongCredentialsFailsInOneLine() throws {

@@ -5,14 +5,15 @@ that it prints as its first line, it passes every request to the registry on
 back here) and its answer back, except where a rule says otherwise.
 
 A rule METHOD:N:STATUS answers the Nth request of METHOD (counted from 1; 0: every one)
-with STATUS and an empty body, after reading the request's body, without passing it on.
+with STATUS and an empty body, after reading the request's body, without passing it on;
+METHOD:N:STATUS! answers at once and closes, the body unread (a proxy that caps bodies).
 
-Usage: registry-proxy.py UPSTREAM [RULE...]     e.g. PATCH:0:405, PATCH:2:500
+Usage: registry-proxy.py UPSTREAM [RULE...]     e.g. PATCH:0:405, PATCH:2:500, PUT:2:413!
 """
 import http.client, http.server, sys, threading
 
 upstream = int(sys.argv[1])
-rules = [(m, int(n), int(s)) for m, n, s in (rule.split(":") for rule in sys.argv[2:])]
+rules = [(m, int(n), int(s.rstrip("!")), s.endswith("!")) for m, n, s in (rule.split(":") for rule in sys.argv[2:])]
 counts = {}
 lock = threading.Lock()
 
@@ -22,16 +23,18 @@ class Handler(http.server.BaseHTTPRequestHandler):
         pass
 
     def handle_one(self):
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         with lock:
             counts[self.command] = counts.get(self.command, 0) + 1
             number = counts[self.command]
-        for method, n, status in rules:
-            if method == self.command and n in (0, number):
-                self.send_response(status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-                return
+        rule = next((r for r in rules if r[0] == self.command and r[1] in (0, number)), None)
+        if rule is None or not rule[3]:
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if rule is not None:
+            self.send_response(rule[2])
+            self.send_header("Content-Length", "0")
+            self.send_header("Connection", "close")
+            self.end_headers()
+            return
         connection = http.client.HTTPConnection("127.0.0.1", upstream, timeout=60)
         headers = {k: v for k, v in self.headers.items() if k.lower() not in ("connection", "content-length")}
         connection.request(self.command, self.path, body=body, headers=headers)
