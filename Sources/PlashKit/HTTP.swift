@@ -129,10 +129,14 @@ public func httpRequest(_ url: String, method: String = "GET", headers: [String]
                             + extra.map { $0 + "\r\n" }.joined() + "Accept-Encoding: identity\r\nConnection: close\r\n\r\n")
         // A server may answer (413 Payload Too Large, say) and close before it read the
         // whole body; the kernel keeps its answer for us to read, and it says more than
-        // the reset that the rest of the body met.
-        var unsent: (any Error)?
+        // the reset that the rest of the body met. (A stalled one is not waited for twice.)
+        var unsent: PlashError?
         if let upload {
-            do { try connection.send(file: upload.fd, offset: upload.offset, size: upload.size, progress: progress) } catch { unsent = error }
+            do {
+                try connection.send(file: upload.fd, offset: upload.offset, size: upload.size, progress: progress)
+            } catch let error as PlashError where error.errno == EPIPE || error.errno == ECONNRESET {
+                unsent = error
+            }
         }
         let head: ResponseHead
         do { head = try connection.readHead() } catch { throw unsent ?? error }
