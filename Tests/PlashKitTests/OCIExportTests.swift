@@ -2,7 +2,8 @@ import Foundation
 import PlashTestSupport
 import Testing
 
-/// export-oci, read back by skopeo and umoci (Debian's packages; scripts/test installs them).
+/// export-oci, read back by skopeo, umoci and oci-image-tool (Debian's packages; scripts/test
+/// installs them).
 @Suite struct OCIExportTests {
     /// busybox, a layer that adds a file and a directory, a layer that deletes the file
     /// and replaces the directory: the deletions must survive as whiteouts.
@@ -38,6 +39,26 @@ import Testing
         #expect(inPlash.stdout == inUmoci.stdout)
         #expect(inUmoci.stdout.contains("/d/n ") && !inUmoci.stdout.contains("/gone") && !inUmoci.stdout.contains("/d/sub"),
                 "\(inUmoci.stdout)")
+    }
+
+    /// oci-image-tool validate (Debian's 1.0.0-rc1: `--type image` is the layout type)
+    /// checks the index, manifest, config and every blob's digest, size and media type.
+    /// That version cannot read any layout tar (its tar walker wraps its own end-of-walk
+    /// signal into an error, skopeo's and umoci's tars fail the same), so the tar is
+    /// checked by unpacking it with GNU tar and validating what it holds.
+    @Test func ociImageToolValidatesTheLayoutAsADirectoryAndAsATar() throws {
+        let store = TestStore()
+        let id = try imageWithDeletions(store)
+        let dir = makeDirectory("oci")
+        #expect(try store.plash(["export-oci", id, dir + "/layout", "--tag", "t1"]).status == 0)
+        #expect(try store.plash(["export-oci", id, dir + "/layout.tar", "--tag", "t1"]).status == 0)
+        let validated = try shell("oci-image-tool validate --type image --ref name=t1 '\(dir)/layout'")
+        #expect(validated.status == 0 && validated.stdout.contains("Validation succeeded"), "\(validated)")
+        let untarred = try shell("""
+            mkdir '\(dir)/untarred' && tar -xf '\(dir)/layout.tar' -C '\(dir)/untarred' &&
+            oci-image-tool validate --type image --ref name=t1 '\(dir)/untarred'
+            """)
+        #expect(untarred.status == 0 && untarred.stdout.contains("Validation succeeded"), "\(untarred)")
     }
 
     @Test func theSameImageExportedTwiceHasTheSameDigests() throws {
