@@ -425,3 +425,10 @@ void plash_gzip_encoder_free(plash_encoder *e) {
     deflateEnd(&e->gzip);
     free(e);
 }
+
+ssize_t plash_copy_file_range(int in, long long *offset, int out, size_t size) {
+    off_t at = (off_t)*offset;
+    ssize_t n = copy_file_range(in, &at, out, NULL, size, 0);
+    *offset = (long long)at;
+    return n;
+}

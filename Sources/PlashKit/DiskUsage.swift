@@ -33,12 +33,16 @@ public func imageUsage(_ layers: [Int: (parent: Int, size: Int64)]) -> [ImageUsa
     }
 }
 
-/// Per image of the store, from du (files hard-linked between layers count once).
+/// Per image of the store, from du (files hard-linked between layers count once). A
+/// layer's size is its files and its kept blob (LayerBlob.swift), which go together.
 public func storeUsage(_ store: Store) throws -> [ImageUsage] {
     let images = store.images()
-    let sizes = try diskUsage(images.map(\.data), store: store)
+    let blobs = images.map { blobFile($0.node) }.filter { access($0, F_OK) == 0 }
+    let sizes = try diskUsage(images.map(\.data) + blobs, store: store)
     var layers: [Int: (parent: Int, size: Int64)] = [:]
-    for image in images { layers[image.id] = (store.parent(of: image), sizes[image.data] ?? 0) }
+    for image in images {
+        layers[image.id] = (store.parent(of: image), (sizes[image.data] ?? 0) + (sizes[blobFile(image.node)] ?? 0))
+    }
     return imageUsage(layers)
 }
 

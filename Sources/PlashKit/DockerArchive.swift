@@ -29,7 +29,8 @@ public func dockerReference(_ reference: String) -> (name: String, tag: String)?
 /// `plash export-docker-archive IMAGE FILE [--tag REF]`: what `docker save` writes and
 /// `docker load` and `podman load` read: manifest.json naming the config and the plain
 /// layer tars (as docker 25 does, under blobs/sha256/), and the legacy `repositories`
-/// when tagged. The layers and config are export-oci's, uncompressed.
+/// when tagged. The layers and config are export-oci's, uncompressed: an imported
+/// layer's tar is its kept blob's, so its diff_id is the source's.
 public func exportDockerArchive(_ image: Store.Image, to file: String, reference: String?, store: Store) throws {
     let staging = try store.makeStaging("export-docker")
     defer { try? removeTree(staging.path) }
@@ -37,7 +38,7 @@ public func exportDockerArchive(_ image: Store.Image, to file: String, reference
         let root = staging.path + "/archive"
         let blobs = root + "/blobs/sha256"
         for dir in [root, root + "/blobs", blobs] { try check(mkdir(dir, 0o755), "create", dir) }
-        let (config, layers) = try writeImageBlobs(image, store: store, blobs: blobs, compress: false)
+        let (config, layers) = try writeImageBlobs(image, store: store, blobs: blobs, compress: false, link: true)
         let path = { (descriptor: OCIDescriptor) in "blobs/sha256/" + descriptor.digest.dropFirst("sha256:".count) }
         var tags: [String]? = nil
         if let reference, let (name, tag) = dockerReference(reference) {

@@ -71,8 +71,9 @@ func ociJSON<T: Encodable>(_ value: T) throws -> [UInt8] {
 }
 
 /// `plash export-oci IMAGE DIR|FILE.tar [--tag TAG]`: an OCI image layout with one
-/// gzip layer per plash layer, read from the layer directories themselves (not the
-/// merged tree), so what an upper layer deleted leaves as a whiteout. A DIR that is a
+/// layer per plash layer: an imported layer's own blob, a built layer's gzip of its
+/// layer directory itself (not the merged tree), so what an upper layer deleted leaves
+/// as a whiteout. A DIR that is a
 /// layout already keeps its other tags; a FILE.tar is the layout as one tar, written
 /// beside and renamed into place. Blobs are content-addressed, so a failed export
 /// leaves no wrong blob, and index.json is replaced in one rename.
@@ -96,7 +97,10 @@ public func exportOCI(_ image: Store.Image, to target: String, tag: String, stor
         for dir in [layout, layout + "/blobs", blobs] where mkdir(dir, 0o755) == -1 && errno != EEXIST {
             throw PlashError.system("create", dir)
         }
-        let (configDescriptor, descriptors) = try writeImageBlobs(image, store: store, blobs: blobs, compress: true)
+        // Kept blobs are hard-linked into plash's own staging (a layout tar, or the layout
+        // that push uploads): nothing else writes there, and it goes when the export ends.
+        let link = asTar || layout.hasPrefix(store.tmp + "/")
+        let (configDescriptor, descriptors) = try writeImageBlobs(image, store: store, blobs: blobs, compress: true, link: link)
         var manifest = try writeBlob(try ociJSON(OCIManifest(config: configDescriptor, layers: descriptors)),
                                      type: "application/vnd.oci.image.manifest.v1+json", blobs: blobs)
         manifest.annotations = ["org.opencontainers.image.ref.name": tag]
@@ -131,15 +135,17 @@ func archiveDirectory(_ dir: String, to file: String) throws {
 }
 
 /// The image's layers, bottom first, and its config, as blobs named by their SHA-256 in
-/// `blobs`: gzip layers for an OCI layout, plain tars (digest and diff_id the same) for a
-/// docker archive.
-func writeImageBlobs(_ image: Store.Image, store: Store, blobs: String, compress: Bool) throws
-    -> (config: OCIDescriptor, layers: [OCIDescriptor]) {
+/// `blobs`: each layer's kept blob for an OCI layout (LayerBlob.swift: made and kept at
+/// the first export of a built layer), plain tars (digest and diff_id the same) for a
+/// docker archive. `link` hard-links kept blobs where the layout is plash's own staging.
+func writeImageBlobs(_ image: Store.Image, store: Store, blobs: String, compress: Bool, link: Bool)
+    throws -> (config: OCIDescriptor, layers: [OCIDescriptor]) {
     let layers = Array(store.layers(of: image).reversed())
     var descriptors: [OCIDescriptor] = []
     var diffIDs: [String] = []
     for layer in layers {
-        let (descriptor, diffID) = try writeLayerBlob(layer, blobs: blobs, compress: compress)
+        let (descriptor, diffID) = compress ? try placeLayerBlob(node(ofLayer: layer), store: store, blobs: blobs, link: link)
+                                            : try writeLayerTar(node(ofLayer: layer), store: store, blobs: blobs)
         descriptors.append(descriptor)
         diffIDs.append(diffID)
     }
@@ -153,6 +159,32 @@ func writeImageBlobs(_ image: Store.Image, store: Store, blobs: String, compress
     return (configDescriptor, descriptors)
 }
 
+/// An OCI layout's layer: the node's kept blob, put into `blobs`.
+func placeLayerBlob(_ node: String, store: Store, blobs: String, link: Bool) throws -> (OCIDescriptor, String) {
+    let kept = try keptBlob(node, store: store)!
+    try placeBlob(blobFile(node), digest: kept.digest, blobs: blobs, link: link)
+    return (kept.descriptor, kept.diff_id)
+}
+
+/// A docker archive's layer: the kept blob uncompressed (an imported layer's own tar),
+/// or, for a layer without one, the tar of its files; named by its digest, the diff_id.
+func writeLayerTar(_ node: String, store: Store, blobs: String) throws -> (OCIDescriptor, String) {
+    let temporary = blobs + "/.layer.plash-\(getpid())"
+    defer { unlink(temporary) }
+    var diffID: String
+    if let kept = try keptBlob(node, store: store, make: false) {
+        try writeUncompressed(blobFile(node), kept, to: temporary)
+        diffID = kept.diff_id
+    } else {
+        diffID = try writeLayerTar(node + "/_data", to: temporary, compress: false).diffID
+    }
+    var info = stat()
+    try check(stat(temporary, &info), "stat", temporary)
+    let target = blobs + "/" + diffID.dropFirst("sha256:".count)
+    try check(rename(temporary, target), "rename", target)
+    return (OCIDescriptor(mediaType: "application/vnd.oci.image.layer.v1.tar", digest: diffID, size: Int(info.st_size)), diffID)
+}
+
 /// Whether the merged image holds plash's entrypoint: the topmost layer that names it
 /// decides (a character device there is a whiteout).
 func hasEntrypoint(_ bottomFirst: [String]) -> Bool {
@@ -163,34 +195,31 @@ func hasEntrypoint(_ bottomFirst: [String]) -> Bool {
     return false
 }
 
-/// One layer as a blob: the tar's SHA-256 is its diff_id, the file's (gzip or the
-/// tar itself) its digest.
-func writeLayerBlob(_ layer: String, blobs: String, compress: Bool) throws -> (OCIDescriptor, String) {
-    let temporary = blobs + "/.layer.plash-\(getpid())"
-    defer { unlink(temporary) }
-    let out = try check(open(temporary, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644), "create", temporary)
+/// The tar of a layer directory at `file`, gzip-compressed or plain: its descriptor
+/// (the file's SHA-256 is its digest) and its diff_id (the tar's SHA-256).
+func writeLayerTar(_ layer: String, to file: String, compress: Bool) throws -> (descriptor: OCIDescriptor, diffID: String) {
+    let out = try check(open(file, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644), "create", file)
     defer { close(out) }
-    guard let encoder = plash_gzip_encoder_new(out, 6) else { throw PlashError.system("compress", temporary) }
+    guard let encoder = plash_gzip_encoder_new(out, 6) else { throw PlashError.system("compress", file) }
     defer { plash_gzip_encoder_free(encoder) }
     let root = try check(open(layer, O_RDONLY | O_DIRECTORY | O_CLOEXEC), "open", layer)
     defer { close(root) }
     var uncompressed = SHA256()
-    let writer = TarWriter(fd: out, name: temporary)
+    let writer = TarWriter(fd: out, name: file)
     writer.ociWhiteouts = true
     writer.sink = { bytes in
         uncompressed.update(bytes)
         if compress {
-            try check(bytes.withUnsafeBytes { plash_gzip_encoder_write(encoder, $0.baseAddress, $0.count, 0) }, "write", temporary)
+            try check(bytes.withUnsafeBytes { plash_gzip_encoder_write(encoder, $0.baseAddress, $0.count, 0) }, "write", file)
         } else {
-            try writeAll(out, bytes, path: temporary)
+            try writeAll(out, bytes, path: file)
         }
     }
     try writer.writeTree(root)
-    if compress { try check(plash_gzip_encoder_write(encoder, nil, 0, 1), "write", temporary) }
+    if compress { try check(plash_gzip_encoder_write(encoder, nil, 0, 1), "write", file) }
     let diffID = uncompressed.hexDigest()
-    let digest = compress ? try hashFile(out, path: temporary) : diffID
+    let digest = compress ? try hashFile(out, path: file) : diffID
     let size = Int(lseek(out, 0, SEEK_END))
-    try check(rename(temporary, blobs + "/" + digest), "rename", blobs + "/" + digest)
     return (OCIDescriptor(mediaType: compress ? ociLayerType : "application/vnd.oci.image.layer.v1.tar",
                           digest: "sha256:" + digest, size: size), "sha256:" + diffID)
 }

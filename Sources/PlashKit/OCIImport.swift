@@ -140,6 +140,9 @@ func readBlob(_ layout: Int32, _ path: String, digest: String?) throws -> [UInt8
 func importLayers(_ layers: [SourceLayer], layout: Int32, store: Store, inUserNamespace: Bool, script: String,
                   log: (String) -> Void) throws -> Store.Image {
     let keys = layerKeys(layers)
+    // A layout in the store's tmp/ is plash's own staging (a download, an unpacked
+    // tar): its blobs are hard-linked into the layers, not copied.
+    let linkBlobs = readLink(procPath(layout))?.hasPrefix(store.tmp + "/") == true
     // The topmost layer already in the store; those above it are extracted.
     let present = keys.lastIndex { store.cached($0) != nil }
     var stagings: [Staging] = []
@@ -148,7 +151,7 @@ func importLayers(_ layers: [SourceLayer], layout: Int32, store: Store, inUserNa
         log("--> \(script) layer \(index + 1)/\(layers.count) \(layer.diffID)")
         let staging = try store.makeStaging("import")
         stagings.append(staging)
-        try extractLayer(layer, layout: layout, into: staging.data, inUserNamespace: inUserNamespace)
+        try extractLayer(layer, layout: layout, into: staging.path, linkBlob: linkBlobs, inUserNamespace: inUserNamespace)
         log("--:")
     }
     var image = present.map { store.cached(keys[$0])! }
@@ -162,15 +165,23 @@ func importLayers(_ layers: [SourceLayer], layout: Int32, store: Store, inUserNa
     return image
 }
 
-func extractLayer(_ layer: SourceLayer, layout: Int32, into data: String, inUserNamespace: Bool) throws {
+/// Extracts a layer into `staging`'s `_data` and keeps its blob beside (LayerBlob.swift):
+/// the blob is brought into the staging first, then checked and extracted from there,
+/// so what is kept is what was checked.
+func extractLayer(_ layer: SourceLayer, layout: Int32, into staging: String, linkBlob: Bool, inUserNamespace: Bool) throws {
     let relative = try TarExtractor.relativePath(layer.path, layer.path)
-    let fd = plash_open_beneath(layout, relative, O_RDONLY | O_CLOEXEC, 0)
-    if fd < 0 { throw PlashError.system("open", layer.path) }
+    let source = plash_open_beneath(layout, relative, O_RDONLY | O_CLOEXEC, 0)
+    if source < 0 { throw PlashError.system("open", layer.path) }
+    defer { close(source) }
+    let kept = blobFile(staging)
+    try keepImportedBlob(source, at: kept, link: linkBlob)
+    let fd = try check(open(kept, O_RDONLY | O_CLOEXEC), "open", kept)
     defer { close(fd) }
-    if let digest = layer.digest {
-        let actual = "sha256:" + (try hashFile(fd, path: layer.path))
-        if actual != digest { throw PlashError.failure("\(layer.path): its digest is \(actual), not \(digest)") }
+    let digest = "sha256:" + (try hashFile(fd, path: layer.path))
+    if let expected = layer.digest, digest != expected {
+        throw PlashError.failure("\(layer.path): its digest is \(digest), not \(expected)")
     }
+    let data = staging + "/_data"
     try check(mkdir(data, 0o755), "create", data)
     let root = try check(open(data, O_RDONLY | O_DIRECTORY | O_CLOEXEC), "open", data)
     defer { close(root) }
@@ -195,6 +206,14 @@ func extractLayer(_ layer: SourceLayer, layout: Int32, into data: String, inUser
     try input.drain()
     let diffID = "sha256:" + input.digest!.hexDigest()
     if diffID != layer.diffID { throw PlashError.failure("\(layer.path): its diff_id is \(diffID), not \(layer.diffID)") }
+    var info = stat()
+    try check(fstat(fd, &info), "stat", kept)
+    if let type = layerMediaType(format: input.format) {
+        let blob = LayerBlob(mediaType: type, digest: digest, size: Int(info.st_size), diff_id: diffID, imported: true)
+        try writeBytes(blobDescriptorFile(staging), try ociJSON(blob))
+    } else {
+        unlink(kept)
+    }
     for dir in opaque {
         let fd = try openDirectoryBeneath(root, dir)
         defer { if fd != root { close(fd) } }

@@ -8,6 +8,7 @@ import PlashSystem
 ///
 ///     layer/0/1/2/_data   image 2's files, a layer on top of image 1
 ///     layer/0/1/2/_script the script that built it (for `plash ls`)
+///     layer/0/1/2/_blob   the blob it is exported as, and _blob.json (LayerBlob.swift)
 ///     index/2 -> ../layer/0/1/2
 ///     index/0 -> ../layer/0   the empty root, as the original's; no image
 ///     map/NAME -> ../index/2

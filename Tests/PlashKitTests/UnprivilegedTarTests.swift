@@ -124,3 +124,23 @@ func ownerOnHost(_ path: String) throws -> String {
     #expect(seen.stdout == "n\n0\n" && seen.stderr.contains("/gone: No such file or directory"), "\(seen)")
     #expect(try rootOwnedFiles([data]) == "")
 }
+
+/// The user's store keeps the layout's own blobs (copied from the user's directory,
+/// hard-linked from an unpacked tar), owned by the user: an export gives them back.
+@Test func anOrdinaryUserKeepsAnImportedLayoutsBlobsAndExportsThemUnchanged() throws {
+    let user = try userWithSubordinateIDs
+    let cwd = makeDirectory("userkept", ownedBy: user)
+    let source = try KeptBlobTests().umociLayout(cwd)
+    #expect(try shell("tar -cf '\(cwd)/src.tar' -C '\(source)' . && chown -R \(user.uid):\(user.uid) '\(cwd)'").status == 0)
+    let data = cwd + "/store"
+    for (from, tag) in [(source + ":t", "dir"), (cwd + "/src.tar:t", "tar")] {
+        let imported = try plashAs(user, ["import-oci", from], data: data, directory: cwd)
+        #expect(imported.status == 0, "\(imported)")
+        let id = imported.stdout.trimmingCharacters(in: .newlines)
+        let exported = try plashAs(user, ["export-oci", id, cwd + "/out", "--tag", tag], data: data, directory: cwd)
+        #expect(exported.status == 0 && exported.stderr == "", "\(exported)")
+        #expect(try KeptBlobTests().layers(cwd + "/out", tag) == KeptBlobTests().layers(source, "t"))
+        #expect(try plashAs(user, ["rm", id], data: data, directory: cwd).status == 0)
+    }
+    #expect(try rootOwnedFiles([data, cwd + "/out"]) == "")
+}

@@ -44,4 +44,8 @@ int plash_gzip_encoder_write(plash_encoder *encoder, const void *data, size_t si
 
 void plash_gzip_encoder_free(plash_encoder *encoder);
 
+// copy_file_range(2) from `*offset` of `in` to the current offset of `out` (glibc
+// declares it only under _GNU_SOURCE, which Swift's Glibc module does not set).
+ssize_t plash_copy_file_range(int in, long long *offset, int out, size_t size);
+
 #endif

@@ -1,0 +1,180 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CArchive
+import FoundationEssentials
+import PlashSystem
+
+/// The blob a layer leaves the store as, kept in its node beside its files, so that it
+/// goes when the layer goes (rm, shrink, purge, clean):
+///
+///     layer/0/1/2/_blob        the blob
+///     layer/0/1/2/_blob.json   its descriptor: mediaType, digest, size, diff_id, imported
+///
+/// An imported layer keeps the blob it came as (the registry's, the layout's, the
+/// archive's), so that an export gives the source's digests back. A layer plash built
+/// keeps the gzip its first export made: layers never change, so later exports and
+/// pushes compress nothing.
+struct LayerBlob: Codable, Equatable {
+    var mediaType: String
+    var digest: String
+    var size: Int
+    var diff_id: String
+    /// The source's own bytes, which plash cannot make again: a damaged one is refused,
+    /// where a built layer's is made again from its files.
+    var imported: Bool
+
+    var descriptor: OCIDescriptor { OCIDescriptor(mediaType: mediaType, digest: digest, size: size) }
+}
+
+func blobFile(_ node: String) -> String { node + "/_blob" }
+func blobDescriptorFile(_ node: String) -> String { node + "/_blob.json" }
+
+/// The node of a layer directory `…/_data`.
+func node(ofLayer layer: String) -> String { String(layer.dropLast("/_data".count)) }
+
+/// The OCI media type of a layer the decoder read as `format`; nil for xz and bzip2,
+/// which no OCI layer type names (such a layer leaves as plash's gzip).
+func layerMediaType(format: String) -> String? {
+    switch format {
+    case "plain": return "application/vnd.oci.image.layer.v1.tar"
+    case "gzip": return ociLayerType
+    case "zstd": return "application/vnd.oci.image.layer.v1.tar+zstd"
+    default: return nil
+    }
+}
+
+/// The layer's kept blob, checked against its size and digest. Without one (a layer
+/// never exported, or stored by an older plash), or with a damaged one of a built layer,
+/// it is made from the layer's files and kept; with `make` false that is left to the
+/// caller (nil). A damaged imported blob is refused: exporting anything else would
+/// change the image's digests.
+func keptBlob(_ node: String, store: Store, make: Bool = true) throws -> LayerBlob? {
+    if let kept = try readLayerBlob(node) {
+        guard let damage = try blobDamage(kept, file: blobFile(node)) else { return kept }
+        if kept.imported {
+            throw PlashError.failure("\(blobFile(node)): the layer's imported blob \(damage)")
+                .advising("remove the image and import it again")
+        }
+    }
+    return make ? try makeLayerBlob(node, store: store) : nil
+}
+
+/// The descriptor in `_blob.json`; nil when the layer has none.
+func readLayerBlob(_ node: String) throws -> LayerBlob? {
+    let path = blobDescriptorFile(node)
+    guard access(path, F_OK) == 0 else { return nil }
+    let bytes = try readFile(path, what: "read", limit: 1 << 16)
+    guard let blob = try? JSONDecoder().decode(LayerBlob.self, from: Data(bytes)), (try? blobPath(blob.digest)) != nil else {
+        throw PlashError.failure("\(path): not a layer's blob descriptor").advising("remove the image and import or build it again")
+    }
+    return blob
+}
+
+/// Why `file` is not the blob `kept` describes (missing, another size, another digest),
+/// or nil when it is.
+func blobDamage(_ kept: LayerBlob, file: String) throws -> String? {
+    let fd = open(file, O_RDONLY | O_CLOEXEC)
+    if fd < 0 {
+        if errno == ENOENT { return "is missing" }
+        throw PlashError.system("open", file)
+    }
+    defer { close(fd) }
+    var info = stat()
+    try check(fstat(fd, &info), "stat", file)
+    if Int(info.st_size) != kept.size { return "has \(info.st_size) bytes, not \(kept.size)" }
+    let digest = "sha256:" + (try hashFile(fd, path: file))
+    return digest == kept.digest ? nil : "has the digest \(digest), not \(kept.digest)"
+}
+
+/// Compresses the layer's files into its kept gzip blob: written in staging, then
+/// renamed into the node beside `_data`, and only then described, so that a descriptor
+/// never names a partial blob.
+func makeLayerBlob(_ node: String, store: Store) throws -> LayerBlob {
+    let staging = try store.makeStaging("blob")
+    defer { try? removeTree(staging.path) }
+    let file = staging.path + "/_blob"
+    let (descriptor, diffID) = try writeLayerTar(node + "/_data", to: file, compress: true)
+    try check(rename(file, blobFile(node)), "rename", blobFile(node))
+    let blob = LayerBlob(mediaType: descriptor.mediaType, digest: descriptor.digest, size: descriptor.size,
+                         diff_id: diffID, imported: false)
+    try writeReplacing(blobDescriptorFile(node), try ociJSON(blob))
+    return blob
+}
+
+/// Keeps an imported layer's blob (open as `source`) at `file`: a hard link when
+/// `link` (the source is plash's own staging, on the store's file system), else a copy,
+/// so that a layout the user changes later cannot change the store.
+func keepImportedBlob(_ source: Int32, at file: String, link: Bool) throws {
+    // linkat through /proc/self/fd: AT_EMPTY_PATH would need CAP_DAC_READ_SEARCH.
+    if link && linkat(AT_FDCWD, procPath(source), AT_FDCWD, file, AT_SYMLINK_FOLLOW) == 0 { return }
+    try copyFile(source, to: file)
+}
+
+/// Puts a kept blob into a layout's `blobs` directory under its digest: a hard link
+/// when the layout is plash's own staging (a layout tar, or what push uploads), else a
+/// copy, so that an export the user changes later cannot change the store.
+func placeBlob(_ file: String, digest: String, blobs: String, link: Bool) throws {
+    let target = blobs + "/" + digest.dropFirst("sha256:".count)
+    let temporary = blobs + "/.blob.plash-\(getpid())"
+    unlink(temporary)
+    defer { unlink(temporary) }
+    if !link || Glibc.link(file, temporary) == -1 {
+        let source = try check(open(file, O_RDONLY | O_CLOEXEC), "open", file)
+        defer { close(source) }
+        try copyFile(source, to: temporary)
+    }
+    try check(rename(temporary, target), "rename", target)
+}
+
+/// A copy of the open file `source` (from its start) at `path`, made by the kernel
+/// (copy_file_range) where it can.
+func copyFile(_ source: Int32, to path: String) throws {
+    let out = try check(open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644), "create", path)
+    defer { close(out) }
+    var info = stat()
+    try check(fstat(source, &info), "stat", procPath(source))
+    var offset: Int64 = 0
+    while offset < Int64(info.st_size) {
+        let n = plash_copy_file_range(source, &offset, out, Int(Int64(info.st_size) - offset))
+        if n > 0 { continue }
+        if n == 0 { break }
+        if errno == EINTR { continue }
+        guard errno == EXDEV || errno == ENOSYS || errno == EINVAL || errno == EOPNOTSUPP else {
+            throw PlashError.system("copy to", path)
+        }
+        // Older kernels refuse some pairs of file systems: read and write it.
+        var chunk = [UInt8](repeating: 0, count: 1 << 20)
+        while true {
+            let got = chunk.withUnsafeMutableBytes { pread(source, $0.baseAddress, $0.count, off_t(offset)) }
+            if got < 0 { if errno == EINTR { continue }; throw PlashError.system("read", procPath(source)) }
+            if got == 0 { break }
+            try writeAll(out, Array(chunk[0..<got]), path: path)
+            offset += Int64(got)
+        }
+        break
+    }
+}
+
+/// The uncompressed tar of a kept blob at `path`, checked against the layer's diff_id:
+/// what a docker archive carries.
+func writeUncompressed(_ file: String, _ kept: LayerBlob, to path: String) throws {
+    let source = try check(open(file, O_RDONLY | O_CLOEXEC), "open", file)
+    defer { close(source) }
+    let input = try ArchiveInput(fd: source)
+    input.digest = SHA256()
+    let out = try check(open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644), "create", path)
+    defer { close(out) }
+    while try input.fill() {
+        try input.read(input.end - input.start) { bytes in
+            var done = 0
+            while done < bytes.count {
+                let n = write(out, bytes.baseAddress! + done, bytes.count - done)
+                if n < 0 { if errno == EINTR { continue }; throw PlashError.system("write", path) }
+                done += n
+            }
+        }
+    }
+    let diffID = "sha256:" + input.digest!.hexDigest()
+    if diffID != kept.diff_id { throw PlashError.failure("\(file): its tar's digest is \(diffID), not the diff_id \(kept.diff_id)") }
+}

@@ -1,0 +1,172 @@
+import Foundation
+import PlashKit
+import PlashTestSupport
+import Testing
+
+/// Layer blobs kept in the store (LayerBlob.swift): an imported layer leaves as the blob
+/// it came as, digests unchanged; a built layer is compressed once.
+@Suite struct KeptBlobTests {
+    /// A layout plash did not write: umoci's tar and Go's gzip of busybox and /bin/sh, two layers.
+    func umociLayout(_ dir: String) throws -> String {
+        let made = try shell("""
+            set -e; cd '\(dir)'; umoci init --layout src && umoci new --image src:t
+            umoci insert --image src:t /bin/busybox /bin/busybox && ln -s busybox sh && umoci insert --image src:t sh /bin/sh
+            """)
+        guard made.status == 0 else { throw StoreTestError("umoci: \(made)") }
+        return dir + "/src"
+    }
+
+    func json(_ path: String) throws -> [String: Any] {
+        let object = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path)))
+        guard let dictionary = object as? [String: Any] else { throw StoreTestError("\(path): not a JSON object") }
+        return dictionary
+    }
+
+    /// The layer digests and diff_ids of the image `tag` names in a layout.
+    func layers(_ layout: String, _ tag: String) throws -> (digests: [String], diffIDs: [String]) {
+        let blob = { (digest: String) in layout + "/blobs/sha256/" + digest.dropFirst("sha256:".count) }
+        let manifests = try json(layout + "/index.json")["manifests"] as? [[String: Any]] ?? []
+        guard let entry = manifests.first(where: { ($0["annotations"] as? [String: String])?["org.opencontainers.image.ref.name"] == tag }),
+              let digest = entry["digest"] as? String else { throw StoreTestError("\(layout): no image \(tag)") }
+        let manifest = try json(blob(digest))
+        let digests = (manifest["layers"] as? [[String: Any]] ?? []).compactMap { $0["digest"] as? String }
+        let config = try json(blob((manifest["config"] as? [String: Any])?["digest"] as? String ?? ""))
+        let diffIDs = (config["rootfs"] as? [String: Any])?["diff_ids"] as? [String] ?? []
+        return (digests, diffIDs)
+    }
+
+    /// The kept blobs of a store, as `path inode` lines.
+    func keptBlobs(_ store: TestStore) throws -> [String] {
+        let found = try shell("cd '\(store.data)' && find layer -name _blob -printf '%p %i\\n' | sort")
+        return found.stdout.split(separator: "\n").map(String.init)
+    }
+
+    @Test func anImageBuiltOnAnImportedLayoutKeepsItsLayersDigestsAndAddsTheNewLayer() throws {
+        let store = TestStore()
+        let dir = makeDirectory("kept")
+        let source = try umociLayout(dir)
+        let base = try store.id(["import-oci", source + ":t"])
+        let top = try store.id(["build", "-f", base, "--run", "echo hi > /new"])
+        #expect(try store.plash(["export-oci", top, dir + "/out", "--tag", "x"]).status == 0)
+        let before = try layers(source, "t"), after = try layers(dir + "/out", "x")
+        #expect(before.digests.count == 2 && after.digests.count == 3, "\(before) \(after)")
+        #expect(Array(after.digests.prefix(2)) == before.digests && Array(after.diffIDs.prefix(2)) == before.diffIDs,
+                "\(before) \(after)")
+        #expect(!before.digests.contains(after.digests[2]))
+        // Other tools read it: every blob checked against its digest, the tree unpacked.
+        let validated = try shell("oci-image-tool validate --type image --ref name=x '\(dir)/out'")
+        #expect(validated.status == 0, "\(validated)")
+        let copied = try shell("skopeo copy oci:'\(dir)/out':x oci:'\(dir)/copy':x")
+        #expect(copied.status == 0, "\(copied)")
+        let unpacked = try shell("umoci unpack --image '\(dir)/out':x '\(dir)/bundle' >/dev/null && cat '\(dir)/bundle/rootfs/new' && test -x '\(dir)/bundle/rootfs/bin/busybox'")
+        #expect(unpacked.status == 0 && unpacked.stdout == "hi\n", "\(unpacked)")
+        // Exported again: the same bytes.
+        #expect(try store.plash(["export-oci", top, dir + "/again", "--tag", "x"]).status == 0)
+        let a = try shell("cd '\(dir)/out' && cat index.json && ls -l blobs/sha256").stdout
+        let b = try shell("cd '\(dir)/again' && cat index.json && ls -l blobs/sha256").stdout
+        #expect(a == b, "\(a)\n\(b)")
+    }
+
+    /// A layout tar (unpacked into plash's staging, its blobs hard-linked into the
+    /// layers) keeps its digests too; a docker archive carries the source's own tars.
+    @Test func aLayoutTarKeepsItsDigestsAndADockerArchiveCarriesTheSourcesTars() throws {
+        let store = TestStore()
+        let dir = makeDirectory("kept")
+        let source = try umociLayout(dir)
+        #expect(try shell("tar -cf '\(dir)/src.tar' -C '\(source)' .").status == 0)
+        let base = try store.id(["import-oci", dir + "/src.tar:t"])
+        let top = try store.id(["build", "-f", base, "--run", "echo hi > /new"])
+        #expect(try store.plash(["export-oci", top, dir + "/out.tar", "--tag", "x"]).status == 0)
+        #expect(try shell("mkdir '\(dir)/out' && tar -xf '\(dir)/out.tar' -C '\(dir)/out'").status == 0)
+        let before = try layers(source, "t"), after = try layers(dir + "/out", "x")
+        #expect(Array(after.digests.prefix(2)) == before.digests && Array(after.diffIDs.prefix(2)) == before.diffIDs,
+                "\(before) \(after)")
+
+        #expect(try store.plash(["export-docker-archive", top, dir + "/docker.tar"]).status == 0)
+        let listed = try shell("mkdir '\(dir)/docker' && tar -xf '\(dir)/docker.tar' -C '\(dir)/docker' && cat '\(dir)/docker/manifest.json'")
+        let diffID = before.diffIDs.first ?? "none"
+        #expect(listed.stdout.contains("blobs/sha256/" + diffID.dropFirst("sha256:".count)), "\(listed)")
+        let hashed = try shell("sha256sum < '\(dir)/docker/blobs/sha256/\(diffID.dropFirst("sha256:".count))'")
+        #expect(hashed.stdout.hasPrefix(String(diffID.dropFirst("sha256:".count))), "\(hashed)")
+    }
+
+    /// A pull through Debian's docker-registry and a push back: the registry's own
+    /// layer digests travel unchanged, and the new layer is added above them.
+    @Test func anImagePulledFromARegistryAndPushedBackKeepsTheRegistrysLayers() throws {
+        let store = TestStore()
+        let dir = makeDirectory("kept")
+        let registry = try RegistryServer()
+        defer { registry.stop() }
+        try registry.push(try umociLayout(dir), tag: "t", as: "kept/base:1")
+        let base = try store.id(["import-docker", registry.host + "/kept/base:1"])
+        let top = try store.id(["build", "-f", base, "--run", "echo hi > /new"])
+        let pushed = try store.plash(["push", top, registry.host + "/kept/top:1"])
+        #expect(pushed.status == 0, "\(pushed)")
+        let layers = { (name: String) in
+            try shell("skopeo inspect --tls-verify=false docker://\(registry.host)/\(name) | tr -d ' \n' | grep -o '\"Layers\":\\[[^]]*'").stdout.trimmingCharacters(in: .newlines)
+        }
+        let pulled = try layers("kept/base:1"), sent = try layers("kept/top:1")
+        #expect(pulled.contains("sha256:") && sent.hasPrefix(pulled + ",\"sha256:"), "\(pulled)\n\(sent)")
+    }
+
+    /// The first export compresses the built layers and keeps the blobs; the second
+    /// makes none again (the same files, not new ones) and gives the same layout.
+    @Test func aSecondExportOfABuiltImageCompressesNothing() throws {
+        let store = TestStore()
+        let id = try OCIExportTests().imageWithDeletions(store)
+        let dir = makeDirectory("kept")
+        #expect(try keptBlobs(store) == [])
+        #expect(try store.plash(["export-oci", id, dir + "/a"]).status == 0)
+        let kept = try keptBlobs(store)
+        #expect(kept.count == 3, "\(kept)")
+        #expect(try store.plash(["export-oci", id, dir + "/b.tar"]).status == 0)
+        #expect(try keptBlobs(store) == kept)
+        #expect(try shell("mkdir '\(dir)/b' && tar -xf '\(dir)/b.tar' -C '\(dir)/b' && diff -r '\(dir)/a' '\(dir)/b'").status == 0)
+    }
+
+    @Test func aDamagedBlobOfABuiltLayerIsMadeAgainAndOfAnImportedOneRefused() throws {
+        let store = TestStore()
+        let dir = makeDirectory("kept")
+        let base = try store.id(["import-oci", try umociLayout(dir) + ":t"])
+        let top = try store.id(["build", "-f", base, "--run", "echo hi > /new"])
+        #expect(try store.plash(["export-oci", top, dir + "/good"]).status == 0)
+        // index/ID -> ../layer/0/…: the node, as plash names it.
+        let node = { (id: String) in store.data + (try FileManager.default.destinationOfSymbolicLink(atPath: store.data + "/index/" + id)).dropFirst(2) }
+        let topBlob = try node(top) + "/_blob", baseBlob = try node(base) + "/_blob"
+        // One byte changed, then the blob cut short: both made again, the same bytes.
+        for damage in ["printf X | dd of='\(topBlob)' bs=1 seek=30 conv=notrunc status=none", "truncate -s 20 '\(topBlob)'"] {
+            #expect(try shell(damage).status == 0)
+            let exported = try store.plash(["export-oci", top, dir + "/again"])
+            #expect(exported.status == 0, "\(exported)")
+            #expect(try shell("diff -r '\(dir)/good' '\(dir)/again'").status == 0)
+        }
+        // The imported one cannot be made again: refused, and nothing written.
+        for (damage, why) in [("printf X | dd of='\(baseBlob)' bs=1 seek=30 conv=notrunc status=none", "has the digest sha256:"),
+                              ("rm '\(baseBlob)'", "is missing")] {
+            #expect(try shell(damage).status == 0)
+            let refused = try store.plash(["export-oci", top, dir + "/refused"])
+            #expect(refused.status == 1 && refused.stderr.split(separator: "\n").count == 1, "\(refused)")
+            #expect(refused.stderr.contains("\(baseBlob): the layer's imported blob \(why)"), "\(refused)")
+            #expect(!FileManager.default.fileExists(atPath: dir + "/refused/index.json"))
+            let archive = try store.plash(["export-docker-archive", top, dir + "/refused.tar"])
+            #expect(archive.status == 1 && !FileManager.default.fileExists(atPath: dir + "/refused.tar"), "\(archive)")
+        }
+    }
+
+    @Test func keptBlobsGoWithTheirLayersAndDuCountsThem() throws {
+        let store = TestStore()
+        _ = try store.id(["import", "busybox"])
+        // Random bytes do not compress: the kept blob is about as large as the layer.
+        let id = try store.id(["build", "-f", "1", "--run", "head -c 2000000 /dev/urandom > /random"])
+        let usage = { try storeUsage(Store(path: store.data)).first { $0.id == Int(id) }?.layer ?? 0 }
+        let before = try usage()
+        #expect(try store.plash(["export-oci", id, makeDirectory("kept") + "/out"]).status == 0)
+        let after = try usage()
+        #expect(after - before >= 2_000_000, "\(before) \(after)")
+        #expect(try keptBlobs(store).count == 2)
+        #expect(try store.plash(["rm", id]).status == 0)
+        #expect(try keptBlobs(store).count == 1)
+        #expect(try store.plash(["purge", "--yes"]).status == 0)
+        #expect(try keptBlobs(store) == [])
+    }
+}
