@@ -77,6 +77,26 @@ import Testing
         #expect(copied.status == 0, "\(copied)")
     }
 
+    /// A built layer is compressed in blocks on every core (archive.c): one core or all
+    /// give the same bytes, which GNU gzip and Go's reader (umoci) read back whole.
+    @Test func aLayersGzipIsTheSameOnOneCoreAsOnAllAndGzipAndUmociReadIt() throws {
+        let store = TestStore()
+        _ = try store.id(["import", "busybox"])
+        // Many blocks, compressible and not.
+        let id = try store.id(["build", "-f", "1", "--run", "head -c 1500000 /dev/urandom > /r; yes plash | head -c 3000000 > /y"])
+        let dir = makeDirectory("oci")
+        #expect(try store.plash(["export-oci", id, dir + "/all"]).status == 0)
+        // Without the kept blobs, the next export compresses again: on one core.
+        #expect(try shell("find '\(store.data)/layer' -name '_blob*' -delete").status == 0)
+        let one = try run("/usr/bin/taskset", ["-c", "0", plash, "export-oci", id, dir + "/one"], environment: store.environment)
+        #expect(one.status == 0, "\(one)")
+        let compared = try shell("diff -r '\(dir)/all' '\(dir)/one' && cd '\(dir)/one/blobs/sha256' && gzip -t $(ls -S | head -1)")
+        #expect(compared.status == 0, "\(compared)")
+        let inPlash = try store.plash(["run", id, "sh", "-c", "cd / && sha256sum r y"])
+        let inUmoci = try shell("umoci unpack --image '\(dir)/one':latest '\(dir)/bundle' >/dev/null && cd '\(dir)/bundle/rootfs' && sha256sum r y")
+        #expect(inPlash.status == 0 && inPlash.stdout == inUmoci.stdout, "\(inPlash) \(inUmoci)")
+    }
+
     @Test func aSecondTagKeepsTheFirstInTheLayout() throws {
         let store = TestStore()
         let id = try imageWithDeletions(store)

@@ -32,8 +32,10 @@ void plash_decoder_free(plash_decoder *decoder);
 // can reach outside the tree it is extracted into.
 int plash_open_beneath(int dir, const char *path, int flags, mode_t mode);
 
-// Streaming gzip compression into `fd`, for export-oci's layers. The header holds no
-// name and no time, and the level is fixed: the same bytes in give the same bytes out.
+// Streaming gzip compression into `fd`, for export-oci's layers, on every core this
+// process may use (see archive.c: independent blocks, one gzip member). The header holds
+// no name and no time, and the level and block size are fixed: the same bytes in give
+// the same bytes out, on any number of cores.
 typedef struct plash_encoder plash_encoder;
 
 plash_encoder *plash_gzip_encoder_new(int fd, int level);
