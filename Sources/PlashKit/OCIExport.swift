@@ -204,7 +204,9 @@ func hasEntrypoint(_ bottomFirst: [String]) -> Bool {
 func writeLayerTar(_ layer: String, to file: String, compress: Bool) throws -> (descriptor: OCIDescriptor, diffID: String) {
     let out = try check(open(file, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644), "create", file)
     defer { close(out) }
-    guard let encoder = plash_gzip_encoder_new(out, gzipLevel) else { throw PlashError.system("compress", file) }
+    // The encoder writes the gzip header at once: made only for a gzip.
+    let encoder = compress ? plash_gzip_encoder_new(out, gzipLevel) : nil
+    if compress && encoder == nil { throw PlashError.system("compress", file) }
     defer { plash_gzip_encoder_free(encoder) }
     let root = try check(open(layer, O_RDONLY | O_DIRECTORY | O_CLOEXEC), "open", layer)
     defer { close(root) }

@@ -109,6 +109,22 @@ import Testing
         #expect(pulled.contains("sha256:") && sent.hasPrefix(pulled + ",\"sha256:"), "\(pulled)\n\(sent)")
     }
 
+    /// Layers without a kept blob go into a docker archive as tars written from their
+    /// files, named by their own digest (and keep no blob: nothing was compressed).
+    @Test func aDockerArchiveOfLayersNeverExportedCarriesTheirPlainTars() throws {
+        let store = TestStore()
+        let id = try OCIExportTests().imageWithDeletions(store)
+        let dir = makeDirectory("kept")
+        #expect(try store.plash(["export-docker-archive", id, dir + "/docker.tar"]).status == 0)
+        let checked = try shell("""
+            set -e; mkdir '\(dir)/docker' && tar -xf '\(dir)/docker.tar' -C '\(dir)/docker' && cd '\(dir)/docker/blobs/sha256'
+            n=0; for b in *; do tar -tf "$b" >/dev/null 2>&1 || continue; test "$(sha256sum < "$b" | cut -d' ' -f1)" = "$b"; n=$((n+1)); done
+            test $n = 3
+            """)
+        #expect(checked.status == 0, "\(checked)")
+        #expect(try keptBlobs(store) == [])
+    }
+
     /// The first export compresses the built layers and keeps the blobs; the second
     /// makes none again (the same files, not new ones) and gives the same layout.
     @Test func aSecondExportOfABuiltImageCompressesNothing() throws {
