@@ -103,11 +103,16 @@ func makeLayerBlob(_ node: String, store: Store) throws -> LayerBlob {
 }
 
 /// Keeps an imported layer's blob (open as `source`) at `file`: a hard link when
-/// `link` (the source is plash's own staging, on the store's file system), else a copy,
-/// so that a layout the user changes later cannot change the store.
+/// `link` (the source is plash's own staging, on the store's file system) and the file
+/// is this user's (a download; not an unpacked tar's entry of another owner), else a
+/// copy, so that a layout the user changes later cannot change the store.
 func keepImportedBlob(_ source: Int32, at file: String, link: Bool) throws {
+    var info = stat()
+    try check(fstat(source, &info), "stat", procPath(source))
     // linkat through /proc/self/fd: AT_EMPTY_PATH would need CAP_DAC_READ_SEARCH.
-    if link && linkat(AT_FDCWD, procPath(source), AT_FDCWD, file, AT_SYMLINK_FOLLOW) == 0 { return }
+    if link && info.st_uid == geteuid() && linkat(AT_FDCWD, procPath(source), AT_FDCWD, file, AT_SYMLINK_FOLLOW) == 0 {
+        return
+    }
     try copyFile(source, to: file)
 }
 

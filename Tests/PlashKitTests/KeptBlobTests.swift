@@ -109,6 +109,21 @@ import Testing
         #expect(pulled.contains("sha256:") && sent.hasPrefix(pulled + ",\"sha256:"), "\(pulled)\n\(sent)")
     }
 
+    /// A layout directory's blobs are copied into the store, not linked: changing the
+    /// layout in place afterwards changes nothing in the store.
+    @Test func aLayoutChangedAfterItsImportLeavesTheKeptBlobsAlone() throws {
+        let store = TestStore()
+        let dir = makeDirectory("kept")
+        let source = try umociLayout(dir)
+        let id = try store.id(["import-oci", source + ":t"])
+        let changed = try shell("for b in '\(source)'/blobs/sha256/*; do printf X | dd of=\"$b\" bs=1 seek=30 conv=notrunc status=none; done")
+        #expect(changed.status == 0, "\(changed)")
+        let exported = try store.plash(["export-oci", id, dir + "/out", "--tag", "t"])
+        #expect(exported.status == 0, "\(exported)")
+        #expect(try layers(dir + "/out", "t").digests.count == 2)
+        #expect(try shell("cd '\(dir)/out/blobs/sha256' && for b in *; do echo \"$b  $b\"; done | sha256sum -c --quiet").status == 0)
+    }
+
     /// Layers without a kept blob go into a docker archive as tars written from their
     /// files, named by their own digest (and keep no blob: nothing was compressed).
     @Test func aDockerArchiveOfLayersNeverExportedCarriesTheirPlainTars() throws {
