@@ -155,6 +155,21 @@ import Testing
         #expect(try shell("mkdir '\(dir)/b' && tar -xf '\(dir)/b.tar' -C '\(dir)/b' && diff -r '\(dir)/a' '\(dir)/b'").status == 0)
     }
 
+    /// Exports at once of an image never exported all compress its layers and keep the
+    /// blobs: the same bytes, renamed into place, so each gets a whole one.
+    @Test func exportsAtOnceAllSucceedWithTheSameLayout() throws {
+        let store = TestStore()
+        let id = try OCIExportTests().imageWithDeletions(store)
+        let dir = makeDirectory("kept")
+        let results = runConcurrently((0..<4).map { n in { try store.plash(["export-oci", id, dir + "/out\(n)"]) } })
+        #expect(results.allSatisfy { $0.status == 0 }, "\(results)")
+        let compared = try shell("cd '\(dir)' && diff -r out0 out1 && diff -r out0 out2 && diff -r out0 out3")
+        #expect(compared.status == 0, "\(compared)")
+        #expect(try keptBlobs(store).count == 3)
+        #expect(try store.plash(["export-oci", id, dir + "/after"]).status == 0)
+        #expect(try shell("diff -r '\(dir)/out0' '\(dir)/after'").status == 0)
+    }
+
     @Test func aDamagedBlobOfABuiltLayerIsMadeAgainAndOfAnImportedOneRefused() throws {
         let store = TestStore()
         let dir = makeDirectory("kept")
