@@ -488,14 +488,13 @@ plash_encoder *plash_gzip_encoder_new(int fd, int level) {
     if (!e) return NULL;
     e->fd = fd;
     e->level = level;
-    e->worker_count = usable_cores();
-    if (e->worker_count > 32) e->worker_count = 32;
-    e->slot_count = 2 * e->worker_count + 1;
+    int wanted = usable_cores() < 32 ? usable_cores() : 32;
+    e->slot_count = 2 * wanted + 1;
     e->crc = crc32(0L, Z_NULL, 0);
     pthread_mutex_init(&e->lock, NULL);
     pthread_cond_init(&e->changed, NULL);
     e->slots = calloc((size_t)e->slot_count, sizeof *e->slots);
-    e->workers = calloc((size_t)e->worker_count, sizeof *e->workers);
+    e->workers = calloc((size_t)wanted, sizeof *e->workers);
     if (!e->slots || !e->workers) goto fail;
     // Raw deflate's bound for a block, plus the sync flush's empty stored block.
     z_stream probe;
@@ -511,13 +510,17 @@ plash_encoder *plash_gzip_encoder_new(int fd, int level) {
     }
     // mtime 0, no name, OS Unix: the header says nothing about when or where.
     static const unsigned char header[10] = { 0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3 };
-    if (write_all(fd, header, sizeof header) != 0) goto fail;
-    for (int i = 0; i < e->worker_count; i++) {
-        if (pthread_create(&e->workers[i], NULL, compress_thread, e) != 0) {
-            e->worker_count = i;
-            goto fail;
-        }
+    if (write_all(fd, header, sizeof header) != 0) {
+        int saved = errno;
+        plash_gzip_encoder_free(e);
+        errno = saved;
+        return NULL;
     }
+    // Fewer threads than cores (a limit on processes) give the same bytes, later.
+    while (e->worker_count < wanted && pthread_create(&e->workers[e->worker_count], NULL, compress_thread, e) == 0) {
+        e->worker_count++;
+    }
+    if (e->worker_count == 0) goto fail;
     return e;
 fail:
     plash_gzip_encoder_free(e);
