@@ -110,10 +110,12 @@ func keepImportedBlob(_ source: Int32, at file: String, link: Bool) throws {
     var info = stat()
     try check(fstat(source, &info), "stat", procPath(source))
     // linkat through /proc/self/fd: AT_EMPTY_PATH would need CAP_DAC_READ_SEARCH.
-    if link && info.st_uid == geteuid() && linkat(AT_FDCWD, procPath(source), AT_FDCWD, file, AT_SYMLINK_FOLLOW) == 0 {
-        return
+    if !(link && info.st_uid == geteuid() && linkat(AT_FDCWD, procPath(source), AT_FDCWD, file, AT_SYMLINK_FOLLOW) == 0) {
+        try copyFile(source, to: file)
     }
-    try copyFile(source, to: file)
+    // One mode for every kept blob (a download is 0600): a layout tar's entries are
+    // the same whatever the layer came from.
+    try check(chmod(file, 0o644), "chmod", file)
 }
 
 /// Puts a kept blob into a layout's `blobs` directory under its digest: a hard link

@@ -107,6 +107,10 @@ import Testing
         }
         let pulled = try layers("kept/base:1"), sent = try layers("kept/top:1")
         #expect(pulled.contains("sha256:") && sent.hasPrefix(pulled + ",\"sha256:"), "\(pulled)\n\(sent)")
+        // A download is kept 0644 like every other blob: a layout tar's entries agree.
+        #expect(try store.plash(["export-oci", top, dir + "/out.tar"]).status == 0)
+        let modes = try shell("tar -tvf '\(dir)/out.tar' | grep 'blobs/sha256/.' | cut -d' ' -f1 | sort -u")
+        #expect(modes.stdout == "-rw-r--r--\n", "\(modes)")
     }
 
     /// A layout directory's blobs are copied into the store, not linked: changing the
