@@ -6,6 +6,8 @@ import Glibc
 /// image, for plash and plash-exec alike:
 ///
 ///     layer/0/1/2/_data   image 2's files, a layer on top of image 1
+///     layer/0/1/2/_blob   the blob it leaves the store as (PlashKit's LayerBlob.swift;
+///                         plash-exec never reads it)
 ///     index/2 -> ../layer/0/1/2
 ///     map/NAME -> ../index/2
 ///
