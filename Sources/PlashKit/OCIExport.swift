@@ -77,9 +77,8 @@ func ociJSON<T: Encodable>(_ value: T) throws -> [UInt8] {
 /// `plash export-oci IMAGE DIR|FILE.tar [--tag TAG]`: an OCI image layout with one
 /// layer per plash layer: an imported layer's own blob, a built layer's gzip of its
 /// layer directory itself (not the merged tree), so what an upper layer deleted leaves
-/// as a whiteout. A DIR that is a
-/// layout already keeps its other tags; a FILE.tar is the layout as one tar, written
-/// beside and renamed into place. Blobs are content-addressed, so a failed export
+/// as a whiteout. A DIR that is a layout already keeps its other tags; a FILE.tar is
+/// the layout as one tar, written beside and renamed into place. Blobs are content-addressed, so a failed export
 /// leaves no wrong blob, and index.json is replaced in one rename.
 public func exportOCI(_ image: Store.Image, to target: String, tag: String, store: Store) throws {
     let staging = try store.makeStaging("export-oci")
@@ -149,7 +148,7 @@ func writeImageBlobs(_ image: Store.Image, store: Store, blobs: String, compress
     var diffIDs: [String] = []
     for layer in layers {
         let (descriptor, diffID) = compress ? try placeLayerBlob(node(ofLayer: layer), store: store, blobs: blobs, link: link)
-                                            : try writeLayerTar(node(ofLayer: layer), store: store, blobs: blobs)
+                                            : try writeDockerLayer(node(ofLayer: layer), store: store, blobs: blobs)
         descriptors.append(descriptor)
         diffIDs.append(diffID)
     }
@@ -172,10 +171,10 @@ func placeLayerBlob(_ node: String, store: Store, blobs: String, link: Bool) thr
 
 /// A docker archive's layer: the kept blob uncompressed (an imported layer's own tar),
 /// or, for a layer without one, the tar of its files; named by its digest, the diff_id.
-func writeLayerTar(_ node: String, store: Store, blobs: String) throws -> (OCIDescriptor, String) {
+func writeDockerLayer(_ node: String, store: Store, blobs: String) throws -> (OCIDescriptor, String) {
     let temporary = blobs + "/.layer.plash-\(getpid())"
     defer { unlink(temporary) }
-    var diffID: String
+    let diffID: String
     if let kept = try keptBlob(node, store: store, make: false) {
         try writeUncompressed(blobFile(node), kept, to: temporary)
         diffID = kept.diff_id
