@@ -15,6 +15,8 @@ public struct BuildPlan: Equatable, Sendable {
         case lxc(String)
         /// --from-docker: an image of a registry, pulled once.
         case docker(String)
+        /// --from-debootstrap SUITE [MIRROR]: a Debian or Ubuntu root from mmdebstrap, built once.
+        case debootstrap(suite: String, mirror: String?)
         /// --from-github: the image that another build (a fetched Plashfile) makes.
         indirect case build(BuildPlan)
     }
@@ -28,7 +30,8 @@ public struct BuildPlan: Equatable, Sendable {
     public var runOptions: [String] = []
     /// --env-prefix: the caller's variables with these prefixes go into the container.
     public var runEnvironmentPrefixes: [String] = []
-    /// --refresh: resolve what --from-url, --from-docker or --from NAME name again instead of using the cached import.
+    /// --refresh: resolve what --from-url, --from-docker, --from-debootstrap or --from NAME name again instead of
+    /// using the cached import.
     public var refresh = false
 
     public init() {}

@@ -67,6 +67,10 @@ public struct Builder {
                     .advising("run plash import-docker \(reference) first, then --from ID")
             }
             return try importDocker(reference, refresh: refresh, store: store, inUserNamespace: false, log: log)
+        case .debootstrap(let suite, let mirror):
+            if geteuid() == 0 { return try importDebootstrap(suite, mirror: mirror, refresh: refresh, store: store, log: log) }
+            if !refresh, let hit = store.cached(debootstrapKey(suite, mirror: mirror)) { return hit }
+            return try importDebootstrapInChild(suite, mirror: mirror, refresh: refresh, store: store, log: log)
         case .build(let plan):
             return try build(plan)
         }

@@ -104,8 +104,16 @@ let compatibilityMacros: [Macro] = [
         }
         try setSource(.docker(args[0]), &parser)
     },
+    Macro(names: ["--from-debootstrap"], arguments: .oneOrMore("SUITE [MIRROR]"),
+          help: "start from a Debian or Ubuntu root that mmdebstrap builds here (minbase), once per suite and mirror") { parser, args in
+        guard args.count <= 2, isDebootstrapSuite(args[0]) else {
+            throw PlashError.usage("--from-debootstrap: give a SUITE and at most a MIRROR, not \(args.joined(separator: " "))",
+                                   usage: buildUsage)
+        }
+        try setSource(.debootstrap(suite: args[0], mirror: args.count == 2 ? args[1] : nil), &parser)
+    },
     Macro(names: ["--refresh"], arguments: .none,
-          help: "resolve what --from-url, --from-docker or --from NAME name again, not the copy imported before") { parser, _ in
+          help: "resolve what --from-url, --from-docker, --from-debootstrap or --from NAME name again, not the copy imported before") { parser, _ in
         parser.plan.refresh = true
     },
 ]
@@ -168,6 +176,8 @@ public func shellScript(_ plan: BuildPlan) throws -> String {
     case .docker(let reference)?: lines.append("### plash hint: image=(registry \(reference))")
     case .oci(let source)?: lines.append("### plash hint: image=(OCI layout \(source))")
     case .dockerArchive(let source)?: lines.append("### plash hint: image=(docker archive \(source))")
+    case .debootstrap(let suite, let mirror)?:
+        lines.append("### plash hint: image=(mmdebstrap \(suite)\(mirror.map { " " + $0 } ?? ""))")
     case .build?: lines.append("### plash hint: image=(a Plashfile's build)")
     case nil: break
     }

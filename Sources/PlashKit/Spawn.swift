@@ -42,6 +42,11 @@ public struct Streams {
 /// posix_spawn rather than Foundation's Process: no threads, so plash stays
 /// single-threaded and may still unshare its mount namespace.
 public func spawnAndWait(_ arguments: [String], environment: [String]? = nil, streams: Streams = Streams()) throws -> Termination {
+    try waitFor(try spawn(arguments, environment: environment, streams: streams), arguments[0])
+}
+
+/// Starts `arguments` as spawnAndWait does, without waiting: the caller waits with waitFor.
+public func spawn(_ arguments: [String], environment: [String]? = nil, streams: Streams = Streams()) throws -> pid_t {
     var actions = posix_spawn_file_actions_t()
     posix_spawn_file_actions_init(&actions)
     defer { posix_spawn_file_actions_destroy(&actions) }
@@ -71,10 +76,14 @@ public func spawnAndWait(_ arguments: [String], environment: [String]? = nil, st
             : posix_spawnp(&pid, arguments[0], &actions, nil, argv, environ)
     }
     if result != 0 { throw PlashError.system("run", arguments[0], errno: result) }
+    return pid
+}
 
+/// Waits for a child that spawn started; `name` names it in an error.
+public func waitFor(_ pid: pid_t, _ name: String) throws -> Termination {
     var status: Int32 = 0
     while waitpid(pid, &status, 0) == -1 {
-        if errno != EINTR { throw PlashError.system("wait for", arguments[0]) }
+        if errno != EINTR { throw PlashError.system("wait for", name) }
     }
     // The W* macros are not imported into Swift; this is their glibc definition.
     if status & 0x7f == 0 { return .exited((status >> 8) & 0xff) }

@@ -33,6 +33,21 @@ import PlashSystem
     return 0
 }
 
+@Sendable func importDebootstrapCommand(_ arguments: [String]) throws -> Int32 {
+    try expect(arguments, "import-debootstrap", min: 1, max: 2, options: ["--refresh"])
+    let words = arguments.filter { $0 != "--refresh" }
+    guard isDebootstrapSuite(words[0]) else {
+        throw PlashError.usage("import-debootstrap \(words[0]): not a suite name",
+                               usage: "Usage: plash import-debootstrap [--refresh] SUITE [MIRROR]")
+    }
+    // mmdebstrap starts as the user (its unshare mode maps the subordinate ids itself);
+    // then this process extracts its tar as root of the user's namespace, as import-tar.
+    print(try importDebootstrap(words[0], mirror: words.count == 2 ? words[1] : nil, refresh: arguments.contains("--refresh"),
+                                store: try openStore(), enterUserNamespace: becomeRootOfUserNamespace,
+                                log: { printLine(toStandardError: $0) }).id)
+    return 0
+}
+
 @Sendable func importTarCommand(_ arguments: [String]) throws -> Int32 {
     try expect(arguments, "import-tar", min: 0, max: 1)
     // An ordinary user extracts as root of their own user namespace, where the archive's

@@ -1,0 +1,208 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import FoundationEssentials
+import PlashSystem
+
+/// A Debian suite name as mmdebstrap takes it (`bookworm`, `stable`, `noble`): no
+/// option, no path.
+public func isDebootstrapSuite(_ suite: String) -> Bool {
+    !suite.isEmpty && !suite.hasPrefix("-") && !suite.hasPrefix(".")
+        && suite.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) }
+}
+
+/// The cache key of a suite and mirror (nil: mmdebstrap's default mirror).
+public func debootstrapKey(_ suite: String, mirror: String?) -> String {
+    var hash = SHA256()
+    hash.update("plash import-debootstrap 1\0\(suite)\0\(mirror ?? "")\0")
+    return hash.hexDigest()
+}
+
+/// `plash import-debootstrap SUITE [MIRROR]` and `--from-debootstrap SUITE [MIRROR]`: a
+/// Debian or Ubuntu root built here by mmdebstrap (variant minbase), its tar streamed
+/// into plash's extractor. Built once per suite and mirror: later imports run no
+/// mmdebstrap and touch no network, unless `refresh` asks to build it again.
+///
+/// `enterUserNamespace` runs once mmdebstrap has started and before anything is
+/// extracted: an ordinary user's plash becomes root of its user namespace there, where
+/// the tar's owners land as they are, while mmdebstrap itself keeps the user's
+/// credentials, which its unshare mode needs.
+public func importDebootstrap(_ suite: String, mirror: String?, refresh: Bool = false, store: Store,
+                              enterUserNamespace: () throws -> Void = {}, log: (String) -> Void) throws -> Store.Image {
+    let described = "import-debootstrap \(suite)" + (mirror.map { " " + $0 } ?? "")
+    let key = debootstrapKey(suite, mirror: mirror)
+    do {
+        if !refresh, let hit = store.cached(key) { return hit }
+        guard let mmdebstrap = programOnPath("mmdebstrap") else {
+            throw PlashError.failure("mmdebstrap not found on PATH").advising("apt-get install mmdebstrap")
+        }
+        let lock = try store.lockKey(key)
+        defer { lock.releaseAndRemove() }
+        if !refresh, let hit = store.cached(key) { return hit }
+
+        let staging = try store.makeStaging("import")
+        do {
+            log("--> \(described)")
+            try runMmdebstrap(mmdebstrap, suite: suite, mirror: mirror, staging: staging,
+                              enterUserNamespace: enterUserNamespace, log: log)
+            return try store.publish(staging, parentNode: store.rootNode, script: described, key: key)
+        } catch {
+            try? removeTree(staging.path)
+            throw error
+        }
+    } catch {
+        throw error.context(described)
+    }
+}
+
+/// mmdebstrap writing its tar into a pipe that the extractor reads: no tar file on disk.
+/// Its messages go to a terminal as they are (progress bars included); otherwise into a
+/// file, of which a failure reports the one line that says why.
+func runMmdebstrap(_ mmdebstrap: String, suite: String, mirror: String?, staging: Staging,
+                   enterUserNamespace: () throws -> Void, log: (String) -> Void) throws {
+    var messages: Int32 = -1
+    if isatty(2) == 0 {
+        let path = staging.path + "/mmdebstrap.log"
+        messages = try check(open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o600), "create", path)
+        // Unlinked at once: the staging directory becomes the image's node.
+        unlink(path)
+    }
+    defer { if messages >= 0 { close(messages) } }
+    var ends: [Int32] = [-1, -1]
+    try makePipe(&ends, for: "mmdebstrap")
+    var input = ends[0]
+    defer { if input >= 0 { close(input) } }
+
+    // `--` ends its options: a MIRROR starting with '-' is no option of mmdebstrap's.
+    let arguments = [mmdebstrap, "--variant=minbase", "--", suite, "-"] + (mirror.map { [$0] } ?? [])
+    let streams = Streams(stdin: .null, stdout: .descriptor(ends[1]), stderr: messages >= 0 ? .descriptor(messages) : .inherit)
+    let pid: pid_t
+    do { pid = try spawn(arguments, streams: streams) } catch { close(ends[1]); throw error }
+    close(ends[1])
+
+    do {
+        try enterUserNamespace()
+        try extractArchive(input, into: staging, log: log)
+        // The tar ends in zero blocks that the extractor need not read: mmdebstrap must
+        // write them all, or it fails on a closed pipe.
+        try drain(input)
+    } catch {
+        // Output that ended early is mmdebstrap's failure, and its message says why.
+        // Otherwise it still writes: a closed pipe alone stops it only when it next
+        // writes, maybe minutes later; TERM makes it clean up and end now.
+        let ended = writerClosed(input)
+        close(input)
+        input = -1
+        if !ended { kill(pid, SIGTERM) }
+        if ended, let end = try? waitFor(pid, "mmdebstrap"), !end.succeeded {
+            throw mmdebstrapFailure(end, messages: messages)
+        }
+        if !ended { _ = try? waitFor(pid, "mmdebstrap") }
+        throw error
+    }
+    let end = try waitFor(pid, "mmdebstrap")
+    guard end.succeeded else { throw mmdebstrapFailure(end, messages: messages) }
+}
+
+func mmdebstrapFailure(_ end: Termination, messages: Int32) -> PlashError {
+    PlashError.failure((messages >= 0 ? mmdebstrapError(messages) : nil) ?? "mmdebstrap \(end.text)")
+}
+
+/// Whether every writer of the pipe `fd` has closed it.
+func writerClosed(_ fd: Int32) -> Bool {
+    var entry = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+    return poll(&entry, 1, 0) == 1 && entry.revents & Int16(POLLHUP) != 0
+}
+
+/// Reads `fd` to its end.
+func drain(_ fd: Int32) throws {
+    var buffer = [UInt8](repeating: 0, count: 65536)
+    while true {
+        let count = read(fd, &buffer, buffer.count)
+        if count == 0 { return }
+        if count < 0 && errno != EINTR { throw PlashError.system("read", "mmdebstrap's output") }
+    }
+}
+
+/// The line of mmdebstrap's messages (in the file `fd`) that says why it failed: its last
+/// error (`E: ...`) that is not one of its summaries ("apt-get update ... failed",
+/// "mmdebstrap failed to run", "Some index files failed to download").
+func mmdebstrapError(_ fd: Int32) -> String? {
+    guard let bytes = try? readFile(procPath(fd), what: "read") else { return nil }
+    let errors = String(decoding: bytes, as: UTF8.self).split(separator: "\n")
+        .filter { $0.hasPrefix("E: ") }
+        .map { trimmed($0.dropFirst(3)) }
+    let causes = errors.filter { line in
+        !line.hasSuffix(" failed") && !line.hasSuffix("failed to run") && !line.hasPrefix("Some index files failed")
+    }
+    return causes.last ?? errors.last
+}
+
+/// The first executable file named `name` in a directory of PATH.
+func programOnPath(_ name: String) -> String? {
+    let path = environment("PATH") ?? "/usr/local/bin:/usr/bin:/bin"
+    for dir in path.split(separator: ":") where dir.hasPrefix("/") {
+        let candidate = String(dir) + "/" + name
+        var info = stat()
+        if stat(candidate, &info) == 0 && (info.st_mode & S_IFMT) == S_IFREG && access(candidate, X_OK) == 0 {
+            return candidate
+        }
+    }
+    return nil
+}
+
+/// --from-debootstrap for an ordinary user: `plash import-debootstrap` in a process of
+/// its own, which becomes root of the user's namespace for the import, as this build
+/// must not (its steps run plash-exec as the user). Its messages pass through `log`;
+/// its last line, when it fails, is the one error.
+func importDebootstrapInChild(_ suite: String, mirror: String?, refresh: Bool, store: Store,
+                              log: (String) -> Void) throws -> Store.Image {
+    guard let plash = readLink("/proc/self/exe"), plash.hasSuffix("/plash") else {
+        throw PlashError.failure("--from-debootstrap: an ordinary user's import needs the plash command")
+    }
+    var output: [Int32] = [-1, -1], messages: [Int32] = [-1, -1]
+    try makePipe(&output, for: "plash import-debootstrap")
+    defer { close(output[0]) }
+    do { try makePipe(&messages, for: "plash import-debootstrap") } catch { close(output[1]); throw error }
+    defer { close(messages[0]) }
+    let arguments = [plash, "import-debootstrap"] + (refresh ? ["--refresh"] : []) + [suite] + (mirror.map { [$0] } ?? [])
+    let environment = currentEnvironment().filter { !$0.hasPrefix("PLASH_DATA=") } + ["PLASH_DATA=" + store.path]
+    let pid: pid_t
+    do {
+        pid = try spawn(arguments, environment: environment,
+                        streams: Streams(stdin: .null, stdout: .descriptor(output[1]), stderr: .descriptor(messages[1])))
+    } catch {
+        close(output[1]); close(messages[1])
+        throw error
+    }
+    close(output[1]); close(messages[1])
+
+    var failure: String?
+    var pending: [UInt8] = []
+    var buffer = [UInt8](repeating: 0, count: 4096)
+    while true {
+        let count = read(messages[0], &buffer, buffer.count)
+        if count < 0 && errno == EINTR { continue }
+        if count <= 0 { break }
+        pending += buffer[0..<count]
+        while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
+            let line = String(decoding: pending[..<newline], as: UTF8.self)
+            pending.removeSubrange(...newline)
+            if line.hasPrefix("plash: ") { failure = String(line.dropFirst("plash: ".count)) } else { log(line) }
+        }
+    }
+    let id = trimmed(String(decoding: try readAll(output[0], path: "plash import-debootstrap", what: "read"), as: UTF8.self))
+    let end = try waitFor(pid, plash)
+    guard end.succeeded else { throw PlashError.failure(failure ?? "plash import-debootstrap \(end.text)") }
+    guard let number = Int(id), let image = store.lookup(id: number) else {
+        throw PlashError.failure("plash import-debootstrap printed no image id: \(id)")
+    }
+    return image
+}
+
+/// A pipe whose ends a spawned child does not inherit (it gets dup2'ed copies). plash is
+/// single-threaded: no other spawn runs between pipe and fcntl.
+func makePipe(_ ends: inout [Int32], for name: String) throws {
+    try check(pipe(&ends), "create pipe for", name)
+    for fd in ends { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+}

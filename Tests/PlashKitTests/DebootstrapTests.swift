@@ -1,0 +1,176 @@
+import Foundation
+import PlashTestSupport
+import Testing
+
+/// import-debootstrap and --from-debootstrap: a real Debian bookworm root from mmdebstrap
+/// and Debian's mirror, built once per test run as root and once as an ordinary user (at
+/// the same time: the tests that need them run in parallel), then served from the test
+/// image server and registry. The failures run a stand-in mmdebstrap.
+@Suite struct DebootstrapTests {
+    /// The root's build as root: its store, the image, what the build printed.
+    struct Built {
+        let store: TestStore
+        let id: String
+        let result: Finished
+    }
+
+    static let bookworm = Fixture { () throws -> Built in
+        let store = TestStore()
+        let result = try store.plash(["build", "--from-debootstrap", "bookworm"])
+        guard result.status == 0 else { throw SetupError("plash build --from-debootstrap bookworm: \(result)") }
+        return Built(store: store, id: result.stdout.trimmingCharacters(in: .newlines), result: result)
+    }
+
+    /// The same as the user with subordinate ids, in a store of their own.
+    static let userBookworm = Fixture { () throws -> (cwd: String, data: String, result: Finished) in
+        let user = try userWithSubordinateIDs
+        let cwd = makeDirectory("userdeb", ownedBy: user)
+        let result = try plashAs(user, ["build", "--from-debootstrap", "bookworm"], data: cwd + "/store", directory: cwd)
+        return (cwd, cwd + "/store", result)
+    }
+
+    /// A PATH without mmdebstrap: what runs it fails.
+    static let noMmdebstrap = "/usr/local/nowhere"
+
+    @Test func aRealBookwormRootIsBuiltOnceAsRootAndTheSecondBuildIsCached() throws {
+        let built = try Self.bookworm.get()
+        #expect(built.result.stderr.hasPrefix("--> import-debootstrap bookworm\n"), "\(built.result)")
+        #expect(!built.result.stderr.contains("I: "), "mmdebstrap's progress without a terminal: \(built.result)")
+        let version = try built.store.plash(["run", built.id, "--", "cat", "/etc/debian_version"])
+        #expect(version.status == 0 && version.stdout.hasPrefix("12."), "\(version)")
+        let apt = try built.store.plash(["run", built.id, "--", "stat", "-c", "%U", "/var/cache/apt/archives/partial"])
+        #expect(apt.stdout == "_apt\n", "\(apt)")
+        // Cached: no mmdebstrap on PATH, and the same id at once.
+        let again = try built.store.plash(["build", "--from-debootstrap", "bookworm"], environment: ["PATH": Self.noMmdebstrap])
+        #expect(again.status == 0 && again.stdout == built.id + "\n" && again.stderr == "", "\(again)")
+        let imported = try built.store.plash(["import-debootstrap", "bookworm"], environment: ["PATH": Self.noMmdebstrap])
+        #expect(imported.stdout == built.id + "\n", "\(imported)")
+        let listing = try built.store.plash(["ls"]).stdout
+        #expect(listing.contains("import-debootstrap bookworm\n"), "\(listing)")
+    }
+
+    @Test func anOrdinaryUserBuildsTheRootWithItsOwnersAndTheSecondBuildIsCached() throws {
+        let user = try userWithSubordinateIDs
+        let (cwd, data, first) = try Self.userBookworm.get()
+        #expect(first.status == 0, "\(first)")
+        let id = first.stdout.trimmingCharacters(in: .newlines)
+        let apt = try plashAs(user, ["run", id, "--", "stat", "-c", "%U %G", "/var/cache/apt/archives/partial"], data: data, directory: cwd)
+        #expect(apt.stdout == "_apt root\n", "\(apt)")
+        let again = try user.run(userPlash, ["build", "--from-debootstrap", "bookworm", "--run", "echo built > /built"],
+                                 environment: ["PLASH_DATA": data, "PATH": Self.noMmdebstrap], directory: cwd)
+        #expect(again.status == 0 && !again.stderr.contains("import-debootstrap"), "\(again)")
+        let built = again.stdout.trimmingCharacters(in: .newlines)
+        #expect(try plashAs(user, ["run", built, "--", "cat", "/built"], data: data, directory: cwd).stdout == "built\n")
+        #expect(try rootOwnedFiles([data]) == "")
+    }
+}
+
+/// A stand-in for mmdebstrap, first on PATH: it writes its arguments to `ARGS` and then
+/// does what `script` says (a tar of the busybox root on stdout, messages on stderr).
+func fakeMmdebstrap(_ script: String) throws -> (path: String, arguments: String) {
+    let dir = makeDirectory("fake-mmdebstrap")
+    try writeExecutable(dir + "/mmdebstrap", """
+        #!/bin/sh
+        echo "$@" > \(dir)/arguments
+        echo $$ > \(dir)/pid
+        \(script)
+        """)
+    return (dir + ":/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", dir + "/arguments")
+}
+
+@Test func importDebootstrapRunsMmdebstrapOncePerSuiteAndMirrorAndAgainWithRefresh() throws {
+    let store = TestStore()
+    let root = try busyboxRoot
+    let fake = try fakeMmdebstrap("echo \"I: building\" >&2; tar -C \(root) -c .")
+    let first = try store.plash(["import-debootstrap", "stable"], environment: ["PATH": fake.path])
+    #expect(first.status == 0 && first.stdout == "1\n", "\(first)")
+    #expect(try String(contentsOfFile: fake.arguments, encoding: .utf8) == "--variant=minbase -- stable -\n")
+    #expect(!first.stderr.contains("I: building"), "\(first)")
+    #expect(try store.plash(["run", "1", "--", "busybox", "true"]).status == 0)
+
+    let mirrored = try store.plash(["build", "--from-debootstrap", "stable", "http://127.0.0.1:9/debian"],
+                                   environment: ["PATH": fake.path])
+    #expect(mirrored.stdout == "2\n", "\(mirrored)")
+    #expect(try String(contentsOfFile: fake.arguments, encoding: .utf8) == "--variant=minbase -- stable - http://127.0.0.1:9/debian\n")
+    #expect(try store.plash(["ls"]).stdout.contains("import-debootstrap stable http://127.0.0.1:9/debian\n"))
+
+    #expect(try store.plash(["build", "--from-debootstrap", "stable"], environment: ["PATH": DebootstrapTests.noMmdebstrap]).stdout == "1\n")
+    let refreshed = try store.plash(["build", "--refresh", "--from-debootstrap", "stable"], environment: ["PATH": fake.path])
+    #expect(refreshed.stdout == "3\n", "\(refreshed)")
+    #expect(try store.plash(["import-debootstrap", "stable"], environment: ["PATH": DebootstrapTests.noMmdebstrap]).stdout == "3\n")
+}
+
+@Test func aMissingMmdebstrapIsOneLineThatSaysHowToInstallIt() throws {
+    let store = TestStore()
+    let result = try store.plash(["build", "--from-debootstrap", "bookworm"], environment: ["PATH": DebootstrapTests.noMmdebstrap])
+    #expect(result.status == 1, "\(result)")
+    #expect(result.stderr == "plash: import-debootstrap bookworm: mmdebstrap not found on PATH (apt-get install mmdebstrap)\n")
+    let usage = try store.plash(["import-debootstrap", "--variant=x", "bookworm"])
+    #expect(usage.status == 2 && usage.stderr.hasPrefix("plash: import-debootstrap: unknown option --variant=x\n"), "\(usage)")
+    let macro = try store.plash(["build", "--from-debootstrap", "bookworm", "a", "b"])
+    #expect(macro.status == 2 && macro.stderr.hasPrefix("plash: --from-debootstrap: give a SUITE and at most a MIRROR"), "\(macro)")
+}
+
+@Test func anUnknownSuiteIsMmdebstrapsOwnErrorLineAndLeavesNothing() throws {
+    // The real mmdebstrap and apt, against a mirror on 127.0.0.1 that has no suite.
+    let store = TestStore()
+    let server = try WebServer(root: makeDirectory("mirror"))
+    defer { server.stop() }
+    let mirror = "http://127.0.0.1:\(server.port)/debian"
+    let result = try store.plash(["import-debootstrap", "nosuch", mirror])
+    #expect(result.status == 1, "\(result)")
+    #expect(result.stderr == "--> import-debootstrap nosuch \(mirror)\nplash: import-debootstrap nosuch \(mirror): "
+            + "The repository '\(mirror) nosuch Release' does not have a Release file.\n", "\(result)")
+    #expect(store.indexedIDs.isEmpty && store.stagingDirectories.isEmpty)
+}
+
+@Test func aRunThatFailsMidwayReportsItsCauseNotItsSummariesAndLeavesNothing() throws {
+    let store = TestStore()
+    let root = try busyboxRoot
+    // What mmdebstrap printed here for a mirror that refused connections, after half a tar.
+    let fake = try fakeMmdebstrap("""
+        tar -C \(root) -c . | head -c 100000
+        cat >&2 <<'EOF'
+        I: running apt-get update...
+        E: Failed to fetch http://127.0.0.1:1/debian/dists/bookworm/InRelease  Could not connect to 127.0.0.1:1 (127.0.0.1). - connect (111: Connection refused)
+        E: Some index files failed to download. They have been ignored, or old ones used instead.
+        E: apt-get update --error-on=any -oAPT::Status-Fd=<$fd> -oDpkg::Use-Pty=false failed
+        I: main() received signal PIPE: waiting for setup...
+        E: mmdebstrap failed to run
+        EOF
+        exit 25
+        """)
+    let result = try store.plash(["build", "--from-debootstrap", "bookworm", "--run", "true"], environment: ["PATH": fake.path])
+    #expect(result.status == 1, "\(result)")
+    #expect(result.stderr.hasSuffix("\nplash: import-debootstrap bookworm: Failed to fetch http://127.0.0.1:1/debian/dists/bookworm/InRelease  "
+                                    + "Could not connect to 127.0.0.1:1 (127.0.0.1). - connect (111: Connection refused)\n"), "\(result)")
+    #expect(store.indexedIDs.isEmpty && store.stagingDirectories.isEmpty)
+    // A whole tar and a failure all the same: no image.
+    let late = try fakeMmdebstrap("tar -C \(root) -c .; echo 'E: setup hook failed: 1' >&2; exit 1")
+    let failed = try store.plash(["import-debootstrap", "bookworm"], environment: ["PATH": late.path])
+    #expect(failed.stderr.hasSuffix("\nplash: import-debootstrap bookworm: setup hook failed: 1\n"), "\(failed)")
+    #expect(store.indexedIDs.isEmpty && store.stagingDirectories.isEmpty)
+}
+
+@Test func aKilledImportLeavesNothingAndTheNextOneBuilds() throws {
+    let store = TestStore()
+    let root = try busyboxRoot
+    let fake = try fakeMmdebstrap("tar -C \(root) -c . | head -c 100000; exec sleep 600")
+    let child = try Child(plash, ["import-debootstrap", "bookworm"], environment: store.environment.merging(["PATH": fake.path]) { $1 })
+    let pidFile = splitPath(fake.arguments) + "/pid"
+    // The extractor has begun once the staging directory holds the image's files.
+    let started = waitUntil(30) { store.stagingDirectories.contains { FileManager.default.fileExists(atPath: store.data + "/tmp/" + $0 + "/_data/bin") } }
+    kill(child.pid, SIGKILL)
+    _ = child.finish()
+    if let pid = pid_t((try? String(contentsOfFile: pidFile, encoding: .utf8))?.trimmingCharacters(in: .newlines) ?? "") {
+        kill(pid, SIGKILL)
+    }
+    #expect(started, "the import never started extracting")
+    #expect(store.indexedIDs.isEmpty)
+    let whole = try fakeMmdebstrap("tar -C \(root) -c .")
+    let next = try store.plash(["import-debootstrap", "bookworm"], environment: ["PATH": whole.path])
+    #expect(next.status == 0 && next.stdout == "1\n", "\(next)")
+    #expect(store.stagingDirectories.isEmpty, "\(store.stagingDirectories)")
+}
+
+func splitPath(_ path: String) -> String { (path as NSString).deletingLastPathComponent }
