@@ -88,16 +88,17 @@ func runMmdebstrap(_ mmdebstrap: String, suite: String, mirror: String?, staging
         try drain(input)
     } catch {
         // Output that ended early is mmdebstrap's failure, and its message says why.
-        // Otherwise it still writes: a closed pipe alone stops it only when it next
-        // writes, maybe minutes later; TERM makes it clean up and end now.
+        // Otherwise it still runs: TERM stops it after its current step, maybe a minute
+        // later, when it unmounts and removes what it made (as root it mounts on the
+        // host: never KILL it). That is not waited for.
         let ended = writerClosed(input)
         close(input)
         input = -1
-        if !ended { kill(pid, SIGTERM) }
-        if ended, let end = try? waitFor(pid, "mmdebstrap"), !end.succeeded {
-            throw mmdebstrapFailure(end, messages: messages)
+        guard ended else {
+            kill(pid, SIGTERM)
+            throw error
         }
-        if !ended { _ = try? waitFor(pid, "mmdebstrap") }
+        if let end = try? waitFor(pid, "mmdebstrap"), !end.succeeded { throw mmdebstrapFailure(end, messages: messages) }
         throw error
     }
     let end = try waitFor(pid, "mmdebstrap")

@@ -14,40 +14,33 @@ import Testing
         let result: Finished
     }
 
-    static let bookworm = Fixture { () throws -> Built in
+    /// Both builds, root's and the user's (with subordinate ids, in a store of their own),
+    /// started together by the first test that needs either: the tests waiting for them
+    /// may hold every thread of the test process, so they are processes of their own.
+    static let builds = Fixture { () throws -> (store: TestStore, root: Child, cwd: String, user: Child) in
+        let user = try userWithSubordinateIDs
+        let cwd = makeDirectory("userdeb", ownedBy: user)
         let store = TestStore()
-        let result = try store.plash(["build", "--from-debootstrap", "bookworm"])
+        let root = try Child(plash, ["build", "--from-debootstrap", "bookworm"], environment: store.environment)
+        let users = try user.start(userPlash, ["build", "--from-debootstrap", "bookworm"],
+                                   environment: ["PLASH_DATA": cwd + "/store"], directory: cwd)
+        return (store, root, cwd, users)
+    }
+
+    static let bookworm = Fixture { () throws -> Built in
+        let (store, child, _, _) = try builds.get()
+        let result = child.finish()
         guard result.status == 0 else { throw SetupError("plash build --from-debootstrap bookworm: \(result)") }
         return Built(store: store, id: result.stdout.trimmingCharacters(in: .newlines), result: result)
     }
 
-    /// The same as the user with subordinate ids, in a store of their own.
     static let userBookworm = Fixture { () throws -> (cwd: String, data: String, result: Finished) in
-        let user = try userWithSubordinateIDs
-        let cwd = makeDirectory("userdeb", ownedBy: user)
-        let result = try plashAs(user, ["build", "--from-debootstrap", "bookworm"], data: cwd + "/store", directory: cwd)
-        return (cwd, cwd + "/store", result)
+        let (_, _, cwd, child) = try builds.get()
+        return (cwd, cwd + "/store", child.finish())
     }
 
     /// A PATH without mmdebstrap: what runs it fails.
     static let noMmdebstrap = "/usr/local/nowhere"
-
-    @Test func aRealBookwormRootIsBuiltOnceAsRootAndTheSecondBuildIsCached() throws {
-        let built = try Self.bookworm.get()
-        #expect(built.result.stderr.hasPrefix("--> import-debootstrap bookworm\n"), "\(built.result)")
-        #expect(!built.result.stderr.contains("I: "), "mmdebstrap's progress without a terminal: \(built.result)")
-        let version = try built.store.plash(["run", built.id, "--", "cat", "/etc/debian_version"])
-        #expect(version.status == 0 && version.stdout.hasPrefix("12."), "\(version)")
-        let apt = try built.store.plash(["run", built.id, "--", "stat", "-c", "%U", "/var/cache/apt/archives/partial"])
-        #expect(apt.stdout == "_apt\n", "\(apt)")
-        // Cached: no mmdebstrap on PATH, and the same id at once.
-        let again = try built.store.plash(["build", "--from-debootstrap", "bookworm"], environment: ["PATH": Self.noMmdebstrap])
-        #expect(again.status == 0 && again.stdout == built.id + "\n" && again.stderr == "", "\(again)")
-        let imported = try built.store.plash(["import-debootstrap", "bookworm"], environment: ["PATH": Self.noMmdebstrap])
-        #expect(imported.stdout == built.id + "\n", "\(imported)")
-        let listing = try built.store.plash(["ls"]).stdout
-        #expect(listing.contains("import-debootstrap bookworm\n"), "\(listing)")
-    }
 
     /// The root as an OCI layout (export-oci, tag bookworm), made once.
     static let bookwormLayout = Fixture { () throws -> String in
@@ -222,3 +215,19 @@ func fakeMmdebstrap(_ script: String) throws -> (path: String, arguments: String
 }
 
 func splitPath(_ path: String) -> String { (path as NSString).deletingLastPathComponent }
+
+@Test func outputThatIsNoTarFailsAtOnceWhileMmdebstrapStillRuns() throws {
+    let store = TestStore()
+    // As mmdebstrap, which on TERM first finishes its step: here it never ends by itself.
+    let fake = try fakeMmdebstrap("trap '' TERM; yes | head -c 4096; exec sleep 600")
+    let (result, ended) = try runWithDeadline(plash, ["import-debootstrap", "bookworm"],
+                                              environment: store.environment.merging(["PATH": fake.path]) { $1 }, seconds: 30)
+    if let pid = pid_t((try? String(contentsOfFile: splitPath(fake.arguments) + "/pid", encoding: .utf8))?
+        .trimmingCharacters(in: .newlines) ?? "") {
+        kill(pid, SIGKILL)
+    }
+    #expect(ended, "plash waited for mmdebstrap to end")
+    #expect(result.status == 1 && result.stderr.hasSuffix("\n") && result.stderr.contains("plash: import-debootstrap bookworm: ")
+            && result.stderr.contains("not a tar archive"), "\(result)")
+    #expect(store.indexedIDs.isEmpty && store.stagingDirectories.isEmpty)
+}
