@@ -231,3 +231,13 @@ func splitPath(_ path: String) -> String { (path as NSString).deletingLastPathCo
             && result.stderr.contains("not a tar archive"), "\(result)")
     #expect(store.indexedIDs.isEmpty && store.stagingDirectories.isEmpty)
 }
+
+@Test func onATerminalMmdebstrapsOwnProgressShowsAndWithoutOneItDoesNot() throws {
+    let store = TestStore()
+    let fake = try fakeMmdebstrap("echo 'I: downloading packages with apt...' >&2; tar -C \(try busyboxRoot) -c .")
+    let terminal = try run("/usr/bin/script", ["-qec", "\(plash) import-debootstrap stable", "/dev/null"],
+                           environment: store.environment.merging(["PATH": fake.path]) { $1 })
+    #expect(terminal.status == 0 && terminal.stdout.contains("I: downloading packages with apt..."), "\(terminal)")
+    let piped = try store.plash(["import-debootstrap", "--refresh", "stable"], environment: ["PATH": fake.path])
+    #expect(piped.status == 0 && !piped.stderr.contains("I: downloading"), "\(piped)")
+}
