@@ -146,6 +146,13 @@ func fakeMmdebstrap(_ script: String) throws -> (path: String, arguments: String
     let result = try store.plash(["build", "--from-debootstrap", "bookworm"], environment: ["PATH": DebootstrapTests.noMmdebstrap])
     #expect(result.status == 1, "\(result)")
     #expect(result.stderr == "plash: import-debootstrap bookworm: mmdebstrap not found on PATH (apt-get install mmdebstrap)\n")
+    // An ordinary user's build imports in a plash of its own: its failure is still one line.
+    let user = try userWithSubordinateIDs
+    let cwd = makeDirectory("userdeb-missing", ownedBy: user)
+    let users = try user.run(userPlash, ["build", "--from-debootstrap", "bookworm", "--run", "true"],
+                             environment: ["PLASH_DATA": cwd + "/store", "PATH": DebootstrapTests.noMmdebstrap], directory: cwd)
+    #expect(users.status == 1, "\(users)")
+    #expect(users.stderr == "plash: import-debootstrap bookworm: mmdebstrap not found on PATH (apt-get install mmdebstrap)\n")
     let usage = try store.plash(["import-debootstrap", "--variant=x", "bookworm"])
     #expect(usage.status == 2 && usage.stderr.hasPrefix("plash: import-debootstrap: unknown option --variant=x\n"), "\(usage)")
     let macro = try store.plash(["build", "--from-debootstrap", "bookworm", "a", "b"])
