@@ -126,7 +126,7 @@ func hideStore(at path: String, in root: RootMount) throws {
 }
 
 /// The path without symlinks, `.` or `..`, or nil when it does not exist.
-func canonicalPath(_ path: String) -> String? {
+public func canonicalPath(_ path: String) -> String? {
     guard let full = realpath(path, nil) else { return nil }
     defer { free(full) }
     return String(cString: full)

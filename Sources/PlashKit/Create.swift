@@ -39,8 +39,11 @@ extension Builder {
 public func addLayer(_ dir: String, parent: String, store: Store) throws -> Store.Image {
     let parentNode = parent == "0" ? store.rootNode : try store.image(parent).node
     var info = stat()
-    guard stat(dir, &info) == 0 else { throw PlashError.system("add-layer", dir) }
+    guard lstat(dir, &info) == 0 else { throw PlashError.system("add-layer", dir) }
+    // A symlink would be renamed as it is: the image's files would be the host's
+    // directory it points to, changing with it.
     guard info.st_mode & S_IFMT == S_IFDIR else { throw PlashError.failure("add-layer \(dir): not a directory") }
+    try refuseStorePath(dir, store: store, what: "add-layer")
     let staging = try store.makeStaging("import")
     do {
         if rename(dir, staging.data) == -1 {
@@ -72,6 +75,7 @@ public func withMountedImage<T>(_ image: Store.Image, store: Store, _ body: (Str
 /// `plash copy IMAGE DIR`: the image's merged files into DIR, which must be empty or
 /// not exist yet (nothing of the caller's is overwritten).
 public func copyImage(_ image: Store.Image, to dir: String, store: Store) throws {
+    try refuseStorePath(dir, store: store, what: "copy")
     if let entries = directoryEntries(dir) {
         guard entries.isEmpty else { throw PlashError.failure("copy: \(dir) is not empty") }
     } else {
@@ -79,5 +83,17 @@ public func copyImage(_ image: Store.Image, to dir: String, store: Store) throws
     }
     try withMountedImage(image, store: store) { root in
         try runHelper(["cp", "-a", "--", root + "/.", dir], context: "copy \(image.id)")
+    }
+}
+
+/// add-layer and copy refuse a DIR in the store or around it: moving an image's files
+/// away, or copying into them, changes images (and clean removes what lies in tmp/).
+/// DIR need not exist yet: then its parent is resolved.
+func refuseStorePath(_ dir: String, store: Store, what: String) throws {
+    guard let storePath = canonicalPath(store.path) else { return }
+    let (parent, name) = splitLast(dir)
+    guard let full = canonicalPath(dir) ?? canonicalPath(parent).map({ ($0 == "/" ? "" : $0) + "/" + name }) else { return }
+    if isPath(full, within: storePath) || isPath(storePath, within: full) {
+        throw PlashError.failure("\(what) \(dir): lies in the store \(storePath), whose files only plash changes")
     }
 }
