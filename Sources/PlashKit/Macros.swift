@@ -148,12 +148,14 @@ public let macros: [Macro] = {
             parser.plan.current.steps.append(writeFileStep(args[0], Array(args.dropFirst()), executable: true))
         },
         Macro(names: ["--entrypoint"], arguments: .oneOrMore("CMD [ARG]"),
-              help: "the program a Plashfile runs: CMD ARG... then the Plashfile's arguments") { parser, args in
+              help: "the program a Plashfile runs: CMD ARG... then the Plashfile's arguments", splitsLine: true) { parser, args in
             setEntrypoint(args, &parser)
         },
         Macro(names: ["--entrypoint-script"], arguments: .oneOrMore("LINE"),
               help: "the shell script a Plashfile runs, with its arguments") { parser, args in
-            parser.plan.current.steps.append(writeFileStep(entrypointPath, ["#!/bin/sh"] + args, executable: true))
+            // As the original: a script with its own `#!` line keeps it.
+            let script = args[0].hasPrefix("#!") ? args : ["#!/bin/sh"] + args
+            parser.plan.current.steps.append(writeFileStep(entrypointPath, script, executable: true))
             parser.plan.hasEntrypoint = true
         },
         Macro(names: ["--eval-file"], arguments: .one("FILE"),
@@ -302,25 +304,60 @@ public func readAllStandardInput() throws -> String {
 /// --run and the argument `touch /file`; with a list of names, `--apk a b`, the names.
 /// Lines may end in CRLF (a file saved on Windows): to Swift "\r\n" is one Character,
 /// not a "\n", so it is a line end of its own.
+///
+/// The lines of a file or a script (`scriptMacros`) are kept as written, as the
+/// original kept them: indented, and a line starting with '#' is a line too (a config
+/// file's comment, a script's `#!`). The lines of one --run are one script, as the
+/// original ran a layer: `cd`, variables, `if`...`fi` and here-documents span lines.
 public func plashfileWords(_ text: String) -> [String] {
     var words: [String] = []
+    var current = ""            // the macro that the lines are arguments of
+    var script: [String] = []   // the lines of the current --run
+    func endScript() {
+        if !script.isEmpty { words.append(argumentWord(script.joined(separator: "\n"))) }
+        script = []
+    }
     for rawLine in text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" }) {
         let line = trimmed(rawLine)
-        if line.isEmpty || line.hasPrefix("#") || line.hasPrefix("--#") { continue }
-        if line.hasPrefix("-"), escapedArgument(line) == nil, let blank = line.firstIndex(where: { $0 == " " || $0 == "\t" }) {
-            let name = String(line[..<blank])
+        if line.isEmpty || line.hasPrefix("--#") { continue }
+        if line.hasPrefix("-"), escapedArgument(line) == nil {
+            endScript()
+            let blank = line.firstIndex(where: { $0 == " " || $0 == "\t" })
+            let name = blank.map { String(line[..<$0]) } ?? line
             words.append(name)
+            current = name
+            guard let blank else { continue }
             // Macros --defpm defines are not in the table yet: they install packages.
             if macro(named: name)?.splitsLine ?? true {
                 words += blankSeparated(String(line[blank...])).map(escaped)
+            } else if runMacros.contains(name) {
+                script.append(trimmed(line[blank...]))
             } else {
                 words.append(trimmed(line[blank...]))
             }
-        } else {
+        } else if scriptMacros.contains(current) {
+            let kept = escapedArgument(line) ?? String(rawLine.prefix { $0 != "\r" }).trailingBlanksRemoved
+            if runMacros.contains(current) { script.append(kept) } else { words.append(argumentWord(kept)) }
+        } else if !line.hasPrefix("#") {
             words.append(line)
         }
     }
+    endScript()
     return words
+}
+
+let runMacros: Set = ["--run", "-x"]
+let scriptMacros: Set = runMacros.union(["--write-file", "--write-script", "--entrypoint-script"])
+
+/// TEXT as a word that the parser takes as an argument, whatever it starts with.
+func argumentWord(_ text: String) -> String {
+    text.isEmpty ? "--\\" : text.hasPrefix("-") ? escaped(text) : text
+}
+
+extension String {
+    var trailingBlanksRemoved: String {
+        String(self[..<(lastIndex(where: { $0 != " " && $0 != "\t" }).map { index(after: $0) } ?? startIndex)])
+    }
 }
 
 public let buildUsage = "Usage: plash build MACRO... (see plash help macros)"

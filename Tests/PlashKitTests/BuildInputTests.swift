@@ -59,7 +59,7 @@ import Testing
 
     @Test func crlfLinesAreLinesOfAPlashfile() {
         let text = "#!/usr/bin/env plash\r\n# comment\r\n--from busybox\r\n\r\n--run\r\n  touch /a  \r\n--apk a b\r\n"
-        #expect(plashfileWords(text) == ["--from", "busybox", "--run", "touch /a", "--apk", "--\\ a", "--\\ b"])
+        #expect(plashfileWords(text) == ["--from", "busybox", "--run", "  touch /a", "--apk", "--\\ a", "--\\ b"])
     }
 
     @Test func crlfPlashfilesAndEvalInputBuild() throws {

@@ -37,4 +37,69 @@ import Testing
             #expect(!FileManager.default.fileExists(atPath: dir))
         }
     }
+
+    /// Runs a Plashfile the way the kernel does: its #! line names the interpreter.
+    func runPlashfile(_ file: String, _ arguments: [String], store: TestStore) throws -> Finished {
+        let environment = store.environment.merging(["PATH": productsDirectory.path + ":/usr/sbin:/usr/bin:/sbin:/bin"]) { $1 }
+        for _ in 0..<50 {
+            do {
+                return try run(file, arguments, environment: environment)
+            } catch let error as POSIXError where error.code == .ETXTBSY {
+                usleep(20_000)   // a test running in parallel held the file open for a moment
+            }
+        }
+        return try run(file, arguments, environment: environment)
+    }
+
+    /// The original ran a layer as one script: an old Plashfile's --run block may cd,
+    /// set variables, span if...fi and here-documents over its lines.
+    @Test func theLinesOfARunBlockAreOneScript() throws {
+        let store = TestStore()
+        _ = try store.id(["build", "--from", "busybox"])
+        let file = makeDirectory() + "/Plashfile"
+        try writeExecutable(file, """
+            #!/usr/bin/env plash-exec
+            --from 1
+            --run
+            cd /etc
+            greeting=hello
+            if true; then
+              echo "$greeting $PWD" > /out
+            fi
+            cat >> /out <<END
+            # kept
+                indented
+            END
+            --entrypoint cat /out
+            """)
+        let result = try runPlashfile(file, [], store: store)
+        #expect(result.status == 0, "\(result)")
+        #expect(result.stdout == "hello /etc\n# kept\n    indented\n", "\(result)")
+    }
+
+    /// The lines of a file (--write-file, --entrypoint-script) are kept as written: a
+    /// '#' line is a line (a config's comment, a script's own #!), indentation stays.
+    @Test func fileLinesKeepCommentsIndentationAndTheirOwnShebang() throws {
+        let store = TestStore()
+        _ = try store.id(["build", "--from", "busybox"])
+        let file = makeDirectory() + "/Plashfile"
+        try writeExecutable(file, """
+            #!/usr/bin/env plash-exec
+            --from 1
+            --write-file /etc/conf
+            # a comment of the config
+            key=value
+              indented=1
+            --entrypoint-script
+            #!/bin/cat
+            printed by cat
+            """)
+        let result = try runPlashfile(file, [], store: store)
+        #expect(result.status == 0, "\(result)")
+        #expect(result.stdout == "#!/bin/cat\nprinted by cat\n", "\(result)")
+        let id = try store.id(["build", "--eval-file", file])
+        #expect(try store.plash(["run", id, "cat", "/etc/conf"]).stdout == "# a comment of the config\nkey=value\n  indented=1\n")
+        let command = try store.id(["build", "-f", "1", "--entrypoint-script", "#!/bin/cat", "x"])
+        #expect(try store.plash(["run", command, "/.plash-entrypoint"]).stdout == "#!/bin/cat\nx\n")
+    }
 }
