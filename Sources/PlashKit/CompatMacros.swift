@@ -9,7 +9,7 @@ import PlashSystem
 let compatibilityMacros: [Macro] = [
     Macro(names: ["--import-env"], arguments: .oneOrMore("NAME[:INNER]"),
           help: "give the build the caller's value of NAME (as INNER); the value is part of the cache key", splitsLine: true) { parser, args in
-        for spec in args.flatMap(blankSeparated) {
+        for spec in args {
             let parts = spec.split(separator: ":", maxSplits: 1).map(String.init)
             guard let name = parts.first, let value = environment(name) else { continue }
             let inner = parts.count == 2 ? parts[1] : name
@@ -20,11 +20,11 @@ let compatibilityMacros: [Macro] = [
     },
     Macro(names: ["--env-prefix"], arguments: .oneOrMore("PREFIX"),
           help: "plash run and Plashfiles pass the caller's variables starting with PREFIX", splitsLine: true) { parser, args in
-        parser.plan.runEnvironmentPrefixes += args.flatMap(blankSeparated)
+        parser.plan.runEnvironmentPrefixes += args
     },
     Macro(names: ["--mount"], arguments: .oneOrMore("SRC[:DST]"),
           help: "plash run and Plashfiles bind the host path SRC to DST (default SRC) inside", splitsLine: true) { parser, args in
-        for spec in args.flatMap(blankSeparated) {
+        for spec in args {
             let parts = spec.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
             guard parts.allSatisfy({ $0.hasPrefix("/") }) else {
                 throw PlashError.usage("--mount \(spec): SRC and DST must be absolute paths", usage: buildUsage)

@@ -102,4 +102,17 @@ import Testing
         let command = try store.id(["build", "-f", "1", "--entrypoint-script", "#!/bin/cat", "x"])
         #expect(try store.plash(["run", command, "/.plash-entrypoint"]).stdout == "#!/bin/cat\nx\n")
     }
+
+    /// A Plashfile line `--mount /a /b` gives two words; a word of the command line is
+    /// one path, spaces and all.
+    @Test func mountTakesAPathWithSpacesFromTheCommandLine() throws {
+        let store = TestStore()
+        let dir = makeDirectory() + "/a dir"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        try "spaced\n".write(toFile: dir + "/f", atomically: false, encoding: .utf8)
+        let result = try store.plash(["run", "-f", "busybox", "--mount", dir + ":/x", "--mount", dir, "--",
+                                      "cat", "/x/f", dir + "/f"])
+        #expect(result.status == 0, "\(result)")
+        #expect(result.stdout == "spaced\nspaced\n")
+    }
 }
