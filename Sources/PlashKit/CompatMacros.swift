@@ -92,7 +92,7 @@ let compatibilityMacros: [Macro] = [
         parser, args in
         try checkURL(args[0], usage: buildUsage)
         do {
-            parser.insert(plashfileWords(String(decoding: try httpGet(args[0]), as: UTF8.self)))
+            parser.insert(plashfileWords(try fetchMacros(args[0])))
         } catch let error as PlashError {
             throw error.context("--eval-url \(args[0])")
         }
@@ -161,10 +161,22 @@ func fetchGitHubFile(_ args: [String], macro: String) throws -> String {
     let base = environment("PLASH_GITHUB_URL") ?? "https://raw.githubusercontent.com"
     let url = base + "/" + repository + "/master/" + (args.count == 2 ? args[1] : "plashfile")
     do {
-        return String(decoding: try httpGet(url), as: UTF8.self)
+        return try fetchMacros(url)
     } catch let error as PlashError {
         throw error.context("\(macro) \(url)")
     }
+}
+
+/// Macros fetched over HTTP, read into memory: at most 1 MiB, so that a server that
+/// sends without end fails the build instead of filling the memory.
+func fetchMacros(_ url: String) throws -> String {
+    let limit = 1 << 20
+    var data: [UInt8] = []
+    try httpGet(url) { piece in
+        guard data.count + piece.count <= limit else { throw PlashError.failure("more than \(limit) bytes: not a Plashfile") }
+        data += piece
+    }
+    return String(decoding: data, as: UTF8.self)
 }
 
 /// What `plash eval` prints: the shell script the macros expand to, one layer after

@@ -115,4 +115,19 @@ import Testing
         #expect(result.status == 0, "\(result)")
         #expect(result.stdout == "spaced\nspaced\n")
     }
+
+    /// A server that sends without end must not fill plash's memory: macros fetched
+    /// over HTTP are at most 1 MiB.
+    @Test func evalURLRefusesAnAnswerLargerThanAPlashfile() throws {
+        let store = TestStore()
+        let root = makeDirectory()
+        try Data(repeating: UInt8(ascii: "#"), count: 2 << 20).write(to: URL(fileURLWithPath: root + "/huge"))
+        let server = try HTTPServer(root: root)
+        defer { server.stop() }
+        let url = "http://127.0.0.1:\(server.port)/huge"
+        let result = try store.plash(["build", "--from", "busybox", "--eval-url", url])
+        #expect(result.status == 1, "\(result)")
+        #expect(result.stderr == "plash: --eval-url \(url): more than 1048576 bytes: not a Plashfile\n", "\(result)")
+        #expect(store.indexedIDs.isEmpty)
+    }
 }
