@@ -118,6 +118,13 @@ let compatibilityMacros: [Macro] = [
     },
 ]
 
+/// Macros of the original that this design has no place for, and what to use instead:
+/// the parser says so in one line instead of "unknown macro".
+public let replacedMacros: [(name: String, hint: String)] = [
+    ("--import", "--import loaded the original's Python macro modules; plash has none: define macros with --defpm, or read them with --eval-file"),
+    ("--reset-imports", "--reset-imports unloaded the original's Python macro modules; plash has none"),
+]
+
 func endLayer(_ parser: inout MacroParser) {
     if !parser.plan.current.isEmpty {
         let environment = parser.plan.current.environment

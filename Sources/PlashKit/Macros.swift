@@ -250,6 +250,9 @@ public struct MacroParser {
             macroStart = words.count
             guard let word = words.popFirst() else { break }
             guard let macro = defined.last(where: { $0.names.contains(word) }) ?? macro(named: word) else {
+                if let replaced = replacedMacros.first(where: { $0.name == word }) {
+                    throw PlashError.usage(replaced.hint, usage: buildUsage)
+                }
                 if word.hasPrefix("-") {
                     throw PlashError.usage("unknown macro \(word) (see plash help macros)", usage: buildUsage)
                 }

@@ -144,6 +144,8 @@ let overview: String = {
     for command in commands {
         text += "  " + command.name.padding(to: width) + command.help + "\n"
     }
+    text += "\nThe original plash's commands that plash replaced:\n"
+    for name in replacedCommands.keys.sorted() { text += "  " + replacedCommands[name]! + "\n" }
     text += "\nplash help macros lists the macros of build and run. Exit status: 0, 1 failure, 2 usage."
     return text
 }()

@@ -104,6 +104,8 @@ func macroHelp() -> String {
     let width = macros.map(\.synopsis.count).max()! + 2
     var text = "Macros (plash build, plash run, Plashfiles):\n"
     for macro in macros { text += "  " + macro.synopsis.padding(to: width) + macro.help + "\n" }
+    text += "\nThe original plash's macros that plash replaced:\n"
+    for macro in replacedMacros { text += "  " + macro.hint + "\n" }
     text += """
 
         A Plashfile is an executable file starting with #!/usr/bin/env plash, then

@@ -130,4 +130,35 @@ import Testing
         #expect(result.stderr == "plash: --eval-url \(url): more than 1048576 bytes: not a Plashfile\n", "\(result)")
         #expect(store.indexedIDs.isEmpty)
     }
+
+    /// Every command and macro of the original is in plash help or plash help macros,
+    /// and the replaced ones say what replaced them, in one line, not "unknown".
+    @Test func helpNamesEveryCommandAndMacroOfTheOriginal() throws {
+        // A line starts with the name, or a list of names holds it: `  --run, -x CMD...`.
+        func lists(_ text: String, _ name: String) -> Bool {
+            [" ", ",", ":"].contains { text.contains("\n  \(name)\($0)") || text.contains(", \(name)\($0)") }
+        }
+        let store = TestStore()
+        let commands = try store.plash(["help"]).stdout
+        for command in ["add-layer", "build", "clean", "copy", "create", "data", "eval", "export-tar", "help", "help-macros",
+                        "import-docker", "import-lxc", "import-tar", "import-url", "init", "map", "mount", "nodepath",
+                        "parent", "purge", "rm", "run", "runopts", "shallow-copy", "shrink", "sudo", "test", "version",
+                        "with-mount", "runb", "list-macros", "mkdtemp"] {
+            #expect(lists(commands, command), "\(command)")
+        }
+        let macros = try store.plash(["help", "macros"]).stdout
+        for macro in ["--layer", "--run", "--import-env", "--invalidate-layer", "--write-file", "--write-script",
+                      "--eval-file", "--eval-string", "--eval-stdin", "--run-stdin", "--hash-path", "--entrypoint",
+                      "--entrypoint-script", "--from-docker", "--from-lxc", "--from-url", "--from-id", "--from-map", "--from",
+                      "--from-github", "--defpm", "--apt", "--add-apt-repository", "--apk", "--yum", "--dnf", "--pip",
+                      "--pip3", "--npm", "--pacman", "--emerge", "-x", "-l", "-f", "-A", "-U", "-F", "-D", "-C", "-R", "-G",
+                      "--import", "--reset-imports", "--hint"] {
+            #expect(lists(macros, macro), "\(macro)")
+        }
+        for macro in ["--import", "--reset-imports"] {
+            let result = try store.plash(["build", "-f", "busybox", macro, "plash.macros.all"])
+            #expect(result.status == 2 && result.stderr.hasPrefix("plash: \(macro) ") && !result.stderr.contains("unknown"),
+                    "\(result)")
+        }
+    }
 }
