@@ -58,13 +58,15 @@ func checkPlashfile(_ path: String) throws {
 /// `./Plashfile ARGS`: build what the file says (cached), then run its entrypoint with
 /// ARGS, or ARGS as a command when it has none. It is read and built in its own
 /// directory, as the original did, so the paths in it (--eval-file, --hash-path) are
-/// relative to it; the program runs in the caller's.
+/// relative to it (to the file's own, when reached through a symlink); the program runs
+/// in the caller's.
 func runPlashfile(_ path: String, _ arguments: [String]) throws -> Int32 {
     let text: String
     do { text = try String(contentsOfFile: path, encoding: .utf8) } catch { throw PlashError.failure("\(path): cannot read it") }
     let store = try openStore()   // before the chdir: PLASH_DATA may be relative
     let caller = currentDirectory()
-    let directory = splitLast(path).0
+    // A symlink to the Plashfile (in ~/bin) reads the files beside the Plashfile itself.
+    let directory = splitLast(canonicalPath(path) ?? path).0
     try check(chdir(directory), "chdir", directory)
     let plan: BuildPlan
     do { plan = try parseMacros(plashfileWords(text)) } catch let error as PlashError where error.kind == .usage {

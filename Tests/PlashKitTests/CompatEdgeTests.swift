@@ -161,4 +161,18 @@ import Testing
                     "\(result)")
         }
     }
+
+    /// A Plashfile reached through a symlink (from ~/bin) reads the files beside itself.
+    @Test func aPlashfileThroughASymlinkReadsFilesBesideItself() throws {
+        let store = TestStore()
+        _ = try store.id(["build", "--from", "busybox"])
+        let dir = makeDirectory()
+        try "--run\necho included > /included\n".write(toFile: dir + "/more", atomically: false, encoding: .utf8)
+        try writeExecutable(dir + "/Plashfile", "#!/usr/bin/env plash-exec\n--from 1\n--eval-file more\n--hash-path more\n--entrypoint cat /included\n")
+        let link = makeDirectory() + "/tool"
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: dir + "/Plashfile")
+        let result = try runPlashfile(link, [], store: store)
+        #expect(result.status == 0, "\(result)")
+        #expect(result.stdout == "included\n")
+    }
 }
