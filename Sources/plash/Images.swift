@@ -38,8 +38,16 @@ import PlashKit
 }
 
 @Sendable func nodepath(_ arguments: [String]) throws -> Int32 {
-    try expect(arguments, "nodepath", min: 1, max: 1)
-    print(try Store().image(arguments[0]).node)
+    // The original's option: 0, the empty root, is then a node too (add-layer's parent).
+    let rootOption = "--allow-root-container"
+    try expect(arguments, "nodepath", min: 1, max: 1, options: [rootOption])
+    let store = Store()
+    let id = arguments.first { $0 != rootOption }!
+    if id == "0" && arguments.contains(rootOption) && store.exists {
+        print(store.rootNode)
+        return 0
+    }
+    print(try store.image(id).node)
     return 0
 }
 

@@ -175,4 +175,15 @@ import Testing
         #expect(result.status == 0, "\(result)")
         #expect(result.stdout == "included\n")
     }
+
+    /// The original's `nodepath ID --allow-root-container`: 0, the empty root, is a node.
+    @Test func nodepathTakesTheOriginalsAllowRootContainerOption() throws {
+        let store = TestStore()
+        _ = try store.id(["build", "--from", "busybox"])
+        let root = try store.plash(["nodepath", "0", "--allow-root-container"])
+        #expect(root.status == 0 && root.stdout == store.data + "/layer/0\n", "\(root)")
+        #expect(try store.id(["nodepath", "1", "--allow-root-container"]) == store.data + "/layer/0/1")
+        #expect(try store.plash(["nodepath", "0"]).status == 1)
+        #expect(try store.plash(["nodepath", "0", "--allow-root-containers"]).status == 2)
+    }
 }
