@@ -79,6 +79,11 @@ import PlashKit
 }
 
 @Sendable func mountCommand(_ arguments: [String]) throws -> Int32 {
+    if arguments.count == 3 && !arguments[2].hasPrefix("-") {
+        // The original's writable mount: a store image must not be written through a mount.
+        throw PlashError.usage("mount: the original's CHANGESDIR is not offered, a mount is read-only; "
+                               + "plash runb IMAGE CHANGESDIR CMD keeps writes there")
+    }
     try expect(arguments, "mount", min: 2, max: 2)
     let store = Store()
     try mountImage(try store.image(arguments[0]), store: store, at: arguments[1])

@@ -186,4 +186,14 @@ import Testing
         #expect(try store.plash(["nodepath", "0"]).status == 1)
         #expect(try store.plash(["nodepath", "0", "--allow-root-containers"]).status == 2)
     }
+
+    /// The original's `mount IMAGE DIR CHANGESDIR` mounted writable; here a mount is
+    /// read-only and the third argument says what to use instead.
+    @Test func mountWithTheOriginalsChangesdirSaysWhatToUse() throws {
+        let store = TestStore()
+        _ = try store.id(["build", "--from", "busybox"])
+        let result = try store.plash(["mount", "1", makeDirectory(), makeDirectory()])
+        #expect(result.status == 2 && result.stderr.contains("plash runb IMAGE CHANGESDIR"), "\(result)")
+        #expect(try hostMounts().allSatisfy { !$0.contains(store.data) })
+    }
 }
