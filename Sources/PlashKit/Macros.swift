@@ -323,7 +323,9 @@ public func plashfileWords(_ text: String) -> [String] {
     for rawLine in text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" }) {
         let line = trimmed(rawLine)
         if line.isEmpty || line.hasPrefix("--#") { continue }
-        if line.hasPrefix("-"), escapedArgument(line) == nil {
+        // An indented line of a script is the script's (`  -y foo` after a `\`).
+        let indented = rawLine.first == " " || rawLine.first == "\t"
+        if line.hasPrefix("-"), escapedArgument(line) == nil, !(indented && scriptMacros.contains(current)) {
             endScript()
             let blank = line.firstIndex(where: { $0 == " " || $0 == "\t" })
             let name = blank.map { String(line[..<$0]) } ?? line

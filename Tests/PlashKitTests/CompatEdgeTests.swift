@@ -70,11 +70,13 @@ import Testing
             # kept
                 indented
             END
+            echo \\
+              -n continued >> /out
             --entrypoint cat /out
             """)
         let result = try runPlashfile(file, [], store: store)
         #expect(result.status == 0, "\(result)")
-        #expect(result.stdout == "hello /etc\n# kept\n    indented\n", "\(result)")
+        #expect(result.stdout == "hello /etc\n# kept\n    indented\ncontinued", "\(result)")
     }
 
     /// The lines of a file (--write-file, --entrypoint-script) are kept as written: a
