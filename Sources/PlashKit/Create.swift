@@ -86,10 +86,10 @@ public func copyImage(_ image: Store.Image, to dir: String, store: Store) throws
     }
 }
 
-/// add-layer and copy refuse a DIR in the store or around it: moving an image's files
-/// away, or copying into them, changes images (and clean removes what lies in tmp/).
-/// DIR need not exist yet: then its parent is resolved.
-func refuseStorePath(_ dir: String, store: Store, what: String) throws {
+/// add-layer, copy and the exports refuse a DIR or FILE in the store or around it:
+/// moving an image's files away, or writing into them, changes images (and clean
+/// removes what lies in tmp/). It need not exist yet: then its parent is resolved.
+public func refuseStorePath(_ dir: String, store: Store, what: String) throws {
     guard let storePath = canonicalPath(store.path) else { return }
     let (parent, name) = splitLast(dir)
     guard let full = canonicalPath(dir) ?? canonicalPath(parent).map({ ($0 == "/" ? "" : $0) + "/" + name }) else { return }

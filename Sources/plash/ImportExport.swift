@@ -107,8 +107,9 @@ import PlashSystem
     let inUserNamespace = geteuid() != 0
     try becomeRootOfUserNamespace()
     let store = Store()
-    try exportTar(try store.image(arguments[0]), to: arguments.count == 2 ? arguments[1] : "-", store: store,
-                  inUserNamespace: inUserNamespace)
+    let file = arguments.count == 2 ? arguments[1] : "-"
+    if file != "-" { try refuseStorePath(file, store: store, what: "export-tar") }
+    try exportTar(try store.image(arguments[0]), to: file, store: store, inUserNamespace: inUserNamespace)
     return 0
 }
 
@@ -130,6 +131,7 @@ func takeTag(_ arguments: inout [String], _ command: String) throws -> String? {
     // As export-tar: an ordinary user reads their layers as root of their user namespace.
     try becomeRootOfUserNamespace()
     let store = Store()
+    try refuseStorePath(arguments[1], store: store, what: "export-oci")
     try exportOCI(try store.image(arguments[0]), to: arguments[1], tag: tag, store: store)
     return 0
 }
@@ -144,6 +146,7 @@ func takeTag(_ arguments: inout [String], _ command: String) throws -> String? {
     }
     try becomeRootOfUserNamespace()
     let store = Store()
+    try refuseStorePath(arguments[1], store: store, what: "export-docker-archive")
     try exportDockerArchive(try store.image(arguments[0]), to: arguments[1], reference: reference, store: store)
     return 0
 }

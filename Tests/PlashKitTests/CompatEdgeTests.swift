@@ -38,6 +38,22 @@ import Testing
         }
     }
 
+    /// An export written into the store would land in an image's files (export-tar 1
+    /// …/_data/x.tar made /x.tar appear in image 1) or in tmp/, which clean removes.
+    @Test func exportsRefuseAFileInTheStore() throws {
+        let store = TestStore()
+        _ = try store.id(["build", "--from", "busybox"])
+        let node = try store.id(["nodepath", "1"])
+        for command in ["export-tar", "export-oci", "export-docker-archive"] {
+            for target in [node + "/_data/out", store.data + "/tmp/out"] {
+                let result = try store.plash([command, "1", target])
+                #expect(result.status == 1 && result.stderr.hasPrefix("plash: \(command) \(target): lies in the store "), "\(result)")
+                #expect(!FileManager.default.fileExists(atPath: target))
+            }
+        }
+        #expect(try store.plash(["export-tar", "1", makeDirectory("export-outside") + "/out.tar"]).status == 0)
+    }
+
     /// Runs a Plashfile the way the kernel does: its #! line names the interpreter.
     func runPlashfile(_ file: String, _ arguments: [String], store: TestStore) throws -> Finished {
         let environment = store.environment.merging(["PATH": productsDirectory.path + ":/usr/sbin:/usr/bin:/sbin:/bin"]) { $1 }
