@@ -60,25 +60,44 @@ func keptBlob(_ node: String, store: Store, make: Bool = true) throws -> LayerBl
     return make ? try makeLayerBlob(node, store: store) : nil
 }
 
-/// The descriptor in `_blob.json`; nil when the layer has none.
+/// The descriptor in `_blob.json`; nil when the layer has none. Its digest and diff_id
+/// must be digests and its type a layer's: they go into the manifest and config as they are.
 func readLayerBlob(_ node: String) throws -> LayerBlob? {
     let path = blobDescriptorFile(node)
-    guard access(path, F_OK) == 0 else { return nil }
-    let bytes = try readFile(path, what: "read", limit: 1 << 16)
-    guard let blob = try? JSONDecoder().decode(LayerBlob.self, from: Data(bytes)), (try? blobPath(blob.digest)) != nil else {
-        throw PlashError.failure("\(path): not a layer's blob descriptor").advising("remove the image and import or build it again")
+    let invalid = PlashError.failure("\(path): not a layer's blob descriptor").advising("remove the image and import or build it again")
+    guard let fd = try openKeptFile(path) else { return nil }
+    guard fd >= 0 else { throw invalid }
+    defer { close(fd) }
+    let bytes = try readAll(fd, path: path, what: "read", limit: 1 << 16)
+    guard let blob = try? JSONDecoder().decode(LayerBlob.self, from: Data(bytes)), (try? blobPath(blob.digest)) != nil,
+          (try? blobPath(blob.diff_id)) != nil, ["plain", "gzip", "zstd"].map(layerMediaType).contains(blob.mediaType) else {
+        throw invalid
     }
     return blob
 }
 
-/// Why `file` is not the blob `kept` describes (missing, another size, another digest),
-/// or nil when it is.
-func blobDamage(_ kept: LayerBlob, file: String) throws -> String? {
-    let fd = open(file, O_RDONLY | O_CLOEXEC)
+/// A file plash keeps in a node (`_blob`, `_blob.json`), open for reading: nil when there
+/// is none, -1 when what is there is not a regular file. Never through a symlink (as root
+/// it would read any file), and a FIFO is not waited on: its open and reads would stop
+/// the export for good.
+func openKeptFile(_ path: String) throws -> Int32? {
+    let fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
     if fd < 0 {
-        if errno == ENOENT { return "is missing" }
-        throw PlashError.system("open", file)
+        if errno == ENOENT { return nil }
+        if errno == ELOOP { return -1 }
+        throw PlashError.system("open", path)
     }
+    var info = stat()
+    if fstat(fd, &info) == 0 && info.st_mode & S_IFMT == S_IFREG { return fd }
+    close(fd)
+    return -1
+}
+
+/// Why `file` is not the blob `kept` describes (missing, not a file, another size,
+/// another digest), or nil when it is.
+func blobDamage(_ kept: LayerBlob, file: String) throws -> String? {
+    guard let fd = try openKeptFile(file) else { return "is missing" }
+    guard fd >= 0 else { return "is not a regular file" }
     defer { close(fd) }
     var info = stat()
     try check(fstat(fd, &info), "stat", file)

@@ -203,6 +203,43 @@ import Testing
         }
     }
 
+    /// What is put in a node's place of `_blob` or `_blob.json` is never waited on nor
+    /// followed: a FIFO, a symlink to a file of root's, a descriptor whose diff_id is a
+    /// path or whose type is no layer's. A built layer's blob is made again; an imported
+    /// one, or a bad descriptor, is refused in one line, nothing written.
+    @Test func aFIFOSymlinkOrForgedDescriptorInANodeIsNeitherWaitedOnNorExported() throws {
+        let store = TestStore()
+        let dir = makeDirectory("kept")
+        let base = try store.id(["import-oci", try umociLayout(dir) + ":t"])
+        let top = try store.id(["build", "-f", base, "--run", "echo hi > /new"])
+        #expect(try store.plash(["export-oci", top, dir + "/good"]).status == 0)
+        let node = { (id: String) in store.data + (try FileManager.default.destinationOfSymbolicLink(atPath: store.data + "/index/" + id)).dropFirst(2) }
+        let topNode = try node(top), baseNode = try node(base)
+        let export = { (target: String) in
+            try runWithDeadline(PlashTestSupport.plash, ["export-oci", top, dir + "/" + target], environment: store.environment)
+        }
+        for replace in ["mkfifo", "ln -s /etc/shadow"] {
+            #expect(try shell("rm '\(topNode)/_blob' && \(replace) '\(topNode)/_blob'").status == 0)
+            let (remade, ended) = try export("again")
+            #expect(ended && remade.status == 0, "\(remade)")
+            #expect(try shell("diff -r '\(dir)/good' '\(dir)/again' && test -f '\(topNode)/_blob' -a ! -L '\(topNode)/_blob'").status == 0)
+        }
+        let saved = dir + "/saved"
+        #expect(try shell("mkdir '\(saved)' && cp -a '\(baseNode)/_blob' '\(baseNode)/_blob.json' '\(saved)/'").status == 0)
+        let forged = [("rm '\(baseNode)/_blob' && mkfifo '\(baseNode)/_blob'", "_blob: the layer's imported blob is not a regular file"),
+                      ("rm '\(baseNode)/_blob' && ln -s /etc/shadow '\(baseNode)/_blob'", "_blob: the layer's imported blob is not a regular file"),
+                      ("rm '\(baseNode)/_blob.json' && mkfifo '\(baseNode)/_blob.json'", "_blob.json: not a layer's blob descriptor"),
+                      ("sed -i 's|\"diff_id\":\"sha256:[0-9a-f]*|\"diff_id\":\"sha256:../../x|' '\(baseNode)/_blob.json'", "_blob.json: not a layer's blob descriptor"),
+                      ("sed -i 's|\"mediaType\":\"[^\"]*|\"mediaType\":\"text/html|' '\(baseNode)/_blob.json'", "_blob.json: not a layer's blob descriptor")]
+        for (damage, why) in forged {
+            #expect(try shell("rm -f '\(baseNode)/_blob' '\(baseNode)/_blob.json' && cp -a '\(saved)/_blob' '\(saved)/_blob.json' '\(baseNode)/' && \(damage)").status == 0)
+            let (refused, ended) = try export("refused")
+            #expect(ended && refused.status == 1 && refused.stderr.split(separator: "\n").count == 1, "\(damage): \(refused)")
+            #expect(refused.stderr.contains(baseNode + "/" + why), "\(refused)")
+            #expect(!FileManager.default.fileExists(atPath: dir + "/refused/index.json"))
+        }
+    }
+
     @Test func keptBlobsGoWithTheirLayersAndDuCountsThem() throws {
         let store = TestStore()
         _ = try store.id(["import", "busybox"])
