@@ -130,7 +130,7 @@ public func exportTar(_ image: Store.Image, to file: String, store: Store, inUse
             } else {
                 let (dir, name) = splitLast(file)
                 partial = dir + "/." + name + ".plash-\(getpid())"
-                out = try check(open(partial!, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644), "create", partial!)
+                out = try createPartial(partial!)
             }
         }
         defer { if out != 1 { close(out) } }

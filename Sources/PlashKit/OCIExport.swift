@@ -125,7 +125,7 @@ func archiveDirectory(_ dir: String, to file: String) throws {
     let (parent, name) = splitLast(file)
     let partial = parent + "/." + name + ".plash-\(getpid())"
     do {
-        let out = try check(open(partial, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644), "create", partial)
+        let out = try createPartial(partial)
         defer { close(out) }
         let root = try check(open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), "open", dir)
         defer { close(root) }
@@ -254,8 +254,17 @@ func writeBlob(_ bytes: [UInt8], type: String, blobs: String) throws -> OCIDescr
 func writeReplacing(_ path: String, _ bytes: [UInt8]) throws {
     let (dir, name) = splitLast(path)
     let temporary = dir + "/." + name + ".plash-\(getpid())"
-    let fd = try check(open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644), "create", temporary)
+    let fd = try createPartial(temporary)
     do { try writeAll(fd, bytes, path: path) } catch { close(fd); unlink(temporary); throw error }
     close(fd)
     if rename(temporary, path) == -1 { unlink(temporary); throw PlashError.system("rename", path) }
+}
+
+/// A new file at `path`, the name a file is written under before its rename into place,
+/// in a directory that others may write to (/tmp): whatever is there is removed, and
+/// the file is created, never opened through a symlink that another user put there
+/// (root would write through it into any file).
+func createPartial(_ path: String) throws -> Int32 {
+    unlink(path)
+    return try check(open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644), "create", path)
 }

@@ -139,6 +139,31 @@ extension TarTests {
         #expect(lines.suffix(2) == ["status 1", "left: "], "\(full)")
     }
 
+    /// Another user's symlink where an export writes its file before the rename (in /tmp,
+    /// say; its name holds the PID) is replaced, never written through: root's file it
+    /// points at is left as it was.
+    @Test func anExportNeverWritesThroughASymlinkPlantedAtItsPartialFile() throws {
+        let store = TestStore()
+        let id = try store.id(["import", "busybox"])
+        let dir = makeDirectory("shared")
+        let victim = makeDirectory("victim") + "/precious"
+        try "precious\n".write(toFile: victim, atomically: true, encoding: .utf8)
+        for (command, partial) in [("export-tar \(id) '\(dir)/out.tar'", ".out.tar"),
+                                   ("export-oci \(id) '\(dir)/layout.tar'", ".layout.tar"),
+                                   ("export-oci \(id) '\(dir)/layout'", "layout/.index.json"),
+                                   ("export-docker-archive \(id) '\(dir)/docker.tar'", ".docker.tar")] {
+            // exec keeps the shell's PID: the one the partial file's name holds.
+            let result = try shell("""
+                mkdir -p '\(dir)/layout' && ln -sf '\(victim)' '\(dir)/\(partial).plash-'$$ && \\
+                PLASH_DATA='\(store.data)' exec '\(plash)' \(command)
+                """)
+            #expect(result.status == 0, "\(command): \(result)")
+            #expect(FileManager.default.contents(atPath: victim) == Data("precious\n".utf8), "\(command) wrote through the link")
+        }
+        let listed = try shell("cd '\(dir)' && tar -tf out.tar >/dev/null && tar -tf layout.tar >/dev/null && tar -tf docker.tar >/dev/null && test -f layout/index.json -a ! -L layout/index.json && ls -A . layout")
+        #expect(listed.status == 0 && !listed.stdout.contains(".plash-"), "\(listed)")
+    }
+
     @Test func aKilledImportLeavesNoProcessAndTheStoreAsBefore() throws {
         let store = TestStore()
         _ = try store.id(["import", "busybox"])
