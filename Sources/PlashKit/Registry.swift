@@ -189,29 +189,41 @@ final class RegistrySession {
 
     /// Asks for BASE/PATH (or an absolute URL); a 401 is answered once with the
     /// credentials or the token that its WWW-Authenticate asks for. Other statuses but
-    /// 2xx and `allowing` are errors, which name `what` (else the URL).
+    /// 2xx and `allowing` are errors, which name `what` (else the URL). Credentials and
+    /// tokens go to the registry's own scheme, host and port only: an absolute URL it
+    /// answered with (an upload's Location) may name another host, which gets none.
     @discardableResult
     func request(_ path: String, method: String = "GET", accept: [String]?, headers extra: [String] = [],
                  upload: (fd: Int32, offset: Int64, size: Int64)? = nil, allowing: [Int] = [], what: String? = nil,
                  timeout: Int = httpTimeout, progress: ((Int64, Int64?) -> Void)? = nil,
                  body: (UnsafeRawBufferPointer) throws -> Void = { _ in }) throws -> HTTPAnswer {
         let url = path.hasPrefix("http://") || path.hasPrefix("https://") ? path : reference.base + path
+        let own = try origin(url) == origin(reference.base)
         for attempt in 0..<2 {
             var headers = (accept.map { ["Accept: " + $0.joined(separator: ", ")] } ?? []) + extra
-            if let authorization { headers.append("Authorization: " + authorization) }
+            if let authorization, own { headers.append("Authorization: " + authorization) }
             let answer = try httpRequest(url, method: method, headers: headers, upload: upload, timeout: timeout,
                                          progress: progress, body: body)
             if (200..<300).contains(answer.status) { return answer }
-            if answer.status == 401 && attempt == 0, let challenge = answer.fields["www-authenticate"] {
+            if answer.status == 401 && attempt == 0 && own, let challenge = answer.fields["www-authenticate"] {
                 try authenticate(challenge)
                 continue
             }
             if allowing.contains(answer.status) { return answer }
             var why = "HTTP \(answer.status) \(answer.reason)"
-            if answer.status == 401 { why += credentials == nil ? ": no credentials for \(reference.registry)" : ": credentials refused" }
+            if answer.status == 401 {
+                why += !own ? ": credentials go to \(reference.registry) only"
+                    : credentials == nil ? ": no credentials for \(reference.registry)" : ": credentials refused"
+            }
             throw PlashError.failure("\(what ?? url): \(why)")
         }
         throw PlashError.failure("\(what ?? url): HTTP 401")
+    }
+
+    /// scheme://host:port of a URL.
+    private func origin(_ url: String) throws -> String {
+        let address = try WebAddress(url)
+        return address.scheme + "://" + address.authority
     }
 
     /// `Basic realm=…` wants the credentials; `Bearer realm=…,service=…,scope=…` wants a

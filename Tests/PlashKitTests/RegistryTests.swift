@@ -463,6 +463,29 @@ import Testing
                 && error.contains(": HTTP 413 "), "\(refused)")
     }
 
+    /// A registry whose upload Location names another host (`localhost`: the same proxy,
+    /// another name) gets the blob sent there without the credentials: they go to the
+    /// registry's own host only. Its 401 there is the error, in one line.
+    @Test func credentialsNeverGoToAnotherHostThatAnUploadLocationNames() throws {
+        let store = TestStore()
+        let id = try store.id(["import", "busybox"])
+        let registry = try RegistryServer(auth: .basic)
+        defer { registry.stop() }
+        let proxy = try RegistryProxy(to: registry, rules: ["POST:0:host=localhost"])
+        defer { proxy.stop() }
+        let file = makeDirectory("auth") + "/auth.json"
+        let auth = Data("user:password".utf8).base64EncodedString()
+        try #"{"auths": {"\#(proxy.host)": {"auth": "\#(auth)"}}}"#.write(toFile: file, atomically: true, encoding: .utf8)
+        let reference = proxy.host + "/plash/elsewhere:1"
+        let pushed = try store.plash(["push", id, reference], environment: ["REGISTRY_AUTH_FILE": file])
+        let errors = pushed.stderr.split(separator: "\n").filter { $0.hasPrefix("plash:") }
+        #expect(pushed.status == 1 && errors.count == 1 && errors[0].hasPrefix("plash: push \(reference): upload sha256:")
+                && errors[0].contains("HTTP 401"), "\(pushed)")
+        let elsewhere = proxy.requests.filter { $0.split(separator: " ").dropFirst().first?.hasPrefix("localhost:") == true }
+        #expect(!elsewhere.isEmpty && elsewhere.allSatisfy { $0.hasSuffix(" no") }, "\(proxy.requests)")
+        #expect(proxy.requests.contains { $0.hasPrefix("POST 127.0.0.1:") && $0.hasSuffix(" yes") }, "\(proxy.requests)")
+    }
+
     /// A registry nobody listens on, and credentials the registry or its token realm
     /// refuse: one line each, exit 1.
     @Test func aPushToAnUnreachableRegistryOrWithWrongCredentialsFailsInOneLine() throws {

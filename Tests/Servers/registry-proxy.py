@@ -7,13 +7,27 @@ back here) and its answer back, except where a rule says otherwise.
 A rule METHOD:N:STATUS answers the Nth request of METHOD (counted from 1; 0: every one)
 with STATUS and an empty body, after reading the request's body, without passing it on;
 METHOD:N:STATUS! answers at once and closes, the body unread (a proxy that caps bodies).
+METHOD:N:host=NAME passes the request on, and in the answer's Location puts NAME for
+the host (port kept): the registry sends the client elsewhere, here `localhost`, which is
+still this proxy. With --log FILE, each request is a line `METHOD HOST PATH AUTH` there,
+AUTH `yes` when it carried an Authorization header, else `no`.
 
-Usage: registry-proxy.py UPSTREAM [RULE...]     e.g. PATCH:0:405, PATCH:2:500, PUT:2:413!
+Usage: registry-proxy.py [--log FILE] UPSTREAM [RULE...]   e.g. PATCH:0:405, PUT:2:413!, POST:0:host=localhost
 """
-import http.client, http.server, sys, threading
+import http.client, http.server, re, sys, threading
 
-upstream = int(sys.argv[1])
-rules = [(m, int(n), int(s.rstrip("!")), s.endswith("!")) for m, n, s in (rule.split(":") for rule in sys.argv[2:])]
+arguments = sys.argv[1:]
+log = None
+if arguments[:1] == ["--log"]:
+    log = open(arguments[1], "a", buffering=1)
+    arguments = arguments[2:]
+upstream = int(arguments[0])
+rules = []
+for method, n, action in (rule.split(":", 2) for rule in arguments[1:]):
+    if action.startswith("host="):
+        rules.append((method, int(n), action[len("host="):], False))
+    else:
+        rules.append((method, int(n), int(action.rstrip("!")), action.endswith("!")))
 counts = {}
 lock = threading.Lock()
 
@@ -26,9 +40,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
         with lock:
             counts[self.command] = counts.get(self.command, 0) + 1
             number = counts[self.command]
+        if log:
+            log.write("%s %s %s %s\n" % (self.command, self.headers.get("Host"), self.path,
+                                         "yes" if self.headers.get("Authorization") else "no"))
         rule = next((r for r in rules if r[0] == self.command and r[1] in (0, number)), None)
         if rule is None or not rule[3]:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        host = None
+        if rule is not None and isinstance(rule[2], str):
+            host, rule = rule[2], None
         if rule is not None:
             self.send_response(rule[2])
             self.send_header("Content-Length", "0")
@@ -43,6 +63,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.send_response(answer.status, answer.reason)
         for k, v in answer.getheaders():
             if k.lower() not in ("connection", "content-length", "transfer-encoding", "date", "server"):
+                if host and k.lower() == "location":
+                    v = re.sub(r"^(https?://)[^/:]+", lambda m: m.group(1) + host, v)
                 self.send_header(k, v)
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()

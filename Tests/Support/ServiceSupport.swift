@@ -540,20 +540,28 @@ public func listens(_ pid: pid_t, port: Int) -> Bool {
 
 /// Tests/Servers/registry-proxy.py in front of a RegistryServer: every request passes
 /// through, but those its rules name (`METHOD:N:STATUS`, N counted from 1, 0 for every
-/// one) get STATUS instead: a registry that refuses PATCH, or fails in mid-upload.
+/// one) get STATUS instead: a registry that refuses PATCH, or fails in mid-upload; or
+/// (`METHOD:N:host=NAME`) answers whose Location names another host.
 public final class RegistryProxy: @unchecked Sendable {
     public let port: Int
     public var host: String { "127.0.0.1:\(port)" }
     private let proxy: Child
+    private let logFile = makeDirectory("proxy") + "/requests.log"
 
     public init(to registry: RegistryServer, rules: [String]) throws {
         let script = repositoryDirectory + "/Tests/Servers/registry-proxy.py"
-        proxy = try Child("/usr/bin/python3", [script, String(registry.port)] + rules)
+        proxy = try Child("/usr/bin/python3", [script, "--log", logFile, String(registry.port)] + rules)
         guard let port = Int(proxy.readLine()) else {
             kill(proxy.pid, SIGKILL)
             throw SetupError("registry-proxy.py did not report its port: \(proxy.finish().stderr)")
         }
         self.port = port
+    }
+
+    /// The requests so far, one `METHOD HOST PATH AUTH` line each (AUTH: whether it
+    /// carried an Authorization header).
+    public var requests: [String] {
+        ((try? String(contentsOfFile: logFile, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
     }
 
     public func stop() {
