@@ -128,6 +128,10 @@ func takeTag(_ arguments: inout [String], _ command: String) throws -> String? {
     var arguments = arguments
     let tag = try takeTag(&arguments, "export-oci") ?? "latest"
     try expect(arguments, "export-oci", min: 2, max: 2)
+    guard isOCIRefName(tag) else {
+        throw PlashError.usage("export-oci: \(tag): not an OCI image name (letters and digits joined by one of -._:@+ or --, and /)",
+                               usage: "Usage: plash export-oci IMAGE DIR|FILE.tar [--tag TAG]")
+    }
     // As export-tar: an ordinary user reads their layers as root of their user namespace.
     try becomeRootOfUserNamespace()
     let store = Store()

@@ -1,4 +1,5 @@
 import Foundation
+import PlashKit
 import PlashTestSupport
 import Testing
 
@@ -36,5 +37,28 @@ import Testing
         #expect(result.status == 2, "\(result)")
         #expect(result.stderr.hasPrefix("plash: export-docker-archive: Upper/Case:v1: not a docker reference"), "\(result)")
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir) == [])
+    }
+
+    /// Docker's grammar, which podman load holds a manifest's RepoTags to: what it would
+    /// refuse is refused before anything is written; the odd names it takes are taken.
+    @Test func onlyReferencesDockersGrammarAllowsAreTaken() throws {
+        let store = TestStore()
+        _ = try store.id(["import", "busybox"])
+        let dir = makeDirectory("docker")
+        for reference in ["a..b", "a//b", "a/./b", "a-", "a_", "_a", "a.", "a___b", "foo:bar:baz", "a:.x", "a:-x", "host:port/x",
+                          "bad_host.x/a", "a/", String(repeating: "a", count: 256), "a:" + String(repeating: "t", count: 129)] {
+            let result = try store.plash(["export-docker-archive", "1", dir + "/image.tar", "--tag", reference])
+            #expect(result.status == 2 && result.stderr.hasPrefix("plash: export-docker-archive: \(reference): not a docker reference"),
+                    "\(reference): \(result)")
+        }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir) == [])
+        for reference in ["a__b", "a---b", "x/a.b-c_d", "localhost:5000/a:_T.1-x", "my-host.example/a"] {
+            #expect(dockerReference(reference) != nil, "\(reference)")
+        }
+        #expect(try store.plash(["export-docker-archive", "1", dir + "/image.tar", "--tag", "a---b/c__d:_T.1-x"]).status == 0)
+        let runroot = try shell("mktemp -d /tmp/plash-podman.XXXXXX").stdout.trimmingCharacters(in: .newlines)
+        defer { try? FileManager.default.removeItem(atPath: runroot) }
+        let loaded = try shell("podman --root '\(dir)/root' --runroot '\(runroot)' --storage-driver vfs load -i '\(dir)/image.tar'")
+        #expect(loaded.status == 0 && loaded.stdout.contains("a---b/c__d:_T.1-x"), "\(loaded)")
     }
 }

@@ -106,6 +106,24 @@ import Testing
         #expect(try shell("skopeo inspect oci:'\(dir)/l':base && skopeo inspect oci:'\(dir)/l':top").status == 0)
     }
 
+    /// A tag outside image-spec's grammar of ref.name (what skopeo and umoci can name as
+    /// DIR:TAG) is a usage error, nothing written; the odd ones it allows work.
+    @Test func aTagTheLayoutGrammarRefusesIsAUsageErrorAndOddAllowedOnesWork() throws {
+        let store = TestStore()
+        _ = try store.id(["import", "busybox"])
+        let dir = makeDirectory("oci")
+        for tag in ["a b", "../x", "a\nb", "-lead", "trail-", ":", "a//b", "a---b", "caf\u{e9}", "a_"] {
+            let result = try store.plash(["export-oci", "1", dir + "/layout", "--tag", tag])
+            #expect(result.status == 2 && result.stderr.hasPrefix("plash: export-oci: ") && result.stderr.contains(": not an OCI image name"), "\(tag): \(result)")
+        }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir) == [])
+        for tag in ["UPPER", "x/y", "a@b", "v1.0+build:2", "a--b"] {
+            #expect(try store.plash(["export-oci", "1", dir + "/layout", "--tag", tag]).status == 0)
+            let inspected = try shell("skopeo inspect --raw 'oci:\(dir)/layout:\(tag)'")
+            #expect(inspected.status == 0, "\(tag): \(inspected)")
+        }
+    }
+
     @Test func theConfigNamesPlashsEntrypointWhenTheImageHasOne() throws {
         let store = TestStore()
         _ = try store.id(["import", "busybox"])
