@@ -28,7 +28,8 @@ public struct RegistryReference: Equatable, Sendable {
         }
         if let colon = rest.lastIndex(of: ":"), !rest[colon...].contains("/") {
             let tag = rest[rest.index(after: colon)...]
-            guard !tag.isEmpty, tag.count <= 128,
+            // docker's: not starting with `.` or `-` (a registry has no route for it).
+            guard let first = tag.first, first != ".", first != "-", tag.count <= 128,
                   tag.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) }) else { throw invalid }
             self.tag = String(tag)
             rest = rest[..<colon]
@@ -40,9 +41,10 @@ public struct RegistryReference: Equatable, Sendable {
             registry = "docker.io"
         }
         if registry == "docker.io" && parts.count == 1 { parts.insert("library", at: 0) }
+        // docker's components: lowercase letters and digits joined by one `.`, one or two
+        // `_` or any number of `-` (DockerArchive.swift).
         guard !parts.isEmpty, parts.allSatisfy({ part in
-            part.allSatisfy { $0.isASCII && ($0.isLowercase || $0.isNumber || "._-".contains($0)) }
-                && (part.first?.isLetter == true || part.first?.isNumber == true)
+            isJoined(part[...], parts: { $0.isASCII && ($0.isLowercase || $0.isNumber) }, separators: [".", "_", "__"], dashes: true)
         }) else { throw invalid }
         repository = parts.joined(separator: "/")
         if tag == nil && digest == nil { tag = "latest" }

@@ -31,7 +31,7 @@ import Testing
         let digest = "sha256:" + String(repeating: "ab", count: 32)
         let pinned = try RegistryReference("ghcr.io/o/n@" + digest)
         #expect(pinned.registry == "ghcr.io" && pinned.repository == "o/n" && pinned.tag == nil && pinned.digest == digest)
-        for bad in ["Alpine", "alpine:", "a//b", "alpine@sha256:12", "ghcr.io/", ""] {
+        for bad in ["Alpine", "alpine:", "a//b", "alpine@sha256:12", "ghcr.io/", "", "o/n:-x", "o/n:.x", "o/a..b", "o/a-", "o/a_", "o/a___b"] {
             #expect(throws: (any Error).self, "\(bad)") { try RegistryReference(bad) }
         }
         let usage = try TestStore().plash(["import-docker", "Alpine"])
