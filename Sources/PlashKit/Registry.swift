@@ -247,7 +247,11 @@ final class RegistrySession {
         }
         let url = realm + (realm.contains("?") ? "&" : "?") + query.joined(separator: "&")
         var bytes: [UInt8] = []
-        let answer = try httpRequest(url, headers: credentials.map { ["Authorization: Basic " + $0] } ?? []) { bytes += $0 }
+        // A token is a few KiB: an endless answer must not fill the memory.
+        let answer = try httpRequest(url, headers: credentials.map { ["Authorization: Basic " + $0] } ?? []) { piece in
+            bytes += piece
+            if bytes.count > 1 << 20 { throw PlashError.failure("token \(realm): larger than 1 MiB") }
+        }
         guard (200..<300).contains(answer.status) else {
             throw PlashError.failure("token \(realm): HTTP \(answer.status) \(answer.reason)")
         }

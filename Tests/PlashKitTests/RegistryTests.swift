@@ -486,6 +486,23 @@ import Testing
         #expect(proxy.requests.contains { $0.hasPrefix("POST 127.0.0.1:") && $0.hasSuffix(" yes") }, "\(proxy.requests)")
     }
 
+    /// A token realm whose answer has no end (here 80 MiB) is read up to 1 MiB: one line.
+    @Test func aTokenAnswerLargerThanATokenIsRefusedInOneLine() throws {
+        let store = TestStore()
+        let id = try store.id(["import", "busybox"])
+        let root = makeDirectory("realm")
+        #expect(try shell("head -c 83886080 /dev/zero | tr '\\0' x > '\(root)/token'").status == 0)
+        let realm = try WebServer(root: root)
+        defer { realm.stop() }
+        let registry = try RegistryServer()
+        defer { registry.stop() }
+        let proxy = try RegistryProxy(to: registry, rules: ["HEAD:1:realm=http://127.0.0.1:\(realm.port)/token"])
+        defer { proxy.stop() }
+        let pushed = try store.plash(["push", id, proxy.host + "/plash/token:1"])
+        #expect(pushed.status == 1 && pushed.stderr == "plash: push \(proxy.host)/plash/token:1: token http://127.0.0.1:\(realm.port)/token: larger than 1 MiB\n",
+                "\(pushed)")
+    }
+
     /// A registry nobody listens on, and credentials the registry or its token realm
     /// refuse: one line each, exit 1.
     @Test func aPushToAnUnreachableRegistryOrWithWrongCredentialsFailsInOneLine() throws {

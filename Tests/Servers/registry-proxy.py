@@ -9,7 +9,8 @@ with STATUS and an empty body, after reading the request's body, without passing
 METHOD:N:STATUS! answers at once and closes, the body unread (a proxy that caps bodies).
 METHOD:N:host=NAME passes the request on, and in the answer's Location puts NAME for
 the host (port kept): the registry sends the client elsewhere, here `localhost`, which is
-still this proxy. With --log FILE, each request is a line `METHOD HOST PATH AUTH` there,
+still this proxy. METHOD:N:realm=URL answers 401 with a Bearer challenge whose realm is
+URL: a token server of the test's choosing. With --log FILE, each request is a line `METHOD HOST PATH AUTH` there,
 AUTH `yes` when it carried an Authorization header, else `no`.
 
 Usage: registry-proxy.py [--log FILE] UPSTREAM [RULE...]   e.g. PATCH:0:405, PUT:2:413!, POST:0:host=localhost
@@ -24,8 +25,8 @@ if arguments[:1] == ["--log"]:
 upstream = int(arguments[0])
 rules = []
 for method, n, action in (rule.split(":", 2) for rule in arguments[1:]):
-    if action.startswith("host="):
-        rules.append((method, int(n), action[len("host="):], False))
+    if action.startswith("host=") or action.startswith("realm="):
+        rules.append((method, int(n), action, False))
     else:
         rules.append((method, int(n), int(action.rstrip("!")), action.endswith("!")))
 counts = {}
@@ -47,8 +48,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if rule is None or not rule[3]:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         host = None
-        if rule is not None and isinstance(rule[2], str):
-            host, rule = rule[2], None
+        if rule is not None and rule[2] == str(rule[2]) and rule[2].startswith("realm="):
+            self.send_response(401)
+            self.send_header("WWW-Authenticate", 'Bearer realm="%s",service="proxy"' % rule[2][len("realm="):])
+            self.send_header("Content-Length", "0")
+            self.send_header("Connection", "close")
+            self.end_headers()
+            return
+        if rule is not None and rule[2] == str(rule[2]):
+            host, rule = rule[2][len("host="):], None
         if rule is not None:
             self.send_response(rule[2])
             self.send_header("Content-Length", "0")
