@@ -89,10 +89,13 @@ public func exportOCI(_ image: Store.Image, to target: String, tag: String, stor
         let blobs = layout + "/blobs/sha256"
         // An earlier layout's index is read first: a file that is not one stops the
         // export before anything is written.
+        // Only a regular file, and no more of it than an index holds: a FIFO or a link
+        // to /dev/zero in a directory someone else made would stop the export for good.
         var index = OCIIndex(manifests: [])
-        if access(layout + "/index.json", F_OK) == 0 {
-            let old = try readFile(layout + "/index.json", what: "read")
-            guard let decoded = try? JSONDecoder().decode(OCIIndex.self, from: Data(old)) else {
+        if let fd = try openKeptFile(layout + "/index.json") {
+            defer { if fd >= 0 { close(fd) } }
+            guard fd >= 0, let old = try? readAll(fd, path: layout + "/index.json", what: "read", limit: 16 << 20),
+                  let decoded = try? JSONDecoder().decode(OCIIndex.self, from: Data(old)) else {
                 throw PlashError.failure("\(layout)/index.json: not an OCI image index")
             }
             index = decoded

@@ -124,6 +124,24 @@ import Testing
         }
     }
 
+    /// A DIR someone else made, whose index.json is a FIFO or a link to /dev/zero, is
+    /// refused in one line: neither waited on nor read without end.
+    @Test func aDirWhoseIndexIsAFIFOOrEndlessIsRefusedInOneLine() throws {
+        let store = TestStore()
+        _ = try store.id(["import", "busybox"])
+        let dir = makeDirectory("oci")
+        for (name, make) in [("fifo", "mkfifo"), ("zero", "ln -s /dev/zero")] {
+            #expect(try shell("mkdir '\(dir)/\(name)' && \(make) '\(dir)/\(name)/index.json'").status == 0)
+            // Its memory capped: a plash that reads /dev/zero on fails, not the machine.
+            let (result, ended) = try runWithDeadline("/bin/sh", ["-c", "ulimit -v 2000000 && exec \"$0\" \"$@\"", PlashTestSupport.plash,
+                                                                  "export-oci", "1", dir + "/" + name],
+                                                      environment: store.environment, seconds: 20)
+            #expect(ended && result.status == 1 && result.stderr == "plash: export-oci 1: \(dir)/\(name)/index.json: not an OCI image index\n",
+                    "\(result)")
+            #expect(try FileManager.default.contentsOfDirectory(atPath: dir + "/" + name) == ["index.json"])
+        }
+    }
+
     @Test func theConfigNamesPlashsEntrypointWhenTheImageHasOne() throws {
         let store = TestStore()
         _ = try store.id(["import", "busybox"])
