@@ -56,15 +56,8 @@ import Testing
 
     /// Runs a Plashfile the way the kernel does: its #! line names the interpreter.
     func runPlashfile(_ file: String, _ arguments: [String], store: TestStore) throws -> Finished {
-        let environment = store.environment.merging(["PATH": productsDirectory.path + ":/usr/sbin:/usr/bin:/sbin:/bin"]) { $1 }
-        for _ in 0..<50 {
-            do {
-                return try run(file, arguments, environment: environment)
-            } catch let error as POSIXError where error.code == .ETXTBSY {
-                usleep(20_000)   // a test running in parallel held the file open for a moment
-            }
-        }
-        return try run(file, arguments, environment: environment)
+        try runWrittenFile(file, arguments, environment: store.environment.merging(
+            ["PATH": productsDirectory.path + ":/usr/sbin:/usr/bin:/sbin:/bin"]) { $1 })
     }
 
     /// The original ran a layer as one script: an old Plashfile's --run block may cd,

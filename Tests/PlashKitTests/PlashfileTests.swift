@@ -4,18 +4,9 @@ import Testing
 
 /// Executable Plashfiles: `#!/usr/bin/env plash`, then macros.
 @Suite struct PlashfileTests {
-    /// Runs the Plashfile itself (the kernel reads its #! line). A test running in
-    /// parallel may hold the file open for writing for a moment (a spawned child inherits
-    /// the descriptor until it execs): ETXTBSY, so try again.
+    /// Runs the Plashfile itself (the kernel reads its #! line).
     func runPlashfile(_ file: String, _ arguments: [String], stdin: String? = nil, store: TestStore) throws -> Finished {
-        for _ in 0..<50 {
-            do {
-                return try run(file, arguments, stdin: stdin, environment: environment(store))
-            } catch let error as POSIXError where error.code == .ETXTBSY {
-                usleep(20_000)
-            }
-        }
-        return try run(file, arguments, stdin: stdin, environment: environment(store))
+        try runWrittenFile(file, arguments, stdin: stdin, environment: environment(store))
     }
 
     func environment(_ store: TestStore) -> [String: String] {

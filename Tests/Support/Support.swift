@@ -31,6 +31,21 @@ public func run(_ executable: String, _ arguments: [String], stdin: String? = ni
     return child.finish(feeding: stdin)
 }
 
+/// Runs a file the test just wrote, the way the kernel does (its #! line names the
+/// interpreter). A test running in parallel may hold it open for writing for a moment (a
+/// child it spawns inherits the descriptor until it execs): ETXTBSY, so try again.
+public func runWrittenFile(_ file: String, _ arguments: [String], stdin: String? = nil,
+                           environment: [String: String], directory: String? = nil) throws -> Finished {
+    for _ in 0..<50 {
+        do {
+            return try run(file, arguments, stdin: stdin, environment: environment, directory: directory)
+        } catch let error as POSIXError where error.code == .ETXTBSY {
+            usleep(20_000)
+        }
+    }
+    return try run(file, arguments, stdin: stdin, environment: environment, directory: directory)
+}
+
 /// A process started with posix_spawn: a clean signal mask and default signal
 /// dispositions, like a shell or a supervisor would give it. (Foundation's Process
 /// passes on the blocked signals of the thread that starts it.)
