@@ -45,7 +45,7 @@ public struct Builder {
             if name.allSatisfy(\.isASCIIDigit) { throw PlashError.failure("no image \(name)") }
             if name == "busybox" { return try importBusybox(store: store, log: log) }
             guard isLXCReference(name) else { throw PlashError.failure("no image \(name)") }
-            return try importLXC(name, refresh: refresh, store: store, log: log)
+            return try resolve(.lxc(name), refresh: refresh)
         case .oci(let path), .dockerArchive(let path):
             let isOCI = source == .oci(path)
             // An import keeps the archive's owners only as root of a user namespace,
@@ -57,9 +57,12 @@ public struct Builder {
             if isOCI { return try importOCI(path, store: store, inUserNamespace: false, log: log) }
             return try importDockerArchive(path, store: store, inUserNamespace: false, log: log)
         case .lxc(let reference):
-            return try importLXC(reference, refresh: refresh, store: store, log: log)
+            // Resolved before: no child for the import (an ordinary user's) is needed.
+            if !refresh, let hit = store.cached(lxcReferenceKey(reference)) { return hit }
+            return try importAsRoot(store: store) { _ in try importLXC(reference, refresh: refresh, store: store, log: log) }
         case .url(let url):
-            return try importURL(url, refresh: refresh, store: store, log: log)
+            if !refresh, let hit = store.cached(urlKey(url)) { return hit }
+            return try importAsRoot(store: store) { _ in try importURL(url, refresh: refresh, store: store, log: log) }
         case .docker(let reference):
             // As for --from-oci: the layers keep their owners only when root imports.
             guard geteuid() == 0 else {
@@ -74,6 +77,46 @@ public struct Builder {
         case .build(let plan):
             return try build(plan)
         }
+    }
+
+    /// Runs an import of image layers as root: at once for root; for an ordinary user in a
+    /// child process that is root of the user's own user namespace, as `plash import-oci`
+    /// runs whole, so the layers' owners land as in the archive (subordinate ids) and chown
+    /// works. The build itself stays outside: its steps and `plash run` start from here.
+    /// The child reports the image's id, or its error as one line, through a pipe.
+    func importAsRoot(store: Store, _ body: (_ inUserNamespace: Bool) throws -> Store.Image) throws -> Store.Image {
+        let uid = geteuid(), gid = getegid()
+        guard uid != 0 else { return try body(false) }
+        var ends: [Int32] = [-1, -1]
+        try check(pipe(&ends), "create pipe", "")
+        // Not inherited by what the child runs (newuidmap): the read ends when the child does.
+        for end in ends { _ = fcntl(end, F_SETFD, FD_CLOEXEC) }
+        let child = fork()
+        if child == -1 {
+            let code = errno
+            close(ends[0]); close(ends[1])
+            throw PlashError.system("fork", "", errno: code)
+        }
+        if child == 0 {
+            close(ends[0])
+            var answer: String
+            do {
+                try enterUserNamespace(CLONE_NEWUSER, uid: uid, gid: gid)
+                answer = "id \(try body(true).id)"
+            } catch {
+                answer = "error \(error)"
+            }
+            _ = try? writeAll(ends[1], Array(answer.utf8), path: "pipe")
+            _exit(0)
+        }
+        close(ends[1])
+        let answer = String(decoding: (try? readAll(ends[0], path: "pipe", what: "read", limit: 1 << 20)) ?? [], as: UTF8.self)
+        close(ends[0])
+        var status: Int32 = 0
+        while waitpid(child, &status, 0) == -1 && errno == EINTR {}
+        if answer.hasPrefix("id "), let id = Int(answer.dropFirst(3)), let image = store.lookup(id: id) { return image }
+        if answer.hasPrefix("error ") { throw PlashError.failure(String(answer.dropFirst(6))) }
+        throw PlashError.failure("the import as root of the user namespace ended (status \(status)) without an image")
     }
 
     /// The layer's cache key: its parent, its script, the names of the variables it is

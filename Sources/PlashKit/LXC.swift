@@ -25,9 +25,7 @@ public func importLXC(_ reference: String, refresh: Bool = false, store: Store, 
     let server = lxcServer
     let parts = reference.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
     let name = parts[0], release = parts.count == 2 ? parts[1] : nil
-    var hash = SHA256()
-    hash.update("plash import-lxc reference 1\0\(server)\0\(reference)\0")
-    let referenceKey = hash.hexDigest()
+    let referenceKey = lxcReferenceKey(reference)
     if !refresh, let hit = store.cached(referenceKey) { return hit }
     do {
         let indexURL = server + "/meta/1.0/index-system"
@@ -50,6 +48,13 @@ public func importLXC(_ reference: String, refresh: Bool = false, store: Store, 
     } catch {
         throw error.context("import-lxc \(reference)")
     }
+}
+
+/// The cache key of NAME[:RELEASE] resolved on the image server.
+func lxcReferenceKey(_ reference: String) -> String {
+    var hash = SHA256()
+    hash.update("plash import-lxc reference 1\0\(lxcServer)\0\(reference)\0")
+    return hash.hexDigest()
 }
 
 /// A name (`alpine`, `alpine:3.23`) that could be an image server's: no path, no blanks.

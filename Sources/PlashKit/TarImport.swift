@@ -26,13 +26,18 @@ public func importTar(_ file: String, store: Store, log: (String) -> Void) throw
 /// imported as import-tar does. A URL is downloaded once: later imports of it touch no
 /// network, unless `refresh` asks to download it again.
 public func importURL(_ url: String, refresh: Bool = false, store: Store, log: (String) -> Void) throws -> Store.Image {
-    var hash = SHA256()
-    hash.update("plash import-url 1\0\(url)\0")
     do {
-        return try downloadAndImport(url, key: hash.hexDigest(), refresh: refresh, script: "import-url \(url)", store: store, log: log)
+        return try downloadAndImport(url, key: urlKey(url), refresh: refresh, script: "import-url \(url)", store: store, log: log)
     } catch {
         throw error.context("import-url \(url)")
     }
+}
+
+/// The cache key of a URL's image.
+func urlKey(_ url: String) -> String {
+    var hash = SHA256()
+    hash.update("plash import-url 1\0\(url)\0")
+    return hash.hexDigest()
 }
 
 /// The image of cache key `key`, else (or with `refresh`) the tar at `url` downloaded

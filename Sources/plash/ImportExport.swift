@@ -19,6 +19,8 @@ import PlashSystem
     guard isLXCReference(reference) else {
         throw PlashError.usage("import-lxc \(reference): not a NAME[:RELEASE]", usage: "Usage: plash import-lxc [--refresh] NAME[:RELEASE]")
     }
+    // As import-tar: an ordinary user extracts as root of their own user namespace.
+    try becomeRootOfUserNamespace()
     print(try importLXC(reference, refresh: arguments.contains("--refresh"), store: try openStore(),
                         log: { printLine(toStandardError: $0) }).id)
     return 0
@@ -28,6 +30,8 @@ import PlashSystem
     try expect(arguments, "import-url", min: 1, max: 1, options: ["--refresh"])
     let url = arguments.first { $0 != "--refresh" }!
     try checkURL(url, usage: "Usage: plash import-url [--refresh] URL")
+    // As import-tar: an ordinary user extracts as root of their own user namespace.
+    try becomeRootOfUserNamespace()
     print(try importURL(url, refresh: arguments.contains("--refresh"), store: try openStore(),
                         log: { printLine(toStandardError: $0) }).id)
     return 0
