@@ -71,7 +71,10 @@ public func isLXCReference(_ reference: String) -> Bool {
 func pickLXCImage(_ index: String, name: String, release: String?, architecture: String, server: String) throws -> LXCImage {
     let ours = index.split(separator: "\n").compactMap { line -> LXCImage? in
         let fields = line.split(separator: ";", omittingEmptySubsequences: false).map { trimmed($0) }
-        guard fields.count >= 6 else { return nil }
+        // A line with a field missing, or whose path would climb out of the server's
+        // tree (a mirror's prefix) with `..`, plain or percent-encoded, names no image.
+        guard fields.count >= 6, !fields[..<6].contains(where: \.isEmpty),
+              !fields[5].split(separator: "/").contains(where: { $0 == ".." || $0.contains("%") }) else { return nil }
         return LXCImage(distro: fields[0], release: fields[1], architecture: fields[2], variant: fields[3], date: fields[4], path: fields[5])
     }.filter { $0.architecture == architecture && $0.variant == "default" }
     let named = ours.filter { $0.distro == name }
