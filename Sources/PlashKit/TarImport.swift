@@ -58,7 +58,9 @@ func downloadAndImport(_ url: String, key: String, refresh: Bool, script: String
         let fd = try check(open(archive, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600), "create", archive)
         defer { close(fd) }
         let progress = DownloadProgress()
-        try httpGet(url, progress: progress.update) { piece in
+        var first = DownloadStart(directory: staging.path)
+        try httpGet(url, progress: { first.total = $1; progress.update($0, $1) }) { piece in
+            try first.check(piece)
             try writeAll(fd, Array(piece), path: archive)
         }
         log(progress.finish())
@@ -72,6 +74,49 @@ func downloadAndImport(_ url: String, key: String, refresh: Bool, script: String
         try? removeTree(staging.path)
         throw error
     }
+}
+
+/// What a download's start tells before the rest goes to disk: a length announced that
+/// the store's file system has no room for, or first bytes that are no compressed stream
+/// and no tar header (a web page, an endless stream of something else), fail at once,
+/// instead of after the disk was filled with it.
+struct DownloadStart {
+    let directory: String
+    var total: Int64?
+    private var head: [UInt8] = []
+    private var checked = false
+
+    init(directory: String) { self.directory = directory }
+
+    mutating func check(_ piece: UnsafeRawBufferPointer) throws {
+        guard !checked else { return }
+        if let total, head.isEmpty {
+            var info = statvfs()
+            if statvfs(directory, &info) == 0, total > Int64(info.f_bavail) * Int64(info.f_frsize) {
+                throw PlashError.failure("\(byteCount(total)) announced, but the store's file system has only "
+                                         + "\(byteCount(Int64(info.f_bavail) * Int64(info.f_frsize))) free")
+            }
+        }
+        head += piece.prefix(512 - head.count)
+        guard head.count == 512 else { return }
+        checked = true
+        let magics: [[UInt8]] = [[0x1f, 0x8b], [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00], [0x28, 0xb5, 0x2f, 0xfd], Array("BZh".utf8)]
+        guard !magics.contains(where: { head.starts(with: $0) }), !tarChecksumMatches(head) else { return }
+        throw PlashError.failure("not a tar archive")
+    }
+}
+
+/// Whether a 512-byte block is a tar header: its checksum field (octal) is the sum of
+/// its bytes with that field as spaces, unsigned (POSIX) or signed (some old tars).
+func tarChecksumMatches(_ block: [UInt8]) -> Bool {
+    let digits = block[148..<156].filter { $0 != 0 && $0 != UInt8(ascii: " ") }
+    guard !digits.isEmpty, let stored = Int(String(decoding: digits, as: UTF8.self), radix: 8) else { return false }
+    var unsigned = 8 * 32, signed = 8 * 32
+    for index in 0..<512 where index < 148 || index >= 156 {
+        unsigned += Int(block[index])
+        signed += Int(Int8(bitPattern: block[index]))
+    }
+    return stored == unsigned || stored == signed
 }
 
 /// Reads the tar on `fd` (plain, gzip, xz, zstd or bzip2, told by their magic bytes)

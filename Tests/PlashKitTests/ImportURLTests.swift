@@ -59,6 +59,20 @@ import Testing
         #expect(redirected.status == 0, "\(redirected)")
     }
 
+    /// Without these checks both went to disk until it was full.
+    @Test func aDownloadThatIsNoArchiveOrCannotFitFailsAtOnce() throws {
+        let store = TestStore()
+        let server = try Self.served()
+        defer { server.stop() }
+        for (path, reason) in [("/endless", "not a tar archive"), ("/announce-huge", "1024.0 TiB announced, but the store's file system has only ")] {
+            let url = "http://127.0.0.1:\(server.port)\(path)"
+            let (failed, ended) = try runWithDeadline(plash, ["import-url", url], environment: store.environment)
+            #expect(ended && failed.status == 1, "\(failed)")
+            #expect(failed.stderr.split(separator: "\n").last?.hasPrefix("plash: import-url \(url): \(reason)") == true, "\(failed)")
+        }
+        #expect(leftovers(store) == [])
+    }
+
     @Test func anInterruptedDownloadLeavesNothingThatLasts() throws {
         let store = TestStore()
         let server = try Self.served()

@@ -11,6 +11,8 @@ that it prints as its first line, plus paths that misbehave on purpose:
   /chunked-cut/PATH    the same without the last chunk, then closes
   /truncate/PATH       announces PATH's length, sends half, closes
   /stall               announces a body and sends nothing until the client leaves
+  /endless             sends text without end and without a length
+  /announce-huge       announces 1 PiB, then sends zeros until the client leaves
 
 It is a proxy too: an absolute-form request (GET http://any/PATH) is answered from
 ROOT as /PATH, and CONNECT any:PORT tunnels to 127.0.0.1:PORT.
@@ -79,6 +81,16 @@ class Handler(http.server.SimpleHTTPRequestHandler):
         elif path == "/stall":
             self.raw("HTTP/1.1 200 OK\r\nContent-Length: 10")
             self.connection.recv(1)   # returns when the client closes
+        elif path in ("/endless", "/announce-huge"):
+            huge = path == "/announce-huge"
+            self.wfile.write(b"HTTP/1.1 200 OK\r\n" + (b"Content-Length: 1125899906842624\r\n" if huge else b"") + b"\r\n")
+            piece = b"\0" * 65536 if huge else b"no tar here " * 5462
+            try:
+                while True:
+                    self.wfile.write(piece)
+            except OSError:
+                pass
+            self.close_connection = True
         else:
             super().do_GET()
 
