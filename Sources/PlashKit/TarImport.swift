@@ -153,6 +153,10 @@ final class DownloadProgress {
 
     init(_ verb: String = "downloaded") { self.verb = verb }
 
+    /// A download that failed leaves its line drawn: cleared, so that the one error line
+    /// starts a line of its own.
+    deinit { if terminal && lastDrawn >= 0 { writeStandardError("\r\u{1b}[K") } }
+
     func update(_ received: Int64, _ total: Int64?) {
         self.received = received
         self.total = total
@@ -166,7 +170,8 @@ final class DownloadProgress {
 
     /// The line for the log: what was downloaded (or uploaded), how fast.
     func finish() -> String {
-        if terminal { writeStandardError("\r\u{1b}[K") }
+        if terminal && lastDrawn >= 0 { writeStandardError("\r\u{1b}[K") }
+        lastDrawn = -1
         return line(monotonicSeconds())
     }
 

@@ -100,6 +100,17 @@ import Testing
         #expect(result.stdout.contains("\r\u{1b}[Kdownloaded ") && result.stdout.contains("(100%)"), "\(result)")
     }
 
+    @Test func onATerminalAFailedDownloadsErrorStartsALineOfItsOwn() throws {
+        let store = TestStore()
+        let server = try Self.served()
+        defer { server.stop() }
+        let url = "http://127.0.0.1:\(server.port)/truncate/rootfs.tar"
+        let result = try run("/usr/bin/script", ["-qec", "\(plash) import-url \(url)", "/dev/null"], environment: store.environment)
+        #expect(result.status == 1, "\(result)")
+        #expect(result.stdout.contains("\r\u{1b}[Kdownloaded ") && result.stdout.contains("\r\u{1b}[Kplash: import-url \(url): "),
+                "\(result.stdout.debugDescription)")
+    }
+
     @Test func aURLThatIsNoHTTPURLIsAUsageError() throws {
         let store = TestStore()
         let command = try store.plash(["import-url", "ftp://example.org/x.tar"])
