@@ -70,9 +70,10 @@ let manifestTypes = ["application/vnd.oci.image.index.v1+json", "application/vnd
                      "application/vnd.docker.distribution.manifest.list.v2+json",
                      "application/vnd.docker.distribution.manifest.v2+json"]
 
-/// `plash import-docker REF` and `--from-docker REF`. A reference is resolved once:
-/// later imports of it touch no network, unless `refresh` asks to resolve it again
-/// (then only the layers the store lacks are downloaded).
+/// `plash import-docker REF`, `plash pull REF` and `--from-docker REF`. A reference is
+/// resolved once: later imports of it touch no network, unless `refresh` asks to resolve
+/// it again (then a manifest imported before downloads no blob, and otherwise only the
+/// layers the store lacks are downloaded).
 public func importDocker(_ text: String, refresh: Bool = false, store: Store, inUserNamespace: Bool,
                          log: (String) -> Void) throws -> Store.Image {
     do {
@@ -80,6 +81,11 @@ public func importDocker(_ text: String, refresh: Bool = false, store: Store, in
         var hash = SHA256()
         hash.update("plash import-docker reference 1\0\(reference.registry)\0\(reference.repository)\0\(reference.manifestReference)\0")
         let referenceKey = hash.hexDigest()
+        if !refresh, let hit = store.cached(referenceKey) { return hit }
+        // Two pulls of one reference at once: the second waits, then finds the first's
+        // image rather than downloading and importing the same layers again.
+        let lock = try store.lockKey(referenceKey)
+        defer { lock.releaseAndRemove() }
         if !refresh, let hit = store.cached(referenceKey) { return hit }
         let session = RegistrySession(reference)
         let staging = try store.makeStaging("import-docker")
@@ -101,6 +107,16 @@ public func importDocker(_ text: String, refresh: Bool = false, store: Store, in
         guard type.hasSuffix("image.manifest.v1+json") || type.hasSuffix("manifest.v2+json") else {
             throw PlashError.failure("the registry answered a manifest of type \(type.isEmpty ? "none" : type), not an image's")
         }
+        // An image manifest imported before (a pull of a tag that did not move, or of the
+        // digest another tag named) is that image: its config and layers are not asked for.
+        var manifestHash = SHA256()
+        manifestHash.update("plash import-docker manifest 1\0")
+        manifestHash.update(bytes)
+        let manifestKey = manifestHash.hexDigest()
+        if let hit = store.cached(manifestKey) {
+            try store.remember(referenceKey, hit)
+            return hit
+        }
         let manifest = try decode(OCIManifest.self, bytes, "the manifest")
         let config = try decode(OCIConfig.RootFSOnly.self, try session.smallBlob(manifest.config.digest), manifest.config.digest)
         guard config.rootfs.diff_ids.count == manifest.layers.count else {
@@ -120,6 +136,7 @@ public func importDocker(_ text: String, refresh: Bool = false, store: Store, in
         let downloaded = layers.map { SourceLayer(path: $0.path, digest: nil, diffID: $0.diffID) }
         let image = try importLayers(downloaded, layout: layout, store: store, inUserNamespace: inUserNamespace,
                                      script: "import-docker \(reference.registry)/\(reference.repository)", log: log)
+        try store.remember(manifestKey, image)
         try store.remember(referenceKey, image)
         BlobSources(store).remember(manifest.layers.map(\.digest) + [manifest.config.digest],
                                     on: reference.registry, repository: reference.repository)

@@ -83,6 +83,15 @@ import PlashSystem
     return 0
 }
 
+/// `plash pull REF` is `plash import-docker --refresh REF`.
+@Sendable func pullCommand(_ arguments: [String]) throws -> Int32 {
+    try expect(arguments, "pull", min: 1, max: 1)
+    do { _ = try RegistryReference(arguments[0]) } catch let error as PlashError {
+        throw PlashError.usage("pull: " + (error.reason ?? arguments[0]), usage: "Usage: plash pull REF")
+    }
+    return try importDockerCommand(["--refresh", arguments[0]])
+}
+
 @Sendable func pushCommand(_ arguments: [String]) throws -> Int32 {
     try expect(arguments, "push", min: 2, max: 2)
     do { _ = try RegistryReference(arguments[1]) } catch let error as PlashError {

@@ -87,6 +87,89 @@ import Testing
         #expect(try second.id(["import-docker", registry.host + "/plash/moving:latest"]) == current)
     }
 
+    /// The digests of the layers (bottom first) and of the config of the layout's image.
+    func blobDigests(_ layout: String) throws -> (layers: [String], config: String) {
+        func json(_ path: String) throws -> [String: Any] {
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any] ?? [:]
+        }
+        func blob(_ digest: String) -> String { layout + "/blobs/sha256/" + digest.dropFirst(7) }
+        let index = try json(layout + "/index.json")
+        let manifestDigest = ((index["manifests"] as? [[String: Any]])?.first?["digest"] as? String) ?? ""
+        let manifest = try json(blob(manifestDigest))
+        let layers = (manifest["layers"] as? [[String: Any]] ?? []).compactMap { $0["digest"] as? String }
+        return (layers, (manifest["config"] as? [String: Any])?["digest"] as? String ?? "")
+    }
+
+    /// The requests the registry has answered, oldest first, as `METHOD PATH`. The access
+    /// log is written after the answer: a marker request sent now is waited for in it
+    /// (and left out), so what was asked before it is there too.
+    func requests(_ registry: RegistryServer) -> [String] {
+        let marker = "/v2/?plash-marker=\(UUID().uuidString)"
+        _ = httpResponse(port: registry.port, path: marker)
+        _ = waitUntil { registry.log.contains(marker) }
+        return registry.log.split(separator: "\n").compactMap { line in
+            guard let quote = line.firstIndex(of: "\"") else { return nil }
+            let parts = line[line.index(after: quote)...].prefix { $0 != "\"" }.split(separator: " ")
+            guard parts.count == 3, parts[2].hasPrefix("HTTP/"), !parts[1].contains("plash-marker") else { return nil }
+            return parts[0] + " " + parts[1]
+        }
+    }
+
+    /// What the registry answered since `start` (a count of its requests): the manifest
+    /// and the blob GETs.
+    func pulls(_ registry: RegistryServer, since start: Int) -> (manifests: [String], blobs: [String]) {
+        let requests = requests(registry).dropFirst(start).filter { $0.hasPrefix("GET ") }
+        return (requests.filter { $0.contains("/manifests/") }, requests.filter { $0.contains("/blobs/") })
+    }
+
+    /// Counted in the registry's own access log: a second --from-docker asks nothing; a
+    /// pull of a tag that did not move downloads no blob; a pull after the tag moved to
+    /// an image on the same base downloads the new layer and config only, and the new
+    /// image stands on the base's plash layer.
+    @Test func aReferenceIsAskedForOnceAndAPullDownloadsOnlyWhatChanged() throws {
+        let first = TestStore(), second = TestStore()
+        let (_, dir) = try exportedLayout(first)
+        let registry = try RegistryServer()
+        defer { registry.stop() }
+        try registry.push(dir + "/layout", tag: "t", as: "plash/cached:1")
+        let reference = registry.host + "/plash/cached:1"
+        var start = requests(registry).count
+        let imported = try second.id(["build", "--from-docker", reference])
+        let firstPull = pulls(registry, since: start)
+        #expect(firstPull.manifests.count == 1 && firstPull.blobs.count == 4, "\(firstPull)")
+
+        start = requests(registry).count
+        #expect(try second.id(["build", "--from-docker", reference]) == imported)
+        #expect(requests(registry).count == start, "\(requests(registry).dropFirst(start))")
+
+        start = requests(registry).count
+        #expect(try second.id(["pull", reference]) == imported)
+        let unchanged = pulls(registry, since: start)
+        #expect(unchanged.manifests.count == 1 && unchanged.blobs == [], "\(unchanged)")
+
+        // The tag moves to another image on busybox, the base layer of the first.
+        let other = try first.id(["build", "--from", "1", "--run", "echo other > /other"])
+        #expect(try first.plash(["export-oci", other, dir + "/other", "--tag", "t"]).status == 0)
+        try registry.push(dir + "/other", tag: "t", as: "plash/cached:1")
+        let (layers, config) = try blobDigests(dir + "/other")
+        start = requests(registry).count
+        let pulled = try second.plash(["pull", reference])
+        #expect(pulled.status == 0, "\(pulled)")
+        let moved = pulls(registry, since: start)
+        #expect(moved.blobs.sorted() == ["GET /v2/plash/cached/blobs/" + layers[1], "GET /v2/plash/cached/blobs/" + config].sorted(),
+                "\(moved)")
+        let current = pulled.stdout.trimmingCharacters(in: .newlines)
+        let base = try second.id(["parent", try second.id(["parent", imported])])
+        #expect(try second.id(["parent", current]) == base)
+        #expect(try second.id(["nodepath", current]).hasPrefix(try second.id(["nodepath", base]) + "/"))
+        #expect(try listing(first, other) == listing(second, current))
+        #expect(second.indexedIDs.count == 4)
+        // From now on the reference means the new image, still without asking.
+        start = requests(registry).count
+        #expect(try second.id(["build", "--from-docker", reference]) == current)
+        #expect(requests(registry).count == start)
+    }
+
     @Test func aBlobThatIsNotItsDigestIsRefusedAndNothingIsStored() throws {
         let first = TestStore(), second = TestStore()
         let (_, dir) = try exportedLayout(first)
