@@ -170,6 +170,24 @@ import Testing
         #expect(requests(registry).count == start)
     }
 
+    /// Two processes pull one reference at once: the second waits for the first and
+    /// prints its image; every blob is downloaded once and every layer stored once.
+    @Test func twoPullsOfOneReferenceAtOnceImportItOnce() throws {
+        let first = TestStore(), second = TestStore()
+        let (_, dir) = try exportedLayout(first)
+        let registry = try RegistryServer()
+        defer { registry.stop() }
+        try registry.push(dir + "/layout", tag: "t", as: "plash/twice:1")
+        let reference = registry.host + "/plash/twice:1"
+        let start = requests(registry).count
+        let results = runConcurrently([{ try second.plash(["import-docker", reference]) },
+                                       { try second.plash(["build", "--from-docker", reference]) }])
+        #expect(results.allSatisfy { $0.status == 0 }, "\(results)")
+        #expect(results[0].stdout == results[1].stdout, "\(results)")
+        #expect(second.indexedIDs.count == 3 && second.stagingDirectories == [], "\(second.indexedIDs)")
+        #expect(pulls(registry, since: start).blobs.count == 4, "\(pulls(registry, since: start))")
+    }
+
     @Test func aBlobThatIsNotItsDigestIsRefusedAndNothingIsStored() throws {
         let first = TestStore(), second = TestStore()
         let (_, dir) = try exportedLayout(first)
