@@ -32,12 +32,14 @@ public func importLXC(_ reference: String, refresh: Bool = false, store: Store, 
         let index: String
         do { index = String(decoding: try httpGet(indexURL), as: UTF8.self) } catch let error as PlashError { throw error.context(indexURL) }
         let image = try pickLXCImage(index, name: name, release: release, architecture: lxcArchitecture(), server: server)
-        let url = server + (image.path.hasPrefix("/") ? "" : "/") + image.path + (image.path.hasSuffix("/") ? "" : "/") + "rootfs.tar.xz"
+        let directory = server + (image.path.hasPrefix("/") ? "" : "/") + image.path + (image.path.hasSuffix("/") ? "" : "/")
+        let url = directory + "rootfs.tar.xz"
         var imageHash = SHA256()
         imageHash.update("plash import-lxc 1\0\(server)\0\(image.distro)\0\(image.release)\0\(image.architecture)\0\(image.variant)\0\(image.date)\0")
         let imported: Store.Image
         do {
             imported = try downloadAndImport(url, key: imageHash.hexDigest(), refresh: false,
+                                             sha256: { try rootfsChecksum(directory, server: server) },
                                              script: "import-lxc \(image.distro):\(image.release) \(image.date) from \(server)",
                                              store: store, log: log)
         } catch let error as PlashError {
@@ -55,6 +57,43 @@ func lxcReferenceKey(_ reference: String) -> String {
     var hash = SHA256()
     hash.update("plash import-lxc reference 1\0\(lxcServer)\0\(reference)\0")
     return hash.hexDigest()
+}
+
+/// The server that $PLASH_LXC_UNCHECKED names publishes no SHA256SUMS: its images are
+/// imported unchecked.
+var lxcUncheckedServer: String? {
+    guard let server = environment("PLASH_LXC_UNCHECKED"), !server.isEmpty else { return nil }
+    return server.hasSuffix("/") ? String(server.dropLast()) : server
+}
+
+/// rootfs.tar.xz's SHA-256 (hex) as the SHA256SUMS beside it lists it, in sha256sum's
+/// format (`HEX  NAME`, `HEX *NAME`): images.linuxcontainers.org and its mirrors publish
+/// one in every image directory. Without one the import is refused, unless
+/// $PLASH_LXC_UNCHECKED names the server: then nil.
+func rootfsChecksum(_ directory: String, server: String) throws -> String? {
+    let url = directory + "SHA256SUMS"
+    var bytes: [UInt8] = []
+    let answer: HTTPAnswer
+    do {
+        answer = try httpRequest(url) { piece in
+            bytes += piece
+            if bytes.count > 1 << 20 { throw PlashError.failure("larger than 1 MiB") }
+        }
+    } catch let error as PlashError {
+        throw error.context("SHA256SUMS")
+    }
+    if answer.status == 404 {
+        if lxcUncheckedServer == server { return nil }
+        throw PlashError.failure("no SHA256SUMS beside it to check it against (HTTP 404)")
+            .advising("a server without one is trusted only when PLASH_LXC_UNCHECKED=\(server)")
+    }
+    guard (200..<300).contains(answer.status) else { throw PlashError.failure("SHA256SUMS: HTTP \(answer.status) \(answer.reason)") }
+    for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") {
+        let hex = line.prefix { !$0.isWhitespace }.lowercased()
+        let name = line.dropFirst(hex.count).drop { $0 == " " || $0 == "\t" }
+        if isHexDigest(hex), trimmed(name.hasPrefix("*") ? name.dropFirst() : name) == "rootfs.tar.xz" { return hex }
+    }
+    throw PlashError.failure("SHA256SUMS lists no rootfs.tar.xz")
 }
 
 /// A name (`alpine`, `alpine:3.23`) that could be an image server's: no path, no blanks.

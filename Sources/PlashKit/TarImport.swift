@@ -41,13 +41,14 @@ func urlKey(_ url: String) -> String {
 }
 
 /// The image of cache key `key`, else (or with `refresh`) the tar at `url` downloaded
-/// and imported.
-func downloadAndImport(_ url: String, key: String, refresh: Bool, script: String, store: Store,
-                       log: (String) -> Void) throws -> Store.Image {
+/// and imported; checked, as it arrives, against the SHA-256 (hex) that `sha256` gives.
+func downloadAndImport(_ url: String, key: String, refresh: Bool, sha256: () throws -> String? = { nil }, script: String,
+                       store: Store, log: (String) -> Void) throws -> Store.Image {
     if !refresh, let hit = store.cached(key) { return hit }
     let lock = try store.lockKey(key)
     defer { lock.releaseAndRemove() }
     if !refresh, let hit = store.cached(key) { return hit }
+    let expected = try sha256()
 
     // Downloaded into staging: a failure or a kill leaves no image and no cache entry,
     // and the next staging sweep removes what a kill left.
@@ -59,11 +60,16 @@ func downloadAndImport(_ url: String, key: String, refresh: Bool, script: String
         defer { close(fd) }
         let progress = DownloadProgress()
         var first = DownloadStart(directory: staging.path)
+        var hash = SHA256()
         try httpGet(url, progress: { first.total = $1; progress.update($0, $1) }) { piece in
             try first.check(piece)
+            hash.update(piece)
             try writeAll(fd, Array(piece), path: archive)
         }
         log(progress.finish())
+        if let expected, hash.hexDigest() != expected {
+            throw PlashError.failure("its SHA-256 is \(hash.hexDigest()), not \(expected) as SHA256SUMS says")
+        }
         let input = try check(open(archive, O_RDONLY | O_CLOEXEC), "open", archive)
         defer { close(input) }
         // Unlinked at once: the staging directory becomes the image's node.

@@ -15,14 +15,27 @@ import Testing
 
     /// A server with tiny:1.0 and tiny:1.10 (the busybox root, with /release saying
     /// which), tiny:2.0 only for another architecture, gone:1.0 whose rootfs is missing,
-    /// and alpine:3.23 (the real Alpine root of ../shared/fixtures).
+    /// corrupt:1.0 whose rootfs is not what its SHA256SUMS says, unsummed:1.0 without a
+    /// SHA256SUMS, and alpine:3.23 (the real Alpine root of ../shared/fixtures). Every
+    /// other image directory has a SHA256SUMS as images.linuxcontainers.org's do
+    /// (sha256sum's output, a line a file).
     static func served() throws -> WebServer {
         let root = makeDirectory("lxc")
         var index = ""
-        func add(_ distro: String, _ release: String, _ arch: String, _ date: String, rootfs: ((String) throws -> Void)?) throws {
+        enum Sums { case right, wrong, none }
+        func add(_ distro: String, _ release: String, _ arch: String, _ date: String, sums: Sums = .right,
+                 rootfs: ((String) throws -> Void)?) throws {
             let path = "/images/\(distro)/\(release)/\(arch)/default/\(date)/"
             try FileManager.default.createDirectory(atPath: root + path, withIntermediateDirectories: true)
             try rootfs?(root + path + "rootfs.tar.xz")
+            if sums != .none {
+                let made = try run("/bin/sh", ["-c", """
+                    cd "$0" && echo meta > meta.tar.xz && { [ -e rootfs.tar.xz ] || echo missing > rootfs.tar.xz; } &&
+                    sha256sum meta.tar.xz rootfs.tar.xz > SHA256SUMS && { [ -s rootfs.tar.xz ] && [ "$(cat rootfs.tar.xz)" != missing ] || rm rootfs.tar.xz; } &&
+                    if [ "$1" = wrong ]; then printf X >> rootfs.tar.xz; fi
+                    """, root + path, sums == .wrong ? "wrong" : "right"])
+                guard made.status == 0 else { throw SetupError("SHA256SUMS: \(made)") }
+            }
             index += "\(distro);\(release);\(arch);default;\(date);\(path)\n"
         }
         func tiny(_ release: String) -> (String) throws -> Void {
@@ -39,6 +52,8 @@ import Testing
         try add("tiny", "1.9", architecture, "20260103_00:00", rootfs: tiny("1.9"))
         try add("tiny", "2.0", architecture == "amd64" ? "arm64" : "amd64", "20260101_00:00", rootfs: tiny("2.0"))
         try add("gone", "1.0", architecture, "20260101_00:00", rootfs: nil)
+        try add("corrupt", "1.0", architecture, "20260101_00:00", sums: .wrong, rootfs: tiny("corrupt"))
+        try add("unsummed", "1.0", architecture, "20260101_00:00", sums: .none, rootfs: tiny("unsummed"))
         let alpine = "/work/shared/fixtures/alpine-3.23-rootfs.tar.xz"
         if FileManager.default.fileExists(atPath: alpine) {
             try add("alpine", "3.23", architecture, "20260101_00:00") { try FileManager.default.createSymbolicLink(atPath: $0, withDestinationPath: alpine) }
@@ -91,7 +106,7 @@ import Testing
         let base = "http://127.0.0.1:\(server.port)"
         let env = ["PLASH_LXC_SERVER": base]
         let name = try store.plash(["build", "-f", "nosuch", "--run", "true"], environment: env)
-        let names = FileManager.default.fileExists(atPath: "/work/shared/fixtures/alpine-3.23-rootfs.tar.xz") ? "alpine, gone, tiny" : "gone, tiny"
+        let names = FileManager.default.fileExists(atPath: "/work/shared/fixtures/alpine-3.23-rootfs.tar.xz") ? "alpine, corrupt, gone, tiny, unsummed" : "corrupt, gone, tiny, unsummed"
         #expect(name.status == 1 && name.stderr == "plash: import-lxc nosuch: \(base) has no image nosuch for \(Self.architecture) (it has: \(names))\n",
                 "\(name)")
         let release = try store.plash(["import-lxc", "tiny:2.0"], environment: env)
@@ -101,6 +116,30 @@ import Testing
         #expect(try store.plash(["ls", "--json"]).stdout.filter { !$0.isWhitespace } == "[]")
         let redirected = try store.plash(["import-lxc", "tiny:1.9"], environment: ["PLASH_LXC_SERVER": base + "/redirect"])
         #expect(redirected.status == 0, "\(redirected)")
+    }
+
+    @Test func aRootfsThatIsNotWhatSHA256SUMSSaysOrHasNoneIsRefusedAndNothingIsStored() throws {
+        let store = TestStore()
+        let server = try Self.served()
+        defer { server.stop() }
+        let base = "http://127.0.0.1:\(server.port)"
+        let env = ["PLASH_LXC_SERVER": base]
+        let corrupt = try store.plash(["import-lxc", "corrupt"], environment: env)
+        // Progress lines, then the one error line.
+        let error = corrupt.stderr.split(separator: "\n").last ?? ""
+        #expect(corrupt.status == 1 && error.hasPrefix("plash: import-lxc corrupt: \(base)/images/corrupt/1.0/\(Self.architecture)/default/20260101_00:00/rootfs.tar.xz: its SHA-256 is ")
+                && error.hasSuffix(" as SHA256SUMS says") && corrupt.stderr.components(separatedBy: "plash:").count == 2, "\(corrupt)")
+        #expect(store.indexedIDs == [] && store.stagingDirectories == [])
+        let unsummed = try store.plash(["build", "--from", "unsummed", "--run", "true"], environment: env)
+        #expect(unsummed.status == 1 && unsummed.stderr.contains("rootfs.tar.xz: no SHA256SUMS beside it to check it against (HTTP 404)")
+                && unsummed.stderr.contains("PLASH_LXC_UNCHECKED=\(base))") && unsummed.stderr.split(separator: "\n").count == 1, "\(unsummed)")
+        #expect(store.indexedIDs == [] && store.stagingDirectories == [])
+        // Another server named unchecked changes nothing; this one named, the image imports.
+        let other = try store.plash(["import-lxc", "unsummed"], environment: env.merging(["PLASH_LXC_UNCHECKED": "http://127.0.0.1:9"]) { $1 })
+        #expect(other.status == 1 && store.indexedIDs == [], "\(other)")
+        let trusted = try store.plash(["run", "--from", "unsummed", "--", "cat", "/release"],
+                                      environment: env.merging(["PLASH_LXC_UNCHECKED": base + "/"]) { $1 })
+        #expect(trusted.status == 0 && trusted.stdout == "unsummed\n", "\(trusted)")
     }
 
     @Test func theRealAlpineRootRunsFromItsShortcut() throws {
