@@ -48,14 +48,10 @@ public struct Builder {
             return try resolve(.lxc(name), refresh: refresh)
         case .oci(let path), .dockerArchive(let path):
             let isOCI = source == .oci(path)
-            // An import keeps the archive's owners only as root of a user namespace,
-            // which `plash import-oci` enters and a build does not.
-            guard geteuid() == 0 else {
-                throw PlashError.failure("\(path): only root imports while building")
-                    .advising("run plash \(isOCI ? "import-oci" : "import-docker-archive") \(path) first, then --from ID")
+            return try importAsRoot(store: store) { inUserNamespace in
+                if isOCI { return try importOCI(path, store: store, inUserNamespace: inUserNamespace, log: log) }
+                return try importDockerArchive(path, store: store, inUserNamespace: inUserNamespace, log: log)
             }
-            if isOCI { return try importOCI(path, store: store, inUserNamespace: false, log: log) }
-            return try importDockerArchive(path, store: store, inUserNamespace: false, log: log)
         case .lxc(let reference):
             // Resolved before: no child for the import (an ordinary user's) is needed.
             if !refresh, let hit = store.cached(lxcReferenceKey(reference)) { return hit }
@@ -64,12 +60,9 @@ public struct Builder {
             if !refresh, let hit = store.cached(urlKey(url)) { return hit }
             return try importAsRoot(store: store) { _ in try importURL(url, refresh: refresh, store: store, log: log) }
         case .docker(let reference):
-            // As for --from-oci: the layers keep their owners only when root imports.
-            guard geteuid() == 0 else {
-                throw PlashError.failure("\(reference): only root imports while building")
-                    .advising("run plash import-docker \(reference) first, then --from ID")
+            return try importAsRoot(store: store) { inUserNamespace in
+                try importDocker(reference, refresh: refresh, store: store, inUserNamespace: inUserNamespace, log: log)
             }
-            return try importDocker(reference, refresh: refresh, store: store, inUserNamespace: false, log: log)
         case .debootstrap(let suite, let mirror):
             if geteuid() == 0 { return try importDebootstrap(suite, mirror: mirror, refresh: refresh, store: store, log: log) }
             if !refresh, let hit = store.cached(debootstrapKey(suite, mirror: mirror)) { return hit }

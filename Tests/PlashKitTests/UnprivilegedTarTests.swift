@@ -144,3 +144,47 @@ func ownerOnHost(_ path: String) throws -> String {
     }
     #expect(try rootOwnedFiles([data, cwd + "/out"]) == "")
 }
+
+/// --from-oci inside build and run, as an ordinary user: the import runs as root of the
+/// user's namespace (as import-oci does), the build's steps and the run outside it.
+@Test func anOrdinaryUserBuildsAndRunsFromRootsOCILayout() throws {
+    let user = try userWithSubordinateIDs
+    let cwd = makeDirectory("userfromoci", ownedBy: user)
+    let root = TestStore()
+    let id = try OCIExportTests().imageWithDeletions(root)
+    #expect(try root.plash(["export-oci", id, cwd + "/layout.tar"]).status == 0)
+    chown(cwd + "/layout.tar", user.uid, user.uid)
+    let data = cwd + "/store"
+    let built = try plashAs(user, ["build", "--from-oci", cwd + "/layout.tar", "--run", "stat -c %u /bin/busybox > /owner"],
+                            data: data, directory: cwd)
+    #expect(built.status == 0 && built.stdout == "4\n", "\(built)")
+    let seen = try plashAs(user, ["run", "--from-oci", cwd + "/layout.tar", "--", "sh", "-c", "ls /d; ls /gone; stat -c %u /bin/busybox"],
+                           data: data, directory: cwd)
+    #expect(seen.stdout == "n\n0\n" && seen.stderr.contains("/gone: No such file or directory"), "\(seen)")
+    #expect(try plashAs(user, ["run", "4", "cat", "/owner"], data: data, directory: cwd).stdout == "0\n")
+    #expect(try ownerOnHost(data + "/layer/0/1/_data/bin/busybox") == "\(user.uid):\(user.uid)")
+    #expect(try rootOwnedFiles([data]) == "")
+}
+
+/// --from-docker inside build and run, as an ordinary user; a failed pull is one line.
+@Test func anOrdinaryUserBuildsAndRunsFromARegistrysImage() throws {
+    let user = try userWithSubordinateIDs
+    let cwd = makeDirectory("userfromdocker", ownedBy: user)
+    let (_, dir) = try RegistryTests().exportedLayout(TestStore())
+    let registry = try RegistryServer()
+    defer { registry.stop() }
+    try registry.push(dir + "/layout", tag: "t", as: "plash/user:1")
+    let data = cwd + "/store"
+    let reference = registry.host + "/plash/user:1"
+    let built = try plashAs(user, ["build", "--from-docker", reference, "--run", "stat -c %u /bin/busybox > /owner"],
+                            data: data, directory: cwd)
+    #expect(built.status == 0 && built.stdout == "4\n", "\(built)")
+    let seen = try plashAs(user, ["run", "--from-docker", reference, "--", "sh", "-c", "ls /d; ls /gone; stat -c %u /bin/busybox"],
+                           data: data, directory: cwd)
+    #expect(seen.stdout == "n\n0\n" && seen.stderr.contains("/gone: No such file or directory"), "\(seen)")
+    #expect(try plashAs(user, ["run", "4", "cat", "/owner"], data: data, directory: cwd).stdout == "0\n")
+    #expect(try rootOwnedFiles([data]) == "")
+    let missing = try plashAs(user, ["run", "--from-docker", registry.host + "/plash/user:nosuch", "--", "true"], data: data, directory: cwd)
+    #expect(missing.status == 125 && missing.stderr.hasPrefix("plash: import-docker \(registry.host)/plash/user:nosuch: ")
+            && missing.stderr.contains("HTTP 404") && missing.stderr.split(separator: "\n").count == 1, "\(missing)")
+}
