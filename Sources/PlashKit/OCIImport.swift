@@ -143,6 +143,10 @@ func importLayers(_ layers: [SourceLayer], layout: Int32, store: Store, inUserNa
     // A layout in the store's tmp/ is plash's own staging (a download, an unpacked
     // tar): its blobs are hard-linked into the layers, not copied.
     let linkBlobs = readLink(procPath(layout))?.hasPrefix(store.tmp + "/") == true
+    // One layer import at a time in a store: two images on one base imported at once
+    // would otherwise both find the base missing and store it twice.
+    let lock = try store.lockKey("oci-layers")
+    defer { lock.releaseAndRemove() }
     // The topmost layer already in the store; those above it are extracted.
     let present = keys.lastIndex { store.cached($0) != nil }
     var stagings: [Staging] = []

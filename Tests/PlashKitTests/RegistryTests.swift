@@ -188,6 +188,25 @@ import Testing
         #expect(pulls(registry, since: start).blobs.count == 4, "\(pulls(registry, since: start))")
     }
 
+    /// Two images on one base pulled at once (two processes): the base's layers are
+    /// stored once, and both images stand on them.
+    @Test func twoPullsAtOnceOfImagesOnOneBaseStoreTheBaseOnce() throws {
+        let first = TestStore(), second = TestStore()
+        let (id, dir) = try exportedLayout(first)
+        let upper = try first.id(["build", "--from", id, "--run", "echo upper > /upper"])
+        #expect(try first.plash(["export-oci", upper, dir + "/upper", "--tag", "t"]).status == 0)
+        let registry = try RegistryServer()
+        defer { registry.stop() }
+        try registry.push(dir + "/layout", tag: "t", as: "plash/base:1")
+        try registry.push(dir + "/upper", tag: "t", as: "plash/upper:1")
+        let results = runConcurrently([{ try second.plash(["import-docker", registry.host + "/plash/base:1"]) },
+                                       { try second.plash(["import-docker", registry.host + "/plash/upper:1"]) }])
+        #expect(results.allSatisfy { $0.status == 0 }, "\(results)")
+        #expect(second.indexedIDs.count == 4 && second.stagingDirectories == [], "\(second.indexedIDs)")
+        let base = results[0].stdout.trimmingCharacters(in: .newlines)
+        #expect(try second.id(["parent", results[1].stdout.trimmingCharacters(in: .newlines)]) == base)
+    }
+
     @Test func aBlobThatIsNotItsDigestIsRefusedAndNothingIsStored() throws {
         let first = TestStore(), second = TestStore()
         let (_, dir) = try exportedLayout(first)
