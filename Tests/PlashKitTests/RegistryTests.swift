@@ -36,6 +36,9 @@ import Testing
         }
         let usage = try TestStore().plash(["import-docker", "Alpine"])
         #expect(usage.status == 2 && usage.stderr.hasPrefix("plash: import-docker: Alpine: not a registry reference"), "\(usage)")
+        let pull = try TestStore().plash(["pull", "Alpine"])
+        #expect(pull.status == 2 && pull.stderr.hasPrefix("plash: pull: Alpine: not a registry reference")
+                && pull.stderr.hasSuffix("\nUsage: plash pull REF\n"), "\(pull)")
     }
 
     @Test func aPulledImageIsTheLayoutsTreeSharesItsLayersAndIsPulledOnce() throws {
