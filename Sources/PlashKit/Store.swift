@@ -53,10 +53,12 @@ public struct Store: Sendable {
     }
 
     /// Creates the store's directories; harmless when they exist. The store itself is
-    /// private (0700): nobody else reaches another user's, or root's, images.
+    /// private (0700): nobody else reaches another user's, or root's, images. The root
+    /// node and index/, which `exists` looks for, come last: a command started meanwhile
+    /// creates the store too rather than finding it without tmp/ for its locks.
     public func create() throws {
         try makeDirectories(splitLast(path).0, step: "create store")
-        for dir in [path, path + "/layer", rootNode, path + "/index", path + "/map", path + "/cache", tmp, path + "/config"] {
+        for dir in [path, path + "/layer", path + "/map", path + "/cache", tmp, path + "/config", rootNode, path + "/index"] {
             if mkdir(dir, dir == path ? 0o700 : 0o755) == -1 && errno != EEXIST {
                 throw PlashError.system("create store", dir)
             }

@@ -16,6 +16,17 @@ import Testing
         #expect(try store.nodes == ["./1", "./1/2"])
     }
 
+    /// The first commands of a store that does not exist yet, at once: each creates it or
+    /// waits for it, none finds it half made (index/ there, tmp/ for the locks not yet).
+    @Test func importsAtOnceIntoAStoreThatDoesNotExistYetAllSucceed() throws {
+        for _ in 0..<5 {
+            let store = TestStore()
+            let results = runConcurrently((0..<8).map { _ in { try store.plash(["import", "busybox"]) } })
+            #expect(results.allSatisfy { $0.status == 0 && $0.stdout == "1\n" }, "\(results.filter { $0.status != 0 })")
+            #expect(store.indexedIDs == [1])
+        }
+    }
+
     @Test func twentyDifferentBuildsInParallelGetTwentyIdsAndAConsistentStore() throws {
         let store = TestStore()
         _ = try store.id(["import", "busybox"])
