@@ -44,10 +44,11 @@ import Testing
         let id = try OCIExportTests().imageWithDeletions(first)
         let dir = makeDirectory("oci")
         #expect(try first.plash(["export-oci", id, dir + "/layout"]).status == 0)
-        // The top layer's blob, the smallest gzip, with one byte changed.
+        // The top layer's blob, the smallest gzip, with byte 20 changed (one added: a
+        // fixed byte would be the one there in one run of 256).
         let changed = try shell("""
             cd '\(dir)/layout/blobs/sha256' && f=$(for b in *; do file -b "$b" | grep -q gzip && echo "$(stat -c %s "$b") $b"; done | sort -n | head -1 | cut -d' ' -f2)
-            printf 'X' | dd of="$f" bs=1 seek=20 conv=notrunc status=none && echo "$f"
+            dd if="$f" bs=1 skip=20 count=1 status=none | LC_ALL=C tr '\\000-\\377' '\\001-\\377\\000' | dd of="$f" bs=1 seek=20 conv=notrunc status=none && echo "$f"
             """)
         #expect(changed.status == 0, "\(changed)")
         let result = try second.plash(["import-oci", dir + "/layout"])
