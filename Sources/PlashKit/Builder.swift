@@ -60,6 +60,8 @@ public struct Builder {
             if !refresh, let hit = store.cached(urlKey(url)) { return hit }
             return try importAsRoot(store: store) { _ in try importURL(url, refresh: refresh, store: store, log: log) }
         case .docker(let reference):
+            // Pulled before: no child for the import (an ordinary user's) is needed.
+            if !refresh, let key = try? RegistryReference(reference).cacheKey, let hit = store.cached(key) { return hit }
             return try importAsRoot(store: store) { inUserNamespace in
                 try importDocker(reference, refresh: refresh, store: store, inUserNamespace: inUserNamespace, log: log)
             }

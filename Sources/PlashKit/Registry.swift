@@ -50,6 +50,13 @@ public struct RegistryReference: Equatable, Sendable {
         if tag == nil && digest == nil { tag = "latest" }
     }
 
+    /// The build-cache key that names the image this reference was pulled as.
+    public var cacheKey: String {
+        var hash = SHA256()
+        hash.update("plash import-docker reference 1\0\(registry)\0\(repository)\0\(manifestReference)\0")
+        return hash.hexDigest()
+    }
+
     /// What the manifest is asked for by: the digest where one is given.
     var manifestReference: String { digest ?? tag! }
 
@@ -78,9 +85,7 @@ public func importDocker(_ text: String, refresh: Bool = false, store: Store, in
                          log: (String) -> Void) throws -> Store.Image {
     do {
         let reference = try RegistryReference(text)
-        var hash = SHA256()
-        hash.update("plash import-docker reference 1\0\(reference.registry)\0\(reference.repository)\0\(reference.manifestReference)\0")
-        let referenceKey = hash.hexDigest()
+        let referenceKey = reference.cacheKey
         if !refresh, let hit = store.cached(referenceKey) { return hit }
         // Two pulls of one reference at once: the second waits, then finds the first's
         // image rather than downloading and importing the same layers again.
