@@ -118,11 +118,13 @@ public func importDocker(_ text: String, refresh: Bool = false, store: Store, in
         manifestHash.update("plash import-docker manifest 1\0")
         manifestHash.update(bytes)
         let manifestKey = manifestHash.hexDigest()
+        let manifest = try decode(OCIManifest.self, bytes, "the manifest")
+        let blobs = manifest.layers.map(\.digest) + [manifest.config.digest]
         if let hit = store.cached(manifestKey) {
             try store.remember(referenceKey, hit)
+            BlobSources(store).remember(blobs, on: reference.registry, repository: reference.repository)
             return hit
         }
-        let manifest = try decode(OCIManifest.self, bytes, "the manifest")
         let config = try decode(OCIConfig.RootFSOnly.self, try session.smallBlob(manifest.config.digest), manifest.config.digest)
         guard config.rootfs.diff_ids.count == manifest.layers.count else {
             throw PlashError.failure("the config names \(config.rootfs.diff_ids.count) layers, the manifest \(manifest.layers.count)")
@@ -143,8 +145,7 @@ public func importDocker(_ text: String, refresh: Bool = false, store: Store, in
                                      script: "import-docker \(reference.registry)/\(reference.repository)", log: log)
         try store.remember(manifestKey, image)
         try store.remember(referenceKey, image)
-        BlobSources(store).remember(manifest.layers.map(\.digest) + [manifest.config.digest],
-                                    on: reference.registry, repository: reference.repository)
+        BlobSources(store).remember(blobs, on: reference.registry, repository: reference.repository)
         return image
     } catch {
         throw error.context("import-docker \(text)")
