@@ -27,6 +27,19 @@ import Testing
         }
     }
 
+    /// The tests' own Child: finished twice (a server stopped by a test and by its
+    /// defer), it leaves alone the descriptor that now has its stdout's number.
+    @Test func aChildFinishedTwiceClosesNoOtherDescriptor() throws {
+        let child = try Child("/bin/true", [])
+        _ = child.finish()
+        var opened: [Int32] = []
+        defer { opened.forEach { close($0) } }
+        while opened.count < 100, !opened.contains(child.stdout) { opened.append(open("/dev/null", O_RDONLY | O_CLOEXEC)) }
+        guard opened.contains(child.stdout) else { return }   // another thread took the number: nothing to see
+        _ = child.finish()
+        #expect(fcntl(child.stdout, F_GETFD) != -1, "the second finish closed descriptor \(child.stdout)")
+    }
+
     @Test func twentyDifferentBuildsInParallelGetTwentyIdsAndAConsistentStore() throws {
         let store = TestStore()
         _ = try store.id(["import", "busybox"])

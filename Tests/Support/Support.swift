@@ -133,8 +133,13 @@ public final class Child: @unchecked Sendable {
         return finish()
     }
 
-    /// Reads the rest of stdout and stderr, then waits for the exit.
+    /// Reads the rest of stdout and stderr, then waits for the exit. Again (a server's
+    /// stop() in a test and in its defer), the same result: closing the pipes twice
+    /// would close what another test's thread has opened under those numbers since.
     public func finish() -> Finished {
+        finishing.lock()
+        defer { finishing.unlock() }
+        if let result = finished { return result }
         closeStdin()
         let errFd = stderr
         let errData = Locked([UInt8]())
@@ -144,9 +149,13 @@ public final class Child: @unchecked Sendable {
         while !errData.done { usleep(1000) }
         close(stdout); close(stderr)
         let (status, signal) = wait()
-        return Finished(status: status, signal: signal, stdout: String(decoding: out, as: UTF8.self),
-                        stderr: String(decoding: errData.value, as: UTF8.self))
+        let result = Finished(status: status, signal: signal, stdout: String(decoding: out, as: UTF8.self),
+                              stderr: String(decoding: errData.value, as: UTF8.self))
+        finished = result
+        return result
     }
+    private let finishing = NSLock()
+    private var finished: Finished?
 
     /// Waits for the exit: (status, nil) or (-1, signal).
     public func wait() -> (Int32, Int32?) {
