@@ -56,7 +56,8 @@ import Testing
         let root = makeDirectory("lxc-debian")
         let path = "/images/debian/bookworm/\(LXCTests.architecture)/default/20260101_00:00/"
         try FileManager.default.createDirectory(atPath: root + path, withIntermediateDirectories: true)
-        let packed = try shell("'\(plash)' export-tar \(built.id) - | xz -T0 -1 > '\(root + path)rootfs.tar.xz'",
+        // With the SHA256SUMS that import-lxc checks it against, as the real server has.
+        let packed = try shell("'\(plash)' export-tar \(built.id) - | xz -T0 -1 > '\(root + path)rootfs.tar.xz' && cd '\(root + path)' && sha256sum rootfs.tar.xz > SHA256SUMS",
                                environment: built.store.environment)
         #expect(packed.status == 0, "\(packed)")
         try FileManager.default.createDirectory(atPath: root + "/meta/1.0", withIntermediateDirectories: true)
