@@ -74,6 +74,7 @@ func downloadAndImport(_ url: String, key: String, refresh: Bool, sha256: () thr
         defer { close(input) }
         // Unlinked at once: the staging directory becomes the image's node.
         unlink(archive)
+        log("extracting...")   // a large root takes a while after the download's last line
         try extractArchive(input, into: staging, log: log)
         return try store.publish(staging, parentNode: store.rootNode, script: script, key: key)
     } catch {

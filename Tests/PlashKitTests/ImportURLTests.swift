@@ -26,8 +26,10 @@ import Testing
         let imported = try store.plash(["import-url", url])
         #expect(imported.status == 0, "\(imported)")
         let lines = imported.stderr.split(separator: "\n").map(String.init)
-        #expect(lines.count == 4 && lines[0] == "--> import-url \(url)" && lines[3] == "--:", "\(imported)")
-        #expect(lines.count > 1 && lines[1].hasPrefix("downloaded ") && lines[1].contains("(100%)"), "\(imported)")
+        // One line per stage: the download, then the extraction (the session).
+        #expect(lines.count == 5 && lines[0] == "--> import-url \(url)" && lines[4] == "--:", "\(imported)")
+        #expect(lines.count > 2 && lines[1].hasPrefix("downloaded ") && lines[1].contains("(100%)")
+                && lines[2] == "extracting...", "\(imported)")
         let id = imported.stdout.trimmingCharacters(in: .newlines)
         #expect(try store.plash(["run", id, "--", "/bin/busybox", "true"]).status == 0)
         server.stop()
@@ -98,6 +100,7 @@ import Testing
         let result = try run("/usr/bin/script", ["-qec", "\(plash) import-url \(url)", "/dev/null"], environment: store.environment)
         #expect(result.status == 0, "\(result)")
         #expect(result.stdout.contains("\r\u{1b}[Kdownloaded ") && result.stdout.contains("(100%)"), "\(result)")
+        #expect(result.stdout.contains("(100%)") && result.stdout.contains("\nextracting...\r\n"), "\(result.stdout.debugDescription)")
     }
 
     @Test func onATerminalAFailedDownloadsErrorStartsALineOfItsOwn() throws {
