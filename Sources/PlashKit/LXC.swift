@@ -146,11 +146,16 @@ func versionLess(_ a: String, _ b: String) -> Bool {
     return left.count < right.count
 }
 
-/// This machine's architecture as image servers name it (Debian's names).
-func lxcArchitecture() -> String {
+/// uname's machine: x86_64, aarch64, ...
+func machineName() -> String {
     var names = utsname()
     uname(&names)
-    let machine = withUnsafeBytes(of: &names.machine) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+    return withUnsafeBytes(of: &names.machine) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+}
+
+/// This machine's architecture as image servers name it (Debian's names).
+func lxcArchitecture() -> String {
+    let machine = machineName()
     let debian = ["x86_64": "amd64", "aarch64": "arm64", "armv7l": "armhf", "armv6l": "armel", "i686": "i386",
                   "i386": "i386", "ppc64le": "ppc64el"]
     return debian[machine] ?? machine

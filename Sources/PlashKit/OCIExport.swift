@@ -19,6 +19,25 @@ struct OCIPlatform: Codable {
     var architecture: String
     var os: String
     var variant: String? = nil
+
+    /// This machine, in the image-spec's (Go's) names: what a pull picks from a
+    /// multi-platform index, and what an export's config says it runs on.
+    static let machine: OCIPlatform = {
+        let names: [String: (String, String?)] = [
+            "x86_64": ("amd64", nil), "aarch64": ("arm64", nil), "armv7l": ("arm", "v7"), "armv6l": ("arm", "v6"),
+            "i686": ("386", nil), "i386": ("386", nil), "ppc64le": ("ppc64le", nil), "s390x": ("s390x", nil),
+            "riscv64": ("riscv64", nil)]
+        let (architecture, variant) = names[machineName()] ?? (machineName(), nil)
+        return OCIPlatform(architecture: architecture, os: "linux", variant: variant)
+    }()
+
+    /// Whether an index entry's platform runs here; an entry without a variant fits any.
+    func runs(_ other: OCIPlatform?) -> Bool {
+        guard let other, other.os == os, other.architecture == architecture else { return false }
+        return other.variant == nil || variant == nil || other.variant == variant
+    }
+
+    var description: String { "\(os)/\(architecture)" + (variant.map { "/" + $0 } ?? "") }
 }
 
 struct OCIIndex: Codable {
@@ -53,7 +72,8 @@ struct OCIConfig: Codable {
         var created_by: String
     }
     var created: String
-    var architecture = "amd64"
+    var architecture = OCIPlatform.machine.architecture
+    var variant = OCIPlatform.machine.variant
     var os = "linux"
     var config: Run
     var rootfs: RootFS

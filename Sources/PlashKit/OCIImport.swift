@@ -14,7 +14,7 @@ struct SourceLayer {
 }
 
 /// `plash import-oci DIR[:TAG]|FILE.tar[:TAG]`: the image that TAG (or the layout's only
-/// image) names, a multi-arch index resolved to linux/amd64.
+/// image) names, a multi-arch index resolved to this machine's platform.
 public func importOCI(_ source: String, store: Store, inUserNamespace: Bool, log: (String) -> Void) throws -> Store.Image {
     let (path, tag) = splitTag(source)
     do {
@@ -27,8 +27,10 @@ public func importOCI(_ source: String, store: Store, inUserNamespace: Bool, log
             var manifestDescriptor = chosen[0]
             if manifestDescriptor.mediaType.hasSuffix("image.index.v1+json") || manifestDescriptor.mediaType.hasSuffix("manifest.list.v2+json") {
                 let nested = try decode(OCIIndex.self, try readBlob(layout, manifestDescriptor), manifestDescriptor.digest)
-                chosen = nested.manifests.filter { $0.platform?.os == "linux" && $0.platform?.architecture == "amd64" }
-                guard let platform = chosen.first else { throw PlashError.failure("no image for linux/amd64 in the index") }
+                chosen = nested.manifests.filter { OCIPlatform.machine.runs($0.platform) }
+                guard let platform = chosen.first else {
+                    throw PlashError.failure("no image for \(OCIPlatform.machine.description) in the index")
+                }
                 manifestDescriptor = platform
             }
             let manifest = try decode(OCIManifest.self, try readBlob(layout, manifestDescriptor), manifestDescriptor.digest)

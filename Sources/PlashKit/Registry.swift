@@ -104,8 +104,8 @@ public func importDocker(_ text: String, refresh: Bool = false, store: Store, in
         var (bytes, type) = try session.manifest(reference.manifestReference, digest: reference.digest)
         if type.hasSuffix("image.index.v1+json") || type.hasSuffix("manifest.list.v2+json") {
             let index = try decode(OCIIndex.self, bytes, "the manifest list")
-            guard let chosen = index.manifests.first(where: { $0.platform?.os == "linux" && $0.platform?.architecture == "amd64" }) else {
-                throw PlashError.failure("no image for linux/amd64 in the manifest list")
+            guard let chosen = index.manifests.first(where: { OCIPlatform.machine.runs($0.platform) }) else {
+                throw PlashError.failure("no image for \(OCIPlatform.machine.description) in the manifest list")
             }
             (bytes, type) = try session.manifest(chosen.digest, digest: chosen.digest)
         }
