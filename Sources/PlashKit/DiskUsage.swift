@@ -37,13 +37,20 @@ public func imageUsage(_ layers: [Int: (parent: Int, size: Int64)]) -> [ImageUsa
 /// layer's size is its files and its kept blob (LayerBlob.swift), which go together.
 public func storeUsage(_ store: Store) throws -> [ImageUsage] {
     let images = store.images()
+    let sizes = try layerSizes(images, store: store)
+    var layers: [Int: (parent: Int, size: Int64)] = [:]
+    for image in images { layers[image.id] = (store.parent(of: image), sizes[image.id] ?? 0) }
+    return imageUsage(layers)
+}
+
+/// Bytes of each image's own layer: its files and its kept blob (LayerBlob.swift), which
+/// go together; what `plash ls` and `plash du` both show.
+func layerSizes(_ images: [Store.Image], store: Store) throws -> [Int: Int64] {
     let blobs = images.map { blobFile($0.node) }.filter { access($0, F_OK) == 0 }
     let sizes = try diskUsage(images.map(\.data) + blobs, store: store)
-    var layers: [Int: (parent: Int, size: Int64)] = [:]
-    for image in images {
-        layers[image.id] = (store.parent(of: image), (sizes[image.data] ?? 0) + (sizes[blobFile(image.node)] ?? 0))
-    }
-    return imageUsage(layers)
+    var layers: [Int: Int64] = [:]
+    for image in images { layers[image.id] = (sizes[image.data] ?? 0) + (sizes[blobFile(image.node)] ?? 0) }
+    return layers
 }
 
 /// Bytes `plash clean` would free: staging directories in tmp/ that no process holds

@@ -19,7 +19,7 @@ public struct ImageRow {
 public func listImages(_ store: Store) throws -> [ImageRow] {
     let images = store.images()
     let names = store.names()
-    let sizes = try diskUsage(images.map(\.data), store: store)
+    let sizes = try layerSizes(images, store: store)
     let now = time(nil)
     return images.map { image in
         var info = stat()
@@ -27,7 +27,7 @@ public func listImages(_ store: Store) throws -> [ImageRow] {
         let script = (try? String(contentsOfFile: image.node + "/_script", encoding: .utf8)) ?? ""
         return ImageRow(id: image.id, parent: store.parent(of: image),
                         names: names.filter { $0.id == image.id }.map(\.name),
-                        size: sizes[image.data] ?? 0, age: Int(now - built),
+                        size: sizes[image.id] ?? 0, age: Int(now - built),
                         script: script.split(separator: "\n").first.map(String.init) ?? "")
     }
 }

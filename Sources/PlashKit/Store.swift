@@ -351,6 +351,18 @@ public struct Store: Sendable {
                 if !alive, unlink(link) == 0 { removed += 1 }
             }
         }
+        // Push hints (BlobSources in Push.swift) of blobs no layer keeps any more: they
+        // went with their images, and a hint of them would only lead a push astray.
+        if parts.contains(.keys) {
+            let kept = Set(images().compactMap { try? readLayerBlob($0.node)?.digest })
+            let sources = path + "/blob-sources"
+            for host in directoryEntries(sources, directoriesOnly: true) ?? [] {
+                for digest in directoryEntries(sources + "/" + host) ?? [] where !kept.contains(digest) {
+                    if unlink(sources + "/" + host + "/" + digest) == 0 { removed += 1 }
+                }
+                rmdir(sources + "/" + host)
+            }
+        }
         if parts.contains(.index) { try locked {
             let indexed = Set(images().map(\.node))
             for entry in (try? fm.contentsOfDirectory(atPath: path + "/index")) ?? [] {

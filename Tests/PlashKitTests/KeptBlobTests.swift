@@ -250,10 +250,33 @@ import Testing
         #expect(try store.plash(["export-oci", id, makeDirectory("kept") + "/out"]).status == 0)
         let after = try usage()
         #expect(after - before >= 2_000_000, "\(before) \(after)")
+        // ls shows the same size as du: the layer's files and its kept blob.
+        let listed = try listImages(Store(path: store.data)).first { $0.id == Int(id) }?.size
+        #expect(listed == after, "ls \(listed.map(String.init) ?? "none"), du \(after)")
         #expect(try keptBlobs(store).count == 2)
         #expect(try store.plash(["rm", id]).status == 0)
         #expect(try keptBlobs(store).count == 1)
         #expect(try store.plash(["purge", "--yes"]).status == 0)
         #expect(try keptBlobs(store) == [])
+    }
+
+    @Test func cleanDropsPushHintsOfBlobsNoLayerKeeps() throws {
+        let store = TestStore()
+        _ = try store.id(["import", "busybox"])
+        let id = try store.id(["build", "-f", "1", "--run", "touch /a"])
+        #expect(try store.plash(["export-oci", id, makeDirectory("hints") + "/out"]).status == 0)
+        let digest = { (node: String) in try self.json(node + "/_blob.json")["digest"] as? String ?? "" }
+        let base = store.data + "/layer/0/1", top = base + "/" + id
+        let kept = try digest(base), gone = try digest(top)
+        // As a pull or push leaves them (BlobSources): HOST/DIGEST -> repository.
+        let host = store.data + "/blob-sources/127.0.0.1:5000"
+        try FileManager.default.createDirectory(atPath: host, withIntermediateDirectories: true)
+        for blob in [kept, gone] { try FileManager.default.createSymbolicLink(atPath: host + "/" + blob, withDestinationPath: "qa/base") }
+        #expect(try store.plash(["rm", id]).status == 0)
+        #expect(try store.plash(["clean"]).status == 0)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: host) == [kept])
+        #expect(try store.plash(["rm", "1"]).status == 0)
+        #expect(try store.plash(["clean"]).status == 0)
+        #expect(!FileManager.default.fileExists(atPath: host))
     }
 }
