@@ -48,10 +48,17 @@ public struct Builder {
             return try resolve(.lxc(name), refresh: refresh)
         case .oci(let path), .dockerArchive(let path):
             let isOCI = source == .oci(path)
-            return try importAsRoot(store: store) { inUserNamespace in
+            // Imported before and unchanged: no child for the import (an ordinary user's)
+            // is needed, nothing is read again.
+            let key = layoutKey(path, dockerArchive: !isOCI)
+            if let key, let hit = store.cached(key) { return hit }
+            let image = try importAsRoot(store: store) { inUserNamespace in
                 if isOCI { return try importOCI(path, store: store, inUserNamespace: inUserNamespace, log: log) }
                 return try importDockerArchive(path, store: store, inUserNamespace: inUserNamespace, log: log)
             }
+            // Only when nothing changed during the import: the key must name what was imported.
+            if let key, layoutKey(path, dockerArchive: !isOCI) == key { try? store.remember(key, image) }
+            return image
         case .lxc(let reference):
             // Resolved before: no child for the import (an ordinary user's) is needed.
             if !refresh, let hit = store.cached(lxcReferenceKey(reference)) { return hit }

@@ -72,6 +72,34 @@ public func importDockerArchive(_ file: String, store: Store, inUserNamespace: B
     }
 }
 
+/// The cache key of an OCI layout (DIR[:TAG], FILE.tar[:TAG]) or a docker archive as it
+/// is now, so that a second build from it, unchanged, needs no import (and, for an
+/// ordinary user, no child in their user namespace): a directory by its index.json, which
+/// names every other blob by digest, a tar by its identity (device, inode, size, times;
+/// any write changes the ctime). Nil when it cannot be read: the import says why.
+func layoutKey(_ source: String, dockerArchive: Bool) -> String? {
+    let (path, tag) = dockerArchive ? (source, nil) : splitTag(source)
+    var info = stat()
+    guard stat(path, &info) == 0 else { return nil }
+    var hash = SHA256()
+    hash.update("plash layout 1\0\(dockerArchive ? "docker-archive" : "oci")\0\(tag ?? "")\0")
+    if info.st_mode & S_IFMT == S_IFDIR && !dockerArchive {
+        // Not waited on when it is a FIFO; a regular file only.
+        let fd = open(path + "/index.json", O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        guard fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFREG,
+              let bytes = try? readAll(fd, path: path, what: "read", limit: 64 << 20) else { return nil }
+        hash.update("index.json\0")
+        hash.update(bytes)
+    } else {
+        guard info.st_mode & S_IFMT == S_IFREG else { return nil }
+        hash.update("file \(info.st_dev) \(info.st_ino) \(info.st_size) \(info.st_mtim.tv_sec).\(info.st_mtim.tv_nsec) "
+                    + "\(info.st_ctim.tv_sec).\(info.st_ctim.tv_nsec)\0")
+    }
+    return hash.hexDigest()
+}
+
 /// PATH:TAG, unless PATH itself exists (a name may hold a colon).
 func splitTag(_ source: String) -> (String, String?) {
     guard access(source, F_OK) != 0, let colon = source.lastIndex(of: ":") else { return (source, nil) }

@@ -166,6 +166,31 @@ func ownerOnHost(_ path: String) throws -> String {
     #expect(try rootOwnedFiles([data]) == "")
 }
 
+/// A second build from an unchanged layout or archive, as an ordinary user, starts no
+/// child for the import: it works under a limit of one process (RLIMIT_NPROC).
+@Test func anOrdinaryUsersSecondBuildFromAnUnchangedLayoutStartsNoChild() throws {
+    let user = try userWithSubordinateIDs
+    let cwd = makeDirectory("usercachedlayout", ownedBy: user)
+    let source = try KeptBlobTests().umociLayout(cwd)
+    let root = TestStore()
+    #expect(try root.plash(["import-oci", source + ":t"]).status == 0)
+    #expect(try root.plash(["export-docker-archive", "2", cwd + "/docker.tar"]).status == 0)
+    #expect(try shell("tar -cf '\(cwd)/src.tar' -C '\(source)' . && chown -R \(user.uid):\(user.uid) '\(cwd)'").status == 0)
+    let data = cwd + "/store"
+    for from in [["--from-oci", source + ":t"], ["--from-oci", cwd + "/src.tar:t"], ["--from-docker-archive", cwd + "/docker.tar"]] {
+        let first = try plashAs(user, ["build"] + from, data: data, directory: cwd)
+        #expect(first.status == 0 && first.stdout == "2\n", "\(from): \(first)")
+        let second = try user.run("/usr/bin/prlimit", ["--nproc=1", userPlash, "build"] + from,
+                                  environment: ["PLASH_DATA": data], directory: cwd)
+        #expect(second.status == 0 && second.stdout == "2\n" && second.stderr == "", "\(from): \(second)")
+    }
+    // A changed layout is imported again.
+    #expect(try shell("touch '\(cwd)/docker.tar'").status == 0)
+    let changed = try user.run("/usr/bin/prlimit", ["--nproc=1", userPlash, "build", "--from-docker-archive", cwd + "/docker.tar"],
+                               environment: ["PLASH_DATA": data], directory: cwd)
+    #expect(changed.status != 0 && changed.stderr.contains("fork"), "\(changed)")
+}
+
 /// --from-docker inside build and run, as an ordinary user; a failed pull is one line.
 @Test func anOrdinaryUserBuildsAndRunsFromARegistrysImage() throws {
     let user = try userWithSubordinateIDs
