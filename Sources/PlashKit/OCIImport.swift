@@ -166,9 +166,12 @@ func readBlob(_ layout: Int32, _ path: String, digest: String?) throws -> [UInt8
 /// The layers, bottom first, as one plash image each on the one below, keyed in the
 /// build cache by the chain of diff_ids: images that share a base share its layers.
 /// Every layer not in the store yet is checked (blob digest, then diff_id while it is
-/// extracted) before any is published, so a wrong digest stores nothing.
+/// extracted) before any is published, so a wrong digest stores nothing. A layer whose
+/// blob the layout lacks (a pull downloads only what the store did not have) is
+/// `fetch`ed first. When `plash rm` or `shrink` removes a base meanwhile, the layers are
+/// looked at again: the import never builds on a removed image.
 func importLayers(_ layers: [SourceLayer], layout: Int32, store: Store, inUserNamespace: Bool, script: String,
-                  log: (String) -> Void) throws -> Store.Image {
+                  fetch: (Int) throws -> Void = { _ in }, log: (String) -> Void) throws -> Store.Image {
     let keys = layerKeys(layers)
     // A layout in the store's tmp/ is plash's own staging (a download, an unpacked
     // tar): its blobs are hard-linked into the layers, not copied.
@@ -177,26 +180,43 @@ func importLayers(_ layers: [SourceLayer], layout: Int32, store: Store, inUserNa
     // would otherwise both find the base missing and store it twice.
     let lock = try store.lockKey("oci-layers")
     defer { lock.releaseAndRemove() }
-    // The topmost layer already in the store; those above it are extracted.
-    let present = keys.lastIndex { store.cached($0) != nil }
-    var stagings: [Staging] = []
-    defer { for staging in stagings { try? removeTree(staging.path) } }
-    for (index, layer) in layers.enumerated() where index > (present ?? -1) {
-        log("--> \(script) layer \(index + 1)/\(layers.count) \(layer.diffID)")
-        let staging = try store.makeStaging("import")
-        stagings.append(staging)
-        try extractLayer(layer, layout: layout, into: staging.path, linkBlob: linkBlobs, inUserNamespace: inUserNamespace)
-        log("--:")
+    for attempt in 1... {
+        // The topmost layer already in the store, found once (rm does not wait for the
+        // lock); those above it are extracted.
+        var present: (index: Int, image: Store.Image)? = nil
+        for index in keys.indices.reversed() {
+            if let image = store.cached(keys[index]) { present = (index, image); break }
+        }
+        let first = (present?.index ?? -1) + 1
+        var stagings: [Staging] = []
+        defer { for staging in stagings { try? removeTree(staging.path) } }
+        for index in first..<layers.count {
+            let layer = layers[index]
+            if faccessat(layout, try TarExtractor.relativePath(layer.path, layer.path), F_OK, AT_SYMLINK_NOFOLLOW) != 0 {
+                try fetch(index)
+            }
+            log("--> \(script) layer \(index + 1)/\(layers.count) \(layer.diffID)")
+            let staging = try store.makeStaging("import")
+            stagings.append(staging)
+            try extractLayer(layer, layout: layout, into: staging.path, linkBlob: linkBlobs, inUserNamespace: inUserNamespace)
+            log("--:")
+        }
+        var image = present?.image
+        do {
+            for (offset, staging) in stagings.enumerated() {
+                image = try store.publish(staging, parentNode: image?.node ?? store.rootNode,
+                                          script: "\(script) \(layers[first + offset].diffID)", key: keys[first + offset])
+            }
+        } catch {
+            // The base went before the layers on it were published: start from what is left.
+            if attempt < 5, let node = image?.node, access(node + "/_data", F_OK) != 0 { continue }
+            throw error
+        }
+        stagings.removeAll()
+        guard let image else { throw PlashError.failure("the image has no layers") }
+        return image
     }
-    var image = present.map { store.cached(keys[$0])! }
-    for (offset, staging) in stagings.enumerated() {
-        let index = (present ?? -1) + 1 + offset
-        image = try store.publish(staging, parentNode: image?.node ?? store.rootNode,
-                                  script: "\(script) \(layers[index].diffID)", key: keys[index])
-    }
-    stagings.removeAll()
-    guard let image else { throw PlashError.failure("the image has no layers") }
-    return image
+    fatalError("unreachable")
 }
 
 /// Extracts a layer into `staging`'s `_data` and keeps its blob beside (LayerBlob.swift):

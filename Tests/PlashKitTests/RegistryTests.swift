@@ -665,4 +665,44 @@ import Testing
         let usage = try store.plash(["push", id, "Bad"])
         #expect(usage.status == 2, "\(usage)")
     }
+
+    /// A pull finds the base in the store and downloads only the layers above it; when
+    /// `plash rm` removes that base before the layers are imported, the pull downloads
+    /// it after all instead of failing (or building on a removed image).
+    @Test func aPullWhoseBaseIsRemovedMeanwhileDownloadsTheBase() throws {
+        let store = TestStore()
+        let (_, dir) = try exportedLayout(store)
+        let baseDir = makeDirectory("base")
+        #expect(try store.plash(["export-oci", "1", baseDir + "/layout", "--tag", "t"]).status == 0)
+        let registry = try RegistryServer()
+        defer { registry.stop() }
+        try registry.push(dir + "/layout", tag: "t", as: "plash/top:1")
+        try registry.push(baseDir + "/layout", tag: "t", as: "plash/base:1")
+        let puller = TestStore()
+        #expect(try puller.id(["pull", registry.host + "/plash/base:1"]) == "1")
+        // Layers are imported one pull at a time (tmp/key-oci-layers.lock): held here, the
+        // pull waits with its downloads done.
+        let lock = open(puller.data + "/tmp/key-oci-layers.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        #expect(lock >= 0 && flock(lock, LOCK_EX) == 0)
+        var held = true
+        defer { if held { close(lock) } }
+        let pull = try Child(plash, ["pull", registry.host + "/plash/top:1"], environment: puller.environment)
+        let downloaded = waitUntil {
+            (try? shell("find '\(puller.data)/tmp' -path '*/blobs/sha256/*' -type f | wc -l").stdout) == "2\n"
+        }
+        #expect(downloaded, "the pull did not download the two layers above the base")
+        #expect(try puller.plash(["rm", "1"]).status == 0)
+        close(lock)
+        held = false
+        guard pull.wait(timeout: 60) != nil else {
+            kill(pull.pid, SIGKILL)
+            _ = pull.finish()
+            Issue.record("the pull did not end")
+            return
+        }
+        let pulled = pull.finish()
+        #expect(pulled.status == 0 && pulled.stdout == "4\n", "\(pulled)")
+        #expect(try puller.plash(["run", "4", "cat", "/d/n"]).stdout == "new\n")
+        #expect(puller.stagingDirectories == [])
+    }
 }
