@@ -94,7 +94,7 @@ public let entrypointPath = "/.plash-entrypoint"
 public let macros: [Macro] = {
     var table: [Macro] = [
         Macro(names: ["--from", "-f", "--image"], arguments: .one("IMAGE"),
-              help: "start from IMAGE: an id, a name, or busybox (built from the host's busybox)") { parser, args in
+              help: "start from IMAGE: an id, a name, busybox (built from the host's busybox), else NAME[:RELEASE] of the image server") { parser, args in
             try setSource(.any(args[0]), &parser)
         },
         Macro(names: ["--from-id"], arguments: .one("ID"), help: "start from the image with this id") { parser, args in
