@@ -70,6 +70,7 @@ public let usage: String = """
     Usage: plash-exec [OPTIONS] --root DIR [--] [CMD [ARG...]]
            plash-exec [OPTIONS] --lower DIR [--lower DIR]... [--] [CMD [ARG...]]
            plash-exec [OPTIONS] IMAGE [--] [CMD [ARG...]]
+           plash-exec ./Plashfile [ARG...]   (handed to the plash beside it)
 
     Run CMD (default /bin/sh) in a container, as this very process: same PID, same
     stdin/stdout/stderr, the program's own exit status.
