@@ -132,9 +132,23 @@ let commands: [Command] = [
 /// `plash COMMAND --help`: its usage, its line of help, and its options.
 func commandHelp(_ command: Command) -> String {
     var text = "Usage: plash \(command.name) \(command.synopsis)\n\n\(command.help)"
-    text += "\n\nOptions:\n  -h, --help   show this help"
-    if !command.options.isEmpty { text += "\n" + command.options }
-    return text
+    let rows = ["  -h, --help   show this help"] + (command.options.isEmpty ? [] : command.options.split(separator: "\n").map(String.init))
+    return text + "\n\nOptions:\n" + alignedColumns(rows).joined(separator: "\n")
+}
+
+/// Option rows written `  LEFT   TEXT`, their texts lined up in one column.
+func alignedColumns(_ rows: [String]) -> [String] {
+    let split = rows.map { row -> (String, String)? in
+        let chars = Array(row)
+        guard row.hasPrefix("  "), chars.count > 5,
+              let gap = (2...chars.count - 3).first(where: { chars[$0..<$0 + 3].allSatisfy { $0 == " " } }), gap > 2 else { return nil }
+        return (String(chars[..<gap]), String(chars[gap...].drop { $0 == " " }))
+    }
+    let width = split.compactMap { $0?.0.count }.max() ?? 0
+    return zip(rows, split).map { row, parts in
+        guard let (left, text) = parts else { return row }
+        return left + String(repeating: " ", count: width - left.count + 3) + text
+    }
 }
 
 /// plash-exec's options that `plash run` passes on, from plash-exec's own table.

@@ -45,6 +45,17 @@ import Testing
         #expect(try store.plash(["purge", "-h"]).stdout.contains("  -y, --yes "))
     }
 
+    /// The texts of a command's option rows start in one column, -h's included.
+    @Test func everyCommandsOptionsLineUp() throws {
+        let store = TestStore()
+        for name in try store.plash(["complete", "commands"]).stdout.split(separator: "\n").map(String.init) where name != "run" {
+            let help = try store.plash([name, "--help"]).stdout
+            let rows = help.components(separatedBy: "\nOptions:\n")[1].split(separator: "\n").filter { $0.hasPrefix("  ") }
+            let columns = Set(rows.compactMap { row in row.range(of: "   ").map { row[$0.upperBound...].prefix { $0 == " " }.count + row.distance(from: row.startIndex, to: $0.upperBound) } })
+            #expect(columns.count == 1, "\(name): \(help)")
+        }
+    }
+
     @Test func runHelpListsTheExecOptionsItPassesOn() throws {
         let result = try TestStore().plash(["run", "--help"])
         #expect(result.status == 0)
