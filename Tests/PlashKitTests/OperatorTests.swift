@@ -45,6 +45,20 @@ import Testing
         #expect(try store.plash(["purge", "-h"]).stdout.contains("  -y, --yes "))
     }
 
+    /// The help lines say what docs/ says: --from resolves names on the image server,
+    /// export-oci's imported layers leave as they came, import-docker-archive takes the
+    /// first image, and plash-exec runs old Plashfiles.
+    @Test func helpLinesSayWhatTheDocsSay() throws {
+        let store = TestStore()
+        let macros = try store.plash(["help", "macros"]).stdout
+        #expect(macros.split(separator: "\n").first { $0.contains("--from, -f, --image") }?.contains("image server") == true, "\(macros)")
+        let help = try store.plash(["help"]).stdout
+        #expect(help.contains("imported ones as they came"), "\(help)")
+        #expect(help.contains("the first image of a docker archive"), "\(help)")
+        let exec = try run(plashExec, ["--help"])
+        #expect(exec.stdout.contains("plash-exec ./Plashfile [ARG...]"), "\(exec)")
+    }
+
     /// The texts of a command's option rows start in one column, -h's included.
     @Test func everyCommandsOptionsLineUp() throws {
         let store = TestStore()
