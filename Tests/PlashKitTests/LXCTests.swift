@@ -54,7 +54,7 @@ import Testing
         try add("gone", "1.0", architecture, "20260101_00:00", rootfs: nil)
         try add("corrupt", "1.0", architecture, "20260101_00:00", sums: .wrong, rootfs: tiny("corrupt"))
         try add("unsummed", "1.0", architecture, "20260101_00:00", sums: .none, rootfs: tiny("unsummed"))
-        let alpine = "/work/shared/fixtures/alpine-3.23-rootfs.tar.xz"
+        let alpine = alpineRoot
         if FileManager.default.fileExists(atPath: alpine) {
             try add("alpine", "3.23", architecture, "20260101_00:00") { try FileManager.default.createSymbolicLink(atPath: $0, withDestinationPath: alpine) }
         }
@@ -106,7 +106,7 @@ import Testing
         let base = "http://127.0.0.1:\(server.port)"
         let env = ["PLASH_LXC_SERVER": base]
         let name = try store.plash(["build", "-f", "nosuch", "--run", "true"], environment: env)
-        let names = FileManager.default.fileExists(atPath: "/work/shared/fixtures/alpine-3.23-rootfs.tar.xz") ? "alpine, corrupt, gone, tiny, unsummed" : "corrupt, gone, tiny, unsummed"
+        let names = FileManager.default.fileExists(atPath: alpineRoot) ? "alpine, corrupt, gone, tiny, unsummed" : "corrupt, gone, tiny, unsummed"
         #expect(name.status == 1 && name.stderr == "plash: import-lxc nosuch: \(base) has no image nosuch for \(Self.architecture) (it has: \(names))\n",
                 "\(name)")
         let release = try store.plash(["import-lxc", "tiny:2.0"], environment: env)
@@ -143,7 +143,7 @@ import Testing
     }
 
     @Test func theRealAlpineRootRunsFromItsShortcut() throws {
-        let alpine = "/work/shared/fixtures/alpine-3.23-rootfs.tar.xz"
+        let alpine = alpineRoot
         guard FileManager.default.fileExists(atPath: alpine) else {
             #expect(!mustRun, "\(alpine) is missing")
             return
