@@ -180,7 +180,9 @@ func importLayers(_ layers: [SourceLayer], layout: Int32, store: Store, inUserNa
     // would otherwise both find the base missing and store it twice.
     let lock = try store.lockKey("oci-layers")
     defer { lock.releaseAndRemove() }
-    for attempt in 1... {
+    var attempt = 0
+    while true {
+        attempt += 1
         // The topmost layer already in the store, found once (rm does not wait for the
         // lock); those above it are extracted.
         var present: (index: Int, image: Store.Image)? = nil
@@ -216,7 +218,6 @@ func importLayers(_ layers: [SourceLayer], layout: Int32, store: Store, inUserNa
         guard let image else { throw PlashError.failure("the image has no layers") }
         return image
     }
-    fatalError("unreachable")
 }
 
 /// Extracts a layer into `staging`'s `_data` and keeps its blob beside (LayerBlob.swift):
