@@ -73,9 +73,12 @@ public struct Builder {
                 try importDocker(reference, refresh: refresh, store: store, inUserNamespace: inUserNamespace, log: log)
             }
         case .debootstrap(let suite, let mirror):
-            if geteuid() == 0 { return try importDebootstrap(suite, mirror: mirror, refresh: refresh, store: store, log: log) }
             if !refresh, let hit = store.cached(debootstrapKey(suite, mirror: mirror)) { return hit }
-            return try importDebootstrapInChild(suite, mirror: mirror, refresh: refresh, store: store, log: log)
+            // mmdebstrap starts with the user's credentials (its unshare mode needs them);
+            // the namespace is entered after, for the extraction.
+            return try importAsRootOnceAsked(store: store) { enter in
+                try importDebootstrap(suite, mirror: mirror, refresh: refresh, store: store, enterUserNamespace: enter, log: log)
+            }
         case .build(let plan):
             return try build(plan)
         }
@@ -87,8 +90,19 @@ public struct Builder {
     /// works. The build itself stays outside: its steps and `plash run` start from here.
     /// The child reports the image's id, or its error as one line, through a pipe.
     func importAsRoot(store: Store, _ body: (_ inUserNamespace: Bool) throws -> Store.Image) throws -> Store.Image {
+        let inUserNamespace = geteuid() != 0
+        return try importAsRootOnceAsked(store: store) { enter in
+            try enter()
+            return try body(inUserNamespace)
+        }
+    }
+
+    /// The same, for an import that starts a program as the user first: the child enters
+    /// the namespace when `body` calls `enter` (for root, `enter` does nothing).
+    func importAsRootOnceAsked(store: Store, _ body: (_ enter: () throws -> Void) throws -> Store.Image)
+        throws -> Store.Image {
         let uid = geteuid(), gid = getegid()
-        guard uid != 0 else { return try body(false) }
+        guard uid != 0 else { return try body({}) }
         var ends: [Int32] = [-1, -1]
         try check(pipe(&ends), "create pipe", "")
         // Not inherited by what the child runs (newuidmap): the read ends when the child does.
@@ -103,8 +117,7 @@ public struct Builder {
             close(ends[0])
             var answer: String
             do {
-                try enterUserNamespace(CLONE_NEWUSER, uid: uid, gid: gid)
-                answer = "id \(try body(true).id)"
+                answer = "id \(try body({ try enterUserNamespace(CLONE_NEWUSER, uid: uid, gid: gid) }).id)"
             } catch {
                 answer = "error \(error)"
             }

@@ -152,55 +152,6 @@ func programOnPath(_ name: String) -> String? {
     return nil
 }
 
-/// --from-debootstrap for an ordinary user: `plash import-debootstrap` in a process of
-/// its own, which becomes root of the user's namespace for the import, as this build
-/// must not (its steps run plash-exec as the user). Its messages pass through `log`;
-/// its last line, when it fails, is the one error.
-func importDebootstrapInChild(_ suite: String, mirror: String?, refresh: Bool, store: Store,
-                              log: (String) -> Void) throws -> Store.Image {
-    guard let plash = readLink("/proc/self/exe"), plash.hasSuffix("/plash") else {
-        throw PlashError.failure("--from-debootstrap: an ordinary user's import needs the plash command")
-    }
-    var output: [Int32] = [-1, -1], messages: [Int32] = [-1, -1]
-    try makePipe(&output, for: "plash import-debootstrap")
-    defer { close(output[0]) }
-    do { try makePipe(&messages, for: "plash import-debootstrap") } catch { close(output[1]); throw error }
-    defer { close(messages[0]) }
-    let arguments = [plash, "import-debootstrap"] + (refresh ? ["--refresh"] : []) + [suite] + (mirror.map { [$0] } ?? [])
-    let environment = currentEnvironment().filter { !$0.hasPrefix("PLASH_DATA=") } + ["PLASH_DATA=" + store.path]
-    let pid: pid_t
-    do {
-        pid = try spawn(arguments, environment: environment,
-                        streams: Streams(stdin: .null, stdout: .descriptor(output[1]), stderr: .descriptor(messages[1])))
-    } catch {
-        close(output[1]); close(messages[1])
-        throw error
-    }
-    close(output[1]); close(messages[1])
-
-    var failure: String?
-    var pending: [UInt8] = []
-    var buffer = [UInt8](repeating: 0, count: 4096)
-    while true {
-        let count = read(messages[0], &buffer, buffer.count)
-        if count < 0 && errno == EINTR { continue }
-        if count <= 0 { break }
-        pending += buffer[0..<count]
-        while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
-            let line = String(decoding: pending[..<newline], as: UTF8.self)
-            pending.removeSubrange(...newline)
-            if line.hasPrefix("plash: ") { failure = String(line.dropFirst("plash: ".count)) } else { log(line) }
-        }
-    }
-    let id = trimmed(String(decoding: try readAll(output[0], path: "plash import-debootstrap", what: "read"), as: UTF8.self))
-    let end = try waitFor(pid, plash)
-    guard end.succeeded else { throw PlashError.failure(failure ?? "plash import-debootstrap \(end.text)") }
-    guard let number = Int(id), let image = store.lookup(id: number) else {
-        throw PlashError.failure("plash import-debootstrap printed no image id: \(id)")
-    }
-    return image
-}
-
 /// A pipe whose ends a spawned child does not inherit (it gets dup2'ed copies). plash is
 /// single-threaded: no other spawn runs between pipe and fcntl.
 func makePipe(_ ends: inout [Int32], for name: String) throws {
