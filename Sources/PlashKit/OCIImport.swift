@@ -18,7 +18,7 @@ struct SourceLayer {
 public func importOCI(_ source: String, store: Store, inUserNamespace: Bool, log: (String) -> Void) throws -> Store.Image {
     let (path, tag) = splitTag(source)
     do {
-        return try withLayout(path, store: store) { layout in
+        return try withLayout(path, store: store) { layout, ownCopy in
             let index = try decode(OCIIndex.self, try readBlob(layout, "index.json", digest: nil), "index.json")
             var chosen = index.manifests.filter { tag == nil || $0.annotations?["org.opencontainers.image.ref.name"] == tag }
             guard chosen.count == 1 || (tag == nil && chosen.isEmpty == false && Set(chosen.map(\.digest)).count == 1) else {
@@ -41,7 +41,7 @@ public func importOCI(_ source: String, store: Store, inUserNamespace: Bool, log
             let layers = try zip(manifest.layers, config.rootfs.diff_ids).map {
                 SourceLayer(path: try blobPath($0.digest), digest: $0.digest, diffID: $1)
             }
-            return try importLayers(layers, layout: layout, store: store, inUserNamespace: inUserNamespace,
+            return try importLayers(layers, layout: layout, linkBlobs: ownCopy, store: store, inUserNamespace: inUserNamespace,
                                     script: "import-oci", log: log)
         }
     } catch {
@@ -52,7 +52,7 @@ public func importOCI(_ source: String, store: Store, inUserNamespace: Bool, log
 /// `plash import-docker-archive FILE`: the first image of what `docker save` wrote.
 public func importDockerArchive(_ file: String, store: Store, inUserNamespace: Bool, log: (String) -> Void) throws -> Store.Image {
     do {
-        return try withLayout(file, store: store, mustBeTar: true) { layout in
+        return try withLayout(file, store: store, mustBeTar: true) { layout, ownCopy in
             let entries = try decode([DockerArchiveEntry].self, try readBlob(layout, "manifest.json", digest: nil), "manifest.json")
             guard let entry = entries.first else { throw PlashError.failure("manifest.json names no image") }
             // docker names the config by its digest: <hex>.json, or blobs/sha256/<hex>.
@@ -64,7 +64,7 @@ public func importDockerArchive(_ file: String, store: Store, inUserNamespace: B
                 throw PlashError.failure("the config names \(config.rootfs.diff_ids.count) layers, manifest.json \(entry.Layers.count)")
             }
             let layers = zip(entry.Layers, config.rootfs.diff_ids).map { SourceLayer(path: $0, digest: nil, diffID: $1) }
-            return try importLayers(layers, layout: layout, store: store, inUserNamespace: inUserNamespace,
+            return try importLayers(layers, layout: layout, linkBlobs: ownCopy, store: store, inUserNamespace: inUserNamespace,
                                     script: "import-docker-archive", log: log)
         }
     } catch {
@@ -124,13 +124,14 @@ func decode<T: Decodable>(_ type: T.Type, _ bytes: [UInt8], _ what: String) thro
 
 /// Runs `body` with the layout's directory open: DIR itself, or a FILE.tar extracted
 /// into staging first (plain, or compressed: the extractor tells).
-func withLayout<T>(_ path: String, store: Store, mustBeTar: Bool = false, _ body: (Int32) throws -> T) throws -> T {
+func withLayout<T>(_ path: String, store: Store, mustBeTar: Bool = false,
+                  _ body: (_ layout: Int32, _ ownCopy: Bool) throws -> T) throws -> T {
     var info = stat()
     try check(stat(path, &info), "open", path)
     if info.st_mode & S_IFMT == S_IFDIR && !mustBeTar {
         let fd = try check(open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC), "open", path)
         defer { close(fd) }
-        return try body(fd)
+        return try body(fd, false)
     }
     let staging = try store.makeStaging("import-layout")
     defer { try? removeTree(staging.path) }
@@ -139,7 +140,7 @@ func withLayout<T>(_ path: String, store: Store, mustBeTar: Bool = false, _ body
     try extractArchive(input, into: staging, log: { _ in })
     let root = try check(open(staging.data, O_RDONLY | O_DIRECTORY | O_CLOEXEC), "open", staging.data)
     defer { close(root) }
-    return try body(root)
+    return try body(root, true)
 }
 
 func readBlob(_ layout: Int32, _ descriptor: OCIDescriptor) throws -> [UInt8] {
@@ -170,12 +171,12 @@ func readBlob(_ layout: Int32, _ path: String, digest: String?) throws -> [UInt8
 /// blob the layout lacks (a pull downloads only what the store did not have) is
 /// `fetch`ed first. When `plash rm` or `shrink` removes a base meanwhile, the layers are
 /// looked at again: the import never builds on a removed image.
-func importLayers(_ layers: [SourceLayer], layout: Int32, store: Store, inUserNamespace: Bool, script: String,
-                  fetch: (Int) throws -> Void = { _ in }, log: (String) -> Void) throws -> Store.Image {
+///
+/// `linkBlobs`: the layout is plash's own copy in staging (a download, an unpacked tar),
+/// so its blobs are hard-linked into the layers; a user's layout is copied from.
+func importLayers(_ layers: [SourceLayer], layout: Int32, linkBlobs: Bool, store: Store, inUserNamespace: Bool,
+                  script: String, fetch: (Int) throws -> Void = { _ in }, log: (String) -> Void) throws -> Store.Image {
     let keys = layerKeys(layers)
-    // A layout in the store's tmp/ is plash's own staging (a download, an unpacked
-    // tar): its blobs are hard-linked into the layers, not copied.
-    let linkBlobs = readLink(procPath(layout))?.hasPrefix(store.tmp + "/") == true
     // One layer import at a time in a store: two images on one base imported at once
     // would otherwise both find the base missing and store it twice.
     let lock = try store.lockKey("oci-layers")

@@ -142,7 +142,7 @@ public func importDocker(_ text: String, refresh: Bool = false, store: Store, in
         // Each download was checked against its digest as it arrived: not read twice.
         let downloaded = layers.map { SourceLayer(path: $0.path, digest: nil, diffID: $0.diffID) }
         // A layer that was present but went since (plash rm) is downloaded when it is needed.
-        let image = try importLayers(downloaded, layout: layout, store: store, inUserNamespace: inUserNamespace,
+        let image = try importLayers(downloaded, layout: layout, linkBlobs: true, store: store, inUserNamespace: inUserNamespace,
                                      script: "import-docker \(reference.registry)/\(reference.repository)", fetch: { index in
             log("--> download layer \(index + 1)/\(layers.count) \(layers[index].digest!)")
             log(try session.download(layers[index].digest!, to: staging.data + "/" + layers[index].path))
