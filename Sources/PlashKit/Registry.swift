@@ -140,7 +140,7 @@ public func importDocker(_ text: String, refresh: Bool = false, store: Store, in
             log("--:")
         }
         // Each download was checked against its digest as it arrived: not read twice.
-        let downloaded = layers.map { SourceLayer(path: $0.path, digest: nil, diffID: $0.diffID) }
+        let downloaded = layers.map { SourceLayer(path: $0.path, digest: $0.digest, diffID: $0.diffID, checked: true) }
         // A layer that was present but went since (plash rm) is downloaded when it is needed.
         let image = try importLayers(downloaded, layout: layout, linkBlobs: true, store: store, inUserNamespace: inUserNamespace,
                                      script: "import-docker \(reference.registry)/\(reference.repository)", fetch: { index in
