@@ -64,8 +64,6 @@ public enum Invocation: Equatable {
     case version
 }
 
-public let version = "0.1.0"
-
 public let usage: String = """
     Usage: plash-exec [OPTIONS] --root DIR [--] [CMD [ARG...]]
            plash-exec [OPTIONS] --lower DIR [--lower DIR]... [--] [CMD [ARG...]]

@@ -10,7 +10,7 @@ do {
     try handOverPlashfile(Array(CommandLine.arguments.dropFirst()))
     switch try parse(Array(CommandLine.arguments.dropFirst())) {
     case .help: print(usage)
-    case .version: print("plash-exec \(version)")
+    case .version: print("plash-exec \(plashVersionLine)")
     case .run(let plan): runContainer(plan, program: "plash-exec")
     }
     exit(0)

@@ -14,6 +14,7 @@ import PlashSystem
     try expect(arguments, "doctor", min: 0, max: 0)
     let store = Store()
     let findings = doctorFindings(store: store, probe: { overlayProbeError(store: store) })
+    print("plash \(plashVersionLine)")
     for finding in findings {
         let mark = switch finding.level { case .ok: "ok  "; case .warning: "warn"; case .failure: "FAIL" }
         print("\(mark)  \(finding.subject): \(finding.detail)" + (finding.fix.map { "\n      fix: \($0)" } ?? ""))

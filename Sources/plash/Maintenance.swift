@@ -82,7 +82,7 @@ let cleanFlags: [String: Store.CleanParts] = ["--clean-tmp": .tmp, "--clean-cach
 
 @Sendable func version(_ arguments: [String]) throws -> Int32 {
     try expect(arguments, "version", min: 0, max: 0)
-    print("plash \(plashVersion)")
+    print("plash \(plashVersionLine)")
     return 0
 }
 

@@ -109,4 +109,3 @@ public func shrinkOrder(_ images: [(id: Int, parent: Int)], keep: Set<Int> = [])
     return chosen
 }
 
-public let plashVersion = "0.1.0"
