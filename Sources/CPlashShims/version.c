@@ -1,12 +1,14 @@
 #include <stddef.h>
 #include "CPlashShims.h"
 
-#define PLASH_STRING(x) #x
-#define PLASH_EXPAND(x) PLASH_STRING(x)
+// commit.h is written by scripts/stamp-commit before a build, and kept out of git.
+#if __has_include("commit.h")
+#include "commit.h"
+#endif
 
 const char *plash_commit(void) {
 #ifdef PLASH_COMMIT
-    return PLASH_EXPAND(PLASH_COMMIT);
+    return PLASH_COMMIT;
 #else
     return NULL;
 #endif

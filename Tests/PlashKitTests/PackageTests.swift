@@ -59,7 +59,7 @@ import Testing
     }
 
     /// plash --version and plash doctor name the version, and the commit of a build that
-    /// scripts/build-flags described (scripts/test's and CI's).
+    /// scripts/stamp-commit described (scripts/test's and CI's).
     @Test func versionAndDoctorNameTheVersionAndTheCommit() throws {
         let version = try run(plash, ["--version"])
         #expect(version.status == 0 && version.stdout.hasPrefix("plash \(Self.version) ("), "\(version)")
@@ -74,6 +74,8 @@ import Testing
 
     /// The seed session on a Swift-less Debian 12 root: apt installs the .deb, then root
     /// and an ordinary user build on the real Alpine root from the test image server.
+    /// Their stores and homes are tmpfs mounts: overlayfs takes no upper layer on the
+    /// container's own overlay root, and the host's /home and /tmp are not shared.
     @Test func theDebInstallsWithAptOnDebianWithoutSwiftAndRunsTheSeedSessionAsRootAndAsAUser() throws {
         guard FileManager.default.fileExists(atPath: alpineRoot) else {
             #expect(!mustRun, "\(alpineRoot) is missing")
@@ -90,8 +92,8 @@ import Testing
             apt-get install -y -q --no-install-recommends /deb/plash.deb > /dev/null
             export PLASH_LXC_SERVER=http://127.0.0.1:\(server.port)
             plash init
-            plash build --image alpine --run 'touch /file' > /tmp/root-id
-            plash run "$(cat /tmp/root-id)" -- ls /file
+            plash build --image alpine --run 'touch /file' > /root/id
+            plash run "$(cat /root/id)" -- ls /file
             useradd -m user
             cd /home/user
             setpriv --reuid user --regid user --init-groups env HOME=/home/user PLASH_LXC_SERVER=$PLASH_LXC_SERVER sh -ec '
@@ -99,7 +101,8 @@ import Testing
                 plash build --image alpine --run "touch /file" > id
                 plash run "$(cat id)" -- ls /file'
             """
-        let result = try bookworm.store.plash(["run", "--bind", share + ":/deb", bookworm.id, "--", "/bin/sh", "-c", script])
+        let result = try bookworm.store.plash(["run", "--no-home", "--no-tmp", "--tmpfs", "/home", "--tmpfs", "/tmp",
+                                                     "--tmpfs", "/var/lib/plash", "--bind", share + ":/deb", bookworm.id, "--", "/bin/sh", "-c", script])
         #expect(result.status == 0 && result.stdout == "/file\n/file\n", "\(result)")
     }
 }

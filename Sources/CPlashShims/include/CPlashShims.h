@@ -84,8 +84,8 @@ int plash_split_for_pid_namespace(void);
 // Load a classic BPF seccomp program of `count` instructions (struct sock_filter).
 int plash_load_seccomp_bpf(const void *program, unsigned short count);
 
-// The commit plash was built from, when the build said (scripts/build-flags passes
-// -Xcc -DPLASH_COMMIT=HASH); NULL for a build that did not.
+// The commit plash was built from, when scripts/stamp-commit recorded it before the
+// build; NULL for a build that it did not.
 const char *plash_commit(void);
 
 #endif
