@@ -160,6 +160,24 @@ func fakeMmdebstrap(_ script: String) throws -> (path: String, arguments: String
     #expect(macro.status == 2 && macro.stderr.hasPrefix("plash: --from-debootstrap: give a SUITE and at most a MIRROR"), "\(macro)")
 }
 
+/// mmdebstrap sends SIGHUP to its whole process group when writing its tar fails. plash
+/// runs it in a group of its own, so plash lives to say why, and nothing that started
+/// beside plash (a shell's pipeline, the other builds of this test run) is hung up.
+/// plash runs in a session of its own here: without that guard the signal reaches it,
+/// never this test.
+@Test func mmdebstrapHangingUpItsProcessGroupReachesNeitherPlashNorItsNeighbours() throws {
+    let store = TestStore()
+    let fake = try fakeMmdebstrap("echo 'E: creating tarball failed' >&2; kill -HUP -$(ps -o pgid= $$ | tr -d ' '); exit 1")
+    let neighbour = makeDirectory("neighbour")
+    let result = try run("/usr/bin/setsid", ["--wait", "/bin/sh", "-c", "sleep 5 & echo $! > \"$0\"/pid; \"$@\"; status=$?; kill -0 $(cat \"$0\"/pid) && echo alive >> \"$0\"/pid; exit $status",
+                                             neighbour, plash, "import-debootstrap", "bookworm"],
+                         environment: store.environment.merging(["PATH": fake.path]) { $1 })
+    #expect(result.status == 1, "\(result)")
+    #expect(result.stderr.hasSuffix("plash: import-debootstrap bookworm: creating tarball failed\n"), "\(result)")
+    #expect(try String(contentsOfFile: neighbour + "/pid", encoding: .utf8).hasSuffix("alive\n"))
+    #expect(store.indexedIDs.isEmpty && store.stagingDirectories.isEmpty)
+}
+
 @Test func anUnknownSuiteIsMmdebstrapsOwnErrorLineAndLeavesNothing() throws {
     // The real mmdebstrap and apt, against a mirror on 127.0.0.1 that has no suite.
     let store = TestStore()

@@ -46,7 +46,17 @@ public func spawnAndWait(_ arguments: [String], environment: [String]? = nil, st
 }
 
 /// Starts `arguments` as spawnAndWait does, without waiting: the caller waits with waitFor.
-public func spawn(_ arguments: [String], environment: [String]? = nil, streams: Streams = Streams()) throws -> pid_t {
+/// `ownProcessGroup` puts the child in a process group of its own, for programs that
+/// signal their whole group (mmdebstrap sends SIGHUP to it when it fails).
+public func spawn(_ arguments: [String], environment: [String]? = nil, streams: Streams = Streams(),
+                  ownProcessGroup: Bool = false) throws -> pid_t {
+    var attributes = posix_spawnattr_t()
+    posix_spawnattr_init(&attributes)
+    defer { posix_spawnattr_destroy(&attributes) }
+    if ownProcessGroup {
+        posix_spawnattr_setpgroup(&attributes, 0)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP))
+    }
     var actions = posix_spawn_file_actions_t()
     posix_spawn_file_actions_init(&actions)
     defer { posix_spawn_file_actions_destroy(&actions) }
@@ -68,12 +78,12 @@ public func spawn(_ arguments: [String], environment: [String]? = nil, streams: 
     let result: Int32
     if let env {
         result = arguments[0].contains("/")
-            ? posix_spawn(&pid, arguments[0], &actions, nil, argv, env)
-            : posix_spawnp(&pid, arguments[0], &actions, nil, argv, env)
+            ? posix_spawn(&pid, arguments[0], &actions, &attributes, argv, env)
+            : posix_spawnp(&pid, arguments[0], &actions, &attributes, argv, env)
     } else {
         result = arguments[0].contains("/")
-            ? posix_spawn(&pid, arguments[0], &actions, nil, argv, environ)
-            : posix_spawnp(&pid, arguments[0], &actions, nil, argv, environ)
+            ? posix_spawn(&pid, arguments[0], &actions, &attributes, argv, environ)
+            : posix_spawnp(&pid, arguments[0], &actions, &attributes, argv, environ)
     }
     if result != 0 { throw PlashError.system("run", arguments[0], errno: result) }
     return pid

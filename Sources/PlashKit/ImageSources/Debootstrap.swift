@@ -76,8 +76,11 @@ func runMmdebstrap(_ mmdebstrap: String, suite: String, mirror: String?, staging
     // `--` ends its options: a MIRROR starting with '-' is no option of mmdebstrap's.
     let arguments = [mmdebstrap, "--variant=minbase", "--", suite, "-"] + (mirror.map { [$0] } ?? [])
     let streams = Streams(stdin: .null, stdout: .descriptor(ends[1]), stderr: messages >= 0 ? .descriptor(messages) : .inherit)
+    // A process group of its own: when writing its tar fails, mmdebstrap sends SIGHUP to
+    // its whole group, which would otherwise be plash's, with plash in it and whatever
+    // else the caller's shell or test runner started beside it.
     let pid: pid_t
-    do { pid = try spawn(arguments, streams: streams) } catch { close(ends[1]); throw error }
+    do { pid = try spawn(arguments, streams: streams, ownProcessGroup: true) } catch { close(ends[1]); throw error }
     close(ends[1])
 
     do {
