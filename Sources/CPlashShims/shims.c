@@ -14,6 +14,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <poll.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
@@ -358,4 +359,13 @@ int plash_die_with_parent(void) {
 
 int plash_memfd(const char *name) {
     return memfd_create(name, MFD_CLOEXEC);
+}
+
+int plash_mount_of(int dirfd, const char *name, unsigned long long *mount_id, unsigned long long *device) {
+    struct statx info;
+    int flags = AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT | (name[0] == 0 ? AT_EMPTY_PATH : 0);
+    if (statx(dirfd, name, flags, STATX_MNT_ID, &info) == -1) return -1;
+    *mount_id = (info.stx_mask & STATX_MNT_ID) ? info.stx_mnt_id : 0;
+    *device = ((unsigned long long)info.stx_dev_major << 32) | info.stx_dev_minor;
+    return 0;
 }

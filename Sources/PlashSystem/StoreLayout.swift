@@ -23,6 +23,13 @@ public struct StoreLayout: Sendable, Equatable {
     public var rootNode: String { path + "/layer/0" }
     public var index: String { path + "/index" }
     public var map: String { path + "/map" }
+    /// What makes a directory a store (Store.checkIsStore): written first when a store
+    /// is made; nothing is deleted in a directory without it.
+    public var marker: String { path + "/" + StoreLayout.markerName }
+    public static let markerName = "plash-store"
+    /// cgroups/NAME: the cgroup plash/NAME was made for a container of this store
+    /// (recordCgroup); `plash clean` removes only those.
+    public var cgroups: String { path + "/cgroups" }
     public func indexLink(_ id: Int) -> String { index + "/\(id)" }
     public func mapLink(_ name: String) -> String { map + "/" + name }
 

@@ -54,6 +54,12 @@ int plash_drop_bounding_capabilities(unsigned long long keep);
 
 int plash_pivot_root(const char *new_root, const char *put_old);
 
+// statx(2) of `name` in `dirfd` (AT_EMPTY_PATH when `name` is ""), never following a
+// symlink: the mount it lies on (STATX_MNT_ID, Linux 5.8; 0 when the kernel does not
+// say) and its device. A bind mount of a directory of the same file system has the
+// same device but another mount id.
+int plash_mount_of(int dirfd, const char *name, unsigned long long *mount_id, unsigned long long *device);
+
 // Bring the loopback interface of the current network namespace up.
 int plash_loopback_up(void);
 

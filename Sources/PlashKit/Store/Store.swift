@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CPlashShims
 import FoundationEssentials
 import PlashSystem
 
@@ -16,6 +17,8 @@ import PlashSystem
 ///     tmp/                staging; each entry is flock'ed by the process using it
 ///     counter             the last id handed out (not reused until a purge)
 ///     lock                flock'ed while ids are handed out, layers renamed or removed
+///     plash-store         what makes the directory a store (storeMarker): nothing is
+///                         deleted in a directory without it
 ///
 /// Images are found with readlink only, like plash-exec does.
 public struct Store: Sendable {
@@ -34,14 +37,41 @@ public struct Store: Sendable {
     public var exists: Bool { access(rootNode, F_OK) == 0 && access(path + "/index", F_OK) == 0 }
 
     /// False when there is no store yet. Throws when there is one that this user cannot
-    /// read: listing or cleaning it as if it were empty would be a wrong answer.
+    /// read: listing or cleaning it as if it were empty would be a wrong answer; and
+    /// when the directory is not recognisably a store (checkIsStore).
     public func isReadable() throws -> Bool {
         try checkIsDirectory()
         for dir in [path, path + "/index", path + "/map", rootNode] where access(dir, R_OK | X_OK) == -1 {
             if errno == ENOENT { continue }
             throw PlashError.system("open store", dir)
         }
+        if exists { try checkIsStore() }
         return exists
+    }
+
+    /// The file that makes a directory a store, written first when plash creates one.
+    /// PLASH_DATA may name any directory ($HOME by mistake, `/` in a chroot): plash
+    /// creates a store only in a new or empty directory, and deletes nothing (rm, shrink,
+    /// purge, clean, staging) in one without this file.
+    public var marker: String { layout.marker }
+
+    /// What plash puts at the top of a store: a store made before the marker existed
+    /// (maybe half made, or purged) is recognised by holding nothing else.
+    static let storeEntries: Set<String> = [StoreLayout.markerName, "layer", "index", "map", "cache", "tmp", "config", "counter",
+                                            "lock", "blob-sources", "cgroups"]
+
+    /// Throws unless the directory is recognisably a store: it has the marker, or it is
+    /// a store made before the marker (then it gets one now, when it can be written).
+    public func checkIsStore() throws {
+        if access(marker, F_OK) == 0 { return }
+        let entries = directoryEntries(path) ?? []
+        guard entries.allSatisfy(Store.storeEntries.contains) else {
+            throw PlashError.failure("\(path): not a plash store (no \(StoreLayout.markerName) file, and it holds other files)")
+                .advising("set PLASH_DATA to a new or empty directory")
+        }
+        // An empty directory is nobody's data yet; a read-only store stays recognised
+        // by its shape.
+        try? writeText(marker, "plash store\n")
     }
 
     /// A store path that names a file: access() would call it EACCES (no x bit) for root.
@@ -58,8 +88,11 @@ public struct Store: Sendable {
     /// creates the store too rather than finding it without tmp/ for its locks.
     public func create() throws {
         try makeDirectories(splitLast(path).0, step: "create store")
-        for dir in [path, path + "/layer", path + "/map", path + "/cache", tmp, path + "/config", rootNode, path + "/index"] {
-            if mkdir(dir, dir == path ? 0o700 : 0o755) == -1 && errno != EEXIST {
+        if mkdir(path, 0o700) == -1 && errno != EEXIST { throw PlashError.system("create store", path) }
+        try checkIsStore()
+        try writeText(marker, "plash store\n")
+        for dir in [path + "/layer", path + "/map", path + "/cache", tmp, path + "/config", rootNode, path + "/index"] {
+            if mkdir(dir, 0o755) == -1 && errno != EEXIST {
                 throw PlashError.system("create store", dir)
             }
         }
@@ -224,7 +257,7 @@ public struct Store: Sendable {
     /// removes the ones nobody holds (what killed builds and imports left), so they do
     /// not pile up until `plash clean`.
     public func makeStaging(_ kind: String, sweep: Bool = true) throws -> Staging {
-        if sweep { _ = removeStaleStaging() }
+        if sweep { _ = try removeStaleStaging() }
         while true {
             let dir = tmp + "/\(kind)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
             if mkdir(dir, 0o755) == -1 {
@@ -263,6 +296,7 @@ public struct Store: Sendable {
     /// leave layer/ at once (a rename into tmp/), then are deleted.
     @discardableResult
     public func remove(_ images: [Image]) throws -> [Int] {
+        try checkIsStore()
         var doomed: [Staging] = []
         var removed: [Int] = []
         try locked {
@@ -291,7 +325,8 @@ public struct Store: Sendable {
 
     /// Removes the directories in tmp/ that no process holds a lock on. Returns how many
     /// went, and why others could not (a process may still write into one).
-    func removeStaleStaging() -> (removed: Int, failures: [String]) {
+    func removeStaleStaging() throws -> (removed: Int, failures: [String]) {
+        try checkIsStore()
         var removed = 0
         var failures: [String] = []
         for entry in directoryEntries(tmp) ?? [] {
@@ -330,7 +365,8 @@ public struct Store: Sendable {
     /// does not stop it: it carries on, then fails naming all of it in one line.
     @discardableResult
     public func clean(_ parts: CleanParts = .all) throws -> Int {
-        var (removed, failures) = parts.contains(.tmp) ? removeStaleStaging() : (0, [])
+        try checkIsStore()
+        var (removed, failures) = parts.contains(.tmp) ? try removeStaleStaging() : (0, [])
         let fm = FileManager.default
         for entry in (try? fm.contentsOfDirectory(atPath: tmp)) ?? [] where parts.contains(.tmp) {
             let full = tmp + "/" + entry
@@ -399,7 +435,8 @@ public struct Store: Sendable {
     /// still run, a new image must not take an id that ps and kill show for them.
     @discardableResult
     public func purge(keepingCounter: Bool = false) throws -> [Int] {
-        try locked {
+        try checkIsStore()
+        return try locked {
             let ids = images().map(\.id)
             if keepingCounter { try writeCounter(try lastID()) }
             // Links first: from here on no id or name resolves, however far removal gets.
@@ -407,7 +444,10 @@ public struct Store: Sendable {
                 for entry in directoryEntries(path + "/" + dir) ?? [] { unlink(path + "/" + dir + "/" + entry) }
             }
             var failures: [String] = []
-            for entry in directoryEntries(path) ?? [] where entry != "lock" && !(keepingCounter && entry == "counter") {
+            // The marker stays: the directory is still the store, an empty one; and the
+            // records of its cgroups, which clean removes once they are empty.
+            let kept = ["lock", StoreLayout.markerName, "cgroups"] + (keepingCounter ? ["counter"] : [])
+            for entry in directoryEntries(path) ?? [] where !kept.contains(entry) {
                 do { try removeTree(path + "/" + entry) } catch { failures.append("\(error)") }
             }
             guard failures.isEmpty else {
@@ -485,16 +525,72 @@ func makeDirectories(_ path: String, step: Step) throws {
     if mkdir(path, 0o755) == -1 && errno != EEXIST { throw PlashError.system(step, path) }
 }
 
-/// rm -rf, for trees that may hold root-owned mode-000 directories (overlayfs work dirs)
-/// and files without write permission.
+/// rm -rf that stays where it starts: it never follows a symlink and never enters
+/// anything mounted below `path` (a bind of a home directory, /proc, another store),
+/// which it leaves as it is and names in its error. Each directory is opened from its
+/// parent's descriptor, so a directory swapped for a link meanwhile leads nowhere. For
+/// trees that may hold root-owned mode-000 directories (overlayfs work dirs) and files
+/// without write permission.
 func removeTree(_ path: String) throws {
-    var info = stat()
-    guard lstat(path, &info) == 0 else { return }
-    if (info.st_mode & S_IFMT) == S_IFDIR {
-        chmod(path, 0o700)
-        for child in directoryEntries(path) ?? [] { try removeTree(path + "/" + child) }
-        if rmdir(path) == -1 && errno != ENOENT { throw PlashError.system("remove", path) }
-    } else if unlink(path) == -1 && errno != ENOENT {
+    let (parentPath, name) = splitLast(path)
+    let parent = open(parentPath, plash_O_PATH | O_DIRECTORY | O_CLOEXEC)
+    if parent == -1 {
+        if errno == ENOENT { return }
         throw PlashError.system("remove", path)
     }
+    defer { close(parent) }
+    let mount = try mountOf(parent, path: parentPath)
+    try removeEntry(Array(name.utf8CString), in: parent, path: path, mount: mount)
+}
+
+/// The mount and the device that the open directory `fd` lies on.
+private func mountOf(_ fd: Int32, path: String) throws -> (id: UInt64, device: UInt64) {
+    var id: UInt64 = 0, device: UInt64 = 0
+    try check(plash_mount_of(fd, "", &id, &device), "stat", path)
+    return (id, device)
+}
+
+/// Removes `name` (its bytes, as the directory holds them: an image may have names
+/// that are no UTF-8) in `parent`; `path` names it in errors.
+private func removeEntry(_ name: [CChar], in parent: Int32, path: String, mount: (id: UInt64, device: UInt64)) throws {
+    var info = stat()
+    if fstatat(parent, name, &info, AT_SYMLINK_NOFOLLOW) == -1 {
+        if errno == ENOENT { return }
+        throw PlashError.system("remove", path)
+    }
+    guard (info.st_mode & S_IFMT) == S_IFDIR else {
+        if unlinkat(parent, name, 0) == -1 && errno != ENOENT { throw PlashError.system("remove", path) }
+        return
+    }
+    let handle = openat(parent, name, plash_O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+    if handle == -1 {
+        if errno == ENOENT { return }
+        throw PlashError.system("remove", path)
+    }
+    defer { close(handle) }
+    // A bind mount of the same file system has the same device, but its own mount id
+    // (0 where the kernel does not tell it, before Linux 5.8: then the device decides).
+    let here = try mountOf(handle, path: path)
+    guard here.device == mount.device && (here.id == mount.id || here.id == 0 || mount.id == 0) else {
+        throw PlashError.failure("remove \(path): something is mounted there; it was left as it is (unmount it first)")
+    }
+    chmod(procPath(handle), 0o700)
+    let fd = try check(openat(handle, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC), "remove", path)
+    guard let dir = fdopendir(fd) else {
+        close(fd)
+        throw PlashError.system("remove", path)
+    }
+    defer { closedir(dir) }
+    // All names first: what readdir returns after an unlink in the same directory is
+    // unspecified.
+    var children: [[CChar]] = []
+    while let entry = readdir(dir) {
+        let child = withUnsafeBytes(of: entry.pointee.d_name) { Array($0.prefix { $0 != 0 }).map { CChar(bitPattern: $0) } }
+        if child != [46] && child != [46, 46] { children.append(child + [0]) }
+    }
+    for child in children {
+        let childPath = path + "/" + String(decoding: child.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        try removeEntry(child, in: dirfd(dir), path: childPath, mount: mount)
+    }
+    if unlinkat(parent, name, AT_REMOVEDIR) == -1 && errno != ENOENT { throw PlashError.system("remove", path) }
 }
