@@ -15,16 +15,16 @@ public func runContainer(_ plan: ExecPlan, program: String) -> Never {
         let asRoot = geteuid() == 0
         let callerDirectory = currentDirectory()
         let store = dataDirectory()
-        let imageLayers = try layers(of: plan.image, store: store)
+        // Resolved while every path still means what it means on the host.
+        let storePath = canonicalPath(store)
+        let imageLayers = try layers(of: plan.image, store: store, canonicalStore: storePath)
         let filter = try systemCallFilter(plan, store: store)
         let hostHas = { (path: String) in access(path, F_OK) == 0 }
         let shared = plan.isolate ? isolatedMounts(plan, hostHas: hostHas)
             : sharedMounts(plan, home: environment("HOME"), callerDirectory: callerDirectory, hostHas: hostHas)
-        // Resolved while every path still means what it means on the host.
-        let storePath = canonicalPath(store)
         persistent = try plan.persist.map { try PersistentUpper.open($0, store: storePath) }
 
-        try enterCgroup(plan)
+        try enterCgroup(plan, store: store)
         try enterNamespaces(plan, asRoot: asRoot)
         try splitForPIDNamespace(plan)
         let sources = try openSources(shared)

@@ -5,13 +5,15 @@ import PlashSystem
 
 /// The image's layer directories, top first, and the label its overlay carries in
 /// /proc/PID/mountinfo: `plash:ID@STORE` (several stores may have an image 2), or
-/// `plash:DIR` for --root and --lower.
+/// `plash:DIR` for --root and --lower. STORE is the store's canonical path when it has
+/// one: plash finds the containers of its store by that label whether PLASH_DATA was
+/// relative or reached through a symlink.
 public struct Layers: Equatable {
     public var directories: [String]
     public var label: String
 }
 
-public func layers(of image: ExecPlan.Image, store: String) throws -> Layers {
+public func layers(of image: ExecPlan.Image, store: String, canonicalStore: String? = nil) throws -> Layers {
     let found: Layers
     switch image {
     case .root(let dir):
@@ -28,7 +30,7 @@ public func layers(of image: ExecPlan.Image, store: String) throws -> Layers {
             if lstat(link, &info) == -1 && errno == EACCES { throw PlashError.system("image", link) }
             throw PlashError.usage("no image \(name) in \(store)")
         }
-        found = Layers(directories: layout.layers(of: node), label: "plash:\(id)@" + store)
+        found = Layers(directories: layout.layers(of: node), label: "plash:\(id)@" + (canonicalStore ?? store))
     }
     guard found.directories.count <= StoreLayout.maximumDepth else {
         throw PlashError.failure("\(found.directories.count) layers: overlayfs stacks at most \(StoreLayout.maximumDepth)")

@@ -104,7 +104,9 @@ func mountFuseOverlay(_ layers: Layers, _ lowers: [Int32], persist: PersistentUp
 
     let fuse = try check(open("/dev/fuse", O_RDWR), "open", "/dev/fuse")
     defer { close(fuse) }
-    try mount("fuse-overlayfs", on: mountPoint, type: "fuse.fuse-overlayfs", flags: UInt(MS_NODEV),
+    // The label as the source, as for the kernel's overlay: ps, kill and rm find the
+    // container by it.
+    try mount(layers.label, on: mountPoint, type: "fuse.fuse-overlayfs", flags: UInt(MS_NODEV),
               options: "fd=\(fuse),rootmode=40000,user_id=0,group_id=0,default_permissions,allow_other",
               what: "mount fuse on")
     let words: [String] = [fuseOverlay, "-f", "-o", "lowerdir=\(lowerdir),upperdir=\(upper),workdir=\(work)",

@@ -29,15 +29,11 @@ public enum CgroupHierarchy: Equatable, Sendable {
     public init?(mountinfo: String) {
         var legacy: [String: String] = [:]
         var unified: String? = nil
-        for line in mountinfo.split(separator: "\n") {
-            // ID PARENT DEV ROOT MOUNTPOINT OPTIONS [OPTIONAL...] - FSTYPE SOURCE SUPEROPTIONS
-            let fields = line.split(separator: " ")
-            guard let dash = fields.firstIndex(of: "-"), dash >= 5, fields.count >= dash + 4 else { continue }
-            let mountPoint = String(fields[4]), after = fields[(dash + 1)...].map { $0 }
-            if after[0] == "cgroup2" { unified = unified ?? mountPoint }
-            if after[0] == "cgroup" {
-                for option in after[2].split(separator: ",") where Self.controllers.contains(String(option)) {
-                    legacy[String(option)] = mountPoint
+        for entry in MountEntry.parse(mountinfo) {
+            if entry.fileSystem == "cgroup2" { unified = unified ?? entry.mountPoint }
+            if entry.fileSystem == "cgroup" {
+                for option in entry.superOptions where Self.controllers.contains(option) {
+                    legacy[option] = entry.mountPoint
                 }
             }
         }
@@ -250,10 +246,26 @@ func delegatedBase(mount: String, own: String, controller: String) throws -> Str
     return owned
 }
 
-/// Removes every cgroup below plash/ that no process uses any more (rmdir refuses a
-/// busy one). Cgroups of containers started without --cgroup pile up otherwise.
-public func removeEmptyCgroups(_ hierarchy: CgroupHierarchy) {
-    for plash in hierarchy.directories(nil) {
-        for name in directoryEntries(plash, directoriesOnly: true) ?? [] { rmdir(plash + "/" + name) }
+/// Records in the store that a container of it makes the cgroup plash/NAME, before it
+/// is made: `plash clean` removes only the cgroups its own store recorded, never those
+/// of other stores or of anything else below plash/. A store that cannot be written (a
+/// read-only one, a directory that is no store) records nothing; its cgroups stay.
+public func recordCgroup(_ name: String, store: StoreLayout) {
+    let record = store.cgroups + "/" + name
+    var fd = open(record, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o644)
+    if fd == -1 && errno == ENOENT && access(store.marker, F_OK) == 0 {
+        mkdir(store.cgroups, 0o755)
+        fd = open(record, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o644)
+    }
+    if fd >= 0 { close(fd) }
+}
+
+/// Removes the cgroups plash/NAME of `names` that no process uses any more (rmdir
+/// refuses a busy one), and returns the names of those now gone from every hierarchy.
+/// Cgroups of containers started without --cgroup pile up otherwise.
+public func removeEmptyCgroups(_ names: [String], hierarchy: CgroupHierarchy) -> [String] {
+    names.filter { name in
+        guard !name.isEmpty, !name.contains("/"), name != ".", name != ".." else { return false }
+        return Cgroup(name, hierarchy: hierarchy).directories.allSatisfy { rmdir($0) == 0 || errno == ENOENT }
     }
 }

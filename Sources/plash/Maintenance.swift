@@ -22,7 +22,7 @@ let cleanFlags: [String: Store.CleanParts] = ["--clean-tmp": .tmp, "--clean-cach
     let readable = try store.isReadable()
     try becomeRootOfUserNamespace()   // store files may belong to subordinate ids
     if readable { try store.clean(parts) }
-    if parts.contains(.tmp), let hierarchy = try? CgroupHierarchy.current() { removeEmptyCgroups(hierarchy) }
+    if readable, parts.contains(.tmp), let hierarchy = try? CgroupHierarchy.current() { try store.removeEmptyCgroups(hierarchy) }
     return 0
 }
 

@@ -13,7 +13,7 @@ import PlashSystem
     var rows = [["PID", "IMAGE", "NAME", "COMMAND"]]
     for process in containerProcesses() {
         // Images of other stores (another user's, another PLASH_DATA) show as ID@STORE.
-        let ours = process.store == nil || process.store == store.path
+        let ours = process.store == nil || process.runs(in: store)
         rows.append([String(process.pid), ours ? process.image : "\(process.image)@\(process.store!)",
                      ours ? names[process.image] ?? "-" : "-", process.command].map(\.printable))
     }

@@ -83,3 +83,92 @@ func plashWith(data: String, _ arguments: [String], directory: String? = nil,
         }
     }
 }
+
+@Suite struct ContainersInUseTests {
+    /// A container of `image` that runs until killed; its first line means it runs.
+    static func running(data: String, _ image: String, directory: String? = nil,
+                        environment extra: [String: String] = [:]) throws -> Child {
+        let child = try Child(plash, ["run", image, "--", "sh", "-c", "echo up; exec cat /bin/busybox /dev/stdin >/dev/null"],
+                              environment: ["PLASH_DATA": data].merging(extra) { $1 }, directory: directory, stdin: .pipe)
+        guard child.readLine() == "up" else { throw StoreTestError("the container did not start") }
+        return child
+    }
+
+    @Test func aFuseOverlayfsContainerIsListedRefusedForRemovalAndKilled() throws {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/fuse-overlayfs") else {
+            #expect(!mustRun, "install fuse-overlayfs")
+            return
+        }
+        let store = TestStore()
+        let id = try store.id(["build", "--from", "busybox", "--run", "touch /fuse"])
+        let container = try Self.running(data: store.data, id, environment: ["PLASH_OVERLAY": "fuse"])
+        defer { kill(container.pid, SIGKILL); _ = container.finish() }
+        let ps = try store.plash(["ps"])
+        #expect(ps.stdout.split(separator: "\n").contains { $0.split(separator: " ").prefix(2) == ["\(container.pid)", "\(id)"] },
+                "\(ps)")
+        for arguments in [["rm", id], ["purge", "--yes"]] {
+            let refused = try store.plash(arguments)
+            #expect(refused.status == 1 && refused.stderr.contains("in use: PID \(container.pid)"), "\(arguments): \(refused)")
+        }
+        #expect(try store.plash(["shrink"]).stderr == "plash: removed no images\n")
+        #expect(store.indexedIDs == [1, Int(id)!])
+        #expect(try store.plash(["kill", id, "KILL"]).status == 0)
+        #expect(container.wait(timeout: 10)?.1 == SIGKILL)
+    }
+
+    @Test func rmRefusesAnImageInUseWhateverThePathOfItsStore() throws {
+        let parent = makeDirectory("with space")
+        let store = parent + "/a store"
+        try FileManager.default.createSymbolicLink(atPath: parent + "/link", withDestinationPath: store)
+        let id = try plashWith(data: store, ["build", "--from", "busybox", "--run", "touch /x"]).stdout
+            .trimmingCharacters(in: .newlines)
+        #expect(id == "2")
+        // The container and rm each name the store in one of these ways.
+        for (data, directory) in [(store, "/"), ("a store", parent), (parent + "/link", "/"), ("./link/", parent)] {
+            let container = try Self.running(data: data, id, directory: directory)
+            defer { kill(container.pid, SIGKILL); _ = container.finish() }
+            for (rmData, rmDirectory) in [(store, "/"), ("link", parent)] {
+                let refused = try plashWith(data: rmData, ["rm", id], directory: rmDirectory)
+                #expect(refused.status == 1 && refused.stderr.contains("in use: PID \(container.pid)"),
+                        "container \(data), rm \(rmData): \(refused)")
+            }
+        }
+        #expect(FileManager.default.fileExists(atPath: store + "/index/2"))
+    }
+}
+
+@Suite struct OwnCgroupTests {
+    /// Where `plash/NAME` of a container without limits lives: the v1 pids hierarchy
+    /// (plash-exec joins only that one), else the v2 mount.
+    static func pidsMount() throws -> String? {
+        var unified: String? = nil
+        for line in try String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8).split(separator: "\n") {
+            let halves = line.components(separatedBy: " - ")
+            guard halves.count == 2 else { continue }
+            let (fields, after) = (halves[0].split(separator: " "), halves[1].split(separator: " "))
+            if after[0] == "cgroup" && after[2].split(separator: ",").contains("pids") { return String(fields[4]) }
+            if after[0] == "cgroup2" { unified = unified ?? String(fields[4]) }
+        }
+        return unified
+    }
+
+    @Test func cleanRemovesOnlyTheEmptyCgroupsOfItsOwnStore() throws {
+        let store = TestStore()
+        let id = try store.id(["build", "--from", "busybox"])
+        let suffix = UUID().uuidString.prefix(8)
+        let own = "i19-own-\(suffix)", other = "i19-other-\(suffix)"
+        #expect(try store.plash(["run", "--cgroup", own, id, "--", "true"]).status == 0)
+        // Another store's container, as plash-exec makes it.
+        let otherStore = TestStore()
+        _ = try otherStore.id(["build", "--from", "busybox"])
+        #expect(try otherStore.plash(["run", "--cgroup", other, "1", "--", "true"]).status == 0)
+        let pidsMount = try #require(try Self.pidsMount())
+        defer { _ = try? otherStore.plash(["clean"]) }
+        #expect(FileManager.default.fileExists(atPath: "\(pidsMount)/plash/\(own)"))
+        #expect(try store.plash(["clean"]).status == 0)
+        #expect(!FileManager.default.fileExists(atPath: "\(pidsMount)/plash/\(own)"))
+        #expect(FileManager.default.fileExists(atPath: "\(pidsMount)/plash/\(other)"), "clean removed another store's cgroup")
+        #expect(try otherStore.plash(["clean"]).status == 0)
+        #expect(!FileManager.default.fileExists(atPath: "\(pidsMount)/plash/\(other)"))
+    }
+}

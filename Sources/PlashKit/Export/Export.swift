@@ -39,7 +39,17 @@ public func mountImage(_ image: Store.Image, store: Store, at dir: String) throw
     guard geteuid() == 0 else {
         throw PlashError.failure("mount \(image.id) on \(dir): only root can mount on the host (read an image with plash run or plash export-tar)")
     }
+    // A second image on top would hide the first until both were unmounted, one by one.
+    if let path = canonicalPath(dir), let top = MountEntry.table()?.last(where: { $0.mountPoint == path }), isImageMount(top) {
+        throw PlashError.failure("mount \(image.id) on \(dir): an image of plash mount is mounted there already (plash umount \(dir) first)")
+    }
     do { try mountImage(image, store: store, on: dir) } catch { throw PlashError.failure("mount \(image.id) on \(dir): \(error)") }
+}
+
+/// Whether a mount is one that plash mount made: an overlay of an image, or the bind of
+/// a one-layer image's layer directory.
+func isImageMount(_ entry: MountEntry) -> Bool {
+    (entry.fileSystem == "overlay" && entry.source.hasPrefix("plash:")) || isLayerDirectory(entry.root)
 }
 
 /// `plash umount DIR`: only what `plash mount` mounted there (the top mount at DIR);
@@ -51,18 +61,12 @@ public func unmountImage(_ dir: String) throws {
     guard let full = realpath(dir, nil) else { throw PlashError.system("umount", dir) }
     let path = String(cString: full)
     free(full)
-    let mountinfo = String(decoding: try readFile("/proc/self/mountinfo", what: "read"), as: UTF8.self)
-    // ID PARENT DEV ROOT MOUNTPOINT OPTIONS [OPTIONAL...] - FSTYPE SOURCE SUPEROPTIONS;
-    // later lines are mounted on top of earlier ones.
-    guard let fields = mountinfo.split(separator: "\n").map({ $0.split(separator: " ").map(unescapeMountField) })
-            .last(where: { $0.count > 4 && $0[4] == path }),
-          let dash = fields.firstIndex(of: "-"), fields.count > dash + 2 else {
+    // Later lines are mounted on top of earlier ones.
+    guard let top = MountEntry.table()?.last(where: { $0.mountPoint == path }) else {
         throw PlashError.failure("umount \(dir): nothing is mounted there")
     }
-    let (type, source, root) = (fields[dash + 1], fields[dash + 2], fields[3])
-    let overlay = type == "overlay" && source.hasPrefix("plash:")
-    guard overlay || isLayerDirectory(root) else {
-        throw PlashError.failure("umount \(dir): \(type) \(source) is mounted there, not an image of plash mount")
+    guard isImageMount(top) else {
+        throw PlashError.failure("umount \(dir): \(top.fileSystem) \(top.source) is mounted there, not an image of plash mount")
     }
     try check(umount2(path, 0), "umount", dir)
 }
@@ -77,25 +81,6 @@ func isLayerDirectory(_ path: String) -> Bool {
         ids += 1
     }
     return ids > 0 && parts.suffix(2) == ["layer", "0"]
-}
-
-/// A field of /proc/self/mountinfo as it is: the kernel writes space, tab, newline and
-/// backslash as octal escapes (`\040`).
-func unescapeMountField(_ field: Substring) -> String {
-    var bytes: [UInt8] = []
-    let utf8 = Array(field.utf8)
-    var i = 0
-    while i < utf8.count {
-        if utf8[i] == UInt8(ascii: "\\"), i + 3 < utf8.count,
-           let code = UInt8(String(decoding: utf8[(i + 1)...(i + 3)], as: UTF8.self), radix: 8) {
-            bytes.append(code)
-            i += 4
-        } else {
-            bytes.append(utf8[i])
-            i += 1
-        }
-    }
-    return String(decoding: bytes, as: UTF8.self)
 }
 
 /// `plash export-tar ID FILE|-`: the image's merged files as a tar, written by plash

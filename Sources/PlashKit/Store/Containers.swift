@@ -24,18 +24,12 @@ public func containerProcesses() -> [ContainerProcess] {
     }
 }
 
-/// The label of a process's root mount, when plash-exec mounted it.
+/// The label of a process's root mount, when plash-exec mounted it: the source of the
+/// kernel's overlay, or of fuse-overlayfs's FUSE mount.
 func containerImage(of pid: pid_t) -> String? {
-    guard let data = try? readFile("/proc/\(pid)/mountinfo", what: "read") else { return nil }
-    for line in String(decoding: data, as: UTF8.self).split(separator: "\n") {
-        // ID PARENT DEV ROOT MOUNTPOINT OPTIONS [OPTIONAL...] - FSTYPE SOURCE SUPEROPTIONS
-        let fields = line.split(separator: " ")
-        guard fields.count > 4, fields[4] == "/", let dash = fields.firstIndex(of: "-"),
-              fields.count > dash + 2 else { continue }
-        let source = fields[dash + 2]
-        if source.hasPrefix("plash:") { return String(source.dropFirst(6)) }
-    }
-    return nil
+    guard let root = MountEntry.table(of: String(pid))?.first(where: { $0.mountPoint == "/" && $0.source.hasPrefix("plash:") })
+    else { return nil }
+    return String(root.source.dropFirst(6))
 }
 
 func commandLine(of pid: pid_t) -> String {
@@ -65,7 +59,13 @@ public func processes(of target: String, store: Store) throws -> [pid_t] {
 /// The processes running in containers of the images of `store`. Build steps count
 /// too: they run in a container of the image they build on.
 public func containerProcesses(of store: Store) -> [ContainerProcess] {
-    containerProcesses().filter { process in process.store.map { isSameDirectory($0, store.path) } ?? false }
+    containerProcesses().filter { $0.runs(in: store) }
+}
+
+extension ContainerProcess {
+    /// Whether it runs an image of `store`, whatever spelling of the store's path its
+    /// label holds (plash-exec writes the canonical one).
+    public func runs(in store: Store) -> Bool { self.store.map { isSameDirectory($0, store.path) } ?? false }
 }
 
 /// The processes of `running` that use `image`: containers of the image or of an

@@ -429,6 +429,14 @@ public struct Store: Sendable {
         return removed
     }
 
+    /// Removes the cgroups that containers of this store made (recordCgroup) and no
+    /// process uses any more, and their records.
+    public func removeEmptyCgroups(_ hierarchy: CgroupHierarchy) throws {
+        try checkIsStore()
+        let names = directoryEntries(layout.cgroups) ?? []
+        for name in PlashSystem.removeEmptyCgroups(names, hierarchy: hierarchy) { unlink(layout.cgroups + "/" + name) }
+    }
+
     /// Removes everything in the store's directory, as the original's purge did (the
     /// directory stays: it may be a mount point), and returns the ids of the images. Ids
     /// then start at 1 again, unless `keepingCounter`: while containers of the store
