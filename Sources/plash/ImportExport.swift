@@ -143,12 +143,12 @@ func takeTag(_ arguments: inout [String], _ command: String) throws -> String? {
     try expect(arguments, "export-oci", min: 2, max: 2)
     guard isOCIRefName(tag) else {
         throw PlashError.usage("export-oci: \(tag): not an OCI image name (letters and digits joined by one of -._:@+ or --, and /)",
-                               usage: "Usage: plash export-oci IMAGE DIR|FILE.tar [--tag TAG]")
+                               usage: "Usage: plash export-oci IMAGE DIR|FILE.tar|- [--tag TAG]")
     }
     // As export-tar: an ordinary user reads their layers as root of their user namespace.
     try becomeRootOfUserNamespace()
     let store = Store()
-    try refuseStorePath(arguments[1], store: store, what: "export-oci")
+    if arguments[1] != "-" { try refuseStorePath(arguments[1], store: store, what: "export-oci") }
     try exportOCI(try store.image(arguments[0]), to: arguments[1], tag: tag, store: store)
     return 0
 }
@@ -159,11 +159,11 @@ func takeTag(_ arguments: inout [String], _ command: String) throws -> String? {
     try expect(arguments, "export-docker-archive", min: 2, max: 2)
     if let reference, dockerReference(reference) == nil {
         throw PlashError.usage("export-docker-archive: \(reference): not a docker reference (NAME[:TAG], lowercase name)",
-                               usage: "Usage: plash export-docker-archive IMAGE FILE [--tag REF]")
+                               usage: "Usage: plash export-docker-archive IMAGE FILE|- [--tag REF]")
     }
     try becomeRootOfUserNamespace()
     let store = Store()
-    try refuseStorePath(arguments[1], store: store, what: "export-docker-archive")
+    if arguments[1] != "-" { try refuseStorePath(arguments[1], store: store, what: "export-docker-archive") }
     try exportDockerArchive(try store.image(arguments[0]), to: arguments[1], reference: reference, store: store)
     return 0
 }

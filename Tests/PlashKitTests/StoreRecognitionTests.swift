@@ -84,6 +84,83 @@ func plashWith(data: String, _ arguments: [String], directory: String? = nil,
     }
 }
 
+@Suite struct ExportTargetTests {
+    static let exports: [(String, [String])] = [("export-tar", []), ("export-oci", ["--tag", "t"]), ("export-docker-archive", [])]
+
+    /// The names in the tar at `file`, or nil when it is none.
+    static func tarNames(_ file: String) throws -> [String]? {
+        let listed = try run("/bin/tar", ["-tf", file])
+        return listed.status == 0 ? listed.stdout.split(separator: "\n").map(String.init) : nil
+    }
+
+    @Test func everyExportWritesIntoAFIFOAndLeavesItAFIFO() throws {
+        let store = TestStore()
+        let id = try store.id(["build", "--from", "busybox", "--run", "touch /a"])
+        for (command, options) in Self.exports {
+            let dir = makeDirectory("fifo")
+            #expect(mkfifo(dir + "/pipe", 0o644) == 0)
+            let reader = try Child("/bin/sh", ["-c", "exec cat \"$0\" > \"$1\"", dir + "/pipe", dir + "/read.tar"])
+            let result = try store.plash([command, id, dir + "/pipe"] + options)
+            #expect(result.status == 0, "\(command): \(result)")
+            _ = reader.finish()
+            var info = stat()
+            #expect(lstat(dir + "/pipe", &info) == 0 && info.st_mode & S_IFMT == S_IFIFO, "\(command) replaced the FIFO")
+            #expect(try Self.tarNames(dir + "/read.tar")?.isEmpty == false, "\(command): nothing came through the FIFO")
+        }
+    }
+
+    @Test func everyExportWritesIntoADeviceAndThroughASymlinkWithoutReplacingThem() throws {
+        let store = TestStore()
+        let id = try store.id(["build", "--from", "busybox", "--run", "touch /a"])
+        for (command, options) in Self.exports {
+            let dir = makeDirectory("targets")
+            // A null device of the test's own, beside, not the host's /dev/null.
+            try shell("mknod '\(dir)/null' c 1 3 && echo old > '\(dir)/real.tar' && ln -s real.tar '\(dir)/link.tar'")
+            for target in ["null", "link.tar"] {
+                let result = try store.plash([command, id, dir + "/" + target] + options)
+                #expect(result.status == 0, "\(command) \(target): \(result)")
+            }
+            var info = stat()
+            #expect(lstat(dir + "/null", &info) == 0 && info.st_mode & S_IFMT == S_IFCHR, "\(command) replaced the device")
+            #expect(lstat(dir + "/link.tar", &info) == 0 && info.st_mode & S_IFMT == S_IFLNK, "\(command) replaced the symlink")
+            #expect(try Self.tarNames(dir + "/real.tar")?.isEmpty == false, "\(command): the link's target is no archive")
+            #expect(try FileManager.default.contentsOfDirectory(atPath: dir).sorted() == ["link.tar", "null", "real.tar"])
+        }
+    }
+
+    @Test func everyExportToStdoutLoadsIntoPodmanThroughAPipe() throws {
+        let store = TestStore()
+        let id = try store.id(["build", "--from", "busybox", "--run", "touch /a"])
+        let dir = makeDirectory("podman")
+        let runroot = try shell("mktemp -d /tmp/plash-podman.XXXXXX").stdout.trimmingCharacters(in: .newlines)
+        defer { _ = try? shell("rm -rf '\(runroot)'") }
+        let podman = "podman --root '\(dir)/root' --runroot '\(runroot)' --storage-driver vfs"
+        for target in ["-", "/dev/stdout"] {
+            let loaded = try shell("set -o pipefail; '\(plash)' export-docker-archive \(id) \(target) | \(podman) load",
+                                   environment: store.environment)
+            #expect(loaded.status == 0 && loaded.stdout.contains("Loaded image"), "\(target): \(loaded)")
+        }
+        for (command, options) in [("export-tar", [String]()), ("export-oci", ["--tag", "t"])] {
+            let piped = try shell("set -o pipefail; '\(plash)' \(command) \(id) - \(options.joined(separator: " ")) | tar -t",
+                                  environment: store.environment)
+            #expect(piped.status == 0 && !piped.stdout.isEmpty, "\(command): \(piped)")
+        }
+    }
+
+    @Test func exportOCIWritesNoBlobThroughALinkInTheLayout() throws {
+        let store = TestStore()
+        let id = try store.id(["build", "--from", "busybox", "--run", "touch /a"])
+        let elsewhere = makeDirectory("elsewhere")
+        for link in ["blobs", "blobs/sha256"] {
+            let layout = makeDirectory("layout")
+            try shell("mkdir -p '\(layout)/\((link as NSString).deletingLastPathComponent)' && ln -s '\(elsewhere)' '\(layout)/\(link)'")
+            let result = try store.plash(["export-oci", id, layout])
+            #expect(result.status == 1 && isOneLine(result), "\(link): \(result)")
+            #expect(try FileManager.default.contentsOfDirectory(atPath: elsewhere) == [], "\(link): written through the link")
+        }
+    }
+}
+
 @Suite struct ContainersInUseTests {
     /// A container of `image` that runs until killed; its first line means it runs.
     static func running(data: String, _ image: String, directory: String? = nil,

@@ -92,7 +92,6 @@ func isLayerDirectory(_ path: String) -> Bool {
 public func exportTar(_ image: Store.Image, to file: String, store: Store, inUserNamespace: Bool = false) throws {
     let staging = try store.makeStaging("export")
     defer { try? removeTree(staging.path) }
-    var partial: String? = nil
     do {
         let layers = store.layers(of: image)
         var tree = image.data
@@ -107,24 +106,61 @@ public func exportTar(_ image: Store.Image, to file: String, store: Store, inUse
         let root = try check(open(tree, O_RDONLY | O_DIRECTORY | O_CLOEXEC), "open", tree)
         defer { close(root) }
 
-        var out: Int32 = 1
-        if file != "-" {
-            var info = stat()
-            if stat(file, &info) == 0 && info.st_mode & S_IFMT != S_IFREG {
-                out = try check(open(file, O_WRONLY | O_CLOEXEC), "open", file)   // a device or a pipe
-            } else {
-                let (dir, name) = splitLast(file)
-                partial = dir + "/." + name + ".plash-\(getpid())"
-                out = try createPartial(partial!)
-            }
-        }
-        defer { if out != 1 { close(out) } }
-        try TarWriter(fd: out, name: file == "-" ? "stdout" : file).writeTree(root)
-        if let partial {
-            try check(rename(partial, file), "rename", file)
-        }
+        let output = try ExportFile(file)
+        defer { output.close() }
+        try TarWriter(fd: output.fd, name: output.name).writeTree(root)
+        try output.commit()
     } catch {
-        if let partial { unlink(partial) }
         throw error.context("export-tar \(image.id)")
+    }
+}
+
+/// Where an export writes its archive. `-` is stdout. A FILE that is no regular file
+/// (a device, a FIFO, `/dev/stdout` of a pipe) is opened and written, as a shell's `>`
+/// does, never replaced. A regular FILE is written beside (`.FILE.plash-PID`) and renamed
+/// into place by `commit`: a failed export leaves no partial archive and an earlier FILE
+/// intact. A symlink to a regular file is followed: its target is replaced, the link stays.
+struct ExportFile {
+    let fd: Int32
+    let name: String                // for errors
+    private let partial: String?
+    private let target: String
+
+    init(_ file: String) throws {
+        name = file == "-" ? "stdout" : file
+        if file == "-" {
+            (fd, partial, target) = (1, nil, file)
+            return
+        }
+        var info = stat()
+        let isLink = lstat(file, &info) == 0 && (info.st_mode & S_IFMT) == S_IFLNK
+        var target = file
+        if stat(file, &info) == 0 {
+            let kind = info.st_mode & S_IFMT
+            guard kind != S_IFDIR else { throw PlashError.system("write", file, errno: EISDIR) }
+            if kind != S_IFREG {
+                // No O_CREAT: only what is there is opened, whatever it became since stat.
+                (fd, partial, self.target) = (try check(open(file, O_WRONLY | O_NOCTTY | O_CLOEXEC), "open", file), nil, file)
+                return
+            }
+            if isLink, let real = canonicalPath(file) { target = real }
+        } else if isLink {
+            throw PlashError.system("write", file)   // a link to nothing
+        }
+        let (dir, base) = splitLast(target)
+        let partial = dir + "/." + base + ".plash-\(getpid())"
+        (fd, self.partial, self.target) = (try createPartial(partial), partial, target)
+    }
+
+    /// The archive is whole: a regular FILE takes its place.
+    func commit() throws {
+        guard let partial else { return }
+        try check(rename(partial, target), "rename", name)
+    }
+
+    /// Closes the file; a partial one that was not committed goes.
+    func close() {
+        if fd != 1 { Glibc.close(fd) }
+        if let partial { unlink(partial) }
     }
 }

@@ -104,7 +104,7 @@ public func exportOCI(_ image: Store.Image, to target: String, tag: String, stor
     let staging = try store.makeStaging("export-oci")
     defer { try? removeTree(staging.path) }
     do {
-        let asTar = target.hasSuffix(".tar")
+        let asTar = isArchiveTarget(target)
         let layout = asTar ? staging.path + "/layout" : target
         let blobs = layout + "/blobs/sha256"
         // An earlier layout's index is read first: a file that is not one stops the
@@ -120,8 +120,15 @@ public func exportOCI(_ image: Store.Image, to target: String, tag: String, stor
             }
             index = decoded
         }
-        for dir in [layout, layout + "/blobs", blobs] where mkdir(dir, 0o755) == -1 && errno != EEXIST {
-            throw PlashError.system("create", dir)
+        for dir in [layout, layout + "/blobs", blobs] {
+            if mkdir(dir, 0o755) == -1 && errno != EEXIST { throw PlashError.system("create", dir) }
+            // A layout someone else made may hold links (blobs/ -> elsewhere): blobs are
+            // written into real directories of DIR only, never through a link out of it.
+            var info = stat()
+            try check(lstat(dir, &info), "stat", dir)
+            guard dir == layout || (info.st_mode & S_IFMT) == S_IFDIR else {
+                throw PlashError.failure("\(dir): not a directory (a symlink is not followed)")
+            }
         }
         // Kept blobs are hard-linked into plash's own staging (a layout tar, or the layout
         // that push uploads): nothing else writes there, and it goes when the export ends.
@@ -142,22 +149,23 @@ public func exportOCI(_ image: Store.Image, to target: String, tag: String, stor
     }
 }
 
-/// The directory `dir` as a tar at `file`, written beside and renamed into place: a
-/// failed export leaves no partial archive and an earlier file intact.
+/// Whether export-oci writes the layout as one tar: to `-` (stdout), to a FILE.tar, or
+/// to something that is no directory and no regular file (a device, a FIFO).
+func isArchiveTarget(_ target: String) -> Bool {
+    var info = stat()
+    return target == "-" || target.hasSuffix(".tar")
+        || (stat(target, &info) == 0 && (info.st_mode & S_IFMT) != S_IFDIR && (info.st_mode & S_IFMT) != S_IFREG)
+}
+
+/// The directory `dir` as a tar at `file` (ExportFile: `-`, a device or a pipe, or a
+/// file written beside and renamed into place).
 func archiveDirectory(_ dir: String, to file: String) throws {
-    let (parent, name) = splitLast(file)
-    let partial = parent + "/." + name + ".plash-\(getpid())"
-    do {
-        let out = try createPartial(partial)
-        defer { close(out) }
-        let root = try check(open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), "open", dir)
-        defer { close(root) }
-        try TarWriter(fd: out, name: file).writeTree(root)
-        try check(rename(partial, file), "rename", file)
-    } catch {
-        unlink(partial)
-        throw error
-    }
+    let output = try ExportFile(file)
+    defer { output.close() }
+    let root = try check(open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), "open", dir)
+    defer { close(root) }
+    try TarWriter(fd: output.fd, name: output.name).writeTree(root)
+    try output.commit()
 }
 
 /// The image's layers, bottom first, and its config, as blobs named by their SHA-256 in
