@@ -249,3 +249,30 @@ func plashWith(data: String, _ arguments: [String], directory: String? = nil,
         #expect(!FileManager.default.fileExists(atPath: "\(pidsMount)/plash/\(other)"))
     }
 }
+
+@Suite struct TruthfulLineTests {
+    @Test func anExportOntoTheStoresParentSaysItHoldsTheStore() throws {
+        let store = TestStore()
+        _ = try store.id(["build", "--from", "busybox"])
+        let parent = (store.data as NSString).deletingLastPathComponent
+        let result = try store.plash(["export-tar", "1", parent])
+        #expect(result.status == 1 && isOneLine(result), "\(result)")
+        #expect(result.stderr.contains("\(parent): holds the store"), "\(result)")
+    }
+
+    @Test func mountOntoAPlashMountIsRefused() throws {
+        let store = TestStore()
+        let one = try store.id(["build", "--from", "busybox"])
+        let two = try store.id(["build", "--from", one, "--run", "touch /two"])
+        for (first, second) in [(one, two), (two, one)] {
+            let dir = makeDirectory("mount")
+            #expect(try store.plash(["mount", first, dir]).status == 0)
+            defer { umount2(dir, Int32(MNT_DETACH)) }
+            let again = try store.plash(["mount", second, dir])
+            #expect(again.status == 1 && isOneLine(again) && again.stderr.contains("mounted there already"), "\(again)")
+            let mounts = try String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)
+                .split(separator: "\n").filter { $0.split(separator: " ")[4] == dir.replacingOccurrences(of: " ", with: "\\040") }
+            #expect(mounts.count == 1, "\(mounts)")
+        }
+    }
+}

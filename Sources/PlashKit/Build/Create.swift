@@ -93,7 +93,10 @@ public func refuseStorePath(_ dir: String, store: Store, what: String) throws {
     guard let storePath = canonicalPath(store.path) else { return }
     let (parent, name) = splitLast(dir)
     guard let full = canonicalPath(dir) ?? canonicalPath(parent).map({ ($0 == "/" ? "" : $0) + "/" + name }) else { return }
-    if isPath(full, within: storePath) || isPath(storePath, within: full) {
+    if isPath(full, within: storePath) {
         throw PlashError.failure("\(what) \(dir): lies in the store \(storePath), whose files only plash changes")
+    }
+    if isPath(storePath, within: full) {
+        throw PlashError.failure("\(what) \(dir): holds the store \(storePath), whose files only plash changes")
     }
 }
