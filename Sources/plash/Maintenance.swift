@@ -48,6 +48,8 @@ let cleanFlags: [String: Store.CleanParts] = ["--clean-tmp": .tmp, "--clean-cach
         }
     }
     try becomeRootOfUserNamespace()   // store files may belong to subordinate ids
+    // Before their records go with the store.
+    if let hierarchy = try? CgroupHierarchy.current() { try store.removeEmptyCgroups(hierarchy) }
     reportRemoved(try store.purge(keepingCounter: !running.isEmpty))
     return 0
 }

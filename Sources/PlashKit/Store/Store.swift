@@ -452,9 +452,10 @@ public struct Store: Sendable {
                 for entry in directoryEntries(path + "/" + dir) ?? [] { unlink(path + "/" + dir + "/" + entry) }
             }
             var failures: [String] = []
-            // The marker stays: the directory is still the store, an empty one; and the
-            // records of its cgroups, which clean removes once they are empty.
-            let kept = ["lock", StoreLayout.markerName, "cgroups"] + (keepingCounter ? ["counter"] : [])
+            // While containers run, the store stays one: its marker, its counter and the
+            // records of their cgroups, which clean removes once they are empty. Else the
+            // directory ends empty, which any plash may make a store again.
+            let kept = ["lock"] + (keepingCounter ? ["counter", StoreLayout.markerName, "cgroups"] : [])
             for entry in directoryEntries(path) ?? [] where !kept.contains(entry) {
                 do { try removeTree(path + "/" + entry) } catch { failures.append("\(error)") }
             }
