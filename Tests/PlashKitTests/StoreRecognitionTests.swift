@@ -102,7 +102,8 @@ func plashWith(data: String, _ arguments: [String], directory: String? = nil,
             let reader = try Child("/bin/sh", ["-c", "exec cat \"$0\" > \"$1\"", dir + "/pipe", dir + "/read.tar"])
             let result = try store.plash([command, id, dir + "/pipe"] + options)
             #expect(result.status == 0, "\(command): \(result)")
-            _ = reader.finish()
+            // A FIFO that the export replaced never gets a writer: the reader waits for one.
+            if reader.wait(timeout: 10) == nil { kill(reader.pid, SIGKILL); _ = reader.wait() }
             var info = stat()
             #expect(lstat(dir + "/pipe", &info) == 0 && info.st_mode & S_IFMT == S_IFIFO, "\(command) replaced the FIFO")
             #expect(try Self.tarNames(dir + "/read.tar")?.isEmpty == false, "\(command): nothing came through the FIFO")
@@ -135,8 +136,11 @@ func plashWith(data: String, _ arguments: [String], directory: String? = nil,
         let runroot = try shell("mktemp -d /tmp/plash-podman.XXXXXX").stdout.trimmingCharacters(in: .newlines)
         defer { _ = try? shell("rm -rf '\(runroot)'") }
         let podman = "podman --root '\(dir)/root' --runroot '\(runroot)' --storage-driver vfs"
-        for target in ["-", "/dev/stdout"] {
-            let loaded = try shell("set -o pipefail; '\(plash)' export-docker-archive \(id) \(target) | \(podman) load",
+        // /dev/stdout as the test's own link: an export that replaced it (the bug) must
+        // not replace the host's.
+        try FileManager.default.createSymbolicLink(atPath: dir + "/stdout", withDestinationPath: "/proc/self/fd/1")
+        for target in ["-", dir + "/stdout"] {
+            let loaded = try shell("set -o pipefail; '\(plash)' export-docker-archive \(id) '\(target)' | \(podman) load",
                                    environment: store.environment)
             #expect(loaded.status == 0 && loaded.stdout.contains("Loaded image"), "\(target): \(loaded)")
         }
