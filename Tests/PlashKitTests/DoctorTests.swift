@@ -53,6 +53,15 @@ import Testing
         }
     }
 
+    @Test func aDirectoryThatIsNoStoreFailsWithTheFix() throws {
+        let home = makeDirectory("fake home")
+        try shell("mkdir '\(home)/Documents'")
+        let result = try run(plash, ["doctor"], environment: ["PLASH_DATA": home, "HOME": makeDirectory("home")])
+        #expect(result.status == 1, "\(result)")
+        #expect(result.stdout.contains("\nFAIL  store: \(home): not a plash store (no plash-store file, and it holds other files)\n"
+                                       + "      fix: set PLASH_DATA to a new or empty directory\n"), "\(result)")
+    }
+
     @Test func aPlashWithoutPlashExecFails() throws {
         let dir = makeDirectory("lone")
         try copyExecutable(plash, to: dir + "/plash")

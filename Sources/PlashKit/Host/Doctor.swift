@@ -173,6 +173,10 @@ func storeFindings(_ path: String) -> [Finding] {
         return [Finding(.failure, "store", "\(path): \(existing) is not writable for this user",
                         fix: "set PLASH_DATA to a directory of your own, or chown -R \(geteuid()) \(existing) (as root)")]
     }
+    if existing == path && !Store(path: path).isStore {
+        return [Finding(.failure, "store", "\(path): not a plash store (no \(StoreLayout.markerName) file, and it holds other files)",
+                        fix: "set PLASH_DATA to a new or empty directory")]
+    }
     let free = Int64(info.f_bavail) * Int64(info.f_frsize)
     let place = existing == path ? path : "\(path) (not created yet)"
     if free < 1 << 30 {

@@ -60,12 +60,18 @@ public struct Store: Sendable {
     static let storeEntries: Set<String> = [StoreLayout.markerName, "layer", "index", "map", "cache", "tmp", "config", "counter",
                                             "lock", "blob-sources", "cgroups"]
 
-    /// Throws unless the directory is recognisably a store: it has the marker, or it is
-    /// a store made before the marker (then it gets one now, when it can be written).
+    /// Whether the directory is recognisably a store: it has the marker, or holds
+    /// nothing but what plash puts in a store (a store made before the marker, or an
+    /// empty directory).
+    public var isStore: Bool {
+        access(marker, F_OK) == 0 || (directoryEntries(path) ?? []).allSatisfy(Store.storeEntries.contains)
+    }
+
+    /// Throws unless the directory is recognisably a store; one made before the marker
+    /// gets it now, when it can be written.
     public func checkIsStore() throws {
         if access(marker, F_OK) == 0 { return }
-        let entries = directoryEntries(path) ?? []
-        guard entries.allSatisfy(Store.storeEntries.contains) else {
+        guard isStore else {
             throw PlashError.failure("\(path): not a plash store (no \(StoreLayout.markerName) file, and it holds other files)")
                 .advising("set PLASH_DATA to a new or empty directory")
         }
