@@ -51,6 +51,8 @@ func plashWith(data: String, _ arguments: [String], directory: String? = nil,
         let store = TestStore()
         let id = try store.id(["build", "--from", "busybox", "--run", "touch /a"])
         try FileManager.default.removeItem(atPath: store.data + "/plash-store")
+        // What an older plash left at the top of its store, seccomp/ of plash seccomp too.
+        try FileManager.default.createDirectory(atPath: store.data + "/seccomp", withIntermediateDirectories: false)
         let removed = try store.plash(["rm", id])
         #expect(removed.status == 0, "\(removed)")
         #expect(store.indexedIDs == [1])

@@ -58,7 +58,7 @@ public struct Store: Sendable {
     /// What plash puts at the top of a store: a store made before the marker existed
     /// (maybe half made, or purged) is recognised by holding nothing else.
     static let storeEntries: Set<String> = [StoreLayout.markerName, "layer", "index", "map", "cache", "tmp", "config", "counter",
-                                            "lock", "blob-sources", "cgroups"]
+                                            "lock", "blob-sources", "cgroups", "seccomp"]
 
     /// Whether the directory is recognisably a store: it has the marker, or holds
     /// nothing but what plash puts in a store (a store made before the marker, or an
