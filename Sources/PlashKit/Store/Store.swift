@@ -17,7 +17,7 @@ import PlashSystem
 ///     tmp/                staging; each entry is flock'ed by the process using it
 ///     counter             the last id handed out (not reused until a purge)
 ///     lock                flock'ed while ids are handed out, layers renamed or removed
-///     plash-store         what makes the directory a store (storeMarker): nothing is
+///     plash-store         what makes the directory a store (checkIsStore): nothing is
 ///                         deleted in a directory without it
 ///
 /// Images are found with readlink only, like plash-exec does.
@@ -62,9 +62,11 @@ public struct Store: Sendable {
 
     /// Whether the directory is recognisably a store: it has the marker, or holds
     /// nothing but what plash puts in a store (a store made before the marker, or an
-    /// empty directory).
+    /// empty directory), or is not there yet. One that cannot be listed is none.
     public var isStore: Bool {
-        access(marker, F_OK) == 0 || (directoryEntries(path) ?? []).allSatisfy(Store.storeEntries.contains)
+        if access(marker, F_OK) == 0 { return true }
+        guard let entries = directoryEntries(path) else { return errno == ENOENT }
+        return entries.allSatisfy(Store.storeEntries.contains)
     }
 
     /// Throws unless the directory is recognisably a store; one made before the marker
