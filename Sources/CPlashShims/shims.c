@@ -72,11 +72,12 @@ int plash_mount_set_readonly(int fd, int recursive) {
     return (int)syscall(SYS_mount_setattr, fd, "", flags, &attr, sizeof attr);
 }
 
-int plash_mount_set_nodev(int fd) {
+int plash_mount_set_nodev_nosuid(int fd, int recursive) {
     struct mount_attr attr;
     memset(&attr, 0, sizeof attr);
-    attr.attr_set = MOUNT_ATTR_NODEV;
-    return (int)syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH, &attr, sizeof attr);
+    attr.attr_set = MOUNT_ATTR_NODEV | MOUNT_ATTR_NOSUID;
+    unsigned int flags = AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0);
+    return (int)syscall(SYS_mount_setattr, fd, "", flags, &attr, sizeof attr);
 }
 
 int plash_drop_bounding_capabilities(unsigned long long keep) {

@@ -39,7 +39,7 @@ public func runContainer(_ plan: ExecPlan, program: String) -> Never {
         try enterWorkingDirectory(plan, callerDirectory: callerDirectory)
         // HOME is the --user's own, as login(1) and docker set it; --env still wins.
         let home = try becomeUser(plan)
-        try restrictSystemCalls(filter, noNewPrivileges: plan.noNewPrivileges)
+        try restrictSystemCalls(filter, noNewPrivileges: plan.noNewPrivileges, isolate: plan.isolate)
         try execute(plan.command, environment: containerEnvironment(plan) { $0 == "HOME" ? home ?? environment($0) : environment($0) })
     } catch let error as PlashError {
         persistent?.discard()

@@ -8,7 +8,11 @@ import PlashSystem
 // shares. Its own PID namespace and /proc (no host process to walk into through
 // /proc/PID/root or /proc/PID/ns), a /dev of a few harmless devices, the host's /sys
 // read-only, a private /tmp, no home, only the capabilities a package manager needs,
-// no_new_privs and the default seccomp filter. docs/plash-exec.md lists what it shares.
+// no_new_privs and the default seccomp filter. Root inside is still the host's root to
+// what it is given (no user namespace: the image's files and the binds keep their
+// owners), so nothing it writes may carry privilege out: it makes no device nodes, sets
+// no set-id bits or file capabilities, and device nodes it finds do not open.
+// docs/plash-exec.md lists what it shares, and why.
 
 /// What an isolated container binds from the host, in mount order: the few devices
 /// of its /dev, empty files over what in /proc tells of the host's memory and keys,
@@ -21,16 +25,16 @@ public func isolatedMounts(_ plan: ExecPlan, hostHas: (String) -> Bool) -> [Bind
         + masked.filter(hostHas).map { Bind("/dev/null", $0) }
         + [Bind("/sys", "/sys", readOnly: true)]
         + nameService.filter(hostHas).map { Bind($0, $0, readOnly: true) }
-        + plan.binds
+        + plan.binds.map { var bind = $0; bind.noDevices = true; return bind }
 }
 
 /// The file systems an isolated container gets of its own instead of the host's:
 /// /proc of its PID namespace, with what changes the host's kernel read-only; a tmpfs
 /// /tmp. (Its /dev is --dev's, below.)
 public func mountIsolatedFileSystems(into root: RootMount) throws {
-    // A root container keeps CAP_MKNOD (dpkg may create device nodes), so a node it
-    // makes must not open a host disk: devices work only in /dev, which holds binds.
-    try check(plash_mount_set_nodev(root.fd), "make nodev", root.path)
+    // A device node of the image (or one a --cap-add MKNOD container makes) must not
+    // open a host disk: devices work only where /dev binds them.
+    try check(plash_mount_set_nodev_nosuid(root.fd, 0), "make nodev", root.path)
     try mountFileSystem("proc", at: "/proc", in: root, flags: MS_NOSUID | MS_NODEV | MS_NOEXEC)
     try protectProcfs(in: root)
     try mountFileSystem("tmpfs", at: "/tmp", in: root, flags: MS_NOSUID | MS_NODEV, options: "mode=1777")
@@ -39,7 +43,8 @@ public func mountIsolatedFileSystems(into root: RootMount) throws {
 /// --dev (and --isolate): a tmpfs /dev with its own devpts and /dev/shm, and mount
 /// points for the devices that minimalDevices binds into it.
 public func mountMinimalDev(into root: RootMount) throws {
-    try mountFileSystem("tmpfs", at: "/dev", in: root, flags: MS_NOSUID | MS_NOEXEC, options: "mode=0755")
+    // nodev: each device bound into it is a mount of its own, with the host's flags.
+    try mountFileSystem("tmpfs", at: "/dev", in: root, flags: MS_NOSUID | MS_NODEV | MS_NOEXEC, options: "mode=0755")
     try populateDev(in: root)
 }
 
@@ -100,9 +105,11 @@ func mountFileSystem(_ type: String, at path: String, in root: RootMount, flags:
 }
 
 /// What a distribution's package manager needs as root (Docker's default set, without
-/// NET_RAW): to own and chmod files, to become its users, to bind low ports.
+/// NET_RAW): to own and chmod files, to become its users, to bind low ports. Not what
+/// would let a file it writes to the host give privilege to whoever finds it there:
+/// MKNOD (a node of the host's disk), SETFCAP (file capabilities), FSETID (a write
+/// into a set-id file of a --bind would keep its bits).
 public let packageManagerCapabilities: [Int32] = [
-    0 /* CHOWN */, 1 /* DAC_OVERRIDE */, 3 /* FOWNER */, 4 /* FSETID */, 5 /* KILL */, 6 /* SETGID */,
-    7 /* SETUID */, 8 /* SETPCAP */, 10 /* NET_BIND_SERVICE */, 18 /* SYS_CHROOT */, 27 /* MKNOD */,
-    29 /* AUDIT_WRITE */, 31 /* SETFCAP */,
+    0 /* CHOWN */, 1 /* DAC_OVERRIDE */, 3 /* FOWNER */, 5 /* KILL */, 6 /* SETGID */,
+    7 /* SETUID */, 8 /* SETPCAP */, 10 /* NET_BIND_SERVICE */, 18 /* SYS_CHROOT */, 29 /* AUDIT_WRITE */,
 ]

@@ -48,6 +48,9 @@ public struct Bind: Equatable {
     public var newTmpfs = false
     /// Skipped when the source does not exist (--bind-try).
     public var optional = false
+    /// A directory whose device nodes do not open and whose set-id files give nothing
+    /// inside (--isolate's --binds); a device bound by its own name still works.
+    public var noDevices = false
 
     public init(_ source: String, _ destination: String, readOnly: Bool = false,
                 onlyWhereImageHasNone: Bool = false) {

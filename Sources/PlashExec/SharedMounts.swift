@@ -98,11 +98,14 @@ public func mountShared(_ mounts: [Bind], sources: [Int32?], into root: RootMoun
         let target = try openOrCreate(mount.destination, in: root.fd, directory: directory)
         defer { close(target) }
         try bind(procPath(source), named: mount.source, onto: target, path: mount.destination)
-        if mount.readOnly {
+        if mount.readOnly || mount.noDevices && directory {
             // The bind covers `target`; only a fresh lookup reaches the new mount.
             let mounted = try openOrCreate(mount.destination, in: root.fd, directory: directory)
             defer { close(mounted) }
-            try makeReadOnly(mounted, path: mount.destination)
+            if mount.readOnly { try makeReadOnly(mounted, path: mount.destination) }
+            if mount.noDevices && directory {
+                try check(plash_mount_set_nodev_nosuid(mounted, 1), "make nodev", mount.destination)
+            }
         }
         if let store, isPath(store, within: sourcePath) {
             let below = sourcePath == "/" ? store : String(store.dropFirst(sourcePath.count))

@@ -63,14 +63,16 @@ func ownExecutable() throws -> String {
     return path
 }
 
-/// no_new_privs, then the filter: the last step before exec, so that plash-exec's
-/// own setup is not subject to it.
-public func restrictSystemCalls(_ filter: SystemCallFilter, noNewPrivileges: Bool) throws {
-    if case .none = filter, !noNewPrivileges { return }
+/// no_new_privs, then the filter, then --isolate's own rules on top (whatever the
+/// profile allows, they hold): the last step before exec, so that plash-exec's own
+/// setup is not subject to them.
+public func restrictSystemCalls(_ filter: SystemCallFilter, noNewPrivileges: Bool, isolate: Bool) throws {
+    if case .none = filter, !noNewPrivileges, !isolate { return }
     try setNoNewPrivileges()
     switch filter {
-    case .none: return
+    case .none: break
     case .default: try defaultSeccompFilter().load()
     case .program(let program, let path): try loadSeccompBPF(program, path: path)
     }
+    if isolate { try isolateSeccompFilter().load() }
 }

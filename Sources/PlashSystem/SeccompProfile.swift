@@ -22,6 +22,9 @@ public let defaultSeccompRules: [SeccompRule] = {
         // The host's memory, clock, accounting and power.
         "swapon", "swapoff", "reboot", "settimeofday", "clock_settime", "acct", "quotactl",
         "syslog", "vhangup",
+        // io_uring does file and network work without the system calls this filter sees
+        // (its openat takes a mode too); Docker's profile blocks it as well.
+        "io_uring_setup", "io_uring_enter", "io_uring_register",
     ]
     let eperm = SeccompAction.errno(EPERM)
     var rules = denied.map { SeccompRule($0, eperm) }
@@ -42,6 +45,35 @@ public let defaultSeccompRules: [SeccompRule] = {
     }
     return rules
 }()
+
+/// --isolate's own rules, loaded after the filter it is given (the default one or a
+/// profile): what a root container writes into a --bind or --persist directory is the
+/// host's, so it may carry no privilege out. Set-user-ID and set-group-ID bits are
+/// refused wherever a mode is set (chmod and every call that creates a file with a
+/// mode); openat2 hides its mode in a struct that seccomp cannot read, so it says "not
+/// implemented" and libc uses openat. (File capabilities and device nodes need
+/// CAP_SETFCAP and CAP_MKNOD, which --isolate drops.)
+public let isolateSeccompRules: [SeccompRule] = {
+    let modeArgument: [(String, UInt32)] = [
+        ("chmod", 1), ("fchmod", 1), ("fchmodat", 2), ("fchmodat2", 2),
+        ("open", 2), ("openat", 3), ("creat", 1), ("mknod", 1), ("mknodat", 2),
+    ]
+    var rules: [SeccompRule] = []
+    for (call, index) in modeArgument {
+        for bit in [0o4000 as UInt64 /* S_ISUID */, 0o2000 /* S_ISGID */] {
+            rules.append(SeccompRule(call, .errno(EPERM), [SeccompCondition(index, .maskedEqual, bit, bit)]))
+        }
+    }
+    rules.append(SeccompRule("openat2", .errno(ENOSYS)))
+    rules += ["io_uring_setup", "io_uring_enter", "io_uring_register"].map { SeccompRule($0, .errno(EPERM)) }
+    return rules
+}()
+
+public func isolateSeccompFilter() throws -> SeccompFilter {
+    let filter = try SeccompFilter(defaultAction: .allow, architectures: compatibleArchitectures)
+    for rule in isolateSeccompRules { try filter.add(rule) }
+    return filter
+}
 
 private let CLONE_NEWNS: Int32 = 0x0002_0000, CLONE_NEWCGROUP: Int32 = 0x0200_0000,
             CLONE_NEWUTS: Int32 = 0x0400_0000, CLONE_NEWIPC: Int32 = 0x0800_0000,

@@ -4,7 +4,8 @@ import PlashTestSupport
 
 // --isolate: the routes by which a root container of the default mode reaches the host
 // (/proc/PID/root, /proc/PID/ns, ptrace, the keyring, mounts, the terminal, device
-// nodes) are closed, while a package manager's work (chown, setuid) still succeeds.
+// nodes, set-id files left in what the host sees) are closed, while a package manager's
+// work (chown, becoming its own users) still succeeds.
 
 /// The probes, one line each: `WHAT: RESULT`.
 let hostRoutes = """
@@ -17,9 +18,10 @@ let hostRoutes = """
 /// plash-exec as the child of a shell in a throw-away PID namespace with its own /proc:
 /// a probe that wrongly gets through reaches only that shell, never a process of the
 /// host.
-func execInThrowAwayPIDNamespace(_ arguments: [String], as user: TestUser? = nil) throws -> Finished {
+func execInThrowAwayPIDNamespace(_ arguments: [String], as user: TestUser? = nil,
+                                 environment: [String: String] = [:]) throws -> Finished {
     let wrapper = ["--pid", "--fork", "--mount-proc", "--", "/bin/sh", "-c", "\"$@\"; exit $?", "sh"]
-    guard let user else { return try run("/usr/bin/unshare", wrapper + [plashExec] + arguments) }
+    guard let user else { return try run("/usr/bin/unshare", wrapper + [plashExec] + arguments, environment: environment) }
     // As root, unshare with --mount-proc; then setpriv drops to the user.
     return try run("/usr/bin/unshare", wrapper + ["/usr/bin/setpriv", "--reuid=\(user.uid)", "--regid=\(user.uid)",
                                                   "--init-groups", "--", try userExec] + arguments,
@@ -55,7 +57,7 @@ func execInThrowAwayPIDNamespace(_ arguments: [String], as user: TestUser? = nil
         ps -o pid,comm | tail -n +2 | head -2 | tr -s ' \\n' '  '; echo
         (echo x > /proc/sys/kernel/hostname) 2>/dev/null || echo read-only
         (echo x > /sys/kernel/uevent_helper) 2>/dev/null || echo read-only
-        probe mknod /disk | tr '\\n' ' '; echo
+        probe mknod /node | tr '\\n' ' '; echo
         echo pty > /dev/null && test -c /dev/pts/ptmx && echo ptmx
         """
     let result = try execInThrowAwayPIDNamespace(["--isolate", "--root", probeRoot, "--", "sh", "-c", script])
@@ -65,7 +67,7 @@ func execInThrowAwayPIDNamespace(_ arguments: [String], as user: TestUser? = nil
          1 plash-exec 2 sh 
         read-only
         read-only
-        ok EACCES 
+        EPERM ENOENT 
         ptmx
 
         """, "\(result)")
@@ -78,10 +80,10 @@ func execInThrowAwayPIDNamespace(_ arguments: [String], as user: TestUser? = nil
         probe as 100 /bin/sh -c 'id -u; touch /tmp/own && stat -c %u /tmp/own'
         """
     let result = try execInThrowAwayPIDNamespace(["--isolate", "--root", probeRoot, "--", "sh", "-c", script])
-    // CHOWN DAC_OVERRIDE FOWNER FSETID KILL SETGID SETUID SETPCAP NET_BIND_SERVICE
-    // SYS_CHROOT MKNOD AUDIT_WRITE SETFCAP: 0xa80405fb.
+    // CHOWN DAC_OVERRIDE FOWNER KILL SETGID SETUID SETPCAP NET_BIND_SERVICE SYS_CHROOT
+    // AUDIT_WRITE: 0x200405eb.
     #expect(result.stdout == """
-        CapInh: 0000000000000000 CapEff: 00000000a80405fb CapBnd: 00000000a80405fb CapAmb: 0000000000000000 
+        CapInh: 0000000000000000 CapEff: 00000000200405eb CapBnd: 00000000200405eb CapAmb: 0000000000000000 
         100:101
         100
         100
@@ -100,4 +102,78 @@ func execInThrowAwayPIDNamespace(_ arguments: [String], as user: TestUser? = nil
     #expect(lines.count == 11, "\(result)")
     for line in lines.prefix(9) { #expect(!line.contains("ok") && !line.contains("ENOENT"), "\(line)") }
     #expect(lines.suffix(2) == ["1000", "1000"], "\(result)")
+}
+
+// What a container of --isolate writes where the host sees it (a --bind, the --persist
+// directory) carries no privilege out to whoever finds it there: no device node, no
+// set-id bit, no file capability. As root, whose container has no user namespace, and
+// as an ordinary user.
+
+let isolatedCallers = ["root", "user with subordinate ids"]
+
+/// `plash-exec --isolate` with a new host directory bound at /out and a new --persist
+/// directory, as `name`, running SCRIPT in the probe root.
+func isolatedWithHostDirectories(_ name: String, _ script: String, options: [String] = [])
+    throws -> (result: Finished, out: String, persist: String) {
+    let user = try caller(name)
+    let out = user.map { makeDirectory("out", ownedBy: $0) } ?? makeDirectory("out")
+    let persist = (user.map { makeDirectory("persist", ownedBy: $0) } ?? makeDirectory("persist")) + "/upper"
+    let arguments = ["--isolate", "--bind", out + ":/out", "--persist", persist] + options
+        + ["--root", try user == nil ? probeRoot : subRoot, "--", "sh", "-c", script]
+    return (try execInThrowAwayPIDNamespace(arguments, as: user), out, persist)
+}
+
+/// The host's view: every device node, set-id file or file with capabilities below `dir`.
+func privilegedFiles(_ dir: String) throws -> String {
+    try shell("find '\(dir)' \\( -type b -o -type c -o -perm /6000 \\) -print; getcap -r '\(dir)'").stdout
+}
+
+@Test(arguments: isolatedCallers)
+func anIsolatedContainerMakesNoDeviceNodeInABindInItsPersistedRootOrInDev(_ name: String) throws {
+    let (result, out, persist) = try isolatedWithHostDirectories(name, "for n in /out/n /n /dev/n; do probe mknod $n; done")
+    #expect(result.stdout == String(repeating: "EPERM\nENOENT\n", count: 3), "\(result)")
+    #expect(try privilegedFiles(out) + privilegedFiles(persist) == "")
+}
+
+@Test func withMknodAddedBackTheNodesOfAnIsolatedContainerStillDoNotOpen() throws {
+    // Each place has its own guard: the root, /dev and the bind are nodev.
+    let (result, _, _) = try isolatedWithHostDirectories("root", "for n in /out/n /n /dev/n; do probe mknod $n; done",
+                                                         options: ["--cap-add", "mknod"])
+    #expect(result.stdout == String(repeating: "ok\nEACCES\n", count: 3), "\(result)")
+}
+
+@Test(arguments: isolatedCallers)
+func anIsolatedContainerSetsNoSetIDBitInABindOrItsPersistedRoot(_ name: String) throws {
+    let (result, out, persist) = try isolatedWithHostDirectories(name, "probe setid /out; mkdir /p && probe setid /p")
+    let refused = "open EPERM\nchmod EPERM\nfchmod EPERM\nfchmodat2 EPERM\nmknod EPERM\nopenat2 ENOSYS\n"
+    #expect(result.stdout == refused + refused, "\(result)")
+    #expect(try privilegedFiles(out) + privilegedFiles(persist) == "")
+}
+
+@Test func withoutIsolateTheSameProbeLeavesSetIDFilesOnTheHost() throws {
+    // Proves the probe above: each way it tries makes a set-id file.
+    let out = makeDirectory("out")
+    let result = try exec(["--bind", out + ":/out", "--root", probeRoot, "--", "probe", "setid", "/out"])
+    #expect(result.stdout == "open ok\nchmod ok\nfchmod ok\nfchmodat2 ok\nmknod ok\nopenat2 ok\n", "\(result)")
+    #expect(try privilegedFiles(out).split(separator: "\n").count == 4)
+}
+
+@Test(arguments: isolatedCallers)
+func anIsolatedContainerGivesNoFileACapability(_ name: String) throws {
+    let (result, out, _) = try isolatedWithHostDirectories(name, "touch /out/f && probe setcap /out/f")
+    #expect(result.stdout == "EPERM\n", "\(result)")
+    #expect(try privilegedFiles(out) == "")
+    let unconfined = try exec(["--bind", out + ":/out", "--root", probeRoot, "--", "probe", "setcap", "/out/f"])
+    #expect(try unconfined.stdout == "ok\n" && privilegedFiles(out).contains("cap_setuid"), "\(unconfined)")
+}
+
+@Test func aWriteOfAnIsolatedRootIntoASetuidFileOfABindClearsItsSetuidBit() throws {
+    let out = makeDirectory("out")
+    let file = out + "/tool"
+    FileManager.default.createFile(atPath: file, contents: Data("#!/bin/sh\n".utf8))
+    chmod(file, 0o4755)
+    let result = try execInThrowAwayPIDNamespace(["--isolate", "--bind", out + ":/out", "--root", probeRoot, "--",
+                                                  "sh", "-c", "echo 'exec sh' >> /out/tool"])
+    #expect(result.status == 0, "\(result)")
+    #expect(try privilegedFiles(out) == "")
 }

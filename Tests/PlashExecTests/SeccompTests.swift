@@ -242,3 +242,20 @@ func theStockContainersProfileRunsProgramsAndRefusesWhatItSays() throws {
     #expect(foreign.stderr == "plash-exec: compiled seccomp profile \(bpf): owned by uid 65534, not by this user or root\n",
             "\(foreign)")
 }
+
+@Test func theDefaultFilterRefusesIoUring() throws {
+    // io_uring opens files with a mode and talks to the network past the filter.
+    #expect(try withSeccomp("default", "probe uring").stdout == "EPERM\n")
+    #expect(try exec(["--root", probeRoot, "--", "probe", "uring"]).stdout == "ok\n")
+}
+
+@Test func isolateKeepsItsOwnRulesUnderAProfileThatAllowsEverything() throws {
+    let store = makeDirectory("store")
+    let profile = try writeProfile(#"{"defaultAction": "SCMP_ACT_ALLOW"}"#)
+    let dir = makeDirectory("out")
+    let result = try execInThrowAwayPIDNamespace(["--isolate", "--seccomp", profile, "--bind", dir + ":/out",
+                                                  "--root", probeRoot, "--", "sh", "-c", "probe uring; probe setid /out"],
+                                                 environment: ["PLASH_DATA": store])
+    #expect(result.stdout == "EPERM\nopen EPERM\nchmod EPERM\nfchmod EPERM\nfchmodat2 EPERM\nmknod EPERM\nopenat2 ENOSYS\n",
+            "\(result)")
+}

@@ -12,7 +12,12 @@
 //   probe ptrace PID     attach to PID (and detach)
 //   probe keyctl         join a new session keyring
 //   probe mount          mount a tmpfs on /mnt
-//   probe mknod PATH     make the block device 8:0 (a host's first disk) at PATH, then open it
+//   probe mknod PATH     make the character device 1:3 (null: harmless if it opens) at PATH,
+//                        then open it
+//   probe setid DIR      make set-id files in DIR each way a mode is set, one line per way:
+//                        open, chmod, fchmod (setgid), fchmodat2, mknod, openat2
+//   probe setcap PATH    give the file PATH the capability CAP_SETUID (security.capability)
+//   probe uring          io_uring_setup
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -30,7 +35,11 @@
 #include <linux/keyctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
 #include <unistd.h>
+#include <linux/capability.h>
+#include <linux/io_uring.h>
+#include <linux/openat2.h>
 
 #ifndef SYS_clone3
 #define SYS_clone3 435
@@ -135,11 +144,39 @@ int main(int argc, char **argv) {
         return 0;
     }
     if (argc > 2 && strcmp(argv[1], "mknod") == 0) {
-        printf("%s\n", result(mknod(argv[2], S_IFBLK | 0600, makedev(8, 0))));
+        printf("%s\n", result(mknod(argv[2], S_IFCHR | 0600, makedev(1, 3))));
         printf("%s\n", result(open(argv[2], O_RDONLY)));
         return 0;
     }
+    if (argc > 2 && strcmp(argv[1], "setid") == 0) {
+        char a[4096], b[4096], c[4096], d[4096];
+        snprintf(a, sizeof a, "%s/open", argv[2]);
+        snprintf(b, sizeof b, "%s/chmod", argv[2]);
+        snprintf(c, sizeof c, "%s/mknod", argv[2]);
+        snprintf(d, sizeof d, "%s/openat2", argv[2]);
+        printf("open %s\n", result(open(a, O_CREAT | O_WRONLY, 04755)));
+        int fd = open(b, O_CREAT | O_WRONLY, 0755);
+        printf("chmod %s\n", result(chmod(b, 04755)));
+        printf("fchmod %s\n", result(fchmod(fd, 02755)));
+        printf("fchmodat2 %s\n", result(syscall(452, AT_FDCWD, b, 04755, 0)));
+        printf("mknod %s\n", result(mknod(c, S_IFREG | 04755, 0)));
+        struct open_how how = {.flags = O_CREAT | O_WRONLY, .mode = 04755};
+        printf("openat2 %s\n", result(syscall(SYS_openat2, AT_FDCWD, d, &how, sizeof how)));
+        return 0;
+    }
+    if (argc > 2 && strcmp(argv[1], "setcap") == 0) {
+        struct vfs_cap_data cap = {.magic_etc = VFS_CAP_REVISION_2 | VFS_CAP_FLAGS_EFFECTIVE};
+        cap.data[0].permitted = 1u << CAP_SETUID;
+        printf("%s\n", result(setxattr(argv[2], "security.capability", &cap, sizeof cap, 0)));
+        return 0;
+    }
+    if (argc > 1 && strcmp(argv[1], "uring") == 0) {
+        struct io_uring_params params;
+        memset(&params, 0, sizeof params);
+        printf("%s\n", result(syscall(SYS_io_uring_setup, 1, &params)));
+        return 0;
+    }
     fprintf(stderr, "usage: probe tiocsti|tioclinux|clone|clone3|pid|fork N|ids|as UID CMD...|read PATH"
-                    "|setns PATH|ptrace PID|keyctl|mount|mknod PATH\n");
+                    "|setns PATH|ptrace PID|keyctl|mount|mknod PATH|setid DIR|setcap PATH|uring\n");
     return 2;
 }

@@ -40,8 +40,9 @@ int plash_mount_scratch(void);
 // read-only.
 int plash_mount_set_readonly(int fd, int recursive);
 
-// mount_setattr(2): device nodes on the mount at `fd` (not below it) do not open.
-int plash_mount_set_nodev(int fd);
+// mount_setattr(2): device nodes on the mount at `fd` (and, if `recursive`, every mount
+// below it) do not open, and set-id bits and file capabilities there give nothing.
+int plash_mount_set_nodev_nosuid(int fd, int recursive);
 
 // Keep only the capabilities whose bits are set in `keep`: drop the others from the
 // bounding set, then clear the ambient set, the inheritable set, and the others from
