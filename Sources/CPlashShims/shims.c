@@ -64,6 +64,13 @@ int plash_mount_scratch(void) {
     return mnt;
 }
 
+int plash_mount_set_unbindable(int fd) {
+    struct mount_attr attr;
+    memset(&attr, 0, sizeof attr);
+    attr.propagation = MS_UNBINDABLE;
+    return (int)syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH, &attr, sizeof attr);
+}
+
 int plash_mount_set_readonly(int fd, int recursive) {
     struct mount_attr attr;
     memset(&attr, 0, sizeof attr);

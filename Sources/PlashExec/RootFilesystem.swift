@@ -53,6 +53,10 @@ func mountKernelOverlay(_ layers: Layers, _ lowers: [Int32], upper persistent: (
         let (upper, work) = persistent.map { ("\($0.0)", "\($0.1)") } ?? ("\(scratch)/upper", "\(scratch)/work")
         let mountPoint = procPath(scratch) + "/root"
         try mountOverlay(layers.label, on: mountPoint, lowers: lowers, upper: upper, work: work, userxattr: !asRoot)
+        // A recursive bind of the old root (--bind /:/host, /proc/self/root) copies what
+        // is mounted on it: not this tmpfs with the container in it. (Only now: overlayfs
+        // takes a private clone of its upper layer's mount, which an unbindable one refuses.)
+        try check(plash_mount_set_unbindable(scratch), "make unbindable", "scratch tmpfs")
         return RootMount(fd: try openDirectory(mountPoint, what: "overlay"), path: layers.directories[0], scratch: scratch)
     } catch {
         // Off the old root again before a fallback to FUSE: see pivotRoot.

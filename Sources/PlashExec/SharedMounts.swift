@@ -72,17 +72,13 @@ public func mountShared(_ mounts: [Bind], sources: [Int32?], into root: RootMoun
         if mount.newTmpfs {
             let target = try openOrCreate(mount.destination, in: root.fd, directory: true)
             defer { close(target) }
+            try refuseRoot(target, root: root, mount)
             try check(Glibc.mount("tmpfs", procPath(target), "tmpfs", UInt(MS_NOSUID | MS_NODEV), "mode=1777"),
                       "mount tmpfs on", mount.destination)
             continue
         }
         guard let source else { continue }    // --bind-try of a missing source
         defer { close(source) }
-        // pivot_root makes the overlay the root, not what is stacked on it: a bind on
-        // `/` would be silently ignored.
-        if mount.destination.split(separator: "/").allSatisfy({ $0 == "." }) {
-            throw PlashError.failure("bind \(mount.source) on \(mount.destination): the root is the image (use --root \(mount.source))")
-        }
         // The kernel's name of the open source is already without symlinks, `.` and
         // `..`: one readlink instead of realpath's one per component.
         let sourcePath = readLink(procPath(source)).flatMap { $0.hasPrefix("/") ? $0 : nil } ?? mount.source
@@ -97,6 +93,7 @@ public func mountShared(_ mounts: [Bind], sources: [Int32?], into root: RootMoun
         let directory = (info.st_mode & S_IFMT) == S_IFDIR
         let target = try openOrCreate(mount.destination, in: root.fd, directory: directory)
         defer { close(target) }
+        try refuseRoot(target, root: root, mount)
         try bind(procPath(source), named: mount.source, onto: target, path: mount.destination)
         if mount.readOnly || mount.noDevices && directory {
             // The bind covers `target`; only a fresh lookup reaches the new mount.
@@ -113,6 +110,17 @@ public func mountShared(_ mounts: [Bind], sources: [Int32?], into root: RootMoun
         }
     }
     for path in hidden { try hideStore(at: path, in: root) }
+}
+
+/// pivot_root makes the overlay the root, not what is stacked on it: a mount on `/`
+/// (or `/..`, `/etc/..`, a symlink to `/`) would be silently ignored.
+func refuseRoot(_ target: Int32, root: RootMount, _ mount: Bind) throws {
+    var targetInfo = stat(), rootInfo = stat()
+    try check(fstat(target, &targetInfo), "open mount point", mount.destination)
+    try check(fstat(root.fd, &rootInfo), "open mount point", "/")
+    guard targetInfo.st_dev == rootInfo.st_dev && targetInfo.st_ino == rootInfo.st_ino else { return }
+    if mount.newTmpfs { throw PlashError.usage("--tmpfs \(mount.destination): the root is the image") }
+    throw PlashError.failure("bind \(mount.source) on \(mount.destination): the root is the image (use --root \(mount.source))")
 }
 
 /// The store, where a shared directory contains it, is covered by an empty read-only

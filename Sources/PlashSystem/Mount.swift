@@ -63,11 +63,18 @@ public func makeReadOnly(_ mount: Int32, path: String) throws {
 /// so no directory for it is needed inside the image (see pivot_root(2), NOTES). A
 /// `scratch` mount stacked on the old root's `/` comes along on top of it and would be
 /// all that a detach of "." takes, leaving the host's root reachable as `/..`: it is
-/// detached first, through its handle.
+/// detached first, through its handle, named in the host's /proc, opened before
+/// pivot_root (the container's own /proc may be anything a --bind put there).
 public func pivotRoot(to newRoot: Int32, path: String, scratch: Int32? = nil) throws {
+    let proc = try check(open("/proc", plash_O_PATH | O_DIRECTORY | O_CLOEXEC), "open", "/proc")
+    defer { close(proc) }
     try check(fchdir(newRoot), "chdir", path)
     try check(plash_pivot_root(".", "."), "pivot_root to", path)
-    if let scratch { try check(umount2(procPath(scratch), Int32(MNT_DETACH)), "detach scratch tmpfs", "") }
+    if let scratch {
+        try check(fchdir(proc), "chdir", "/proc")
+        try check(umount2("self/fd/\(scratch)", Int32(MNT_DETACH)), "detach scratch tmpfs", "")
+        try check(fchdir(newRoot), "chdir", path)
+    }
     try check(umount2(".", Int32(MNT_DETACH)), "detach old root", "")
     try check(chdir("/"), "chdir", "/")
 }

@@ -240,12 +240,42 @@ func parent(of pid: pid_t) -> String? {
 
 @Test func aBindOntoTheRootIsRefusedNotIgnored() throws {
     let dir = makeDirectory("bind-root")
-    for destination in ["/", "//", "/."] {
-        let result = try inBusybox("true", options: ["--bind", "\(dir):\(destination)"])
+    // `..` and a symlink lead there too; each is the root once opened.
+    let image = makeDirectory("link-to-root")
+    try FileManager.default.createDirectory(atPath: image + "/bin", withIntermediateDirectories: true)
+    try copyExecutable("/bin/busybox", to: image + "/bin/sh")
+    try FileManager.default.createDirectory(atPath: image + "/etc", withIntermediateDirectories: true)
+    try FileManager.default.createSymbolicLink(atPath: image + "/up", withDestinationPath: "/etc/..")
+    for destination in ["/", "//", "/.", "/..", "/etc/..", "/up"] {
+        let result = try exec(["--bind", "\(dir):\(destination)", "--root", image, "--", "sh", "-c", "true"])
         #expect(result.status == 125, "\(destination): \(result)")
         #expect(result.stderr == "plash-exec: bind \(dir) on \(destination): the root is the image (use --root \(dir))\n",
                 "\(destination): \(result)")
     }
+}
+
+@Test func aTmpfsOntoTheRootIsRefusedNotIgnored() throws {
+    for destination in ["/..", "/etc/.."] {
+        let result = try inBusybox("true", options: ["--tmpfs", destination])
+        #expect(result.status == 125 && result.stderr.split(separator: "\n").count == 1, "\(destination): \(result)")
+    }
+}
+
+@Test(arguments: ["/", "/proc/self/root"])
+func aBindOfTheHostsRootShowsTheHostsFiles(_ source: String) throws {
+    let marker = makeDirectory("marker") + "/file"
+    try "host\n".write(toFile: marker, atomically: false, encoding: .utf8)
+    for mode in [[], ["--isolate"]] {
+        let result = try inBusybox("cat /host\(marker)", options: mode + ["--bind", source + ":/host"])
+        #expect(result.stdout == "host\n", "\(mode): \(result)")
+    }
+}
+
+@Test func aBindOverProcIsTheContainersProc() throws {
+    let dir = makeDirectory("proc")
+    FileManager.default.createFile(atPath: dir + "/mine", contents: nil)
+    let result = try inBusybox("ls /proc", options: ["--bind", dir + ":/proc"])
+    #expect(result.stdout == "mine\n" && result.status == 0, "\(result)")
 }
 
 @Test func aSymlinkInTheImageCannotLeadAMountOutOfIt() throws {

@@ -36,6 +36,10 @@ int plash_open_in_mount(int root, const char *path, int flags);
 // the mount namespace. Returns the handle or -1.
 int plash_mount_scratch(void);
 
+// mount_setattr(2): the mount at `fd` is left out of every bind (a recursive bind of
+// what it is mounted on skips it and what is mounted below it).
+int plash_mount_set_unbindable(int fd);
+
 // mount_setattr(2): make the mount at `fd` (and, if `recursive`, every mount below it)
 // read-only.
 int plash_mount_set_readonly(int fd, int recursive);
