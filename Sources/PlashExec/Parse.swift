@@ -100,8 +100,8 @@ public let execOptions: [ExecOption] = [
         plan.readOnlyRoot = true
     },
     ExecOption("--hostname", "NAME", "Isolation", ["own UTS namespace with this hostname"]) {
-        guard !$1.isEmpty && $1.utf8.count <= 64 else {
-            throw PlashError.usage("--hostname \($1): must be 1 to 64 characters")
+        guard isHostname($1) else {
+            throw PlashError.usage("--hostname \($1): use 1 to 64 letters, digits, '-', '_' and '.', starting with a letter or digit")
         }
         $0.hostname = $1
     },
@@ -135,7 +135,7 @@ public let execOptions: [ExecOption] = [
     ExecOption("--cgroup", "NAME", limitsGroup, ["run in plash/NAME, created or reused; what an earlier",
                                                  "instance left running there is killed first"]) {
         guard isCgroupName($1) else {
-            throw PlashError.usage("--cgroup \($1): use letters, digits, '.', '_' and '-'")
+            throw PlashError.usage("--cgroup \($1): use letters, digits, '.', '_' and '-', starting with a letter or digit and not only digits (plash kill NAME must tell it from a PID)")
         }
         $0.cgroup = $1
     },
@@ -148,7 +148,7 @@ public let execOptions: [ExecOption] = [
     },
     ExecOption("--cpus", "FRACTION", limitsGroup, ["CPU time, in cores (0.5 = half a core)",
                                                    "(limits without --cgroup use plash/pid-PID)"]) {
-        guard let cpus = Double($1), cpus >= 0.01, cpus <= 4096 else {
+        guard isDecimal($1), let cpus = Double($1), cpus >= 0.01, cpus <= 4096 else {
             throw PlashError.usage("--cpus \($1): expected a number of cores such as 0.5 or 2")
         }
         $0.limits.cpus = cpus
@@ -259,9 +259,32 @@ func parseBind(_ spec: String, option: String) throws -> Bind {
     return Bind(source, destination, readOnly: option == "--ro-bind")
 }
 
+/// A name `plash kill NAME` can give back: not an option (`-x`, `--`), not a PID or an
+/// image id (`0`), not `.` or `..`.
 func isCgroupName(_ name: String) -> Bool {
-    !name.isEmpty && name != "." && name != ".." && name.utf8.count <= 200
-        && name.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) }
+    guard let first = name.utf8.first, isASCIIAlphanumeric(first), name.utf8.count <= 200 else { return false }
+    return !name.utf8.allSatisfy { $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }
+        && name.utf8.allSatisfy { isASCIIAlphanumeric($0) || "._-".utf8.contains($0) }
+}
+
+/// A hostname as sethostname(2) takes it and tools print it: no newline, no `/`, no
+/// space, not an option.
+func isHostname(_ name: String) -> Bool {
+    guard let first = name.utf8.first, isASCIIAlphanumeric(first), name.utf8.count <= 64 else { return false }
+    return name.utf8.allSatisfy { isASCIIAlphanumeric($0) || "._-".utf8.contains($0) }
+}
+
+/// Digits with at most one `.` among them: what Double() would also read as hex
+/// (`0x1`), in exponents (`1e1`) or as `inf` is refused.
+func isDecimal(_ text: String) -> Bool {
+    let parts = text.split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false)
+    return parts.allSatisfy { $0.utf8.allSatisfy { $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") } }
+        && parts.contains { !$0.isEmpty } && parts.count <= 2
+}
+
+func isASCIIAlphanumeric(_ byte: UInt8) -> Bool {
+    (byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9")) || (byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z"))
+        || (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z"))
 }
 
 /// The smallest --memory: below it not even a shell starts, and the kernel kills the

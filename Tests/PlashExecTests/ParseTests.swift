@@ -138,3 +138,29 @@ func sampleValue(_ option: ExecOption) -> [String] {
     #expect(try plan(["--memory", "1048576", "--root", "/r"]).limits.memory == 1 << 20)
     #expect(try plan(["--memory", "1M", "--root", "/r"]).limits.memory == 1 << 20)
 }
+
+@Test func aCgroupNameThatPlashKillCouldNotNameIsRefused() throws {
+    // An option to kill (`-x`, `--`) or a PID or an image id to it (`0`, `123`).
+    for name in ["-x", "--", "0", "123", ".", "..", "_a", "a/b", "a\nb", ""] {
+        #expect(throws: PlashError.self, "\(name.debugDescription)") { try parse(["--cgroup", name, "--root", "/r"]) }
+    }
+    for name in ["web", "0a", "web-1.2_x", "A"] { #expect(try plan(["--cgroup", name, "--root", "/r"]).cgroup == name) }
+}
+
+@Test func aHostnameWithANewlineASlashOrASpaceIsRefused() throws {
+    for name in ["a\nb", "a/b", "a b", "-h", ".a", "", String(repeating: "a", count: 65)] {
+        #expect(throws: PlashError.self, "\(name.debugDescription)") { try parse(["--hostname", name, "--root", "/r"]) }
+    }
+    for name in ["box", "web-1.example.org", "a_b", String(repeating: "a", count: 64)] {
+        #expect(try plan(["--hostname", name, "--root", "/r"]).hostname == name)
+    }
+}
+
+@Test func cpusTakesOnlyADecimalNumber() throws {
+    for cpus in ["0x1", "1e1", "inf", "nan", "+1", "-1", ".", "1.2.3", " 1", ""] {
+        #expect(throws: PlashError.self, "\(cpus)") { try parse(["--cpus", cpus, "--root", "/r"]) }
+    }
+    for (text, cpus) in [("0.5", 0.5), ("2", 2.0), (".25", 0.25), ("1.", 1.0)] {
+        #expect(try plan(["--cpus", text, "--root", "/r"]).limits.cpus == cpus)
+    }
+}
