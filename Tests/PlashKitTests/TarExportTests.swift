@@ -207,3 +207,22 @@ extension TarTests {
         #expect(try shell("diff -r --no-dereference '\(store.data)/layer/0/\(id)/_data' '\(gnu)'").status == 0)
     }
 }
+
+extension TarTests {
+    /// An ordinary user's overlay (userxattr) reads `user.overlay.*` as its own: a layer
+    /// carrying them would make a directory opaque or redirect it in every image above.
+    @Test func anImportedLayerKeepsUserXattrsButNotOverlaysOwn() throws {
+        let store = TestStore()
+        let archive = try craft("""
+            for name, kind in [('d', tarfile.DIRTYPE), ('f', tarfile.REGTYPE)]:
+                info = tarfile.TarInfo(name); info.type = kind
+                info.pax_headers = {'SCHILY.xattr.user.overlay.opaque': 'y', 'SCHILY.xattr.user.overlay.redirect': '/etc',
+                                    'SCHILY.xattr.user.comment': 'kept'}
+                out.addfile(info, io.BytesIO(b''))
+            """)
+        let id = try store.id(["import-tar", archive])
+        let tree = try treeOf(store.data + "/layer/0/\(id)/_data")
+        #expect(tree.components(separatedBy: "[('user.comment', b'kept')]").count == 3, "\(tree)")
+        #expect(!tree.contains("overlay"), "\(tree)")
+    }
+}

@@ -213,14 +213,17 @@ public struct TarExtractor {
     }
 
     /// Owner, then mode (a chown clears setuid bits), then xattrs (a chown clears
-    /// security.capability too).
+    /// security.capability too). Not `user.overlay.*`: an ordinary user's overlay
+    /// (userxattr) reads those as its own (opaque directories, redirects, metacopy),
+    /// so a layer that carried them would steer the overlay of every image above it.
     mutating func setAttributes(of fd: Int32, _ entry: TarEntry) throws {
         if fchown(fd, entry.uid, entry.gid) == -1 {
             guard errno == EINVAL else { throw PlashError.system("chown") }
             unmappedOwners += 1
         }
         try check(fchmod(fd, entry.mode), "chmod")
-        for xattr in entry.xattrs where xattr.name == "security.capability" || xattr.name.hasPrefix("user.") {
+        for xattr in entry.xattrs where xattr.name == "security.capability"
+            || xattr.name.hasPrefix("user.") && !xattr.name.hasPrefix("user.overlay.") {
             if fsetxattr(fd, xattr.name, xattr.value, xattr.value.count, 0) == -1 {
                 throw PlashError.system("set xattr \(xattr.name)")
             }
