@@ -22,7 +22,9 @@ public func runContainer(_ plan: ExecPlan, program: String) -> Never {
         let hostHas = { (path: String) in access(path, F_OK) == 0 }
         let shared = plan.isolate ? isolatedMounts(plan, hostHas: hostHas)
             : sharedMounts(plan, home: environment("HOME"), callerDirectory: callerDirectory, hostHas: hostHas)
-        persistent = try plan.persist.map { try PersistentUpper.open($0, store: storePath) }
+        persistent = try plan.persist.map {
+            try PersistentUpper.open($0, store: storePath, mustBeRootsAlone: plan.isolate && asRoot)
+        }
 
         try enterCgroup(plan, store: store)
         try enterNamespaces(plan, asRoot: asRoot)

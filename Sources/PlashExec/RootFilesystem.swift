@@ -135,8 +135,13 @@ public struct PersistentUpper {
 
     /// Checks DIR before it writes anything; creates DIR and its work directory when
     /// missing, then takes the lock. `store` is the store's canonical path, when it exists.
-    public static func open(_ dir: String, store: String?) throws -> PersistentUpper {
+    /// `mustBeRootsAlone`: see rootsAlone.
+    public static func open(_ dir: String, store: String?, mustBeRootsAlone: Bool = false) throws -> PersistentUpper {
         let path = try persistPath(dir)
+        if mustBeRootsAlone && !rootsAlone(path) {
+            throw PlashError.failure("--persist \(path): other users can reach it, and with --isolate what the image holds lands there")
+                .advising("keep it below a directory of root's that only root may enter (chmod 700), as the store is")
+        }
         // The upper layer is the container's root: in the store it would change an image's
         // files, around the store reach them all. Only a build's own staging, below tmp/,
         // is persisted there (plash build).
@@ -188,6 +193,21 @@ public struct PersistentUpper {
     public func discard() {
         if lock >= 0 { close(lock) }
         for dir in created.reversed() { removeCreated(dir) }
+    }
+}
+
+/// Whether some directory above `path` is root's and closed to everyone else, as the
+/// store is. A root container of --isolate cannot set set-id bits or make device nodes,
+/// but the image's own, copied up into the upper layer when touched, land in the
+/// --persist directory: a setuid shell or a node of the host's disk of a hostile image
+/// must not be there for any user of the host to run or open.
+func rootsAlone(_ path: String) -> Bool {
+    var ancestor = splitLast(path).0
+    while true {
+        var info = stat()
+        if stat(ancestor, &info) == 0 && info.st_uid == 0 && info.st_mode & 0o011 == 0 { return true }
+        if ancestor == "/" { return false }
+        ancestor = splitLast(ancestor).0
     }
 }
 

@@ -117,10 +117,18 @@ func isolatedWithHostDirectories(_ name: String, _ script: String, options: [Str
     throws -> (result: Finished, out: String, persist: String) {
     let user = try caller(name)
     let out = user.map { makeDirectory("out", ownedBy: $0) } ?? makeDirectory("out")
-    let persist = (user.map { makeDirectory("persist", ownedBy: $0) } ?? makeDirectory("persist")) + "/upper"
+    // Root's below a directory only root may enter (rootsAlone).
+    let persist = (user.map { makeDirectory("persist", ownedBy: $0) } ?? privateDirectory("persist")) + "/upper"
     let arguments = ["--isolate", "--bind", out + ":/out", "--persist", persist] + options
         + ["--root", try user == nil ? probeRoot : subRoot, "--", "sh", "-c", script]
     return (try execInThrowAwayPIDNamespace(arguments, as: user), out, persist)
+}
+
+/// A new directory of root's, mode 700.
+func privateDirectory(_ name: String) -> String {
+    let dir = makeDirectory(name)
+    chmod(dir, 0o700)
+    return dir
 }
 
 /// The host's view: every device node, set-id file or file with capabilities below `dir`.
@@ -176,4 +184,21 @@ func anIsolatedContainerGivesNoFileACapability(_ name: String) throws {
                                                   "sh", "-c", "echo 'exec sh' >> /out/tool"])
     #expect(result.status == 0, "\(result)")
     #expect(try privilegedFiles(out) == "")
+}
+
+@Test func anIsolatedRootContainersPersistDirectoryMustBeOutOfOtherUsersReach() throws {
+    // The image's own set-id programs and device nodes are copied up into it when
+    // touched: here a node of /dev/null, made open to all, lands in DIR.
+    let image = makeDirectory("image")
+    try shell("cp -a '\(try probeRoot)/.' '\(image)' && mknod -m 666 '\(image)/node' c 1 3")
+    let script = "chmod 666 /node; touch /node && echo touched"
+    let open = makeDirectory("open") + "/upper"
+    let refused = try execInThrowAwayPIDNamespace(["--isolate", "--persist", open, "--root", image, "--", "sh", "-c", script])
+    #expect(refused.status == 125 && refused.stderr.split(separator: "\n").count == 1, "\(refused)")
+    #expect(!FileManager.default.fileExists(atPath: open))
+    let closed = privateDirectory("closed") + "/upper"
+    let result = try execInThrowAwayPIDNamespace(["--isolate", "--persist", closed, "--root", image, "--", "sh", "-c", script])
+    #expect(result.stdout == "touched\n", "\(result)")
+    var info = stat()
+    #expect(lstat(closed + "/node", &info) == 0 && info.st_mode & S_IFMT == S_IFCHR, "copied up")
 }
