@@ -25,7 +25,7 @@ struct plash_decoder {
     const char *error;
     int eof;                  // the input is at its end
     int between_members;      // gzip and bzip2: a member ended, another may follow
-    unsigned long long input_size;
+    _Atomic unsigned long long input_size;   // read by the caller while the thread decodes
     const unsigned char *next;   // undecoded input in `in`
     size_t avail;
     z_stream gzip;

@@ -60,9 +60,11 @@ func downloadAndImport(_ url: String, key: String, refresh: Bool, sha256: () thr
         defer { close(fd) }
         let progress = DownloadProgress()
         var first = DownloadStart(directory: staging.path)
+        var room = DiskRoom(directory: staging.path)
         var hash = SHA256()
         try httpGet(url, progress: { first.total = $1; progress.update($0, $1) }) { piece in
             try first.check(piece)
+            try room.take(piece.count)
             hash.update(piece)
             try writeAll(fd, Array(piece), path: archive)
         }
@@ -113,6 +115,31 @@ struct DownloadStart {
     }
 }
 
+/// A download to disk stops while the store's file system still has min(1 GiB, 5 %) of
+/// its size free: an answer without end (or without an announced length) fails with one
+/// line before the disk is full, for plash and for everything else on it.
+struct DiskRoom {
+    let directory: String
+    private var unchecked = 0
+
+    init(directory: String) { self.directory = directory }
+
+    /// `count` more bytes are about to be written; checked each MiB.
+    mutating func take(_ count: Int) throws {
+        unchecked += count
+        guard unchecked >= 1 << 20 else { return }
+        unchecked = 0
+        var info = statvfs()
+        guard statvfs(directory, &info) == 0 else { return }
+        let free = Int64(info.f_bavail) * Int64(info.f_frsize)
+        let reserve = min(1 << 30, Int64(info.f_blocks) * Int64(info.f_frsize) / 20)
+        if free < reserve {
+            throw PlashError.failure("the store's file system has \(byteCount(free)) free, less than the \(byteCount(reserve)) "
+                                     + "a download leaves it")
+        }
+    }
+}
+
 /// Whether a 512-byte block is a tar header: its checksum field (octal) is the sum of
 /// its bytes with that field as spaces, unsigned (POSIX) or signed (some old tars).
 func tarChecksumMatches(_ block: [UInt8]) -> Bool {
@@ -134,9 +161,13 @@ func extractArchive(_ fd: Int32, into staging: Staging, log: (String) -> Void) t
     try check(mkdir(staging.data, 0o755), "create", staging.data)
     let root = try check(open(staging.data, O_RDONLY | O_DIRECTORY | O_CLOEXEC), "open", staging.data)
     defer { close(root) }
-    var reader = TarReader(try ArchiveInput(fd: fd))
+    let input = try ArchiveInput(fd: fd)
+    var reader = TarReader(input)
     var extractor = TarExtractor(root: root)
     try extractor.extractAll(&reader)
+    // A compressed stream's end (gzip's length and CRC, xz's index, bzip2's and zstd's
+    // end marks) lies past the tar's: read to it, so that a cut stream fails.
+    if input.format != "plain" { try input.drain() }
     log("\(reader.entries) entries")
     if extractor.skippedDevices > 0 {
         log("skipped \(extractor.skippedDevices) device nodes: only root may create them")

@@ -61,11 +61,20 @@ public final class ArchiveInput {
     public private(set) var offset = 0
     /// When set, the SHA-256 of every decoded byte handed out: an OCI layer's diff_id.
     public var digest: SHA256? = nil
+    /// Decoded bytes so far, and how many times the compressed input read they may be.
+    private var decoded = 0
+    private let maximumExpansion: Int
 
     public init(fd: Int32) throws {
         guard let decoder = plash_decoder_new(fd) else { throw PlashError.system("read") }
         self.decoder = decoder
+        maximumExpansion = String(cString: plash_decoder_format(decoder)) == "plain" ? 0 : ArchiveInput.maximumExpansion
     }
+
+    /// Compressed data may decode to at most this many times its size, past the first
+    /// 256 MiB: $PLASH_MAX_EXPANSION, else 100 (root filesystems expand 3 to 5 times; 1 MiB
+    /// of gzip'd zeros, 1,000 times: a small download must not fill the disk). 0: no bound.
+    static var maximumExpansion: Int { environment("PLASH_MAX_EXPANSION").flatMap { Int($0) }.map { max($0, 0) } ?? 100 }
 
     deinit {
         plash_decoder_free(decoder)
@@ -85,6 +94,12 @@ public final class ArchiveInput {
             throw PlashError.system("read")
         }
         if count == 0 { atEnd = true; return false }
+        decoded += count
+        if maximumExpansion > 0, decoded > 256 << 20,
+           decoded / maximumExpansion > Int(plash_decoder_input_size(decoder)) {
+            throw PlashError.failure("the \(format) data expands more than \(maximumExpansion) times")
+                .advising("PLASH_MAX_EXPANSION=N raises the limit")
+        }
         start = 0
         end = count
         return true
