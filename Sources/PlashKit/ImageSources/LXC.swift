@@ -30,7 +30,12 @@ public func importLXC(_ reference: String, refresh: Bool = false, store: Store, 
     do {
         let indexURL = server + "/meta/1.0/index-system"
         let index: String
-        do { index = String(decoding: try httpGet(indexURL), as: UTF8.self) } catch let error as PlashError { throw error.context(indexURL) }
+        // images.linuxcontainers.org's is about 200 KiB.
+        do {
+            index = String(decoding: try httpGet(indexURL, limit: 16 << 20), as: UTF8.self)
+        } catch let error as PlashError {
+            throw error.context(indexURL)
+        }
         let image = try pickLXCImage(index, name: name, release: release, architecture: lxcArchitecture(), server: server)
         let directory = server + (image.path.hasPrefix("/") ? "" : "/") + image.path + (image.path.hasSuffix("/") ? "" : "/")
         let url = directory + "rootfs.tar.xz"
@@ -72,13 +77,10 @@ var lxcUncheckedServer: String? {
 /// $PLASH_LXC_UNCHECKED names the server: then nil.
 func rootfsChecksum(_ directory: String, server: String) throws -> String? {
     let url = directory + "SHA256SUMS"
-    var bytes: [UInt8] = []
+    var body = BoundedBody(nil, limit: 1 << 20)
     let answer: HTTPAnswer
     do {
-        answer = try httpRequest(url) { piece in
-            bytes += piece
-            if bytes.count > 1 << 20 { throw PlashError.failure("larger than 1 MiB") }
-        }
+        answer = try httpRequest(url) { try body.append($0) }
     } catch let error as PlashError {
         throw error.context("SHA256SUMS")
     }
@@ -88,7 +90,7 @@ func rootfsChecksum(_ directory: String, server: String) throws -> String? {
             .advising("a server without one is trusted only when PLASH_LXC_UNCHECKED=\(server)")
     }
     guard (200..<300).contains(answer.status) else { throw PlashError.failure("SHA256SUMS: HTTP \(answer.status) \(answer.reason)") }
-    for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") {
+    for line in String(decoding: body.bytes, as: UTF8.self).split(separator: "\n") {
         let hex = line.prefix { !$0.isWhitespace }.lowercased()
         let name = line.dropFirst(hex.count).drop { $0 == " " || $0 == "\t" }
         if isHexDigest(hex), trimmed(name.hasPrefix("*") ? name.dropFirst() : name) == "rootfs.tar.xz" { return hex }
@@ -118,8 +120,8 @@ func pickLXCImage(_ index: String, name: String, release: String?, architecture:
     }.filter { $0.architecture == architecture && $0.variant == "default" }
     let named = ours.filter { $0.distro == name }
     guard !named.isEmpty else {
-        let names = Set(ours.map(\.distro)).sorted().joined(separator: ", ")
-        throw PlashError.failure("\(server) has no image \(name) for \(architecture) (it has: \(names.isEmpty ? "none" : names))")
+        let names = Set(ours.map(\.distro)).sorted()
+        throw PlashError.failure("\(server) has no image \(name) for \(architecture) (it has: \(listed(names)))")
     }
     let chosen: String
     if let release {
@@ -131,9 +133,17 @@ func pickLXCImage(_ index: String, name: String, release: String?, architecture:
     guard let image = named.filter({ $0.release == chosen }).max(by: { $0.date < $1.date }) else {
         var releases: [String] = []
         for image in named where !releases.contains(image.release) { releases.append(image.release) }
-        throw PlashError.failure("\(server) has no release \(chosen) of \(name) (it has: \(releases.joined(separator: ", ")))")
+        throw PlashError.failure("\(server) has no release \(chosen) of \(name) (it has: \(listed(releases)))")
     }
     return image
+}
+
+/// Names for a one-line message: the first 20, and how many more (a server may list
+/// thousands).
+func listed(_ names: [String]) -> String {
+    if names.isEmpty { return "none" }
+    let shown = names.prefix(20).joined(separator: ", ")
+    return names.count > 20 ? shown + " and \(names.count - 20) more" : shown
 }
 
 /// 3.9 < 3.23: numeric parts compared as numbers.

@@ -63,11 +63,11 @@ public struct RegistryReference: Equatable, Sendable {
     /// docker.io's API lives on registry-1.docker.io.
     var host: String { registry == "docker.io" ? "registry-1.docker.io" : registry }
 
-    /// Plain HTTP for registries on this machine, as docker does; HTTPS elsewhere.
+    /// Plain HTTP for registries on this machine's loopback (its addresses, not names
+    /// that look like them), as docker does; HTTPS elsewhere.
     var base: String {
         let name = host.hasPrefix("[") ? String(host.prefix { $0 != "]" }.dropFirst()) : String(host.prefix { $0 != ":" })
-        let local = name == "localhost" || name == "::1" || name.hasPrefix("127.")
-        return (local ? "http://" : "https://") + host + "/v2/" + repository
+        return (isLoopback(name) ? "http://" : "https://") + host + "/v2/" + repository
     }
 }
 
@@ -125,7 +125,8 @@ public func importDocker(_ text: String, refresh: Bool = false, store: Store, in
             BlobSources(store).remember(blobs, on: reference.registry, repository: reference.repository)
             return hit
         }
-        let config = try decode(OCIConfig.RootFSOnly.self, try session.smallBlob(manifest.config.digest), manifest.config.digest)
+        let config = try decode(OCIConfig.RootFSOnly.self, try session.smallBlob(manifest.config.digest, size: manifest.config.size),
+                                manifest.config.digest)
         guard config.rootfs.diff_ids.count == manifest.layers.count else {
             throw PlashError.failure("the config names \(config.rootfs.diff_ids.count) layers, the manifest \(manifest.layers.count)")
         }
@@ -136,7 +137,7 @@ public func importDocker(_ text: String, refresh: Bool = false, store: Store, in
         let present = layerKeys(layers).lastIndex { store.cached($0) != nil }
         for (index, layer) in layers.enumerated() where index > (present ?? -1) {
             log("--> download layer \(index + 1)/\(layers.count) \(layer.digest!)")
-            log(try session.download(layer.digest!, to: staging.data + "/" + layer.path))
+            log(try session.download(layer.digest!, size: manifest.layers[index].size, to: staging.data + "/" + layer.path))
             log("--:")
         }
         // Each download was checked against its digest as it arrived: not read twice.
@@ -145,7 +146,8 @@ public func importDocker(_ text: String, refresh: Bool = false, store: Store, in
         let image = try importLayers(downloaded, layout: layout, linkBlobs: true, store: store, inUserNamespace: inUserNamespace,
                                      script: "import-docker \(reference.registry)/\(reference.repository)", fetch: { index in
             log("--> download layer \(index + 1)/\(layers.count) \(layers[index].digest!)")
-            log(try session.download(layers[index].digest!, to: staging.data + "/" + layers[index].path))
+            log(try session.download(layers[index].digest!, size: manifest.layers[index].size,
+                                     to: staging.data + "/" + layers[index].path))
             log("--:")
         }, log: log)
         try store.remember(manifestKey, image)
@@ -174,11 +176,9 @@ final class RegistrySession {
 
     /// The manifest and its type, checked against `digest` when one is known.
     func manifest(_ name: String, digest: String?) throws -> ([UInt8], String) {
-        var bytes: [UInt8] = []
-        let answer = try request("/manifests/" + name, accept: manifestTypes, body: { piece in
-            bytes += piece
-            if bytes.count > 4 << 20 { throw PlashError.failure("manifest \(name): larger than 4 MiB") }
-        })
+        var body = BoundedBody("manifest \(name)", limit: 4 << 20)   // as containers/image and containerd
+        let answer = try request("/manifests/" + name, accept: manifestTypes, body: { try body.append($0) })
+        let bytes = body.bytes
         if let digest { try checkDigest(bytes, digest, "manifest \(name)") }
         let type = answer.fields["content-type"].map { String($0.prefix { $0 != ";" }) } ?? ""
         // A registry may send JSON with a generic type: the manifest's own field tells.
@@ -188,29 +188,37 @@ final class RegistrySession {
         return (bytes, type)
     }
 
-    /// A blob of JSON (the config), checked against its digest.
-    func smallBlob(_ digest: String) throws -> [UInt8] {
+    /// A blob of JSON (the config) of the `size` its descriptor announces, checked
+    /// against its digest.
+    func smallBlob(_ digest: String, size: Int) throws -> [UInt8] {
         _ = try blobPath(digest)
-        var bytes: [UInt8] = []
+        var body = BoundedBody("blob \(digest)", limit: 64 << 20)
+        var sized = SizedBlob(digest: digest, size: size)
         try request("/blobs/" + digest, accept: nil, body: { piece in
-            bytes += piece
-            if bytes.count > 64 << 20 { throw PlashError.failure("blob \(digest): larger than 64 MiB: not JSON") }
+            try sized.count(piece)
+            try body.append(piece)
         })
-        try checkDigest(bytes, digest, "blob \(digest)")
-        return bytes
+        try sized.finish()
+        try checkDigest(body.bytes, digest, "blob \(digest)")
+        return body.bytes
     }
 
-    /// A layer into `path`, checked against its digest as it arrives; the line that
-    /// says how much came how fast.
-    func download(_ digest: String, to path: String) throws -> String {
+    /// A layer of the `size` its descriptor announces into `path`, checked against its
+    /// size and digest as it arrives; the line that says how much came how fast.
+    func download(_ digest: String, size: Int, to path: String) throws -> String {
         let fd = try check(open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600), "create", path)
         defer { close(fd) }
         var hash = SHA256()
+        var sized = SizedBlob(digest: digest, size: size)
+        var room = DiskRoom(directory: path)
         let progress = DownloadProgress()
         try request("/blobs/" + digest, accept: nil, progress: progress.update, body: { piece in
+            try sized.count(piece)
+            try room.take(piece.count)
             hash.update(piece)
             try writeAll(fd, Array(piece), path: path)
         })
+        try sized.finish()
         let done = progress.finish()
         let actual = "sha256:" + hash.hexDigest()
         if actual != digest { throw PlashError.failure("blob \(digest): its digest is \(actual)") }
@@ -226,9 +234,12 @@ final class RegistrySession {
     func request(_ path: String, method: String = "GET", accept: [String]?, headers extra: [String] = [],
                  upload: (fd: Int32, offset: Int64, size: Int64)? = nil, allowing: [Int] = [], what: String? = nil,
                  timeout: Int = httpTimeout, progress: ((Int64, Int64?) -> Void)? = nil,
-                 body: (UnsafeRawBufferPointer) throws -> Void = { _ in }) throws -> HTTPAnswer {
+                 body: ((UnsafeRawBufferPointer) throws -> Void)? = nil) throws -> HTTPAnswer {
         let url = path.hasPrefix("http://") || path.hasPrefix("https://") ? path : reference.base + path
         let own = try origin(url) == origin(reference.base)
+        // An answer nobody reads (an upload's) is read and dropped, but not without end.
+        var ignored = BoundedBody(what ?? url, limit: 1 << 20)
+        let body = body ?? { try ignored.append($0) }
         for attempt in 0..<2 {
             var headers = (accept.map { ["Accept: " + $0.joined(separator: ", ")] } ?? []) + extra
             if let authorization, own { headers.append("Authorization: " + authorization) }
@@ -274,18 +285,43 @@ final class RegistrySession {
             query.append("scope=" + percentEncoded(scope))
         }
         let url = realm + (realm.contains("?") ? "&" : "?") + query.joined(separator: "&")
-        var bytes: [UInt8] = []
-        // A token is a few KiB: an endless answer must not fill the memory.
-        let answer = try httpRequest(url, headers: credentials.map { ["Authorization: Basic " + $0] } ?? []) { piece in
-            bytes += piece
-            if bytes.count > 1 << 20 { throw PlashError.failure("token \(realm): larger than 1 MiB") }
+        // The realm is the registry's to name, and may be anywhere: the credentials go
+        // there only where they may go at all.
+        let address = try WebAddress(url)
+        if credentials != nil, !mayCarryCredentials(address, proxy: try proxyAddress(for: address)) {
+            throw PlashError.failure("token \(realm): credentials go over https only, or over http to this machine")
         }
+        // A token is a few KiB: an endless answer must not fill the memory.
+        var body = BoundedBody("token \(realm)", limit: 1 << 20)
+        let answer = try httpRequest(url, headers: credentials.map { ["Authorization: Basic " + $0] } ?? []) { try body.append($0) }
         guard (200..<300).contains(answer.status) else {
             throw PlashError.failure("token \(realm): HTTP \(answer.status) \(answer.reason)")
         }
-        let token = try decode(TokenAnswer.self, bytes, "token \(realm)")
+        let token = try decode(TokenAnswer.self, body.bytes, "token \(realm)")
         guard let value = token.token ?? token.access_token else { throw PlashError.failure("token \(realm): no token in the answer") }
         authorization = "Bearer " + value
+    }
+}
+
+/// A blob's bytes counted against the size its descriptor announces, as they arrive: a
+/// server that sends more is stopped there, not when the disk is full.
+struct SizedBlob {
+    let digest: String
+    let size: Int
+    private var received = 0
+
+    init(digest: String, size: Int) {
+        self.digest = digest
+        self.size = size
+    }
+
+    mutating func count(_ piece: UnsafeRawBufferPointer) throws {
+        received += piece.count
+        if received > size { throw PlashError.failure("blob \(digest): more than the \(size) bytes its descriptor announces") }
+    }
+
+    func finish() throws {
+        if received != size { throw PlashError.failure("blob \(digest): \(received) bytes, not the \(size) its descriptor announces") }
     }
 }
 

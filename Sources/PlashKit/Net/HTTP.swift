@@ -106,8 +106,9 @@ public struct HTTPAnswer: Sendable {
 /// `offset`, read afresh for each redirect) `url` with extra header lines (`Name: value`), following
 /// up to 10 redirects; a 2xx body goes to `body`, any other status is returned with its body
 /// unread, for the caller to tell (a registry's 401 asks for credentials). An
-/// Authorization header goes only to the host it was meant for, never to where a
-/// redirect points (a registry sends blobs to storage elsewhere).
+/// Authorization header goes only to the scheme, host and port it was meant for, never to
+/// where a redirect points (a registry sends blobs to storage elsewhere), and never over
+/// plain http but to this machine (`mayCarryCredentials`).
 public func httpRequest(_ url: String, method: String = "GET", headers: [String] = [],
                         upload: (fd: Int32, offset: Int64, size: Int64)? = nil, timeout: Int = httpTimeout,
                         progress: ((Int64, Int64?) -> Void)? = nil,
@@ -116,13 +117,16 @@ public func httpRequest(_ url: String, method: String = "GET", headers: [String]
     // which build steps would inherit through exec) turns it into EPIPE.
     signal(SIGPIPE, { _ in })
     var address = try WebAddress(url)
-    let origin = address.authority
+    let origin = address.scheme + "://" + address.authority
     for _ in 0..<10 {
         let proxy = try proxyAddress(for: address)
         let connection = try HTTPConnection(address, through: proxy, timeout: timeout)
         defer { connection.close() }
         let target = proxy != nil && address.scheme == "http" ? address.description : address.target
-        let extra = headers.filter { address.authority == origin || !$0.lowercased().hasPrefix("authorization:") }
+        let extra = headers.filter {
+            !$0.lowercased().hasPrefix("authorization:")
+                || address.scheme + "://" + address.authority == origin && mayCarryCredentials(address, proxy: proxy)
+        }
         let accept = headers.contains { $0.lowercased().hasPrefix("accept:") } ? "" : "Accept: */*\r\n"
         let length = upload.map { "Content-Length: \($0.size)\r\n" } ?? (["POST", "PUT"].contains(method) ? "Content-Length: 0\r\n" : "")
         try connection.send("\(method) \(target) HTTP/1.1\r\nHost: \(address.authority)\r\nUser-Agent: plash\r\n" + accept + length
@@ -154,15 +158,72 @@ public func httpRequest(_ url: String, method: String = "GET", headers: [String]
     throw PlashError.failure("more than 10 redirects")
 }
 
-/// The whole body of `url`.
-public func httpGet(_ url: String, timeout: Int = httpTimeout) throws -> [UInt8] {
-    var data: [UInt8] = []
-    try httpGet(url, timeout: timeout) { data += $0 }
-    return data
+/// The whole body of `url`, at most `limit` bytes (see BoundedBody); `what` names it
+/// in the error.
+public func httpGet(_ url: String, limit: Int, what: String? = nil) throws -> [UInt8] {
+    var body = BoundedBody(what, limit: limit)
+    try httpGet(url) { try body.append($0) }
+    return body.bytes
+}
+
+/// An answer read into memory (a manifest, a config, a token, an index, a checksum list,
+/// a Plashfile): at most `limit` bytes, or what $PLASH_HTTP_MAX_MEMORY says, so that an
+/// endless or oversized answer fails at the limit instead of filling the memory. The
+/// one place that collects a body in memory.
+public struct BoundedBody {
+    public private(set) var bytes: [UInt8] = []
+    let what: String?
+    let limit: Int
+
+    public init(_ what: String?, limit: Int) {
+        self.what = what
+        self.limit = environment("PLASH_HTTP_MAX_MEMORY").flatMap { Int($0) }.map { max($0, 0) } ?? limit
+    }
+
+    public mutating func append(_ piece: UnsafeRawBufferPointer) throws {
+        guard bytes.count + piece.count <= limit else {
+            throw PlashError.failure((what.map { $0 + ": " } ?? "") + "larger than \(byteCount(Int64(limit)))")
+                .advising("PLASH_HTTP_MAX_MEMORY=BYTES raises the limit")
+        }
+        bytes += piece
+    }
 }
 
 /// Seconds without progress before a download fails: $PLASH_HTTP_TIMEOUT, else 60.
 public var httpTimeout: Int { environment("PLASH_HTTP_TIMEOUT").flatMap { Int($0) }.map { max($0, 1) } ?? 60 }
+
+/// The slowest transfer allowed, in bytes a second over each `httpTimeout` seconds:
+/// $PLASH_HTTP_MIN_RATE, else 1024; 0 allows any. A server that trickles a byte now and
+/// then never leaves a read waiting `httpTimeout` seconds, and would hold plash for ever.
+var httpMinimumRate: Int { environment("PLASH_HTTP_MIN_RATE").flatMap { Int($0) }.map { max($0, 0) } ?? 1024 }
+
+/// The most bytes of a response's head (status line, header fields, and any 1xx answers
+/// and chunked trailers with it): $PLASH_HTTP_MAX_HEAD, else 256 KiB; and at most
+/// `maximumHeaderFields` fields. (curl allows 300 KiB, Go 10 MiB; real heads are a few KiB.)
+var httpHeadLimit: Int { environment("PLASH_HTTP_MAX_HEAD").flatMap { Int($0) }.map { max($0, 1024) } ?? 256 << 10 }
+let maximumHeaderFields = 1000
+
+/// Whether `host` (a URL's, IPv6 without brackets) is this machine's loopback: the name
+/// `localhost`, an address in 127.0.0.0/8, or ::1 (also as ::ffff:127.x.y.z). Addresses
+/// as inet_pton reads them, whole: `127.evil.example` is a name anyone may own.
+public func isLoopback(_ host: String) -> Bool {
+    let name = host.lowercased()
+    if name == "localhost" || name == "localhost." { return true }
+    var v4 = in_addr()
+    if inet_pton(AF_INET, name, &v4) == 1 { return UInt32(bigEndian: v4.s_addr) >> 24 == 127 }
+    var v6 = in6_addr()
+    guard inet_pton(AF_INET6, name, &v6) == 1 else { return false }
+    let bytes = withUnsafeBytes(of: &v6) { Array($0) }
+    if bytes == [UInt8](repeating: 0, count: 15) + [1] { return true }
+    return bytes[..<12].elementsEqual([UInt8](repeating: 0, count: 10) + [0xff, 0xff]) && bytes[12] == 127
+}
+
+/// Whether credentials (an Authorization header) may go to `address`: over https, or
+/// over plain http only straight to this machine's loopback. Through a proxy, plain http
+/// would hand them to the proxy and the network on its way.
+public func mayCarryCredentials(_ address: WebAddress, proxy: WebAddress?) -> Bool {
+    address.scheme == "https" || (proxy == nil && isLoopback(address.host))
+}
 
 /// The proxy that HTTP_PROXY or HTTPS_PROXY (either case) names for `address`, unless
 /// NO_PROXY lists its host: `*`, or names matched as a domain suffix (`example.com`
@@ -200,6 +261,15 @@ final class HTTPConnection {
     private var buffer = [UInt8](repeating: 0, count: 65536)
     private var start = 0, end = 0
     private let peer: String
+    /// The bytes received since `windowStart`: each `timeout` seconds must bring
+    /// `httpMinimumRate` a second (see fill).
+    private var windowStart = monotonicSeconds()
+    private var windowBytes = 0
+    private let minimumRate = httpMinimumRate
+    /// What is left of the head's bytes and fields (the head of a CONNECT answer and of
+    /// the response, 1xx answers and chunked trailers).
+    private var headBytesLeft = httpHeadLimit
+    private var headFieldsLeft = maximumHeaderFields
 
     init(_ address: WebAddress, through proxy: WebAddress?, timeout: Int) throws {
         let hop = proxy ?? address
@@ -290,13 +360,32 @@ final class HTTPConnection {
                 }
                 return Glibc.read(fd, raw.baseAddress, raw.count)
             }
-            if n > 0 { end = n; return true }
+            if n > 0 {
+                end = n
+                try countReceived(n)
+                return true
+            }
             end = 0
             if n == 0 && (tls == nil || SSL_get_error(tls, 0) == SSL_ERROR_ZERO_RETURN) { return false }
             if tls == nil && errno == EINTR { continue }
             if let tls, SSL_get_error(tls, Int32(n)) == SSL_ERROR_SYSCALL, errno == 0 { return false }
             throw transferError(n, "receive from")
         }
+    }
+
+    /// Each read waits at most `timeout` seconds (SO_RCVTIMEO); over each `timeout`
+    /// seconds, at least `minimumRate` bytes a second must come, or the transfer fails
+    /// (within twice `timeout`), as curl's --speed-limit does.
+    private func countReceived(_ count: Int) throws {
+        windowBytes += count
+        let now = monotonicSeconds()
+        guard now - windowStart >= Double(timeout) else { return }
+        if windowBytes < minimumRate * timeout {
+            throw PlashError.failure("\(peer): \(windowBytes) bytes in \(Int(now - windowStart)) s, slower than "
+                                     + "\(byteCount(Int64(minimumRate)))/s").advising("PLASH_HTTP_MIN_RATE=BYTES lowers the limit")
+        }
+        windowStart = now
+        windowBytes = 0
     }
 
     private func transferError(_ result: Int, _ step: String) -> PlashError {
@@ -308,32 +397,55 @@ final class HTTPConnection {
         return PlashError.system("\(step)", peer, errno: code)
     }
 
-    /// A line without its CRLF (or LF), nil at the end of the stream.
-    private func readLine() throws -> String? {
+    /// A line without its CRLF (or LF), nil at the end of the stream. A line of the head
+    /// (`head`) counts against the head's limits.
+    private func readLine(head: Bool = false) throws -> String? {
         var line: [UInt8] = []
+        var taken = 0
+        defer { if head { headBytesLeft -= taken } }
         while try fill() {
-            if let newline = buffer[start..<end].firstIndex(of: UInt8(ascii: "\n")) {
-                line += buffer[start..<newline]
+            let newline = buffer[start..<end].firstIndex(of: UInt8(ascii: "\n"))
+            let piece = buffer[start..<(newline ?? end)]
+            taken += piece.count + (newline == nil ? 0 : 1)
+            if head && taken > headBytesLeft {
+                throw PlashError.failure("\(peer): a response head larger than \(byteCount(Int64(httpHeadLimit)))")
+                    .advising("PLASH_HTTP_MAX_HEAD=BYTES raises the limit")
+            }
+            line += piece
+            if let newline {
                 start = newline + 1
                 if line.last == UInt8(ascii: "\r") { line.removeLast() }
                 return String(decoding: line, as: UTF8.self)
             }
-            line += buffer[start..<end]
             start = end
             guard line.count < 65536 else { throw PlashError.failure("\(peer): a response line longer than 64 KiB") }
         }
         return line.isEmpty ? nil : String(decoding: line, as: UTF8.self)
     }
 
+    /// A header field's line of the head or of a chunked body's trailers: counted.
+    private func readFieldLine() throws -> String? {
+        guard let line = try readLine(head: true), !line.isEmpty else { return nil }
+        headFieldsLeft -= 1
+        guard headFieldsLeft >= 0 else {
+            throw PlashError.failure("\(peer): a response head of more than \(maximumHeaderFields) header fields")
+        }
+        return line
+    }
+
     func readHead() throws -> ResponseHead {
+        // The rate is measured from here: sending an upload, or a server thinking about
+        // its answer for less than `timeout` seconds, is no slow transfer.
+        windowStart = monotonicSeconds()
+        windowBytes = 0
         while true {
-            guard let statusLine = try readLine() else { throw PlashError.failure("\(peer): closed without a response") }
+            guard let statusLine = try readLine(head: true) else { throw PlashError.failure("\(peer): closed without a response") }
             let words = statusLine.split(separator: " ", maxSplits: 2)
             guard words.count >= 2, words[0].hasPrefix("HTTP/1."), let status = Int(words[1]) else {
                 throw PlashError.failure("\(peer): not an HTTP response: \(statusLine.prefix(80))")
             }
             var fields: [String: String] = [:]
-            while let line = try readLine(), !line.isEmpty {
+            while let line = try readFieldLine() {
                 guard let colon = line.firstIndex(of: ":") else { continue }
                 fields[line[..<colon].lowercased()] = trimmed(line[line.index(after: colon)...])
             }
@@ -372,7 +484,7 @@ final class HTTPConnection {
                 }
                 guard try readLine() == "" else { throw PlashError.failure("\(peer): a chunk longer than its size") }
             }
-            while let trailer = try readLine(), !trailer.isEmpty {}
+            while try readFieldLine() != nil {}
             return
         }
         if let text = head.fields["content-length"] {
