@@ -70,14 +70,21 @@ let compatibilityMacros: [Macro] = [
     Macro(names: ["--#"], arguments: .some("TEXT"), help: "a comment: ignored, with its words") { _, _ in },
     Macro(names: ["--from-github"], arguments: .oneOrMore("USER/REPO [FILE]"),
           help: "start from the image that FILE (default plashfile) of a GitHub repository builds") { parser, args in
-        let text = try fetchGitHubFile(args, macro: "--from-github")
-        var inner = MacroParser(plashfileWords(text), readStdin: parser.readStdin)
+        // The build it names is parsed apart, but includes are counted as one: a
+        // plashfile that starts from itself is refused, not fetched for ever.
+        let url = try gitHubURL(args, macro: "--from-github")
+        try parser.enter("--from-github", url, identity: "url " + url)
+        var inner = MacroParser(plashfileWords(try fetchMacros(url, macro: "--from-github")), readStdin: parser.readStdin)
+        inner.evaluating = parser.evaluating.map { ($0.name, $0.identity, -1) }   // read until the inner parse ends
+        inner.evaluated = parser.evaluated
         let plan = try inner.parse()
+        parser.evaluated = inner.evaluated
         try setSource(.build(plan), &parser)
     },
     Macro(names: ["--eval-github"], arguments: .oneOrMore("USER/REPO [FILE]"),
           help: "read more macros from FILE (default plashfile) of a GitHub repository") { parser, args in
-        parser.insert(plashfileWords(try fetchGitHubFile(args, macro: "--eval-github")))
+        let url = try gitHubURL(args, macro: "--eval-github")
+        try parser.evaluateURL(url, macro: "--eval-github") { try fetchMacros(url, macro: "--eval-github") }
     },
     Macro(names: ["--from-url"], arguments: .one("URL"),
           help: "start from a root filesystem tar (plain, gz, xz, zstd, bz2) downloaded from URL once") { parser, args in
@@ -91,11 +98,7 @@ let compatibilityMacros: [Macro] = [
     Macro(names: ["--eval-url"], arguments: .one("URL"), help: "read more macros from a file at an http(s) URL") {
         parser, args in
         try checkURL(args[0], usage: buildUsage)
-        do {
-            parser.insert(plashfileWords(try fetchMacros(args[0])))
-        } catch let error as PlashError {
-            throw error.context("--eval-url \(args[0])")
-        }
+        try parser.evaluateURL(args[0], macro: "--eval-url") { try fetchMacros(args[0], macro: "--eval-url") }
     },
     Macro(names: ["--from-docker"], arguments: .one("REF"),
           help: "start from a registry's image ([HOST[:PORT]/]NAME[:TAG][@sha256:DIGEST], docker.io by default), pulled once") { parser, args in
@@ -159,31 +162,24 @@ public func isVariableName(_ name: String) -> Bool {
 
 /// `USER/REPO [FILE]` of raw.githubusercontent.com, or of $PLASH_GITHUB_URL (tests serve
 /// one on 127.0.0.1).
-func fetchGitHubFile(_ args: [String], macro: String) throws -> String {
+func gitHubURL(_ args: [String], macro: String) throws -> String {
     let repository = args[0]
     let parts = repository.split(separator: "/", omittingEmptySubsequences: false)
     guard args.count <= 2, parts.count == 2, parts.allSatisfy({ !$0.isEmpty && $0 != "." && $0 != ".." }) else {
         throw PlashError.usage("\(macro): expected USER/REPO [FILE]", usage: buildUsage)
     }
     let base = environment("PLASH_GITHUB_URL") ?? "https://raw.githubusercontent.com"
-    let url = base + "/" + repository + "/master/" + (args.count == 2 ? args[1] : "plashfile")
-    do {
-        return try fetchMacros(url)
-    } catch let error as PlashError {
-        throw error.context("\(macro) \(url)")
-    }
+    return base + "/" + repository + "/master/" + (args.count == 2 ? args[1] : "plashfile")
 }
 
 /// Macros fetched over HTTP, read into memory: at most 1 MiB, so that a server that
 /// sends without end fails the build instead of filling the memory.
-func fetchMacros(_ url: String) throws -> String {
-    let limit = 1 << 20
-    var data: [UInt8] = []
-    try httpGet(url) { piece in
-        guard data.count + piece.count <= limit else { throw PlashError.failure("more than \(limit) bytes: not a Plashfile") }
-        data += piece
+func fetchMacros(_ url: String, macro: String) throws -> String {
+    do {
+        return String(decoding: try httpGet(url, limit: 1 << 20), as: UTF8.self)
+    } catch let error as PlashError {
+        throw error.context("\(macro) \(url)")
     }
-    return String(decoding: data, as: UTF8.self)
 }
 
 /// What `plash eval` prints: the shell script the macros expand to, one layer after

@@ -203,11 +203,17 @@ public struct MacroParser {
     var stdinUsed = false
     /// How many words were left when the macro being expanded was taken.
     var macroStart = 0
-    /// The --eval-file files being read, outermost first. A file's words lie in front of
-    /// the `rest` words that followed them, so it is still being read while more than
-    /// `rest` words are left: words are only taken from and inserted at the front.
-    var evaluating: [(path: String, device: dev_t, inode: ino_t, rest: Int)] = []
+    /// The files (--eval-file) and URLs (--eval-url, --eval-github) being read, outermost
+    /// first, each with what it is (a file's device and inode, a URL's text). Their words
+    /// lie in front of the `rest` words that followed them, so one is still being read
+    /// while more than `rest` words are left: words are only taken from and inserted at
+    /// the front.
+    var evaluating: [(name: String, identity: String, rest: Int)] = []
     static let maximumEvalDepth = 32
+    /// Files and URLs read in all: nesting bounds the depth, this the breadth (a file
+    /// that names two others, each naming two, ... 32 deep).
+    var evaluated = 0
+    static let maximumEvaluations = 1000
 
     public init(_ words: [String], readStdin: @escaping () throws -> String = readAllStandardInput) {
         self.words = words[...]
@@ -218,25 +224,41 @@ public struct MacroParser {
         words.insert(contentsOf: more, at: words.startIndex)
     }
 
-    /// --eval-file: the file's macros go in front of the words left. A file that is
-    /// already being read (itself, or through others) would be read forever: refused.
+    /// --eval-file: the file's macros go in front of the words left.
     mutating func evaluateFile(_ path: String) throws {
-        evaluating.removeAll { $0.rest >= macroStart }
         var info = stat()
         guard stat(path, &info) == 0 else { throw PlashError.system("--eval-file", path) }
-        if let first = evaluating.firstIndex(where: { $0.device == info.st_dev && $0.inode == info.st_ino }) {
-            let cycle = (evaluating[first...].map(\.path) + [path]).joined(separator: " -> ")
-            throw PlashError.usage("--eval-file \(path): it includes itself (\(cycle))")
-        }
-        guard evaluating.count < MacroParser.maximumEvalDepth else {
-            throw PlashError.usage("--eval-file \(path): files nested more than \(MacroParser.maximumEvalDepth) deep")
-        }
+        try enter("--eval-file", path, identity: "file \(info.st_dev) \(info.st_ino)")
         let text: String
         do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
             throw PlashError.failure("--eval-file \(path): cannot read it")
         }
-        evaluating.append((path, info.st_dev, info.st_ino, words.count))
         insert(plashfileWords(text))
+    }
+
+    /// --eval-url, --eval-github: the macros at `url` go in front of the words left.
+    mutating func evaluateURL(_ url: String, macro: String, fetch: () throws -> String) throws {
+        try enter(macro, url, identity: "url " + url)
+        insert(plashfileWords(try fetch()))
+    }
+
+    /// Checks that the file or URL `name` may be read next: one already being read
+    /// (itself, or through others) would be read forever, and nesting and the count of
+    /// all read are bounded: refused with one line.
+    mutating func enter(_ macro: String, _ name: String, identity: String) throws {
+        evaluating.removeAll { $0.rest >= macroStart }
+        if let first = evaluating.firstIndex(where: { $0.identity == identity }) {
+            let cycle = (evaluating[first...].map(\.name) + [name]).joined(separator: " -> ")
+            throw PlashError.usage("\(macro) \(name): it includes itself (\(cycle))")
+        }
+        guard evaluating.count < MacroParser.maximumEvalDepth else {
+            throw PlashError.usage("\(macro) \(name): files nested more than \(MacroParser.maximumEvalDepth) deep")
+        }
+        guard evaluated < MacroParser.maximumEvaluations else {
+            throw PlashError.usage("\(macro) \(name): more than \(MacroParser.maximumEvaluations) files read in all")
+        }
+        evaluated += 1
+        evaluating.append((name, identity, words.count))
     }
 
     mutating func readStandardInput() throws -> String {
