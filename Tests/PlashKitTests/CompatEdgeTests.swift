@@ -138,7 +138,7 @@ import Testing
         let url = "http://127.0.0.1:\(server.port)/huge"
         let result = try store.plash(["build", "--from", "busybox", "--eval-url", url])
         #expect(result.status == 1, "\(result)")
-        #expect(result.stderr == "plash: --eval-url \(url): more than 1048576 bytes: not a Plashfile\n", "\(result)")
+        #expect(result.stderr == "plash: --eval-url \(url): larger than 1.0 MiB (PLASH_HTTP_MAX_MEMORY=BYTES raises the limit)\n", "\(result)")
         #expect(store.indexedIDs.isEmpty)
     }
 

@@ -66,6 +66,38 @@ import Testing
         #expect(failures.isEmpty, "\(failures.prefix(5).joined(separator: "\n"))")
     }
 
+    /// Servers that trickle, never end, announce or send too much, or send heads without
+    /// end, behind every command that downloads or uploads: each ends within 10 s (its
+    /// bound, with PLASH_HTTP_TIMEOUT=1) with one line and exit 1, and the store stays as
+    /// it was. (An endless gzip stream to disk: HostileServerTests, on a small tmpfs.)
+    @Test func hostileServersAreLeftWithOneLineWithinTheirBound() throws {
+        let store = TestStore(), pusher = TestStore()
+        _ = try store.id(["init"])
+        let id = try pusher.id(["import", "busybox"])
+        let server = try WebServer(root: makeDirectory("web"))
+        defer { server.stop() }
+        let base = "http://127.0.0.1:\(server.port)"
+        let routes = ["stall", "endless", "announce-huge", "trickle", "trickle-head", "huge-head", "many-fields",
+                      "endless-interim", "endless-trailers", "endless-gzip"]
+        let timeout = ["PLASH_HTTP_TIMEOUT": "1"]
+        let ownLines: @Sendable (String) -> Bool = { $0.hasPrefix("plash") }
+        // A registry's /v2/NAME/... is the server's /NAME.
+        var failures = runAll(routes.flatMap { route in
+            (route == "endless-gzip" ? [] : [["import-url", "\(base)/\(route)"]])
+                + [["build", "--eval-url", "\(base)/\(route)"], ["pull", "127.0.0.1:\(server.port)/\(route)/x:1"]]
+        }, store: store, environment: timeout, seconds: 10, mustFail: true, ownLines: ownLines)
+        for route in routes {
+            failures += runAll([["import-lxc", "alpine"]], store: store,
+                               environment: timeout.merging(["PLASH_LXC_SERVER": "\(base)/\(route)#"]) { $1 },
+                               seconds: 10, mustFail: true, ownLines: ownLines)
+        }
+        failures += runAll(routes.map { ["push", id, "127.0.0.1:\(server.port)/\($0)/x:1"] }, store: pusher, environment: timeout,
+                           seconds: 10, mustFail: true, ownLines: ownLines)
+        #expect(failures.isEmpty, "\(failures.prefix(5).joined(separator: "\n"))")
+        #expect(store.indexedIDs.isEmpty && store.stagingDirectories.isEmpty, "\(store.indexedIDs) \(store.stagingDirectories)")
+        #expect(pusher.indexedIDs == [Int(id)!] && pusher.stagingDirectories.isEmpty, "\(pusher.indexedIDs) \(pusher.stagingDirectories)")
+    }
+
     @Test func brokenStoreTreesFailWithOneLine() throws {
         var random = SeededRandom(seed: 17)
         var failures: [String] = []
@@ -88,11 +120,12 @@ import Testing
 
 // MARK: running
 
-/// Runs every invocation (four at a time), each under a time limit, and returns what
-/// went wrong: an end by a signal, a hang, or more than one line for which `ownLines`
-/// holds.
-func runAll(_ invocations: [[String]], store: TestStore, executable: String = plash,
-            ownLines: @escaping @Sendable (String) -> Bool) -> [String] {
+/// Runs every invocation (four at a time), each under a time limit of `seconds`, and
+/// returns what went wrong: an end by a signal, a hang, more than one line for which
+/// `ownLines` holds, or with `mustFail` an exit status of 0.
+func runAll(_ invocations: [[String]], store: TestStore, executable: String = plash, environment extra: [String: String] = [:],
+            seconds: Int = 20, mustFail: Bool = false, ownLines: @escaping @Sendable (String) -> Bool) -> [String] {
+    let environment = store.environment.merging(extra) { $1 }
     let failures = Shared([String]())
     let next = Shared(0)
     let workers = (0..<4).map { _ in
@@ -103,8 +136,8 @@ func runAll(_ invocations: [[String]], store: TestStore, executable: String = pl
                 let arguments = invocations[index]
                 let shown = ([executable] + arguments).joined(separator: " ")
                 // In a scratch directory: build steps share the working directory.
-                guard let result = try? run("/usr/bin/timeout", ["-s", "KILL", "20", executable] + arguments,
-                                            environment: store.environment, directory: store.home) else {
+                guard let result = try? run("/usr/bin/timeout", ["-s", "KILL", String(seconds), executable] + arguments,
+                                            environment: environment, directory: store.home) else {
                     failures.withValue { $0.append("\(shown): cannot start") }
                     continue
                 }
@@ -116,6 +149,9 @@ func runAll(_ invocations: [[String]], store: TestStore, executable: String = pl
                 let own = result.stderr.split(separator: "\n").map(String.init).filter(ownLines)
                 if own.count > 1 {
                     failures.withValue { $0.append("\(shown): \(own.count) lines: \(result.stderr.prefix(400))") }
+                }
+                if mustFail && result.status == 0 {
+                    failures.withValue { $0.append("\(shown): exit 0: \(result.stderr.prefix(400))") }
                 }
             }
         }

@@ -370,20 +370,30 @@ public final class Supervisord: @unchecked Sendable {
 }
 
 /// Tests/Servers/http-server.py on 127.0.0.1, on the port it picked: `root`'s files, the
-/// paths that misbehave on purpose (404, redirects, chunked, truncated, stalled; see the
-/// script) and a proxy; over TLS when given a certificate and key.
+/// paths that misbehave on purpose (404, redirects, chunked, truncated, stalled,
+/// trickling, endless heads; see the script) and a proxy; over TLS too when given a
+/// certificate and key. With `challenge`, a request without credentials gets a 401 Basic
+/// challenge; with `downgrade`, one with credentials a redirect to plain http.
 public final class WebServer: @unchecked Sendable {
     public let port: Int
     private let server: Child
+    private let logFile = makeDirectory("web-log") + "/requests.log"
 
-    public init(root: String, tls: TestCertificate? = nil) throws {
+    public init(root: String, tls: TestCertificate? = nil, challenge: Bool = false, downgrade: Bool = false) throws {
         let script = repositoryDirectory + "/Tests/Servers/http-server.py"
-        server = try Child("/usr/bin/python3", [script, root] + (tls.map { ["--tls", $0.certificate, $0.key] } ?? []))
+        server = try Child("/usr/bin/python3", [script, root, "--log", logFile] + (tls.map { ["--tls", $0.certificate, $0.key] } ?? [])
+                           + (challenge ? ["--challenge"] : []) + (downgrade ? ["--downgrade"] : []))
         guard let port = Int(server.readLine()) else {
             kill(server.pid, SIGKILL)
             throw SetupError("http-server.py did not report its port: \(server.finish().stderr)")
         }
         self.port = port
+    }
+
+    /// The requests so far, one `METHOD PATH AUTH` line each (AUTH: whether it carried
+    /// an Authorization header; a CONNECT's PATH is its host:port).
+    public var requests: [String] {
+        ((try? String(contentsOfFile: logFile, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
     }
 
     public func stop() {
