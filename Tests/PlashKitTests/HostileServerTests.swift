@@ -163,6 +163,16 @@ import Testing
         }
     }
 
+    /// A TLS handshake a byte every 0.2 s passes each read's timeout: the handshake as
+    /// a whole has one.
+    @Test func aTricklingTLSHandshakeTimesOut() throws {
+        let store = TestStore()
+        let server = try WebServer(root: makeDirectory("web"), trickleTLS: true)
+        defer { server.stop() }
+        let line = try refused(store, ["build", "--eval-url", "https://127.0.0.1:\(server.port)/x"], seconds: 10)
+        #expect(line.hasSuffix(": TLS handshake with 127.0.0.1:\(server.port): not done within 1 s, timed out"), "\(line)")
+    }
+
     /// The registry's layer is what the manifest says, but its descriptor's size is one
     /// byte short, or one over: the pull is refused either way, nothing stored; one
     /// short, the download stops as the byte after it arrives, not after the whole blob.

@@ -30,16 +30,17 @@ Options: --tls CERT KEY serves https; --log FILE writes a line `METHOD PATH AUTH
 each request (AUTH: `yes` when it carried an Authorization header, else `no`);
 --challenge answers a request without Authorization with 401 and a Basic challenge, as
 a registry does; --downgrade redirects a request with Authorization to the same host
-and port over plain http.
+and port over plain http; --trickle-tls answers a TLS handshake with the start of a
+16 KiB record, a byte every 0.2 s.
 
-Usage: http-server.py ROOT [--tls CERT KEY] [--log FILE] [--challenge] [--downgrade]
+Usage: http-server.py ROOT [--tls CERT KEY] [--log FILE] [--challenge] [--downgrade] [--trickle-tls]
 """
 import http.server, os, select, socket, ssl, sys, threading, time, zlib
 
 root = sys.argv[1]
 options = sys.argv[2:]
 tls = log = None
-challenge = downgrade = False
+challenge = downgrade = trickle_tls = False
 while options:
     option = options.pop(0)
     if option == "--tls":
@@ -50,6 +51,8 @@ while options:
         challenge = True
     elif option == "--downgrade":
         downgrade = True
+    elif option == "--trickle-tls":
+        trickle_tls = True
     else:
         sys.exit("unknown option " + option)
 hostile = ("stall", "endless", "announce-huge", "trickle", "trickle-head", "huge-head", "many-fields",
@@ -80,6 +83,13 @@ class Handler(http.server.SimpleHTTPRequestHandler):
         self.wfile.write(head.encode() + b"\r\n\r\n" + body)
         self.wfile.flush()
         self.close_connection = True
+
+    def handle(self):
+        if trickle_tls and self.connection.recv(1, socket.MSG_PEEK) == b"\x16":
+            record = iter(b"\x16\x03\x03\x40\x00" + b"\0" * 16384)
+            endlessly(lambda: (time.sleep(0.2), self.connection.sendall(bytes([next(record)]))))
+            return
+        super().handle()
 
     def do_CONNECT(self):
         if log:

@@ -373,16 +373,19 @@ public final class Supervisord: @unchecked Sendable {
 /// paths that misbehave on purpose (404, redirects, chunked, truncated, stalled,
 /// trickling, endless heads; see the script) and a proxy; over TLS too when given a
 /// certificate and key. With `challenge`, a request without credentials gets a 401 Basic
-/// challenge; with `downgrade`, one with credentials a redirect to plain http.
+/// challenge; with `downgrade`, one with credentials a redirect to plain http; with
+/// `trickleTLS`, a TLS handshake a byte every 0.2 s.
 public final class WebServer: @unchecked Sendable {
     public let port: Int
     private let server: Child
     private let logFile = makeDirectory("web-log") + "/requests.log"
 
-    public init(root: String, tls: TestCertificate? = nil, challenge: Bool = false, downgrade: Bool = false) throws {
+    public init(root: String, tls: TestCertificate? = nil, challenge: Bool = false, downgrade: Bool = false,
+                trickleTLS: Bool = false) throws {
         let script = repositoryDirectory + "/Tests/Servers/http-server.py"
         server = try Child("/usr/bin/python3", [script, root, "--log", logFile] + (tls.map { ["--tls", $0.certificate, $0.key] } ?? [])
-                           + (challenge ? ["--challenge"] : []) + (downgrade ? ["--downgrade"] : []))
+                           + (challenge ? ["--challenge"] : []) + (downgrade ? ["--downgrade"] : [])
+                           + (trickleTLS ? ["--trickle-tls"] : []))
         guard let port = Int(server.readLine()) else {
             kill(server.pid, SIGKILL)
             throw SetupError("http-server.py did not report its port: \(server.finish().stderr)")

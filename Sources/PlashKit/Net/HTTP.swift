@@ -304,13 +304,26 @@ final class HTTPConnection {
         guard plash_tls_expect_host(ssl, host) == 1, SSL_set_fd(ssl, fd) == 1 else {
             throw PlashError.failure("TLS setup for \(host): \(tlsErrorText())")
         }
-        ERR_clear_error()
-        let result = SSL_connect(ssl)
-        guard result == 1 else {
-            let verified = SSL_get_verify_result(ssl)
-            let why = verified != X509_V_OK ? "certificate verify failed: " + String(cString: X509_verify_cert_error_string(verified))
-                                            : tlsFailure(ssl, result)
-            throw PlashError.failure("TLS handshake with \(peer): \(why)")
+        // Non-blocking, so that the handshake as a whole is bounded by `timeout`: a server
+        // that trickles its certificate a byte at a time passes each read's SO_RCVTIMEO.
+        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+        defer { _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) }
+        let deadline = monotonicSeconds() + Double(timeout)
+        while true {
+            ERR_clear_error()
+            let result = SSL_connect(ssl)
+            if result == 1 { return }
+            let wanted = SSL_get_error(ssl, result)
+            guard wanted == SSL_ERROR_WANT_READ || wanted == SSL_ERROR_WANT_WRITE else {
+                let verified = SSL_get_verify_result(ssl)
+                let why = verified != X509_V_OK ? "certificate verify failed: " + String(cString: X509_verify_cert_error_string(verified))
+                                                : tlsFailure(ssl, result)
+                throw PlashError.failure("TLS handshake with \(peer): \(why)")
+            }
+            let left = deadline - monotonicSeconds()
+            guard left > 0 else { throw PlashError.failure("TLS handshake with \(peer): not done within \(timeout) s, timed out") }
+            var waiting = pollfd(fd: fd, events: Int16(wanted == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT), revents: 0)
+            if poll(&waiting, 1, Int32(left * 1000) + 1) < 0 && errno != EINTR { throw PlashError.system("poll", peer) }
         }
     }
 
