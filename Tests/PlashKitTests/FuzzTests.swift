@@ -76,6 +76,8 @@ import Testing
         let id = try pusher.id(["import", "busybox"])
         let server = try WebServer(root: makeDirectory("web"))
         defer { server.stop() }
+        let trickling = try WebServer(root: makeDirectory("web"), trickleTLS: true)
+        defer { trickling.stop() }
         let base = "http://127.0.0.1:\(server.port)"
         let routes = ["stall", "endless", "announce-huge", "trickle", "trickle-head", "huge-head", "many-fields",
                       "endless-interim", "endless-trailers", "endless-gzip"]
@@ -92,6 +94,9 @@ import Testing
                                seconds: 10, mustFail: true, ownLines: ownLines)
         }
         failures += runAll(routes.map { ["push", id, "127.0.0.1:\(server.port)/\($0)/x:1"] }, store: pusher, environment: timeout,
+                           seconds: 10, mustFail: true, ownLines: ownLines)
+        let handshake = "https://127.0.0.1:\(trickling.port)/x"
+        failures += runAll([["import-url", handshake], ["build", "--eval-url", handshake]], store: store, environment: timeout,
                            seconds: 10, mustFail: true, ownLines: ownLines)
         #expect(failures.isEmpty, "\(failures.prefix(5).joined(separator: "\n"))")
         #expect(store.indexedIDs.isEmpty && store.stagingDirectories.isEmpty, "\(store.indexedIDs) \(store.stagingDirectories)")
