@@ -158,10 +158,9 @@ public func httpRequest(_ url: String, method: String = "GET", headers: [String]
     throw PlashError.failure("more than 10 redirects")
 }
 
-/// The whole body of `url`, at most `limit` bytes (see BoundedBody); `what` names it
-/// in the error.
-public func httpGet(_ url: String, limit: Int, what: String? = nil) throws -> [UInt8] {
-    var body = BoundedBody(what, limit: limit)
+/// The whole body of `url`, at most `limit` bytes (see BoundedBody).
+public func httpGet(_ url: String, limit: Int) throws -> [UInt8] {
+    var body = BoundedBody(nil, limit: limit)
     try httpGet(url) { try body.append($0) }
     return body.bytes
 }
@@ -262,7 +261,7 @@ final class HTTPConnection {
     private var start = 0, end = 0
     private let peer: String
     /// The bytes received since `windowStart`: each `timeout` seconds must bring
-    /// `httpMinimumRate` a second (see fill).
+    /// `httpMinimumRate` a second (see countReceived).
     private var windowStart = monotonicSeconds()
     private var windowBytes = 0
     private let minimumRate = httpMinimumRate
