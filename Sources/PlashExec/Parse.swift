@@ -336,10 +336,14 @@ func capabilityBits(_ name: String, option: String) throws -> UInt64 {
     return 1 << UInt64(index)
 }
 
+/// More than execve(2) takes for the whole environment (a quarter of the 8 MiB stack):
+/// a file past it is no environment (/dev/zero) and would fill the memory.
+let environmentFileLimit = 2 << 20
+
 /// Docker's --env-file: NAME=VALUE or NAME per line, taken as it stands (no quotes, no
 /// expansion); empty lines and comments skipped.
 func environmentFile(_ path: String) throws -> [String] {
-    let text = String(decoding: try readFile(path, what: "--env-file"), as: UTF8.self)
+    let text = String(decoding: try readFile(path, what: "--env-file", limit: environmentFileLimit), as: UTF8.self)
     var entries: [String] = []
     // "\r\n" is one Character to Swift: a file from Windows splits only this way.
     let lines = text.split(omittingEmptySubsequences: false) { $0 == "\n" || $0 == "\r\n" }

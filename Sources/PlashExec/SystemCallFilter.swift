@@ -23,25 +23,29 @@ public func systemCallFilter(_ plan: ExecPlan, store: String) throws -> SystemCa
 func compiledProfile(_ path: String, store: String) throws -> [UInt8] {
     let profile = try readFile(path, what: "seccomp profile", limit: seccompProfileLimit)
     if let program = try compiledSeccompProgram(profile, store: store) { return program }
-    try runCompiler(path)
+    try runCompiler(profile, path: path)
     guard let program = try compiledSeccompProgram(profile, store: store) else {
         throw PlashError.failure("seccomp profile \(path): changed while it was compiled")
     }
     return program
 }
 
-/// Runs `plash seccomp PATH`; its one-line error becomes ours.
-func runCompiler(_ path: String) throws {
+/// Runs `plash seccomp - PATH` on the profile as read here, given as its stdin: a pipe
+/// (`--seccomp <(...)`) reads only once. Its one-line error becomes ours.
+func runCompiler(_ profile: [UInt8], path: String) throws {
     let plash = splitLast(try ownExecutable()).0 + "/plash"
+    let input = try memoryFile("seccomp profile", profile)
+    defer { close(input) }
     var errors: [Int32] = [0, 0]
     try check(pipe(&errors), "pipe", "")
     var actions = posix_spawn_file_actions_t()
     posix_spawn_file_actions_init(&actions)
     defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_adddup2(&actions, input, 0)
     posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
     posix_spawn_file_actions_adddup2(&actions, errors[1], 2)
     posix_spawn_file_actions_addclose(&actions, errors[0])
-    let words: [String] = ["plash", "seccomp", path]
+    let words: [String] = ["plash", "seccomp", "-", path]
     let argv = words.map { strdup($0) } + [nil]
     defer { argv.forEach { free($0) } }
     var pid: pid_t = 0

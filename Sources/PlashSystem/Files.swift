@@ -84,11 +84,11 @@ public func isPath(_ path: String, within directory: String) -> Bool {
 }
 
 /// The current working directory as the kernel knows it, or nil when it was deleted
-/// or cannot be named.
+/// or cannot be named (as text: a name that is not UTF-8 would name another directory).
 public func currentDirectory() -> String? {
     guard let buffer = getcwd(nil, 0) else { return nil }
     defer { free(buffer) }
-    let path = String(cString: buffer)
+    guard let path = String(validatingCString: buffer) else { return nil }
     return path.hasPrefix("/") ? path : nil
 }
 
@@ -100,6 +100,48 @@ public func writeFile(_ path: String, _ contents: String) throws {
     if written != bytes.count { throw PlashError.system("write", path) }
 }
 
+public func writeAll(_ fd: Int32, _ bytes: [UInt8], path: String) throws {
+    var offset = 0
+    while offset < bytes.count {
+        let n = bytes[offset...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        if n < 0 {
+            if errno == EINTR { continue }
+            throw PlashError.system("write", path)
+        }
+        offset += n
+    }
+}
+
+/// A file in memory holding `bytes`, to be read from its start (close-on-exec): how
+/// what is too long for an argument, or was read from a pipe that reads only once,
+/// reaches a child as its stdin or as /proc/self/fd/N.
+public func memoryFile(_ name: String, _ bytes: [UInt8]) throws -> Int32 {
+    let fd = try check(plash_memfd(name), "create memory file for", name)
+    do {
+        try writeAll(fd, bytes, path: name)
+        if lseek(fd, 0, SEEK_SET) == -1 { throw PlashError.system("seek", name) }
+    } catch {
+        close(fd)
+        throw error
+    }
+    return fd
+}
+
+/// The command line after the program's name, each argument checked to be UTF-8. A
+/// Swift string would carry any other byte as U+FFFD: a file named so would be another
+/// file (an export written beside the one named), a command another command. Refused,
+/// naming the argument, rather than changed.
+public func commandLineArguments() throws -> [String] {
+    try (1..<Int(CommandLine.argc)).map { index in
+        let pointer = CommandLine.unsafeArgv[index]!
+        guard let argument = String(validatingCString: pointer) else {
+            let shown = String(decoding: UnsafeRawBufferPointer(start: pointer, count: strlen(pointer)), as: UTF8.self)
+            throw PlashError.usage("argument \(index) (\(shown)): not UTF-8 (names and commands are taken as UTF-8 text)")
+        }
+        return argument
+    }
+}
+
 /// Writes one line to stderr, unbuffered: the process may exec or exit right after.
 public func printLine(toStandardError line: String) {
     let bytes = Array((line + "\n").utf8)
@@ -109,10 +151,52 @@ public func printLine(toStandardError line: String) {
 /// The whole contents of a file.
 /// `limit` (bytes) bounds what is read of a file that may not end: a profile or a
 /// counter that is /dev/zero, or a link to it, fails instead of filling the memory.
-public func readFile(_ path: String, what: Step, limit: Int = Int.max) throws -> [UInt8] {
-    let fd = try check(open(path, O_RDONLY | O_CLOEXEC), what, path)
+/// `regularOnly` as for openToRead.
+public func readFile(_ path: String, what: Step, limit: Int = Int.max, regularOnly: Bool = false) throws -> [UInt8] {
+    let fd = try openToRead(path, what: what, regularOnly: regularOnly)
     defer { close(fd) }
     return try readAll(fd, path: path, what: what, limit: limit)
+}
+
+/// Opens a file to read without waiting: open(2) of a FIFO waits for a writer, forever
+/// when there is none. A FIFO or a pipe then reads as usual (to its end, which comes at
+/// once when nobody writes); with `regularOnly`, anything but a regular file is refused,
+/// for the files plash keeps itself, where a FIFO or a device was planted by someone.
+/// `flags` are added to O_RDONLY (O_NOFOLLOW).
+public func openToRead(_ path: String, what: Step, flags: Int32 = 0, regularOnly: Bool = false) throws -> Int32 {
+    let fd = try check(open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | flags), what, path)
+    var info = stat()
+    if fstat(fd, &info) == -1 {
+        let code = errno
+        close(fd)
+        throw PlashError.system(what, path, errno: code)
+    }
+    let type = info.st_mode & S_IFMT
+    if regularOnly && type != S_IFREG {
+        close(fd)
+        throw PlashError.failure("\(what) \(path): not a regular file (\(fileTypeName(type)))")
+    }
+    // Reads wait for a writer's data again, as they would after a plain open.
+    if type != S_IFREG && fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) == -1 {
+        let code = errno
+        close(fd)
+        throw PlashError.system(what, path, errno: code)
+    }
+    return fd
+}
+
+/// "a FIFO", "a directory", ...: a file type (st_mode & S_IFMT) in an error line.
+public func fileTypeName(_ type: mode_t) -> String {
+    switch type {
+    case S_IFREG: return "a regular file"
+    case S_IFDIR: return "a directory"
+    case S_IFIFO: return "a FIFO"
+    case S_IFCHR: return "a character device"
+    case S_IFBLK: return "a block device"
+    case S_IFSOCK: return "a socket"
+    case S_IFLNK: return "a symlink"
+    default: return "of type \(String(type, radix: 8))"
+    }
 }
 
 /// The rest of an open file, `path` naming it in errors; `limit` as for readFile.
@@ -140,6 +224,24 @@ public func readLink(_ path: String) -> String? {
     let count = buffer.withUnsafeMutableBytes { readlink(path, $0.baseAddress!.assumingMemoryBound(to: CChar.self), $0.count - 1) }
     guard count > 0 else { return nil }
     return String(decoding: buffer[0..<count], as: UTF8.self)
+}
+
+/// The names in the open directory `fd` (without . and ..), as bytes, in byte order:
+/// names need not be UTF-8, and decoded as text two names could become one.
+public func directoryNames(_ fd: Int32, path: String) throws -> [[UInt8]] {
+    let copy = try check(dup(fd), "read directory", path)
+    guard let dir = fdopendir(copy) else {
+        let code = errno
+        close(copy)
+        throw PlashError.system("read directory", path, errno: code)
+    }
+    defer { closedir(dir) }
+    var names: [[UInt8]] = []
+    while let entry = readdir(dir) {
+        let name = withUnsafeBytes(of: entry.pointee.d_name) { Array($0.prefix { $0 != 0 }) }
+        if name != [UInt8(ascii: ".")] && name != [UInt8(ascii: "."), UInt8(ascii: ".")] { names.append(name) }
+    }
+    return names.sorted { $0.lexicographicallyPrecedes($1) }
 }
 
 /// The names in a directory (without . and ..); `directoriesOnly` keeps subdirectories.

@@ -132,10 +132,10 @@ public func compiledSeccompProgram(_ profile: [UInt8], store: String) throws -> 
     // Only a plain name in seccomp/: the symlink may not lead elsewhere.
     guard !name.contains("/") else { throw PlashError.failure("compiled seccomp profile \(index): leads out of \(directory)") }
     try checkOwnedAndPrivate(directory, what: "compiled seccomp profile")
-    let fd = try check(open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC), "compiled seccomp profile", path)
+    let fd = try openToRead(path, what: "compiled seccomp profile", flags: O_NOFOLLOW, regularOnly: true)
     defer { close(fd) }
     try checkOwnedAndPrivate(fd: fd, path: path, what: "compiled seccomp profile")
-    let program = try readFile(procPath(fd), what: "compiled seccomp profile")
+    let program = try readAll(fd, path: path, what: "compiled seccomp profile", limit: seccompProfileLimit)
     guard seccompProgramName(profile: profile, program: program) == name else {
         throw PlashError.failure("compiled seccomp profile \(path): its contents do not match its name")
             .advising("it was changed after plash compiled it; remove it and start again")

@@ -52,7 +52,10 @@ public struct StoreLayout: Sendable, Equatable {
             return "\(text): not an image id or name"
         }
         if text.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) && id(text) == nil {
-            return "\(text): not an image id (ids are written without leading zeros)"
+            if text.utf8.count > 1 && text.utf8.first == UInt8(ascii: "0") {
+                return "\(text): not an image id (ids are written without leading zeros)"
+            }
+            return "\(text): not an image id (ids have at most 18 digits)"
         }
         return nil
     }

@@ -7,8 +7,9 @@ import PlashExec
 import PlashSystem
 
 do {
-    try handOverPlashfile(Array(CommandLine.arguments.dropFirst()))
-    switch try parse(Array(CommandLine.arguments.dropFirst())) {
+    let arguments = try commandLineArguments()
+    try handOverPlashfile(arguments)
+    switch try parse(arguments) {
     case .help: print(usage)
     case .version: print("plash-exec \(plashVersionLine)")
     case .run(let plan): runContainer(plan, program: "plash-exec")

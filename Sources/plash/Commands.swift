@@ -100,8 +100,9 @@ let commands: [Command] = [
             run: runopts, options: "  -c IMAGE        the image to run\n  -d CHANGESDIR   keep the container's writes there (plash-exec --persist)\n"
                 + "  -m PATH         share the host's PATH at the same place (--bind-try); nothing else is shared",
             failureStatus: 125),
-    Command(name: "seccomp", synopsis: "PROFILE",
-            help: "Compile a Docker/OCI seccomp profile for plash-exec --seccomp; print the BPF's path.", run: seccomp),
+    Command(name: "seccomp", synopsis: "PROFILE | - [NAME]",
+            help: "Compile a Docker/OCI seccomp profile for plash-exec --seccomp; print the BPF's path.", run: seccomp,
+            options: "  - [NAME]   read the profile from stdin; NAME names it in errors"),
     Command(name: "ps", synopsis: "[--json]", help: "List the processes running in plash containers, with their image.", run: ps,
             options: "  --json   one JSON array of objects: pid, image, store, name, command"),
     Command(name: "kill", synopsis: "CGROUP|PID|IMAGE [SIGNAL]",
@@ -181,15 +182,21 @@ extension String {
 
 /// Fails with usage unless the command got between `min` and `max` arguments and no
 /// option it does not know.
-func expect(_ arguments: [String], _ command: String, min: Int, max: Int, options: [String] = []) throws {
+/// Checks a command's arguments and returns its operands: the arguments without the
+/// options, where `--` ends the options, as getopt's: what follows is an operand even
+/// when it starts with '-'.
+@discardableResult
+func expect(_ arguments: [String], _ command: String, min: Int, max: Int, options: [String] = []) throws -> [String] {
     let entry = commands.first { $0.name == command }!
     let usage = "Usage: plash \(entry.name) \(entry.synopsis)"
-    if let unknown = arguments.first(where: { $0.hasPrefix("-") && $0 != "-" && !options.contains($0) }) {
+    let end = arguments.firstIndex(of: "--") ?? arguments.endIndex
+    if let unknown = arguments[..<end].first(where: { $0.hasPrefix("-") && $0 != "-" && !options.contains($0) }) {
         throw PlashError.usage("\(command): unknown option \(unknown)", usage: usage)
     }
-    let count = arguments.filter { !options.contains($0) }.count
-    if count < min { throw PlashError.usage("\(command): missing arguments", usage: usage) }
-    if count > max { throw PlashError.usage("\(command): too many arguments", usage: usage) }
+    let operands = arguments[..<end].filter { !options.contains($0) } + arguments[end...].dropFirst()
+    if operands.count < min { throw PlashError.usage("\(command): missing arguments", usage: usage) }
+    if operands.count > max { throw PlashError.usage("\(command): too many arguments", usage: usage) }
+    return operands
 }
 
 /// The store, created if it does not exist yet.

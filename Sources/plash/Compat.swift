@@ -26,13 +26,13 @@ import PlashSystem
 }
 
 @Sendable func addLayerCommand(_ arguments: [String]) throws -> Int32 {
-    try expect(arguments, "add-layer", min: 2, max: 2)
+    let arguments = try expect(arguments, "add-layer", min: 2, max: 2)
     print(try addLayer(arguments[1], parent: arguments[0], store: try openStore()).id)
     return 0
 }
 
 @Sendable func copy(_ arguments: [String]) throws -> Int32 {
-    try expect(arguments, "copy", min: 2, max: 2)
+    let arguments = try expect(arguments, "copy", min: 2, max: 2)
     try becomeRootOfUserNamespace()   // to mount, and to copy files of subordinate ids
     let store = Store()
     try copyImage(try store.image(arguments[0]), to: arguments[1], store: store)

@@ -5,7 +5,7 @@ import PlashSystem
 /// `plash complete WHAT`: the words the shell completions (completions/) offer, one a
 /// line, taken from the same tables the commands use so they never drift apart.
 @Sendable func complete(_ arguments: [String]) throws -> Int32 {
-    try expect(arguments, "complete", min: 1, max: 2)
+    let arguments = try expect(arguments, "complete", min: 1, max: 2)
     switch arguments[0] {
     case "commands":
         commands.forEach { print($0.name) }

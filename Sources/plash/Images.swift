@@ -5,11 +5,11 @@ import PlashSystem
 import PlashKit
 
 @Sendable func remove(_ arguments: [String]) throws -> Int32 {
-    try expect(arguments, "rm", min: 1, max: Int.max, options: ["--force", "-f"])
+    let names = try expect(arguments, "rm", min: 1, max: Int.max, options: ["--force", "-f"])
     let store = Store()
     // Looked up as the user: root of the user's namespace could read a store of theirs
     // that they made unreadable.
-    let images = try arguments.filter { $0 != "--force" && $0 != "-f" }.map { try store.image($0) }
+    let images = try names.map { try store.image($0) }
     if !arguments.contains("--force") && !arguments.contains("-f") {
         try refuseImagesInUse(images, store: store, command: "rm")
     }
@@ -40,9 +40,8 @@ import PlashKit
 @Sendable func nodepath(_ arguments: [String]) throws -> Int32 {
     // The original's option: 0, the empty root, is then a node too (add-layer's parent).
     let rootOption = "--allow-root-container"
-    try expect(arguments, "nodepath", min: 1, max: 1, options: [rootOption])
+    let id = try expect(arguments, "nodepath", min: 1, max: 1, options: [rootOption])[0]
     let store = Store()
-    let id = arguments.first { $0 != rootOption }!
     if id == "0" && arguments.contains(rootOption) && store.exists {
         print(store.rootNode)
         return 0
@@ -52,28 +51,27 @@ import PlashKit
 }
 
 @Sendable func parent(_ arguments: [String]) throws -> Int32 {
-    try expect(arguments, "parent", min: 1, max: 1)
+    let arguments = try expect(arguments, "parent", min: 1, max: 1)
     let store = Store()
     print(store.parent(of: try store.image(arguments[0])))
     return 0
 }
 
 @Sendable func map(_ arguments: [String]) throws -> Int32 {
-    try expect(arguments, "map", min: 1, max: 2, options: ["-d"])
+    let names = try expect(arguments, "map", min: 1, max: 2, options: ["-d"])
     let store = try openStore()
     if arguments.contains("-d") {
-        let names = arguments.filter { $0 != "-d" }
         guard names.count == 1 else { throw PlashError.usage("map -d: give one NAME", usage: "Usage: plash map -d NAME") }
         try store.unmap(names[0])
-    } else if arguments.count == 2 && arguments[1].isEmpty {
-        try store.unmap(arguments[0], missingIsFine: true)   // the original's `map NAME ''`
-    } else if arguments.count == 1 {
+    } else if names.count == 2 && names[1].isEmpty {
+        try store.unmap(names[0], missingIsFine: true)   // the original's `map NAME ''`
+    } else if names.count == 1 {
         // As the original: a name that names nothing (never given, removed, its image
         // gone) prints nothing, so `test -z "$(plash map NAME)"` asks whether it is set.
-        try store.checkName(arguments[0])
-        if let image = store.lookup(arguments[0]) { print(image.id) }
+        try store.checkName(names[0])
+        if let image = store.lookup(names[0]) { print(image.id) }
     } else {
-        try store.map(arguments[0], to: try store.image(arguments[1]))
+        try store.map(names[0], to: try store.image(names[1]))
     }
     return 0
 }
@@ -84,14 +82,14 @@ import PlashKit
         throw PlashError.usage("mount: the original's CHANGESDIR is not offered, a mount is read-only; "
                                + "plash runb IMAGE CHANGESDIR CMD keeps writes there")
     }
-    try expect(arguments, "mount", min: 2, max: 2)
+    let arguments = try expect(arguments, "mount", min: 2, max: 2)
     let store = Store()
     try mountImage(try store.image(arguments[0]), store: store, at: arguments[1])
     return 0
 }
 
 @Sendable func umountCommand(_ arguments: [String]) throws -> Int32 {
-    try expect(arguments, "umount", min: 1, max: 1)
+    let arguments = try expect(arguments, "umount", min: 1, max: 1)
     try unmountImage(arguments[0])
     return 0
 }

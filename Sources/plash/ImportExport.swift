@@ -5,7 +5,7 @@ import PlashKit
 import PlashSystem
 
 @Sendable func importBuiltin(_ arguments: [String]) throws -> Int32 {
-    try expect(arguments, "import", min: 1, max: 1)
+    let arguments = try expect(arguments, "import", min: 1, max: 1)
     guard arguments[0] == "busybox" else {
         throw PlashError.failure("import \(arguments[0]): unknown source (built in: busybox; tars: plash import-tar)")
     }
@@ -14,8 +14,7 @@ import PlashSystem
 }
 
 @Sendable func importLXCCommand(_ arguments: [String]) throws -> Int32 {
-    try expect(arguments, "import-lxc", min: 1, max: 1, options: ["--refresh"])
-    let reference = arguments.first { $0 != "--refresh" }!
+    let reference = try expect(arguments, "import-lxc", min: 1, max: 1, options: ["--refresh"])[0]
     guard isLXCReference(reference) else {
         throw PlashError.usage("import-lxc \(reference): not a NAME[:RELEASE]", usage: "Usage: plash import-lxc [--refresh] NAME[:RELEASE]")
     }
@@ -27,8 +26,7 @@ import PlashSystem
 }
 
 @Sendable func importURLCommand(_ arguments: [String]) throws -> Int32 {
-    try expect(arguments, "import-url", min: 1, max: 1, options: ["--refresh"])
-    let url = arguments.first { $0 != "--refresh" }!
+    let url = try expect(arguments, "import-url", min: 1, max: 1, options: ["--refresh"])[0]
     try checkURL(url, usage: "Usage: plash import-url [--refresh] URL")
     // As import-tar: an ordinary user extracts as root of their own user namespace.
     try becomeRootOfUserNamespace()
@@ -38,8 +36,7 @@ import PlashSystem
 }
 
 @Sendable func importDebootstrapCommand(_ arguments: [String]) throws -> Int32 {
-    try expect(arguments, "import-debootstrap", min: 1, max: 2, options: ["--refresh"])
-    let words = arguments.filter { $0 != "--refresh" }
+    let words = try expect(arguments, "import-debootstrap", min: 1, max: 2, options: ["--refresh"])
     guard isDebootstrapSuite(words[0]) else {
         throw PlashError.usage("import-debootstrap \(words[0]): not a suite name",
                                usage: "Usage: plash import-debootstrap [--refresh] SUITE [MIRROR]")
@@ -53,7 +50,7 @@ import PlashSystem
 }
 
 @Sendable func importTarCommand(_ arguments: [String]) throws -> Int32 {
-    try expect(arguments, "import-tar", min: 0, max: 1)
+    let arguments = try expect(arguments, "import-tar", min: 0, max: 1)
     // An ordinary user extracts as root of their own user namespace, where the archive's
     // owners are their subordinate ids and chown works.
     try becomeRootOfUserNamespace()
@@ -62,7 +59,7 @@ import PlashSystem
 }
 
 @Sendable func importOCICommand(_ arguments: [String]) throws -> Int32 {
-    try expect(arguments, "import-oci", min: 1, max: 1)
+    let arguments = try expect(arguments, "import-oci", min: 1, max: 1)
     let inUserNamespace = geteuid() != 0
     try becomeRootOfUserNamespace()
     print(try importOCI(arguments[0], store: try openStore(), inUserNamespace: inUserNamespace,
@@ -71,8 +68,7 @@ import PlashSystem
 }
 
 @Sendable func importDockerCommand(_ arguments: [String]) throws -> Int32 {
-    try expect(arguments, "import-docker", min: 1, max: 1, options: ["--refresh"])
-    let reference = arguments.first { $0 != "--refresh" }!
+    let reference = try expect(arguments, "import-docker", min: 1, max: 1, options: ["--refresh"])[0]
     do { _ = try RegistryReference(reference) } catch let error as PlashError {
         throw PlashError.usage("import-docker: " + (error.reason ?? reference), usage: "Usage: plash import-docker [--refresh] REF")
     }
@@ -85,7 +81,7 @@ import PlashSystem
 
 /// `plash pull REF` is `plash import-docker --refresh REF`.
 @Sendable func pullCommand(_ arguments: [String]) throws -> Int32 {
-    try expect(arguments, "pull", min: 1, max: 1)
+    let arguments = try expect(arguments, "pull", min: 1, max: 1)
     do { _ = try RegistryReference(arguments[0]) } catch let error as PlashError {
         throw PlashError.usage("pull: " + (error.reason ?? arguments[0]), usage: "Usage: plash pull REF")
     }
@@ -93,7 +89,7 @@ import PlashSystem
 }
 
 @Sendable func pushCommand(_ arguments: [String]) throws -> Int32 {
-    try expect(arguments, "push", min: 2, max: 2)
+    let arguments = try expect(arguments, "push", min: 2, max: 2)
     do { _ = try RegistryReference(arguments[1]) } catch let error as PlashError {
         throw PlashError.usage("push: " + (error.reason ?? arguments[1]), usage: "Usage: plash push IMAGE REF")
     }
@@ -105,7 +101,7 @@ import PlashSystem
 }
 
 @Sendable func importDockerArchiveCommand(_ arguments: [String]) throws -> Int32 {
-    try expect(arguments, "import-docker-archive", min: 1, max: 1)
+    let arguments = try expect(arguments, "import-docker-archive", min: 1, max: 1)
     let inUserNamespace = geteuid() != 0
     try becomeRootOfUserNamespace()
     print(try importDockerArchive(arguments[0], store: try openStore(), inUserNamespace: inUserNamespace,
@@ -114,7 +110,7 @@ import PlashSystem
 }
 
 @Sendable func exportTarCommand(_ arguments: [String]) throws -> Int32 {
-    try expect(arguments, "export-tar", min: 1, max: 2)
+    let arguments = try expect(arguments, "export-tar", min: 1, max: 2)
     // An ordinary user reads their store as root of their own user namespace, where
     // files of subordinate ids are readable, and may mount the layers there.
     let inUserNamespace = geteuid() != 0
@@ -140,7 +136,7 @@ func takeTag(_ arguments: inout [String], _ command: String) throws -> String? {
 @Sendable func exportOCICommand(_ arguments: [String]) throws -> Int32 {
     var arguments = arguments
     let tag = try takeTag(&arguments, "export-oci") ?? "latest"
-    try expect(arguments, "export-oci", min: 2, max: 2)
+    arguments = try expect(arguments, "export-oci", min: 2, max: 2)
     guard isOCIRefName(tag) else {
         throw PlashError.usage("export-oci: \(tag): not an OCI image name (letters and digits joined by one of -._:@+ or --, and /)",
                                usage: "Usage: plash export-oci IMAGE DIR|FILE.tar|- [--tag TAG]")
@@ -156,7 +152,7 @@ func takeTag(_ arguments: inout [String], _ command: String) throws -> String? {
 @Sendable func exportDockerArchiveCommand(_ arguments: [String]) throws -> Int32 {
     var arguments = arguments
     let reference = try takeTag(&arguments, "export-docker-archive")
-    try expect(arguments, "export-docker-archive", min: 2, max: 2)
+    arguments = try expect(arguments, "export-docker-archive", min: 2, max: 2)
     if let reference, dockerReference(reference) == nil {
         throw PlashError.usage("export-docker-archive: \(reference): not a docker reference (NAME[:TAG], lowercase name)",
                                usage: "Usage: plash export-docker-archive IMAGE FILE|- [--tag REF]")
@@ -168,10 +164,20 @@ func takeTag(_ arguments: inout [String], _ command: String) throws -> String? {
     return 0
 }
 
-/// plash-exec runs this the first time it meets a profile, and loads the cached BPF
-/// after that (see docs/plash-exec.md).
+/// plash-exec runs this the first time it meets a profile (`- PROFILE`: as it read it,
+/// on stdin), and loads the cached BPF after that (see docs/plash-exec.md).
 @Sendable func seccomp(_ arguments: [String]) throws -> Int32 {
-    try expect(arguments, "seccomp", min: 1, max: 1)
-    print(try compileSeccompProfile(arguments[0], store: try openStore().path))
+    let arguments = try expect(arguments, "seccomp", min: 1, max: arguments.first == "-" ? 2 : 1)
+    let path = arguments[0]
+    if path == "default" {
+        throw PlashError.usage("seccomp default: the built-in filter needs no compiling (--seccomp default loads it as it is); a profile named so: ./default")
+    }
+    if path == "-" {
+        let name = arguments.count == 2 ? arguments[1] : "stdin"
+        let profile = try readAll(0, path: name, what: "seccomp profile", limit: seccompProfileLimit)
+        print(try compileSeccompProfile(profile, named: name, store: try openStore().path))
+    } else {
+        print(try compileSeccompProfile(path, store: try openStore().path))
+    }
     return 0
 }

@@ -89,7 +89,7 @@ let cleanFlags: [String: Store.CleanParts] = ["--clean-tmp": .tmp, "--clean-cach
 }
 
 @Sendable func help(_ arguments: [String]) throws -> Int32 {
-    try expect(arguments, "help", min: 0, max: 1)
+    let arguments = try expect(arguments, "help", min: 0, max: 1)
     guard let topic = arguments.first else { print(overview); return 0 }
     if topic == "macros" {
         print(macroHelp())

@@ -7,11 +7,11 @@ import FoundationEssentials
 import PlashKit
 import PlashSystem
 
-let arguments = Array(CommandLine.arguments.dropFirst())
 /// 1, or 125 for `plash run` and Plashfiles, which end as plash-exec does.
 var failureStatus: Int32 = 1
 
 do {
+    let arguments = try commandLineArguments()
     guard let name = arguments.first else { throw PlashError.usage("no command given", usage: overview) }
     var rest = Array(arguments.dropFirst())
     if let command = commands.first(where: { $0.name == name }) {

@@ -121,6 +121,48 @@ import Testing
         }
         #expect(failures.isEmpty, "\(failures.prefix(5).joined(separator: "\n"))")
     }
+
+    /// Local inputs no mutation makes: FIFOs nobody writes to, devices that never end or
+    /// are empty, directories, names that are not UTF-8 and scripts past execve's limit,
+    /// wherever a command takes a file.
+    @Test func hostileLocalFilesFailWithOneLineAndNeverHang() throws {
+        let store = TestStore()
+        _ = try store.id(["build", "--from", "busybox"])
+        let root = try busyboxRoot
+        let dir = makeDirectory("fuzz-local")
+        #expect(mkfifo(dir + "/fifo", 0o644) == 0)
+        // Names of bytes that are not UTF-8, loose and in a tar; over-long scripts.
+        let made = try shell("""
+            cd '\(dir)' && mkdir bytes && printf 1 > bytes/a$'\\xff' && printf 2 > bytes/a$'\\xfe' && mkdir bytes/d$'\\xc3' \\
+              && ln -s a$'\\xff' bytes/l$'\\x80' && mkfifo bytes/f$'\\xfe' && tar -cf bytes.tar bytes
+            """)
+        #expect(made.status == 0, "\(made)")
+        let longRun = "--run\n" + String(repeating: "true # padding padding padding padding padding padding\n", count: 4000)
+        let longFile = "--write-file /a/b/long\n" + String(repeating: "a line of text, again and again and again\n", count: 6000)
+        try longRun.write(toFile: dir + "/long-run", atomically: true, encoding: .utf8)
+        try longFile.write(toFile: dir + "/long-file", atomically: true, encoding: .utf8)
+        try ("#!/usr/bin/env plash\n--from busybox\n" + longRun).write(toFile: dir + "/long-plashfile", atomically: true, encoding: .utf8)
+        let files = [dir + "/fifo", "/dev/zero", "/dev/null", "/dev/urandom", "/dev/full", dir, dir + "/bytes", dir + "/bytes.tar",
+                     dir + "/long-run", dir + "/long-file", dir + "/long-plashfile"]
+        var invocations: [[String]] = [], execInvocations: [[String]] = []
+        for file in files {
+            invocations += [
+                ["seccomp", file], ["build", "--eval-file", file], [file], ["import-tar", file],
+                ["build", "--from", "busybox", "--hash-path", file, "--run", "true"],
+                ["build", "--from", "busybox", "--eval-file", file],
+            ]
+            execInvocations += [
+                ["--env-file", file, "--root", root, "--", "/bin/true"],
+                ["--seccomp", file, "--root", root, "--", "/bin/true"],
+            ]
+        }
+        // Build steps print their own output and `--> CMD` lines; plash's own lines
+        // start with `plash`.
+        let failures = runAll(invocations, store: store, ownLines: { $0.hasPrefix("plash") })
+            + runAll(execInvocations, store: store, executable: plashExec, ownLines: { $0.hasPrefix("plash") })
+        #expect(failures.isEmpty, "\(failures.prefix(5).joined(separator: "\n"))")
+        #expect(store.stagingDirectories.isEmpty, "\(store.stagingDirectories)")
+    }
 }
 
 // MARK: running

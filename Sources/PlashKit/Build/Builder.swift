@@ -175,7 +175,7 @@ public struct Builder {
     /// layer. Its stdout goes to our stderr: plash's stdout carries only the id.
     func run(_ step: String, layer: LayerSpec, on parent: Store.Image, staging: Staging) throws {
         let shim = try plashExec ?? plashExecPath()
-        log("--> " + step)
+        log("--> " + excerpt(step))
         // A step dies with its plash, and with it everything it started: --die-with-parent
         // ends only the step's own process, the end of a PID namespace ends all of it. So
         // a killed build leaves nothing running that still writes into its staging.
@@ -184,18 +184,38 @@ public struct Builder {
         // Outside the cache key; --import-env DEBIAN_FRONTEND, later, overrides it.
         arguments += ["--env", "DEBIAN_FRONTEND=noninteractive"]
         for name in layer.environment { arguments += ["--env", name] }
-        arguments += ["\(parent.id)", "--", "/bin/sh", "-ec", step]
+        // The script reaches the shell as a file in memory, not as an argument: execve
+        // refuses an argument over 128 KiB (E2BIG), and a script may be of any size.
+        // Sourced, so that $0 and `set -e` are as with `sh -ec SCRIPT`.
+        let script = try memoryFile("build step", Array(step.utf8))
+        defer { close(script) }
+        try check(fcntl(script, F_SETFD, 0), "pass on", "the build step's script")
+        arguments += ["\(parent.id)", "--", "/bin/sh", "-ec", ". /proc/self/fd/\(script)"]
         // PLASH_EXPORT is for `plash run`; a build gets only what --env names.
         let environment = currentEnvironment().filter { !$0.hasPrefix("PLASH_EXPORT=") && !$0.hasPrefix("PLASH_DATA=") } + ["PLASH_DATA=" + store.path]
         let end = try spawnAndWait(arguments, environment: environment, streams: Streams(stdin: .null, stdout: .descriptor(2)))
         guard end.succeeded else {
             let firstLine = step.split(separator: "\n").first.map(String.init) ?? step
-            let shown = firstLine + (step.contains("\n") ? " ..." : "")
+            let shown = excerpt(firstLine) + (step.contains("\n") ? " ..." : "")
             if end == .exited(125) { throw PlashError.failure("build failed: plash-exec could not start \(shown)") }
             throw PlashError.failure("build failed: \(shown) \(end.text)")
         }
         log("--:")
     }
+}
+
+/// A script as a progress or error line shows it: whole up to 1 KiB, else its start and
+/// its size (a generated script of 20 MB is no line to print).
+func excerpt(_ script: String, limit: Int = 1024) -> String {
+    guard script.utf8.count > limit else { return script }
+    var shown = String.UnicodeScalarView()
+    var size = 0
+    for scalar in script.unicodeScalars {
+        size += scalar.utf8.count
+        if size > limit { break }
+        shown.append(scalar)
+    }
+    return "\(String(shown)) ... (\(script.utf8.count) bytes)"
 }
 
 /// plash-exec creates mount points for what it shares (the caller's working directory,
@@ -272,29 +292,63 @@ func statBeneath(_ root: Int32, _ names: ArraySlice<String>) -> stat? {
     return fstatat(directory, leaf, &info, AT_SYMLINK_NOFOLLOW) == 0 ? info : nil
 }
 
-/// Feeds a file, or every file below a directory in name order, to the hash: names,
-/// types, modes and contents, so any change gives a new key.
+/// Feeds a file, or every file below a directory in name order, to the hash: names (as
+/// bytes), types, modes and contents, so any change gives a new key. A symlink counts
+/// as its text and as what it leads to, since the build reads through it; a link back
+/// to a directory being walked counts by its text alone. A FIFO or a device counts by
+/// its mode: it is never opened.
 func hashTree(_ path: String, into hash: inout SHA256) throws {
+    var walking: [(dev_t, ino_t)] = []
+    try hashEntry(AT_FDCWD, Array(path.utf8), shown: path, into: &hash, walking: &walking)
+}
+
+/// The entry `name` of the directory `parent`; `walking` the directories above it.
+func hashEntry(_ parent: Int32, _ name: [UInt8], shown path: String, into hash: inout SHA256,
+               walking: inout [(dev_t, ino_t)]) throws {
+    let cName = TarExtractor.cString(name)
     var info = stat()
-    guard lstat(path, &info) == 0 else { throw PlashError.system("--hash-path", path) }
+    guard fstatat(parent, cName, &info, AT_SYMLINK_NOFOLLOW) == 0 else { throw PlashError.system("--hash-path", path) }
+    if info.st_mode & S_IFMT == S_IFLNK {
+        var target = [UInt8](repeating: 0, count: Int(PATH_MAX) + 1)
+        let count = target.withUnsafeMutableBytes {
+            readlinkat(parent, cName, $0.baseAddress!.assumingMemoryBound(to: CChar.self), $0.count)
+        }
+        guard count >= 0 else { throw PlashError.system("--hash-path", path) }
+        hash.update("link ")
+        hash.update(target[0..<count])
+        hash.update("\0")
+        // A dangling link counts by its text.
+        guard fstatat(parent, cName, &info, 0) == 0 else { return }
+    }
     let type = info.st_mode & S_IFMT
     hash.update("mode \(info.st_mode)\0")
     if type == S_IFDIR {
-        let children = try FileManager.default.contentsOfDirectory(atPath: path).sorted()
-        for child in children {
-            hash.update("entry \(child)\0")
-            try hashTree(path + "/" + child, into: &hash)
-        }
-    } else if type == S_IFLNK {
-        hash.update("link \(readLink(path) ?? "")\0")
-    } else if type == S_IFREG {
-        let fd = try check(open(path, O_RDONLY | O_CLOEXEC), "--hash-path", path)
+        if walking.contains(where: { $0 == (info.st_dev, info.st_ino) }) { return }
+        let fd = try check(openat(parent, cName, O_RDONLY | O_DIRECTORY | O_CLOEXEC), "--hash-path", path)
         defer { close(fd) }
+        walking.append((info.st_dev, info.st_ino))
+        defer { walking.removeLast() }
+        for child in try directoryNames(fd, path: path) {
+            hash.update("entry ")
+            hash.update(child)
+            hash.update("\0")
+            try hashEntry(fd, child, shown: path + "/" + String(decoding: child, as: UTF8.self), into: &hash, walking: &walking)
+        }
+    } else if type == S_IFREG {
+        // Not waited on should it have become a FIFO since.
+        let fd = try check(openat(parent, cName, O_RDONLY | O_NONBLOCK | O_CLOEXEC), "--hash-path", path)
+        defer { close(fd) }
+        guard fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFREG else {
+            throw PlashError.failure("--hash-path \(path): changed while it was read")
+        }
         var buffer = [UInt8](repeating: 0, count: 65536)
         hash.update("size \(info.st_size)\0")
         while true {
             let n = read(fd, &buffer, buffer.count)
-            if n < 0 { throw PlashError.system("--hash-path", path) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw PlashError.system("--hash-path", path)
+            }
             if n == 0 { break }
             hash.update(buffer[0..<n])
         }

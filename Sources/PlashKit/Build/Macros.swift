@@ -81,10 +81,14 @@ func setSource(_ source: BuildPlan.Source, _ parser: inout MacroParser) throws {
     parser.plan.source = source
 }
 
+/// printf is a builtin of every /bin/sh, so LINEs of any length reach no execve limit.
 func writeFileStep(_ path: String, _ lines: [String], executable: Bool) -> String {
     let quoted = shellQuote(path)
     var step = "printf '%s\\n' \(lines.map(shellQuote).joined(separator: " ")) > \(quoted)"
     if lines.isEmpty { step = ": > \(quoted)" }
+    // The file's missing parent directories are made first, as `mkdir -p` would.
+    let parent = splitLast(path).0
+    if parent != "/" && parent != "." { step = "mkdir -p -- \(shellQuote(parent)) && " + step }
     if executable { step += " && chmod 755 \(quoted)" }
     return step
 }
@@ -140,7 +144,7 @@ public let macros: [Macro] = {
             parser.plan.current.environment += args.filter { !parser.plan.current.environment.contains($0) }
         },
         Macro(names: ["--write-file"], arguments: .oneOrMore("PATH LINE"),
-              help: "write the LINEs to the file PATH") { parser, args in
+              help: "write the LINEs to the file PATH, making its missing parent directories") { parser, args in
             parser.plan.current.steps.append(writeFileStep(args[0], Array(args.dropFirst()), executable: false))
         },
         Macro(names: ["--write-script"], arguments: .oneOrMore("PATH LINE"),
@@ -229,10 +233,8 @@ public struct MacroParser {
         var info = stat()
         guard stat(path, &info) == 0 else { throw PlashError.system("--eval-file", path) }
         try enter("--eval-file", path, identity: "file \(info.st_dev) \(info.st_ino)")
-        let text: String
-        do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
-            throw PlashError.failure("--eval-file \(path): cannot read it")
-        }
+        // A FIFO (`--eval-file <(...)`) is read as it comes, never waited on without a writer.
+        let text = String(decoding: try readFile(path, what: "--eval-file", limit: macroTextLimit), as: UTF8.self)
         insert(plashfileWords(text))
     }
 
@@ -308,19 +310,12 @@ public func parseMacros(_ words: [String], readStdin: @escaping () throws -> Str
     return try parser.parse()
 }
 
+/// The most a Plashfile, a file of macros or a script on stdin may hold: scripts of
+/// megabytes are fine, /dev/zero or /dev/urandom fail instead of filling the memory.
+public let macroTextLimit = 64 << 20
+
 public func readAllStandardInput() throws -> String {
-    var data: [UInt8] = []
-    var buffer = [UInt8](repeating: 0, count: 65536)
-    while true {
-        let n = read(0, &buffer, buffer.count)
-        if n < 0 {
-            if errno == EINTR { continue }
-            throw PlashError.system("read stdin")
-        }
-        if n == 0 { break }
-        data += buffer[0..<n]
-    }
-    return String(decoding: data, as: UTF8.self)
+    String(decoding: try readAll(0, path: "stdin", what: "read", limit: macroTextLimit), as: UTF8.self)
 }
 
 /// A Plashfile's words: one per line; blank lines and lines starting with '#' or '--#'

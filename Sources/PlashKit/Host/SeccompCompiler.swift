@@ -58,7 +58,11 @@ struct Whole<Number: FixedWidthInteger & Decodable>: Decodable {
 /// result is kept in the store (`seccomp/H.bpf`, see `seccompIndexPath`), where
 /// plash-exec checks and loads it without parsing JSON. Returns the path of the BPF.
 public func compileSeccompProfile(_ path: String, store: String) throws -> String {
-    let bytes = try readFile(path, what: "seccomp profile", limit: seccompProfileLimit)
+    try compileSeccompProfile(try readFile(path, what: "seccomp profile", limit: seccompProfileLimit), named: path, store: store)
+}
+
+/// The same for a profile read already (from stdin), `path` naming it in errors.
+public func compileSeccompProfile(_ bytes: [UInt8], named path: String, store: String) throws -> String {
     let index = seccompIndexPath(bytes, store: store)
     // Compiled and intact already; anything else is compiled again and replaced.
     if (try? compiledSeccompProgram(bytes, store: store)) != nil, let name = readLink(index) {

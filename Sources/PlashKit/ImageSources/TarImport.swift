@@ -11,7 +11,8 @@ public func importTar(_ file: String, store: Store, log: (String) -> Void) throw
     let shown = file == "-" ? "stdin" : file
     let staging = try store.makeStaging("import")
     do {
-        let fd = file == "-" ? 0 : try check(open(file, O_RDONLY | O_CLOEXEC), "open", file)
+        // A FIFO is read as it comes (`import-tar <(...)`), never waited on without a writer.
+        let fd = file == "-" ? 0 : try openToRead(file, what: "open")
         defer { if fd != 0 { close(fd) } }
         log("--> import-tar \(shown)")
         try extractArchive(fd, into: staging, log: log)

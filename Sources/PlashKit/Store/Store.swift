@@ -240,7 +240,7 @@ public struct Store: Sendable {
         let counter = path + "/counter"
         var last = 0
         if access(counter, F_OK) == 0 {
-            let text = trimmed(String(decoding: try readFile(counter, what: "read the id counter", limit: 64), as: UTF8.self))
+            let text = trimmed(String(decoding: try readFile(counter, what: "read the id counter", limit: 64, regularOnly: true), as: UTF8.self))
             // A counter that is not a number could hand out ids again: refuse it.
             guard let number = Int(text), number >= 0, text.allSatisfy(\.isASCIIDigit) else {
                 throw PlashError.failure("id counter \(counter): not a number (\(text.prefix(40)))")
@@ -520,18 +520,6 @@ func writeBytes(_ path: String, _ bytes: [UInt8]) throws {
     let fd = try check(open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644), "create", path)
     defer { close(fd) }
     try writeAll(fd, bytes, path: path)
-}
-
-func writeAll(_ fd: Int32, _ bytes: [UInt8], path: String) throws {
-    var offset = 0
-    while offset < bytes.count {
-        let n = bytes[offset...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        if n < 0 {
-            if errno == EINTR { continue }
-            throw PlashError.system("write", path)
-        }
-        offset += n
-    }
 }
 
 /// mkdir -p: `path` and its missing parents, mode 0755.

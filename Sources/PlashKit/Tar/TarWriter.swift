@@ -44,22 +44,9 @@ public final class TarWriter {
         if ociWhiteouts && isOpaque(fd) {
             try writeHeader(path + Array(".wh..wh..opq".utf8), info: info, type: "0")
         }
-        for name in try names(in: fd, path: path).sorted(by: { $0.lexicographicallyPrecedes($1) }) {
+        for name in try directoryNames(fd, path: shown(path)) {
             try writeEntry(fd, name, path: path + name)
         }
-    }
-
-    /// The names in a directory, as bytes: names need not be UTF-8.
-    func names(in fd: Int32, path: [UInt8]) throws -> [[UInt8]] {
-        let copy = try check(dup(fd), "read directory", shown(path))
-        guard let dir = fdopendir(copy) else { close(copy); throw PlashError.system("read directory", shown(path)) }
-        defer { closedir(dir) }
-        var names: [[UInt8]] = []
-        while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { Array($0.prefix { $0 != 0 }) }
-            if name != [UInt8(ascii: ".")] && name != [UInt8(ascii: "."), UInt8(ascii: ".")] { names.append(name) }
-        }
-        return names
     }
 
     /// A name for messages: without the leading "./".
