@@ -151,52 +151,25 @@ public func printLine(toStandardError line: String) {
 /// The whole contents of a file.
 /// `limit` (bytes) bounds what is read of a file that may not end: a profile or a
 /// counter that is /dev/zero, or a link to it, fails instead of filling the memory.
-/// `regularOnly` as for openToRead.
-public func readFile(_ path: String, what: Step, limit: Int = Int.max, regularOnly: Bool = false) throws -> [UInt8] {
-    let fd = try openToRead(path, what: what, regularOnly: regularOnly)
+public func readFile(_ path: String, what: Step, limit: Int = Int.max) throws -> [UInt8] {
+    let fd = try openToRead(path, what: what)
     defer { close(fd) }
     return try readAll(fd, path: path, what: what, limit: limit)
 }
 
 /// Opens a file to read without waiting: open(2) of a FIFO waits for a writer, forever
-/// when there is none. A FIFO or a pipe then reads as usual (to its end, which comes at
-/// once when nobody writes); with `regularOnly`, anything but a regular file is refused,
-/// for the files plash keeps itself, where a FIFO or a device was planted by someone.
-/// `flags` are added to O_RDONLY (O_NOFOLLOW).
-public func openToRead(_ path: String, what: Step, flags: Int32 = 0, regularOnly: Bool = false) throws -> Int32 {
+/// when there is none (a FIFO planted as the store's counter, a profile, a Plashfile).
+/// A FIFO or a pipe then reads as usual, to its end, which comes at once when nobody
+/// writes. `flags` are added to O_RDONLY (O_NOFOLLOW).
+public func openToRead(_ path: String, what: Step, flags: Int32 = 0) throws -> Int32 {
     let fd = try check(open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | flags), what, path)
-    var info = stat()
-    if fstat(fd, &info) == -1 {
-        let code = errno
-        close(fd)
-        throw PlashError.system(what, path, errno: code)
-    }
-    let type = info.st_mode & S_IFMT
-    if regularOnly && type != S_IFREG {
-        close(fd)
-        throw PlashError.failure("\(what) \(path): not a regular file (\(fileTypeName(type)))")
-    }
     // Reads wait for a writer's data again, as they would after a plain open.
-    if type != S_IFREG && fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) == -1 {
+    if fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) == -1 {
         let code = errno
         close(fd)
         throw PlashError.system(what, path, errno: code)
     }
     return fd
-}
-
-/// "a FIFO", "a directory", ...: a file type (st_mode & S_IFMT) in an error line.
-public func fileTypeName(_ type: mode_t) -> String {
-    switch type {
-    case S_IFREG: return "a regular file"
-    case S_IFDIR: return "a directory"
-    case S_IFIFO: return "a FIFO"
-    case S_IFCHR: return "a character device"
-    case S_IFBLK: return "a block device"
-    case S_IFSOCK: return "a socket"
-    case S_IFLNK: return "a symlink"
-    default: return "of type \(String(type, radix: 8))"
-    }
 }
 
 /// The rest of an open file, `path` naming it in errors; `limit` as for readFile.

@@ -132,7 +132,7 @@ public func compiledSeccompProgram(_ profile: [UInt8], store: String) throws -> 
     // Only a plain name in seccomp/: the symlink may not lead elsewhere.
     guard !name.contains("/") else { throw PlashError.failure("compiled seccomp profile \(index): leads out of \(directory)") }
     try checkOwnedAndPrivate(directory, what: "compiled seccomp profile")
-    let fd = try openToRead(path, what: "compiled seccomp profile", flags: O_NOFOLLOW, regularOnly: true)
+    let fd = try openToRead(path, what: "compiled seccomp profile", flags: O_NOFOLLOW)
     defer { close(fd) }
     try checkOwnedAndPrivate(fd: fd, path: path, what: "compiled seccomp profile")
     let program = try readAll(fd, path: path, what: "compiled seccomp profile", limit: seccompProfileLimit)

@@ -41,18 +41,14 @@ import PlashSystem
 }
 
 /// A Plashfile starts with `#!/usr/bin/env plash` (or names plash otherwise); a path
-/// that is none (missing, a directory, a FIFO, a text) is a usage error that says why.
-/// A Plashfile is read twice (here, then whole), so only a regular file is one.
+/// that is none (missing, a directory, a text, a FIFO nobody writes) is a usage error
+/// that says why.
 func checkPlashfile(_ path: String) throws {
-    // Not waited on when it is a FIFO.
-    let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
-    guard fd >= 0 else { throw PlashError.usage("\(path): \(String(cString: strerror(errno)))") }
-    defer { close(fd) }
-    var info = stat()
-    guard fstat(fd, &info) == 0 else { throw PlashError.usage("\(path): \(String(cString: strerror(errno)))") }
-    guard info.st_mode & S_IFMT == S_IFREG else {
-        throw PlashError.usage("\(path): not a Plashfile (\(fileTypeName(info.st_mode & S_IFMT)))")
+    let fd: Int32
+    do { fd = try openToRead(path, what: "open") } catch let error as PlashError {
+        throw PlashError.usage("\(path): \(String(cString: strerror(error.errno ?? EIO)))")
     }
+    defer { close(fd) }
     var buffer = [UInt8](repeating: 0, count: 256)
     let count = read(fd, &buffer, buffer.count)
     guard count >= 0 else { throw PlashError.usage("\(path): \(String(cString: strerror(errno)))") }
@@ -68,7 +64,7 @@ func checkPlashfile(_ path: String) throws {
 /// relative to it (to the file's own, when reached through a symlink); the program runs
 /// in the caller's.
 func runPlashfile(_ path: String, _ arguments: [String]) throws -> Int32 {
-    let text = String(decoding: try readFile(path, what: "read", limit: macroTextLimit), as: UTF8.self)
+    let text = String(decoding: try readFile(path, what: "read"), as: UTF8.self)
     let store = try openStore()   // before the chdir: PLASH_DATA may be relative
     let caller = currentDirectory()
     // A symlink to the Plashfile (in ~/bin) reads the files beside the Plashfile itself.

@@ -23,6 +23,17 @@ import Testing
         #expect(result.status == 125 && result.stderr.split(separator: "\n").count == 1, "\(result)")
     }
 
+    @Test func macroTextThatNeverEndsFailsInsteadOfFillingTheMemory() throws {
+        let store = TestStore()
+        _ = try store.id(["build", "--from", "busybox"])
+        // Bounded here too (1 GiB of address space, 20 s), should the bound in plash go.
+        for redirect in ["--eval-file /dev/zero", "--run-stdin < /dev/zero", "--eval-stdin < /dev/zero"] {
+            let result = try shell("ulimit -v 1048576; exec timeout -s KILL 20 '\(plash)' build --from busybox \(redirect)",
+                                   environment: store.environment)
+            #expect(result.status == 1 && result.stderr.split(separator: "\n").count == 1, "\(redirect): \(result)")
+        }
+    }
+
     @Test func aFIFOAsTheIdCounterIsRefusedAndNoImageIsMade() throws {
         let store = TestStore()
         _ = try store.id(["build", "--from", "busybox"])
@@ -136,6 +147,15 @@ import Testing
         #expect(result.stderr.utf8.count < 4096, "\(result.stderr.prefix(400))")
         let id = result.stdout.trimmingCharacters(in: .newlines)
         #expect(try store.plash(["run", id, "--", "cat", "/ran"]).stdout == "done\n")
+    }
+
+    @Test func aFailingScriptPastTheArgumentLimitIsNamedByItsStart() throws {
+        let store = TestStore()
+        let script = "false # " + String(repeating: "padding ", count: 40_000)
+        let result = try store.plash(["build", "--from", "busybox", "--run-stdin"], stdin: script)
+        #expect(result.status == 1, "\(result.stderr.prefix(400))")
+        let last = result.stderr.split(separator: "\n").last ?? ""
+        #expect(last.hasPrefix("plash: build failed: false # padding") && last.utf8.count < 2048, "\(last.prefix(400))")
     }
 
     @Test func aWriteFilePastTheArgumentLimitIsWritten() throws {

@@ -61,7 +61,7 @@ import Testing
         let store = TestStore()
         let dir = makeDirectory("no plashfile")
         try "no shebang\n--from busybox\n".write(toFile: dir + "/text", atomically: true, encoding: .utf8)
-        let cases = [dir + "/missing": "No such file or directory", dir: "not a Plashfile (a directory)",
+        let cases = [dir + "/missing": "No such file or directory", dir: "Is a directory",
                      dir + "/text": "not a Plashfile (its first line is not #!/usr/bin/env plash)"]
         for (path, reason) in cases {
             let result = try store.plash([path])

@@ -240,7 +240,7 @@ public struct Store: Sendable {
         let counter = path + "/counter"
         var last = 0
         if access(counter, F_OK) == 0 {
-            let text = trimmed(String(decoding: try readFile(counter, what: "read the id counter", limit: 64, regularOnly: true), as: UTF8.self))
+            let text = trimmed(String(decoding: try readFile(counter, what: "read the id counter", limit: 64), as: UTF8.self))
             // A counter that is not a number could hand out ids again: refuse it.
             guard let number = Int(text), number >= 0, text.allSatisfy(\.isASCIIDigit) else {
                 throw PlashError.failure("id counter \(counter): not a number (\(text.prefix(40)))")
