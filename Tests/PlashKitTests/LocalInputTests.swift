@@ -217,4 +217,18 @@ import Testing
         #expect(result.status == 2 && result.stderr.split(separator: "\n").count == 1, "\(result)")
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir) == [])
     }
+
+    @Test func plashExecRefusesACommandThatIsNotUTF8RatherThanChangeIt() throws {
+        let result = try shell("exec '\(plashExec)' --root '\(try busyboxRoot)' -- /bin/sh -c 'echo ran' a$'\\xff'")
+        #expect(result.status == 125 && result.stdout == "" && result.stderr.split(separator: "\n").count == 1, "\(result)")
+    }
+
+    @Test func aWorkingDirectoryThatIsNotUTF8IsNeverTakenForAnother() throws {
+        let dir = makeDirectory("bytes-cwd")
+        // "x\u{FFFD}" is what "x\xff" would decode to.
+        try FileManager.default.createDirectory(atPath: dir + "/x\u{FFFD}", withIntermediateDirectories: false)
+        FileManager.default.createFile(atPath: dir + "/x\u{FFFD}/another", contents: Data())
+        let result = try shell("mkdir '\(dir)'/x$'\\xff' && cd '\(dir)'/x$'\\xff' && exec '\(plashExec)' --root '\(try busyboxRoot)' -- /bin/ls")
+        #expect(result.status == 0 && !result.stdout.contains("another"), "\(result)")
+    }
 }
