@@ -158,6 +158,20 @@ import Testing
         #expect(last.hasPrefix("plash: build failed: false # padding") && last.utf8.count < 2048, "\(last.prefix(400))")
     }
 
+    @Test func lsShowsAtMostAKibibyteOfAScriptAndNeverWaitsOnAFIFO() throws {
+        let store = TestStore()
+        let built = try store.plash(["build", "--from", "busybox", "--run-stdin"], stdin: ": " + String(repeating: "x", count: 300_000))
+        let id = built.stdout.trimmingCharacters(in: .newlines)
+        #expect(built.status == 0)
+        let listed = try store.plash(["ls"])
+        #expect(listed.status == 0 && listed.stdout.utf8.count < 4096, "\(listed.stdout.prefix(400))")
+        let script = try store.id(["nodepath", id]) + "/_script"
+        try FileManager.default.removeItem(atPath: script)
+        #expect(mkfifo(script, 0o644) == 0)
+        let (result, ended) = try runWithDeadline(plash, ["ls"], environment: store.environment, seconds: 20)
+        #expect(ended && result.status == 0, "\(result)")
+    }
+
     @Test func aWriteFilePastTheArgumentLimitIsWritten() throws {
         let store = TestStore()
         let dir = makeDirectory("long-write-file")

@@ -24,12 +24,30 @@ public func listImages(_ store: Store) throws -> [ImageRow] {
     return images.map { image in
         var info = stat()
         let built = stat(image.node + "/_script", &info) == 0 ? info.st_mtim.tv_sec : now
-        let script = (try? String(contentsOfFile: image.node + "/_script", encoding: .utf8)) ?? ""
         return ImageRow(id: image.id, parent: store.parent(of: image),
                         names: names.filter { $0.id == image.id }.map(\.name),
                         size: sizes[image.id] ?? 0, age: Int(now - built),
-                        script: script.split(separator: "\n").first.map(String.init) ?? "")
+                        script: firstLine(image.node + "/_script"))
     }
+}
+
+/// The first line of a build script, at most 1 KiB of it (then "..."): a script of
+/// megabytes is not read whole, and a FIFO planted as `_script` is not waited on.
+func firstLine(_ path: String) -> String {
+    guard let fd = try? openToRead(path, what: "read") else { return "" }
+    defer { close(fd) }
+    let limit = 1024
+    var buffer = [UInt8](repeating: 0, count: limit + 1)
+    var count = 0
+    while count < buffer.count {
+        let n = buffer[count...].withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        if n < 0 && errno == EINTR { continue }
+        if n <= 0 { break }
+        count += n
+    }
+    let line = buffer[..<count].prefix { $0 != UInt8(ascii: "\n") }
+    if line.count <= limit { return String(decoding: line, as: UTF8.self) }
+    return String(decoding: line.prefix(limit), as: UTF8.self) + " ..."
 }
 
 /// Bytes used by each directory (du; files hard-linked between them count once). du
