@@ -12,6 +12,7 @@ public func runContainer(_ plan: ExecPlan, program: String) -> Never {
     var persistent: PersistentUpper? = nil
     do {
         if plan.dieWithParent { try dieWithParent() }
+        let started = getpid()
         let asRoot = geteuid() == 0
         let callerDirectory = currentDirectory()
         let store = dataDirectory()
@@ -20,8 +21,9 @@ public func runContainer(_ plan: ExecPlan, program: String) -> Never {
         let imageLayers = try layers(of: plan.image, store: store, canonicalStore: storePath)
         let filter = try systemCallFilter(plan, store: store)
         let hostHas = { (path: String) in access(path, F_OK) == 0 }
-        let shared = plan.isolate ? isolatedMounts(plan, hostHas: hostHas)
-            : sharedMounts(plan, home: environment("HOME"), callerDirectory: callerDirectory, hostHas: hostHas)
+        let shared = (plan.isolate ? isolatedMounts(plan, hostHas: hostHas)
+            : sharedMounts(plan, home: environment("HOME"), callerDirectory: callerDirectory, hostHas: hostHas))
+            + (try notifySocketBinds(plan, socket: environment("NOTIFY_SOCKET")))
         persistent = try plan.persist.map {
             try PersistentUpper.open($0, store: storePath, mustBeRootsAlone: plan.isolate && asRoot)
         }
@@ -42,7 +44,11 @@ public func runContainer(_ plan: ExecPlan, program: String) -> Never {
         // HOME is the --user's own, as login(1) and docker set it; --env still wins.
         let home = try becomeUser(plan)
         try restrictSystemCalls(filter, noNewPrivileges: plan.noNewPrivileges, isolate: plan.isolate)
-        try execute(plan.command, environment: containerEnvironment(plan) { $0 == "HOME" ? home ?? environment($0) : environment($0) })
+        let program = getpid()
+        try execute(plan.command, environment: containerEnvironment(plan) { name in
+            name == "HOME" ? home ?? environment(name)
+                : serviceManagerValue(name, caller: environment, started: started, program: program)
+        })
     } catch let error as PlashError {
         persistent?.discard()
         printLine(toStandardError: "\(program): \(error)")

@@ -18,11 +18,12 @@ public func enterWorkingDirectory(_ plan: ExecPlan, callerDirectory: String?) th
 public let defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 /// The program's environment: nothing of the caller's but TERM, HOME and DISPLAY (as
-/// the original plash passed: X clients work, /tmp/.X11-unix is shared), plus what
-/// PLASH_EXPORT (NAME:NAME...) and --env name. Later entries win.
+/// the original plash passed: X clients work, /tmp/.X11-unix is shared) and what a
+/// service manager gives its program (ServiceManager.swift), plus what PLASH_EXPORT
+/// (NAME:NAME...) and --env name. Later entries win.
 public func containerEnvironment(_ plan: ExecPlan, caller: (String) -> String?) -> [String] {
     var entries: [(String, String)] = [("PATH", defaultPath)]
-    var passed = ["TERM", "HOME", "DISPLAY"]
+    var passed = ["TERM", "HOME", "DISPLAY"] + serviceManagerVariables
     if let exported = caller("PLASH_EXPORT") {
         passed += exported.split(separator: ":").map(String.init)
     }

@@ -3,13 +3,6 @@ import Testing
 import PlashTestSupport
 
 /// A busybox root with the probe in it.
-var probeRoot: String { get throws { try probeRootFixture.get() } }
-private let probeRootFixture = Fixture {
-    let root = try makeBusyboxRoot(at: makeDirectory("probe-root"))
-    try copyExecutable(probe, to: root + "/bin/probe")
-    return root
-}
-
 func withSeccomp(_ profile: String, _ script: String, store: String? = nil) throws -> Finished {
     try exec(["--seccomp", profile, "--root", probeRoot, "--", "sh", "-c", script],
              environment: store.map { ["PLASH_DATA": $0] } ?? [:])

@@ -18,6 +18,9 @@
 //                        open, chmod, fchmod (setgid), fchmodat2, mknod, openat2
 //   probe setcap PATH    give the file PATH the capability CAP_SETUID (security.capability)
 //   probe uring          io_uring_setup
+//   probe notify TEXT    send TEXT as one datagram to $NOTIFY_SOCKET (a path, or @ABSTRACT), as sd_notify(3)
+//   probe listen TEXT    as sd_listen_fds(3): when $LISTEN_PID is its PID, accept one connection
+//                        on fd 3 and answer TEXT, its PID, $LISTEN_FDS and $LISTEN_FDNAMES
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -30,6 +33,9 @@
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/ptrace.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <stddef.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <linux/keyctl.h>
@@ -176,7 +182,32 @@ int main(int argc, char **argv) {
         printf("%s\n", result(syscall(SYS_io_uring_setup, 1, &params)));
         return 0;
     }
+    if (argc > 2 && strcmp(argv[1], "notify") == 0) {
+        const char *path = getenv("NOTIFY_SOCKET");
+        struct sockaddr_un address = { .sun_family = AF_UNIX };
+        if (!path || strlen(path) >= sizeof address.sun_path) { printf("no NOTIFY_SOCKET\n"); return 1; }
+        memcpy(address.sun_path, path, strlen(path));
+        if (path[0] == '@') address.sun_path[0] = 0;
+        int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        long sent = sendto(fd, argv[2], strlen(argv[2]), 0, (struct sockaddr *)&address,
+                           offsetof(struct sockaddr_un, sun_path) + strlen(path));
+        printf("%s\n", result(sent));
+        return sent < 0;
+    }
+    if (argc > 2 && strcmp(argv[1], "listen") == 0) {
+        const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS"), *names = getenv("LISTEN_FDNAMES");
+        if (!pid || !fds || atoi(pid) != getpid()) {
+            printf("not mine: LISTEN_PID %s, PID %d\n", pid ? pid : "unset", getpid());
+            return 1;
+        }
+        int connection = accept(3, NULL, NULL);
+        if (connection < 0) { printf("accept: %s\n", strerrorname_np(errno)); return 1; }
+        dprintf(connection, "%s pid %d fds %s names %s\n", argv[2], getpid(), fds, names ? names : "unset");
+        close(connection);
+        return 0;
+    }
     fprintf(stderr, "usage: probe tiocsti|tioclinux|clone|clone3|pid|fork N|ids|as UID CMD...|read PATH"
-                    "|setns PATH|ptrace PID|keyctl|mount|mknod PATH|setid DIR|setcap PATH|uring\n");
+                    "|setns PATH|ptrace PID|keyctl|mount|mknod PATH|setid DIR|setcap PATH|uring"
+                    "|notify TEXT|listen TEXT\n");
     return 2;
 }

@@ -322,6 +322,14 @@ private let probeFixture = Fixture {
     return binary
 }
 
+/// A busybox root with the probe in /bin, made once per test process.
+public var probeRoot: String { get throws { try probeRootFixture.get() } }
+private let probeRootFixture = Fixture {
+    let root = try makeBusyboxRoot(at: makeDirectory("probe-root"))
+    try copyExecutable(probe, to: root + "/bin/probe")
+    return root
+}
+
 /// A real ordinary user for the unprivileged tests, created once (useradd), with or
 /// without subordinate ids in /etc/subuid and /etc/subgid.
 public struct TestUser: Sendable {

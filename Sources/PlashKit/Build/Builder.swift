@@ -191,8 +191,11 @@ public struct Builder {
         defer { close(script) }
         try check(fcntl(script, F_SETFD, 0), "pass on", "the build step's script")
         arguments += ["\(parent.id)", "--", "/bin/sh", "-ec", ". /proc/self/fd/\(script)"]
-        // PLASH_EXPORT is for `plash run`; a build gets only what --env names.
-        let environment = currentEnvironment().filter { !$0.hasPrefix("PLASH_EXPORT=") && !$0.hasPrefix("PLASH_DATA=") } + ["PLASH_DATA=" + store.path]
+        // PLASH_EXPORT is for `plash run`; a build gets only what --env names. A step is
+        // not the service its manager started: it must not report ready or take its sockets.
+        let dropped = ["PLASH_EXPORT", "PLASH_DATA"] + serviceManagerVariables
+        let environment = currentEnvironment().filter { entry in !dropped.contains { entry.hasPrefix($0 + "=") } }
+            + ["PLASH_DATA=" + store.path]
         let end = try spawnAndWait(arguments, environment: environment, streams: Streams(stdin: .null, stdout: .descriptor(2)))
         guard end.succeeded else {
             let firstLine = step.split(separator: "\n").first.map(String.init) ?? step
