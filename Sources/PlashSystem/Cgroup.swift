@@ -40,16 +40,27 @@ public enum CgroupHierarchy: Equatable, Sendable {
         if !legacy.isEmpty { self = .legacy(legacy) } else if let unified { self = .unified(unified) } else { return nil }
     }
 
-    /// This host's hierarchy, with the directories plash/ lives in: the top of each
-    /// mount for root; for an ordinary user, the highest ancestor of its own cgroup
+    /// This host's hierarchy, with the directories plash/ lives in: on v2, inside a
+    /// service whose manager delegated its cgroup (systemd's Delegate=yes), that cgroup,
+    /// so `systemctl stop` and `status` see the container's processes; else the top of
+    /// each mount for root; for an ordinary user, the highest ancestor of its own cgroup
     /// that it owns, a subtree delegated to it (systemd's user@UID.service).
     public static func current() throws -> CgroupHierarchy {
         let mountinfo = String(decoding: try readFile("/proc/self/mountinfo", what: "read"), as: UTF8.self)
         guard let hierarchy = CgroupHierarchy(mountinfo: mountinfo) else {
             throw PlashError.system("find cgroup file system in", "/proc/self/mountinfo", errno: ENOENT)
         }
-        if geteuid() == 0 { return hierarchy }
         let own = String(decoding: try readFile("/proc/self/cgroup", what: "read"), as: UTF8.self)
+        if case .unified(let mount) = hierarchy, let path = ownPath(own, controller: ""), path != "/" {
+            if isDelegated(mount + path) { return .unified(mount + path) }
+            // Moved out to plash/ at the top, the container would leave its unit: the
+            // manager's stop would not kill it, nor its status show it.
+            if path.hasSuffix(".service") {
+                throw PlashError.failure("cgroup \(path): the service manager did not delegate it")
+                    .advising("add Delegate=yes to the [Service] section of \(splitLast(path).1)")
+            }
+        }
+        if geteuid() == 0 { return hierarchy }
         switch hierarchy {
         case .unified(let mount):
             return .unified(try delegatedBase(mount: mount, own: own, controller: ""))
@@ -121,6 +132,20 @@ public struct Cgroup {
         case .unified(let root):
             let plash = root + "/plash"
             try makeDirectory(plash)
+            if try isOwnCgroup(root) {
+                // A delegated service's cgroup holds this very process, and v2 enables a
+                // controller for children only in a cgroup without processes of its own:
+                // move into plash/NAME first. Another process of the service left there
+                // (a shell that did not exec) makes the write fail with EBUSY.
+                try makeDirectory(directories[0])
+                try writeFile(directories[0] + "/cgroup.procs", "\(getpid())")
+                let available = try readWords(root + "/cgroup.controllers")
+                let enabled = try readWords(root + "/cgroup.subtree_control")
+                let wanted = needed.filter { available.contains($0) && !enabled.contains($0) }
+                if !wanted.isEmpty {
+                    try writeFile(root + "/cgroup.subtree_control", wanted.map { "+" + $0 }.joined(separator: " "))
+                }
+            }
             // v2 hands a controller to children only when the parent enables it. plash
             // enables them in its own plash/ and never touches the root's settings.
             let available = try readWords(plash + "/cgroup.controllers")
@@ -226,14 +251,45 @@ func readWords(_ path: String) throws -> [String] {
         .split(whereSeparator: { $0 == " " || $0 == "\n" }).map(String.init)
 }
 
-/// The highest directory from this process's cgroup (a line `ID:CONTROLLERS:PATH` of
-/// /proc/self/cgroup; "" matches v2's `0::PATH`) up to the mount that this user owns.
-func delegatedBase(mount: String, own: String, controller: String) throws -> String {
+/// The path of this process's cgroup in a hierarchy: the line `ID:CONTROLLERS:PATH`
+/// of /proc/self/cgroup whose controllers hold `controller` ("" matches v2's `0::PATH`).
+func ownPath(_ own: String, controller: String) -> String? {
     let entries = own.split(separator: "\n").map { $0.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false) }
     let entry = entries.first { fields in
         fields.count == 3 && (controller.isEmpty ? fields[1].isEmpty : fields[1].split(separator: ",").contains(Substring(controller)))
     }
-    let path = entry.map { String($0[2]) } ?? "/"
+    return entry.map { String($0[2]) }
+}
+
+/// Whether this process lives in `directory` itself (not below it), and that is not
+/// the top of the hierarchy (the one cgroup without cgroup.type): the host's, which
+/// plash never changes.
+func isOwnCgroup(_ directory: String) throws -> Bool {
+    try access(directory + "/cgroup.type", F_OK) == 0 && readWords(directory + "/cgroup.procs").contains("\(getpid())")
+}
+
+/// fgetxattr(2) is not in Swift's Glibc module.
+@_silgen_name("fgetxattr")
+private func fgetxattr(_ fd: Int32, _ name: UnsafePointer<CChar>, _ value: UnsafeMutableRawPointer?, _ size: Int) -> Int
+
+/// systemd marks a cgroup it delegated (Delegate=yes) with the extended attribute
+/// trusted.delegate, or user.delegate when a user's manager did (systemd 251 and
+/// later; docs/supervisors.md).
+func isDelegated(_ directory: String) -> Bool {
+    let fd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+    guard fd >= 0 else { return false }
+    defer { close(fd) }
+    var value: UInt8 = 0
+    for name in ["trusted.delegate", "user.delegate"] where fgetxattr(fd, name, &value, 1) == 1 {
+        if value == UInt8(ascii: "1") { return true }
+    }
+    return false
+}
+
+/// The highest directory from this process's cgroup (a line `ID:CONTROLLERS:PATH` of
+/// /proc/self/cgroup; "" matches v2's `0::PATH`) up to the mount that this user owns.
+func delegatedBase(mount: String, own: String, controller: String) throws -> String {
+    let path = ownPath(own, controller: controller) ?? "/"
     var candidate = mount + (path == "/" ? "" : path)
     var owned: String? = nil
     while candidate.count >= mount.count {
