@@ -25,6 +25,18 @@ import Testing
         #expect(result.stdout == "one-\n")
     }
 
+    @Test func aBuildStepGetsNoneOfTheServiceManagersVariablesButThePlashRunProgramDoes() throws {
+        let store = TestStore()
+        _ = try store.id(["import", "busybox"])
+        // A build inside a systemd unit: the step is not the service, which must report
+        // ready itself and take the sockets meant for it.
+        let manager = ["NOTIFY_SOCKET": "@plash-test-none", "LISTEN_FDS": "1", "LISTEN_PID": "1", "WATCHDOG_USEC": "5"]
+        let show = "echo [$NOTIFY_SOCKET$LISTEN_FDS$LISTEN_PID$WATCHDOG_USEC]"
+        let built = try store.plash(["run", "--from-id", "1", "--run", show + " >/seen", "--", "sh", "-c", "cat /seen; " + show],
+                                    environment: manager)
+        #expect(built.stdout == "[]\n[@plash-test-none115]\n", "\(built)")
+    }
+
     @Test func runWithoutACommandRunsAShellReadingStdin() throws {
         let store = TestStore()
         _ = try store.id(["import", "busybox"])
