@@ -41,8 +41,9 @@ public enum CgroupHierarchy: Equatable, Sendable {
     }
 
     /// This host's hierarchy, with the directories plash/ lives in: on v2, inside a
-    /// service whose manager delegated its cgroup (systemd's Delegate=yes), that cgroup,
-    /// so `systemctl stop` and `status` see the container's processes; else the top of
+    /// service whose manager delegated its cgroup (systemd's Delegate=yes), or an
+    /// ordinary user's service, that cgroup, so `systemctl stop` and `status` see the
+    /// container's processes; else the top of
     /// each mount for root; for an ordinary user, the highest ancestor of its own cgroup
     /// that it owns, a subtree delegated to it (systemd's user@UID.service).
     public static func current() throws -> CgroupHierarchy {
@@ -53,6 +54,9 @@ public enum CgroupHierarchy: Equatable, Sendable {
         let own = String(decoding: try readFile("/proc/self/cgroup", what: "read"), as: UTF8.self)
         if case .unified(let mount) = hierarchy, let path = ownPath(own, controller: ""), path != "/" {
             if isDelegated(mount + path) { return .unified(mount + path) }
+            // A user's manager (systemd 252) marks no cgroup it delegates; but each
+            // cgroup it makes is the user's, so the unit's own is theirs to divide.
+            if geteuid() != 0 && path.hasSuffix(".service") && isOwned(mount + path) { return .unified(mount + path) }
             // Moved out to plash/ at the top, the container would leave its unit: the
             // manager's stop would not kill it, nor its status show it.
             if path.hasSuffix(".service") {
@@ -273,8 +277,8 @@ func isOwnCgroup(_ directory: String) throws -> Bool {
 private func fgetxattr(_ fd: Int32, _ name: UnsafePointer<CChar>, _ value: UnsafeMutableRawPointer?, _ size: Int) -> Int
 
 /// systemd marks a cgroup it delegated (Delegate=yes) with the extended attribute
-/// trusted.delegate, or user.delegate when a user's manager did (systemd 251 and
-/// later; docs/supervisors.md).
+/// trusted.delegate (Debian 12's systemd 252 sets it and user.delegate on system
+/// units; its user manager marks none). docs/limits.md.
 func isDelegated(_ directory: String) -> Bool {
     let fd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
     guard fd >= 0 else { return false }
@@ -286,6 +290,11 @@ func isDelegated(_ directory: String) -> Bool {
     return false
 }
 
+func isOwned(_ directory: String) -> Bool {
+    var info = stat()
+    return stat(directory, &info) == 0 && info.st_uid == geteuid()
+}
+
 /// The highest directory from this process's cgroup (a line `ID:CONTROLLERS:PATH` of
 /// /proc/self/cgroup; "" matches v2's `0::PATH`) up to the mount that this user owns.
 func delegatedBase(mount: String, own: String, controller: String) throws -> String {
@@ -293,8 +302,7 @@ func delegatedBase(mount: String, own: String, controller: String) throws -> Str
     var candidate = mount + (path == "/" ? "" : path)
     var owned: String? = nil
     while candidate.count >= mount.count {
-        var info = stat()
-        if stat(candidate, &info) == 0 && info.st_uid == geteuid() { owned = candidate }
+        if isOwned(candidate) { owned = candidate }
         if candidate == mount { break }
         candidate = splitLast(candidate).0
     }
