@@ -18,7 +18,8 @@
 //                        open, chmod, fchmod (setgid), fchmodat2, mknod, openat2
 //   probe setcap PATH    give the file PATH the capability CAP_SETUID (security.capability)
 //   probe uring          io_uring_setup
-//   probe notify TEXT    send TEXT as one datagram to $NOTIFY_SOCKET (a path, or @ABSTRACT), as sd_notify(3)
+//   probe notify TEXT [CMD...]  send TEXT as one datagram to $NOTIFY_SOCKET (a path, or
+//                        @ABSTRACT), as sd_notify(3); then exec CMD, if given
 //   probe listen TEXT    as sd_listen_fds(3): when $LISTEN_PID is its PID, accept one connection
 //                        on fd 3 and answer TEXT, its PID, $LISTEN_FDS and $LISTEN_FDNAMES
 #define _GNU_SOURCE
@@ -192,7 +193,13 @@ int main(int argc, char **argv) {
         long sent = sendto(fd, argv[2], strlen(argv[2]), 0, (struct sockaddr *)&address,
                            offsetof(struct sockaddr_un, sun_path) + strlen(path));
         printf("%s\n", result(sent));
-        return sent < 0;
+        if (sent < 0) return 1;
+        if (argc > 3) {
+            fflush(stdout);
+            execvp(argv[3], argv + 3);
+            return 127;
+        }
+        return 0;
     }
     if (argc > 2 && strcmp(argv[1], "listen") == 0) {
         const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS"), *names = getenv("LISTEN_FDNAMES");
@@ -208,6 +215,6 @@ int main(int argc, char **argv) {
     }
     fprintf(stderr, "usage: probe tiocsti|tioclinux|clone|clone3|pid|fork N|ids|as UID CMD...|read PATH"
                     "|setns PATH|ptrace PID|keyctl|mount|mknod PATH|setid DIR|setcap PATH|uring"
-                    "|notify TEXT|listen TEXT\n");
+                    "|notify TEXT [CMD...]|listen TEXT\n");
     return 2;
 }
