@@ -40,12 +40,12 @@ public enum CgroupHierarchy: Equatable, Sendable {
         if !legacy.isEmpty { self = .legacy(legacy) } else if let unified { self = .unified(unified) } else { return nil }
     }
 
-    /// This host's hierarchy, with the directories plash/ lives in: on v2, inside a
-    /// service whose manager delegated its cgroup (systemd's Delegate=yes), or an
-    /// ordinary user's service, that cgroup, so `systemctl stop` and `status` see the
-    /// container's processes; else the top of
-    /// each mount for root; for an ordinary user, the highest ancestor of its own cgroup
-    /// that it owns, a subtree delegated to it (systemd's user@UID.service).
+    /// This host's hierarchy, with the directories plash/ lives in: on v2, in a service
+    /// whose manager delegated its cgroup (systemd's Delegate=yes) or an ordinary
+    /// user's service, that cgroup, so `systemctl stop` and `status` see the container's
+    /// processes; else the top of each mount for root; for an ordinary user, the highest
+    /// ancestor of its own cgroup that it owns, a subtree delegated to it (systemd's
+    /// user@UID.service).
     public static func current() throws -> CgroupHierarchy {
         let mountinfo = String(decoding: try readFile("/proc/self/mountinfo", what: "read"), as: UTF8.self)
         guard let hierarchy = CgroupHierarchy(mountinfo: mountinfo) else {
@@ -143,12 +143,7 @@ public struct Cgroup {
                 // (a shell that did not exec) makes the write fail with EBUSY.
                 try makeDirectory(directories[0])
                 try writeFile(directories[0] + "/cgroup.procs", "\(getpid())")
-                let available = try readWords(root + "/cgroup.controllers")
-                let enabled = try readWords(root + "/cgroup.subtree_control")
-                let wanted = needed.filter { available.contains($0) && !enabled.contains($0) }
-                if !wanted.isEmpty {
-                    try writeFile(root + "/cgroup.subtree_control", wanted.map { "+" + $0 }.joined(separator: " "))
-                }
+                try enableForChildren(needed, in: root)
             }
             // v2 hands a controller to children only when the parent enables it. plash
             // enables them in its own plash/ and never touches the root's settings.
@@ -157,11 +152,7 @@ public struct Cgroup {
                 throw PlashError.system("cgroup controller \(missing)", "(not enabled in \(root)/cgroup.subtree_control)",
                                    errno: ENOENT)
             }
-            let enabled = try readWords(plash + "/cgroup.subtree_control")
-            let wanted = ["memory", "pids", "cpu"].filter { available.contains($0) && !enabled.contains($0) }
-            if !wanted.isEmpty {
-                try writeFile(plash + "/cgroup.subtree_control", wanted.map { "+" + $0 }.joined(separator: " "))
-            }
+            try enableForChildren(["memory", "pids", "cpu"], in: plash)
             try makeDirectory(directories[0])
         }
     }
@@ -239,6 +230,17 @@ public struct Cgroup {
                 try writeFile(cpu + "/cpu.cfs_quota_us", "\(quota)")
             }
         }
+    }
+}
+
+/// Enables, for the children of the v2 cgroup `directory`, those of `controllers` that
+/// it offers and has not enabled yet.
+func enableForChildren(_ controllers: [String], in directory: String) throws {
+    let available = try readWords(directory + "/cgroup.controllers")
+    let enabled = try readWords(directory + "/cgroup.subtree_control")
+    let wanted = controllers.filter { available.contains($0) && !enabled.contains($0) }
+    if !wanted.isEmpty {
+        try writeFile(directory + "/cgroup.subtree_control", wanted.map { "+" + $0 }.joined(separator: " "))
     }
 }
 
