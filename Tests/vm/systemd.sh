@@ -74,6 +74,17 @@ check oom 'journalctl -u oom-demo --no-pager | grep -q "A process of this unit h
     "Result $(systemctl show -p Result --value oom-demo); $(journalctl -u oom-demo --no-pager | tail -5)"
 systemctl reset-failed oom-demo 2>/dev/null
 
+# 4b. KillMode=control-group: `systemctl stop` also ends what the program forked, which
+#     stays in the unit's cgroup (plash/NAME below it).
+systemd-run --unit=forker -p Delegate=yes /usr/local/bin/plash-exec --cgroup forker web \
+    -- sh -c 'sleep 1000 & exec sleep 999' >/dev/null 2>&1
+procs=/sys/fs/cgroup/system.slice/forker.service/plash/forker/cgroup.procs
+wait_for '[ "$(wc -l <$procs 2>/dev/null)" = 2 ]'
+forked=$(cat $procs)
+systemctl stop forker
+none_alive() { for p in "$@"; do [ -d /proc/$p ] && return 1; done; return 0; }
+check killmode '[ "$(echo $forked | wc -w)" = 2 ] && none_alive $forked' "processes '$forked': $(ps -ef 2>/dev/null | grep sleep)"
+
 # 5. Without Delegate=yes, limits refuse to start, and the journal says what to add.
 systemd-run --unit=undelegated --wait /usr/local/bin/plash-exec --memory 32M web -- true >/dev/null 2>&1
 check undelegated 'journalctl -u undelegated --no-pager | grep -q "plash-exec: cgroup /system.slice/undelegated.service: .*(add Delegate=yes" \
