@@ -20,9 +20,8 @@ public func runContainer(_ plan: ExecPlan, program: String) -> Never {
         let storePath = canonicalPath(store)
         let imageLayers = try layers(of: plan.image, store: store, canonicalStore: storePath)
         let filter = try systemCallFilter(plan, store: store)
-        let hostHas = { (path: String) in access(path, F_OK) == 0 }
-        let shared = (plan.isolate ? isolatedMounts(plan, hostHas: hostHas)
-            : sharedMounts(plan, home: environment("HOME"), callerDirectory: callerDirectory, hostHas: hostHas))
+        let shared = (plan.isolate ? isolatedMounts(plan, hostHas: hostHasPath)
+            : sharedMounts(plan, home: environment("HOME"), callerDirectory: callerDirectory))
             + (try notifySocketBinds(plan, socket: environment("NOTIFY_SOCKET")))
         persistent = try plan.persist.map {
             try PersistentUpper.open($0, store: storePath, mustBeRootsAlone: plan.isolate && asRoot)

@@ -63,6 +63,11 @@ public let execOptions: [ExecOption] = [
     },
     ExecOption("--no-home", nil, "Sharing", ["do not share /home and $HOME"]) { plan, _ in plan.shareHome = false },
     ExecOption("--no-tmp", nil, "Sharing", ["do not share /tmp"]) { plan, _ in plan.shareTmp = false },
+    ExecOption("--ro-share", nil, "Sharing", ["share /home entry by entry, $HOME and the working",
+                                              "directory read-only, each only where the image has",
+                                              "nothing at its path (what a build step gets)"]) { plan, _ in
+        plan.readOnlyShares = true
+    },
     ExecOption("--cwd", "DIR", "Sharing", ["start in DIR inside (default: the caller's working",
                                            "directory when it exists inside, else /)"]) {
         guard $1.hasPrefix("/") else { throw PlashError.usage("--cwd \($1): must be an absolute path") }

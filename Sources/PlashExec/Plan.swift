@@ -15,6 +15,7 @@ public struct ExecPlan: Equatable {
     public var workingDirectory: String? = nil
     public var shareHome = true
     public var shareTmp = true
+    public var readOnlyShares = false          // --ro-share: /home's entries, $HOME and the working directory
     public var hostname: String? = nil
     public var isolateNetwork = false
     public var pidNamespace = false            // --pid-ns: an init between the caller and the program

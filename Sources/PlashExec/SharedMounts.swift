@@ -8,7 +8,8 @@ import PlashSystem
 /// the kernel's file systems, /tmp, /home and $HOME, the caller's working directory,
 /// the name service files, then the caller's own --bind and --ro-bind.
 public func sharedMounts(_ plan: ExecPlan, home: String?, callerDirectory: String?,
-                         hostHas: (String) -> Bool) -> [Bind] {
+                         hostHas: (String) -> Bool = hostHasPath,
+                         hostEntries: (String) -> [String] = { directoryEntries($0) ?? [] }) -> [Bind] {
     var proc = Bind("/proc", "/proc")
     proc.newProcfs = plan.pidNamespace
     var mounts = [proc] + (plan.minimalDev ? minimalDevices(hostHas: hostHas) : [Bind("/dev", "/dev")]) + [Bind("/sys", "/sys")]
@@ -17,25 +18,40 @@ public func sharedMounts(_ plan: ExecPlan, home: String?, callerDirectory: Strin
 
     // $HOME outside /home is shared only where the image has nothing at that path: a
     // home of /bin or /var/www (Debian's bin and www-data) must not hide the image's.
+    let ownHome = home.flatMap { $0.hasPrefix("/") && $0 != "/" && !isPath($0, within: "/home") ? $0 : nil }
     var homes = [Bind("/home", "/home")]
-    if let home, home.hasPrefix("/"), home != "/", !isPath(home, within: "/home") {
-        homes.append(Bind(home, home, onlyWhereImageHasNone: true))
+    if plan.readOnlyShares {
+        // Entry by entry, so that /home itself stays the image's: what a build step makes
+        // there (`adduser web`: /home/web) lands in the image, never on the host. An
+        // entry gone since it was listed is skipped.
+        homes = hostEntries("/home").sorted().map {
+            var entry = Bind("/home/" + $0, "/home/" + $0, readOnly: true, onlyWhereImageHasNone: true)
+            entry.optional = true
+            return entry
+        }
     }
+    if let ownHome { homes.append(Bind(ownHome, ownHome, readOnly: plan.readOnlyShares, onlyWhereImageHasNone: true)) }
     if plan.shareHome {
         mounts += homes.filter { hostHas($0.source) }
     } else {
-        unshared += homes.map(\.destination)
+        unshared += ["/home"] + (ownHome.map { [$0] } ?? [])
     }
 
+    // Read-only, the working directory is shared in an unshared /tmp too: a build run
+    // from there reads its files, and its relative writes fail instead of landing in
+    // the image's / (the image's /tmp is where its own writes to /tmp go).
     if plan.workingDirectory == nil, let cwd = callerDirectory, cwd != "/",
        !mounts.contains(where: { isPath(cwd, within: $0.destination) }),
-       !unshared.contains(where: { isPath(cwd, within: $0) }) {
-        mounts.append(Bind(cwd, cwd, onlyWhereImageHasNone: true))
+       !unshared.contains(where: { isPath(cwd, within: $0) && !(plan.readOnlyShares && $0 == "/tmp") }) {
+        mounts.append(Bind(cwd, cwd, readOnly: plan.readOnlyShares, onlyWhereImageHasNone: true))
     }
 
     mounts += ["/etc/resolv.conf", "/etc/hosts"].filter(hostHas).map { Bind($0, $0) }
     return mounts + plan.binds
 }
+
+/// Whether `path` exists on the host (a dangling symlink does not).
+public func hostHasPath(_ path: String) -> Bool { access(path, F_OK) == 0 }
 
 /// The sources of `mounts`, opened before anything is mounted in this namespace, so
 /// that nothing mounted later (the scratch tmpfs, an earlier bind) changes what a
@@ -94,7 +110,11 @@ public func mountShared(_ mounts: [Bind], sources: [Int32?], into root: RootMoun
         let target = try openOrCreate(mount.destination, in: root.fd, directory: directory)
         defer { close(target) }
         try refuseRoot(target, root: root, mount)
-        try bind(procPath(source), named: mount.source, onto: target, path: mount.destination)
+        do {
+            try bind(procPath(source), named: mount.source, onto: target, path: mount.destination)
+        } catch let error as PlashError where mount.optional && error.errno == ENOENT {
+            continue    // removed since it was opened
+        }
         if mount.readOnly || mount.noDevices && directory {
             // The bind covers `target`; only a fresh lookup reaches the new mount.
             let mounted = try openOrCreate(mount.destination, in: root.fd, directory: directory)

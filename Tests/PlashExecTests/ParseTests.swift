@@ -80,6 +80,25 @@ func plan(_ arguments: [String]) throws -> ExecPlan {
     #expect(mounts.map(\.destination) == ["/proc", "/dev", "/sys", "/etc/resolv.conf", "/etc/hosts"])
 }
 
+@Test func roShareSharesHomeEntryByEntryHomeAndTheCallersDirectoryReadOnlyWhereTheImageHasNone() throws {
+    let p = try plan(["--no-tmp", "--ro-share", "--root", "/r"])
+    let mounts = sharedMounts(p, home: "/srv/me", callerDirectory: "/tmp/src", hostHas: { _ in true },
+                              hostEntries: { $0 == "/home" ? ["bob", "alice"] : [] })
+    #expect(mounts.map(\.destination) == ["/proc", "/dev", "/sys", "/home/alice", "/home/bob", "/srv/me", "/tmp/src",
+                                          "/etc/resolv.conf", "/etc/hosts"])
+    let shared = mounts.filter { ["/home/alice", "/home/bob", "/srv/me", "/tmp/src"].contains($0.destination) }
+    #expect(shared.allSatisfy { $0.readOnly && $0.onlyWhereImageHasNone })
+    // An entry gone (or misread) since /home was listed is skipped, not a failure.
+    #expect(shared.filter(\.optional).map(\.destination) == ["/home/alice", "/home/bob"])
+}
+
+@Test func roShareDoesNotShareADirectoryInAHomeThatNoHomeKeepsOut() throws {
+    let p = try plan(["--no-home", "--ro-share", "--root", "/r"])
+    let mounts = sharedMounts(p, home: "/home/me", callerDirectory: "/home/me/src", hostHas: { _ in true },
+                              hostEntries: { _ in ["me"] })
+    #expect(mounts.map(\.destination) == ["/proc", "/dev", "/sys", "/tmp", "/etc/resolv.conf", "/etc/hosts"])
+}
+
 @Test func storeLayersAreTheNodesPathComponentsTopFirst() {
     #expect(StoreLayout(path: "/s").layers(of: "/s/layer/0/1/2") == ["/s/layer/0/1/2/_data", "/s/layer/0/1/_data"])
 }
