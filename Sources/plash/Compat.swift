@@ -68,7 +68,7 @@ import PlashSystem
 @Sendable func runb(_ arguments: [String]) throws -> Int32 {
     try expect(Array(arguments.prefix(2)), "runb", min: 2, max: 2)
     let id = try Store().image(arguments[0]).id
-    return try becomeContainer(["--persist", arguments[1], "--no-tmp"], image: id, command: Array(arguments.dropFirst(2)))
+    return try becomeContainer(["--persist", arguments[1]] + buildStepSharing, image: id, command: Array(arguments.dropFirst(2)))
 }
 
 /// `plash runopts -c IMAGE [-d CHANGESDIR] [-m PATH]... [--] [CMD...]`, the original's

@@ -135,10 +135,12 @@ public struct Builder {
     }
 
     /// The layer's cache key: its parent, its script, the names of the variables it is
-    /// given, and the contents of the --hash-path files.
+    /// given, the paths of what it sees of the host (the working directory it starts in,
+    /// $HOME), and the contents of the --hash-path files.
     public func cacheKey(_ layer: LayerSpec, parent: Int) throws -> String {
         var hash = SHA256()
         hash.update("plash layer 1\0parent \(parent)\0")
+        hash.update("cwd \(currentDirectory() ?? "")\0home \(environment("HOME") ?? "")\0")
         for name in layer.environment { hash.update("env \(name)\0") }
         for step in layer.steps { hash.update("step \(step.utf8.count) \(step)\0") }
         for path in layer.hashPaths {
@@ -162,8 +164,9 @@ public struct Builder {
             // A layer without steps (--invalidate-layer alone) is an empty layer: plash-exec
             // never ran to create its directory.
             try check(mkdir(staging.data, 0o755), "create", staging.data)
+            let shared = buildStepMounts()
             for step in layer.steps { try run(step, layer: layer, on: parent, staging: staging) }
-            pruneMountPoints(staging.data, lowers: store.layers(of: parent))
+            pruneMountPoints(staging.data, lowers: store.layers(of: parent), shared: shared + buildStepMounts())
             return try store.publish(staging, parentNode: parent.node, script: layer.script, key: key)
         } catch {
             try? removeTree(staging.path)
@@ -179,7 +182,7 @@ public struct Builder {
         // A step dies with its plash, and with it everything it started: --die-with-parent
         // ends only the step's own process, the end of a PID namespace ends all of it. So
         // a killed build leaves nothing running that still writes into its staging.
-        var arguments = [shim, "--persist", staging.data, "--no-tmp", "--die-with-parent", "--pid-ns"]
+        var arguments = [shim, "--persist", staging.data] + buildStepSharing + ["--die-with-parent", "--pid-ns"]
         // A step's stdin is /dev/null: nobody could answer a debconf question (--apt).
         // Outside the cache key; --import-env DEBIAN_FRONTEND, later, overrides it.
         arguments += ["--env", "DEBIAN_FRONTEND=noninteractive"]
@@ -221,13 +224,28 @@ func excerpt(_ script: String, limit: Int = 1024) -> String {
     return "\(String(shown)) ... (\(script.utf8.count) bytes)"
 }
 
-/// plash-exec creates mount points for what it shares (the caller's working directory,
-/// /etc/resolv.conf, /etc/hosts) in the writable layer, and overlayfs copies their
-/// parent directories up. What is still empty and unchanged is removed again, so it
+/// What a build step (and `plash create`, `plash runb`) is given of the host, as
+/// plash-exec's options: /home's entries, $HOME and the working directory read-only,
+/// each where the image has nothing at its path; not /tmp. So its writes land in the
+/// layer or fail, and never change the host.
+public let buildStepSharing = ["--no-tmp", "--ro-share"]
+
+/// The host's paths that plash-exec shares with a build step started from here, as
+/// plash-exec itself decides them. (/home's entries change: asked before and after a
+/// step, the two answers hold every mount point it may have made.)
+func buildStepMounts() -> [Bind] {
+    guard case .run(let plan)? = try? parse(buildStepSharing + ["0"]) else { return [] }
+    return sharedMounts(plan, home: environment("HOME"), callerDirectory: currentDirectory())
+}
+
+/// plash-exec creates mount points for what it shares (/home's entries, $HOME, the
+/// caller's working directory, /etc/resolv.conf, /etc/hosts) in the writable layer, and
+/// overlayfs copies their parent directories up. What is still empty and unchanged is
+/// removed again, so it
 /// does not end up in the image. The step may have planted symlinks on these paths
 /// (`/home -> /some/host/dir`): every path is walked one component at a time beneath
 /// a descriptor of the layer, following no symlink, so nothing outside it is touched.
-func pruneMountPoints(_ data: String, lowers: [String]) {
+func pruneMountPoints(_ data: String, lowers: [String], shared: [Bind]) {
     guard let root = openNoFollow(AT_FDCWD, data) else { return }
     defer { close(root) }
     let lowerRoots = lowers.compactMap { openNoFollow(AT_FDCWD, $0) }
@@ -268,9 +286,9 @@ func pruneMountPoints(_ data: String, lowers: [String]) {
             if unlinkat(directories[level - 1], names[level - 1], AT_REMOVEDIR) != 0 { return }
         }
     }
-    for path in ["/etc/resolv.conf", "/etc/hosts"] { prune(path) }
-    for dir in [currentDirectory(), environment("HOME")].compactMap({ $0 }) where dir.hasPrefix("/") && dir != "/" {
-        prune(dir)
+    // The kernel's file systems stay: images are expected to have their directories.
+    for mount in shared where !["/proc", "/dev", "/sys"].contains(mount.destination) {
+        prune(mount.destination)
     }
 }
 

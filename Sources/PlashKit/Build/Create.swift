@@ -13,9 +13,10 @@ extension Builder {
         let staging = try store.makeStaging("build")
         do {
             try check(mkdir(staging.data, 0o755), "create", staging.data)
+            let shared = buildStepMounts()
             log("--> " + script)
             let shim = try plashExec ?? plashExecPath()
-            let arguments = [shim, "--persist", staging.data, "--no-tmp", "--die-with-parent", "\(parent.id)", "--"] + command
+            let arguments = [shim, "--persist", staging.data] + buildStepSharing + ["--die-with-parent", "\(parent.id)", "--"] + command
             let environment = currentEnvironment().filter { !$0.hasPrefix("PLASH_EXPORT=") && !$0.hasPrefix("PLASH_DATA=") }
                 + ["PLASH_DATA=" + store.path]
             let end = try spawnAndWait(arguments, environment: environment, streams: Streams(stdout: .descriptor(2)))
@@ -24,7 +25,7 @@ extension Builder {
                 throw PlashError.failure("create failed: \(script) \(end.text)")
             }
             log("--:")
-            pruneMountPoints(staging.data, lowers: store.layers(of: parent))
+            pruneMountPoints(staging.data, lowers: store.layers(of: parent), shared: shared + buildStepMounts())
             return try store.publish(staging, parentNode: parent.node, script: script, key: nil)
         } catch {
             try? removeTree(staging.path)
