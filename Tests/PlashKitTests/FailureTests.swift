@@ -28,13 +28,13 @@ import Testing
         let store = TestStore()
         let dir = makeDirectory()
         _ = FileManager.default.createFile(atPath: dir + "/first", contents: nil)
-        // The first time the step sees ./first, it says it started and waits to be killed,
-        // with a process of its own in the background.
+        // While the step sees ./first (the test removes it after the kill), it waits to be
+        // killed, with a process of its own in the background.
         let marker = "plash-killed-build-\(getpid())"
         // Short sleeps: should they survive, the marked shells are the ones to kill.
         let wait = "sh -c 'while :; do sleep 1; done' \(marker)"
         let build = ["build", "--from", "busybox", "--run",
-                     "touch /made; if [ -e first ]; then rm first; \(wait) & exec \(wait); fi"]
+                     "touch /made; if [ -e first ]; then \(wait) & exec \(wait); fi"]
         let child = try Child(plash, build, environment: store.environment, directory: dir)
         #expect(waitUntil(30) { processes(markedWith: marker).count == 2 }, "the step did not start")
         kill(child.pid, SIGKILL)
@@ -45,6 +45,7 @@ import Testing
         _ = child.finish()
         #expect(store.indexedIDs == [1])
         #expect(store.stagingDirectories.count == 1)
+        unlink(dir + "/first")
 
         let again = try store.plash(build, directory: dir)
         #expect(again.status == 0, "\(again)")
