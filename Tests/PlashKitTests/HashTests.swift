@@ -42,13 +42,14 @@ import Testing
         var layer = LayerSpec(steps: ["touch /a"])
         layer.environment = ["X"]
         layer.hashPaths = [file]
-        let key = try Builder(store: Store(path: "/nonexistent")).cacheKey(layer, parent: 7)
+        let key = try Builder(store: Store(path: "/nonexistent")).cacheKey(layer, parent: 7, directory: "/srv", home: "/root")
         // What the key hashes, spelled out, through sha256sum.
-        let stream = "plash layer 1\0parent 7\0env X\0step 8 touch /a\0path \(file)\0mode 33188\0size 5\0hello"
+        let stream = "plash layer 1\0parent 7\0cwd /srv\0home /root\0env X\0step 8 touch /a\0path \(file)\0mode 33188\0size 5\0hello"
         try stream.write(toFile: dir + "/stream", atomically: false, encoding: .utf8)
         #expect(key == (try sha256sum(dir + "/stream")))
-        // And as the hand-written SHA-256 of earlier versions computed it.
-        #expect(try Builder(store: Store(path: "/nonexistent")).cacheKey(LayerSpec(steps: ["touch /a"]), parent: 1)
-                == "959e93cff8b2825f76adcb8564d7e6e76f8658183eb8f2ff9a0369c55eb16155")
+        // And as it was computed since the working directory and home joined the key.
+        #expect(try Builder(store: Store(path: "/nonexistent")).cacheKey(LayerSpec(steps: ["touch /a"]), parent: 1,
+                                                                         directory: "/srv", home: "/root")
+                == "d6f8ab4e4b370bd072a9086c94122c494b7b1ed78f83a6fa3ed97eb37c76e847")
     }
 }

@@ -136,11 +136,12 @@ public struct Builder {
 
     /// The layer's cache key: its parent, its script, the names of the variables it is
     /// given, the paths of what it sees of the host (the working directory it starts in,
-    /// $HOME), and the contents of the --hash-path files.
-    public func cacheKey(_ layer: LayerSpec, parent: Int) throws -> String {
+    /// $HOME: by default this process's), and the contents of the --hash-path files.
+    public func cacheKey(_ layer: LayerSpec, parent: Int, directory: String? = currentDirectory(),
+                         home: String? = environment("HOME")) throws -> String {
         var hash = SHA256()
         hash.update("plash layer 1\0parent \(parent)\0")
-        hash.update("cwd \(currentDirectory() ?? "")\0home \(environment("HOME") ?? "")\0")
+        hash.update("cwd \(directory ?? "")\0home \(home ?? "")\0")
         for name in layer.environment { hash.update("env \(name)\0") }
         for step in layer.steps { hash.update("step \(step.utf8.count) \(step)\0") }
         for path in layer.hashPaths {
