@@ -227,9 +227,10 @@ func excerpt(_ script: String, limit: Int = 1024) -> String {
 
 /// What a build step (and `plash create`, `plash runb`) is given of the host, as
 /// plash-exec's options: /home's entries, $HOME and the working directory read-only,
-/// each where the image has nothing at its path; not /tmp. So its writes land in the
-/// layer or fail, and never change the host.
-public let buildStepSharing = ["--no-tmp", "--ro-share"]
+/// each where the image has nothing at its path; not /tmp; a /dev of its own (the
+/// host's /dev/shm is writable for everyone). So its writes land in the layer or fail,
+/// and never change the host.
+public let buildStepSharing = ["--no-tmp", "--ro-share", "--dev"]
 
 /// The host's paths that plash-exec shares with a build step started from here, as
 /// plash-exec itself decides them. (/home's entries change: asked before and after a
@@ -288,7 +289,7 @@ func pruneMountPoints(_ data: String, lowers: [String], shared: [Bind]) {
         }
     }
     // The kernel's file systems stay: images are expected to have their directories.
-    for mount in shared where !["/proc", "/dev", "/sys"].contains(mount.destination) {
+    for mount in shared where !["/proc", "/dev", "/sys"].contains(where: { isPath(mount.destination, within: $0) }) {
         prune(mount.destination)
     }
 }
