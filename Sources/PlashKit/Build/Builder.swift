@@ -244,9 +244,9 @@ func buildStepMounts() -> [Bind] {
 /// caller's working directory, /etc/resolv.conf, /etc/hosts) in the writable layer, and
 /// overlayfs copies their parent directories up. What is still empty and unchanged is
 /// removed again, so it does not end up in the image. The step may have planted
-/// symlinks on these paths
-/// (`/home -> /some/host/dir`): every path is walked one component at a time beneath
-/// a descriptor of the layer, following no symlink, so nothing outside it is touched.
+/// symlinks on these paths (`/home -> /some/host/dir`): every path is walked one
+/// component at a time beneath a descriptor of the layer, following no symlink, so
+/// nothing outside it is touched.
 func pruneMountPoints(_ data: String, lowers: [String], shared: [Bind]) {
     guard let root = openNoFollow(AT_FDCWD, data) else { return }
     defer { close(root) }
