@@ -26,7 +26,8 @@ import Testing
                      "./usr/share/man/man1/plash-exec.1.gz", "./usr/share/man/man7/plash-macros.7.gz",
                      "./usr/share/bash-completion/completions/plash", "./usr/share/zsh/site-functions/_plash",
                      "./usr/share/fish/vendor_completions.d/plash.fish", "./usr/share/doc/plash/copyright",
-                     "./usr/share/doc/plash/docs/plash.md"] {
+                     "./usr/share/doc/plash/docs/plash.md", "./usr/share/doc/plash/examples/systemd/plash@.service",
+                     "./usr/share/doc/plash/examples/s6/httpd-demo/run", "./usr/share/doc/plash/examples/runit/httpd-demo/run"] {
             #expect(listing.stdout.contains(" " + file + "\n"), "\(file)")
         }
         let recommends = try run("/usr/bin/dpkg-deb", ["--field", try deb, "Recommends"])
