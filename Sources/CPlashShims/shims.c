@@ -71,6 +71,38 @@ int plash_mount_set_unbindable(int fd) {
     return (int)syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH, &attr, sizeof attr);
 }
 
+int plash_mount_overlay(const char *source, const int *lowers, int count, const char *upper,
+                        const char *work, int userxattr, unsigned long flags, int target) {
+    int fs = (int)syscall(SYS_fsopen, "overlay", FSOPEN_CLOEXEC);
+    if (fs < 0) return errno == ENOSYS ? -2 : -1;
+    int result = -1;
+    if (syscall(SYS_fsconfig, fs, FSCONFIG_SET_STRING, "source", source, 0) < 0) goto out;
+    for (int i = 0; i < count; i++) {
+        if (syscall(SYS_fsconfig, fs, FSCONFIG_SET_FD, "lowerdir+", NULL, lowers[i]) < 0) {
+            // Before 6.8 no lowerdir+, before 6.13 not by descriptor: both EINVAL.
+            if (i == 0 && errno == EINVAL) result = -2;
+            goto out;
+        }
+    }
+    if (upper && (syscall(SYS_fsconfig, fs, FSCONFIG_SET_STRING, "upperdir", upper, 0) < 0
+                  || syscall(SYS_fsconfig, fs, FSCONFIG_SET_STRING, "workdir", work, 0) < 0)) goto out;
+    if (userxattr && syscall(SYS_fsconfig, fs, FSCONFIG_SET_FLAG, "userxattr", NULL, 0) < 0) goto out;
+    if (syscall(SYS_fsconfig, fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0) goto out;
+    unsigned int attributes = (flags & MS_RDONLY ? MOUNT_ATTR_RDONLY : 0) | (flags & MS_NOSUID ? MOUNT_ATTR_NOSUID : 0)
+                              | (flags & MS_NODEV ? MOUNT_ATTR_NODEV : 0);
+    int mnt = (int)syscall(SYS_fsmount, fs, FSMOUNT_CLOEXEC, attributes);
+    if (mnt < 0) goto out;
+    if (syscall(SYS_move_mount, mnt, "", target, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) == 0) result = 0;
+    int moved = errno;
+    close(mnt);
+    errno = moved;
+out:;
+    int saved = errno;
+    close(fs);
+    errno = saved;
+    return result;
+}
+
 int plash_mount_set_readonly(int fd, int recursive) {
     struct mount_attr attr;
     memset(&attr, 0, sizeof attr);

@@ -32,8 +32,6 @@ public func layers(of image: ExecPlan.Image, store: String, canonicalStore: Stri
         }
         found = Layers(directories: layout.layers(of: node), label: "plash:\(id)@" + (canonicalStore ?? store))
     }
-    guard found.directories.count <= StoreLayout.maximumDepth else {
-        throw PlashError.failure("\(found.directories.count) layers: overlayfs stacks at most \(StoreLayout.maximumDepth)")
-    }
+    if let tooDeep = StoreLayout.tooDeep(found.directories.count) { throw PlashError.failure(tooDeep) }
     return found
 }

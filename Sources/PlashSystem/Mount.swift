@@ -10,21 +10,17 @@ public func mount(_ source: String, on target: String, type: String? = nil,
 }
 
 /// Mounts an overlay of `lowers` (open directories, top first) on `target`, with an
-/// upper and a work directory when given. Every directory is named relative to
-/// /proc/self/fd ("7", "9/upper"), from there as the working directory for a moment: the
-/// option string has room for 4096 bytes, and `/proc/self/fd/N` for each layer would
-/// fill it at about 229 layers, short of the 500 that overlayfs stacks. Names by
-/// descriptor also keep the layers immune to what is mounted over their paths.
+/// upper and a work directory when given. The layers are passed by descriptor, one by
+/// one (plash_mount_overlay), which costs the same for each however deep the image.
+/// Kernels before 6.13 take layers only by name (and PLASH_OVERLAY=lowerdir): there every directory is named
+/// relative to /proc/self/fd ("7", "9/upper"), from there as the working directory
+/// for a moment: the option string has room for 4096 bytes, and `/proc/self/fd/N` for
+/// each layer would fill it at about 229 layers, short of the 500 that overlayfs
+/// stacks. Names by descriptor also keep the layers immune to what is mounted over
+/// their paths.
 public func mountOverlay(_ label: String, on target: String, lowers: [Int32], upper: String? = nil,
                          work: String? = nil, userxattr: Bool = false, flags: UInt = 0) throws {
-    guard lowers.count <= StoreLayout.maximumDepth else {
-        throw PlashError.failure("\(lowers.count) layers: overlayfs stacks at most \(StoreLayout.maximumDepth)")
-    }
-    var options = "lowerdir=" + lowers.map { String($0) }.joined(separator: ":")
-    if let upper, let work { options += ",upperdir=\(upper),workdir=\(work)" }
-    // In a user namespace overlayfs keeps its whiteouts and metadata in user.* xattrs,
-    // which an unprivileged user may write.
-    if userxattr { options += ",userxattr" }
+    if let tooDeep = StoreLayout.tooDeep(lowers.count) { throw PlashError.failure(tooDeep) }
     let mountPoint = try openDirectory(target, what: .mountOverlay)
     defer { close(mountPoint) }
     let previous = try openDirectory(".", what: "open working directory")
@@ -33,6 +29,19 @@ public func mountOverlay(_ label: String, on target: String, lowers: [Int32], up
         close(previous)
     }
     try check(chdir("/proc/self/fd"), "chdir", "/proc/self/fd")
+    // PLASH_OVERLAY=lowerdir takes the older kernels' way here too.
+    if environment("PLASH_OVERLAY") != "lowerdir" {
+        let mounted = lowers.withUnsafeBufferPointer {
+            plash_mount_overlay(label, $0.baseAddress, Int32($0.count), upper, work, userxattr ? 1 : 0, flags, mountPoint)
+        }
+        if mounted == 0 { return }
+        if mounted == -1 { throw PlashError.system(.mountOverlay, target) }
+    }
+    var options = "lowerdir=" + lowers.map { String($0) }.joined(separator: ":")
+    if let upper, let work { options += ",upperdir=\(upper),workdir=\(work)" }
+    // In a user namespace overlayfs keeps its whiteouts and metadata in user.* xattrs,
+    // which an unprivileged user may write.
+    if userxattr { options += ",userxattr" }
     try check(Glibc.mount(label, procPath(mountPoint), "overlay", flags, options), .mountOverlay, target)
 }
 

@@ -5,14 +5,23 @@ import Glibc
 /// Where things are in a store (DESIGN.md), and how an id or a name resolves to an
 /// image, for plash and plash-exec alike:
 ///
-///     layer/0/1/2/_data   image 2's files, a layer on top of image 1
+///     layer/0/1/2/        image 2's node, on top of image 1: the nesting of the nodes
+///                         is the images' layers, as in the original plash
+///     layer/0/1/2/_data -> ../../../../files/2
+///     files/2/            image 2's files. Flat, so that every layer lies at the same
+///                         depth: opening layer N of a nested node walks N directories,
+///                         and overlayfs checks each layer's ancestry at mount, both
+///                         growing with the square of the depth
 ///     layer/0/1/2/_blob   the blob it leaves the store as (PlashKit's LayerBlob.swift;
 ///                         plash-exec never reads it)
 ///     index/2 -> ../layer/0/1/2
 ///     map/NAME -> ../index/2
 ///
-/// Everything is found with readlink and string work only, and a link is trusted only
-/// when it has exactly that shape: a link that leads anywhere else names no image.
+/// A store of an older plash has its files in the node (`_data` a directory, no
+/// files/ID); both are read. An image's layers are found from the text of its index
+/// link, its files with one path each: with readlink and string work only, and a link
+/// is trusted only when it has exactly that shape: a link that leads anywhere else
+/// names no image.
 public struct StoreLayout: Sendable, Equatable {
     public let path: String
 
@@ -21,6 +30,8 @@ public struct StoreLayout: Sendable, Equatable {
     }
 
     public var rootNode: String { path + "/layer/0" }
+    public var files: String { path + "/files" }
+    public func files(of id: Int) -> String { files + "/\(id)" }
     public var index: String { path + "/index" }
     public var map: String { path + "/map" }
     /// What makes a directory a store (Store.checkIsStore): written first when a store
@@ -35,6 +46,12 @@ public struct StoreLayout: Sendable, Equatable {
 
     /// The most layers an image may have: overlayfs stacks at most 500 lower layers.
     public static let maximumDepth = 500
+
+    /// Why an image of `depth` layers cannot be made, or nil: refused before a build or
+    /// an import writes anything.
+    public static func tooDeep(_ depth: Int) -> String? {
+        depth <= maximumDepth ? nil : "\(depth) layers: an image has at most \(maximumDepth) (overlayfs stacks no more)"
+    }
 
     /// An id as plash writes it: decimal digits without a leading zero ("2", never
     /// "02"), so that every spelling of an image is the same file in index/.
@@ -85,17 +102,27 @@ public struct StoreLayout: Sendable, Equatable {
         return node
     }
 
-    /// layer/0/1/2 -> [layer/0/1/2/_data, layer/0/1/_data]: an image's layers, top
-    /// first, are the components of its node. layer/0 is the empty root and has none.
+    /// layer/0/1/2 -> [files/2, files/1]: an image's layers, top first, are the
+    /// components of its node. layer/0 is the empty root and has none. A layer of an
+    /// older plash keeps its files in its node (layer/0/1/_data); only images on such
+    /// a layer have one, so when the bottom layer has files/ID, all of them do.
     public func layers(of node: String) -> [String] {
         guard node.hasPrefix(rootNode + "/") else { return [] }
-        var dirs: [String] = []
+        var nodes: [(id: Int, node: String)] = []
         var current = node
         while current.count > rootNode.count {
-            dirs.append(current + "/_data")
-            current = splitLast(current).0
+            let (parent, name) = splitLast(current)
+            guard let id = StoreLayout.id(name) else { return [] }
+            nodes.append((id, current))
+            current = parent
         }
-        return dirs
+        let allFlat = access(files(of: nodes[nodes.count - 1].id), F_OK) == 0
+        return nodes.map { allFlat || access(files(of: $0.id), F_OK) == 0 ? files(of: $0.id) : $0.node + "/_data" }
+    }
+
+    /// Image `id`'s files: files/ID, or in its node in a store of an older plash.
+    public func data(id: Int, node: String) -> String {
+        access(files(of: id), F_OK) == 0 ? files(of: id) : node + "/_data"
     }
 
     /// The id of a node: its last component.

@@ -40,6 +40,15 @@ int plash_mount_scratch(void);
 // what it is mounted on skips it and what is mounted below it).
 int plash_mount_set_unbindable(int fd);
 
+// An overlay through fsopen/fsconfig/fsmount, moved onto the directory `target` (open): the layers
+// `lowers` (open directories, top first) passed one by one, each by its descriptor
+// (`lowerdir+` with FSCONFIG_SET_FD, Linux 6.13), so each costs the same however deep
+// the image; `upper` and `work` are paths, or NULL for a read-only overlay. `flags`:
+// MS_RDONLY, MS_NOSUID, MS_NODEV. Returns 0, -1 with errno, or -2 when this kernel
+// takes no layer by descriptor (mount(2) with `lowerdir=` does the same there).
+int plash_mount_overlay(const char *source, const int *lowers, int count, const char *upper,
+                        const char *work, int userxattr, unsigned long flags, int target);
+
 // mount_setattr(2): make the mount at `fd` (and, if `recursive`, every mount below it)
 // read-only.
 int plash_mount_set_readonly(int fd, int recursive);

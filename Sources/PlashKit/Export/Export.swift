@@ -71,9 +71,13 @@ public func unmountImage(_ dir: String) throws {
     try check(umount2(path, 0), "umount", dir)
 }
 
-/// `…/layer/0/1/2/_data`: the root of plash mount's bind of a one-layer image.
+/// `…/files/2` (or `…/layer/0/1/2/_data` in a store of an older plash): the root of
+/// plash mount's bind of a one-layer image.
 func isLayerDirectory(_ path: String) -> Bool {
     var parts = path.split(separator: "/")
+    if parts.count >= 2, parts[parts.count - 2] == "files", let last = parts.last, StoreLayout.id(String(last)) != nil {
+        return true
+    }
     guard parts.popLast() == "_data" else { return false }
     var ids = 0
     while let last = parts.last, last != "0", last.allSatisfy(\.isNumber) {

@@ -7,7 +7,9 @@ import PlashSystem
 
 /// The store on disk (see DESIGN.md):
 ///
-///     layer/0/1/2/_data   image 2's files, a layer on top of image 1
+///     layer/0/1/2/        image 2's node, a layer on top of image 1 (StoreLayout)
+///     layer/0/1/2/_data -> ../../../../files/2
+///     files/2/            image 2's files
 ///     layer/0/1/2/_script the script that built it (for `plash ls`)
 ///     layer/0/1/2/_blob   the blob it is exported as, and _blob.json (LayerBlob.swift)
 ///     index/2 -> ../layer/0/1/2
@@ -57,7 +59,7 @@ public struct Store: Sendable {
 
     /// What plash puts at the top of a store: a store made before the marker existed
     /// (maybe half made, or purged) is recognised by holding nothing else.
-    static let storeEntries: Set<String> = [StoreLayout.markerName, "layer", "index", "map", "cache", "tmp", "config", "counter",
+    static let storeEntries: Set<String> = [StoreLayout.markerName, "layer", "files", "index", "map", "cache", "tmp", "config", "counter",
                                             "lock", "blob-sources", "cgroups", "seccomp"]
 
     /// Whether the directory is recognisably a store: it has the marker, or holds
@@ -99,7 +101,7 @@ public struct Store: Sendable {
         if mkdir(path, 0o700) == -1 && errno != EEXIST { throw PlashError.system("create store", path) }
         try checkIsStore()
         try writeText(marker, "plash store\n")
-        for dir in [path + "/layer", path + "/map", path + "/cache", tmp, path + "/config", rootNode, path + "/index"] {
+        for dir in [path + "/layer", layout.files, path + "/map", path + "/cache", tmp, path + "/config", rootNode, path + "/index"] {
             if mkdir(dir, 0o755) == -1 && errno != EEXIST {
                 throw PlashError.system("create store", dir)
             }
@@ -113,11 +115,11 @@ public struct Store: Sendable {
 
     // MARK: images
 
-    /// An image: its id and its node, `layer/0/1/2`.
+    /// An image: its id, its node (`layer/0/1/2`) and its files (`files/2`).
     public struct Image: Equatable, Sendable {
         public var id: Int
         public var node: String
-        public var data: String { node + "/_data" }
+        public var data: String
     }
 
     /// An id names `index/ID`, anything else `map/NAME` (StoreLayout: the same rules
@@ -138,14 +140,14 @@ public struct Store: Sendable {
     public var layout: StoreLayout { StoreLayout(path: path) }
 
     public func lookup(_ name: String) -> Image? {
-        layout.resolve(name).map { Image(id: $0.id, node: $0.node) }
+        layout.resolve(name).map { Image(id: $0.id, node: $0.node, data: layout.data(id: $0.id, node: $0.node)) }
     }
 
     public func lookup(id: Int) -> Image? {
         // Only a node of layer/, ending in the image's own id (StoreLayout): a link that
         // leads anywhere else (`..`, another image's data) would make rm or clean remove
         // the wrong files.
-        layout.node(id: id).map { Image(id: id, node: $0) }
+        layout.node(id: id).map { Image(id: id, node: $0, data: layout.data(id: id, node: $0)) }
     }
 
     /// The image's layer directories, top first.
@@ -280,8 +282,10 @@ public struct Store: Sendable {
     }
 
     /// Renames a staging directory into place as a child of `parentNode` (the new image's
-    /// node), with its index link and, given a key, its cache link. The rename is the
-    /// commit: until then nothing outside tmp/ refers to the build.
+    /// node), with its index link and, given a key, its cache link. Its files go to
+    /// files/ID first, where nothing names them until the node's rename: that rename is
+    /// the commit, and until then nothing outside tmp/ and files/ refers to the build
+    /// (clean removes files/ID of no image).
     public func publish(_ staging: Staging, parentNode: String, script: String, key: String?) throws -> Image {
         try removeTree(staging.path + "/._data.plash-work")
         try writeText(staging.path + "/_script", script)
@@ -289,19 +293,34 @@ public struct Store: Sendable {
             guard access(parentNode + "/_data", F_OK) == 0 || parentNode == rootNode else {
                 throw PlashError.failure("the parent image was removed during the build")
             }
+            let depth = parentNode.dropFirst(rootNode.count).split(separator: "/").count + 1
+            if let tooDeep = StoreLayout.tooDeep(depth) { throw PlashError.failure(tooDeep) }
             let id = try allocateID()
             let node = parentNode + "/\(id)"
-            try check(rename(staging.path, node), "rename into place", node)
+            let files = layout.files(of: id)
+            // A store of an older plash has no files/.
+            if mkdir(layout.files, 0o755) == -1 && errno != EEXIST { throw PlashError.system("create store", layout.files) }
+            try check(rename(staging.data, files), "rename into place", files)
+            do {
+                let up = String(repeating: "../", count: node.dropFirst(path.count + 1).split(separator: "/").count)
+                try check(symlink(up + "files/\(id)", staging.data), "symlink", staging.data)
+                try check(rename(staging.path, node), "rename into place", node)
+            } catch {
+                unlink(staging.data)
+                rename(files, staging.data)
+                throw error
+            }
             staging.lock.release()
             let relative = "../" + node.dropFirst(path.count + 1)
             try replaceLink(path + "/index/\(id)", target: relative)
             if let key { try replaceLink(path + "/cache/" + key, target: "../index/\(id)") }
-            return Image(id: id, node: node)
+            return Image(id: id, node: node, data: files)
         }
     }
 
     /// Removes images and every image built on them, and returns their ids. Their nodes
-    /// leave layer/ at once (a rename into tmp/), then are deleted.
+    /// leave layer/ at once (a rename into tmp/: no id of them resolves from then on),
+    /// their files follow, then all is deleted.
     @discardableResult
     public func remove(_ images: [Image]) throws -> [Int] {
         try checkIsStore()
@@ -313,12 +332,19 @@ public struct Store: Sendable {
                 let ids = descendantIDs(image.node) + [image.id]
                 try check(rename(image.node, staging.path + "/node"), "remove", image.node)
                 for id in ids { unlink(path + "/index/\(id)") }
+                for id in ids { try moveFiles(of: id, into: staging) }
                 doomed.append(staging)
                 removed += ids
             }
         }
         for staging in doomed { try removeTree(staging.path) }
         return removed.sorted()
+    }
+
+    /// files/ID into a staging directory being removed (a store of an older plash has none).
+    func moveFiles(of id: Int, into staging: Staging) throws {
+        let files = layout.files(of: id)
+        if rename(files, staging.path + "/files-\(id)") == -1 && errno != ENOENT { throw PlashError.system("remove", files) }
     }
 
     /// Ids of every node below `node` (its child nodes are the directories named by digits).
@@ -420,6 +446,11 @@ public struct Store: Sendable {
                 }
             }
             walk(rootNode)
+            // Files of no image: what a crash between a node's removal and its files' left.
+            let ids = Set(indexed.compactMap { StoreLayout.id(ofNode: $0) })
+            for entry in directoryEntries(layout.files) ?? [] where !(StoreLayout.id(entry).map(ids.contains) ?? false) {
+                stray.append(layout.files + "/" + entry)
+            }
             for node in stray {
                 do {
                     let staging = try makeStaging("rm", sweep: false)
