@@ -107,6 +107,14 @@ public struct StoreLayout: Sendable, Equatable {
     /// older plash keeps its files in its node (layer/0/1/_data); only images on such
     /// a layer have one, so when the bottom layer has files/ID, all of them do.
     public func layers(of node: String) -> [String] {
+        let nodes = stack(of: node)
+        guard let bottom = nodes.last else { return [] }
+        let allFlat = access(files(of: bottom.id), F_OK) == 0
+        return nodes.map { allFlat ? files(of: $0.id) : data(id: $0.id, node: $0.node) }
+    }
+
+    /// layer/0/1/2 -> [(2, layer/0/1/2), (1, layer/0/1)]: the image and those below it.
+    public func stack(of node: String) -> [(id: Int, node: String)] {
         guard node.hasPrefix(rootNode + "/") else { return [] }
         var nodes: [(id: Int, node: String)] = []
         var current = node
@@ -116,8 +124,12 @@ public struct StoreLayout: Sendable, Equatable {
             nodes.append((id, current))
             current = parent
         }
-        let allFlat = access(files(of: nodes[nodes.count - 1].id), F_OK) == 0
-        return nodes.map { allFlat || access(files(of: $0.id), F_OK) == 0 ? files(of: $0.id) : $0.node + "/_data" }
+        return nodes
+    }
+
+    /// How many layers the image of `node` has: the components of its node.
+    public func depth(ofNode node: String) -> Int {
+        node.dropFirst(rootNode.count).split(separator: "/").count
     }
 
     /// Image `id`'s files: files/ID, or in its node in a store of an older plash.

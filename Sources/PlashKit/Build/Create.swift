@@ -39,12 +39,12 @@ extension Builder {
 /// it is copied and stays.
 public func addLayer(_ dir: String, parent: String, store: Store) throws -> Store.Image {
     let parentNode = parent == "0" ? store.rootNode : try store.image(parent).node
+    try refuseStorePath(dir, store: store, what: "add-layer")
     var info = stat()
     guard lstat(dir, &info) == 0 else { throw PlashError.system("add-layer", dir) }
     // A symlink would be renamed as it is: the image's files would be the host's
     // directory it points to, changing with it.
     guard info.st_mode & S_IFMT == S_IFDIR else { throw PlashError.failure("add-layer \(dir): not a directory") }
-    try refuseStorePath(dir, store: store, what: "add-layer")
     let staging = try store.makeStaging("import")
     do {
         if rename(dir, staging.data) == -1 {

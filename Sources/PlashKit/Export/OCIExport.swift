@@ -174,18 +174,18 @@ func archiveDirectory(_ dir: String, to file: String) throws {
 /// docker archive. `link` hard-links kept blobs where the layout is plash's own staging.
 func writeImageBlobs(_ image: Store.Image, store: Store, blobs: String, compress: Bool, link: Bool)
     throws -> (config: OCIDescriptor, layers: [OCIDescriptor]) {
-    let layers = Array(store.layers(of: image).reversed())
+    let layers = Array(store.stack(of: image).reversed())
     var descriptors: [OCIDescriptor] = []
     var diffIDs: [String] = []
     for layer in layers {
-        let (descriptor, diffID) = compress ? try placeLayerBlob(node(ofLayer: layer), store: store, blobs: blobs, link: link)
-                                            : try writeDockerLayer(node(ofLayer: layer), store: store, blobs: blobs)
+        let (descriptor, diffID) = compress ? try placeLayerBlob(layer, store: store, blobs: blobs, link: link)
+                                            : try writeDockerLayer(layer, store: store, blobs: blobs)
         descriptors.append(descriptor)
         diffIDs.append(diffID)
     }
     let config = OCIConfig(
         created: ociEpoch,
-        config: .init(Env: ["PATH=" + defaultPath], Entrypoint: hasEntrypoint(layers) ? [entrypointPath] : nil,
+        config: .init(Env: ["PATH=" + defaultPath], Entrypoint: hasEntrypoint(layers.map(\.data)) ? [entrypointPath] : nil,
                       WorkingDir: "/"),
         rootfs: .init(diff_ids: diffIDs),
         history: layers.map { _ in .init(created: ociEpoch, created_by: "plash") })
@@ -194,23 +194,24 @@ func writeImageBlobs(_ image: Store.Image, store: Store, blobs: String, compress
 }
 
 /// An OCI layout's layer: the node's kept blob, put into `blobs`.
-func placeLayerBlob(_ node: String, store: Store, blobs: String, link: Bool) throws -> (OCIDescriptor, String) {
-    let kept = try keptBlob(node, store: store)!
-    try placeBlob(blobFile(node), digest: kept.digest, blobs: blobs, link: link)
+func placeLayerBlob(_ layer: Store.Image, store: Store, blobs: String, link: Bool) throws -> (OCIDescriptor, String) {
+    let kept = try keptBlob(layer, store: store)!
+    try placeBlob(blobFile(layer.node), digest: kept.digest, blobs: blobs, link: link)
     return (kept.descriptor, kept.diff_id)
 }
 
 /// A docker archive's layer: the kept blob uncompressed (an imported layer's own tar),
 /// or, for a layer without one, the tar of its files; named by its digest, the diff_id.
-func writeDockerLayer(_ node: String, store: Store, blobs: String) throws -> (OCIDescriptor, String) {
+func writeDockerLayer(_ layer: Store.Image, store: Store, blobs: String) throws -> (OCIDescriptor, String) {
+    let node = layer.node
     let temporary = blobs + "/.layer.plash-\(getpid())"
     defer { unlink(temporary) }
     let diffID: String
-    if let kept = try keptBlob(node, store: store, make: false) {
+    if let kept = try keptBlob(layer, store: store, make: false) {
         try writeUncompressed(blobFile(node), kept, to: temporary)
         diffID = kept.diff_id
     } else {
-        diffID = try writeLayerTar(node + "/_data", to: temporary, compress: false).diffID
+        diffID = try writeLayerTar(layer.data, to: temporary, compress: false).diffID
     }
     var info = stat()
     try check(stat(temporary, &info), "stat", temporary)

@@ -179,6 +179,7 @@ func readBlob(_ layout: Int32, _ path: String, digest: String?) throws -> [UInt8
 /// so its blobs are hard-linked into the layers; a user's layout is copied from.
 func importLayers(_ layers: [SourceLayer], layout: Int32, linkBlobs: Bool, store: Store, inUserNamespace: Bool,
                   script: String, fetch: (Int) throws -> Void = { _ in }, log: (String) -> Void) throws -> Store.Image {
+    if let tooDeep = StoreLayout.tooDeep(layers.count) { throw PlashError.failure(tooDeep) }
     let keys = layerKeys(layers)
     // One layer import at a time in a store: two images on one base imported at once
     // would otherwise both find the base missing and store it twice.

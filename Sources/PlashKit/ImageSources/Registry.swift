@@ -119,6 +119,8 @@ public func importDocker(_ text: String, refresh: Bool = false, store: Store, in
         manifestHash.update(bytes)
         let manifestKey = manifestHash.hexDigest()
         let manifest = try decode(OCIManifest.self, bytes, "the manifest")
+        // Before anything is downloaded (importLayers would refuse it after).
+        if let tooDeep = StoreLayout.tooDeep(manifest.layers.count) { throw PlashError.failure(tooDeep) }
         let blobs = manifest.layers.map(\.digest) + [manifest.config.digest]
         if let hit = store.cached(manifestKey) {
             try store.remember(referenceKey, hit)

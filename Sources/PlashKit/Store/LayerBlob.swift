@@ -30,9 +30,6 @@ struct LayerBlob: Codable, Equatable {
 func blobFile(_ node: String) -> String { node + "/_blob" }
 func blobDescriptorFile(_ node: String) -> String { node + "/_blob.json" }
 
-/// The node of a layer directory `…/_data`.
-func node(ofLayer layer: String) -> String { String(layer.dropLast("/_data".count)) }
-
 /// The OCI media type of a layer the decoder read as `format`; nil for xz and bzip2,
 /// which no OCI layer type names (such a layer leaves as plash's gzip).
 func layerMediaType(format: String) -> String? {
@@ -49,7 +46,8 @@ func layerMediaType(format: String) -> String? {
 /// it is made from the layer's files and kept; with `make` false that is left to the
 /// caller (nil). A damaged imported blob is refused: exporting anything else would
 /// change the image's digests.
-func keptBlob(_ node: String, store: Store, make: Bool = true) throws -> LayerBlob? {
+func keptBlob(_ layer: Store.Image, store: Store, make: Bool = true) throws -> LayerBlob? {
+    let node = layer.node
     if let kept = try readLayerBlob(node) {
         guard let damage = try blobDamage(kept, file: blobFile(node)) else { return kept }
         if kept.imported {
@@ -57,7 +55,7 @@ func keptBlob(_ node: String, store: Store, make: Bool = true) throws -> LayerBl
                 .advising("remove the image and import it again")
         }
     }
-    return make ? try makeLayerBlob(node, store: store) : nil
+    return make ? try makeLayerBlob(layer, store: store) : nil
 }
 
 /// The descriptor in `_blob.json`; nil when the layer has none. Its digest and diff_id
@@ -107,13 +105,14 @@ func blobDamage(_ kept: LayerBlob, file: String) throws -> String? {
 }
 
 /// Compresses the layer's files into its kept gzip blob: written in staging, then
-/// renamed into the node beside `_data`, and only then described, so that a descriptor
-/// never names a partial blob.
-func makeLayerBlob(_ node: String, store: Store) throws -> LayerBlob {
+/// renamed into the node, and only then described, so that a descriptor never names a
+/// partial blob.
+func makeLayerBlob(_ layer: Store.Image, store: Store) throws -> LayerBlob {
+    let node = layer.node
     let staging = try store.makeStaging("blob")
     defer { try? removeTree(staging.path) }
     let file = staging.path + "/_blob"
-    let (descriptor, diffID) = try writeLayerTar(node + "/_data", to: file, compress: true)
+    let (descriptor, diffID) = try writeLayerTar(layer.data, to: file, compress: true)
     try check(rename(file, blobFile(node)), "rename", blobFile(node))
     let blob = LayerBlob(mediaType: descriptor.mediaType, digest: descriptor.digest, size: descriptor.size,
                          diff_id: diffID, imported: false)

@@ -153,6 +153,11 @@ public struct Store: Sendable {
     /// The image's layer directories, top first.
     public func layers(of image: Image) -> [String] { layout.layers(of: image.node) }
 
+    /// The image and every image below it, top first: one for each of its layers.
+    public func stack(of image: Image) -> [Image] {
+        layout.stack(of: image.node).map { Image(id: $0.id, node: $0.node, data: layout.data(id: $0.id, node: $0.node)) }
+    }
+
     /// The id of the image below, 0 for an image on the empty root.
     public func parent(of image: Image) -> Int {
         Int(splitLast(splitLast(image.node).0).1) ?? 0
@@ -293,8 +298,7 @@ public struct Store: Sendable {
             guard access(parentNode + "/_data", F_OK) == 0 || parentNode == rootNode else {
                 throw PlashError.failure("the parent image was removed during the build")
             }
-            let depth = parentNode.dropFirst(rootNode.count).split(separator: "/").count + 1
-            if let tooDeep = StoreLayout.tooDeep(depth) { throw PlashError.failure(tooDeep) }
+            if let tooDeep = StoreLayout.tooDeep(layout.depth(ofNode: parentNode) + 1) { throw PlashError.failure(tooDeep) }
             let id = try allocateID()
             let node = parentNode + "/\(id)"
             let files = layout.files(of: id)
