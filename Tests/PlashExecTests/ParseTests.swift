@@ -2,6 +2,7 @@ import Foundation
 import Testing
 @testable import PlashExec
 import PlashSystem
+import PlashTestSupport
 
 func plan(_ arguments: [String]) throws -> ExecPlan {
     guard case .run(let plan) = try parse(arguments) else { throw PlashError.usage("not a run") }
@@ -99,7 +100,13 @@ func plan(_ arguments: [String]) throws -> ExecPlan {
     #expect(mounts.map(\.destination) == ["/proc", "/dev", "/sys", "/tmp", "/etc/resolv.conf", "/etc/hosts"])
 }
 
-@Test func storeLayersAreTheNodesPathComponentsTopFirst() {
+@Test func storeLayersAreTheFilesOfTheNodesPathComponentsTopFirst() throws {
+    let store = makeDirectory()
+    #expect(try shell("mkdir -p '\(store)/files/1' '\(store)/files/2' '\(store)/layer/0/1/2'").status == 0)
+    #expect(StoreLayout(path: store).layers(of: store + "/layer/0/1/2") == [store + "/files/2", store + "/files/1"])
+}
+
+@Test func aStoreOfAnOlderPlashKeepsTheFilesOfItsLayersInTheirNodes() {
     #expect(StoreLayout(path: "/s").layers(of: "/s/layer/0/1/2") == ["/s/layer/0/1/2/_data", "/s/layer/0/1/_data"])
 }
 

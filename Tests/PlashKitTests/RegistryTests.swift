@@ -235,6 +235,24 @@ import Testing
         #expect(second.indexedIDs == [] && second.stagingDirectories == [])
     }
 
+    /// Refused at its manifest: no layer is downloaded, nor at the next import.
+    @Test func anImageOfMoreThan500LayersIsRefusedBeforeAnyDownload() throws {
+        let store = TestStore()
+        let layout = makeDirectory("deep") + "/layout"
+        try writeDeepLayout(layout, layers: 501)
+        let registry = try RegistryServer()
+        defer { registry.stop() }
+        try registry.push(layout, tag: "t", as: "plash/deep:1")
+        let start = requests(registry).count
+        for _ in 0..<2 {
+            let refused = try store.plash(["import-docker", registry.host + "/plash/deep:1"])
+            #expect(refused.status == 1 && refused.stderr == "plash: import-docker \(registry.host)/plash/deep:1: "
+                    + "501 layers: an image has at most 500 (overlayfs stacks no more)\n", "\(refused)")
+        }
+        #expect(pulls(registry, since: start).blobs == [])
+        #expect(store.indexedIDs == [] && store.stagingDirectories == [])
+    }
+
     @Test func basicAuthUsesTheCredentialsOfTheAuthFileOrDockersConfig() throws {
         let first = TestStore(), second = TestStore()
         let (id, dir) = try exportedLayout(first)

@@ -53,6 +53,44 @@ public struct TestStore: Sendable {
     }
 }
 
+/// An OCI layout at `dir`, tag t, of `layers` plain-tar layers: layer N holds the empty
+/// file /lN, layer 1 also the host's busybox as /bin/busybox, sh, ls and cat.
+public func writeDeepLayout(_ dir: String, layers: Int) throws {
+    let written = try run("/usr/bin/python3", ["-", dir, String(layers)], stdin: deepLayoutScript)
+    guard written.status == 0 else { throw SetupError("cannot write the layout \(dir): \(written.stderr)") }
+}
+
+private let deepLayoutScript = #"""
+import hashlib, io, json, os, sys, tarfile
+d, n = sys.argv[1], int(sys.argv[2])
+os.makedirs(d + "/blobs/sha256")
+def blob(data):
+    h = hashlib.sha256(data).hexdigest()
+    open(f"{d}/blobs/sha256/{h}", "wb").write(data)
+    return {"digest": "sha256:" + h, "size": len(data)}
+layers = []
+for i in range(1, n + 1):
+    b = io.BytesIO()
+    with tarfile.open(fileobj=b, mode="w", format=tarfile.USTAR_FORMAT) as t:
+        if i == 1:
+            t.add("/bin/busybox", "bin/busybox")
+            for name in ["sh", "ls", "cat"]:
+                link = tarfile.TarInfo("bin/" + name); link.type = tarfile.SYMTYPE; link.linkname = "busybox"
+                t.addfile(link)
+        info = tarfile.TarInfo(f"l{i}")
+        t.addfile(info, io.BytesIO(b""))
+    layers.append(blob(b.getvalue()))
+config = blob(json.dumps({"architecture": "amd64", "os": "linux", "config": {},
+                          "rootfs": {"type": "layers", "diff_ids": [l["digest"] for l in layers]}}).encode())
+manifest = blob(json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                            "config": dict(config, mediaType="application/vnd.oci.image.config.v1+json"),
+                            "layers": [dict(l, mediaType="application/vnd.oci.image.layer.v1.tar") for l in layers]}).encode())
+json.dump({"schemaVersion": 2, "manifests": [dict(manifest, mediaType="application/vnd.oci.image.manifest.v1+json",
+                                                  annotations={"org.opencontainers.image.ref.name": "t"})]},
+          open(d + "/index.json", "w"))
+open(d + "/oci-layout", "w").write('{"imageLayoutVersion": "1.0.0"}')
+"""#
+
 public struct StoreTestError: Error, CustomStringConvertible {
     public let description: String
     public init(_ description: String) { self.description = description }

@@ -25,7 +25,7 @@ public struct Builder {
         var builder = self
         if !plan.nonEmptyLayers.isEmpty { builder.plashExec = try plashExec ?? plashExecPath() }
         var image = try builder.resolve(source, refresh: plan.refresh)
-        if let tooDeep = StoreLayout.tooDeep(store.layout.depth(ofNode: image.node) + plan.nonEmptyLayers.count) {
+        if let tooDeep = StoreLayout.tooDeep(store.depth(of: image) + plan.nonEmptyLayers.count) {
             throw PlashError.failure("build: " + tooDeep)
         }
         for layer in plan.nonEmptyLayers {

@@ -10,6 +10,7 @@ extension Builder {
     /// stdin and no cache; what it writes becomes a new image on IMAGE.
     public func create(on parent: Store.Image, command: [String]) throws -> Store.Image {
         let script = command.map(shellQuote).joined(separator: " ")
+        if let tooDeep = StoreLayout.tooDeep(store.depth(of: parent) + 1) { throw PlashError.failure("create: " + tooDeep) }
         let staging = try store.makeStaging("build")
         do {
             try check(mkdir(staging.data, 0o755), "create", staging.data)
@@ -39,6 +40,9 @@ extension Builder {
 /// it is copied and stays.
 public func addLayer(_ dir: String, parent: String, store: Store) throws -> Store.Image {
     let parentNode = parent == "0" ? store.rootNode : try store.image(parent).node
+    if let tooDeep = StoreLayout.tooDeep(store.layout.depth(ofNode: parentNode) + 1) {
+        throw PlashError.failure("add-layer \(dir): " + tooDeep)
+    }
     try refuseStorePath(dir, store: store, what: "add-layer")
     var info = stat()
     guard lstat(dir, &info) == 0 else { throw PlashError.system("add-layer", dir) }

@@ -158,6 +158,9 @@ public struct Store: Sendable {
         layout.stack(of: image.node).map { Image(id: $0.id, node: $0.node, data: layout.data(id: $0.id, node: $0.node)) }
     }
 
+    /// How many layers the image has.
+    public func depth(of image: Image) -> Int { layout.depth(ofNode: image.node) }
+
     /// The id of the image below, 0 for an image on the empty root.
     public func parent(of image: Image) -> Int {
         Int(splitLast(splitLast(image.node).0).1) ?? 0
@@ -298,7 +301,6 @@ public struct Store: Sendable {
             guard access(parentNode + "/_data", F_OK) == 0 || parentNode == rootNode else {
                 throw PlashError.failure("the parent image was removed during the build")
             }
-            if let tooDeep = StoreLayout.tooDeep(layout.depth(ofNode: parentNode) + 1) { throw PlashError.failure(tooDeep) }
             let id = try allocateID()
             let node = parentNode + "/\(id)"
             let files = layout.files(of: id)
