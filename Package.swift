@@ -5,9 +5,11 @@ import PackageDescription
 // runtime to map, so they start in about a millisecond (see docs/performance.md).
 // Foundation needs its support libraries named explicitly for a static link, and lld,
 // which unlike ld resolves them in any order.
-let staticExecutable: [LinkerSetting] = [.unsafeFlags(["-static-executable"])]
+// libcrypto's CPU probe waits for its first use rather than running before main
+// (Sources/CPlashShims/shims.c).
+let staticExecutable: [LinkerSetting] = [.unsafeFlags(["-static-executable", "-Xlinker", "--wrap=OPENSSL_cpuid_setup"])]
 let staticFoundation: [LinkerSetting] = [.unsafeFlags([
-    "-static-executable", "-use-ld=lld",
+    "-static-executable", "-use-ld=lld", "-Xlinker", "--wrap=OPENSSL_cpuid_setup",
     "-lFoundation", "-lFoundationEssentials", "-lFoundationInternationalization",
     "-l_FoundationCShims", "-l_FoundationCollections", "-l_FoundationICU",
     "-lCoreFoundation", "-lswiftSynchronization", "-lswiftDispatch", "-lstdc++", "-lm",

@@ -71,6 +71,28 @@ int plash_mount_set_unbindable(int fd) {
     return (int)syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH, &attr, sizeof attr);
 }
 
+// OpenSSL's libcrypto probes the CPU (cpuid) from an .init section, before main, in
+// every binary that links it, and in a virtual machine each cpuid traps to the
+// hypervisor (4 to 60 us each here). plash and plash-exec are linked with
+// `--wrap=OPENSSL_cpuid_setup` (Package.swift): the first call, from .init, does
+// nothing, and the probe runs when libcrypto is first used: plash_crypto_setup before a
+// hash, OPENSSL_init_crypto before TLS. `plash run` and plash-exec without a seccomp
+// profile never probe. Without the flag (the test bundles) the wrapper is never called.
+extern void __real_OPENSSL_cpuid_setup(void) __attribute__((weak));
+static int cpuid_deferred;
+
+void __wrap_OPENSSL_cpuid_setup(void) {
+    if (!cpuid_deferred) {
+        cpuid_deferred = 1;
+        return;
+    }
+    __real_OPENSSL_cpuid_setup();
+}
+
+void plash_crypto_setup(void) {
+    if (cpuid_deferred && __real_OPENSSL_cpuid_setup) __real_OPENSSL_cpuid_setup();
+}
+
 int plash_mount_overlay(const char *source, const int *lowers, int count, const char *upper,
                         const char *work, int userxattr, unsigned long flags, int target) {
     int fs = (int)syscall(SYS_fsopen, "overlay", FSOPEN_CLOEXEC);

@@ -1,4 +1,5 @@
 import COpenSSL
+import CPlashShims
 
 /// SHA-256 through OpenSSL's libcrypto: the build cache's keys (build scripts and the
 /// files named by --hash-path, at the speed of `sha256sum` or better) and the names of
@@ -6,7 +7,10 @@ import COpenSSL
 public struct SHA256 {
     private var context = SHA256_CTX()
 
-    public init() { SHA256_Init(&context) }
+    public init() {
+        plash_crypto_setup()
+        SHA256_Init(&context)
+    }
 
     public mutating func update(_ bytes: UnsafeRawBufferPointer) {
         if let base = bytes.baseAddress { SHA256_Update(&context, base, bytes.count) }

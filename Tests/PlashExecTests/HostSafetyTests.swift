@@ -135,7 +135,7 @@ func deepLayers(_ count: Int) throws -> [String] {
 @Test func anImageOf501LayersIsRefusedNamingTheLimit() throws {
     let result = try exec(try deepLayers(501) + ["--", "true"])
     #expect(result.status == 125)
-    #expect(result.stderr == "plash-exec: 501 layers: overlayfs stacks at most 500\n")
+    #expect(result.stderr == "plash-exec: 501 layers: an image has at most 500 (overlayfs stacks no more)\n")
 }
 
 @Test func theHostsRootIsNotReachableFromInside() throws {

@@ -40,6 +40,9 @@ int plash_mount_scratch(void);
 // what it is mounted on skips it and what is mounted below it).
 int plash_mount_set_unbindable(int fd);
 
+// Probes the CPU for libcrypto, once (see shims.c): call before its first use.
+void plash_crypto_setup(void);
+
 // An overlay through fsopen/fsconfig/fsmount, moved onto the directory `target` (open): the layers
 // `lowers` (open directories, top first) passed one by one, each by its descriptor
 // (`lowerdir+` with FSCONFIG_SET_FD, Linux 6.13), so each costs the same however deep
