@@ -54,13 +54,13 @@ extension TarTests {
         #expect(try store.plash(["export-tar", first, dir + "/1.tar"]).status == 0)
         let second = try store.id(["import-tar", dir + "/1.tar"])
         #expect(try store.plash(["export-tar", second, dir + "/2.tar"]).status == 0)
-        #expect(try treeOf(store.data + "/layer/0/\(first)/_data") == treeOf(store.data + "/layer/0/\(second)/_data"))
+        #expect(try treeOf(store.data + "/files/\(first)") == treeOf(store.data + "/files/\(second)"))
         // The same image twice, and its round trip, give byte-identical archives.
         #expect(try store.plash(["export-tar", first, dir + "/1-again.tar"]).status == 0)
         let sums = try shell("cd '\(dir)' && sha256sum 1.tar 1-again.tar 2.tar | cut -d' ' -f1 | uniq | wc -l").stdout
         #expect(sums == "1\n")
         // What the xattr filter keeps: user.*, not trusted.*.
-        let tree = try treeOf(store.data + "/layer/0/\(second)/_data")
+        let tree = try treeOf(store.data + "/files/\(second)")
         #expect(tree.contains("[('user.comment', b'hello')]") && !tree.contains("trusted"), "\(tree)")
     }
 
@@ -69,7 +69,7 @@ extension TarTests {
         let id = try store.id(["import-tar", try craftEverything()])
         let dir = makeDirectory("gnu")
         #expect(try store.plash(["export-tar", id, dir + "/plash.tar"]).status == 0)
-        let data = store.data + "/layer/0/\(id)/_data"
+        let data = store.data + "/files/\(id)"
         try shell("tar -c --numeric-owner --sort=name -f '\(dir)/gnu.tar' -C '\(data)' .")
         let plash = try shell("tar -tvf '\(dir)/plash.tar'"), gnu = try shell("tar -tvf '\(dir)/gnu.tar'")
         #expect(plash.status == 0 && plash.stderr == "", "\(plash)")
@@ -201,10 +201,10 @@ extension TarTests {
         let gnu = makeDirectory("gnu-alpine")
         let extracted = try shell("tar -x --numeric-owner --xattrs --xattrs-include='*' -f '\(alpineRoot)' -C '\(gnu)'")
         #expect(extracted.status == 0, "\(extracted)")
-        let plashTree = try treeOf(store.data + "/layer/0/\(id)/_data"), gnuTree = try treeOf(gnu)
+        let plashTree = try treeOf(store.data + "/files/\(id)"), gnuTree = try treeOf(gnu)
         #expect(plashTree.split(separator: "\n").count == 1378)   // its entries, "." included
         #expect(plashTree == gnuTree)
-        #expect(try shell("diff -r --no-dereference '\(store.data)/layer/0/\(id)/_data' '\(gnu)'").status == 0)
+        #expect(try shell("diff -r --no-dereference '\(store.data)/files/\(id)' '\(gnu)'").status == 0)
     }
 }
 
