@@ -8,7 +8,8 @@ import PlashSystem
 /// program: the table of contents of plash-exec, and the end of `plash run` too. Each
 /// step happens in this order; docs/plash-exec.md tells why. A failure prints one line,
 /// `PROGRAM: WHAT PATH: REASON`, and exits 125 (setup), 126 or 127 (the command).
-public func runContainer(_ plan: ExecPlan, program: String) -> Never {
+/// `defaultCommand` runs when neither the plan nor the image's config names a program.
+public func runContainer(_ plan: ExecPlan, program: String, defaultCommand: () -> [String] = { ["/bin/sh"] }) -> Never {
     var persistent: PersistentUpper? = nil
     do {
         if plan.dieWithParent { try dieWithParent() }
@@ -19,6 +20,9 @@ public func runContainer(_ plan: ExecPlan, program: String) -> Never {
         // Resolved while every path still means what it means on the host.
         let storePath = canonicalPath(store)
         let imageLayers = try layers(of: plan.image, store: store, canonicalStore: storePath)
+        let config = imageLayers.config
+        let plan = withImageUser(plan, image: config)
+        let command = programArguments(plan, image: config) ?? defaultCommand()
         let filter = try systemCallFilter(plan, store: store)
         let shared = (plan.isolate ? isolatedMounts(plan, hostHas: hostHasPath)
             : sharedMounts(plan, home: environment("HOME"), callerDirectory: callerDirectory))
@@ -39,12 +43,12 @@ public func runContainer(_ plan: ExecPlan, program: String) -> Never {
         if plan.readOnlyRoot { try check(plash_mount_set_readonly(root.fd, 0), "make read-only", "/") }
         try pivotRoot(to: root.fd, path: root.path, scratch: root.scratch)
         persistent = nil    // its paths are the host's; the lock's descriptor stays open
-        try enterWorkingDirectory(plan, callerDirectory: callerDirectory)
+        try enterWorkingDirectory(plan, image: config, callerDirectory: callerDirectory)
         // HOME is the --user's own, as login(1) and docker set it; --env still wins.
         let home = try becomeUser(plan)
         try restrictSystemCalls(filter, noNewPrivileges: plan.noNewPrivileges, isolate: plan.isolate)
         let program = getpid()
-        try execute(plan.command, environment: containerEnvironment(plan) { name in
+        try execute(command, environment: containerEnvironment(plan, image: config?.environment) { name in
             name == "HOME" ? home ?? environment(name)
                 : serviceManagerValue(name, caller: environment, started: started, program: program)
         })

@@ -3,11 +3,13 @@ import Glibc
 #endif
 import PlashSystem
 
-/// Start in --cwd, or in the caller's working directory when the container has it,
-/// else in /.
-public func enterWorkingDirectory(_ plan: ExecPlan, callerDirectory: String?) throws {
+/// Start in --cwd, else in the image's WorkingDir, else in the caller's working
+/// directory when the container has it, else in /.
+public func enterWorkingDirectory(_ plan: ExecPlan, image: RunConfig?, callerDirectory: String?) throws {
     if let dir = plan.workingDirectory {
         try check(chdir(dir), "chdir", dir)
+    } else if let dir = image?.workingDirectory, !dir.isEmpty {
+        try enterImageDirectory(dir)
     } else if let dir = callerDirectory, chdir(dir) == 0 {
         return
     } else {
@@ -20,14 +22,19 @@ public let defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbi
 /// The program's environment: nothing of the caller's but TERM, HOME and DISPLAY (as
 /// the original plash passed: X clients work, /tmp/.X11-unix is shared) and what a
 /// service manager gives its program (ServiceManager.swift), plus what PLASH_EXPORT
-/// (NAME:NAME...) and --env name. Later entries win.
-public func containerEnvironment(_ plan: ExecPlan, caller: (String) -> String?) -> [String] {
+/// (NAME:NAME...) and --env name; the image's Env comes before those two, so they win
+/// over it, and over the defaults. Later entries win.
+public func containerEnvironment(_ plan: ExecPlan, image: [String]? = nil, caller: (String) -> String?) -> [String] {
     var entries: [(String, String)] = [("PATH", defaultPath)]
-    var passed = ["TERM", "HOME", "DISPLAY"] + serviceManagerVariables
-    if let exported = caller("PLASH_EXPORT") {
-        passed += exported.split(separator: ":").map(String.init)
+    for name in ["TERM", "HOME", "DISPLAY"] + serviceManagerVariables {
+        if let value = caller(name) { entries.append((name, value)) }
     }
-    for name in passed {
+    for assignment in image ?? [] {
+        if let equals = assignment.firstIndex(of: "=") {
+            entries.append((String(assignment[..<equals]), String(assignment[assignment.index(after: equals)...])))
+        }
+    }
+    for name in caller("PLASH_EXPORT")?.split(separator: ":").map(String.init) ?? [] {
         if let value = caller(name) { entries.append((name, value)) }
     }
     for assignment in plan.environment {

@@ -11,6 +11,8 @@ import PlashSystem
 public struct Layers: Equatable {
     public var directories: [String]
     public var label: String
+    /// A stored image's config, when its node keeps one.
+    public var config: RunConfig? = nil
 }
 
 public func layers(of image: ExecPlan.Image, store: String, canonicalStore: String? = nil) throws -> Layers {
@@ -30,7 +32,8 @@ public func layers(of image: ExecPlan.Image, store: String, canonicalStore: Stri
             if lstat(link, &info) == -1 && errno == EACCES { throw PlashError.system("image", link) }
             throw PlashError.usage("no image \(name) in \(store)")
         }
-        found = Layers(directories: layout.layers(of: node), label: "plash:\(id)@" + (canonicalStore ?? store))
+        found = Layers(directories: layout.layers(of: node), label: "plash:\(id)@" + (canonicalStore ?? store),
+                       config: try RunConfig.read(node: node))
     }
     if let tooDeep = StoreLayout.tooDeep(found.directories.count) { throw PlashError.failure(tooDeep) }
     return found

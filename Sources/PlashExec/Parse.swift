@@ -80,6 +80,11 @@ public let execOptions: [ExecOption] = [
         }
         $0.environment.append($1)
     },
+    ExecOption("--entrypoint", "PROGRAM", "Environment", ["run PROGRAM instead of the image's Entrypoint, with",
+                                                          "CMD as its arguments (none: not the image's Cmd);",
+                                                          "--entrypoint '' runs CMD alone"]) {
+        $0.entrypoint = $1.isEmpty ? [] : [$1]
+    },
     ExecOption("--env-file", "FILE", "Environment", ["--env for each line of FILE (NAME=VALUE or NAME;",
                                                      "empty lines and lines starting with # are skipped)"]) {
         $0.environment += try environmentFile($1)

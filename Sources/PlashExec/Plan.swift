@@ -31,7 +31,11 @@ public struct ExecPlan: Equatable {
     public var seccomp: String? = nil          // "default" or a profile's path
     public var noNewPrivileges = false
     public var dieWithParent = false
-    public var command: [String] = ["/bin/sh"]
+    /// The words after the image: the command (empty: none given). With an image's
+    /// config, it replaces the config's Cmd (ImageConfig.swift).
+    public var command: [String] = []
+    /// --entrypoint: replaces the image's Entrypoint ([] clears it) and drops its Cmd.
+    public var entrypoint: [String]? = nil
 
     public init(image: Image) { self.image = image }
 }

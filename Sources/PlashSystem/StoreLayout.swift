@@ -14,6 +14,8 @@ import Glibc
 ///                         growing with the square of the depth
 ///     layer/0/1/2/_blob   the blob it leaves the store as (PlashKit's LayerBlob.swift;
 ///                         plash-exec never reads it)
+///     layer/0/1/2/_config.exec  what image 2's config says of how it runs (RunConfig),
+///                         beside _config.json, which plash-exec never reads
 ///     index/2 -> ../layer/0/1/2
 ///     map/NAME -> ../index/2
 ///

@@ -28,7 +28,6 @@ import PlashSystem
         let plan = try parseMacros(words)
         store = try openStore()
         image = try Builder(store: store).build(plan)
-        if command.isEmpty && plan.hasEntrypoint { command = [entrypointPath] }
         options += containerOptions(plan)
     }
     // As the original ran commands through env(1): `plash run 1 A=1 CMD` sets A.
@@ -36,8 +35,7 @@ import PlashSystem
         options += ["--env", word]
         command.removeFirst()
     }
-    if command.isEmpty { command = [defaultShell(image, store: store)] }
-    return try becomeContainer(options, image: image.id, command: command)
+    return try becomeContainer(options, image: image, store: store, command: command)
 }
 
 /// A Plashfile starts with `#!/usr/bin/env plash` (or names plash otherwise); a path
@@ -83,17 +81,18 @@ func runPlashfile(_ path: String, _ arguments: [String]) throws -> Int32 {
     }
     let image = try Builder(store: store).build(plan)
     if let caller { try check(chdir(caller), "chdir", caller) }
-    var command = plan.hasEntrypoint ? [entrypointPath] + arguments : arguments
-    if command.isEmpty { command = [defaultShell(image, store: store)] }
-    return try becomeContainer(containerOptions(plan), image: image.id, command: command)
+    // The arguments are the command: after the entrypoint (--entrypoint is the image's).
+    return try becomeContainer(containerOptions(plan), image: image, store: store, command: arguments)
 }
 
 /// Becomes the container's program, as plash-exec would: same PID, same stdin, stdout
 /// and stderr, the program's exit status. The steps run right here rather than in an
 /// exec'ed plash-exec: a second exec costs more than a millisecond (docs/performance.md).
-func becomeContainer(_ options: [String], image: Int, command: [String]) throws -> Int32 {
-    var arguments = options + ["\(image)"]
+/// The image's config applies as in plash-exec; where it names no program either, root's
+/// shell runs.
+func becomeContainer(_ options: [String], image: Store.Image, store: Store, command: [String]) throws -> Int32 {
+    var arguments = options + ["\(image.id)"]
     if !command.isEmpty { arguments += ["--"] + command }
     guard case .run(let plan) = try PlashExec.parse(arguments) else { throw PlashError.failure("run: bad options") }
-    runContainer(plan, program: "plash")
+    runContainer(plan, program: "plash", defaultCommand: { [defaultShell(image, store: store)] })
 }

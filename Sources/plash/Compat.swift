@@ -67,8 +67,12 @@ import PlashSystem
 /// as a build step runs, its writes kept in CHANGESDIR.
 @Sendable func runb(_ arguments: [String]) throws -> Int32 {
     try expect(Array(arguments.prefix(2)), "runb", min: 2, max: 2)
-    let id = try Store().image(arguments[0]).id
-    return try becomeContainer(["--persist", arguments[1]] + buildStepSharing, image: id, command: Array(arguments.dropFirst(2)))
+    let store = Store()
+    let image = try store.image(arguments[0])
+    let command = arguments.count > 2 ? Array(arguments.dropFirst(2)) : ["/bin/sh"]
+    // As a build step: not through the image's entrypoint.
+    return try becomeContainer(["--persist", arguments[1]] + buildStepSharing + ["--entrypoint", ""], image: image, store: store,
+                               command: command)
 }
 
 /// `plash runopts -c IMAGE [-d CHANGESDIR] [-m PATH]... [--] [CMD...]`, the original's
@@ -100,8 +104,7 @@ import PlashSystem
     guard let image else { throw PlashError.usage("runopts: missing -c option", usage: usage) }
     let store = try openStore()
     let found = try store.image(image)
-    let command = rest.isEmpty ? [defaultShell(found, store: store)] : Array(rest)
-    return try becomeContainer(options, image: found.id, command: command)
+    return try becomeContainer(options, image: found, store: store, command: Array(rest))
 }
 
 /// The user's login shell, for commands that open one.

@@ -52,13 +52,16 @@ public struct LayerSpec: Equatable, Sendable {
     public var hashPaths: [String] = []
     public var environment: [String] = []       // names passed from the caller
     public var invalidate = false
+    /// What the config macros change in the image's config, in order (ConfigMacros.swift).
+    public var config: [ConfigChange] = []
 
     public init(steps: [String] = []) { self.steps = steps }
 
-    public var isEmpty: Bool { steps.isEmpty && hashPaths.isEmpty && !invalidate }
+    public var isEmpty: Bool { steps.isEmpty && hashPaths.isEmpty && !invalidate && config.isEmpty }
 
-    /// The layer's build script, as stored for `plash ls`.
-    public var script: String { steps.joined(separator: "\n") }
+    /// The layer's build script, as stored for `plash ls` and exported as its history's
+    /// `created_by`: its steps, then its config macros.
+    public var script: String { (steps + config.map(\.macroLine)).joined(separator: "\n") }
 }
 
 /// 'It''s' -> 'It'\''s': one word for /bin/sh, whatever it holds.

@@ -139,7 +139,8 @@ public struct Builder {
 
     /// The layer's cache key: its parent, its script, the names of the variables it is
     /// given, the paths of what it sees of the host (the working directory it starts in,
-    /// $HOME: by default this process's), and the contents of the --hash-path files.
+    /// $HOME: by default this process's), the contents of the --hash-path files, and its
+    /// config macros.
     public func cacheKey(_ layer: LayerSpec, parent: Int, directory: String? = currentDirectory(),
                          home: String? = environment("HOME")) throws -> String {
         var hash = SHA256()
@@ -150,6 +151,10 @@ public struct Builder {
         for path in layer.hashPaths {
             hash.update("path \(path)\0")
             try hashTree(path, into: &hash)
+        }
+        for change in layer.config {
+            hash.update("config \(change.macro) \(change.values.count)\0")
+            for value in change.values { hash.update("\(value.utf8.count) \(value)\0") }
         }
         if layer.invalidate { hash.update("random \(UInt64.random(in: 0...UInt64.max))\0") }
         return hash.hexDigest()
@@ -171,6 +176,7 @@ public struct Builder {
             let shared = buildStepMounts()
             for step in layer.steps { try run(step, layer: layer, on: parent, staging: staging) }
             pruneMountPoints(staging.data, lowers: store.layers(of: parent), shared: shared + buildStepMounts())
+            if !layer.config.isEmpty { try applying(layer.config, to: try store.config(of: parent)).write(into: staging.path) }
             return try store.publish(staging, parentNode: parent.node, script: layer.script, key: key)
         } catch {
             try? removeTree(staging.path)
@@ -186,7 +192,9 @@ public struct Builder {
         // A step dies with its plash, and with it everything it started: --die-with-parent
         // ends only the step's own process, the end of a PID namespace ends all of it. So
         // a killed build leaves nothing running that still writes into its staging.
-        var arguments = [shim, "--persist", staging.data] + buildStepSharing + ["--die-with-parent", "--pid-ns"]
+        // The parent's config applies (Env, User, WorkingDir), as to a Dockerfile's RUN,
+        // but not its Entrypoint: the step is the program.
+        var arguments = [shim, "--persist", staging.data] + buildStepSharing + ["--die-with-parent", "--pid-ns", "--entrypoint", ""]
         // A step's stdin is /dev/null: nobody could answer a debconf question (--apt).
         // Outside the cache key; --import-env DEBIAN_FRONTEND, later, overrides it.
         arguments += ["--env", "DEBIAN_FRONTEND=noninteractive"]

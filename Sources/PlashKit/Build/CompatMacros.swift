@@ -139,6 +139,13 @@ func endLayer(_ parser: inout MacroParser) {
 func setEntrypoint(_ command: [String], _ parser: inout MacroParser) {
     let line = "exec " + command.map(shellQuote).joined(separator: " ") + " \"$@\""
     parser.plan.current.steps.append(writeFileStep(entrypointPath, ["#!/bin/sh", line], executable: true))
+    setEntrypointScript(&parser)
+}
+
+/// The script at /.plash-entrypoint becomes the image's Entrypoint: `plash run`,
+/// plash-exec and Plashfiles run it with the command as its arguments.
+func setEntrypointScript(_ parser: inout MacroParser) {
+    parser.plan.current.config.append(ConfigChange(macro: "--config-entrypoint", values: [entrypointPath]))
     parser.plan.hasEntrypoint = true
 }
 

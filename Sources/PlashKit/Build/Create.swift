@@ -17,7 +17,8 @@ extension Builder {
             let shared = buildStepMounts()
             log("--> " + script)
             let shim = try plashExec ?? plashExecPath()
-            let arguments = [shim, "--persist", staging.data] + buildStepSharing + ["--die-with-parent", "\(parent.id)", "--"] + command
+            let arguments = [shim, "--persist", staging.data] + buildStepSharing
+                + ["--die-with-parent", "--entrypoint", "", "\(parent.id)", "--"] + command
             let environment = currentEnvironment().filter { !$0.hasPrefix("PLASH_EXPORT=") && !$0.hasPrefix("PLASH_DATA=") }
                 + ["PLASH_DATA=" + store.path]
             let end = try spawnAndWait(arguments, environment: environment, streams: Streams(stdout: .descriptor(2)))

@@ -160,7 +160,7 @@ public let macros: [Macro] = {
             // As the original: a script with its own `#!` line keeps it.
             let script = args[0].hasPrefix("#!") ? args : ["#!/bin/sh"] + args
             parser.plan.current.steps.append(writeFileStep(entrypointPath, script, executable: true))
-            parser.plan.hasEntrypoint = true
+            setEntrypointScript(&parser)
         },
         Macro(names: ["--eval-file"], arguments: .one("FILE"),
               help: "read more macros from FILE, one per line, as in a Plashfile") { parser, args in
@@ -175,6 +175,7 @@ public let macros: [Macro] = {
             parser.insert(plashfileWords(try parser.readStandardInput()))
         },
     ]
+    table += configMacros
     table += compatibilityMacros
     for manager in packageManagers {
         table.append(Macro(names: ["--" + manager.name], arguments: .some("PKG"), help: manager.help, splitsLine: true) { parser, args in

@@ -54,11 +54,6 @@ struct OCIManifest: Codable {
 }
 
 struct OCIConfig: Codable {
-    struct Run: Codable {
-        var Env: [String]
-        var Entrypoint: [String]?
-        var WorkingDir: String
-    }
     struct RootFS: Codable {
         var type = "layers"
         var diff_ids: [String]
@@ -67,17 +62,14 @@ struct OCIConfig: Codable {
     struct RootFSOnly: Decodable {
         var rootfs: RootFS
     }
-    struct History: Codable {
-        var created: String
-        var created_by: String
-    }
     var created: String
+    var author: String?
     var architecture = OCIPlatform.machine.architecture
     var variant = OCIPlatform.machine.variant
     var os = "linux"
-    var config: Run
+    var config: ImageConfig.Settings
     var rootfs: RootFS
-    var history: [History]
+    var history: [ImageConfig.History]
 }
 
 let ociLayerType = "application/vnd.oci.image.layer.v1.tar+gzip"
@@ -85,8 +77,6 @@ let ociLayerType = "application/vnd.oci.image.layer.v1.tar+gzip"
 /// at half its CPU time; level 1 is 12% larger (docs/performance.md). A built layer is
 /// compressed once (its blob is kept), and sent and stored for as long as it is used.
 let gzipLevel: Int32 = 4
-/// Fixed, so that an image exported twice has the same digests.
-let ociEpoch = "1970-01-01T00:00:00Z"
 
 func ociJSON<T: Encodable>(_ value: T) throws -> [UInt8] {
     let encoder = JSONEncoder()
@@ -172,23 +162,21 @@ func archiveDirectory(_ dir: String, to file: String) throws {
 /// `blobs`: each layer's kept blob for an OCI layout (LayerBlob.swift: made and kept at
 /// the first export of a built layer), plain tars (digest and diff_id the same) for a
 /// docker archive. `link` hard-links kept blobs where the layout is plash's own staging.
+/// A node that changed no file (a config macro's) is a history entry, not a layer.
 func writeImageBlobs(_ image: Store.Image, store: Store, blobs: String, compress: Bool, link: Bool)
     throws -> (config: OCIDescriptor, layers: [OCIDescriptor]) {
     let layers = Array(store.stack(of: image).reversed())
     var descriptors: [OCIDescriptor] = []
     var diffIDs: [String] = []
-    for layer in layers {
+    for layer in layers where try !isEmptyLayer(layer) {
         let (descriptor, diffID) = compress ? try placeLayerBlob(layer, store: store, blobs: blobs, link: link)
                                             : try writeDockerLayer(layer, store: store, blobs: blobs)
         descriptors.append(descriptor)
         diffIDs.append(diffID)
     }
-    let config = OCIConfig(
-        created: ociEpoch,
-        config: .init(Env: ["PATH=" + defaultPath], Entrypoint: hasEntrypoint(layers.map(\.data)) ? [entrypointPath] : nil,
-                      WorkingDir: "/"),
-        rootfs: .init(diff_ids: diffIDs),
-        history: layers.map { _ in .init(created: ociEpoch, created_by: "plash") })
+    let whole = try exportedConfig(image, store: store)
+    let config = OCIConfig(created: whole.created!, author: whole.author, config: whole.config ?? .init(),
+                           rootfs: .init(diff_ids: diffIDs), history: whole.history ?? [])
     let configDescriptor = try writeBlob(try ociJSON(config), type: "application/vnd.oci.image.config.v1+json", blobs: blobs)
     return (configDescriptor, descriptors)
 }
@@ -221,7 +209,8 @@ func writeDockerLayer(_ layer: Store.Image, store: Store, blobs: String) throws 
 }
 
 /// Whether the merged image holds plash's entrypoint: the topmost layer that names it
-/// decides (a character device there is a whiteout).
+/// decides (a character device there is a whiteout). For images stored before plash kept
+/// configs: --entrypoint now sets the config's Entrypoint.
 func hasEntrypoint(_ bottomFirst: [String]) -> Bool {
     for layer in bottomFirst.reversed() {
         var info = stat()

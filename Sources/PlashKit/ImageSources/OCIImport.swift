@@ -37,7 +37,8 @@ public func importOCI(_ source: String, store: Store, inUserNamespace: Bool, log
                 manifestDescriptor = platform
             }
             let manifest = try decode(OCIManifest.self, try readBlob(layout, manifestDescriptor), manifestDescriptor.digest)
-            let config = try decode(OCIConfig.RootFSOnly.self, try readBlob(layout, manifest.config), manifest.config.digest)
+            let configBytes = try readBlob(layout, manifest.config)
+            let config = try decode(OCIConfig.RootFSOnly.self, configBytes, manifest.config.digest)
             guard config.rootfs.diff_ids.count == manifest.layers.count else {
                 throw PlashError.failure("the config names \(config.rootfs.diff_ids.count) layers, the manifest \(manifest.layers.count)")
             }
@@ -45,7 +46,8 @@ public func importOCI(_ source: String, store: Store, inUserNamespace: Bool, log
                 SourceLayer(path: try blobPath($0.digest), digest: $0.digest, diffID: $1)
             }
             return try importLayers(layers, layout: layout, linkBlobs: ownCopy, store: store, inUserNamespace: inUserNamespace,
-                                    script: "import-oci", log: log)
+                                    script: "import-oci", config: try ImageConfig.decodeSource(configBytes, manifest.config.digest),
+                                    log: log)
         }
     } catch {
         throw error.context("import-oci \(source)")
@@ -62,13 +64,15 @@ public func importDockerArchive(_ file: String, store: Store, inUserNamespace: B
             let name = splitLast("/" + entry.Config).1
             let hex = name.hasSuffix(".json") ? String(name.dropLast(5)) : name
             let configDigest = isHexDigest(hex) ? "sha256:" + hex : nil
-            let config = try decode(OCIConfig.RootFSOnly.self, try readBlob(layout, entry.Config, digest: configDigest), entry.Config)
+            let configBytes = try readBlob(layout, entry.Config, digest: configDigest)
+            let config = try decode(OCIConfig.RootFSOnly.self, configBytes, entry.Config)
             guard config.rootfs.diff_ids.count == entry.Layers.count else {
                 throw PlashError.failure("the config names \(config.rootfs.diff_ids.count) layers, manifest.json \(entry.Layers.count)")
             }
             let layers = zip(entry.Layers, config.rootfs.diff_ids).map { SourceLayer(path: $0, digest: nil, diffID: $1) }
             return try importLayers(layers, layout: layout, linkBlobs: ownCopy, store: store, inUserNamespace: inUserNamespace,
-                                    script: "import-docker-archive", log: log)
+                                    script: "import-docker-archive", config: try ImageConfig.decodeSource(configBytes, entry.Config),
+                                    log: log)
         }
     } catch {
         throw error.context("import-docker-archive \(file)")
@@ -177,14 +181,25 @@ func readBlob(_ layout: Int32, _ path: String, digest: String?) throws -> [UInt8
 ///
 /// `linkBlobs`: the layout is plash's own copy in staging (a download, an unpacked tar),
 /// so its blobs are hard-linked into the layers; a user's layout is copied from.
+///
+/// The source's `config` goes into the top layer's node before it is published. Layers
+/// that are all in the store already under another config (the same files, another Cmd)
+/// get a node of their own above, with no files, for this one: an image's config is its
+/// top node's, keyed by the layers and the config together.
 func importLayers(_ layers: [SourceLayer], layout: Int32, linkBlobs: Bool, store: Store, inUserNamespace: Bool,
-                  script: String, fetch: (Int) throws -> Void = { _ in }, log: (String) -> Void) throws -> Store.Image {
+                  script: String, config: ImageConfig, fetch: (Int) throws -> Void = { _ in }, log: (String) -> Void)
+    throws -> Store.Image {
     if let tooDeep = StoreLayout.tooDeep(layers.count) { throw PlashError.failure(tooDeep) }
     let keys = layerKeys(layers)
+    var configHash = SHA256()
+    configHash.update("plash image config 1\0\(keys.last ?? "")\0")
+    configHash.update(try ociJSON(config))
+    let configKey = configHash.hexDigest()
     // One layer import at a time in a store: two images on one base imported at once
     // would otherwise both find the base missing and store it twice.
     let lock = try store.lockKey("oci-layers")
     defer { lock.releaseAndRemove() }
+    if let hit = store.cached(configKey) { return hit }
     var attempt = 0
     while true {
         attempt += 1
@@ -206,6 +221,7 @@ func importLayers(_ layers: [SourceLayer], layout: Int32, linkBlobs: Bool, store
             let staging = try store.makeStaging("import")
             stagings.append(staging)
             try extractLayer(layer, layout: layout, into: staging.path, linkBlob: linkBlobs, inUserNamespace: inUserNamespace)
+            if index == layers.count - 1 { try config.write(into: staging.path) }
             log("--:")
         }
         var image = present?.image
@@ -214,6 +230,13 @@ func importLayers(_ layers: [SourceLayer], layout: Int32, linkBlobs: Bool, store
                 image = try store.publish(staging, parentNode: image?.node ?? store.rootNode,
                                           script: "\(script) \(layers[first + offset].diffID)", key: keys[first + offset])
             }
+            if stagings.isEmpty, let top = image, try ImageConfig.read(node: top.node) != config {
+                let staging = try store.makeStaging("import")
+                stagings.append(staging)
+                try check(mkdir(staging.data, 0o755), "create", staging.data)
+                try config.write(into: staging.path)
+                image = try store.publish(staging, parentNode: top.node, script: "\(script) config", key: configKey)
+            }
         } catch {
             // The base went before the layers on it were published: start from what is left.
             if attempt < 5, let node = image?.node, access(node + "/_data", F_OK) != 0 { continue }
@@ -221,6 +244,7 @@ func importLayers(_ layers: [SourceLayer], layout: Int32, linkBlobs: Bool, store
         }
         stagings.removeAll()
         guard let image else { throw PlashError.failure("the image has no layers") }
+        try store.remember(configKey, image)
         return image
     }
 }

@@ -127,8 +127,8 @@ public func importDocker(_ text: String, refresh: Bool = false, store: Store, in
             BlobSources(store).remember(blobs, on: reference.registry, repository: reference.repository)
             return hit
         }
-        let config = try decode(OCIConfig.RootFSOnly.self, try session.smallBlob(manifest.config.digest, size: manifest.config.size),
-                                manifest.config.digest)
+        let configBytes = try session.smallBlob(manifest.config.digest, size: manifest.config.size)
+        let config = try decode(OCIConfig.RootFSOnly.self, configBytes, manifest.config.digest)
         guard config.rootfs.diff_ids.count == manifest.layers.count else {
             throw PlashError.failure("the config names \(config.rootfs.diff_ids.count) layers, the manifest \(manifest.layers.count)")
         }
@@ -146,7 +146,8 @@ public func importDocker(_ text: String, refresh: Bool = false, store: Store, in
         let downloaded = layers.map { SourceLayer(path: $0.path, digest: $0.digest, diffID: $0.diffID, checked: true) }
         // A layer that was present but went since (plash rm) is downloaded when it is needed.
         let image = try importLayers(downloaded, layout: layout, linkBlobs: true, store: store, inUserNamespace: inUserNamespace,
-                                     script: "import-docker \(reference.registry)/\(reference.repository)", fetch: { index in
+                                     script: "import-docker \(reference.registry)/\(reference.repository)",
+                                     config: try ImageConfig.decodeSource(configBytes, manifest.config.digest), fetch: { index in
             log("--> download layer \(index + 1)/\(layers.count) \(layers[index].digest!)")
             log(try session.download(layers[index].digest!, size: manifest.layers[index].size,
                                      to: staging.data + "/" + layers[index].path))

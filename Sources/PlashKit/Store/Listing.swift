@@ -22,8 +22,7 @@ public func listImages(_ store: Store) throws -> [ImageRow] {
     let sizes = try layerSizes(images, store: store)
     let now = time(nil)
     return images.map { image in
-        var info = stat()
-        let built = stat(image.node + "/_script", &info) == 0 ? info.st_mtim.tv_sec : now
+        let built = publishedTime(image.node)
         return ImageRow(id: image.id, parent: store.parent(of: image),
                         names: names.filter { $0.id == image.id }.map(\.name),
                         size: sizes[image.id] ?? 0, age: Int(now - built),

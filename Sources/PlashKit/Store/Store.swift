@@ -12,6 +12,7 @@ import PlashSystem
 ///     files/2/            image 2's files
 ///     layer/0/1/2/_script the script that built it (for `plash ls`)
 ///     layer/0/1/2/_blob   the blob it is exported as, and _blob.json (LayerBlob.swift)
+///     layer/0/1/2/_config.json, _config.exec   the image's config (ImageConfig.swift)
 ///     index/2 -> ../layer/0/1/2
 ///     index/0 -> ../layer/0   the empty root, as the original's; no image
 ///     map/NAME -> ../index/2
@@ -296,6 +297,13 @@ public struct Store: Sendable {
     /// (clean removes files/ID of no image).
     public func publish(_ staging: Staging, parentNode: String, script: String, key: String?) throws -> Image {
         try removeTree(staging.path + "/._data.plash-work")
+        // An image built on another has its config, unless the build wrote its own; the
+        // history and time are the source's, and this node is no import.
+        if access(staging.path + "/" + ImageConfig.fileName, F_OK) != 0, var inherited = try ImageConfig.read(node: parentNode) {
+            inherited.history = nil
+            inherited.created = nil
+            try inherited.write(into: staging.path)
+        }
         try writeText(staging.path + "/_script", script)
         return try locked {
             guard access(parentNode + "/_data", F_OK) == 0 || parentNode == rootNode else {
