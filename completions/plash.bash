@@ -18,7 +18,7 @@ _plash() {
                         elif [ "$command" = run ]; then
                             words=$("$plash" complete images 2>/dev/null)
                         fi ;;
-                    rm|nodepath|parent|map|mount|export-tar|kill)
+                    rm|nodepath|parent|inspect|map|mount|export-tar|kill)
                         if [[ $cur == -* ]]; then words=$("$plash" complete options "$command" 2>/dev/null)
                         else words=$("$plash" complete images 2>/dev/null); fi ;;
                     help) words="macros $("$plash" complete commands 2>/dev/null)" ;;

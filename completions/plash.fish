@@ -15,7 +15,7 @@ complete -c plash -f -n 'not __fish_use_subcommand; and string match -q -- "-*" 
     -a '(__plash_words options (__plash_command))'
 complete -c plash -f -n '__fish_seen_subcommand_from build run; and string match -q -- "-*" (commandline -ct)' \
     -a '(__plash_words macros)'
-complete -c plash -f -n '__fish_seen_subcommand_from run rm nodepath parent map mount export-tar kill' \
+complete -c plash -f -n '__fish_seen_subcommand_from run rm nodepath parent inspect map mount export-tar kill' \
     -a '(__plash_words images)'
 complete -c plash -f -n '__fish_seen_subcommand_from build run; and __fish_prev_arg_in --from -f --image --from-map --from-id' \
     -a '(__plash_words images)'

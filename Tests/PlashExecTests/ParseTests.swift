@@ -26,8 +26,43 @@ func plan(_ arguments: [String]) throws -> ExecPlan {
     #expect(!p.shareTmp)
 }
 
-@Test func withoutACommandTheShellRuns() throws {
-    #expect(try plan(["--root", "/r"]).command == ["/bin/sh"])
+@Test func withoutACommandOrAnImageConfigNoProgramIsNamedAndTheShellRuns() throws {
+    let p = try plan(["--root", "/r"])
+    #expect(p.command == [])
+    #expect(programArguments(p, image: nil) == nil)
+    #expect(programArguments(p, image: RunConfig(environment: ["A=1"])) == nil)
+}
+
+@Test func theImagesEntrypointAndCmdFollowPodmansRules() throws {
+    let image = RunConfig(entrypoint: ["/entry", "-x"], command: ["serve"])
+    #expect(programArguments(try plan(["img"]), image: image) == ["/entry", "-x", "serve"])
+    #expect(programArguments(try plan(["img", "status"]), image: image) == ["/entry", "-x", "status"])
+    #expect(programArguments(try plan(["--entrypoint", "/other", "img"]), image: image) == ["/other"])
+    #expect(programArguments(try plan(["--entrypoint", "/other", "img", "a"]), image: image) == ["/other", "a"])
+    #expect(programArguments(try plan(["--entrypoint", "", "img", "ls"]), image: image) == ["ls"])
+    #expect(programArguments(try plan(["img"]), image: RunConfig(command: ["/bin/app"])) == ["/bin/app"])
+}
+
+@Test func theImagesUserIsTheDefaultOfUser() throws {
+    let image = RunConfig(user: "app")
+    #expect(withImageUser(try plan(["img"]), image: image).user == "app")
+    #expect(withImageUser(try plan(["--user", "0", "img"]), image: image).user == "0")
+}
+
+@Test func theImagesEnvComesBeforeWhatTheCallerNames() throws {
+    let p = try plan(["--root", "/r", "--env", "A=mine"])
+    let caller = ["TERM": "xterm", "HOME": "/root", "PLASH_EXPORT": "B", "B": "caller"]
+    let env = containerEnvironment(p, image: ["PATH=/app:/bin", "A=image", "B=image", "HOME=/srv"], caller: { caller[$0] })
+    #expect(env == ["PATH=/app:/bin", "TERM=xterm", "HOME=/srv", "A=mine", "B=caller"])
+}
+
+@Test func aRunConfigReadsBackAsWritten() throws {
+    let config = RunConfig(environment: ["A=1", "B=two words", "C="], entrypoint: [], command: ["sh", "-c", "echo \"$A\"\n"],
+                           user: "1000:1000", workingDirectory: "/srv")
+    #expect(RunConfig(decoding: config.encoded) == config)
+    #expect(RunConfig(decoding: RunConfig().encoded) == RunConfig())
+    #expect(RunConfig(decoding: Array("env\u{0}3\u{0}A=1\u{0}".utf8)) == nil)
+    #expect(RunConfig(decoding: Array("cmd\u{0}1\u{0}x".utf8)) == nil)
 }
 
 @Test func bindTakesAnOptionalDestination() throws {

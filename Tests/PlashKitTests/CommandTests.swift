@@ -45,7 +45,7 @@ import Testing
     @Test func helpListsEveryCommandWithOneLine() throws {
         let result = try TestStore().plash(["help"])
         #expect(result.status == 0)
-        for command in ["init", "build", "run", "rm", "ls", "nodepath", "parent", "map", "mount", "umount",
+        for command in ["init", "build", "run", "rm", "ls", "nodepath", "parent", "inspect", "map", "mount", "umount",
                         "import-tar", "export-tar", "seccomp", "clean", "purge", "shrink", "data", "version", "help"] {
             #expect(result.stdout.contains("\n  \(command) "), "\(command)")
         }
@@ -58,7 +58,9 @@ import Testing
                       "--invalidate-layer", "--hash-path", "--env", "--write-file", "--write-script", "--entrypoint",
                       "--entrypoint-script", "--eval-file", "--eval-string", "--eval-stdin", "--run-stdin", "--apt",
                       "--apk", "--yum", "--dnf", "--pacman", "--emerge", "--zypper", "--pip", "--pip3", "--npm",
-                      "--gem", "-A", "-D", "-U", "-F", "-R", "-G"] {
+                      "--gem", "-A", "-D", "-U", "-F", "-R", "-G", "--config-env NAME=VALUE...", "--config-workdir DIR",
+                      "--config-user", "--config-entrypoint", "--config-cmd", "--config-label", "--config-expose",
+                      "--config-volume", "--config-stop-signal"] {
             #expect(result.stdout.contains("\n  \(macro)"), "\(macro)")
         }
     }

@@ -108,10 +108,15 @@ import Testing
         let result = try runPlashfile(file, [], store: store)
         #expect(result.status == 0, "\(result)")
         #expect(result.stdout == "#!/bin/cat\nprinted by cat\n", "\(result)")
+        // The image's entrypoint is the script: a command after the image would be its
+        // arguments, so --entrypoint '' runs cat itself.
         let id = try store.id(["build", "--eval-file", file])
-        #expect(try store.plash(["run", id, "cat", "/etc/conf"]).stdout == "# a comment of the config\nkey=value\n  indented=1\n")
+        #expect(try store.plash(["run", "--entrypoint", "", id, "cat", "/etc/conf"]).stdout
+                == "# a comment of the config\nkey=value\n  indented=1\n")
         let command = try store.id(["build", "-f", "1", "--entrypoint-script", "#!/bin/cat", "x"])
-        #expect(try store.plash(["run", command, "/.plash-entrypoint"]).stdout == "#!/bin/cat\nx\n")
+        #expect(try store.plash(["run", "--entrypoint", "", command, "cat", "/.plash-entrypoint"]).stdout == "#!/bin/cat\nx\n")
+        // Without a command, the image runs its entrypoint, as the Plashfile does.
+        #expect(try store.plash(["run", command]).stdout == "#!/bin/cat\nx\n")
     }
 
     /// A Plashfile line `--mount /a /b` gives two words; a word of the command line is
