@@ -227,6 +227,30 @@ import Testing
         #expect(result.stderr.hasPrefix("plash-exec: image config \(node)/_config.exec: "), "\(result)")
     }
 
+    @Test func aStoredConfigJSONThatIsNoRegularFileFailsInspectWithOneLine() throws {
+        let store = TestStore()
+        let id = try store.id(["build", "--from", "busybox", "--config-cmd", "true"])
+        let node = try store.plash(["nodepath", id]).stdout.trimmingCharacters(in: .newlines)
+        unlink(node + "/_config.json")
+        #expect(mkfifo(node + "/_config.json", 0o644) == 0)
+        let (result, ended) = try runWithDeadline(plash, ["inspect", id], environment: store.environment, seconds: 10)
+        #expect(ended)
+        #expect(result.status == 1, "\(result)")
+        #expect(result.stderr == "plash: image config \(node)/_config.json: not a regular file\n", "\(result)")
+    }
+
+    @Test func aDockerArchiveKeepsItsConfigThroughExportAndImport() throws {
+        let (store, id) = try Self.importedApplication()
+        let archive = makeDirectory("archive") + "/app.tar"
+        #expect(try store.plash(["export-docker-archive", id, archive]).status == 0)
+        let other = TestStore()
+        let imported = try other.id(["import-docker-archive", archive])
+        #expect(try other.plash(["inspect", imported, "--json"]).stdout.replacingOccurrences(of: "\"Id\" : \"\(imported)\"", with: "")
+                == (try store.plash(["inspect", id, "--json"]).stdout.replacingOccurrences(of: "\"Id\" : \"\(id)\"", with: "")))
+        let ran = try other.plash(["run", imported, "--", "one"])
+        #expect(Self.lines(ran.stdout, "arg=") == ["arg=/opt/app/bin/start", "arg=--from-entrypoint", "arg=one"], "\(ran)")
+    }
+
     @Test func inspectShowsTheConfigAsPodmanImageInspectDoes() throws {
         let (store, id) = try Self.importedApplication()
         let shown = try store.plash(["inspect", id, "--json"])
