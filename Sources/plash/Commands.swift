@@ -33,7 +33,7 @@ let commands: [Command] = [
     Command(name: "build", synopsis: "MACRO...", help: "Build an image (cached) and print its id.", run: build,
             options: "  MACRO...   the macros: plash help macros"),
     Command(name: "run", synopsis: "[EXEC-OPTIONS] IMAGE|MACRO... [--] [CMD...]",
-            help: "Run CMD (default: root's shell in the image) in an image, built first when given macros.", run: runCommand,
+            help: "Run CMD (default: the image's entrypoint and command, else root's shell) in an image, built first when given macros.", run: runCommand,
             options: runOptions, failureStatus: 125),
     Command(name: "rm", synopsis: "[--force] IMAGE...",
             help: "Remove images and every image built on them (not while a container uses them, unless --force).",

@@ -358,7 +358,10 @@ import Testing
     }
 
     @Test func podmanLoadsAnExportWithTheSameConfig() throws {
-        let (store, id) = try Self.importedApplication()
+        let (store, imported) = try Self.importedApplication()
+        // What plash's own config macros add shows too.
+        let id = try store.id(["build", "--from", imported, "--config-env", "EXTRA=1", "--config-label", "built=yes",
+                               "--config-expose", "9000"])
         let dir = makeDirectory("podman")
         let exported = try store.plash(["export-docker-archive", id, dir + "/app.tar", "--tag", "localhost/app:1"])
         #expect(exported.status == 0, "\(exported)")
@@ -373,10 +376,13 @@ import Testing
         let config = try #require(object["Config"] as? [String: Any])
         #expect(config["Entrypoint"] as? [String] == ["/opt/app/bin/start", "--from-entrypoint"])
         #expect(config["Cmd"] as? [String] == ["serve", "--port=80"])
-        #expect(config["Env"] as? [String] == ["PATH=/opt/app/bin:/usr/bin:/bin", "GREETING=hello world"])
+        #expect(config["Env"] as? [String] == ["PATH=/opt/app/bin:/usr/bin:/bin", "GREETING=hello world", "EXTRA=1"])
         #expect(config["User"] as? String == "app")
         #expect(config["WorkingDir"] as? String == "/srv/app")
         #expect(config["StopSignal"] as? String == "SIGQUIT")
+        #expect(config["Labels"] as? [String: String] == ["org.example.name": "app", "built": "yes"])
+        #expect((config["ExposedPorts"] as? [String: Any])?.keys.sorted() == ["8080/tcp", "9000/tcp"])
+        #expect((config["Volumes"] as? [String: Any])?.keys.sorted() == ["/data"])
         #expect(object["Author"] as? String == "Ann Author")
     }
 }

@@ -176,7 +176,9 @@ public struct Builder {
             let shared = buildStepMounts()
             for step in layer.steps { try run(step, layer: layer, on: parent, staging: staging) }
             pruneMountPoints(staging.data, lowers: store.layers(of: parent), shared: shared + buildStepMounts())
-            if !layer.config.isEmpty { try applying(layer.config, to: try store.config(of: parent)).write(into: staging.path) }
+            if !layer.config.isEmpty {
+                try applying(layer.config, to: try ImageConfig.read(node: parent.node) ?? .plashDefaults).write(into: staging.path)
+            }
             return try store.publish(staging, parentNode: parent.node, script: layer.script, key: key)
         } catch {
             try? removeTree(staging.path)

@@ -68,6 +68,14 @@ public struct ImageConfig: Codable, Equatable, Sendable {
 
     static let fileName = "_config.json"
 
+    /// The config of an image whose source had none (a tar, busybox): what plash runs it
+    /// with, its PATH. Config macros on such an image start from it.
+    static var plashDefaults: ImageConfig {
+        var settings = Settings()
+        settings.Env = ["PATH=" + defaultPath]
+        return ImageConfig(config: settings)
+    }
+
     /// What plash-exec applies: the same value, in its own format.
     var runConfig: RunConfig {
         RunConfig(environment: config?.Env, entrypoint: config?.Entrypoint, command: config?.Cmd, user: config?.User,
@@ -100,24 +108,14 @@ public struct ImageConfig: Codable, Equatable, Sendable {
     }
 }
 
-extension Store {
-    /// The image's config; an empty one when the image says nothing.
-    public func config(of image: Store.Image) throws -> ImageConfig {
-        try ImageConfig.read(node: image.node) ?? ImageConfig()
-    }
-}
-
 /// The config that exports write and `plash inspect` shows: the image's, with its time
 /// (its source's, else its top node's, else SOURCE_DATE_EPOCH) and its history. An image
 /// whose source had no config (a tar, busybox) says what plash runs it with: its PATH,
 /// and /.plash-entrypoint when an older plash built it with --entrypoint.
 public func exportedConfig(_ image: Store.Image, store: Store) throws -> ImageConfig {
     let kept = try ImageConfig.read(node: image.node)
-    var settings = kept?.config ?? ImageConfig.Settings()
-    if kept == nil {
-        settings.Env = ["PATH=" + defaultPath]
-        if hasEntrypoint(Array(store.layers(of: image).reversed())) { settings.Entrypoint = [entrypointPath] }
-    }
+    var settings = (kept ?? .plashDefaults).config ?? ImageConfig.Settings()
+    if kept == nil, hasEntrypoint(Array(store.layers(of: image).reversed())) { settings.Entrypoint = [entrypointPath] }
     return ImageConfig(created: try kept?.created ?? rfc3339(sourceDateEpoch() ?? publishedTime(image.node)),
                        author: kept?.author, config: settings, history: try imageHistory(image, store: store))
 }
