@@ -101,6 +101,12 @@ import Testing
         #expect(script.last == "### plash hint: exec=/.plash-entrypoint")
     }
 
+    @Test func evalPrintsConfigMacrosAsHintsOfTheirLayer() throws {
+        let result = try plan(["-f", "1", "--config-env", "A=1 2", "--layer", "--run", "b", "--config-expose", "80"])
+        #expect(try shellScript(result) == "### plash hint: image=1\n### plash hint: config=--config-env 'A=1 2'\n"
+                + "### plash hint: layer\nb\n### plash hint: config=--config-expose 80/tcp\n")
+    }
+
     @Test func theOriginalsCentosShorthandAndAddAptRepository() throws {
         let result = try plan(["-C", "vim", "--add-apt-repository", "ppa:x/y"])
         #expect(result.source == .any("centos"))

@@ -219,6 +219,7 @@ public func shellScript(_ plan: BuildPlan) throws -> String {
             lines.append(": hash-path \(shellQuote(path)) \(hash.hexDigest())")
         }
         if layer.invalidate { lines.append(": invalidate-layer") }
+        lines += layer.config.map { "### plash hint: config=" + $0.macroLine }
     }
     var options = plan.runOptions[...]
     while let option = options.popFirst(), let value = options.popFirst() {
