@@ -77,18 +77,19 @@ public struct ImageConfig: Codable, Equatable, Sendable {
     }
 
     /// What plash-exec applies: the same value, in its own format.
+    /// An empty User or WorkingDir (docker writes them so) says nothing.
     var runConfig: RunConfig {
-        RunConfig(environment: config?.Env, entrypoint: config?.Entrypoint, command: config?.Cmd, user: config?.User,
-                  workingDirectory: config?.WorkingDir)
+        RunConfig(environment: config?.Env, entrypoint: config?.Entrypoint, command: config?.Cmd,
+                  user: config?.User.flatMap { $0.isEmpty ? nil : $0 },
+                  workingDirectory: config?.WorkingDir.flatMap { $0.isEmpty ? nil : $0 })
     }
 
-    /// The config of a source (an OCI or docker config's JSON): every field plash keeps.
+    /// The config of a source (an OCI or docker config's JSON): every field plash keeps,
+    /// as the source wrote it (docker's `"User": ""` too, which plash-exec takes for none).
     /// Keys of other programs (container_config, docker_version, rootfs) are left out.
     static func decodeSource(_ bytes: [UInt8], _ what: String) throws -> ImageConfig {
         var config = try decode(ImageConfig.self, bytes, what)
         config.config = config.config?.nonEmpty
-        if config.config?.WorkingDir == "" { config.config?.WorkingDir = nil }
-        if config.config?.User == "" { config.config?.User = nil }
         return config
     }
 
