@@ -28,13 +28,24 @@ public func withImageUser(_ plan: ExecPlan, image: RunConfig?) -> ExecPlan {
 }
 
 /// Enters the image's WorkingDir (after pivot_root), making it first when the image
-/// has no such directory.
+/// has no such directory. Made only in the container's own root: a directory of the
+/// host that is shared (/home, /tmp, the caller's) is never written to for it.
 func enterImageDirectory(_ dir: String) throws {
     if chdir(dir) == 0 { return }
     guard errno == ENOENT, dir.hasPrefix("/") else { throw PlashError.system("chdir to the image's WorkingDir", dir) }
+    var root = stat()
+    try check(stat("/", &root), "stat", "/")
     var path = ""
     for part in dir.split(separator: "/") {
+        var parent = stat()
+        try check(stat(path.isEmpty ? "/" : path, &parent), "stat", path)
         path += "/" + part
+        if access(path, F_OK) == 0 { continue }
+        // A directory of the overlay has the overlay's device; a shared one, the host's.
+        guard parent.st_dev == root.st_dev else {
+            throw PlashError.failure("the image's WorkingDir \(dir): \(splitLast(path).0) is the host's (shared), "
+                                     + "where plash-exec makes nothing").advising("give --cwd DIR, or --no-home / --no-tmp")
+        }
         if mkdir(path, 0o755) == -1 && errno != EEXIST { throw PlashError.system("create the image's WorkingDir", path) }
     }
     try check(chdir(dir), "chdir to the image's WorkingDir", dir)

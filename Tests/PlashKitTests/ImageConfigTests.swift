@@ -149,6 +149,19 @@ import Testing
             .trimmingCharacters(in: .newlines) + "/_data/srv/app"))
     }
 
+    @Test func aWorkingDirInASharedHostDirectoryIsNeverMadeOnTheHost() throws {
+        let store = TestStore()
+        let hostDir = "/tmp/plash-workdir-\(UUID().uuidString)"
+        let id = try store.id(["build", "--from", "busybox", "--config-workdir", hostDir + "/app"])
+        let ran = try store.plash(["run", id, "--", "pwd"])
+        #expect(ran.status == 125, "\(ran)")
+        #expect(ran.stderr.hasPrefix("plash: the image's WorkingDir \(hostDir)/app: /tmp is the host's (shared)"), "\(ran)")
+        #expect(!FileManager.default.fileExists(atPath: hostDir))
+        // Not shared, /tmp is the container's own: there it is made.
+        #expect(try store.plash(["run", "--no-tmp", id, "--", "pwd"]).stdout == hostDir + "/app\n")
+        #expect(!FileManager.default.fileExists(atPath: hostDir))
+    }
+
     @Test func anImageWithoutConfigKeepsPlashsDefaults() throws {
         let store = TestStore()
         let id = try store.id(["build", "--from", "busybox", "--run", "true"])
