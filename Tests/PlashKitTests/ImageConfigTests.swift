@@ -217,6 +217,31 @@ import Testing
         #expect(try store.id(["import-oci", layout + ":t"]) == first)
     }
 
+    @Test func aBaseImportedAfterAnImageOnItSharesItsLayersAndKeepsItsOwnConfig() throws {
+        let dir = makeDirectory("order")
+        let layout = try Self.applicationLayout(dir)
+        let made = try shell("""
+            set -e; cd '\(dir)'; umoci unpack --image app:t upper >/dev/null; echo up > upper/rootfs/up
+            umoci repack --image app:u upper; umoci config --image app:u --config.cmd upper
+            """)
+        #expect(made.status == 0, "\(made)")
+        let store = TestStore()
+        let upper = try store.id(["import-oci", layout + ":u"])
+        let base = try store.id(["import-oci", layout + ":t"])
+        let layer = try store.id(["parent", upper])
+        #expect(try store.id(["parent", base]) == layer)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: store.id(["nodepath", base]) + "/_data").isEmpty)
+        #expect(Self.lines(try store.plash(["run", base]).stdout, "arg=").last == "arg=--port=80")
+        #expect(Self.lines(try store.plash(["run", upper]).stdout, "arg=").last == "arg=upper")
+        // Its export has the source's layers and no more.
+        let out = makeDirectory("order-out")
+        #expect(try store.plash(["export-oci", base, out + "/layout"]).status == 0)
+        #expect(try Self.skopeoConfig("oci:\(out)/layout:latest")["history"] == (try Self.skopeoConfig("oci:\(layout):t")["history"]))
+        let layers = try shell("skopeo inspect oci:'\(out)/layout':latest | grep -c sha256: ; skopeo inspect oci:'\(layout)':t | grep -c sha256:")
+        let counts = layers.stdout.split(separator: "\n")
+        #expect(counts.count == 2 && counts[0] == counts[1], "\(layers)")
+    }
+
     @Test func badConfigMacroArgumentsAreUsageErrors() throws {
         let store = TestStore()
         for macro in [["--config-env", "NOVALUE"], ["--config-workdir", "relative"], ["--config-expose", "http"],
