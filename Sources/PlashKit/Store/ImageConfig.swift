@@ -169,7 +169,11 @@ func imageHistory(_ image: Store.Image, store: Store) throws -> [ImageConfig.His
             history = kept
             continue
         }
-        let script = (try? readFile(node + "/_script", what: "read", limit: 1 << 20)).map { String(decoding: $0, as: UTF8.self) }
+        // Opened as plash ls opens it: a FIFO planted as `_script` is not waited on.
+        let script = (try? openToRead(node + "/_script", what: "read")).flatMap { fd in
+            defer { close(fd) }
+            return (try? readAll(fd, path: node + "/_script", what: "read", limit: 1 << 20)).map { String(decoding: $0, as: UTF8.self) }
+        }
         history.append(ImageConfig.History(created: rfc3339(epoch ?? publishedTime(node)), created_by: script ?? "plash",
                                            empty_layer: try isEmptyLayer(layer) ? true : nil))
     }
