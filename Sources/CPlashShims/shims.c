@@ -101,8 +101,9 @@ int plash_mount_overlay(const char *source, const int *lowers, int count, const 
     if (syscall(SYS_fsconfig, fs, FSCONFIG_SET_STRING, "source", source, 0) < 0) goto out;
     for (int i = 0; i < count; i++) {
         if (syscall(SYS_fsconfig, fs, FSCONFIG_SET_FD, "lowerdir+", NULL, lowers[i]) < 0) {
-            // Before 6.8 no lowerdir+, before 6.13 not by descriptor: both EINVAL.
-            if (i == 0 && errno == EINVAL) result = -2;
+            // Before 6.8 no lowerdir+, before 6.13 not by descriptor: both EINVAL; before
+            // 6.5 overlayfs takes no parameter through fsconfig but strings (EOPNOTSUPP).
+            if (i == 0 && (errno == EINVAL || errno == EOPNOTSUPP)) result = -2;
             goto out;
         }
     }

@@ -78,8 +78,9 @@ public let usage: String = """
            plash-exec [OPTIONS] IMAGE [--] [CMD [ARG...]]
            plash-exec ./Plashfile [ARG...]   (handed to the plash beside it)
 
-    Run CMD (default: the image's Entrypoint and Cmd, else /bin/sh) in a container, as
-    this very process: same PID, same stdin/stdout/stderr, the program's own exit status.
+    Run CMD (default: the image's Entrypoint and Cmd, else /bin/sh) in a
+    container, as this very process: same PID, same stdin/stdout/stderr, the
+    program's own exit status.
 
     \(optionsHelp(execOptions) + helpRow("-h, --help", ["show this help"]) + helpRow("--version", ["show the version"]))
     Exit status: the program's own; 125 when plash-exec itself fails, 126 when CMD
