@@ -167,6 +167,21 @@ import Testing
         #expect(lines[4] == "_files")
     }
 
+    /// An option in a man page reads as it is typed: `--force`, never an en dash, which
+    /// a copied command passes on as a different character.
+    @Test func theManPagesShowOptionsWithTwoHyphens() throws {
+        for (page, option) in [("plash.1", "rm [--force] IMAGE"), ("plash.1", "purge [--yes] [--force]"),
+                               ("plash-exec.1", "--root DIR"), ("plash-macros.7", "--from-docker")] {
+            let shown = try run("/usr/bin/man", ["-l", repositoryDirectory + "/man/" + page],
+                                environment: ["MANPAGER": "cat", "MANWIDTH": "200", "PATH": "/usr/bin:/bin"])
+            #expect(shown.status == 0, "\(page): \(shown)")
+            // Justified lines stretch their spaces.
+            let words = shown.stdout.split(whereSeparator: \.isWhitespace).joined(separator: " ")
+            #expect(words.contains(option), "\(page): \(option)")
+            #expect(!shown.stdout.contains("\u{2013}"), "\(page) shows an en dash")
+        }
+    }
+
     @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/pandoc") || mustRun, "needs pandoc"))
     func theCommittedManPagesMatchDocs() throws {
         let out = makeDirectory("man")
