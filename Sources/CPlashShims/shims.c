@@ -166,6 +166,14 @@ int plash_keep_only_capabilities(unsigned long long keep) {
     return (int)syscall(SYS_capset, &header, data);
 }
 
+int plash_has_effective_capability(int cap) {
+    struct __user_cap_header_struct header = { _LINUX_CAPABILITY_VERSION_3, 0 };
+    struct __user_cap_data_struct data[2];
+    memset(data, 0, sizeof data);
+    if (syscall(SYS_capget, &header, data) < 0) return 0;
+    return (data[cap / 32].effective >> (cap % 32)) & 1;
+}
+
 int plash_pivot_root(const char *new_root, const char *put_old) {
     return (int)syscall(SYS_pivot_root, new_root, put_old);
 }

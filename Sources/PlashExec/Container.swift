@@ -14,7 +14,9 @@ public func runContainer(_ plan: ExecPlan, program: String, defaultCommand: () -
     do {
         if plan.dieWithParent { try dieWithParent() }
         let started = getpid()
-        let asRoot = geteuid() == 0
+        // Root that may mount: uid 0 without CAP_SYS_ADMIN (bwrap --unshare-user --uid 0,
+        // a container that dropped it) takes an ordinary user's way, a user namespace.
+        let asRoot = geteuid() == 0 && plash_has_effective_capability(21) == 1
         let callerDirectory = currentDirectory()
         let store = dataDirectory()
         // Resolved while every path still means what it means on the host.

@@ -23,7 +23,15 @@ public func enterUserNamespace(_ flags: Int32, uid: uid_t, gid: gid_t) throws {
     }
     // What the helpers did not map, map ourselves: our own ids only. setgroups must be
     // denied before an unprivileged process may write gid_map (user_namespaces(7)).
-    if written & 1 == 0 { try writeFile("/proc/self/uid_map", "0 \(uid) 1\n") }
+    if written & 1 == 0 {
+        do {
+            try writeFile("/proc/self/uid_map", "0 \(uid) 1\n")
+        } catch let error as PlashError where error.errno == EPERM {
+            // A sandbox that left this process no capabilities to grant (bwrap --uid 0
+            // empties the bounding set) lets it make a user namespace but map nothing.
+            throw error.advising("this sandbox lets no new user namespace map ids; run plash as its own user, or outside it")
+        }
+    }
     if written & 2 == 0 {
         try writeFile("/proc/self/setgroups", "deny")
         try writeFile("/proc/self/gid_map", "0 \(gid) 1\n")

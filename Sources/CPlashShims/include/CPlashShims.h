@@ -65,6 +65,9 @@ int plash_mount_set_nodev_nosuid(int fd, int recursive);
 // the effective and permitted sets.
 int plash_keep_only_capabilities(unsigned long long keep);
 
+// Whether this process holds capability `cap` (CAP_SYS_ADMIN: 21) in its effective set.
+int plash_has_effective_capability(int cap);
+
 // The first half of that: drop the others from the bounding set (those still in it)
 // and clear the ambient set, leaving the effective and permitted sets as they are.
 int plash_drop_bounding_capabilities(unsigned long long keep);
