@@ -12,6 +12,8 @@ import PlashSystem
 public func runContainer(_ plan: ExecPlan, program: String, defaultCommand: () -> [String] = { ["/bin/sh"] }) -> Never {
     var persistent: PersistentUpper? = nil
     do {
+        // The program must not inherit --error-fd; it is written to only before the exec.
+        if let fd = plan.errorDescriptor { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
         if plan.dieWithParent { try dieWithParent() }
         let started = getpid()
         // Root that may mount: uid 0 without CAP_SYS_ADMIN (bwrap --unshare-user --uid 0,
@@ -56,11 +58,19 @@ public func runContainer(_ plan: ExecPlan, program: String, defaultCommand: () -
         })
     } catch let error as PlashError {
         persistent?.discard()
-        printLine(toStandardError: "\(program): \(error)")
+        reportFailure("\(program): \(error)", plan)
         exit(error.execStatus)
     } catch {
         persistent?.discard()
-        printLine(toStandardError: "\(program): \(error)")
+        reportFailure("\(program): \(error)", plan)
         exit(125)
     }
+}
+
+/// plash-exec's own failure, as one line: to --error-fd when given (a plash that runs a
+/// build step or `create` reads it there and says it once), else to stderr.
+func reportFailure(_ line: String, _ plan: ExecPlan) {
+    guard let fd = plan.errorDescriptor else { return printLine(toStandardError: line) }
+    let bytes = Array((line + "\n").utf8)
+    if bytes.withUnsafeBytes({ write(fd, $0.baseAddress, $0.count) }) != bytes.count { printLine(toStandardError: line) }
 }

@@ -174,6 +174,12 @@ public let execOptions: [ExecOption] = [
                                                    "plash-exec dies (a build step when its plash is killed)"]) {
         plan, _ in plan.dieWithParent = true
     },
+    ExecOption("--error-fd", "FD", "Other", ["write plash-exec's own failure to the open descriptor",
+                                             "FD, not to stderr (so a caller tells it from the",
+                                             "program's own exit status); the program never gets FD"]) {
+        guard let fd = Int32($1), fd > 2 else { throw PlashError.usage("--error-fd \($1): not a descriptor above 2") }
+        $0.errorDescriptor = fd
+    },
 ]
 
 /// The option named `name`, as typed (`--memory`, not `--memory=1G`).

@@ -31,6 +31,7 @@ public struct ExecPlan: Equatable {
     public var seccomp: String? = nil          // "default" or a profile's path
     public var noNewPrivileges = false
     public var dieWithParent = false
+    public var errorDescriptor: Int32? = nil   // --error-fd: plash-exec's own failure goes there
     /// The words after the image: the command (empty: none given). With an image's
     /// config, it replaces the config's Cmd (ImageConfig.swift).
     public var command: [String] = []

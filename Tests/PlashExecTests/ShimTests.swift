@@ -341,3 +341,15 @@ func aBindOfTheHostsRootShowsTheHostsFiles(_ source: String) throws {
     let result = try inBusybox("grep ' / / ' /proc/self/mountinfo")
     #expect(try result.stdout.contains(" overlay plash:\(busyboxRoot) "), "\(result)")
 }
+
+/// --error-fd: plash-exec's own failure goes to FD, not stderr (plash reads it there and
+/// says it once); the program never inherits FD.
+@Test func errorFDTakesPlashExecsOwnFailureAndTheProgramNeverGetsIt() throws {
+    let dir = makeDirectory("error-fd")
+    let failed = try shell("'\(plashExec)' --error-fd 3 --root '\(dir)/none' -- true 3> '\(dir)/line'")
+    #expect(failed.status == 125 && failed.stderr.isEmpty, "\(failed)")
+    #expect(try String(contentsOfFile: dir + "/line", encoding: .utf8).hasPrefix("plash-exec: "))
+    let ran = try shell("'\(plashExec)' --error-fd 3 --root '\(try busyboxRoot)' -- sh -c 'test -e /proc/self/fd/3 && echo inherited; exit 127' 3> '\(dir)/ran'")
+    #expect(ran.status == 127 && ran.stdout.isEmpty, "\(ran)")
+    #expect(try String(contentsOfFile: dir + "/ran", encoding: .utf8).isEmpty)
+}

@@ -41,6 +41,25 @@ import Testing
         #expect(try store.plash(["create", "0"]).stderr == "plash: no image 0\n")
     }
 
+    /// What plash-exec could not start, plash says once, with its context; a program's
+    /// own 127 stays the program's.
+    @Test func aCommandOrStepThatCannotStartIsOneLine() throws {
+        let store = TestStore()
+        _ = try store.id(["build", "--from", "busybox"])
+        let missing = try store.plash(["create", "1", "nosuch"])
+        #expect(missing.status == 1)
+        #expect(missing.stderr == "--> nosuch\nplash: create failed: exec nosuch: No such file or directory\n", "\(missing)")
+        let own = try store.plash(["create", "1", "sh", "-c", "exit 127"])
+        #expect(own.stderr == "--> sh -c 'exit 127'\nplash: create failed: sh -c 'exit 127' exited with status 127\n", "\(own)")
+        // An image without /bin/sh: the step cannot start.
+        let empty = makeDirectory("no-shell")
+        let shellless = try store.id(["add-layer", "0", empty])
+        let step = try store.plash(["build", "--from-id", shellless, "--run", "true"])
+        #expect(step.status == 1)
+        #expect(step.stderr == "--> true\nplash: build failed: exec /bin/sh: No such file or directory\n", "\(step)")
+        #expect(store.stagingDirectories.isEmpty)
+    }
+
     @Test func commandsTakeMacrosInsteadOfAnImage() throws {
         let store = TestStore()
         let tar = makeDirectory() + "/out.tar"

@@ -213,15 +213,49 @@ public struct Builder {
         let dropped = ["PLASH_EXPORT", "PLASH_DATA"] + serviceManagerVariables
         let environment = currentEnvironment().filter { entry in !dropped.contains { entry.hasPrefix($0 + "=") } }
             + ["PLASH_DATA=" + store.path]
-        let end = try spawnAndWait(arguments, environment: environment, streams: Streams(stdin: .null, stdout: .descriptor(2)))
+        let (end, failure) = try runPlashExec(arguments, environment: environment,
+                                              streams: Streams(stdin: .null, stdout: .descriptor(2)))
+        if let failure { throw PlashError.failure("build failed: " + failure) }
         guard end.succeeded else {
             let firstLine = step.split(separator: "\n").first.map(String.init) ?? step
             let shown = excerpt(firstLine) + (step.contains("\n") ? " ..." : "")
-            if end == .exited(125) { throw PlashError.failure("build failed: plash-exec could not start \(shown)") }
             throw PlashError.failure("build failed: \(shown) \(end.text)")
         }
         log("--:")
     }
+}
+
+/// Runs plash-exec (`arguments`, its path first) and waits for it. Its own failure (it
+/// could not set up the container or start the program) comes back as its line, read
+/// from --error-fd rather than printed, so that plash says it once, with its context;
+/// otherwise the end is the program's own, whatever its status (126 and 127 too).
+func runPlashExec(_ arguments: [String], environment: [String], streams: Streams) throws
+    -> (end: Termination, failure: String?) {
+    var ends: [Int32] = [-1, -1]
+    try makePipe(&ends, for: "plash-exec")
+    defer { close(ends[0]) }
+    // Inherited by plash-exec alone: plash starts nothing else meanwhile, and plash-exec
+    // marks it close-on-exec before the program starts.
+    let pid: pid_t
+    do {
+        try check(fcntl(ends[1], F_SETFD, 0), "pass on", "plash-exec's error descriptor")
+        pid = try spawn([arguments[0], "--error-fd", String(ends[1])] + arguments.dropFirst(),
+                        environment: environment, streams: streams)
+    } catch {
+        close(ends[1])
+        throw error
+    }
+    close(ends[1])
+    let end = try waitFor(pid, "plash-exec")
+    // Written before plash-exec ended; whatever else still holds the pipe, do not wait.
+    _ = fcntl(ends[0], F_SETFL, O_NONBLOCK)
+    var buffer = [UInt8](repeating: 0, count: 4096)
+    let count = read(ends[0], &buffer, buffer.count)
+    guard count > 0 else { return (end, nil) }
+    var line = String(decoding: buffer[..<count], as: UTF8.self)
+    if line.hasSuffix("\n") { line.removeLast() }
+    if line.hasPrefix("plash-exec: ") { line.removeFirst("plash-exec: ".count) }
+    return (end, line)
 }
 
 /// A script as a progress or error line shows it: whole up to 1 KiB, else its start and

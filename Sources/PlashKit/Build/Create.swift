@@ -21,11 +21,9 @@ extension Builder {
                 + ["--die-with-parent", "--entrypoint", "", "\(parent.id)", "--"] + command
             let environment = currentEnvironment().filter { !$0.hasPrefix("PLASH_EXPORT=") && !$0.hasPrefix("PLASH_DATA=") }
                 + ["PLASH_DATA=" + store.path]
-            let end = try spawnAndWait(arguments, environment: environment, streams: Streams(stdout: .descriptor(2)))
-            guard end.succeeded else {
-                if end == .exited(125) { throw PlashError.failure("create failed: plash-exec could not start \(script)") }
-                throw PlashError.failure("create failed: \(script) \(end.text)")
-            }
+            let (end, failure) = try runPlashExec(arguments, environment: environment, streams: Streams(stdout: .descriptor(2)))
+            if let failure { throw PlashError.failure("create failed: " + failure) }
+            guard end.succeeded else { throw PlashError.failure("create failed: \(script) \(end.text)") }
             log("--:")
             pruneMountPoints(staging.data, lowers: store.layers(of: parent), shared: shared + buildStepMounts())
             return try store.publish(staging, parentNode: parent.node, script: script, key: nil)
