@@ -150,7 +150,7 @@ func sampleValue(_ option: ExecOption) -> [String] {
     guard option.takesValue else { return [] }
     return [["--cgroup": "c", "--memory": "1M", "--pids": "1", "--cpus": "1", "--net": "none", "--cwd": "/",
              "--bind": "/a", "--ro-bind": "/a", "--bind-try": "/a", "--tmpfs": "/t", "--hostname": "h",
-             "--env-file": "/dev/null", "--cap-drop": "chown", "--cap-add": "chown"][option.name] ?? "x"]
+             "--env-file": "/dev/null", "--cap-drop": "chown", "--cap-add": "chown", "--error-fd": "3"][option.name] ?? "x"]
 }
 
 @Test func everyOptionOfTheTableParsesAndHasItsRowInTheHelp() throws {

@@ -404,7 +404,10 @@ import Testing
         let exported = try store.plash(["export-docker-archive", id, dir + "/app.tar", "--tag", "localhost/app:1"])
         #expect(exported.status == 0, "\(exported)")
         // A storage of its own, below the test's directory: nothing of the host's podman.
-        let podman = ["--root", dir + "/storage", "--runroot", dir + "/run", "--storage-driver", "vfs"]
+        // Its runroot has room for 50 characters at most, wherever the checkout lies.
+        let runroot = try shell("mktemp -d /tmp/plash-podman.XXXXXX").stdout.trimmingCharacters(in: .newlines)
+        defer { _ = try? shell("rm -rf '\(runroot)'") }
+        let podman = ["--root", dir + "/storage", "--runroot", runroot, "--storage-driver", "vfs"]
         let loaded = try run("/usr/bin/podman", podman + ["load", "-q", "-i", dir + "/app.tar"])
         #expect(loaded.status == 0, "\(loaded)")
         defer { _ = try? run("/usr/bin/podman", podman + ["rmi", "-a", "-f"]) }

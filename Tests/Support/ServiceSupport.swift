@@ -120,12 +120,12 @@ public func httpGet(port: Int, path: String = "/") -> String? {
     return response.body
 }
 
-/// The status code and body of an HTTP/1.0 GET, nil when nothing answered within 2 s.
-public func httpResponse(port: Int, path: String = "/") -> (status: Int, body: String)? {
+/// A TCP connection to 127.0.0.1:PORT whose reads and writes give up after `seconds`;
+/// nil when nothing listens there.
+public func connectToLoopback(port: Int, seconds: Int) -> Int32? {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     guard fd >= 0 else { return nil }
-    defer { close(fd) }
-    var timeout = timeval(tv_sec: 2, tv_usec: 0)
+    var timeout = timeval(tv_sec: seconds, tv_usec: 0)
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
     var address = sockaddr_in()
@@ -135,7 +135,17 @@ public func httpResponse(port: Int, path: String = "/") -> (status: Int, body: S
     let connected = withUnsafePointer(to: &address) {
         $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
     }
-    guard connected == 0 else { return nil }
+    guard connected == 0 else {
+        close(fd)
+        return nil
+    }
+    return fd
+}
+
+/// The status code and body of an HTTP/1.0 GET, nil when nothing answered within 2 s.
+public func httpResponse(port: Int, path: String = "/") -> (status: Int, body: String)? {
+    guard let fd = connectToLoopback(port: port, seconds: 2) else { return nil }
+    defer { close(fd) }
     let request = Array("GET \(path) HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n".utf8)
     guard request.withUnsafeBytes({ send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }) == request.count
     else { return nil }
