@@ -20,6 +20,7 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/vfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -164,6 +165,11 @@ int plash_keep_only_capabilities(unsigned long long keep) {
         data[i].inheritable = 0;
     }
     return (int)syscall(SYS_capset, &header, data);
+}
+
+int plash_is_overlay(int fd) {
+    struct statfs fs;
+    return fstatfs(fd, &fs) == 0 && fs.f_type == 0x794c7630;   // OVERLAYFS_SUPER_MAGIC
 }
 
 int plash_has_effective_capability(int cap) {

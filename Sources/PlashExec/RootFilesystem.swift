@@ -33,6 +33,11 @@ public func mountRoot(_ layers: Layers, persist: PersistentUpper?, asRoot: Bool)
         } catch let error as PlashError where !asRoot && access(fuseOverlay, X_OK) == 0
                     && error.step == .mountOverlay && (error.errno == EPERM || error.errno == EINVAL) {
             // Kernels before 5.11 refuse overlayfs in a user namespace: use FUSE.
+        } catch let error as PlashError where error.step == .mountOverlay && persist != nil
+                    && plash_is_overlay(opened[lowers.count]) == 1 {
+            // What plash inside a container meets when its store is on the container's root.
+            throw error.advising("--persist \(persist!.path) lies on overlayfs, which takes no upper layer there: "
+                                 + "keep it, or the store a build persists in, on a tmpfs or a bind mount")
         }
     }
     return try mountFuseOverlay(layers, lowers, persist: persist)

@@ -353,3 +353,16 @@ func aBindOfTheHostsRootShowsTheHostsFiles(_ source: String) throws {
     #expect(ran.status == 127 && ran.stdout.isEmpty, "\(ran)")
     #expect(try String(contentsOfFile: dir + "/ran", encoding: .utf8).isEmpty)
 }
+
+/// A --persist directory on overlayfs (a store on a container's own root, for plash in
+/// plash) is refused by the kernel; one line says why and what to do.
+@Test func aPersistDirectoryOnOverlayfsIsOneLineThatSaysSo() throws {
+    let dir = makeDirectory("persist-on-overlay")
+    let result = try shell("""
+        mkdir -p '\(dir)/l' '\(dir)/u' '\(dir)/w' '\(dir)/o' &&
+        unshare -m sh -c "mount -t overlay overlay -o lowerdir='\(dir)/l',upperdir='\(dir)/u',workdir='\(dir)/w' '\(dir)/o' &&
+            exec '\(plashExec)' --persist '\(dir)/o/p' --root '\(try busyboxRoot)' -- true"
+        """)
+    #expect(result.status == 125, "\(result)")
+    #expect(result.stderr.split(separator: "\n").count == 1 && result.stderr.contains("lies on overlayfs"), "\(result)")
+}

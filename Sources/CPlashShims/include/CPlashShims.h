@@ -65,6 +65,9 @@ int plash_mount_set_nodev_nosuid(int fd, int recursive);
 // the effective and permitted sets.
 int plash_keep_only_capabilities(unsigned long long keep);
 
+// Whether the open file `fd` lies on an overlay file system.
+int plash_is_overlay(int fd);
+
 // Whether this process holds capability `cap` (CAP_SYS_ADMIN: 21) in its effective set.
 int plash_has_effective_capability(int cap);
 
