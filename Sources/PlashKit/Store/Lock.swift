@@ -45,18 +45,16 @@ public final class FileLock {
 
     /// Locks an existing directory without waiting; nil when someone else holds it.
     public static func tryDirectory(_ path: String) -> FileLock? {
-        let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if fd == -1 { return nil }
-        if flock(fd, LOCK_EX | LOCK_NB) == -1 {
-            close(fd)
-            return nil
-        }
-        return FileLock(fd: fd)
+        tryLocking(path, flags: O_RDONLY | O_DIRECTORY | O_CLOEXEC)
     }
 
     /// Locks a file that exists without waiting; nil when someone else holds it.
     public static func tryFile(_ path: String) -> FileLock? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+        tryLocking(path, flags: O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+    }
+
+    private static func tryLocking(_ path: String, flags: Int32) -> FileLock? {
+        let fd = open(path, flags)
         if fd == -1 { return nil }
         if flock(fd, LOCK_EX | LOCK_NB) == -1 {
             close(fd)
