@@ -42,12 +42,19 @@ let package = Package(
         // plash parses its own arguments: the macro language is ordered words that no
         // option parser models, and `plash run` must start fast.
         .executableTarget(name: "plash", dependencies: ["PlashKit"], linkerSettings: staticFoundation),
+        // What every test target shares (Tests/README.md): running processes with a deadline,
+        // scratch directories, stores, the probe, test users, servers and registries.
         .target(name: "PlashTestSupport", path: "Tests/Support"),
-        // The tests run the built binaries (`swift build` first, see scripts/test). They
-        // cannot depend on the executable targets: their static link flags would apply
-        // to the test bundle too.
+        // Unit tests: the libraries' code called in-process (parsers, plans, cache keys,
+        // tar headers, error text); they run no built binary.
         .testTarget(name: "PlashExecTests", dependencies: ["PlashExec", "PlashTestSupport"]),
         .testTarget(name: "PlashKitTests", dependencies: ["PlashKit", "PlashTestSupport"]),
+        // End-to-end tests: they run the built binaries as root and as test users (`swift
+        // build` first, see scripts/test): ShimTests drive plash-exec, PlashTests plash,
+        // SupervisorTests both under s6, runit and supervisord. They cannot depend
+        // on the executable targets: their static link flags would apply to the test bundle too.
+        .testTarget(name: "ShimTests", dependencies: ["PlashExec", "PlashTestSupport"]),
+        .testTarget(name: "PlashTests", dependencies: ["PlashKit", "PlashTestSupport"]),
         .testTarget(name: "SupervisorTests", dependencies: ["PlashTestSupport"]),
     ]
 )

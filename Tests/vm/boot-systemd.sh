@@ -3,7 +3,7 @@
 # throw-away qemu VM (../shared/tools/vm-run's kernel and settings), DIR copied to
 # /test, and run `sh TEST_SCRIPT` as root from a oneshot unit once the system is up;
 # the console is streamed to stdout and the exit status is the test's (125: the VM
-# gave no result, 124: timeout). Run by Tests/PlashExecTests/SystemdTests.swift.
+# gave no result, 124: timeout). Run by Tests/ShimTests/SystemdTests.swift.
 #
 # The root comes from mmdebstrap (systemd-sysv, dbus, libpam-systemd) and is kept in
 # $PLASH_TEST_CACHE (default /var/cache/plash-tests) between runs: 14 s and Debian's

@@ -1,5 +1,5 @@
 # plash-exec's resource limits on a pure cgroup v2 hierarchy, inside the VM of
-# ../shared/tools/vm-run (run by Tests/PlashExecTests/CgroupV2Tests.swift).
+# ../shared/tools/vm-run (run by Tests/ShimTests/CgroupV2Tests.swift).
 # /test holds the static plash-exec and probe. Exit status: the number of failures.
 fails=0
 check() { if eval "$2"; then echo "PASS $1"; else echo "FAIL $1: $3"; fails=$((fails+1)); fi; }

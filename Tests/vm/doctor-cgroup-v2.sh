@@ -1,5 +1,5 @@
 # plash doctor on a pure cgroup v2 hierarchy, inside the VM of ../shared/tools/vm-run
-# (run by Tests/PlashKitTests/DoctorTests.swift): the cgroup line for root, an ordinary
+# (run by Tests/PlashTests/DoctorTests.swift): the cgroup line for root, an ordinary
 # user without a delegated subtree and one with it; then user namespaces switched off. /test holds the static
 # plash and plash-exec. Exit status: the number of failures.
 fails=0

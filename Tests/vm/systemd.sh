@@ -1,5 +1,5 @@
 # The shipped systemd units (systemd/) under a real systemd as PID 1, in the VM of
-# Tests/vm/boot-systemd.sh (run by Tests/PlashExecTests/SystemdTests.swift). /test
+# Tests/vm/boot-systemd.sh (run by Tests/ShimTests/SystemdTests.swift). /test
 # holds the static plash, plash-exec and busybox, the units, and demo.tar: a busybox
 # root with the probe, whose /bin/notify-server reports READY=1 as the main PID and
 # then serves HTTP, and whose /bin/socket-server answers on the socket systemd opened.
