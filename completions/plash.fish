@@ -1,22 +1,22 @@
-# fish completion for plash: commands, options, macros, image ids and names. The words
-# come from `plash complete`, so they follow the installed plash.
+# fish completion for plash and plash-exec, written by `plash complete script fish`.
+# Each Tab asks `plash complete line WORDS` for the candidates: its first line says
+# whether host paths go with them (none, files, directories), the rest are words.
 
-function __plash_words
-    plash complete $argv 2>/dev/null
+function __plash_complete
+    set -l current (commandline -ct)
+    set -l line (commandline -opc) "$current"
+    set -l plash (string replace -r -- '-exec$' '' $line[1])
+    set -l reply ($plash complete line $line 2>/dev/null); or return
+    set -l paths $reply[1]
+    set -e reply[1]
+    test (count $reply) -gt 0; and printf '%s\n' $reply
+    switch "$paths"
+        case files
+            __fish_complete_path "$current"
+        case directories
+            __fish_complete_directories "$current" ''
+    end
 end
 
-function __plash_command
-    set -l words (commandline -opc)
-    echo $words[2]
-end
-
-complete -c plash -f -n __fish_use_subcommand -a '(__plash_words commands)'
-complete -c plash -f -n 'not __fish_use_subcommand; and string match -q -- "-*" (commandline -ct)' \
-    -a '(__plash_words options (__plash_command))'
-complete -c plash -f -n '__fish_seen_subcommand_from build run; and string match -q -- "-*" (commandline -ct)' \
-    -a '(__plash_words macros)'
-complete -c plash -f -n '__fish_seen_subcommand_from run rm nodepath parent inspect map mount export-tar kill' \
-    -a '(__plash_words images)'
-complete -c plash -f -n '__fish_seen_subcommand_from build run; and __fish_prev_arg_in --from -f --image --from-map --from-id' \
-    -a '(__plash_words images)'
-complete -c plash -f -n '__fish_seen_subcommand_from help' -a 'macros (__plash_words commands)'
+complete -c plash -f -a '(__plash_complete)'
+complete -c plash-exec -f -a '(__plash_complete)'

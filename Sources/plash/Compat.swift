@@ -18,7 +18,7 @@ import PlashSystem
 
 /// `plash create IMAGE [CMD...]`: CMD (default: /bin/sh reading stdin) in a new layer.
 @Sendable func create(_ arguments: [String]) throws -> Int32 {
-    try expect(Array(arguments.prefix(1)), "create", min: 1, max: 1)
+    try expect(arguments, "create")
     let store = try openStore()
     let command = arguments.count > 1 ? Array(arguments.dropFirst()) : ["/bin/sh"]
     print(try Builder(store: store).create(on: try store.image(arguments[0]), command: command).id)
@@ -26,13 +26,13 @@ import PlashSystem
 }
 
 @Sendable func addLayerCommand(_ arguments: [String]) throws -> Int32 {
-    let arguments = try expect(arguments, "add-layer", min: 2, max: 2)
+    let arguments = try expect(arguments, "add-layer")
     print(try addLayer(arguments[1], parent: arguments[0], store: try openStore()).id)
     return 0
 }
 
 @Sendable func copy(_ arguments: [String]) throws -> Int32 {
-    let arguments = try expect(arguments, "copy", min: 2, max: 2)
+    let arguments = try expect(arguments, "copy")
     try becomeRootOfUserNamespace()   // to mount, and to copy files of subordinate ids
     let store = Store()
     try copyImage(try store.image(arguments[0]), to: arguments[1], store: store)
@@ -42,7 +42,7 @@ import PlashSystem
 /// `plash with-mount IMAGE [CMD...]`: a host command in the image's mounted files, its
 /// path in $PLASH_MOUNT; the mount is gone when plash exits.
 @Sendable func withMount(_ arguments: [String]) throws -> Int32 {
-    try expect(Array(arguments.prefix(1)), "with-mount", min: 1, max: 1)
+    try expect(arguments, "with-mount")
     let command = arguments.count > 1 ? Array(arguments.dropFirst()) : [loginShell()]
     try becomeRootOfUserNamespace()
     let store = Store()
@@ -66,7 +66,7 @@ import PlashSystem
 /// `plash runb IMAGE CHANGESDIR CMD...` (the C version's build runner): CMD in the image
 /// as a build step runs, its writes kept in CHANGESDIR.
 @Sendable func runb(_ arguments: [String]) throws -> Int32 {
-    try expect(Array(arguments.prefix(2)), "runb", min: 2, max: 2)
+    try expect(arguments, "runb")
     let store = Store()
     let image = try store.image(arguments[0])
     let command = arguments.count > 2 ? Array(arguments.dropFirst(2)) : ["/bin/sh"]
@@ -80,7 +80,7 @@ import PlashSystem
 /// (a path missing on the host is skipped, as there), and nothing else of the host's
 /// is shared: the original's `plash run` added /tmp and /home with -m.
 @Sendable func runopts(_ arguments: [String]) throws -> Int32 {
-    let usage = "Usage: plash runopts -c IMAGE [-d CHANGESDIR] [-m PATH]... [--] [CMD [ARG...]]"
+    let entry = lookupCommand("runopts")!
     var image: String?
     var options = ["--no-tmp", "--no-home"]
     var rest = arguments[...]
@@ -89,10 +89,10 @@ import PlashSystem
         if word == "--" { break }
         // getopt's spellings: `-c 1` and `-c1`.
         let flag = String(word.prefix(2))
-        guard ["-c", "-d", "-m"].contains(flag) else { throw PlashError.usage("runopts: unknown option \(word)", usage: usage) }
+        guard entry.option(flag) != nil else { throw PlashError.usage("runopts: unknown option \(word)", usage: entry.usage) }
         var value = String(word.dropFirst(2))
         if value.isEmpty {
-            guard let next = rest.popFirst() else { throw PlashError.usage("runopts: \(flag) needs a value", usage: usage) }
+            guard let next = rest.popFirst() else { throw PlashError.usage("runopts: \(flag) needs a value", usage: entry.usage) }
             value = next
         }
         switch flag {
@@ -101,7 +101,7 @@ import PlashSystem
         default: options += ["--bind-try", value]
         }
     }
-    guard let image else { throw PlashError.usage("runopts: missing -c option", usage: usage) }
+    guard let image else { throw PlashError.usage("runopts: missing -c option", usage: entry.usage) }
     let store = try openStore()
     let found = try store.image(image)
     return try becomeContainer(options, image: found, store: store, command: Array(rest))
@@ -125,10 +125,22 @@ let replacedCommands: [String: String] = [
     "test": "test: the original's test runner is scripts/original-tests in plash's source",
 ]
 
-/// Commands that take macros instead of an IMAGE, as in the original: `plash nodepath
-/// --from 1 --run 'touch /a'` and `plash export-tar -f 1 --run … -- FILE` build first.
-let commandsTakingMacros = [
-    "nodepath", "parent", "rm", "mount", "export-tar", "create", "copy", "with-mount", "add-layer",
+/// Commands that people bring from docker and podman, and what plash offers instead:
+/// one line each, rather than "no such command".
+let otherToolsCommands: [String: String] = [
+    "images": "images is plash ls",
+    "rmi": "rmi is plash rm IMAGE...",
+    "exec": "exec: a plash container is a process: plash run IMAGE CMD starts a new one; "
+        + "nsenter --target PID --all CMD enters a running one (PID from plash ps)",
+    "logs": "logs: plash keeps none: a container's output goes where its caller sends it "
+        + "(the terminal, a supervisor's log, journalctl for a systemd unit)",
+    "start": "start: plash run IMAGE CMD, under a supervisor to keep it running (docs/supervisors.md)",
+    "stop": "stop is plash kill CGROUP|PID|IMAGE [SIGNAL]",
+    "commit": "commit is plash create IMAGE CMD (or plash build --from IMAGE --run CMD)",
+    "tag": "tag is plash map NAME IMAGE",
+    "save": "save is plash export-docker-archive IMAGE FILE (or plash export-oci)",
+    "load": "load is plash import-docker-archive FILE (or plash import-oci)",
+    "info": "info: plash doctor checks this machine, plash data prints the store's directory",
 ]
 
 /// Builds the image that leading macros describe: `--from 1 --run X -- A B` -> `ID A B`.

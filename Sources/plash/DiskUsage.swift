@@ -5,7 +5,7 @@ import PlashSystem
 /// that is shared with other images and its own alone, what `plash rm` would free;
 /// then what `plash clean` would free.
 @Sendable func diskUsageCommand(_ arguments: [String]) throws -> Int32 {
-    try expect(arguments, "du", min: 0, max: 0)
+    try expect(arguments, "du")
     let store = Store()
     // A store this user cannot read fails rather than look empty (as plash ls does).
     guard try store.isReadable() else { return 0 }

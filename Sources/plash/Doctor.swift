@@ -11,7 +11,7 @@ import PlashSystem
         try probeOverlay(in: arguments[1])
         return 0
     }
-    try expect(arguments, "doctor", min: 0, max: 0)
+    try expect(arguments, "doctor")
     let store = Store()
     let findings = doctorFindings(store: store, probe: { overlayProbeError(store: store) })
     print("plash \(plashVersionLine)")

@@ -5,12 +5,12 @@ import PlashSystem
 import PlashKit
 
 @Sendable func remove(_ arguments: [String]) throws -> Int32 {
-    let names = try expect(arguments, "rm", min: 1, max: Int.max, options: ["--force", "-f"])
+    let names = try expect(arguments, "rm")
     let store = Store()
     // Looked up as the user: root of the user's namespace could read a store of theirs
     // that they made unreadable.
     let images = try names.map { try store.image($0) }
-    if !arguments.contains("--force") && !arguments.contains("-f") {
+    if !hasFlag(arguments, "--force", "-f") {
         try refuseImagesInUse(images, store: store, command: "rm")
     }
     try becomeRootOfUserNamespace()   // store files may belong to subordinate ids
@@ -19,11 +19,11 @@ import PlashKit
 }
 
 @Sendable func list(_ arguments: [String]) throws -> Int32 {
-    try expect(arguments, "ls", min: 0, max: 0, options: ["--json"])
+    try expect(arguments, "ls")
     let store = Store()
     let readable = try store.isReadable()
     let rows = readable ? try listImages(store) : []
-    if arguments.contains("--json") { print(try imagesJSON(rows)); return 0 }
+    if hasFlag(arguments, "--json") { print(try imagesJSON(rows)); return 0 }
     guard readable else { return 0 }
     var table = [["ID", "PARENT", "NAMES", "SIZE", "AGE", "SCRIPT"]]
     for row in rows {
@@ -40,7 +40,7 @@ import PlashKit
 @Sendable func nodepath(_ arguments: [String]) throws -> Int32 {
     // The original's option: 0, the empty root, is then a node too (add-layer's parent).
     let rootOption = "--allow-root-container"
-    let id = try expect(arguments, "nodepath", min: 1, max: 1, options: [rootOption])[0]
+    let id = try expect(arguments, "nodepath")[0]
     let store = Store()
     if id == "0" && arguments.contains(rootOption) && store.exists {
         print(store.rootNode)
@@ -51,17 +51,17 @@ import PlashKit
 }
 
 @Sendable func parent(_ arguments: [String]) throws -> Int32 {
-    let arguments = try expect(arguments, "parent", min: 1, max: 1)
+    let arguments = try expect(arguments, "parent")
     let store = Store()
     print(store.parent(of: try store.image(arguments[0])))
     return 0
 }
 
 @Sendable func map(_ arguments: [String]) throws -> Int32 {
-    let names = try expect(arguments, "map", min: 1, max: 2, options: ["-d"])
+    let names = try expect(arguments, "map")
     let store = try openStore()
-    if arguments.contains("-d") {
-        guard names.count == 1 else { throw PlashError.usage("map -d: give one NAME", usage: "Usage: plash map -d NAME") }
+    if hasFlag(arguments, "-d") {
+        guard names.count == 1 else { throw PlashError.usage("map -d: give one NAME", usage: lookupCommand("map")!.usage) }
         try store.unmap(names[0])
     } else if names.count == 2 && names[1].isEmpty {
         try store.unmap(names[0], missingIsFine: true)   // the original's `map NAME ''`
@@ -82,14 +82,14 @@ import PlashKit
         throw PlashError.usage("mount: the original's CHANGESDIR is not offered, a mount is read-only; "
                                + "plash runb IMAGE CHANGESDIR CMD keeps writes there")
     }
-    let arguments = try expect(arguments, "mount", min: 2, max: 2)
+    let arguments = try expect(arguments, "mount")
     let store = Store()
     try mountImage(try store.image(arguments[0]), store: store, at: arguments[1])
     return 0
 }
 
 @Sendable func umountCommand(_ arguments: [String]) throws -> Int32 {
-    let arguments = try expect(arguments, "umount", min: 1, max: 1)
+    let arguments = try expect(arguments, "umount")
     try unmountImage(arguments[0])
     return 0
 }

@@ -7,13 +7,13 @@ import PlashSystem
 /// Created, Author, Architecture, Os, Config, Labels, History; plus plash's Parent and
 /// Names. Add fields, never rename or drop one: scripts depend on them.
 @Sendable func inspect(_ arguments: [String]) throws -> Int32 {
-    try expect(arguments, "inspect", min: 1, max: 1, options: ["--json"])
+    let name = try expect(arguments, "inspect")[0]
     let store = Store()
-    let image = try store.image(arguments.first { $0 != "--json" }!)
+    let image = try store.image(name)
     let config = try exportedConfig(image, store: store)
     let names = store.names().filter { $0.id == image.id }.map(\.name)
     let settings = config.config ?? ImageConfig.Settings()
-    if arguments.contains("--json") {
+    if hasFlag(arguments, "--json") {
         let object = InspectObject(Id: "\(image.id)", Parent: "\(store.parent(of: image))", Names: names,
                                    Created: config.created ?? "", Author: config.author ?? "",
                                    Architecture: imageArchitecture, Os: "linux", Config: settings,

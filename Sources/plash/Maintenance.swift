@@ -5,7 +5,7 @@ import PlashKit
 import PlashSystem
 
 @Sendable func initStore(_ arguments: [String]) throws -> Int32 {
-    try expect(arguments, "init", min: 0, max: 0)
+    try expect(arguments, "init")
     try Store().create()
     return 0
 }
@@ -14,7 +14,7 @@ import PlashSystem
 let cleanFlags: [String: Store.CleanParts] = ["--clean-tmp": .tmp, "--clean-cache-keys": .keys, "--clean-index": .index]
 
 @Sendable func clean(_ arguments: [String]) throws -> Int32 {
-    try expect(arguments, "clean", min: 0, max: 0, options: Array(cleanFlags.keys))
+    try expect(arguments, "clean")
     let parts = arguments.isEmpty ? .all : Store.CleanParts(arguments.compactMap { cleanFlags[$0] })
     let store = Store()
     // Checked as the user: root of the user's namespace could read a store of theirs
@@ -27,18 +27,18 @@ let cleanFlags: [String: Store.CleanParts] = ["--clean-tmp": .tmp, "--clean-cach
 }
 
 @Sendable func purge(_ arguments: [String]) throws -> Int32 {
-    try expect(arguments, "purge", min: 0, max: 0, options: ["--yes", "-y", "--force", "-f"])
+    try expect(arguments, "purge")
     let store = Store()
     guard try store.isReadable() else { return 0 }
     let running = containerProcesses(of: store)
-    if !arguments.contains("--force") && !arguments.contains("-f") {
+    if !hasFlag(arguments, "--force", "-f") {
         if let process = running.first {
             throw PlashError.failure("purge: \(store.path) is in use: PID \(process.pid) runs "
                                      + "\(process.command.debugDescription) in image \(process.image)")
                 .advising("--force removes every image anyway")
         }
     }
-    if !arguments.contains("--yes") && !arguments.contains("-y") {
+    if !hasFlag(arguments, "--yes", "-y") {
         _ = "plash: remove every image in \(store.path)? [y/N] ".withCString { write(2, $0, strlen($0)) }
         // As the original: anything but y keeps the store, and that is no failure.
         let answer = readLine() ?? ""
@@ -57,7 +57,7 @@ let cleanFlags: [String: Store.CleanParts] = ["--clean-tmp": .tmp, "--clean-cach
 /// Removes the older half of the images, but never a named one or one that a running
 /// container uses (nor the images below them).
 @Sendable func shrink(_ arguments: [String]) throws -> Int32 {
-    try expect(arguments, "shrink", min: 0, max: 0)
+    try expect(arguments, "shrink")
     let store = Store()
     guard try store.isReadable() else { return 0 }
     let images = store.images()
@@ -83,13 +83,13 @@ let cleanFlags: [String: Store.CleanParts] = ["--clean-tmp": .tmp, "--clean-cach
 }
 
 @Sendable func version(_ arguments: [String]) throws -> Int32 {
-    try expect(arguments, "version", min: 0, max: 0)
+    try expect(arguments, "version")
     print("plash \(plashVersionLine)")
     return 0
 }
 
 @Sendable func help(_ arguments: [String]) throws -> Int32 {
-    let arguments = try expect(arguments, "help", min: 0, max: 1)
+    let arguments = try expect(arguments, "help")
     guard let topic = arguments.first else { print(overview); return 0 }
     if topic == "macros" {
         print(macroHelp())
@@ -99,20 +99,4 @@ let cleanFlags: [String: Store.CleanParts] = ["--clean-tmp": .tmp, "--clean-cach
         throw PlashError.usage("help: no command \(topic)", usage: overview)
     }
     return 0
-}
-
-/// Every macro with one line, from the same table the parser uses.
-func macroHelp() -> String {
-    let width = macros.map(\.synopsis.count).max()! + 2
-    var text = "Macros (plash build, plash run, Plashfiles):\n"
-    for macro in macros { text += "  " + macro.synopsis.padding(to: width) + macro.help + "\n" }
-    text += "\nThe original plash's macros that plash replaced:\n"
-    for macro in replacedMacros { text += "  " + macro.hint + "\n" }
-    text += """
-
-        A Plashfile is an executable file starting with #!/usr/bin/env plash, then
-        macros and their arguments, one per line (a macro may share its line with one
-        argument), # comments. ./Plashfile ARGS builds it and runs its entrypoint.
-        """
-    return text
 }

@@ -6,10 +6,10 @@ import PlashSystem
 
 /// `plash ps`: every process in a plash container, with its image.
 @Sendable func ps(_ arguments: [String]) throws -> Int32 {
-    try expect(arguments, "ps", min: 0, max: 0, options: ["--json"])
+    try expect(arguments, "ps")
     let store = Store()
     let names = Dictionary(store.names().map { (String($0.id), $0.name) }, uniquingKeysWith: { first, _ in first })
-    if arguments.contains("--json") { print(try processesJSON(containerProcesses(), store: store, names: names)); return 0 }
+    if hasFlag(arguments, "--json") { print(try processesJSON(containerProcesses(), store: store, names: names)); return 0 }
     var rows = [["PID", "IMAGE", "NAME", "COMMAND"]]
     for process in containerProcesses() {
         // Images of other stores (another user's, another PLASH_DATA) show as ID@STORE.
@@ -27,7 +27,7 @@ import PlashSystem
 /// `plash kill TARGET [SIGNAL]`: signal every process of a cgroup, a container or an image.
 @Sendable func killCommand(_ arguments: [String]) throws -> Int32 {
     guard arguments.count == 1 || arguments.count == 2, !arguments[0].hasPrefix("-") else {
-        throw PlashError.usage("kill: expected a target and maybe a signal", usage: "Usage: plash kill CGROUP|PID|IMAGE [SIGNAL]")
+        throw PlashError.usage("kill: expected a target and maybe a signal", usage: lookupCommand("kill")!.usage)
     }
     var signal = SIGTERM
     if arguments.count == 2 {

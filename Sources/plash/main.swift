@@ -14,19 +14,26 @@ do {
     let arguments = try commandLineArguments()
     guard let name = arguments.first else { throw PlashError.usage("no command given", usage: overview) }
     var rest = Array(arguments.dropFirst())
-    if let command = commands.first(where: { $0.name == name }) {
-        if commandsTakingMacros.contains(name) { rest = try buildImageArgument(rest) }
+    if let command = lookupCommand(name) {
         if rest.first == "-h" || rest.first == "--help" {
             print(commandHelp(command))
             exit(0)
         }
         failureStatus = command.failureStatus
-        exit(try command.run(rest))
+        do {
+            if command.buildsImageFromMacros { rest = try buildImageArgument(rest) }
+            exit(try command.run(rest))
+        } catch var error as PlashError where error.kind == .usage && error.usage == buildUsage {
+            // The macro parser knows no command: the usage shown is the one typed.
+            error.usage = command.usage
+            throw error
+        }
     }
     switch name {
     case "-h", "--help": print(overview); exit(0)
     case "--version": exit(try version(rest))
     case _ where replacedCommands[name] != nil: throw PlashError.usage(replacedCommands[name]!)
+    case _ where otherToolsCommands[name] != nil: throw PlashError.usage(otherToolsCommands[name]!)
     case _ where isMacro(name):
         // The original's `plash --from 1 -- CMD`: macros first are plash run.
         failureStatus = 125

@@ -52,7 +52,7 @@ let compatibilityMacros: [Macro] = [
             break   // hints were notes for other programs; plash reads only these
         }
     },
-    Macro(names: ["--defpm"], arguments: .oneOrMore("NAME CMD-TEMPLATE"),
+    Macro(names: ["--defpm"], arguments: .oneOrMore("NAME CMD-TEMPLATE..."),
           help: "define the macro --NAME PKG...: runs each CMD-TEMPLATE with {} replaced by the packages") { parser, args in
         let name = args[0]
         guard args.count > 1, !name.isEmpty, !name.hasPrefix("-"), name.allSatisfy({ !$0.isWhitespace }) else {

@@ -33,13 +33,14 @@ public struct Macro: Sendable {
 
     public var name: String { names[0] }
 
-    /// `--run, -x CMD...`, as `plash help macros` shows it.
+    /// `--run, -x CMD...`, as `plash help macros` and docs/macros.md show it: a single
+    /// word repeats (`PKG...`), several are written out (`CMD [ARG...]`, `SUITE [MIRROR]`).
     public var synopsis: String {
         let flags = names.joined(separator: ", ")
         switch arguments {
         case .none: return flags
         case .one(let what): return "\(flags) \(what)"
-        case .some(let what), .oneOrMore(let what): return "\(flags) \(what)..."
+        case .some(let what), .oneOrMore(let what): return "\(flags) \(what)" + (what.contains(" ") ? "" : "...")
         }
     }
 }
@@ -122,7 +123,7 @@ public let macros: [Macro] = {
         Macro(names: ["--run-stdin"], arguments: .none, help: "run the script read from stdin") { parser, _ in
             parser.plan.current.steps.append(try parser.readStandardInput())
         },
-        Macro(names: ["--layer", "-l"], arguments: .some("[MACRO ARG]"),
+        Macro(names: ["--layer", "-l"], arguments: .some("[MACRO ARG...]"),
               help: "end the current layer; --layer MACRO A B: MACRO A and MACRO B, each in a layer of its own") { parser, args in
             endLayer(&parser)
             // As the original: `--layer run A B` is --layer --run A --layer --run B --layer.
@@ -143,15 +144,15 @@ public let macros: [Macro] = {
               help: "pass these variables of the caller into the build (their values are not cached)") { parser, args in
             parser.plan.current.environment += args.filter { !parser.plan.current.environment.contains($0) }
         },
-        Macro(names: ["--write-file"], arguments: .oneOrMore("PATH LINE"),
+        Macro(names: ["--write-file"], arguments: .oneOrMore("PATH LINE..."),
               help: "write the LINEs to the file PATH, making its missing parent directories") { parser, args in
             parser.plan.current.steps.append(writeFileStep(args[0], Array(args.dropFirst()), executable: false))
         },
-        Macro(names: ["--write-script"], arguments: .oneOrMore("PATH LINE"),
+        Macro(names: ["--write-script"], arguments: .oneOrMore("PATH LINE..."),
               help: "write the LINEs to PATH and make it executable") { parser, args in
             parser.plan.current.steps.append(writeFileStep(args[0], Array(args.dropFirst()), executable: true))
         },
-        Macro(names: ["--entrypoint"], arguments: .oneOrMore("CMD [ARG]"),
+        Macro(names: ["--entrypoint"], arguments: .oneOrMore("CMD [ARG...]"),
               help: "the program a Plashfile runs: CMD ARG... then the Plashfile's arguments", splitsLine: true) { parser, args in
             setEntrypoint(args, &parser)
         },
@@ -178,7 +179,7 @@ public let macros: [Macro] = {
     table += configMacros
     table += compatibilityMacros
     for manager in packageManagers {
-        table.append(Macro(names: ["--" + manager.name], arguments: .some("PKG"), help: manager.help, splitsLine: true) { parser, args in
+        table.append(Macro(names: ["--" + manager.name], arguments: .some(manager.name == "add-apt-repository" ? "PPA" : "PKG"), help: manager.help, splitsLine: true) { parser, args in
             install(manager.name, args, into: &parser)
         })
     }
