@@ -7,7 +7,9 @@ import Testing
 @Suite struct InstallTests {
     let installed = ["bin/plash", "bin/plash-exec", "share/man/man1/plash.1", "share/man/man1/plash-exec.1",
                      "share/man/man7/plash-macros.7", "share/bash-completion/completions/plash",
-                     "share/zsh/site-functions/_plash", "share/fish/vendor_completions.d/plash.fish"]
+                     "share/bash-completion/completions/plash-exec", "share/zsh/site-functions/_plash",
+                     "share/fish/vendor_completions.d/plash.fish", "share/fish/vendor_completions.d/plash-exec.fish",
+                     "share/doc/plash/docs/plash.md", "share/doc/plash/docs/limits.md"]
 
     /// A PREFIX that every user can read, with plash installed into it.
     func install() throws -> String {
@@ -74,11 +76,13 @@ import Testing
         let script = """
             source /usr/share/bash-completion/bash_completion
             _completion_loader plash
+            _completion_loader plash-exec
             complete -p plash
+            complete -p plash-exec
             complete_words() {
                 COMP_WORDS=("$@"); COMP_CWORD=$((${#COMP_WORDS[@]} - 1))
                 COMP_LINE="$*"; COMP_POINT=${#COMP_LINE}
-                _plash plash "${COMP_WORDS[COMP_CWORD]}" "${COMP_WORDS[COMP_CWORD-1]}"
+                _plash "$1" "${COMP_WORDS[COMP_CWORD]}" "${COMP_WORDS[COMP_CWORD-1]}"
                 echo "${COMPREPLY[*]}"
             }
             \(lines.map { "complete_words \($0)" }.joined(separator: "\n"))
@@ -99,10 +103,14 @@ import Testing
 
     func splitParent(_ path: String) -> String { URL(fileURLWithPath: path).deletingLastPathComponent().path }
 
+    // Images wherever a command takes one (export-oci and push had none once), busybox
+    // after --from, nothing of plash's after run's IMAGE, plash-exec's options.
     static let completionLines = ["plash bu", "plash run ''", "plash build --ap", "plash build --from ''",
-                                  "plash ls -", "plash help ma"]
-    static let expected = ["complete -o default -F _plash plash", "build", "1 box", "--apt --apk", "1 box",
-                           "--json --help", "macros map"]
+                                  "plash ls -", "plash help ma", "plash export-oci ''", "plash push ''", "plash run 1 --",
+                                  "plash-exec --net ''", "plash-exec --ro", "plash-exec ''"]
+    static let expected = ["complete -F _plash plash", "complete -F _plash plash-exec", "build", "1 box", "--apt --apk",
+                           "1 box busybox", "--json --help", "macros map", "1 box", "1 box", "", "none",
+                           "--root --ro-bind --ro-share", "1 box"]
 
     @Test func bashCompletesCommandsMacrosOptionsAndImagesForRoot() throws {
         let prefix = try install()
@@ -133,11 +141,11 @@ import Testing
         let env = store.environment.merging(["PATH": prefix + "/bin:/usr/bin:/bin", "XDG_DATA_DIRS": prefix + "/share"]) { $1 }
         // Not --no-config: fish finds vendor_completions.d through XDG_DATA_DIRS in its own config.
         let result = try run("/usr/bin/fish", ["-c",
-                                               "complete -C 'plash bu'; complete -C 'plash rm '; complete -C 'plash ps --'"],
+                                               "complete -C 'plash bu'; complete -C 'plash rm '; complete -C 'plash ps --'; complete -C 'plash-exec --net '"],
                              environment: env)
         #expect(result.status == 0, "\(result)")
         let words = result.stdout.split(separator: "\n").map { String($0.split(separator: "\t")[0]) }
-        #expect(words == ["build", "1", "--help", "--json"], "\(result)")
+        #expect(words == ["build", "1", "--help", "--json", "none"], "\(result)")
     }
 
     @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/zsh") || mustRun, "needs zsh"))
@@ -162,7 +170,7 @@ import Testing
         #expect(lines.count == 5, "\(result)")
         guard lines.count == 5 else { return }
         #expect(lines[0].hasPrefix("init build run ") && lines[0].hasSuffix(" --help --version"), "\(lines[0])")
-        #expect(lines[1] == "1 box" && lines[2] == "1 box", "\(lines)")
+        #expect(lines[1] == "1 box" && lines[2] == "1 box busybox", "\(lines)")
         #expect(lines[3].contains(" --memory ") && lines[3].contains(" --apt "), "\(lines[3])")
         #expect(lines[4] == "_files")
     }
@@ -180,6 +188,68 @@ import Testing
             #expect(words.contains(option), "\(page): \(option)")
             #expect(!shown.stdout.contains("\u{2013}"), "\(page) shows an en dash")
         }
+    }
+
+    /// A page as man shows it at 80 columns, and what troff warned of.
+    func manPage(_ page: String) throws -> (text: String, warnings: String) {
+        let shown = try run("/usr/bin/man", ["--warnings", "-l", repositoryDirectory + "/man/" + page],
+                            environment: ["MANPAGER": "cat", "MANWIDTH": "80", "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"])
+        #expect(shown.status == 0, "\(page): \(shown)")
+        return (shown.stdout, shown.stderr)
+    }
+
+    /// The lines of a section of a page as man shows it, words joined by one space.
+    func section(_ name: String, of text: String) -> [String] {
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        guard let start = lines.firstIndex(of: name) else { return [] }
+        return lines[(start + 1)...].prefix { $0.isEmpty || $0.hasPrefix(" ") }
+            .map { $0.split(separator: " ").joined(separator: " ") }.filter { !$0.isEmpty }
+    }
+
+    @Test func theManPagesHaveSynopsisEnvironmentAndSeeAlsoAndTroffWarnsOfNothingAt80Columns() throws {
+        for page in ["plash.1", "plash-exec.1", "plash-macros.7"] {
+            let (text, warnings) = try manPage(page)
+            #expect(warnings.isEmpty, "\(page): \(warnings)")
+            let headings = text.split(separator: "\n").filter { $0.first?.isUppercase == true && $0.uppercased() == $0 }.map(String.init)
+            #expect(Array(headings.prefix(3)) == ["NAME", "SYNOPSIS", "DESCRIPTION"], "\(page): \(headings)")
+            #expect(headings.suffix(2) == ["ENVIRONMENT", "SEE ALSO"], "\(page): \(headings)")
+            // What it points to is installed: the other pages, and docs/ (scripts/install puts it in share/doc/plash).
+            let seeAlso = section("SEE ALSO", of: text).joined(separator: " ")
+            for other in ["plash(1)", "plash-exec(1)", "plash-macros(7)"] where other != page.replacingOccurrences(of: ".", with: "(") + ")" {
+                #expect(seeAlso.contains(other), "\(page): SEE ALSO lacks \(other)")
+            }
+            #expect(seeAlso.contains("share/doc/plash/docs"), "\(page): \(seeAlso)")
+            for document in text.matches(of: /docs\/([a-z-]+)\.md/).map({ String($0.output.1) }) {
+                #expect(FileManager.default.fileExists(atPath: repositoryDirectory + "/docs/\(document).md"), "\(page) names docs/\(document).md")
+                #expect(!["plash", "plash-exec", "macros"].contains(document), "\(page) names docs/\(document).md, a man page")
+            }
+        }
+        // The synopses are the usage lines the programs print.
+        let plashSynopsis = section("SYNOPSIS", of: try manPage("plash.1").text)
+        for form in ["plash COMMAND [ARG...]", "./Plashfile [ARG...]"] { #expect(plashSynopsis.contains(form), "\(plashSynopsis)") }
+        let execSynopsis = section("SYNOPSIS", of: try manPage("plash-exec.1").text).joined(separator: " ")
+        let execHelp = try run(plashExec, ["--help"]).stdout.components(separatedBy: "\n\n")[0]
+        for line in execHelp.split(separator: "\n") {
+            let form = line.replacingOccurrences(of: "Usage: ", with: "").components(separatedBy: "   (")[0]
+                .split(separator: " ").joined(separator: " ")
+            #expect(execSynopsis.contains(form), "plash-exec(1) SYNOPSIS lacks \(form): \(execSynopsis)")
+        }
+    }
+
+    /// Every PLASH_ variable the sources read is in plash(1)'s ENVIRONMENT, and the list
+    /// names no variable that nothing reads.
+    @Test func plashsEnvironmentListsEveryVariableTheSourcesRead() throws {
+        var read = Set<String>()
+        let sources = repositoryDirectory + "/Sources"
+        for file in FileManager.default.enumerator(atPath: sources)!.compactMap({ $0 as? String }) where file.hasSuffix(".swift") {
+            let text = try String(contentsOfFile: sources + "/" + file, encoding: .utf8)
+            read.formUnion(text.matches(of: /PLASH_[A-Z_]+[A-Z]/).map { String($0.output) })
+        }
+        #expect(read.count > 10 && read.contains("PLASH_DATA"), "\(read)")
+        let listed = Set(section("ENVIRONMENT", of: try manPage("plash.1").text).joined(separator: " ")
+            .matches(of: /PLASH_[A-Z_]+[A-Z]/).map { String($0.output) })
+        #expect(read.subtracting(listed).isEmpty, "plash(1) ENVIRONMENT lacks \(read.subtracting(listed).sorted())")
+        #expect(listed.subtracting(read).isEmpty, "plash(1) ENVIRONMENT lists \(listed.subtracting(read).sorted()), read nowhere")
     }
 
     @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/pandoc") || mustRun, "needs pandoc"))
