@@ -121,7 +121,6 @@ func commandCompletion(_ command: Command, _ words: [String], current: String) -
         }
         if macro != nil { macroWords += 1; continue }
         operands += 1
-        if isRun { return .files }   // after IMAGE: CMD's words, for the image to read
     }
     if let pending { return valueCandidates(pending) }
     if let macro, !current.hasPrefix("-") {
