@@ -67,6 +67,12 @@ struct Command: Sendable {
 
     init(_ name: String, _ synopses: String..., help: String, options: [CommandOption] = [], operands: [Operand] = [],
          buildsImageFromMacros: Bool = false, failureStatus: Int32 = 1, run: @escaping @Sendable ([String]) throws -> Int32) {
+        self.init(name, synopses: synopses, help: help, options: options, operands: operands,
+                  buildsImageFromMacros: buildsImageFromMacros, failureStatus: failureStatus, run: run)
+    }
+
+    init(_ name: String, synopses: [String], help: String, options: [CommandOption] = [], operands: [Operand] = [],
+         buildsImageFromMacros: Bool = false, failureStatus: Int32 = 1, run: @escaping @Sendable ([String]) throws -> Int32) {
         self.name = name
         self.synopses = synopses
         self.help = help
@@ -92,7 +98,7 @@ let commands: [Command] = [
     Command("build", "MACRO...", help: "Build an image (cached) and print its id. The macros: plash help macros.",
             operands: [Operand(kind: .macros, count: .many)], run: build),
     // Its options are plash-exec's (runOptions); parseRun reads them from execOptions.
-    Command("run", "[EXEC-OPTIONS] IMAGE [--] [CMD [ARG...]]", "[EXEC-OPTIONS] MACRO... [-- CMD [ARG...]]",
+    Command("run", synopses: runSynopses,
             help: "Run CMD (default: the image's entrypoint and command, else root's shell) in an image, "
                 + "built first when given macros.",
             operands: [.image, .command], failureStatus: 125, run: runCommand),

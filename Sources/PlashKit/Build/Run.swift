@@ -20,10 +20,10 @@ public struct RunRequest: Equatable {
     }
 }
 
-public let runUsage = """
-    Usage: plash run [EXEC-OPTIONS] IMAGE [--] [CMD [ARG...]]
-           plash run [EXEC-OPTIONS] MACRO... [-- CMD [ARG...]]
-    """
+/// The forms of `plash run`, after its name: the CLI's command table shows them too.
+public let runSynopses = ["[EXEC-OPTIONS] IMAGE [--] [CMD [ARG...]]", "[EXEC-OPTIONS] MACRO... [-- CMD [ARG...]]"]
+
+public let runUsage = "Usage: plash run " + runSynopses.joined(separator: "\n       plash run ")
 
 public func parseRun(_ arguments: [String]) throws -> RunRequest {
     var rest = arguments[...]
