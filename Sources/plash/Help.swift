@@ -30,9 +30,9 @@ let overview: String = {
     var text = "Usage: plash COMMAND [ARG...]\n       ./Plashfile [ARG...]\n\nCommands:\n"
     text += helpRows(commands.map { ($0.name, $0.help) }, gap: 2).joined(separator: "\n")
     text += "\n\nThe original plash's commands that plash replaced:\n"
-    for name in replacedCommands.keys.sorted() { text += wrapped(replacedCommands[name]!, indent: 2).joined(separator: "\n") + "\n" }
+    for name in replacedCommands.keys.sorted() { text += listItem(replacedCommands[name]!) + "\n" }
     text += "\nCommands of docker and podman, and plash's:\n"
-    for name in otherToolsCommands.keys.sorted() { text += wrapped(otherToolsCommands[name]!, indent: 2).joined(separator: "\n") + "\n" }
+    for name in otherToolsCommands.keys.sorted() { text += listItem(otherToolsCommands[name]!) + "\n" }
     text += "\nplash help macros lists the macros of build and run.\nExit status: 0, 1 failure, 2 usage."
     return text
 }()
@@ -42,7 +42,7 @@ func macroHelp() -> String {
     var text = "Macros (plash build, plash run, Plashfiles):\n"
     text += helpRows(macros.map { ($0.synopsis, $0.help) }).joined(separator: "\n")
     text += "\n\nThe original plash's macros that plash replaced:\n"
-    for macro in replacedMacros { text += wrapped(macro.hint, indent: 2).joined(separator: "\n") + "\n" }
+    for macro in replacedMacros { text += listItem(macro.hint) + "\n" }
     text += """
 
         A Plashfile is an executable file starting with #!/usr/bin/env plash, then
@@ -64,6 +64,12 @@ func helpRows(_ rows: [(String, String)], gap: Int = 3) -> [String] {
         if start.count + gap > column { return [start] + lines }
         return [start + String(lines[0].dropFirst(start.count))] + lines.dropFirst()
     }
+}
+
+/// `  TEXT` as an item of a list: wrapped, its further lines indented beneath it.
+func listItem(_ text: String) -> String {
+    let lines = wrapped(text, indent: 4)
+    return ([String(lines[0].dropFirst(2))] + lines.dropFirst()).joined(separator: "\n")
 }
 
 /// `text` broken at spaces into lines of at most 80 columns, each indented by
