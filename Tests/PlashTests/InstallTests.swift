@@ -85,7 +85,14 @@ import Testing
                 _plash "$1" "${COMP_WORDS[COMP_CWORD]}" "${COMP_WORDS[COMP_CWORD-1]}"
                 echo "${COMPREPLY[*]}"
             }
-            \(lines.map { "complete_words \($0)" }.joined(separator: "\n"))
+            # As bash splits a line at COMP_WORDBREAKS: complete_split LINE WORD...
+            complete_split() {
+                COMP_LINE=$1; COMP_POINT=${#COMP_LINE}; shift
+                COMP_WORDS=("$@"); COMP_CWORD=$((${#COMP_WORDS[@]} - 1))
+                _plash "$1" "${COMP_WORDS[COMP_CWORD]}" "${COMP_WORDS[COMP_CWORD-1]}"
+                echo "${COMPREPLY[*]}"
+            }
+            \(lines.map { $0.hasPrefix("complete_") ? $0 : "complete_words \($0)" }.joined(separator: "\n"))
             """
         let file = makeDirectory("completion") + "/test.sh"
         try script.write(toFile: file, atomically: true, encoding: .utf8)
@@ -107,10 +114,11 @@ import Testing
     // after --from, nothing of plash's after run's IMAGE, plash-exec's options.
     static let completionLines = ["plash bu", "plash run ''", "plash build --ap", "plash build --from ''",
                                   "plash ls -", "plash help ma", "plash export-oci ''", "plash push ''", "plash run 1 --",
-                                  "plash-exec --net ''", "plash-exec --ro", "plash-exec ''"]
+                                  "plash-exec --net ''", "plash-exec --ro", "plash-exec ''",
+                                  "complete_split 'plash run --bind /a:/b ' plash run --bind /a : /b ''"]
     static let expected = ["complete -F _plash plash", "complete -F _plash plash-exec", "build", "1 box", "--apt --apk",
                            "1 box busybox", "--json --help", "macros map", "1 box", "1 box", "", "none",
-                           "--root --ro-bind --ro-share", "1 box"]
+                           "--root --ro-bind --ro-share", "1 box", "1 box"]
 
     @Test func bashCompletesCommandsMacrosOptionsAndImagesForRoot() throws {
         let prefix = try install()
