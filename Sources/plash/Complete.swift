@@ -101,10 +101,10 @@ func commandCompletion(_ command: Command, _ words: [String], current: String) -
         if pending != nil { pending = nil; continue }
         if operands > 0 && kindOfOperand(command, operands) == .command { operands += 1; continue }
         if word == "--" {
-            // After macros, `--` ends them: IMAGE is built, its CMD or DIR follows.
-            if macro != nil { macro = nil; operands = max(operands, 1) }
-            if isRun { operands = max(operands, 1) }
-            if isRun || kindOfOperand(command, operands) == .command { return .files }
+            // After macros (and in run, after its IMAGE), `--` ends them: what follows is
+            // the operand after IMAGE, CMD or a DIR.
+            if macro != nil || isRun { macro = nil; operands = max(operands, 1) }
+            if kindOfOperand(command, operands) == .command { return .files }
             continue
         }
         if word.hasPrefix("-") && word != "-" {
@@ -126,7 +126,10 @@ func commandCompletion(_ command: Command, _ words: [String], current: String) -
     if let macro, !current.hasPrefix("-") {
         switch macro.arguments {
         case .none: break
-        case .one(let what), .oneOrMore(let what):
+        case .one(let what):
+            // Its one word given, a macro or `--` comes next.
+            return macroWords == 0 ? macroValueCandidates(what) : .words([])
+        case .oneOrMore(let what):
             if macroWords == 0 { return macroValueCandidates(what) }
             return .files
         case .some: return .files

@@ -148,6 +148,9 @@ import Testing
             #expect(try offered("plash", command, "") == ["none", "1", "box"], "\(command)")
         }
         #expect(try offered("plash", "build", "--from", "") == ["none", "1", "box", "busybox"])
+        #expect(try offered("plash", "build", "--from", "1", "") == ["none"])
+        #expect(try offered("plash", "build", "--from", "1", "--run", "ls", "") == ["files"])
+        #expect(try offered("plash", "export-tar", "--from", "1", "--", "") == ["files"])
         #expect(try offered("plash", "run", "1", "-") == ["files"])
         #expect(try offered("plash", "run", "--from", "1", "--", "") == ["files"])
         #expect(try offered("plash", "create", "1", "-") == ["files"])
