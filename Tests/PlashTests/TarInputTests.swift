@@ -166,3 +166,87 @@ extension TarTests {
 
     func splitLast(_ path: String) -> String { (path as NSString).deletingLastPathComponent }
 }
+
+/// Links that lead out of the root: whatever plash answers, the host side is untouched.
+extension TarTests {
+    /// The names of `dir`'s entries, and each one's link count and contents.
+    func hostState(_ dir: String) throws -> String {
+        try shell("cd '\(dir)' && for f in $(ls -A); do echo \"$f $(stat -c %h \"$f\") $(cat \"$f\" 2>/dev/null)\"; done").stdout
+    }
+
+    @Test func entriesAreNeverWrittenThroughASymlinkPlantedInTheRoot() throws {
+        let host = makeDirectory("host")
+        try "precious".write(toFile: host + "/kept", atomically: false, encoding: .utf8)
+        let before = try hostState(host)
+        for entry in ["add('a/x', data=b'new')", "add('a/sub', tarfile.DIRTYPE, mode=0o755)",
+                      "add('a/sub/y', data=b'new')", "add('a/kept', data=b'changed')"] {
+            let archive = try craft("add('a', tarfile.SYMTYPE, link='\(host)')\n" + entry)
+            let store = TestStore()
+            let result = try store.plash(["import-tar", archive])
+            #expect(result.status == 1, "\(entry): \(result)")
+            #expect(try hostState(host) == before, "\(entry)")
+            #expect(store.indexedIDs == [] && store.stagingDirectories == [], "\(entry)")
+        }
+    }
+
+    /// GNU tar links the symlink itself; following it would give the image a second
+    /// name of the host's file (on the store's file system), writable from inside.
+    @Test func aHardLinkToAnAbsoluteSymlinkNeverLinksTheHostFile() throws {
+        let host = makeDirectory("host")
+        try "precious".write(toFile: host + "/file", atomically: false, encoding: .utf8)
+        let before = try hostState(host)
+        let archive = try craft("add('sym', tarfile.SYMTYPE, link='\(host)/file')\nadd('hard', tarfile.LNKTYPE, link='sym')")
+        let store = TestStore()
+        let id = try store.id(["import-tar", archive])
+        #expect(try hostState(host) == before)
+        let data = store.data + "/layer/0/\(id)/_data"
+        #expect(try shell("stat -c '%F %h' '\(data)/hard'; readlink '\(data)/hard'").stdout == "symbolic link 2\n\(host)/file\n")
+    }
+
+    /// The names of `path`'s extended attributes (trusted.* too, as root).
+    func xattrs(_ path: String) throws -> String {
+        try run("/usr/bin/python3", ["-c", "import os, sys; print(sorted(os.listxattr(sys.argv[1])))", path]).stdout
+    }
+
+    /// An OCI layout at a fresh DIR/layout, tag t, of one layer: the tar `archive`.
+    func layoutOfLayer(_ archive: String) throws -> String {
+        let layout = makeDirectory("oci") + "/layout"
+        let script = """
+            import hashlib, json, os, sys
+            d, layer = sys.argv[1], open(sys.argv[2], 'rb').read()
+            os.makedirs(d + '/blobs/sha256')
+            def blob(data):
+                h = hashlib.sha256(data).hexdigest(); open(d + '/blobs/sha256/' + h, 'wb').write(data)
+                return {'digest': 'sha256:' + h, 'size': len(data)}
+            l = blob(layer)
+            c = blob(json.dumps({'architecture': 'amd64', 'os': 'linux', 'rootfs': {'type': 'layers', 'diff_ids': [l['digest']]}}).encode())
+            m = blob(json.dumps({'schemaVersion': 2, 'mediaType': 'application/vnd.oci.image.manifest.v1+json',
+                                 'config': dict(c, mediaType='application/vnd.oci.image.config.v1+json'),
+                                 'layers': [dict(l, mediaType='application/vnd.oci.image.layer.v1.tar')]}).encode())
+            json.dump({'schemaVersion': 2, 'manifests': [dict(m, mediaType='application/vnd.oci.image.manifest.v1+json',
+                       annotations={'org.opencontainers.image.ref.name': 't'})]}, open(d + '/index.json', 'w'))
+            open(d + '/oci-layout', 'w').write('{"imageLayoutVersion": "1.0.0"}')
+            """
+        let made = try run("/usr/bin/env", ["python3", "-c", script, layout, archive],
+                           environment: ["PATH": "/root/.pyenv/shims:/usr/local/bin:/usr/bin:/bin", "HOME": "/root"])
+        guard made.status == 0 else { throw StoreTestError("python: \(made)") }
+        return layout
+    }
+
+    /// A layer's OCI whiteouts become overlay's after its entries are in place: a
+    /// whiteout or an opaque marker below a planted symlink must not reach the host.
+    @Test func anOCILayersWhiteoutsAreNeverMadeThroughASymlinkPlantedInTheRoot() throws {
+        let host = makeDirectory("host")
+        try "precious".write(toFile: host + "/kept", atomically: false, encoding: .utf8)
+        let before = try hostState(host) + xattrs(host)
+        for entry in ["add('a/.wh.gone')", "add('a/.wh..wh..opq')", "add('a/x', data=b'new')",
+                      "add('hard', tarfile.LNKTYPE, link='a/kept')"] {
+            let archive = try craft("add('a', tarfile.SYMTYPE, link='\(host)')\n" + entry)
+            let store = TestStore()
+            let result = try store.plash(["import-oci", try layoutOfLayer(archive) + ":t"])
+            #expect(result.status == 1, "\(entry): \(result)")
+            #expect(try hostState(host) + xattrs(host) == before, "\(entry)")
+            #expect(store.indexedIDs == [] && store.stagingDirectories == [], "\(entry)")
+        }
+    }
+}
