@@ -97,6 +97,34 @@ import Testing
         #expect(tunnelled.status == 0 && tunnelled.stdout == expected, "\(tunnelled)")
     }
 
+    /// A certificate that a trusted authority signed, but for another name, is refused:
+    /// straight, and through a CONNECT proxy, where the name checked is the server's,
+    /// not the proxy's. The server is asked nothing.
+    @Test func aCertificateForAnotherHostNameIsRefusedStraightAndThroughAProxy() throws {
+        let store = TestStore()
+        let authority = try TestAuthority()
+        let (elsewhere, expected, _) = try Self.served(tls: try authority.sign(["elsewhere.invalid"]))
+        defer { elsewhere.stop() }
+        let (local, _, _) = try Self.served(tls: try authority.sign(["localhost"]))
+        defer { local.stop() }
+        let (proxy, _, _) = try Self.served()
+        defer { proxy.stop() }
+        let trusted = ["SSL_CERT_FILE": authority.certificate]
+        let proxied = trusted.merging(["HTTPS_PROXY": "localhost:\(proxy.port)"]) { $1 }
+        for (base, environment) in [("https://localhost:\(elsewhere.port)", trusted),
+                                    ("https://proxied.invalid:\(local.port)", proxied)] {
+            let refused = try fetch(store, base, environment)
+            #expect(refused.status == 1 && refused.stdout == "" && refused.stderr.split(separator: "\n").count == 1,
+                    "\(base): \(refused)")
+        }
+        #expect(elsewhere.requests.isEmpty && local.requests.isEmpty, "\(elsewhere.requests) \(local.requests)")
+        // The same authority, each server by the name its certificate carries.
+        let straight = try fetch(store, "https://localhost:\(local.port)", trusted)
+        #expect(straight.status == 0 && straight.stdout == expected, "\(straight)")
+        let tunnelled = try fetch(store, "https://elsewhere.invalid:\(elsewhere.port)", proxied)
+        #expect(tunnelled.status == 0 && tunnelled.stdout == expected, "\(tunnelled)")
+    }
+
     @Test func urlsParseAndRedirectsResolveAgainstThem() throws {
         let address = try WebAddress("HTTPS://[::1]:8443/a/b?c=d#frag")
         #expect(address.scheme == "https" && address.host == "::1" && address.port == 8443 && address.target == "/a/b?c=d")

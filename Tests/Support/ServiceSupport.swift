@@ -430,6 +430,43 @@ public struct TestCertificate: Sendable {
                                                 "-addext", "subjectAltName=DNS:localhost,DNS:proxied.invalid"])
         guard made.status == 0 else { throw SetupError("openssl req: \(made)") }
     }
+
+    public init(certificate: String, key: String) {
+        self.certificate = certificate
+        self.key = key
+    }
+}
+
+/// A certificate authority of its own (`certificate`: what SSL_CERT_FILE names for a
+/// client that should trust it), which signs server certificates for the names given.
+public struct TestAuthority: Sendable {
+    public let certificate: String
+    private let key: String
+    private let dir = makeDirectory("ca")
+
+    public init() throws {
+        certificate = dir + "/ca.pem"
+        key = dir + "/ca-key.pem"
+        let made = try run("/usr/bin/openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                                                "-subj", "/CN=plash test CA", "-keyout", key, "-out", certificate,
+                                                "-addext", "basicConstraints=critical,CA:TRUE",
+                                                "-addext", "keyUsage=critical,keyCertSign"])
+        guard made.status == 0 else { throw SetupError("openssl req: \(made)") }
+    }
+
+    /// A server certificate for the DNS `names`, signed by this authority.
+    public func sign(_ names: [String]) throws -> TestCertificate {
+        let base = makeDirectory("cert")
+        let signed = try run("/bin/sh", ["-c", """
+            set -e
+            openssl req -newkey rsa:2048 -nodes -subj '/CN=plash test server' -keyout "$1/key.pem" -out "$1/request.pem" 2>&1
+            printf 'subjectAltName=%s\nbasicConstraints=CA:FALSE\n' "$4" > "$1/extensions"
+            openssl x509 -req -in "$1/request.pem" -CA "$2" -CAkey "$3" -CAcreateserial -days 2 \
+                -extfile "$1/extensions" -out "$1/cert.pem" 2>&1
+            """, "sh", base, certificate, key, names.map { "DNS:" + $0 }.joined(separator: ",")])
+        guard signed.status == 0 else { throw SetupError("openssl x509: \(signed)") }
+        return TestCertificate(certificate: base + "/cert.pem", key: base + "/key.pem")
+    }
 }
 
 /// Debian's docker-registry on a reserved port of 127.0.0.1, storing below a fresh
