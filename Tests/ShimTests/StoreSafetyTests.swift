@@ -64,6 +64,40 @@ func makeStore(at data: String, depth: Int = 1) throws -> String {
     #expect(result.stderr == "plash-exec: bind \(data)/layer: lies in the store \(data), which no container may reach\n")
 }
 
+/// What a container sees of the store and may do to it from inside, as root: each line
+/// says a write failed.
+let storeWrites = "for p in plash/layer/0/1/_data/x plash/index/x plash/x; do touch /mnt/$p 2>/dev/null || echo refused; done; "
+    + "rm -rf /mnt/plash/index 2>/dev/null; ls -A /mnt/plash"
+
+/// A symlink to the store's parent is the parent: the store in it stays covered, empty
+/// and read-only, for each of plash-exec's bind options.
+@Test(arguments: ["--bind", "--ro-bind", "--bind-try"])
+func aBindThroughASymlinkToTheStoresParentLeavesTheStoreHidden(option: String) throws {
+    let data = try makeStore(at: makeDirectory("store") + "/plash")
+    let link = makeDirectory("links") + "/parent"
+    try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: splitParent(data))
+    let before = try treeListing(data)
+    let result = try exec([option, "\(link):/mnt", "1", "--", "sh", "-c", storeWrites], environment: ["PLASH_DATA": data])
+    #expect(result.status == 0 && result.stdout == "refused\nrefused\nrefused\n", "\(result)")
+    #expect(try treeListing(data) == before)
+}
+
+/// A symlink to a directory in the store is that directory: refused, and nothing runs.
+@Test(arguments: ["--bind", "--ro-bind", "--bind-try"])
+func aBindThroughASymlinkIntoTheStoreIsRefused(option: String) throws {
+    let data = try makeStore(at: makeDirectory("store") + "/plash")
+    let links = makeDirectory("links")
+    try FileManager.default.createSymbolicLink(atPath: links + "/layer", withDestinationPath: data + "/layer")
+    try FileManager.default.createSymbolicLink(atPath: splitParent(data) + "/store", withDestinationPath: "plash")
+    let before = try treeListing(data)
+    for source in [links + "/layer", splitParent(data) + "/store"] {
+        let result = try exec([option, "\(source):/mnt/plash", "1", "--", "sh", "-c", storeWrites + "; touch /mnt/plash/0/1/_data/y"],
+                              environment: ["PLASH_DATA": data])
+        #expect(result.status == 125 && result.stdout == "", "\(source): \(result)")
+    }
+    #expect(try treeListing(data) == before)
+}
+
 @Test func linksThatLeadOutOfTheStoreNameNoImage() throws {
     let data = try makeStore(at: makeDirectory("store") + "/plash")
     let links = ["map/root": "/", "map/up": "../index/../../..", "map/loop": "loop", "index/7": "../layer/0/../..",
