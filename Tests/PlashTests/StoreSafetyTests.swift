@@ -269,6 +269,40 @@ func mountOptions(_ dir: String) -> [String]? {
         return child
     }
 
+    /// The container's label names its store by the canonical path; plash finds it there
+    /// whichever spelling of the store PLASH_DATA has: relative (to the working
+    /// directory, where every command runs), through a symlink, or with a space.
+    @Test(arguments: ["relative", "symlink", "space"])
+    func rmShrinkAndPurgeRefuseImagesInUseWhateverTheStoresSpelling(spelling: String) throws {
+        let cwd = makeDirectory("spelling")
+        let data = ["relative": "relative/plash", "symlink": cwd + "/link/plash", "space": cwd + "/with space/plash"][spelling]!
+        if spelling == "symlink" {
+            try FileManager.default.createDirectory(atPath: cwd + "/real", withIntermediateDirectories: true)
+            try FileManager.default.createSymbolicLink(atPath: cwd + "/link", withDestinationPath: "real")
+        }
+        let environment = TestStore().environment.merging(["PLASH_DATA": data]) { $1 }
+        func plash(_ arguments: [String]) throws -> Finished {
+            try run(PlashTestSupport.plash, arguments, environment: environment, directory: cwd)
+        }
+        let base = try plash(["build", "--from", "busybox", "--run", "touch /base"]).stdout.trimmingCharacters(in: .newlines)
+        let top = try plash(["build", "--from", base, "--run", "touch /top"]).stdout.trimmingCharacters(in: .newlines)
+        let container = try Child(PlashTestSupport.plash, ["run", top, "--", "sh", "-c", "echo up; exec cat /dev/stdin >/dev/null"],
+                                  environment: environment, directory: cwd, stdin: .pipe)
+        defer { kill(container.pid, SIGKILL); _ = container.finish() }
+        #expect(container.readLine() == "up")
+        let index = (data.hasPrefix("/") ? data : cwd + "/" + data) + "/index"
+        func images() throws -> [String] { try FileManager.default.contentsOfDirectory(atPath: index).filter { $0 != "0" }.sorted() }
+        let all = try images()
+        #expect(all.contains(base) && all.contains(top), "\(all)")
+        for command in [["rm", top], ["rm", base], ["purge", "--yes"]] {
+            let refused = try plash(command)
+            #expect(refused.status == 1 && isOneLine(refused), "\(command): \(refused)")
+        }
+        #expect(try plash(["shrink"]).status == 0)
+        #expect(try images() == all)
+        #expect(try shell("cat /proc/\(container.pid)/root/top /proc/\(container.pid)/root/base").status == 0)
+    }
+
     @Test func rmRefusesAnImageThatARunningContainerUsesUnlessForced() throws {
         let store = TestStore()
         let base = try store.id(["build", "--from", "busybox", "--run", "touch /base"])
