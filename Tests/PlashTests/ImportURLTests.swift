@@ -75,6 +75,19 @@ import Testing
         #expect(leftovers(store) == [])
     }
 
+    /// Shorter than the 512 bytes the download's start is checked on: the extraction says it.
+    @Test func aShortDownloadThatIsNoArchiveIsNotATarArchive() throws {
+        let store = TestStore()
+        let root = makeDirectory("web")
+        try "Not Found\n".write(toFile: root + "/short", atomically: false, encoding: .utf8)
+        let server = try WebServer(root: root)
+        defer { server.stop() }
+        let url = "http://127.0.0.1:\(server.port)/short"
+        let failed = try store.plash(["import-url", url])
+        #expect(failed.status == 1 && failed.stderr.hasSuffix("\nplash: import-url \(url): not a tar archive\n"), "\(failed)")
+        #expect(store.indexedIDs == [] && leftovers(store) == [])
+    }
+
     @Test func anInterruptedDownloadLeavesNothingThatLasts() throws {
         let store = TestStore()
         let server = try Self.served()

@@ -71,6 +71,10 @@ extension TarTests {
         let dir = makeDirectory("garbage")
         try shell("seq 1 10000 > '\(dir)/text'; printf '\\037\\213\\010\\000garbage-garbage-garbage' > '\(dir)/bad.gz'")
         try expectRefused(dir + "/text", "not a tar archive")
+        // Shorter than one header: no archive that was cut.
+        try shell("printf 'Not Found\\n' > '\(dir)/short'; gzip -k '\(dir)/short'")
+        try expectRefused(dir + "/short", "not a tar archive")
+        try expectRefused(dir + "/short.gz", "not a tar archive")
         try expectRefused(dir + "/bad.gz", "corrupt gzip data")
         let archive = try craft("import os\nadd('hello', data=os.urandom(200000))")
         try shell("xz -c '\(archive)' | head -c 50000 > '\(dir)/cut.tar.xz'")

@@ -105,11 +105,12 @@ public final class ArchiveInput {
         return true
     }
 
-    /// The next `count` bytes, in pieces as they come; fewer than `count` is a truncated archive.
-    func read(_ count: Int, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
+    /// The next `count` bytes, in pieces as they come; fewer than `count` is a truncated
+    /// archive, or what `short` says it is.
+    func read(_ count: Int, short: String = "the archive is truncated", _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
         var left = count
         while left > 0 {
-            guard try fill() else { throw PlashError.failure("the archive is truncated") }
+            guard try fill() else { throw PlashError.failure(short) }
             let piece = min(left, end - start)
             let bytes = UnsafeRawBufferPointer(rebasing: buffer[start..<(start + piece)])
             digest?.update(bytes)
@@ -137,12 +138,13 @@ public final class ArchiveInput {
         while try fill() { try read(end - start) { _ in } }
     }
 
-    /// One 512-byte block; nil at the end of the data, exactly between two blocks.
-    func block() throws -> [UInt8]? {
+    /// One 512-byte block; nil at the end of the data, exactly between two blocks. A
+    /// part of one is a truncated archive, or what `short` says it is.
+    func block(short: String = "the archive is truncated") throws -> [UInt8]? {
         guard try fill() else { return nil }
         var block: [UInt8] = []
         block.reserveCapacity(512)
-        try read(512) { block += $0 }
+        try read(512, short: short) { block += $0 }
         return block
     }
 }
@@ -177,7 +179,8 @@ public struct TarReader {
         var pax: [String: [UInt8]] = [:]
         var extended = false
         while true {
-            guard let block = try input.block() else {
+            // Input shorter than one header is no archive that was cut: a text, a web page.
+            guard let block = try input.block(short: entries == 0 && !extended ? "not a tar archive" : "the archive is truncated") else {
                 if extended { throw failure("the archive ends after an extended header") }
                 if entries == 0 { throw PlashError.failure(input.inputWasEmpty ? "empty archive" : "not a tar archive") }
                 return nil
