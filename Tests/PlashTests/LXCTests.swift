@@ -99,6 +99,16 @@ import Testing
         #expect(try store.plash(["run", "--from", "tiny", "--", "cat", "/release"], environment: env).stdout == "local\n")
     }
 
+    /// A server named without its scheme: one line that names it once, and the variable.
+    @Test func aServerWithoutASchemeIsNamedOnceInOneLine() throws {
+        let store = TestStore()
+        for server in ["127.0.0.1:9", "images.example.org"] {
+            let failed = try store.plash(["import-lxc", "alpine"], environment: ["PLASH_LXC_SERVER": server])
+            #expect(failed.status == 1 && failed.stderr.split(separator: "\n").count == 1, "\(failed)")
+            #expect(failed.stderr.components(separatedBy: server).count == 2 && failed.stderr.contains("PLASH_LXC_SERVER"), "\(failed)")
+        }
+    }
+
     @Test func anUnknownNameOrReleaseListsWhatTheServerHas() throws {
         let store = TestStore()
         let server = try Self.served()

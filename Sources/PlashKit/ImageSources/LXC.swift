@@ -28,6 +28,8 @@ public func importLXC(_ reference: String, refresh: Bool = false, store: Store, 
     let referenceKey = lxcReferenceKey(reference)
     if !refresh, let hit = store.cached(referenceKey) { return hit }
     do {
+        // Checked first: each URL below would name the bad server again.
+        do { _ = try WebAddress(server) } catch let error as PlashError { throw error.context("PLASH_LXC_SERVER") }
         let indexURL = server + "/meta/1.0/index-system"
         let index: String
         // images.linuxcontainers.org's is about 200 KiB.
