@@ -72,20 +72,24 @@ import PlashSystem
     do { _ = try RegistryReference(reference) } catch let error as PlashError {
         throw PlashError.usage("import-docker: " + (error.reason ?? reference), usage: lookupCommand("import-docker")!.usage)
     }
-    let inUserNamespace = geteuid() != 0
-    try becomeRootOfUserNamespace()
-    print(try importDocker(reference, refresh: hasFlag(arguments, "--refresh"), store: try openStore(),
-                           inUserNamespace: inUserNamespace, log: { printLine(toStandardError: $0) }).id)
-    return 0
+    return try pull(reference, refresh: hasFlag(arguments, "--refresh"), command: "import-docker")
 }
 
-/// `plash pull REF` is `plash import-docker --refresh REF`.
+/// `plash pull REF` is `plash import-docker --refresh REF`, its errors named `pull`.
 @Sendable func pullCommand(_ arguments: [String]) throws -> Int32 {
     let arguments = try expect(arguments, "pull")
     do { _ = try RegistryReference(arguments[0]) } catch let error as PlashError {
         throw PlashError.usage("pull: " + (error.reason ?? arguments[0]), usage: lookupCommand("pull")!.usage)
     }
-    return try importDockerCommand(["--refresh", arguments[0]])
+    return try pull(arguments[0], refresh: true, command: "pull")
+}
+
+func pull(_ reference: String, refresh: Bool, command: String) throws -> Int32 {
+    let inUserNamespace = geteuid() != 0
+    try becomeRootOfUserNamespace()
+    print(try importDocker(reference, refresh: refresh, command: command, store: try openStore(),
+                           inUserNamespace: inUserNamespace, log: { printLine(toStandardError: $0) }).id)
+    return 0
 }
 
 @Sendable func pushCommand(_ arguments: [String]) throws -> Int32 {

@@ -50,7 +50,7 @@ import Testing
                                      environment: ["REGISTRY_AUTH_FILE": try authFile(for: "127.evil.example:\(proxy.port)"),
                                                    "http_proxy": "http://127.0.0.1:\(proxy.port)",
                                                    "https_proxy": "http://127.0.0.1:\(proxy.port)"])
-        #expect(pulled.status == 1 && pulled.stderr.hasPrefix("plash: import-docker \(reference): ")
+        #expect(pulled.status == 1 && pulled.stderr.hasPrefix("plash: pull \(reference): ")
                 && pulled.stderr.split(separator: "\n").count == 1, "\(pulled)")
         #expect(!proxy.requests.isEmpty && proxy.requests.allSatisfy { $0.hasSuffix(" no") }, "\(proxy.requests)")
         #expect(store.indexedIDs.isEmpty && store.stagingDirectories.isEmpty)
@@ -85,7 +85,7 @@ import Testing
         let pulled = try store.plash(["pull", reference],
                                      environment: ["REGISTRY_AUTH_FILE": try authFile(for: proxy.host),
                                                    "http_proxy": "http://127.0.0.1:\(realm.port)", "NO_PROXY": "127.0.0.1"])
-        #expect(pulled.status == 1 && pulled.stderr.hasPrefix("plash: import-docker \(reference): token http://127.evil.example:")
+        #expect(pulled.status == 1 && pulled.stderr.hasPrefix("plash: pull \(reference): token http://127.evil.example:")
                 && pulled.stderr.split(separator: "\n").count == 1, "\(pulled)")
         #expect(realm.requests.isEmpty, "\(realm.requests)")
     }

@@ -379,6 +379,15 @@ import Testing
         #expect(requests(registry).contains("GET /v2/plash/multi/manifests/\(amd64)"), "\(registry.log)")
     }
 
+    @Test func pullErrorsNamePullNotImportDocker() throws {
+        let store = TestStore()
+        let failed = try store.plash(["pull", "127.0.0.1:9/plash/x:1"])
+        #expect(failed.status == 1 && failed.stderr.hasPrefix("plash: pull 127.0.0.1:9/plash/x:1: ")
+                && failed.stderr.split(separator: "\n").count == 1, "\(failed)")
+        let imported = try store.plash(["import-docker", "127.0.0.1:9/plash/x:1"])
+        #expect(imported.status == 1 && imported.stderr.hasPrefix("plash: import-docker 127.0.0.1:9/plash/x:1: "), "\(imported)")
+    }
+
     /// The digest of the manifest (here the index) that `tag` of `repository` names on `registry`.
     func tagDigest(_ registry: RegistryServer, _ repository: String, _ tag: String) throws -> String {
         try String(contentsOfFile: registry.storage + "/docker/registry/v2/repositories/\(repository)/_manifests/tags/\(tag)/current/link",

@@ -80,9 +80,9 @@ let manifestTypes = ["application/vnd.oci.image.index.v1+json", "application/vnd
 /// `plash import-docker REF`, `plash pull REF` and `--from-docker REF`. A reference is
 /// resolved once: later imports of it touch no network, unless `refresh` asks to resolve
 /// it again (then a manifest imported before downloads no blob, and otherwise only the
-/// layers the store lacks are downloaded).
-public func importDocker(_ text: String, refresh: Bool = false, store: Store, inUserNamespace: Bool,
-                         log: (String) -> Void) throws -> Store.Image {
+/// layers the store lacks are downloaded). Errors name `command` (`pull`).
+public func importDocker(_ text: String, refresh: Bool = false, command: String = "import-docker", store: Store,
+                         inUserNamespace: Bool, log: (String) -> Void) throws -> Store.Image {
     do {
         let reference = try RegistryReference(text)
         let referenceKey = reference.cacheKey
@@ -158,7 +158,7 @@ public func importDocker(_ text: String, refresh: Bool = false, store: Store, in
         BlobSources(store).remember(blobs, on: reference.registry, repository: reference.repository)
         return image
     } catch {
-        throw error.context("import-docker \(text)")
+        throw error.context("\(command) \(text)")
     }
 }
 
