@@ -100,7 +100,7 @@ func pull(_ reference: String, refresh: Bool, command: String) throws -> Int32 {
     // As export-oci: an ordinary user reads their layers as root of their user namespace.
     try becomeRootOfUserNamespace()
     let store = Store()
-    try pushImage(try store.image(arguments[0]), to: arguments[1], store: store, log: { printLine(toStandardError: $0) })
+    print(try pushImage(try store.image(arguments[0]), to: arguments[1], store: store, log: { printLine(toStandardError: $0) }))
     return 0
 }
 

@@ -409,6 +409,13 @@ import Testing
         #expect(pushed.stderr.components(separatedBy: "--> upload ").count - 1 == 4, "\(pushed)")
         let inspected = try shell("skopeo inspect --tls-verify=false docker://\(registry.host)/plash/pushed:v1")
         #expect(inspected.status == 0 && inspected.stdout.contains("\"Layers\"") && inspected.stdout.contains("\"v1\""), "\(inspected)")
+        // The digest it prints is the registry's name of the image, as skopeo's --digestfile records it.
+        let digest = (try JSONSerialization.jsonObject(with: Data(inspected.stdout.utf8)) as? [String: Any])?["Digest"] as? String
+        #expect(digest != nil && pushed.stdout == digest! + "\n", "\(pushed) \(inspected)")
+        let copied = makeDirectory("copied")
+        let copy = try run("/usr/bin/skopeo", ["copy", "-q", "--src-tls-verify=false", "--digestfile", copied + "/digest",
+                                               "docker://\(registry.host)/plash/pushed@\(digest ?? "")", "oci:\(copied)/layout:t"])
+        #expect(copy.status == 0 && (try? String(contentsOfFile: copied + "/digest", encoding: .utf8)) == digest, "\(copy)")
         let pulled = try second.id(["import-docker", registry.host + "/plash/pushed:v1"])
         #expect(try listing(first, id) == listing(second, pulled))
         #expect(try listing(second, pulled).contains("/d/n ") && !listing(second, pulled).contains("/gone"))

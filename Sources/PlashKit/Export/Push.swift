@@ -10,8 +10,10 @@ import PlashSystem
 /// `plash push IMAGE REF`: the image exported as an OCI layout into staging, then each
 /// blob the registry lacks (HEAD) uploaded, then the manifest put under REF's tag. Shared
 /// layers are not sent twice. The manifest goes last, so a push that fails leaves the
-/// registry without it: no image whose blobs are missing.
-public func pushImage(_ image: Store.Image, to text: String, store: Store, log: (String) -> Void) throws {
+/// registry without it: no image whose blobs are missing. Returns the manifest's digest,
+/// which names the pushed image (`REF@DIGEST`) as skopeo's --digestfile records it.
+@discardableResult
+public func pushImage(_ image: Store.Image, to text: String, store: Store, log: (String) -> Void) throws -> String {
     do {
         let reference = try RegistryReference(text)
         guard reference.digest == nil, let tag = reference.tag else {
@@ -53,6 +55,7 @@ public func pushImage(_ image: Store.Image, to text: String, store: Store, log: 
                                 upload: (fd, 0, size), what: "manifest \(tag)")
         }
         sources.remember(blobs.map(\.digest), on: reference.registry, repository: reference.repository)
+        return descriptor.digest
     } catch {
         throw error.context("push \(text)")
     }
