@@ -29,6 +29,28 @@ import Testing
         try shell("\(podman) image umount --all")
     }
 
+    /// As docker save names them: `tar xOf FILE manifest.json` finds it, and an OCI
+    /// layout's tar its `index.json`; no `./` entry for the root.
+    @Test func theArchivesMembersAreNamedAsDockerSaveNamesThem() throws {
+        let store = TestStore()
+        _ = try store.id(["import", "busybox"])
+        let dir = makeDirectory("docker")
+        #expect(try store.plash(["export-docker-archive", "1", dir + "/da.tar", "--tag", "plash-test/bare:v1"]).status == 0)
+        let manifest = try shell("tar -xOf '\(dir)/da.tar' manifest.json")
+        #expect(manifest.status == 0 && manifest.stdout.contains("\"RepoTags\":[\"plash-test/bare:v1\"]"), "\(manifest)")
+        let repositories = try shell("tar -xOf '\(dir)/da.tar' repositories")
+        #expect(repositories.status == 0 && repositories.stdout.hasPrefix("{\"plash-test/bare\":{\"v1\":"), "\(repositories)")
+        #expect(try store.plash(["export-oci", "1", dir + "/layout.tar"]).status == 0)
+        #expect(try shell("tar -xOf '\(dir)/layout.tar' index.json oci-layout").status == 0)
+        for archive in ["da.tar", "layout.tar"] {
+            let names = try shell("tar -tf '\(dir)/\(archive)'").stdout.split(separator: "\n")
+            #expect(!names.isEmpty && names.allSatisfy { !$0.hasPrefix("./") && !$0.hasPrefix("/") }, "\(archive): \(names)")
+        }
+        // plash reads what it wrote.
+        #expect(try store.plash(["import-docker-archive", dir + "/da.tar"]).status == 0)
+        #expect(try store.plash(["import-oci", dir + "/layout.tar"]).status == 0)
+    }
+
     @Test func aReferenceDockerWouldRefuseIsAUsageErrorAndWritesNothing() throws {
         let store = TestStore()
         _ = try store.id(["import", "busybox"])

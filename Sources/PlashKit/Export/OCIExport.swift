@@ -148,13 +148,14 @@ func isArchiveTarget(_ target: String) -> Bool {
 }
 
 /// The directory `dir` as a tar at `file` (ExportFile: `-`, a device or a pipe, or a
-/// file written beside and renamed into place).
+/// file written beside and renamed into place), its names as docker and skopeo write a
+/// layout's or an archive's: `index.json`, `manifest.json`, not `./manifest.json`.
 func archiveDirectory(_ dir: String, to file: String) throws {
     let output = try ExportFile(file)
     defer { output.close() }
     let root = try check(open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), "open", dir)
     defer { close(root) }
-    try TarWriter(fd: output.fd, name: output.name).writeTree(root)
+    try TarWriter(fd: output.fd, name: output.name).writeTree(root, bare: true)
     try output.commit()
 }
 

@@ -28,11 +28,17 @@ public final class TarWriter {
         buffer.reserveCapacity(1 << 20)
     }
 
-    /// Every entry below the directory `root` (an open descriptor), names starting `./`.
-    public func writeTree(_ root: Int32) throws {
+    /// Every entry below the directory `root` (an open descriptor), names starting `./`;
+    /// or, `bare`, without the root's entry and names as `docker save` writes them
+    /// (`manifest.json`), which `tar xf FILE manifest.json` finds.
+    public func writeTree(_ root: Int32, bare: Bool = false) throws {
         var info = stat()
         try check(fstat(root, &info), "stat", ".")
-        try writeDirectory(root, path: Array("./".utf8), info: info)
+        if bare {
+            for name in try directoryNames(root, path: ".") { try writeEntry(root, name, path: name) }
+        } else {
+            try writeDirectory(root, path: Array("./".utf8), info: info)
+        }
         try append([UInt8](repeating: 0, count: 1024))
         // GNU tar pads the archive to a record of 20 blocks; so do we.
         try append([UInt8](repeating: 0, count: (10240 - (written + buffer.count) % 10240) % 10240))
@@ -50,7 +56,9 @@ public final class TarWriter {
     }
 
     /// A name for messages: without the leading "./".
-    func shown(_ path: [UInt8]) -> String { String(decoding: path.dropFirst(2), as: UTF8.self) }
+    func shown(_ path: [UInt8]) -> String {
+        String(decoding: path.starts(with: "./".utf8) ? path.dropFirst(2) : path[...], as: UTF8.self)
+    }
 
     func writeEntry(_ parent: Int32, _ nameBytes: [UInt8], path: [UInt8]) throws {
         let name = TarExtractor.cString(nameBytes)
