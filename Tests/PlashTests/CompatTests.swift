@@ -363,10 +363,12 @@ import Testing
         #expect(result.stdout == "included\n\(dir)\n\(caller)\n")
     }
 
-    @Test func fromGithubAndEvalGithubFetchAPlashfileFromTheBaseURL() throws {
+    /// From the repository's default branch, whatever its name: GitHub's `HEAD` (the
+    /// server here has no `master`).
+    @Test func fromGithubAndEvalGithubFetchAPlashfileOfTheDefaultBranchFromTheBaseURL() throws {
         let store = TestStore()
         let root = makeDirectory()
-        let repository = root + "/someone/project/master"
+        let repository = root + "/someone/project/HEAD"
         try FileManager.default.createDirectory(atPath: repository, withIntermediateDirectories: true)
         try "--from busybox\n--run\necho built > /gh\n".write(toFile: repository + "/plashfile", atomically: false, encoding: .utf8)
         try "--run\necho evaluated > /ev\n".write(toFile: repository + "/more", atomically: false, encoding: .utf8)
@@ -379,7 +381,7 @@ import Testing
         #expect(result.stdout == "built\nevaluated\n")
         let missing = try store.plash(["build", "--from-github", "someone/nothing"], environment: base)
         #expect(missing.status == 1, "\(missing)")
-        #expect(missing.stderr == "plash: --from-github http://127.0.0.1:\(server.port)/someone/nothing/master/plashfile: HTTP 404 Not Found\n", "\(missing)")
+        #expect(missing.stderr == "plash: --from-github http://127.0.0.1:\(server.port)/someone/nothing/HEAD/plashfile: HTTP 404 Not Found\n", "\(missing)")
     }
 
     @Test func evalURLReadsMacrosFromAnHTTPURL() throws {

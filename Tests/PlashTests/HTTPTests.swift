@@ -8,11 +8,11 @@ import Testing
 /// $PLASH_GITHUB_URL points at the tests' server: the macros it fetches are what
 /// `plash eval` prints.
 @Suite struct HTTPTests {
-    /// A server whose someone/project/master/more holds 20 macro lines (chunks of 7 bytes
+    /// A server whose someone/project/HEAD/more holds 20 macro lines (chunks of 7 bytes
     /// cut them anywhere), and what `plash eval` prints for them.
     static func served(tls: TestCertificate? = nil) throws -> (WebServer, expected: String, root: String) {
         let root = makeDirectory("web")
-        let dir = root + "/someone/project/master"
+        let dir = root + "/someone/project/HEAD"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         let lines = (1...20).map { "echo line \($0)" }
         try ("--run\n" + lines.joined(separator: "\n") + "\n").write(toFile: dir + "/more", atomically: false, encoding: .utf8)
@@ -39,7 +39,7 @@ import Testing
         let (server, _, _) = try Self.served()
         defer { server.stop() }
         let base = "http://127.0.0.1:\(server.port)"
-        let url = "someone/project/master/more"
+        let url = "someone/project/HEAD/more"
         let cases = [
             ("/status/404", "HTTP 404 Not Found"),
             ("/truncate", "127.0.0.1:\(server.port): closed after 128 of 257 bytes, truncated"),

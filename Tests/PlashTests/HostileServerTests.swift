@@ -283,8 +283,8 @@ import Testing
                 "\(tree.result)")
         // A fetched Plashfile that starts from itself is the same loop.
         let github = makeDirectory("github")
-        try FileManager.default.createDirectory(atPath: github + "/a/b/master", withIntermediateDirectories: true)
-        try "--from-github a/b\n".write(toFile: github + "/a/b/master/plashfile", atomically: true, encoding: .utf8)
+        try FileManager.default.createDirectory(atPath: github + "/a/b/HEAD", withIntermediateDirectories: true)
+        try "--from-github a/b\n".write(toFile: github + "/a/b/HEAD/plashfile", atomically: true, encoding: .utf8)
         let githubServer = try WebServer(root: github)
         defer { githubServer.stop() }
         let from = try runWithDeadline(plash, ["eval", "--from-github", "a/b"],

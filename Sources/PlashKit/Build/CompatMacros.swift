@@ -168,7 +168,8 @@ public func isVariableName(_ name: String) -> Bool {
 }
 
 /// `USER/REPO [FILE]` of raw.githubusercontent.com, or of $PLASH_GITHUB_URL (tests serve
-/// one on 127.0.0.1).
+/// one on 127.0.0.1), on the repository's default branch: GitHub resolves `HEAD` to it,
+/// be it master or main.
 func gitHubURL(_ args: [String], macro: String) throws -> String {
     let repository = args[0]
     let parts = repository.split(separator: "/", omittingEmptySubsequences: false)
@@ -176,7 +177,7 @@ func gitHubURL(_ args: [String], macro: String) throws -> String {
         throw PlashError.usage("\(macro): expected USER/REPO [FILE]", usage: buildUsage)
     }
     let base = environment("PLASH_GITHUB_URL") ?? "https://raw.githubusercontent.com"
-    return base + "/" + repository + "/master/" + (args.count == 2 ? args[1] : "plashfile")
+    return base + "/" + repository + "/HEAD/" + (args.count == 2 ? args[1] : "plashfile")
 }
 
 /// Macros fetched over HTTP, read into memory: at most 1 MiB, so that a server that
