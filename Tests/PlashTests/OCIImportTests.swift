@@ -77,6 +77,28 @@ import Testing
         #expect(seen.stdout == "a\n" && seen.stderr.contains("/b: No such file or directory"), "\(seen)")
     }
 
+    /// A layout an ordinary user may not read (the directory, or its index.json), with
+    /// subordinate ids (the import runs as root of their user namespace) and without:
+    /// one line that names the layout.
+    @Test func anUnreadableLayoutIsNamedInOneLine() throws {
+        let first = TestStore()
+        let parent = makeDirectory("unreadable")
+        let layout = parent + "/layout"
+        #expect(try first.plash(["export-oci", try first.id(["import", "busybox"]), layout]).status == 0)
+        try shell("chmod 755 '\(parent)'")
+        for user in [try userWithSubordinateIDs, try userWithoutSubordinateIDs] {
+            let cwd = makeDirectory("oci-user", ownedBy: user)
+            for mode in ["chmod 700 '\(layout)'", "chmod 755 '\(layout)' && chmod 600 '\(layout)/index.json'"] {
+                try shell(mode)
+                let refused = try plashAs(user, ["import-oci", layout], data: cwd + "/store", directory: cwd)
+                #expect(refused.status == 1 && refused.stderr.split(separator: "\n").count == 1
+                        && refused.stderr.hasPrefix("plash: import-oci \(layout): ") && refused.stderr.hasSuffix(": Permission denied\n"),
+                        "\(user.name) \(mode): \(refused)")
+            }
+            try shell("chmod 644 '\(layout)/index.json'")
+        }
+    }
+
     @Test func aBuildStartsFromALayoutOrADockerArchiveAndIsCached() throws {
         let first = TestStore(), second = TestStore()
         let id = try OCIExportTests().imageWithDeletions(first)
