@@ -183,7 +183,8 @@ extension TarTests {
         try "precious".write(toFile: host + "/kept", atomically: false, encoding: .utf8)
         let before = try hostState(host)
         for entry in ["add('a/x', data=b'new')", "add('a/sub', tarfile.DIRTYPE, mode=0o755)",
-                      "add('a/sub/y', data=b'new')", "add('a/kept', data=b'changed')"] {
+                      "add('a/sub/y', data=b'new')", "add('a/kept', data=b'changed')",
+                      "add('hard', tarfile.LNKTYPE, link='a/kept')"] {
             let archive = try craft("add('a', tarfile.SYMTYPE, link='\(host)')\n" + entry)
             let store = TestStore()
             let result = try store.plash(["import-tar", archive])
