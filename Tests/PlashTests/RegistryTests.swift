@@ -356,8 +356,8 @@ import Testing
     }
 
     /// A mirror that answers for the amd64 manifest's digest with another manifest (the
-    /// registry's stored copy swapped for the arm64 image's): a pinned index must not
-    /// give another image. Refused, nothing stored.
+    /// registry's stored copy swapped for the arm64 image's): a pinned index, or that
+    /// digest pulled by name, must not give another image. Refused, nothing stored.
     @Test func aPlatformManifestThatIsNotTheDigestItsIndexNamesIsRefused() throws {
         let first = TestStore(), second = TestStore()
         let (_, dir, amd64, arm64) = try multiPlatformLayout(first)
@@ -370,7 +370,7 @@ import Testing
         }
         try FileManager.default.removeItem(atPath: blob(amd64))
         try FileManager.default.copyItem(atPath: blob(arm64), toPath: blob(amd64))
-        for reference in ["plash/multi:1", "plash/multi@" + (try tagDigest(registry, "plash/multi", "1"))] {
+        for reference in ["plash/multi:1", "plash/multi@" + (try tagDigest(registry, "plash/multi", "1")), "plash/multi@" + amd64] {
             let refused = try second.plash(["import-docker", registry.host + "/" + reference])
             #expect(refused.status == 1 && refused.stdout == "" && refused.stderr.split(separator: "\n").count == 1, "\(refused)")
             #expect(second.indexedIDs == [] && second.stagingDirectories == [])
