@@ -314,12 +314,14 @@ func mountOptions(_ dir: String) -> [String]? {
         func images() -> [String] { ((try? FileManager.default.contentsOfDirectory(atPath: index)) ?? []).filter { $0 != "0" }.sorted() }
         let all = images()
         #expect(all.contains(base) && all.contains(top), "\(all)")
+        // shrink keeps what is in use; rm and purge refuse it.
+        #expect(try plash(["shrink"]).status == 0)
+        #expect(images() == all)
         for command in [["rm", top], ["rm", base], ["purge", "--yes"]] {
             let refused = try plash(command)
             #expect(refused.status == 1 && isOneLine(refused), "\(command): \(refused)")
+            #expect(images() == all, "\(command)")
         }
-        #expect(try plash(["shrink"]).status == 0)
-        #expect(images() == all)
         #expect(try shell("cat /proc/\(container.pid)/root/top /proc/\(container.pid)/root/base").status == 0)
     }
 
