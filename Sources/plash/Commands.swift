@@ -168,7 +168,7 @@ let commands: [Command] = [
             options: [CommandOption("--tag", value: "REF", help: "the name it loads as, NAME[:TAG] (default: none)")],
             operands: [.image, .file], run: exportDockerArchiveCommand),
     Command("push", "IMAGE REF",
-            help: "Upload the image to a registry as REF ([HOST[:PORT]/]NAME[:TAG]): the layers it lacks, then the manifest.",
+            help: "Upload the image to a registry as REF ([HOST[:PORT]/]NAME[:TAG]): the layers it lacks, then the manifest, and print its digest.",
             operands: [.image, .text], run: pushCommand),
     Command("eval", "[MACRO...]", help: "Print the shell script the macros (none: read from stdin) expand to.",
             operands: [Operand(kind: .macros, count: .rest)], run: evalCommand),
