@@ -18,6 +18,17 @@
 //                        open, chmod, fchmod (setgid), fchmodat2, mknod, openat2
 //   probe setcap PATH    give the file PATH the capability CAP_SETUID (security.capability)
 //   probe uring          io_uring_setup
+//   probe open-write PATH...  open each PATH for writing (and write nothing), one line each
+//   probe unprotect PATH...   try to make each PATH writable or uncover what is below it:
+//                        remount it read-write, unmount it, mount a tmpfs over it; one
+//                        line each: the three results
+//   probe syscall ABI,NR[,ARG...]...  make each system call (ABI 64, or 32 through int 0x80)
+//                        as a filter would see it, one line each: "passed" when no filter
+//                        before the probe's own answered it, else the errno. It never
+//                        reaches the kernel: the probe's own filter stops it (seccomp's
+//                        user notification) and answers in its place, and a filter loaded
+//                        before (plash's) takes precedence with ERRNO or KILL.
+//   probe syscall x32,NR[,ARG...]  make the x32 call NR, for real: "ok" or the errno.
 //   probe notify TEXT [CMD...]  send TEXT as one datagram to $NOTIFY_SOCKET (a path, or
 //                        @ABSTRACT), as sd_notify(3); then exec CMD, if given
 //   probe listen TEXT    as sd_listen_fds(3): when $LISTEN_PID is its PID, accept one connection
@@ -47,6 +58,10 @@
 #include <linux/capability.h>
 #include <linux/io_uring.h>
 #include <linux/openat2.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <pthread.h>
+#include <sys/prctl.h>
 
 #ifndef SYS_clone3
 #define SYS_clone3 435
@@ -63,7 +78,101 @@ static const char *forked(long pid) {
     return "ok";
 }
 
+// What the probe's own filter answers: an errno that no filter of a test uses.
+#define PASSED EDOM
+
+// The probe's two system call instructions (the addresses right after them, where the
+// kernel's instruction_pointer points): its own filter stops the calls made there only.
+extern const char after_syscall64[], after_syscall32[];
+
+__attribute__((noinline, noclone)) static long syscall64(unsigned long nr, const unsigned long *a) {
+    long result = nr;
+    register unsigned long r10 __asm__("r10") = a[3], r8 __asm__("r8") = a[4], r9 __asm__("r9") = a[5];
+    __asm__ volatile("syscall\nafter_syscall64:"
+                     : "+a"(result) : "D"(a[0]), "S"(a[1]), "d"(a[2]), "r"(r10), "r"(r8), "r"(r9)
+                     : "rcx", "r11", "memory");
+    return result;
+}
+
+// Through the 32-bit entry (int 0x80): number in eax, arguments in ebx, ecx, edx, esi,
+// edi and ebp. rbp is kept in r12 rather than on the stack, which holds the red zone.
+__attribute__((noinline, noclone)) static long syscall32(unsigned long nr, const unsigned long *a) {
+    long result = nr;
+    __asm__ volatile("mov %%rbp, %%r12\n\tmov %k[sixth], %%ebp\n\tint $0x80\nafter_syscall32:\n\tmov %%r12, %%rbp"
+                     : "+a"(result) : "b"(a[0]), "c"(a[1]), "d"(a[2]), "S"(a[3]), "D"(a[4]), [sixth] "r"(a[5])
+                     : "r8", "r9", "r10", "r11", "r12", "memory", "cc");
+    return (int)result;
+}
+
+static int listener_pipe[2];
+
+// Answers every call that the probe's own filter stops, without running it.
+static void *answer_stopped_calls(void *unused) {
+    int listener;
+    if (read(listener_pipe[0], &listener, sizeof listener) != sizeof listener) return NULL;
+    for (;;) {
+        struct seccomp_notif request;
+        memset(&request, 0, sizeof request);
+        // ENOENT: no thread is left under the filter (a filter killed the probing one).
+        if (ioctl(listener, SECCOMP_IOCTL_NOTIF_RECV, &request) != 0) {
+            if (errno == EINTR) continue;
+            return NULL;
+        }
+        struct seccomp_notif_resp response = {.id = request.id, .error = -PASSED};
+        ioctl(listener, SECCOMP_IOCTL_NOTIF_SEND, &response);
+    }
+}
+
+// Loads a filter that stops the calls made at the two probing instructions.
+static void stop_probed_calls(void) {
+    pthread_t thread;
+    if (pipe(listener_pipe) != 0 || pthread_create(&thread, NULL, answer_stopped_calls, NULL) != 0) {
+        perror("probe syscall");
+        exit(1);
+    }
+    uint64_t at64 = (uintptr_t)after_syscall64, at32 = (uintptr_t)after_syscall32;
+    struct sock_filter code[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, instruction_pointer) + 4),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, at64 >> 32, 0, 4),
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, instruction_pointer)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)at64, 1, 0),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)at32, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    };
+    _Static_assert(sizeof(uintptr_t) == 8, "the two instructions share their upper 32 bits");
+    struct sock_fprog program = {.len = sizeof code / sizeof code[0], .filter = code};
+    // Loaded by this thread only (no TSYNC): the answering thread stays unfiltered.
+    int listener = prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ? -1
+        : syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, &program);
+    if (listener < 0 || write(listener_pipe[1], &listener, sizeof listener) != sizeof listener) {
+        perror("probe syscall: load the probe's filter");
+        exit(1);
+    }
+}
+
+static void probe_syscall(char *call) {
+    char *abi = strsep(&call, ",");
+    unsigned long nr = strtoul(strsep(&call, ",") ?: "0", NULL, 0), a[6] = {0};
+    for (int i = 0; i < 6 && call; i++) a[i] = strtoul(strsep(&call, ","), NULL, 0);
+    if (strcmp(abi, "x32") == 0) {
+        // Reaches the kernel: x32 calls are killed, which a second thread would outlive.
+        printf("%s\n", result(syscall(nr | 0x40000000 /* __X32_SYSCALL_BIT */, a[0], a[1], a[2], a[3], a[4], a[5])));
+    } else {
+        long answer = strcmp(abi, "32") == 0 ? syscall32(nr, a) : syscall64(nr, a);
+        printf("%s\n", answer == -PASSED ? "passed" : answer < 0 && answer > -4096 ? strerrorname_np(-answer) : "ok");
+    }
+    fflush(stdout);
+}
+
 int main(int argc, char **argv) {
+    if (argc > 2 && strcmp(argv[1], "syscall") == 0) {
+        for (int i = 2; i < argc; i++) {
+            if (i == 2 && strncmp(argv[i], "x32,", 4) != 0) stop_probed_calls();
+            probe_syscall(argv[i]);
+        }
+        return 0;
+    }
     if (argc > 1 && strcmp(argv[1], "tiocsti") == 0) {
         int fd = open("/dev/null", O_RDONLY);
         char c = 'x';
@@ -177,6 +286,18 @@ int main(int argc, char **argv) {
         printf("%s\n", result(setxattr(argv[2], "security.capability", &cap, sizeof cap, 0)));
         return 0;
     }
+    if (argc > 2 && strcmp(argv[1], "open-write") == 0) {
+        for (int i = 2; i < argc; i++) printf("%s\n", result(open(argv[i], O_WRONLY | O_CLOEXEC)));
+        return 0;
+    }
+    if (argc > 2 && strcmp(argv[1], "unprotect") == 0) {
+        for (int i = 2; i < argc; i++) {
+            printf("%s", result(mount(NULL, argv[i], NULL, MS_REMOUNT | MS_BIND, NULL)));
+            printf(" %s", result(umount2(argv[i], MNT_DETACH)));
+            printf(" %s\n", result(mount("none", argv[i], "tmpfs", 0, NULL)));
+        }
+        return 0;
+    }
     if (argc > 1 && strcmp(argv[1], "uring") == 0) {
         struct io_uring_params params;
         memset(&params, 0, sizeof params);
@@ -214,7 +335,7 @@ int main(int argc, char **argv) {
         return 0;
     }
     fprintf(stderr, "usage: probe tiocsti|tioclinux|clone|clone3|pid|fork N|ids|as UID CMD...|read PATH"
-                    "|setns PATH|ptrace PID|keyctl|mount|mknod PATH|setid DIR|setcap PATH|uring"
+                    "|setns PATH|ptrace PID|keyctl|mount|mknod PATH|setid DIR|setcap PATH|uring|open-write PATH...|unprotect PATH...|syscall ABI,NR[,ARG...]..."
                     "|notify TEXT [CMD...]|listen TEXT\n");
     return 2;
 }
