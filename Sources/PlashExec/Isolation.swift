@@ -19,11 +19,10 @@ import PlashSystem
 /// /sys read-only, the name service files read-only, then the caller's own binds.
 /// They go through mountShared, after mountIsolatedFileSystems made /proc and /dev.
 public func isolatedMounts(_ plan: ExecPlan, hostHas: (String) -> Bool) -> [Bind] {
-    let masked = ["/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/sched_debug", "/proc/latency_stats"]
     let nameService = ["/etc/resolv.conf", "/etc/hosts"]
     return minimalDevices(hostHas: hostHas)
-        + masked.filter(hostHas).map { Bind("/dev/null", $0) }
-        + [Bind("/sys", "/sys", readOnly: true)]
+        + isolatedEmptyPaths.filter(hostHas).map { Bind("/dev/null", $0) }
+        + isolatedReadOnlyHostPaths.map { Bind($0, $0, readOnly: true) }
         + nameService.filter(hostHas).map { Bind($0, $0, readOnly: true) }
         + plan.binds.map { var bind = $0; bind.noDevices = true; return bind }
 }
@@ -83,11 +82,21 @@ func populateDev(in root: RootMount) throws {
     }
 }
 
-/// What /proc offers to change the host's kernel is read-only (as Docker's
-/// readonlyPaths): a root container without user namespace is the host's root to
-/// these files. Bound from the new /proc itself.
+/// What an isolated container's /proc tells of the host's memory, keys and scheduler:
+/// /dev/null is bound over each that the host has (Docker's maskedPaths).
+public let isolatedEmptyPaths = ["/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/sched_debug",
+                                 "/proc/latency_stats"]
+
+/// What /proc offers to change the host's kernel (Docker's readonlyPaths): a root
+/// container without user namespace is the host's root to these files.
+public let isolatedReadOnlyProcPaths = ["/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus", "/proc/fs"]
+
+/// The host's file systems an isolated container sees read-only, cgroups included.
+public let isolatedReadOnlyHostPaths = ["/sys"]
+
+/// isolatedReadOnlyProcPaths, bound read-only from the new /proc itself.
 func protectProcfs(in root: RootMount) throws {
-    for path in ["/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus", "/proc/fs"] where exists(path, in: root.fd) {
+    for path in isolatedReadOnlyProcPaths where exists(path, in: root.fd) {
         let target = try openOrCreate(path, in: root.fd, directory: true)
         defer { close(target) }
         try bind(procPath(target), onto: target, path: path)

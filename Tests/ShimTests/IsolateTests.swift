@@ -1,4 +1,5 @@
 import Foundation
+import PlashExec
 import Testing
 import PlashTestSupport
 
@@ -201,4 +202,94 @@ func anIsolatedContainerGivesNoFileACapability(_ name: String) throws {
     #expect(result.stdout == "touched\n", "\(result)")
     var info = stat()
     #expect(lstat(closed + "/node", &info) == 0 && info.st_mode & S_IFMT == S_IFCHR, "copied up")
+}
+
+// Every path of /proc and /sys that --isolate protects, from the code's own lists,
+// which docs/plash-exec.md's table of what is shared must state as well.
+
+/// The `--isolate` column of the row `row` of docs/plash-exec.md's table of what a
+/// container shares with the host.
+func isolateColumn(_ row: String) throws -> String {
+    let rows = try documentedTable("docs/plash-exec.md", after: "## What the container shares with the host")
+    return try #require(rows.first { $0.first == row }?.last, "docs/plash-exec.md: no row \(row)")
+}
+
+@Test func thePathsIsolateProtectsAreThoseItsDocsName() throws {
+    // "its own PID namespace's; A, B read-only, C, D empty"
+    let proc = try isolateColumn("/proc").components(separatedBy: "; ").last ?? ""
+    let parts = proc.components(separatedBy: " read-only, ")
+    #expect(parts.count == 2 && parts[1].hasSuffix(" empty"), "\(proc)")
+    let readOnly = parts[0].components(separatedBy: ", ")
+    let empty = parts.last!.replacingOccurrences(of: " empty", with: "").components(separatedBy: ", ")
+    #expect(Set(readOnly) == Set(isolatedReadOnlyProcPaths), "docs: \(readOnly)")
+    #expect(Set(empty) == Set(isolatedEmptyPaths), "docs: \(empty)")
+    for path in isolatedReadOnlyHostPaths {
+        #expect(try isolateColumn(path).contains("read-only"), "\(path)")
+    }
+    #expect(try isolateColumn("/sys") == "the host's, read-only (cgroups too)" && isolatedReadOnlyHostPaths.contains("/sys"))
+}
+
+/// A file below `path` (or `path` itself) that root may write, if there is one: opened
+/// for writing by the tests below, never written.
+func fileRootMayWrite(_ path: String) throws -> String? {
+    let found = try shell("find '\(path)' -maxdepth 3 -type f -perm -u+w -print -quit 2>/dev/null").stdout
+    return found.isEmpty ? nil : found.trimmingCharacters(in: .newlines)
+}
+
+@Test func anIsolatedRootContainerCannotWriteNorUncoverAnyPathIsolateMakesReadOnly() throws {
+    // Where this kernel has them (no /proc/sysrq-trigger without CONFIG_MAGIC_SYSRQ).
+    let paths = (isolatedReadOnlyProcPaths + isolatedReadOnlyHostPaths).filter { FileManager.default.fileExists(atPath: $0) }
+    let files = try paths.compactMap(fileRootMayWrite)
+    #expect(paths.contains("/proc/sys") && files.contains { $0.hasPrefix("/proc/sys/") } && files.contains { $0.hasPrefix("/sys/") },
+            "\(files)")
+    let script = """
+        cat /proc/self/mountinfo; echo --
+        probe open-write \(files.joined(separator: " ")); echo --
+        probe unprotect \(paths.joined(separator: " ")); echo --
+        probe open-write \(files.joined(separator: " "))
+        """
+    let result = try execInThrowAwayPIDNamespace(["--isolate", "--root", probeRoot, "--", "sh", "-c", script])
+    let sections = result.stdout.components(separatedBy: "--\n").map { $0.split(separator: "\n").map(String.init) }
+    try #require(sections.count == 4, "\(result)")
+    // mountinfo: ID PARENT MAJOR:MINOR ROOT MOUNT-POINT OPTIONS ...
+    let mounts = sections[0].map { $0.split(separator: " ").map(String.init) }.filter { $0.count > 5 }
+    for path in paths {
+        let covering = mounts.filter { $0[4] == path || $0[4].hasPrefix(path + "/") }
+        #expect(covering.contains { $0[4] == path }, "\(path) is no mount of its own")
+        for mount in covering {
+            #expect(mount[5].split(separator: ",").contains("ro"), "\(mount[4]) is mounted \(mount[5])")
+        }
+    }
+    for (index, file) in files.enumerated() {
+        #expect(sections[1][safe: index] == "EROFS" && sections[3][safe: index] == "EROFS",
+                "\(file): \(sections[1][safe: index] ?? "-"), after trying to uncover it \(sections[3][safe: index] ?? "-")")
+    }
+    for (index, path) in paths.enumerated() {
+        let line = sections[2][safe: index] ?? "-"
+        #expect(line.split(separator: " ").count == 3 && !line.contains("ok"), "\(path): \(line)")
+    }
+}
+
+@Test func withoutIsolateRootOpensTheSameFilesForWriting() throws {
+    // Proves the probe above: what it finds refused, the default mode lets through.
+    let paths = (isolatedReadOnlyProcPaths + isolatedReadOnlyHostPaths).filter { FileManager.default.fileExists(atPath: $0) }
+    let files = try paths.compactMap(fileRootMayWrite)
+    let result = try execInThrowAwayPIDNamespace(["--no-tmp", "--no-home", "--root", probeRoot, "--",
+                                                  "probe", "open-write"] + files)
+    #expect(result.stdout == String(repeating: "ok\n", count: files.count), "\(files): \(result)")
+}
+
+@Test func anIsolatedContainerFindsEveryPathIsolateEmptiesEmpty() throws {
+    let paths = isolatedEmptyPaths.filter { FileManager.default.fileExists(atPath: $0) }
+    #expect(!paths.isEmpty, "this kernel has none of \(isolatedEmptyPaths)")
+    let script = paths.map { "echo \"$(stat -c %t:%T \($0)) $(wc -c < \($0))\"" }.joined(separator: "\n")
+    let result = try execInThrowAwayPIDNamespace(["--isolate", "--root", probeRoot, "--", "sh", "-c", script])
+    // /dev/null (1:3) over each, so nothing of the host's is read.
+    #expect(result.stdout == String(repeating: "1:3 0\n", count: paths.count), "\(paths): \(result)")
+    let unisolated = try execInThrowAwayPIDNamespace(["--root", probeRoot, "--", "sh", "-c", script])
+    #expect(!unisolated.stdout.contains("1:3"), "\(unisolated)")
+}
+
+extension Array {
+    subscript(safe index: Int) -> Element? { indices.contains(index) ? self[index] : nil }
 }
