@@ -215,19 +215,24 @@ public struct Cgroup {
             try writeIfPresent(dir + "/pids.max", limits.pids.map(String.init) ?? "max")
             try writeIfPresent(dir + "/cpu.max", "\(quota.map(String.init) ?? "max") \(period)")
         case .legacy(let mounts):
-            // Only the hierarchies this process joins (see joined()).
-            if let bytes = limits.memory, let memory = mounts["memory"].map({ $0 + "/plash/" + name }) {
+            // Each hierarchy this process joins (see joined()); those it does not join
+            // limit it in nothing. (Without a pids hierarchy it joins them all.)
+            let joined = joined(limits)
+            func dir(_ controller: String) -> String? {
+                mounts[controller].map { $0 + "/plash/" + name }.flatMap { joined.contains($0) ? $0 : nil }
+            }
+            if let memory = dir("memory") {
                 // memsw (memory + swap) may never be below the memory limit: lift it first.
                 try writeIfPresent(memory + "/memory.memsw.limit_in_bytes", "-1")
-                try writeFile(memory + "/memory.limit_in_bytes", "\(bytes)")
-                try writeIfPresent(memory + "/memory.memsw.limit_in_bytes", "\(bytes)")
+                try writeFile(memory + "/memory.limit_in_bytes", limits.memory.map(String.init) ?? "-1")
+                if let bytes = limits.memory { try writeIfPresent(memory + "/memory.memsw.limit_in_bytes", "\(bytes)") }
             }
-            if let pids = mounts["pids"].map({ $0 + "/plash/" + name }) {
+            if let pids = dir("pids") {
                 try writeFile(pids + "/pids.max", limits.pids.map(String.init) ?? "max")
             }
-            if let quota, let cpu = mounts["cpu"].map({ $0 + "/plash/" + name }) {
+            if let cpu = dir("cpu") {
                 try writeFile(cpu + "/cpu.cfs_period_us", "\(period)")
-                try writeFile(cpu + "/cpu.cfs_quota_us", "\(quota)")
+                try writeFile(cpu + "/cpu.cfs_quota_us", quota.map(String.init) ?? "-1")
             }
         }
     }

@@ -88,3 +88,38 @@ func emptyCgroup(_ name: String) {
     }
     #expect(try exec(["--memory", "1M", "--root", busyboxRoot, "--", "sh", "-c", "echo ran"]).stdout == "ran\n")
 }
+
+/// Forks 50 children, then reads 200 MB into one buffer: "STARTED allocated", or
+/// "STARTED refused" when the memory limit killed dd.
+let forkAndAllocate = "echo $(probe fork 50) $(dd if=/dev/zero of=/dev/null bs=200M count=1 2>/dev/null && echo allocated || echo refused)"
+
+@Test func aContainerStartedAgainInItsCgroupWithoutTheEarlierLimitsRunsWithoutThem() throws {
+    let name = cgroupName("relimit")
+    defer { emptyCgroup(name) }
+    let limited = try exec(["--cgroup", name, "--memory", "64M", "--pids", "10", "--root", probeRoot, "--",
+                            "sh", "-c", forkAndAllocate])
+    let words = limited.stdout.split(separator: " ")
+    #expect(words.count == 2 && (5...9).contains(Int(words[0]) ?? 0) && words[1] == "refused\n", "\(limited)")
+    let unlimited = try exec(["--cgroup", name, "--root", probeRoot, "--", "sh", "-c", forkAndAllocate])
+    #expect(unlimited.stdout == "50 allocated\n", "\(unlimited)")
+}
+
+/// cgroup v1 (or hybrid) with memory and pids hierarchies, as this host has.
+let v1MemoryAndPids = ["memory", "pids"].allSatisfy { FileManager.default.fileExists(atPath: "/sys/fs/cgroup/\($0)/cgroup.procs") }
+
+@Test(.enabled(if: v1MemoryAndPids || mustRun, "needs cgroup v1 with memory and pids hierarchies at /sys/fs/cgroup"))
+func onCgroupV1WithoutAPidsHierarchyARestartedContainerDropsTheEarlierMemoryLimit() throws {
+    // Without pids, plash-exec joins every hierarchy of plash/NAME, memory too: each
+    // start must write the memory limit, "unlimited" when not given. The pids hierarchy
+    // is unmounted in a mount namespace of the test's own; the host keeps it.
+    let name = cgroupName("v1-no-pids")
+    func start(_ limits: [String]) throws -> Finished {
+        try run("/usr/bin/unshare", ["--mount", "--propagation", "private", "--", "/bin/sh", "-c",
+                                     "umount /sys/fs/cgroup/pids && exec \"$@\"", "sh", plashExec, "--cgroup", name]
+                + limits + ["--root", try probeRoot, "--", "sh", "-c",
+                            "dd if=/dev/zero of=/dev/null bs=200M count=1 2>/dev/null && echo allocated || echo refused"])
+    }
+    defer { emptyCgroup(name) }
+    #expect(try start(["--memory", "64M"]).stdout.hasSuffix("refused\n"))
+    #expect(try start([]).stdout.hasSuffix("allocated\n"))
+}

@@ -37,7 +37,17 @@ for i in $(seq 100); do { ! [ -d /proc/$orphan ] || grep -q ") Z" /proc/$orphan/
 check restart '! [ -d /proc/$orphan ] || grep -q ") Z" /proc/$orphan/stat' "$(cat /proc/$orphan/stat 2>&1)"
 check only-plash '[ "$(ls -d /sys/fs/cgroup/*/ | wc -l)" = 1 ]' "cgroups outside plash/: $(ls -d /sys/fs/cgroup/*/)"
 
-# 5. An ordinary user with a cgroup subtree delegated to them (as systemd's
+# 5. Started again in the same cgroup without the limits it had, a container runs
+#    without them.
+out=$(run --cgroup mem --root $root -- sh -c 'dd if=/dev/zero of=/dev/null bs=200M count=1 2>/dev/null && echo allocated')
+check memory-lifted '[ "$out" = allocated ] && [ "$(cat $cg/mem/memory.max)" = max ]' \
+    "$out, memory.max $(cat $cg/mem/memory.max)"
+started=$(run --cgroup pids --root $root -- probe fork 50)
+check pids-lifted '[ "$started" = 50 ] && [ "$(cat $cg/pids/pids.max)" = max ]' "$started of 50 children started"
+run --cgroup cpu --root $root -- true
+check cpus-lifted '[ "$(cat $cg/cpu/cpu.max)" = "max 100000" ]' "cpu.max $(cat $cg/cpu/cpu.max)"
+
+# 6. An ordinary user with a cgroup subtree delegated to them (as systemd's
 #    user@UID.service is) gets limits in plash/ below it.
 user_root=/test/user-root
 cp -a $root $user_root && chown -R 1000:1000 $user_root
