@@ -88,6 +88,30 @@ import Testing
         #expect(result.stdout == "hello /etc\n# kept\n    indented\ncontinued", "\(result)")
     }
 
+    /// An indented line of a --run block is the script's, whatever follows its tab or
+    /// spaces: `-x` (the short name of --run), `--foo`, `--entrypoint` are arguments of
+    /// the command that the line before continues, not macros.
+    @Test func indentedLinesOfARunBlockThatStartWithADashStayScriptLines() throws {
+        let store = TestStore()
+        _ = try store.id(["build", "--from", "busybox"])
+        let file = makeDirectory() + "/Plashfile"
+        try writeExecutable(file, """
+            #!/usr/bin/env plash-exec
+            --from 1
+            --run
+            \tprintf '%s\\n' tab > /out
+            printf '%s\\n' \\
+            \t-x \\
+              --foo \\
+            \t  --entrypoint \\
+               -- >> /out
+            --entrypoint cat /out
+            """)
+        let result = try runPlashfile(file, [], store: store)
+        #expect(result.status == 0, "\(result)")
+        #expect(result.stdout == "tab\n-x\n--foo\n--entrypoint\n--\n", "\(result)")
+    }
+
     /// The lines of a file (--write-file, --entrypoint-script) are kept as written: a
     /// '#' line is a line (a config's comment, a script's own #!), indentation stays.
     @Test func fileLinesKeepCommentsIndentationAndTheirOwnShebang() throws {
