@@ -108,18 +108,24 @@ let forkAndAllocate = "echo $(probe fork 50) $(dd if=/dev/zero of=/dev/null bs=2
 let v1MemoryAndPids = ["memory", "pids"].allSatisfy { FileManager.default.fileExists(atPath: "/sys/fs/cgroup/\($0)/cgroup.procs") }
 
 @Test(.enabled(if: v1MemoryAndPids || mustRun, "needs cgroup v1 with memory and pids hierarchies at /sys/fs/cgroup"))
-func onCgroupV1WithoutAPidsHierarchyARestartedContainerDropsTheEarlierMemoryLimit() throws {
-    // Without pids, plash-exec joins every hierarchy of plash/NAME, memory too: each
-    // start must write the memory limit, "unlimited" when not given. The pids hierarchy
+func onCgroupV1WithoutAPidsHierarchyARestartedContainerDropsTheEarlierMemoryAndCPULimits() throws {
+    // Without pids, plash-exec joins every hierarchy of plash/NAME, memory and cpu too:
+    // each start must write their limits, "unlimited" when not given. The pids hierarchy
     // is unmounted in a mount namespace of the test's own; the host keeps it.
     let name = cgroupName("v1-no-pids")
+    // The CPU quota of the cgroup it is in, then whether 200 MB fit in its memory.
+    let quotaAndAllocation = """
+        cat /sys/fs/cgroup/cpu$(sed -n 's/^[0-9]*:cpu:\\(.*\\)/\\1/p' /proc/self/cgroup)/cpu.cfs_quota_us
+        dd if=/dev/zero of=/dev/null bs=200M count=1 2>/dev/null && echo allocated || echo refused
+        """
     func start(_ limits: [String]) throws -> Finished {
         try run("/usr/bin/unshare", ["--mount", "--propagation", "private", "--", "/bin/sh", "-c",
                                      "umount /sys/fs/cgroup/pids && exec \"$@\"", "sh", plashExec, "--cgroup", name]
-                + limits + ["--root", try probeRoot, "--", "sh", "-c",
-                            "dd if=/dev/zero of=/dev/null bs=200M count=1 2>/dev/null && echo allocated || echo refused"])
+                + limits + ["--root", try probeRoot, "--", "sh", "-c", quotaAndAllocation])
     }
     defer { emptyCgroup(name) }
-    #expect(try start(["--memory", "64M"]).stdout.hasSuffix("refused\n"))
-    #expect(try start([]).stdout.hasSuffix("allocated\n"))
+    let limited = try start(["--memory", "64M", "--cpus", "0.5"])
+    #expect(limited.stdout == "50000\nrefused\n", "\(limited)")
+    let unlimited = try start([])
+    #expect(unlimited.stdout == "-1\nallocated\n", "\(unlimited)")
 }
