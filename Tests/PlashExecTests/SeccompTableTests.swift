@@ -183,3 +183,52 @@ func thirtyTwoBitCallsWork() throws -> Bool {
     let (filtered, ended) = try runWithDeadline(plashExec, ["--seccomp", "default"] + arguments)
     #expect(ended && filtered.signal == SIGSYS && filtered.stdout == "", "\(filtered)")
 }
+
+// --isolate's own rules: no call that gives a file a mode may set S_ISUID or S_ISGID.
+
+/// The argument that holds the mode, for each call that sets one (the kernel's ABI,
+/// the same for 32-bit x86).
+let modeArguments: [String: Int] = ["chmod": 1, "fchmod": 1, "fchmodat": 2, "fchmodat2": 2, "open": 2, "openat": 3,
+                                    "creat": 1, "mknod": 1, "mknodat": 2]
+
+/// The calls docs/plash-exec.md says --isolate refuses set-id bits to.
+func documentedModeCalls() throws -> [String] {
+    let column = try isolateColumn("set-id bits, file capabilities")
+    let list = try #require(column.components(separatedBy: "a file a mode (").dropFirst().first?.split(separator: ")").first,
+                            "\(column)")
+    return list.components(separatedBy: ", ")
+}
+
+@Test func isolatesSetIDRulesCoverEveryCallThatSetsAModeAndTheDocsNameThem() throws {
+    let coded = Set(isolateSeccompRules.filter { !$0.conditions.isEmpty }.map(\.syscall))
+    #expect(coded == Set(modeArguments.keys), "the code's rules are for \(coded.sorted())")
+    let documented = try documentedModeCalls()
+    #expect(Set(documented) == coded, "docs/plash-exec.md names \(documented)")
+}
+
+@Test func anIsolatedContainerSetsNoSetIDBitThroughAnyCallThatSetsAMode() throws {
+    var calls: [ProbedCall] = []
+    let thirtyTwoBit = try thirtyTwoBitCallsWork()
+    for (abi, architecture) in [("64", "x86_64"), ("32", "x86")] where abi == "64" || thirtyTwoBit {
+        let token = seccomp_arch_resolve_name(architecture)
+        for name in try documentedModeCalls() {
+            let number = seccomp_syscall_resolve_name_arch(token, name)
+            guard number >= 0, let index = modeArguments[name] else { continue }   // no creat on some ABIs
+            for (mode, answer) in [(0o4755, "EPERM"), (0o2755, "EPERM"), (0o755, "passed")] {
+                var arguments = [String](repeating: "0", count: index + 1)
+                arguments[index] = "0" + String(mode, radix: 8)
+                calls.append(ProbedCall(what: "\(architecture) \(name) mode \(arguments[index])",
+                                        call: ([abi, String(number)] + arguments).joined(separator: ","), answer: answer))
+            }
+        }
+    }
+    let probe = ["--root", try probeRoot, "--", "probe", "syscall"] + calls.map(\.call)
+    let unconfined = try exec(probe)
+    let isolated = try execInThrowAwayPIDNamespace(["--isolate"] + probe)
+    let without = unconfined.stdout.split(separator: "\n"), with = isolated.stdout.split(separator: "\n")
+    #expect(without.count == calls.count && with.count == calls.count, "\(unconfined)\n\(isolated)")
+    for (index, call) in calls.enumerated() where index < min(without.count, with.count) {
+        #expect(without[index] == "passed", "\(call.what) without --isolate: \(without[index])")
+        #expect(with[index] == call.answer, "\(call.what) under --isolate: \(with[index])")
+    }
+}
