@@ -19,11 +19,10 @@ import PlashSystem
 /// /sys read-only, the name service files read-only, then the caller's own binds.
 /// They go through mountShared, after mountIsolatedFileSystems made /proc and /dev.
 public func isolatedMounts(_ plan: ExecPlan, hostHas: (String) -> Bool) -> [Bind] {
-    let nameService = ["/etc/resolv.conf", "/etc/hosts"]
-    return minimalDevices(hostHas: hostHas)
+    minimalDevices(hostHas: hostHas)
         + isolatedEmptyPaths.filter(hostHas).map { Bind("/dev/null", $0) }
         + isolatedReadOnlyHostPaths.map { Bind($0, $0, readOnly: true) }
-        + nameService.filter(hostHas).map { Bind($0, $0, readOnly: true) }
+        + isolatedNameServiceFiles.filter(hostHas).map { Bind($0, $0, readOnly: true) }
         + plan.binds.map { var bind = $0; bind.noDevices = true; return bind }
 }
 
@@ -93,6 +92,9 @@ public let isolatedReadOnlyProcPaths = ["/proc/sys", "/proc/sysrq-trigger", "/pr
 
 /// The host's file systems an isolated container sees read-only, cgroups included.
 public let isolatedReadOnlyHostPaths = ["/sys"]
+
+/// The host's name service files, read-only where the host has them.
+public let isolatedNameServiceFiles = ["/etc/resolv.conf", "/etc/hosts"]
 
 /// isolatedReadOnlyProcPaths, bound read-only from the new /proc itself.
 func protectProcfs(in root: RootMount) throws {

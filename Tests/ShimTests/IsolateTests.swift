@@ -226,6 +226,8 @@ func isolateColumn(_ row: String) throws -> String {
     for path in isolatedReadOnlyHostPaths {
         #expect(try isolateColumn(path).contains("read-only"), "\(path)")
     }
+    let nameService = isolatedNameServiceFiles.joined(separator: ", ")
+    #expect(try isolateColumn(nameService) == "the host's, read-only", "docs/plash-exec.md: no row \(nameService)")
     #expect(try isolateColumn("/sys") == "the host's, read-only (cgroups too)" && isolatedReadOnlyHostPaths.contains("/sys"))
 }
 
@@ -237,8 +239,9 @@ func fileRootMayWrite(_ path: String) throws -> String? {
 }
 
 @Test func anIsolatedRootContainerCannotWriteNorUncoverAnyPathIsolateMakesReadOnly() throws {
-    // Where this kernel has them (no /proc/sysrq-trigger without CONFIG_MAGIC_SYSRQ).
-    let paths = (isolatedReadOnlyProcPaths + isolatedReadOnlyHostPaths).filter { FileManager.default.fileExists(atPath: $0) }
+    // Where this kernel and host have them (no /proc/sysrq-trigger without CONFIG_MAGIC_SYSRQ).
+    let paths = (isolatedReadOnlyProcPaths + isolatedReadOnlyHostPaths + isolatedNameServiceFiles)
+        .filter { FileManager.default.fileExists(atPath: $0) }
     let files = try paths.compactMap(fileRootMayWrite)
     #expect(paths.contains("/proc/sys") && files.contains { $0.hasPrefix("/proc/sys/") } && files.contains { $0.hasPrefix("/sys/") },
             "\(files)")
@@ -272,7 +275,8 @@ func fileRootMayWrite(_ path: String) throws -> String? {
 
 @Test func withoutIsolateRootOpensTheSameFilesForWriting() throws {
     // Proves the probe above: what it finds refused, the default mode lets through.
-    let paths = (isolatedReadOnlyProcPaths + isolatedReadOnlyHostPaths).filter { FileManager.default.fileExists(atPath: $0) }
+    let paths = (isolatedReadOnlyProcPaths + isolatedReadOnlyHostPaths + isolatedNameServiceFiles)
+        .filter { FileManager.default.fileExists(atPath: $0) }
     let files = try paths.compactMap(fileRootMayWrite)
     let result = try execInThrowAwayPIDNamespace(["--no-tmp", "--no-home", "--root", probeRoot, "--",
                                                   "probe", "open-write"] + files)
