@@ -158,3 +158,17 @@ func splitParent(_ path: String) -> String { (path as NSString).deletingLastPath
     let staging = try exec(["--persist", "\(data)/tmp/build-1", "1", "--", "touch", "/x"], environment: ["PLASH_DATA": data])
     #expect(staging.status == 0, "\(staging)")
 }
+
+@Test func recordingACgroupInTheStoreFollowsNoSymlinkPlantedThere() throws {
+    // cgroups/NAME is made by whoever starts a container: a dangling symlink in its
+    // place must not make plash-exec create the file it leads to.
+    let data = try makeStore(at: makeDirectory("store") + "/plash")
+    let name = cgroupName("planted")
+    let target = makeDirectory("outside") + "/created"
+    try FileManager.default.createDirectory(atPath: data + "/cgroups", withIntermediateDirectories: true)
+    try FileManager.default.createSymbolicLink(atPath: data + "/cgroups/" + name, withDestinationPath: target)
+    defer { removeCgroup(name) }
+    let result = try exec(["--cgroup", name, "--root", busyboxRoot, "--", "true"], environment: ["PLASH_DATA": data])
+    #expect(result.status == 0, "\(result)")
+    #expect(!FileManager.default.fileExists(atPath: target), "plash-exec created \(target) through the store's symlink")
+}
