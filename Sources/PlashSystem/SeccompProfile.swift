@@ -115,11 +115,11 @@ public func seccompIndexPath(_ profile: [UInt8], store: String) -> String {
 
 /// `H.bpf`: the name of the BPF compiled from `profile`.
 public func seccompProgramName(profile: [UInt8], program: [UInt8]) -> String {
-    var hash = SHA256()
-    hash.update("plash seccomp 1\0\(profile.count)\0")
-    hash.update(profile)
-    hash.update(program)
-    return hash.hexDigest() + ".bpf"
+    var key = CacheKey("seccomp")
+    key.add("\(profile.count)")
+    key.add(bytes: profile)
+    key.add(bytes: program)
+    return key.hex() + ".bpf"
 }
 
 /// The BPF that plash compiled from `profile`, or nil when there is none yet. Throws

@@ -143,21 +143,22 @@ public struct Builder {
     /// config macros.
     public func cacheKey(_ layer: LayerSpec, parent: Int, directory: String? = currentDirectory(),
                          home: String? = environment("HOME")) throws -> String {
-        var hash = SHA256()
-        hash.update("plash layer 1\0parent \(parent)\0")
-        hash.update("cwd \(directory ?? "")\0home \(home ?? "")\0")
-        for name in layer.environment { hash.update("env \(name)\0") }
-        for step in layer.steps { hash.update("step \(step.utf8.count) \(step)\0") }
+        var key = CacheKey("layer")
+        key.add("parent \(parent)")
+        key.add("cwd \(directory ?? "")")
+        key.add("home \(home ?? "")")
+        for name in layer.environment { key.add("env \(name)") }
+        for step in layer.steps { key.add("step \(step.utf8.count) \(step)") }
         for path in layer.hashPaths {
-            hash.update("path \(path)\0")
-            try hashTree(path, into: &hash)
+            key.add("path \(path)")
+            try key.update { try hashTree(path, into: &$0) }
         }
         for change in layer.config {
-            hash.update("config \(change.macro) \(change.values.count)\0")
-            for value in change.values { hash.update("\(value.utf8.count) \(value)\0") }
+            key.add("config \(change.macro) \(change.values.count)")
+            for value in change.values { key.add("\(value.utf8.count) \(value)") }
         }
-        if layer.invalidate { hash.update("random \(UInt64.random(in: 0...UInt64.max))\0") }
-        return hash.hexDigest()
+        if layer.invalidate { key.add("random \(UInt64.random(in: 0...UInt64.max))") }
+        return key.hex()
     }
 
     public func build(_ layer: LayerSpec, on parent: Store.Image) throws -> Store.Image {

@@ -6,83 +6,10 @@ import FoundationEssentials
 import PlashExec
 import PlashSystem
 
-/// An OCI content descriptor (image-spec descriptor.md).
-struct OCIDescriptor: Codable {
-    var mediaType: String
-    var digest: String
-    var size: Int
-    var platform: OCIPlatform? = nil
-    var annotations: [String: String]? = nil
-}
-
-struct OCIPlatform: Codable {
-    var architecture: String
-    var os: String
-    var variant: String? = nil
-
-    /// This machine, in the image-spec's (Go's) names: what a pull picks from a
-    /// multi-platform index, and what an export's config says it runs on.
-    static let machine: OCIPlatform = {
-        let names: [String: (String, String?)] = [
-            "x86_64": ("amd64", nil), "aarch64": ("arm64", nil), "armv7l": ("arm", "v7"), "armv6l": ("arm", "v6"),
-            "i686": ("386", nil), "i386": ("386", nil), "ppc64le": ("ppc64le", nil), "s390x": ("s390x", nil),
-            "riscv64": ("riscv64", nil)]
-        let (architecture, variant) = names[machineName()] ?? (machineName(), nil)
-        return OCIPlatform(architecture: architecture, os: "linux", variant: variant)
-    }()
-
-    /// Whether an index entry's platform runs here; an entry without a variant fits any.
-    func runs(_ other: OCIPlatform?) -> Bool {
-        guard let other, other.os == os, other.architecture == architecture else { return false }
-        return other.variant == nil || variant == nil || other.variant == variant
-    }
-
-    var description: String { "\(os)/\(architecture)" + (variant.map { "/" + $0 } ?? "") }
-}
-
-struct OCIIndex: Codable {
-    var schemaVersion = 2
-    var mediaType: String? = "application/vnd.oci.image.index.v1+json"
-    var manifests: [OCIDescriptor]
-}
-
-struct OCIManifest: Codable {
-    var schemaVersion = 2
-    var mediaType: String? = "application/vnd.oci.image.manifest.v1+json"
-    var config: OCIDescriptor
-    var layers: [OCIDescriptor]
-}
-
-struct OCIConfig: Codable {
-    struct RootFS: Codable {
-        var type = "layers"
-        var diff_ids: [String]
-    }
-    /// What import needs of a config: its layers' diff_ids.
-    struct RootFSOnly: Decodable {
-        var rootfs: RootFS
-    }
-    var created: String
-    var author: String?
-    var architecture = OCIPlatform.machine.architecture
-    var variant = OCIPlatform.machine.variant
-    var os = "linux"
-    var config: ImageConfig.Settings
-    var rootfs: RootFS
-    var history: [ImageConfig.History]
-}
-
-let ociLayerType = "application/vnd.oci.image.layer.v1.tar+gzip"
 /// zlib's level 4, the fastest with lazy matching: on binaries 3.6% larger than level 6
 /// at half its CPU time; level 1 is 12% larger (docs/performance.md). A built layer is
 /// compressed once (its blob is kept), and sent and stored for as long as it is used.
 let gzipLevel: Int32 = 4
-
-func ociJSON<T: Encodable>(_ value: T) throws -> [UInt8] {
-    let encoder = JSONEncoder()
-    encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-    return Array(try encoder.encode(value))
-}
 
 /// `plash export-oci IMAGE DIR|FILE.tar [--tag TAG]`: an OCI image layout with one
 /// layer per plash layer: an imported layer's own blob, a built layer's gzip of its
@@ -125,10 +52,10 @@ public func exportOCI(_ image: Store.Image, to target: String, tag: String, stor
         let link = asTar || layout.hasPrefix(store.tmp + "/")
         let (configDescriptor, descriptors) = try writeImageBlobs(image, store: store, blobs: blobs, compress: true, link: link)
         var manifest = try writeBlob(try ociJSON(OCIManifest(config: configDescriptor, layers: descriptors)),
-                                     type: "application/vnd.oci.image.manifest.v1+json", blobs: blobs)
-        manifest.annotations = ["org.opencontainers.image.ref.name": tag]
+                                     type: MediaType.ociManifest, blobs: blobs)
+        manifest.annotations = [ociRefNameAnnotation: tag]
 
-        index.manifests.removeAll { $0.annotations?["org.opencontainers.image.ref.name"] == tag }
+        index.manifests.removeAll { $0.annotations?[ociRefNameAnnotation] == tag }
         index.manifests.append(manifest)
         try writeReplacing(layout + "/oci-layout", Array(#"{"imageLayoutVersion":"1.0.0"}"#.utf8))
         try writeReplacing(layout + "/index.json", try ociJSON(index))
@@ -178,7 +105,7 @@ func writeImageBlobs(_ image: Store.Image, store: Store, blobs: String, compress
     let whole = try exportedConfig(image, store: store)
     let config = OCIConfig(created: whole.created!, author: whole.author, config: whole.config ?? .init(),
                            rootfs: .init(diff_ids: diffIDs), history: whole.history ?? [])
-    let configDescriptor = try writeBlob(try ociJSON(config), type: "application/vnd.oci.image.config.v1+json", blobs: blobs)
+    let configDescriptor = try writeBlob(try ociJSON(config), type: MediaType.ociConfig, blobs: blobs)
     return (configDescriptor, descriptors)
 }
 
@@ -206,7 +133,7 @@ func writeDockerLayer(_ layer: Store.Image, store: Store, blobs: String) throws 
     try check(stat(temporary, &info), "stat", temporary)
     let target = blobs + "/" + diffID.dropFirst("sha256:".count)
     try check(rename(temporary, target), "rename", target)
-    return (OCIDescriptor(mediaType: "application/vnd.oci.image.layer.v1.tar", digest: diffID, size: Int(info.st_size)), diffID)
+    return (OCIDescriptor(mediaType: MediaType.ociLayer, digest: diffID, size: Int(info.st_size)), diffID)
 }
 
 /// Whether the merged image holds plash's entrypoint: the topmost layer that names it
@@ -247,21 +174,8 @@ func writeLayerTar(_ layer: String, to file: String, compress: Bool) throws -> (
     let diffID = uncompressed.hexDigest()
     let digest = compress ? try hashFile(out, path: file) : diffID
     let size = Int(lseek(out, 0, SEEK_END))
-    return (OCIDescriptor(mediaType: compress ? ociLayerType : "application/vnd.oci.image.layer.v1.tar",
+    return (OCIDescriptor(mediaType: compress ? MediaType.ociLayerGzip : MediaType.ociLayer,
                           digest: "sha256:" + digest, size: size), "sha256:" + diffID)
-}
-
-func hashFile(_ fd: Int32, path: String) throws -> String {
-    var hash = SHA256()
-    var chunk = [UInt8](repeating: 0, count: 1 << 20)
-    var offset = 0
-    while true {
-        let n = chunk.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, off_t(offset)) }
-        if n < 0 { if errno == EINTR { continue }; throw PlashError.system("read", path) }
-        if n == 0 { return hash.hexDigest() }
-        hash.update(chunk[0..<n])
-        offset += n
-    }
 }
 
 func writeBlob(_ bytes: [UInt8], type: String, blobs: String) throws -> OCIDescriptor {

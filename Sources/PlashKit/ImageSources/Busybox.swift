@@ -14,9 +14,7 @@ public func importBusybox(store: Store, log: (String) -> Void) throws -> Store.I
         throw PlashError.system("import busybox", busyboxBinary).advising("install busybox-static")
     }
     // A new busybox on the host makes a new image; the same one is imported once.
-    var hash = SHA256()
-    hash.update("plash import busybox 1\0\(info.st_dev) \(info.st_ino) \(info.st_size) \(info.st_mtim.tv_sec) \(info.st_mtim.tv_nsec)\0")
-    let key = hash.hexDigest()
+    let key = CacheKey.of("import busybox", "\(info.st_dev) \(info.st_ino) \(info.st_size) \(info.st_mtim.tv_sec) \(info.st_mtim.tv_nsec)")
     if let hit = store.cached(key) { return hit }
     let lock = try store.lockKey(key)
     defer { lock.releaseAndRemove() }

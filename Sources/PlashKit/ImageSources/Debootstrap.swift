@@ -13,9 +13,7 @@ public func isDebootstrapSuite(_ suite: String) -> Bool {
 
 /// The cache key of a suite and mirror (nil: mmdebstrap's default mirror).
 public func debootstrapKey(_ suite: String, mirror: String?) -> String {
-    var hash = SHA256()
-    hash.update("plash import-debootstrap 1\0\(suite)\0\(mirror ?? "")\0")
-    return hash.hexDigest()
+    CacheKey.of("import-debootstrap", suite, mirror ?? "")
 }
 
 /// `plash import-debootstrap SUITE [MIRROR]` and `--from-debootstrap SUITE [MIRROR]`: a

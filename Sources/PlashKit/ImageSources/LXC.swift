@@ -38,14 +38,13 @@ public func importLXC(_ reference: String, refresh: Bool = false, store: Store, 
         } catch let error as PlashError {
             throw error.context(indexURL)
         }
-        let image = try pickLXCImage(index, name: name, release: release, architecture: lxcArchitecture(), server: server)
+        let image = try pickLXCImage(index, name: name, release: release, architecture: debianArchitecture(), server: server)
         let directory = server + (image.path.hasPrefix("/") ? "" : "/") + image.path + (image.path.hasSuffix("/") ? "" : "/")
         let url = directory + "rootfs.tar.xz"
-        var imageHash = SHA256()
-        imageHash.update("plash import-lxc 1\0\(server)\0\(image.distro)\0\(image.release)\0\(image.architecture)\0\(image.variant)\0\(image.date)\0")
+        let imageKey = CacheKey.of("import-lxc", server, image.distro, image.release, image.architecture, image.variant, image.date)
         let imported: Store.Image
         do {
-            imported = try downloadAndImport(url, key: imageHash.hexDigest(), refresh: false,
+            imported = try downloadAndImport(url, key: imageKey, refresh: false,
                                              sha256: { try rootfsChecksum(directory, server: server) },
                                              script: "import-lxc \(image.distro):\(image.release) \(image.date) from \(server)",
                                              store: store, log: log)
@@ -61,9 +60,7 @@ public func importLXC(_ reference: String, refresh: Bool = false, store: Store, 
 
 /// The cache key of NAME[:RELEASE] resolved on the image server.
 func lxcReferenceKey(_ reference: String) -> String {
-    var hash = SHA256()
-    hash.update("plash import-lxc reference 1\0\(lxcServer)\0\(reference)\0")
-    return hash.hexDigest()
+    CacheKey.of("import-lxc reference", lxcServer, reference)
 }
 
 /// The server that $PLASH_LXC_UNCHECKED names publishes no SHA256SUMS: its images are
@@ -156,19 +153,4 @@ func versionLess(_ a: String, _ b: String) -> Bool {
         return x < y
     }
     return left.count < right.count
-}
-
-/// uname's machine: x86_64, aarch64, ...
-func machineName() -> String {
-    var names = utsname()
-    uname(&names)
-    return withUnsafeBytes(of: &names.machine) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-}
-
-/// This machine's architecture as image servers name it (Debian's names).
-func lxcArchitecture() -> String {
-    let machine = machineName()
-    let debian = ["x86_64": "amd64", "aarch64": "arm64", "armv7l": "armhf", "armv6l": "armel", "i686": "i386",
-                  "i386": "i386", "ppc64le": "ppc64el"]
-    return debian[machine] ?? machine
 }

@@ -23,12 +23,12 @@ public func importOCI(_ source: String, store: Store, inUserNamespace: Bool, log
     do {
         return try withLayout(path, store: store) { layout, ownCopy in
             let index = try decode(OCIIndex.self, try readBlob(layout, "index.json", digest: nil), "index.json")
-            var chosen = index.manifests.filter { tag == nil || $0.annotations?["org.opencontainers.image.ref.name"] == tag }
+            var chosen = index.manifests.filter { tag == nil || $0.annotations?[ociRefNameAnnotation] == tag }
             guard chosen.count == 1 || (tag == nil && chosen.isEmpty == false && Set(chosen.map(\.digest)).count == 1) else {
                 throw PlashError.failure(tag.map { "no image tagged \($0)" } ?? "\(chosen.count) images: name one with :TAG")
             }
             var manifestDescriptor = chosen[0]
-            if manifestDescriptor.mediaType.hasSuffix("image.index.v1+json") || manifestDescriptor.mediaType.hasSuffix("manifest.list.v2+json") {
+            if MediaType.isIndex(manifestDescriptor.mediaType) {
                 let nested = try decode(OCIIndex.self, try readBlob(layout, manifestDescriptor), manifestDescriptor.digest)
                 chosen = nested.manifests.filter { OCIPlatform.machine.runs($0.platform) }
                 guard let platform = chosen.first else {
@@ -88,8 +88,9 @@ func layoutKey(_ source: String, dockerArchive: Bool) -> String? {
     let (path, tag) = dockerArchive ? (source, nil) : splitTag(source)
     var info = stat()
     guard stat(path, &info) == 0 else { return nil }
-    var hash = SHA256()
-    hash.update("plash layout 1\0\(dockerArchive ? "docker-archive" : "oci")\0\(tag ?? "")\0")
+    var key = CacheKey("layout")
+    key.add(dockerArchive ? "docker-archive" : "oci")
+    key.add(tag ?? "")
     if info.st_mode & S_IFMT == S_IFDIR && !dockerArchive {
         // Not waited on when it is a FIFO; a regular file only.
         let fd = open(path + "/index.json", O_RDONLY | O_NONBLOCK | O_CLOEXEC)
@@ -97,36 +98,20 @@ func layoutKey(_ source: String, dockerArchive: Bool) -> String? {
         defer { close(fd) }
         guard fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFREG,
               let bytes = try? readAll(fd, path: path, what: "read", limit: 64 << 20) else { return nil }
-        hash.update("index.json\0")
-        hash.update(bytes)
+        key.add("index.json")
+        key.add(bytes: bytes)
     } else {
         guard info.st_mode & S_IFMT == S_IFREG else { return nil }
-        hash.update("file \(info.st_dev) \(info.st_ino) \(info.st_size) \(info.st_mtim.tv_sec).\(info.st_mtim.tv_nsec) "
-                    + "\(info.st_ctim.tv_sec).\(info.st_ctim.tv_nsec)\0")
+        key.add("file \(info.st_dev) \(info.st_ino) \(info.st_size) \(info.st_mtim.tv_sec).\(info.st_mtim.tv_nsec) "
+                + "\(info.st_ctim.tv_sec).\(info.st_ctim.tv_nsec)")
     }
-    return hash.hexDigest()
+    return key.hex()
 }
 
 /// PATH:TAG, unless PATH itself exists (a name may hold a colon).
 func splitTag(_ source: String) -> (String, String?) {
     guard access(source, F_OK) != 0, let colon = source.lastIndex(of: ":") else { return (source, nil) }
     return (String(source[..<colon]), String(source[source.index(after: colon)...]))
-}
-
-func isHexDigest(_ hex: String) -> Bool { hex.count == 64 && hex.allSatisfy { "0123456789abcdef".contains($0) } }
-
-/// blobs/ALG/HEX of a digest; only sha256, and only hex: a digest never names a path.
-func blobPath(_ digest: String) throws -> String {
-    guard digest.hasPrefix("sha256:"), isHexDigest(String(digest.dropFirst(7))) else {
-        throw PlashError.failure("\(digest): not a sha256 digest")
-    }
-    return "blobs/sha256/" + digest.dropFirst(7)
-}
-
-func decode<T: Decodable>(_ type: T.Type, _ bytes: [UInt8], _ what: String) throws -> T {
-    do { return try JSONDecoder().decode(type, from: Data(bytes)) } catch {
-        throw PlashError.failure("\(what): not the JSON an image has")
-    }
 }
 
 /// Runs `body` with the layout's directory open: DIR itself, or a FILE.tar extracted
@@ -162,12 +147,7 @@ func readBlob(_ layout: Int32, _ path: String, digest: String?) throws -> [UInt8
     if fd < 0 { throw PlashError.system("open", path) }
     defer { close(fd) }
     let bytes = try readAll(fd, path: path, what: "read", limit: 64 << 20)
-    if let digest {
-        var hash = SHA256()
-        hash.update(bytes)
-        let actual = "sha256:" + hash.hexDigest()
-        if actual != digest { throw PlashError.failure("\(path): its digest is \(actual), not \(digest)") }
-    }
+    if let digest { try VerifiedBlob.check(bytes, digest: digest, path) }
     return bytes
 }
 
@@ -191,10 +171,10 @@ func importLayers(_ layers: [SourceLayer], layout: Int32, linkBlobs: Bool, store
     throws -> Store.Image {
     if let tooDeep = StoreLayout.tooDeep(layers.count) { throw PlashError.failure(tooDeep) }
     let keys = layerKeys(layers)
-    var configHash = SHA256()
-    configHash.update("plash image config 1\0\(keys.last ?? "")\0")
-    configHash.update(try ociJSON(config))
-    let configKey = configHash.hexDigest()
+    var configHash = CacheKey("image config")
+    configHash.add(keys.last ?? "")
+    configHash.add(bytes: try ociJSON(config))
+    let configKey = configHash.hex()
     // One layer import at a time in a store: two images on one base imported at once
     // would otherwise both find the base missing and store it twice.
     let lock = try store.lockKey("oci-layers")
@@ -264,9 +244,7 @@ func extractLayer(_ layer: SourceLayer, layout: Int32, into staging: String, lin
     var digest = layer.digest ?? ""
     if !layer.checked || layer.digest == nil {
         digest = "sha256:" + (try hashFile(fd, path: layer.path))
-        if let expected = layer.digest, digest != expected {
-            throw PlashError.failure("\(layer.path): its digest is \(digest), not \(expected)")
-        }
+        if let expected = layer.digest { try VerifiedBlob.compare(digest, expected, layer.path) }
     }
     let data = staging + "/_data"
     try check(mkdir(data, 0o755), "create", data)

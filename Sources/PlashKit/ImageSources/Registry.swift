@@ -9,8 +9,8 @@ import PlashSystem
 // a staging directory laid out as an OCI layout, checked against their digests, and
 // imported as import-oci imports, so a pulled image shares its layers with OCI imports.
 
-/// A reference as docker reads it: `alpine` is docker.io/library/alpine:latest;
-/// a first part with a dot or a colon, or `localhost`, names the registry.
+/// A reference as docker reads it (ImageReference's grammar), normalised: `alpine` is
+/// docker.io/library/alpine:latest.
 public struct RegistryReference: Equatable, Sendable {
     public var registry: String     // host[:port] as written ("docker.io" for Docker Hub)
     public var repository: String   // library/alpine
@@ -18,43 +18,21 @@ public struct RegistryReference: Equatable, Sendable {
     public var digest: String?
 
     public init(_ text: String) throws {
-        let invalid = PlashError.failure("\(text): not a registry reference ([HOST[:PORT]/]NAME[:TAG][@sha256:DIGEST])")
-        var rest = Substring(text)
-        if let at = rest.firstIndex(of: "@") {
-            let digest = String(rest[rest.index(after: at)...])
-            guard digest.hasPrefix("sha256:"), isHexDigest(String(digest.dropFirst(7))) else { throw invalid }
-            self.digest = digest
-            rest = rest[..<at]
+        guard let parsed = ImageReference(text) else {
+            throw PlashError.failure("\(text): not a registry reference ([HOST[:PORT]/]NAME[:TAG][@sha256:DIGEST])")
         }
-        if let colon = rest.lastIndex(of: ":"), !rest[colon...].contains("/") {
-            let tag = rest[rest.index(after: colon)...]
-            // docker's: not starting with `.` or `-` (a registry has no route for it).
-            guard let first = tag.first, first != ".", first != "-", tag.count <= 128,
-                  tag.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) }) else { throw invalid }
-            self.tag = String(tag)
-            rest = rest[..<colon]
-        }
-        var parts = rest.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
-        if parts.count > 1, parts[0].contains(".") || parts[0].contains(":") || parts[0] == "localhost" {
-            registry = parts.removeFirst()
-        } else {
-            registry = "docker.io"
-        }
+        registry = parsed.host ?? "docker.io"
+        var parts = parsed.components
         if registry == "docker.io" && parts.count == 1 { parts.insert("library", at: 0) }
-        // docker's components: lowercase letters and digits joined by one `.`, one or two
-        // `_` or any number of `-` (DockerArchive.swift).
-        guard !parts.isEmpty, parts.allSatisfy({ part in
-            isJoined(part[...], parts: { $0.isASCII && ($0.isLowercase || $0.isNumber) }, separators: [".", "_", "__"], dashes: true)
-        }) else { throw invalid }
         repository = parts.joined(separator: "/")
+        tag = parsed.tag
+        digest = parsed.digest
         if tag == nil && digest == nil { tag = "latest" }
     }
 
     /// The build-cache key that names the image this reference was pulled as.
     public var cacheKey: String {
-        var hash = SHA256()
-        hash.update("plash import-docker reference 1\0\(registry)\0\(repository)\0\(manifestReference)\0")
-        return hash.hexDigest()
+        CacheKey.of("import-docker reference", registry, repository, manifestReference)
     }
 
     /// What the manifest is asked for by: the digest where one is given.
@@ -70,12 +48,6 @@ public struct RegistryReference: Equatable, Sendable {
         return (isLoopback(name) ? "http://" : "https://") + host + "/v2/" + repository
     }
 }
-
-/// The manifest types a registry may answer with: all four are always asked for, since
-/// without them registries downgrade a Docker manifest to schema1 or 404 an OCI one.
-let manifestTypes = ["application/vnd.oci.image.index.v1+json", "application/vnd.oci.image.manifest.v1+json",
-                     "application/vnd.docker.distribution.manifest.list.v2+json",
-                     "application/vnd.docker.distribution.manifest.v2+json"]
 
 /// `plash import-docker REF`, `plash pull REF` and `--from-docker REF`. A reference is
 /// resolved once: later imports of it touch no network, unless `refresh` asks to resolve
@@ -102,22 +74,21 @@ public func importDocker(_ text: String, refresh: Bool = false, command: String 
         defer { close(layout) }
 
         var (bytes, type) = try session.manifest(reference.manifestReference, digest: reference.digest)
-        if type.hasSuffix("image.index.v1+json") || type.hasSuffix("manifest.list.v2+json") {
+        if MediaType.isIndex(type) {
             let index = try decode(OCIIndex.self, bytes, "the manifest list")
             guard let chosen = index.manifests.first(where: { OCIPlatform.machine.runs($0.platform) }) else {
                 throw PlashError.failure("no image for \(OCIPlatform.machine.description) in the manifest list")
             }
             (bytes, type) = try session.manifest(chosen.digest, digest: chosen.digest)
         }
-        guard type.hasSuffix("image.manifest.v1+json") || type.hasSuffix("manifest.v2+json") else {
+        guard MediaType.isImageManifest(type) else {
             throw PlashError.failure("the registry answered a manifest of type \(type.isEmpty ? "none" : type), not an image's")
         }
         // An image manifest imported before (a pull of a tag that did not move, or of the
         // digest another tag named) is that image: its config and layers are not asked for.
-        var manifestHash = SHA256()
-        manifestHash.update("plash import-docker manifest 1\0")
-        manifestHash.update(bytes)
-        let manifestKey = manifestHash.hexDigest()
+        var manifestHash = CacheKey("import-docker manifest")
+        manifestHash.add(bytes: bytes)
+        let manifestKey = manifestHash.hex()
         let manifest = try decode(OCIManifest.self, bytes, "the manifest")
         // Before anything is downloaded (importLayers would refuse it after).
         if let tooDeep = StoreLayout.tooDeep(manifest.layers.count) { throw PlashError.failure(tooDeep) }
@@ -180,12 +151,12 @@ final class RegistrySession {
     /// The manifest and its type, checked against `digest` when one is known.
     func manifest(_ name: String, digest: String?) throws -> ([UInt8], String) {
         var body = BoundedBody("manifest \(name)", limit: 4 << 20)   // as containers/image and containerd
-        let answer = try request("/manifests/" + name, accept: manifestTypes, body: { try body.append($0) })
+        let answer = try request("/manifests/" + name, accept: MediaType.manifests, body: { try body.append($0) })
         let bytes = body.bytes
-        if let digest { try checkDigest(bytes, digest, "manifest \(name)") }
+        if let digest { try VerifiedBlob.check(bytes, digest: digest, "manifest \(name)") }
         let type = answer.fields["content-type"].map { String($0.prefix { $0 != ";" }) } ?? ""
         // A registry may send JSON with a generic type: the manifest's own field tells.
-        if !manifestTypes.contains(type), let own = try? JSONDecoder().decode(MediaTypeOnly.self, from: Data(bytes)).mediaType {
+        if !MediaType.manifests.contains(type), let own = try? JSONDecoder().decode(MediaTypeOnly.self, from: Data(bytes)).mediaType {
             return (bytes, own)
         }
         return (bytes, type)
@@ -196,13 +167,12 @@ final class RegistrySession {
     func smallBlob(_ digest: String, size: Int) throws -> [UInt8] {
         _ = try blobPath(digest)
         var body = BoundedBody("blob \(digest)", limit: 64 << 20)
-        var sized = SizedBlob(digest: digest, size: size)
+        var verified = VerifiedBlob("blob \(digest)", digest: digest, size: size)
         try request("/blobs/" + digest, accept: nil, body: { piece in
-            try sized.count(piece)
+            try verified.update(piece)
             try body.append(piece)
         })
-        try sized.finish()
-        try checkDigest(body.bytes, digest, "blob \(digest)")
+        try verified.finish()
         return body.bytes
     }
 
@@ -211,21 +181,16 @@ final class RegistrySession {
     func download(_ digest: String, size: Int, to path: String) throws -> String {
         let fd = try check(open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600), "create", path)
         defer { close(fd) }
-        var hash = SHA256()
-        var sized = SizedBlob(digest: digest, size: size)
+        var verified = VerifiedBlob("blob \(digest)", digest: digest, size: size)
         var room = DiskRoom(directory: path)
         let progress = DownloadProgress()
         try request("/blobs/" + digest, accept: nil, progress: progress.update, body: { piece in
-            try sized.count(piece)
+            try verified.update(piece)
             try room.take(piece.count)
-            hash.update(piece)
             try writeAll(fd, Array(piece), path: path)
         })
-        try sized.finish()
-        let done = progress.finish()
-        let actual = "sha256:" + hash.hexDigest()
-        if actual != digest { throw PlashError.failure("blob \(digest): its digest is \(actual)") }
-        return done
+        try verified.finish()
+        return progress.finish()
     }
 
     /// Asks for BASE/PATH (or an absolute URL); a 401 is answered once with the
@@ -306,29 +271,6 @@ final class RegistrySession {
     }
 }
 
-/// A blob's bytes counted against the size its descriptor announces, as they arrive: a
-/// server that sends more is stopped there, not when the disk is full.
-struct SizedBlob {
-    let digest: String
-    let size: Int
-    private var received = 0
-
-    init(digest: String, size: Int) {
-        self.digest = digest
-        self.size = size
-    }
-
-    mutating func count(_ piece: UnsafeRawBufferPointer) throws {
-        received += piece.count
-        if received > size { throw PlashError.failure("blob \(digest): more than the \(size) bytes its descriptor announces") }
-    }
-
-    func finish() throws {
-        if received != size { throw PlashError.failure("blob \(digest): \(received) bytes, not the \(size) its descriptor announces") }
-    }
-}
-
-struct MediaTypeOnly: Decodable { var mediaType: String? }
 struct TokenAnswer: Decodable { var token: String?; var access_token: String? }
 
 /// The layers' cache keys, bottom first: the chain of diff_ids (see importLayers).
@@ -336,19 +278,10 @@ func layerKeys(_ layers: [SourceLayer]) -> [String] {
     var keys: [String] = []
     var chain = ""
     for layer in layers {
-        var hash = SHA256()
-        hash.update("oci-layer\n" + chain + "\n" + layer.diffID)
-        chain = hash.hexDigest()
+        chain = CacheKey.layerChain(parent: chain, diffID: layer.diffID)
         keys.append(chain)
     }
     return keys
-}
-
-func checkDigest(_ bytes: [UInt8], _ digest: String, _ what: String) throws {
-    var hash = SHA256()
-    hash.update(bytes)
-    let actual = "sha256:" + hash.hexDigest()
-    if actual != digest { throw PlashError.failure("\(what): its digest is \(actual), not \(digest)") }
 }
 
 /// `realm="https://…",service="…",scope="…"` as a dictionary (quoted values may hold commas).

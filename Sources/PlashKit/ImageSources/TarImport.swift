@@ -36,9 +36,7 @@ public func importURL(_ url: String, refresh: Bool = false, store: Store, log: (
 
 /// The cache key of a URL's image.
 func urlKey(_ url: String) -> String {
-    var hash = SHA256()
-    hash.update("plash import-url 1\0\(url)\0")
-    return hash.hexDigest()
+    CacheKey.of("import-url", url)
 }
 
 /// The image of cache key `key`, else (or with `refresh`) the tar at `url` downloaded

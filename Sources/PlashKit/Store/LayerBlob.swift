@@ -34,9 +34,9 @@ func blobDescriptorFile(_ node: String) -> String { node + "/_blob.json" }
 /// which no OCI layer type names (such a layer leaves as plash's gzip).
 func layerMediaType(format: String) -> String? {
     switch format {
-    case "plain": return "application/vnd.oci.image.layer.v1.tar"
-    case "gzip": return ociLayerType
-    case "zstd": return "application/vnd.oci.image.layer.v1.tar+zstd"
+    case "plain": return MediaType.ociLayer
+    case "gzip": return MediaType.ociLayerGzip
+    case "zstd": return MediaType.ociLayerZstd
     default: return nil
     }
 }
