@@ -93,6 +93,23 @@ struct Command: Sendable {
     func option(_ word: String) -> CommandOption? { options.first { $0.names.contains(word) } }
 }
 
+/// The commands of the image sources (ImageSource.swift), in their table's order.
+let importCommands: [Command] = imageSources.flatMap { kind in
+    kind.commands.map { command in
+        Command(command.name, kind.synopsis(of: command), help: command.help,
+                options: command.refresh == .optional ? [CommandOption("--refresh", help: command.refreshHelp)] : [],
+                operands: kind.operands.map { operand in
+                    let kind: Operand.Kind = switch operand.kind {
+                    case .text: .text
+                    case .file: .file
+                    case .words(let words): .words(words)
+                    }
+                    return Operand(kind: kind, count: operand.optional ? .optional : .one)
+                },
+                run: { try importCommand(kind, command, $0) })
+    }
+}
+
 let commands: [Command] = [
     Command("init", "", help: "Create the store (commands that need it create it too).", run: initStore),
     Command("build", "MACRO...", help: "Build an image (cached) and print its id. The macros: plash help macros.",
@@ -127,36 +144,7 @@ let commands: [Command] = [
     Command("mount", "IMAGE DIR", help: "Mount the image read-only at DIR.",
             operands: [.image, .directory], buildsImageFromMacros: true, run: mountCommand),
     Command("umount", "DIR", help: "Unmount what plash mount mounted at DIR.", operands: [.directory], run: umountCommand),
-    Command("import", "busybox", help: "Import a built-in image and print its id.",
-            operands: [.words(builtinImages)], run: importBuiltin),
-    Command("import-lxc", "[--refresh] NAME[:RELEASE]",
-            help: "Import an image server's root filesystem (PLASH_LXC_SERVER, default images.linuxcontainers.org) and print its id.",
-            options: [CommandOption("--refresh", help: "resolve NAME[:RELEASE] on the server again, though it was resolved before")],
-            operands: [.text], run: importLXCCommand),
-    Command("import-url", "[--refresh] URL",
-            help: "Import a root filesystem tar downloaded from URL (once: again with --refresh) and print its id.",
-            options: [CommandOption("--refresh", help: "download it again, though an earlier import of URL exists")],
-            operands: [.text], run: importURLCommand),
-    Command("import-debootstrap", "[--refresh] SUITE [MIRROR]",
-            help: "Build a Debian or Ubuntu root with mmdebstrap (minbase; once per SUITE and MIRROR) and print its id.",
-            options: [CommandOption("--refresh", help: "build it again, though an earlier import of SUITE and MIRROR exists")],
-            operands: [.text, .optional(.text)], run: importDebootstrapCommand),
-    Command("import-tar", "[FILE|-]",
-            help: "Import a root filesystem from a tar (plain, gzip, xz, zstd, bzip2; default: stdin) and print its id.",
-            operands: [.optional(.file)], run: importTarCommand),
-    Command("import-oci", "DIR[:TAG]|FILE.tar[:TAG]",
-            help: "Import the image an OCI image layout names (TAG, or its only image) and print its id.",
-            operands: [.file], run: importOCICommand),
-    Command("import-docker", "[--refresh] REF",
-            help: "Pull a registry's image ([HOST[:PORT]/]NAME[:TAG][@sha256:DIGEST], docker.io by default) once and print its id.",
-            options: [CommandOption("--refresh", help: "resolve REF on the registry again and download only the layers that changed")],
-            operands: [.text], run: importDockerCommand),
-    Command("pull", "REF",
-            help: "Resolve a registry's REF again, download only the layers the store lacks, and print its id.",
-            operands: [.text], run: pullCommand),
-    Command("import-docker-archive", "FILE",
-            help: "Import the first image of a docker archive (docker save) and print its id.",
-            operands: [.file], run: importDockerArchiveCommand),
+] + importCommands + [
     Command("export-tar", "IMAGE [FILE|-]", help: "Write the image's files as a tar (default: to stdout).",
             operands: [.image, .optional(.file)], buildsImageFromMacros: true, run: exportTarCommand),
     Command("export-oci", "IMAGE DIR|FILE.tar|- [--tag TAG]",

@@ -7,9 +7,6 @@ import PlashSystem
 // what may follow, and the answer comes from the tables the commands run on: the
 // command table, the macro table, plash-exec's option table and the store.
 
-/// The images that plash makes without a store or a network (`plash import NAME`, `--from NAME`).
-let builtinImages = ["busybox"]
-
 /// The word lists of `plash complete`.
 let completeTopics = ["commands", "macros", "images", "options", "line", "script"]
 

@@ -4,91 +4,22 @@ import Glibc
 import PlashKit
 import PlashSystem
 
-@Sendable func importBuiltin(_ arguments: [String]) throws -> Int32 {
-    let arguments = try expect(arguments, "import")
-    guard builtinImages.contains(arguments[0]) else {
-        throw PlashError.failure("import \(arguments[0]): unknown source (built in: busybox; tars: plash import-tar)")
-    }
-    print(try importBusybox(store: try openStore(), log: { printLine(toStandardError: $0) }).id)
-    return 0
-}
-
-@Sendable func importLXCCommand(_ arguments: [String]) throws -> Int32 {
-    let reference = try expect(arguments, "import-lxc")[0]
-    guard isLXCReference(reference) else {
-        throw PlashError.usage("import-lxc \(reference): not a NAME[:RELEASE]", usage: lookupCommand("import-lxc")!.usage)
-    }
-    // As import-tar: an ordinary user extracts as root of their own user namespace.
-    try becomeRootOfUserNamespace()
-    print(try importLXC(reference, refresh: hasFlag(arguments, "--refresh"), store: try openStore(),
-                        log: { printLine(toStandardError: $0) }).id)
-    return 0
-}
-
-@Sendable func importURLCommand(_ arguments: [String]) throws -> Int32 {
-    let url = try expect(arguments, "import-url")[0]
-    try checkURL(url, usage: lookupCommand("import-url")!.usage)
-    // As import-tar: an ordinary user extracts as root of their own user namespace.
-    try becomeRootOfUserNamespace()
-    print(try importURL(url, refresh: hasFlag(arguments, "--refresh"), store: try openStore(),
-                        log: { printLine(toStandardError: $0) }).id)
-    return 0
-}
-
-@Sendable func importDebootstrapCommand(_ arguments: [String]) throws -> Int32 {
-    let words = try expect(arguments, "import-debootstrap")
-    guard isDebootstrapSuite(words[0]) else {
-        throw PlashError.usage("import-debootstrap \(words[0]): not a suite name",
-                               usage: lookupCommand("import-debootstrap")!.usage)
-    }
-    // mmdebstrap starts as the user (its unshare mode maps the subordinate ids itself);
-    // then this process extracts its tar as root of the user's namespace, as import-tar.
-    print(try importDebootstrap(words[0], mirror: words.count == 2 ? words[1] : nil, refresh: hasFlag(arguments, "--refresh"),
-                                store: try openStore(), enterUserNamespace: becomeRootOfUserNamespace,
-                                log: { printLine(toStandardError: $0) }).id)
-    return 0
-}
-
-@Sendable func importTarCommand(_ arguments: [String]) throws -> Int32 {
-    let arguments = try expect(arguments, "import-tar")
+/// `plash import busybox`, `import-tar`, `import-oci`, `import-docker`, `pull`, ...: the
+/// command of an image source (ImageSource.swift) imports what its arguments name and
+/// prints the image's id.
+func importCommand(_ kind: ImageSourceKind, _ command: ImageSourceKind.Command, _ arguments: [String]) throws -> Int32 {
+    let words = try expect(arguments, command.name)
+    let source = try kind.parse(words, SourceCaller(name: command.name, usage: lookupCommand(command.name)!.usage))
+    let inUserNamespace = geteuid() != 0
     // An ordinary user extracts as root of their own user namespace, where the archive's
-    // owners are their subordinate ids and chown works.
-    try becomeRootOfUserNamespace()
-    print(try importTar(arguments.first ?? "-", store: try openStore(), log: { printLine(toStandardError: $0) }).id)
-    return 0
-}
-
-@Sendable func importOCICommand(_ arguments: [String]) throws -> Int32 {
-    let arguments = try expect(arguments, "import-oci")
-    let inUserNamespace = geteuid() != 0
-    try becomeRootOfUserNamespace()
-    print(try importOCI(arguments[0], store: try openStore(), inUserNamespace: inUserNamespace,
-                        log: { printLine(toStandardError: $0) }).id)
-    return 0
-}
-
-@Sendable func importDockerCommand(_ arguments: [String]) throws -> Int32 {
-    let reference = try expect(arguments, "import-docker")[0]
-    do { _ = try RegistryReference(reference) } catch let error as PlashError {
-        throw PlashError.usage("import-docker: " + (error.reason ?? reference), usage: lookupCommand("import-docker")!.usage)
-    }
-    return try pull(reference, refresh: hasFlag(arguments, "--refresh"), command: "import-docker")
-}
-
-/// `plash pull REF` is `plash import-docker --refresh REF`, its errors named `pull`.
-@Sendable func pullCommand(_ arguments: [String]) throws -> Int32 {
-    let arguments = try expect(arguments, "pull")
-    do { _ = try RegistryReference(arguments[0]) } catch let error as PlashError {
-        throw PlashError.usage("pull: " + (error.reason ?? arguments[0]), usage: lookupCommand("pull")!.usage)
-    }
-    return try pull(arguments[0], refresh: true, command: "pull")
-}
-
-func pull(_ reference: String, refresh: Bool, command: String) throws -> Int32 {
-    let inUserNamespace = geteuid() != 0
-    try becomeRootOfUserNamespace()
-    print(try importDocker(reference, refresh: refresh, command: command, store: try openStore(),
-                           inUserNamespace: inUserNamespace, log: { printLine(toStandardError: $0) }).id)
+    // owners are their subordinate ids and chown works; mmdebstrap starts as the user
+    // first (its unshare mode maps the subordinate ids itself).
+    if kind.privilege == .rootOfUserNamespace { try becomeRootOfUserNamespace() }
+    let enter: () throws -> Void = kind.privilege == .rootAfterStart ? { try becomeRootOfUserNamespace() } : {}
+    let refresh = command.refresh == .always || hasFlag(arguments, "--refresh")
+    let context = ImportContext(store: try openStore(), refresh: refresh, inUserNamespace: inUserNamespace,
+                                enterUserNamespace: enter, command: command.name, log: { printLine(toStandardError: $0) })
+    print(try source.importImage(context).id)
     return 0
 }
 
@@ -101,15 +32,6 @@ func pull(_ reference: String, refresh: Bool, command: String) throws -> Int32 {
     try becomeRootOfUserNamespace()
     let store = Store()
     print(try pushImage(try store.image(arguments[0]), to: arguments[1], store: store, log: { printLine(toStandardError: $0) }))
-    return 0
-}
-
-@Sendable func importDockerArchiveCommand(_ arguments: [String]) throws -> Int32 {
-    let arguments = try expect(arguments, "import-docker-archive")
-    let inUserNamespace = geteuid() != 0
-    try becomeRootOfUserNamespace()
-    print(try importDockerArchive(arguments[0], store: try openStore(), inUserNamespace: inUserNamespace,
-                                  log: { printLine(toStandardError: $0) }).id)
     return 0
 }
 

@@ -81,11 +81,11 @@ import Testing
         for macro in ["--from-url", "--eval-url"] {
             #expect(throws: PlashError.self) { try plan([macro, "x"]) }
         }
-        #expect(try plan(["--from-lxc", "x"]).source == .lxc("x"))
+        #expect(try plan(["--from-lxc", "x"]).source == .imported(source: "lxc", arguments: ["x"]))
     }
 
     @Test func fromDockerTakesARegistryReference() throws {
-        #expect(try plan(["--from-docker", "alpine:3.19"]).source == .docker("alpine:3.19"))
+        #expect(try plan(["--from-docker", "alpine:3.19"]).source == .imported(source: "docker", arguments: ["alpine:3.19"]))
         #expect(try shellScript(plan(["--from-docker", "alpine"])).hasPrefix("### plash hint: image=(registry alpine)\n"))
         #expect(throws: PlashError.self) { try plan(["--from-docker", "Alpine"]) }
     }

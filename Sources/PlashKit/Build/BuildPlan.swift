@@ -1,22 +1,14 @@
 /// What `plash build MACRO…` asked for: an image to start from and layers on top.
 public struct BuildPlan: Equatable, Sendable {
-    /// Where the first layer comes from. `--from X` is an id, a name, or a built-in
-    /// source (busybox); remote sources will be more of them.
+    /// Where the first layer comes from. `--from X` is an id, a name, or else busybox
+    /// or an image server's NAME[:RELEASE].
     public enum Source: Equatable, Sendable {
         case any(String)
         case id(String)
         case name(String)
-        /// --from-oci DIR[:TAG]|FILE.tar[:TAG] and --from-docker-archive FILE.
-        case oci(String)
-        case dockerArchive(String)
-        /// --from-url: a root filesystem tar over HTTP(S), downloaded once.
-        case url(String)
-        /// --from-lxc NAME[:RELEASE]: an image server's image, whatever the store names.
-        case lxc(String)
-        /// --from-docker: an image of a registry, pulled once.
-        case docker(String)
-        /// --from-debootstrap SUITE [MIRROR]: a Debian or Ubuntu root from mmdebstrap, built once.
-        case debootstrap(suite: String, mirror: String?)
+        /// A `--from-*` macro of an image source (ImageSource.swift): its name in
+        /// `imageSources` and the macro's arguments, checked by its parser.
+        case imported(source: String, arguments: [String])
         /// --from-github: the image that another build (a fetched Plashfile) makes.
         indirect case build(BuildPlan)
     }
@@ -30,7 +22,7 @@ public struct BuildPlan: Equatable, Sendable {
     public var runOptions: [String] = []
     /// --env-prefix: the caller's variables with these prefixes go into the container.
     public var runEnvironmentPrefixes: [String] = []
-    /// --refresh: resolve what --from-url, --from-docker, --from-debootstrap or --from NAME name again instead of
+    /// --refresh: resolve what a --from-* macro or --from NAME names again instead of
     /// using the cached import.
     public var refresh = false
 

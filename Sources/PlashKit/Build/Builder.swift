@@ -46,44 +46,37 @@ public struct Builder {
         case .any(let name):
             if let image = store.lookup(name) { return image }
             if name.allSatisfy(\.isASCIIDigit) { throw PlashError.failure("no image \(name)") }
-            if name == "busybox" { return try importBusybox(store: store, log: log) }
+            if name == "busybox" { return try resolve(.imported(source: busyboxSource.name, arguments: [name]), refresh: refresh) }
             guard isLXCReference(name) else { throw PlashError.failure("no image \(name)") }
-            return try resolve(.lxc(name), refresh: refresh)
-        case .oci(let path), .dockerArchive(let path):
-            let isOCI = source == .oci(path)
-            // Imported before and unchanged: no child for the import (an ordinary user's)
-            // is needed, nothing is read again.
-            let key = layoutKey(path, dockerArchive: !isOCI)
-            if let key, let hit = store.cached(key) { return hit }
-            let image = try importAsRoot(store: store) { inUserNamespace in
-                if isOCI { return try importOCI(path, store: store, inUserNamespace: inUserNamespace, log: log) }
-                return try importDockerArchive(path, store: store, inUserNamespace: inUserNamespace, log: log)
-            }
-            // Only when nothing changed during the import: the key must name what was imported.
-            if let key, layoutKey(path, dockerArchive: !isOCI) == key { try? store.remember(key, image) }
-            return image
-        case .lxc(let reference):
-            // Resolved before: no child for the import (an ordinary user's) is needed.
-            if !refresh, let hit = store.cached(lxcReferenceKey(reference)) { return hit }
-            return try importAsRoot(store: store) { _ in try importLXC(reference, refresh: refresh, store: store, log: log) }
-        case .url(let url):
-            if !refresh, let hit = store.cached(urlKey(url)) { return hit }
-            return try importAsRoot(store: store) { _ in try importURL(url, refresh: refresh, store: store, log: log) }
-        case .docker(let reference):
-            // Pulled before: no child for the import (an ordinary user's) is needed.
-            if !refresh, let key = try? RegistryReference(reference).cacheKey, let hit = store.cached(key) { return hit }
-            return try importAsRoot(store: store) { inUserNamespace in
-                try importDocker(reference, refresh: refresh, store: store, inUserNamespace: inUserNamespace, log: log)
-            }
-        case .debootstrap(let suite, let mirror):
-            if !refresh, let hit = store.cached(debootstrapKey(suite, mirror: mirror)) { return hit }
-            // mmdebstrap starts with the user's credentials (its unshare mode needs them);
-            // the namespace is entered after, for the extraction.
-            return try importAsRootOnceAsked(store: store) { enter in
-                try importDebootstrap(suite, mirror: mirror, refresh: refresh, store: store, enterUserNamespace: enter, log: log)
-            }
+            return try resolve(.imported(source: lxcSource.name, arguments: [name]), refresh: refresh)
+        case .imported(let name, let arguments):
+            guard let kind = imageSource(named: name) else { throw PlashError.failure("no image source \(name)") }
+            let source = try kind.parse(arguments, SourceCaller(name: kind.macro ?? name, usage: buildUsage))
+            let refresh = refresh && kind.commands.contains { $0.refresh != .never }
+            // Imported before: no child for the import (an ordinary user's) is needed.
+            if !refresh, let key = source.cacheKey, let hit = store.cached(key) { return hit }
+            return try importing(source, privilege: kind.privilege, refresh: refresh)
         case .build(let plan):
             return try build(plan)
+        }
+    }
+
+    /// Imports from `source` where its kind says the import runs (ImportPrivilege).
+    func importing(_ source: any ImageSource, privilege: ImportPrivilege, refresh: Bool) throws -> Store.Image {
+        let inUserNamespace = geteuid() != 0
+        let log = self.log
+        let context = { (enter: @escaping () throws -> Void) in
+            ImportContext(store: store, refresh: refresh, inUserNamespace: inUserNamespace, enterUserNamespace: enter, log: log)
+        }
+        switch privilege {
+        case .user:
+            return try source.importImage(context({}))
+        case .rootOfUserNamespace:
+            return try importAsRoot(store: store) { _ in try source.importImage(context({})) }
+        case .rootAfterStart:
+            return try importAsRootOnceAsked(store: store) { enter in
+                try withoutActuallyEscaping(enter) { try source.importImage(context($0)) }
+            }
         }
     }
 
@@ -163,14 +156,7 @@ public struct Builder {
 
     public func build(_ layer: LayerSpec, on parent: Store.Image) throws -> Store.Image {
         let key = try cacheKey(layer, parent: parent.id)
-        if let hit = store.cached(key) { return hit }
-        // Whoever holds the key's lock builds it; the others wait and find it cached.
-        let lock = try store.lockKey(key)
-        defer { lock.releaseAndRemove() }
-        if let hit = store.cached(key) { return hit }
-
-        let staging = try store.makeStaging("build")
-        do {
+        return try store.makeOnce(key, staging: "build") { staging in
             // A layer without steps (--invalidate-layer alone) is an empty layer: plash-exec
             // never ran to create its directory.
             try check(mkdir(staging.data, 0o755), "create", staging.data)
@@ -181,9 +167,6 @@ public struct Builder {
                 try applying(layer.config, to: try ImageConfig.read(node: parent.node) ?? .plashDefaults).write(into: staging.path)
             }
             return try store.publish(staging, parentNode: parent.node, script: layer.script, key: key)
-        } catch {
-            try? removeTree(staging.path)
-            throw error
         }
     }
 

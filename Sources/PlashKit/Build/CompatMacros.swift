@@ -86,37 +86,14 @@ let compatibilityMacros: [Macro] = [
         let url = try gitHubURL(args, macro: "--eval-github")
         try parser.evaluateURL(url, macro: "--eval-github") { try fetchMacros(url, macro: "--eval-github") }
     },
-    Macro(names: ["--from-url"], arguments: .one("URL"),
-          help: "start from a root filesystem tar (plain, gz, xz, zstd, bz2) downloaded from URL once") { parser, args in
-        try checkURL(args[0], usage: buildUsage)
-        try setSource(.url(args[0]), &parser)
-    },
-    Macro(names: ["--from-lxc"], arguments: .one("NAME[:RELEASE]"),
-          help: "start from an image of the LXC image server (PLASH_LXC_SERVER), resolved once") { parser, args in
-        try setSource(.lxc(args[0]), &parser)
-    },
     Macro(names: ["--eval-url"], arguments: .one("URL"), help: "read more macros from a file at an http(s) URL") {
         parser, args in
         try checkURL(args[0], usage: buildUsage)
         try parser.evaluateURL(args[0], macro: "--eval-url") { try fetchMacros(args[0], macro: "--eval-url") }
     },
-    Macro(names: ["--from-docker"], arguments: .one("REF"),
-          help: "start from a registry's image ([HOST[:PORT]/]NAME[:TAG][@sha256:DIGEST], docker.io by default), pulled once") { parser, args in
-        do { _ = try RegistryReference(args[0]) } catch let error as PlashError {
-            throw PlashError.usage("--from-docker: " + (error.reason ?? args[0]), usage: buildUsage)
-        }
-        try setSource(.docker(args[0]), &parser)
-    },
-    Macro(names: ["--from-debootstrap"], arguments: .oneOrMore("SUITE [MIRROR]"),
-          help: "start from a Debian or Ubuntu root that mmdebstrap builds here (minbase), once per suite and mirror") { parser, args in
-        guard args.count <= 2, isDebootstrapSuite(args[0]) else {
-            throw PlashError.usage("--from-debootstrap: give a SUITE and at most a MIRROR, not \(args.joined(separator: " "))",
-                                   usage: buildUsage)
-        }
-        try setSource(.debootstrap(suite: args[0], mirror: args.count == 2 ? args[1] : nil), &parser)
-    },
     Macro(names: ["--refresh"], arguments: .none,
-          help: "resolve what --from-url, --from-docker, --from-debootstrap or --from NAME name again, not the copy imported before") { parser, _ in
+          help: "resolve what " + imageSources.filter { $0.commands.contains { $0.refresh != .never } }.compactMap(\.macro)
+            .joined(separator: ", ") + " or --from NAME name again, not the copy imported before") { parser, _ in
         parser.plan.refresh = true
     },
 ]
@@ -195,12 +172,9 @@ func fetchMacros(_ url: String, macro: String) throws -> String {
 public func shellScript(_ plan: BuildPlan) throws -> String {
     var lines: [String] = []
     switch plan.source {
-    case .any(let name)?, .id(let name)?, .name(let name)?, .url(let name)?, .lxc(let name)?: lines.append("### plash hint: image=\(name)")
-    case .docker(let reference)?: lines.append("### plash hint: image=(registry \(reference))")
-    case .oci(let source)?: lines.append("### plash hint: image=(OCI layout \(source))")
-    case .dockerArchive(let source)?: lines.append("### plash hint: image=(docker archive \(source))")
-    case .debootstrap(let suite, let mirror)?:
-        lines.append("### plash hint: image=(mmdebstrap \(suite)\(mirror.map { " " + $0 } ?? ""))")
+    case .any(let name)?, .id(let name)?, .name(let name)?: lines.append("### plash hint: image=\(name)")
+    case .imported(let name, let arguments)?:
+        lines.append("### plash hint: image=" + (imageSource(named: name)?.hint(arguments) ?? name))
     case .build?: lines.append("### plash hint: image=(a Plashfile's build)")
     case nil: break
     }

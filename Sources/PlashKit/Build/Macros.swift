@@ -77,6 +77,18 @@ func install(_ manager: String, _ packages: [String], into parser: inout MacroPa
     parser.plan.current.steps += entry.commands(names.joined(separator: " "))
 }
 
+/// The `--from-*` macro of each image source that has one (ImageSource.swift): its
+/// arguments are checked by the source's parser as the macro is read.
+let sourceMacros: [Macro] = imageSources.compactMap { kind in
+    kind.macro.map { name in
+        Macro(names: [name], arguments: kind.arguments.upperBound > 1 ? .oneOrMore(kind.synopsis) : .one(kind.synopsis),
+              help: kind.macroHelp) { parser, args in
+            _ = try kind.parse(args, SourceCaller(name: name, usage: buildUsage))
+            try setSource(.imported(source: kind.name, arguments: args), &parser)
+        }
+    }
+}
+
 func setSource(_ source: BuildPlan.Source, _ parser: inout MacroParser) throws {
     if parser.plan.source != nil { throw PlashError.usage("give only one image to start from (--from)", usage: buildUsage) }
     parser.plan.source = source
@@ -108,14 +120,9 @@ public let macros: [Macro] = {
         Macro(names: ["--from-map"], arguments: .one("NAME"), help: "start from the image with this name") { parser, args in
             try setSource(.name(args[0]), &parser)
         },
-        Macro(names: ["--from-oci"], arguments: .one("DIR[:TAG]|FILE.tar[:TAG]"),
-              help: "start from the image of an OCI image layout, imported first (plash import-oci)") { parser, args in
-            try setSource(.oci(args[0]), &parser)
-        },
-        Macro(names: ["--from-docker-archive"], arguments: .one("FILE"),
-              help: "start from the image of a docker archive (docker save), imported first") { parser, args in
-            try setSource(.dockerArchive(args[0]), &parser)
-        },
+    ]
+    table += sourceMacros
+    table += [
         Macro(names: ["--run", "-x"], arguments: .oneOrMore("CMD"),
               help: "run each CMD with /bin/sh -ec; the build fails at the first failing one") { parser, args in
             parser.plan.current.steps += args

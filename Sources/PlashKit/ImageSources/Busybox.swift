@@ -8,6 +8,27 @@ import PlashSystem
 /// for each applet, so the quick start needs no network.
 public let busyboxBinary = "/bin/busybox"
 
+/// The images that plash makes without a store or a network (`plash import NAME`, `--from NAME`).
+public let builtinImages = ["busybox"]
+
+/// `plash import busybox`, and `--from busybox` when no image here has that name.
+public let busyboxSource = ImageSourceKind(
+    name: "busybox", synopsis: "busybox", operands: [.words(builtinImages)], macro: nil,
+    commands: [.init("import", help: "Import a built-in image and print its id.")],
+    privilege: .user, hint: { _ in "busybox" }
+) { arguments, _ in
+    guard builtinImages.contains(arguments[0]) else {
+        throw PlashError.failure("import \(arguments[0]): unknown source (built in: busybox; tars: plash import-tar)")
+    }
+    return BusyboxSource()
+}
+
+struct BusyboxSource: ImageSource {
+    /// Known only by looking at the host's busybox, which the import does first.
+    var cacheKey: String? { nil }
+    func importImage(_ context: ImportContext) throws -> Store.Image { try importBusybox(store: context.store, log: context.log) }
+}
+
 public func importBusybox(store: Store, log: (String) -> Void) throws -> Store.Image {
     var info = stat()
     guard stat(busyboxBinary, &info) == 0 else {
@@ -15,21 +36,16 @@ public func importBusybox(store: Store, log: (String) -> Void) throws -> Store.I
     }
     // A new busybox on the host makes a new image; the same one is imported once.
     let key = CacheKey.of("import busybox", "\(info.st_dev) \(info.st_ino) \(info.st_size) \(info.st_mtim.tv_sec) \(info.st_mtim.tv_nsec)")
-    if let hit = store.cached(key) { return hit }
-    let lock = try store.lockKey(key)
-    defer { lock.releaseAndRemove() }
-    if let hit = store.cached(key) { return hit }
-
-    log("--> import busybox from \(busyboxBinary)")
-    let staging = try store.makeStaging("import")
-    do {
-        let count = try makeBusyboxRoot(staging.data, listing: staging.path + "/applets")
-        log("\(count) applets")
-        log("--:")
-        return try store.publish(staging, parentNode: store.rootNode, script: "import busybox", key: key)
-    } catch {
-        try? removeTree(staging.path)
-        throw error.context("import busybox")
+    return try store.makeOnce(key) { staging in
+        log("--> import busybox from \(busyboxBinary)")
+        do {
+            let count = try makeBusyboxRoot(staging.data, listing: staging.path + "/applets")
+            log("\(count) applets")
+            log("--:")
+            return try store.publish(staging, parentNode: store.rootNode, script: "import busybox", key: key)
+        } catch {
+            throw error.context("import busybox")
+        }
     }
 }
 

@@ -4,6 +4,33 @@ import Glibc
 import FoundationEssentials
 import PlashSystem
 
+public let debootstrapSource = ImageSourceKind(
+    name: "debootstrap", synopsis: "SUITE [MIRROR]", operands: [.text, .optional(.text)], macro: "--from-debootstrap",
+    macroHelp: "start from a Debian or Ubuntu root that mmdebstrap builds here (minbase), once per suite and mirror",
+    commands: [.init("import-debootstrap", help: "Build a Debian or Ubuntu root with mmdebstrap (minbase; once per SUITE and MIRROR) and print its id.",
+                     refresh: .optional, refreshHelp: "build it again, though an earlier import of SUITE and MIRROR exists")],
+    // mmdebstrap starts with the user's credentials (its unshare mode needs them and maps
+    // the subordinate ids itself); the namespace is entered after, for the extraction.
+    privilege: .rootAfterStart,
+    hint: { "(mmdebstrap \($0.joined(separator: " ")))" }
+) { arguments, caller in
+    guard arguments.count <= 2, isDebootstrapSuite(arguments[0]) else {
+        throw PlashError.usage("\(caller.name): give a SUITE and at most a MIRROR, not \(arguments.joined(separator: " "))",
+                               usage: caller.usage)
+    }
+    return DebootstrapSource(suite: arguments[0], mirror: arguments.count == 2 ? arguments[1] : nil)
+}
+
+struct DebootstrapSource: ImageSource {
+    let suite: String
+    let mirror: String?
+    var cacheKey: String? { debootstrapKey(suite, mirror: mirror) }
+    func importImage(_ context: ImportContext) throws -> Store.Image {
+        try importDebootstrap(suite, mirror: mirror, refresh: context.refresh, store: context.store,
+                              enterUserNamespace: context.enterUserNamespace, log: context.log)
+    }
+}
+
 /// A Debian suite name as mmdebstrap takes it (`bookworm`, `stable`, `noble`): no
 /// option, no path.
 public func isDebootstrapSuite(_ suite: String) -> Bool {
@@ -30,23 +57,14 @@ public func importDebootstrap(_ suite: String, mirror: String?, refresh: Bool = 
     let described = "import-debootstrap \(suite)" + (mirror.map { " " + $0 } ?? "")
     let key = debootstrapKey(suite, mirror: mirror)
     do {
-        if !refresh, let hit = store.cached(key) { return hit }
-        guard let mmdebstrap = programOnPath("mmdebstrap") else {
-            throw PlashError.failure("mmdebstrap not found on PATH").advising("apt-get install mmdebstrap")
-        }
-        let lock = try store.lockKey(key)
-        defer { lock.releaseAndRemove() }
-        if !refresh, let hit = store.cached(key) { return hit }
-
-        let staging = try store.makeStaging("import")
-        do {
+        return try store.makeOnce(key, refresh: refresh) { staging in
+            guard let mmdebstrap = programOnPath("mmdebstrap") else {
+                throw PlashError.failure("mmdebstrap not found on PATH").advising("apt-get install mmdebstrap")
+            }
             log("--> \(described)")
             try runMmdebstrap(mmdebstrap, suite: suite, mirror: mirror, staging: staging,
                               enterUserNamespace: enterUserNamespace, log: log)
             return try store.publish(staging, parentNode: store.rootNode, script: described, key: key)
-        } catch {
-            try? removeTree(staging.path)
-            throw error
         }
     } catch {
         throw error.context(described)

@@ -11,6 +11,27 @@ public var lxcServer: String {
     return server.hasSuffix("/") ? String(server.dropLast()) : server
 }
 
+public let lxcSource = ImageSourceKind(
+    name: "lxc", synopsis: "NAME[:RELEASE]", macro: "--from-lxc",
+    macroHelp: "start from an image of the LXC image server (PLASH_LXC_SERVER), resolved once",
+    commands: [.init("import-lxc", help: "Import an image server's root filesystem (PLASH_LXC_SERVER, default images.linuxcontainers.org) and print its id.",
+                     refresh: .optional, refreshHelp: "resolve NAME[:RELEASE] on the server again, though it was resolved before")],
+    hint: { $0[0] }
+) { arguments, caller in
+    guard isLXCReference(arguments[0]) else {
+        throw PlashError.usage("\(caller.name) \(arguments[0]): not a NAME[:RELEASE]", usage: caller.usage)
+    }
+    return LXCSource(reference: arguments[0])
+}
+
+struct LXCSource: ImageSource {
+    let reference: String
+    var cacheKey: String? { lxcReferenceKey(reference) }
+    func importImage(_ context: ImportContext) throws -> Store.Image {
+        try importLXC(reference, refresh: context.refresh, store: context.store, log: context.log)
+    }
+}
+
 /// One line of an image server's `/meta/1.0/index-system`:
 /// `distro;release;arch;variant;date;path/`, the image being PATH/rootfs.tar.xz.
 struct LXCImage {

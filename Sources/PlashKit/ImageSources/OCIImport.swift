@@ -5,6 +5,39 @@ import CArchive
 import FoundationEssentials
 import PlashSystem
 
+public let ociSource = ImageSourceKind(
+    name: "oci", synopsis: "DIR[:TAG]|FILE.tar[:TAG]", operands: [.file], macro: "--from-oci",
+    macroHelp: "start from the image of an OCI image layout, imported first (plash import-oci)",
+    commands: [.init("import-oci", help: "Import the image an OCI image layout names (TAG, or its only image) and print its id.")],
+    hint: { "(OCI layout \($0[0]))" }
+) { arguments, _ in LayoutSource(path: arguments[0], dockerArchive: false) }
+
+public let dockerArchiveSource = ImageSourceKind(
+    name: "docker-archive", synopsis: "FILE", operands: [.file], macro: "--from-docker-archive",
+    macroHelp: "start from the image of a docker archive (docker save), imported first",
+    commands: [.init("import-docker-archive", help: "Import the first image of a docker archive (docker save) and print its id.")],
+    hint: { "(docker archive \($0[0]))" }
+) { arguments, _ in LayoutSource(path: arguments[0], dockerArchive: true) }
+
+/// An OCI layout (DIR[:TAG], FILE.tar[:TAG]) or a docker archive.
+struct LayoutSource: ImageSource {
+    let path: String
+    let dockerArchive: Bool
+
+    /// Imported before and unchanged: nothing is read again.
+    var cacheKey: String? { layoutKey(path, dockerArchive: dockerArchive) }
+
+    func importImage(_ context: ImportContext) throws -> Store.Image {
+        let key = cacheKey
+        let image = dockerArchive
+            ? try importDockerArchive(path, store: context.store, inUserNamespace: context.inUserNamespace, log: context.log)
+            : try importOCI(path, store: context.store, inUserNamespace: context.inUserNamespace, log: context.log)
+        // Only when nothing changed during the import: the key must name what was imported.
+        if let key, layoutKey(path, dockerArchive: dockerArchive) == key { try? context.store.remember(key, image) }
+        return image
+    }
+}
+
 /// One layer to import: its blob below the layout's root, the blob's digest where the
 /// manifest names one (a docker archive names only diff_ids), and its diff_id.
 struct SourceLayer {

@@ -9,6 +9,33 @@ import PlashSystem
 // a staging directory laid out as an OCI layout, checked against their digests, and
 // imported as import-oci imports, so a pulled image shares its layers with OCI imports.
 
+public let dockerSource = ImageSourceKind(
+    name: "docker", synopsis: "REF", macro: "--from-docker",
+    macroHelp: "start from a registry's image ([HOST[:PORT]/]NAME[:TAG][@sha256:DIGEST], docker.io by default), pulled once",
+    commands: [
+        .init("import-docker", help: "Pull a registry's image ([HOST[:PORT]/]NAME[:TAG][@sha256:DIGEST], docker.io by default) once and print its id.",
+              refresh: .optional, refreshHelp: "resolve REF on the registry again and download only the layers that changed"),
+        .init("pull", help: "Resolve a registry's REF again, download only the layers the store lacks, and print its id.", refresh: .always),
+    ],
+    hint: { "(registry \($0[0]))" }
+) { arguments, caller in
+    do {
+        return RegistrySource(reference: try RegistryReference(arguments[0]), text: arguments[0])
+    } catch let error as PlashError {
+        throw PlashError.usage("\(caller.name): " + (error.reason ?? arguments[0]), usage: caller.usage)
+    }
+}
+
+struct RegistrySource: ImageSource {
+    let reference: RegistryReference
+    let text: String
+    var cacheKey: String? { reference.cacheKey }
+    func importImage(_ context: ImportContext) throws -> Store.Image {
+        try importDocker(text, refresh: context.refresh, command: context.command ?? "import-docker", store: context.store,
+                         inUserNamespace: context.inUserNamespace, log: context.log)
+    }
+}
+
 /// A reference as docker reads it (ImageReference's grammar), normalised: `alpine` is
 /// docker.io/library/alpine:latest.
 public struct RegistryReference: Equatable, Sendable {
@@ -58,76 +85,73 @@ public func importDocker(_ text: String, refresh: Bool = false, command: String 
     do {
         let reference = try RegistryReference(text)
         let referenceKey = reference.cacheKey
-        if !refresh, let hit = store.cached(referenceKey) { return hit }
         // Two pulls of one reference at once: the second waits, then finds the first's
-        // image rather than downloading and importing the same layers again.
-        let lock = try store.lockKey(referenceKey)
-        defer { lock.releaseAndRemove() }
-        if !refresh, let hit = store.cached(referenceKey) { return hit }
-        let session = RegistrySession(reference)
-        let staging = try store.makeStaging("import-docker")
-        defer { try? removeTree(staging.path) }
-        try check(mkdir(staging.data, 0o700), "create", staging.data)
-        try check(mkdir(staging.data + "/blobs", 0o700), "create", staging.data + "/blobs")
-        try check(mkdir(staging.data + "/blobs/sha256", 0o700), "create", staging.data + "/blobs/sha256")
-        let layout = try check(open(staging.data, O_RDONLY | O_DIRECTORY | O_CLOEXEC), "open", staging.data)
-        defer { close(layout) }
+        // image rather than downloading and importing the same layers again. The staging
+        // is the download area, an OCI layout that importLayers imports.
+        return try store.makeOnce(referenceKey, refresh: refresh, staging: "import-docker") { staging in
+            let session = RegistrySession(reference)
+            try check(mkdir(staging.data, 0o700), "create", staging.data)
+            try check(mkdir(staging.data + "/blobs", 0o700), "create", staging.data + "/blobs")
+            try check(mkdir(staging.data + "/blobs/sha256", 0o700), "create", staging.data + "/blobs/sha256")
+            let layout = try check(open(staging.data, O_RDONLY | O_DIRECTORY | O_CLOEXEC), "open", staging.data)
+            defer { close(layout) }
 
-        var (bytes, type) = try session.manifest(reference.manifestReference, digest: reference.digest)
-        if MediaType.isIndex(type) {
-            let index = try decode(OCIIndex.self, bytes, "the manifest list")
-            guard let chosen = index.manifests.first(where: { OCIPlatform.machine.runs($0.platform) }) else {
-                throw PlashError.failure("no image for \(OCIPlatform.machine.description) in the manifest list")
+            var (bytes, type) = try session.manifest(reference.manifestReference, digest: reference.digest)
+            if MediaType.isIndex(type) {
+                let index = try decode(OCIIndex.self, bytes, "the manifest list")
+                guard let chosen = index.manifests.first(where: { OCIPlatform.machine.runs($0.platform) }) else {
+                    throw PlashError.failure("no image for \(OCIPlatform.machine.description) in the manifest list")
+                }
+                (bytes, type) = try session.manifest(chosen.digest, digest: chosen.digest)
             }
-            (bytes, type) = try session.manifest(chosen.digest, digest: chosen.digest)
-        }
-        guard MediaType.isImageManifest(type) else {
-            throw PlashError.failure("the registry answered a manifest of type \(type.isEmpty ? "none" : type), not an image's")
-        }
-        // An image manifest imported before (a pull of a tag that did not move, or of the
-        // digest another tag named) is that image: its config and layers are not asked for.
-        var manifestHash = CacheKey("import-docker manifest")
-        manifestHash.add(bytes: bytes)
-        let manifestKey = manifestHash.hex()
-        let manifest = try decode(OCIManifest.self, bytes, "the manifest")
-        // Before anything is downloaded (importLayers would refuse it after).
-        if let tooDeep = StoreLayout.tooDeep(manifest.layers.count) { throw PlashError.failure(tooDeep) }
-        let blobs = manifest.layers.map(\.digest) + [manifest.config.digest]
-        if let hit = store.cached(manifestKey) {
-            try store.remember(referenceKey, hit)
+            guard MediaType.isImageManifest(type) else {
+                throw PlashError.failure("the registry answered a manifest of type \(type.isEmpty ? "none" : type), not an image's")
+            }
+            // An image manifest imported before (a pull of a tag that did not move, or of the
+            // digest another tag named) is that image: its config and layers are not asked for.
+            var manifestHash = CacheKey("import-docker manifest")
+            manifestHash.add(bytes: bytes)
+            let manifestKey = manifestHash.hex()
+            let manifest = try decode(OCIManifest.self, bytes, "the manifest")
+            // Before anything is downloaded (importLayers would refuse it after).
+            if let tooDeep = StoreLayout.tooDeep(manifest.layers.count) { throw PlashError.failure(tooDeep) }
+            let blobs = manifest.layers.map(\.digest) + [manifest.config.digest]
+            if let hit = store.cached(manifestKey) {
+                try store.remember(referenceKey, hit)
+                BlobSources(store).remember(blobs, on: reference.registry, repository: reference.repository)
+                return hit
+            }
+            let configBytes = try session.smallBlob(manifest.config.digest, size: manifest.config.size)
+            let config = try decode(OCIConfig.RootFSOnly.self, configBytes, manifest.config.digest)
+            guard config.rootfs.diff_ids.count == manifest.layers.count else {
+                throw PlashError.failure("the config names \(config.rootfs.diff_ids.count) layers, the manifest \(manifest.layers.count)")
+            }
+            let layers = try zip(manifest.layers, config.rootfs.diff_ids).map {
+                SourceLayer(path: try blobPath($0.digest), digest: $0.digest, diffID: $1)
+            }
+            // Only the layers above the topmost one the store has are downloaded.
+            let present = layerKeys(layers).lastIndex { store.cached($0) != nil }
+            for (index, layer) in layers.enumerated() where index > (present ?? -1) {
+                log("--> download layer \(index + 1)/\(layers.count) \(layer.digest!)")
+                log(try session.download(layer.digest!, size: manifest.layers[index].size, to: staging.data + "/" + layer.path))
+                log("--:")
+            }
+            // Each download was checked against its digest as it arrived: not read twice.
+            let downloaded = layers.map { SourceLayer(path: $0.path, digest: $0.digest, diffID: $0.diffID, checked: true) }
+            // A layer that was present but went since (plash rm) is downloaded when it is needed.
+            let image = try importLayers(downloaded, layout: layout, linkBlobs: true, store: store, inUserNamespace: inUserNamespace,
+                                         script: "import-docker \(reference.registry)/\(reference.repository)",
+                                         config: try ImageConfig.decodeSource(configBytes, manifest.config.digest), fetch: { index in
+                log("--> download layer \(index + 1)/\(layers.count) \(layers[index].digest!)")
+                log(try session.download(layers[index].digest!, size: manifest.layers[index].size,
+                                         to: staging.data + "/" + layers[index].path))
+                log("--:")
+            }, log: log)
+            try store.remember(manifestKey, image)
+            try store.remember(referenceKey, image)
             BlobSources(store).remember(blobs, on: reference.registry, repository: reference.repository)
-            return hit
+            return image
         }
-        let configBytes = try session.smallBlob(manifest.config.digest, size: manifest.config.size)
-        let config = try decode(OCIConfig.RootFSOnly.self, configBytes, manifest.config.digest)
-        guard config.rootfs.diff_ids.count == manifest.layers.count else {
-            throw PlashError.failure("the config names \(config.rootfs.diff_ids.count) layers, the manifest \(manifest.layers.count)")
-        }
-        let layers = try zip(manifest.layers, config.rootfs.diff_ids).map {
-            SourceLayer(path: try blobPath($0.digest), digest: $0.digest, diffID: $1)
-        }
-        // Only the layers above the topmost one the store has are downloaded.
-        let present = layerKeys(layers).lastIndex { store.cached($0) != nil }
-        for (index, layer) in layers.enumerated() where index > (present ?? -1) {
-            log("--> download layer \(index + 1)/\(layers.count) \(layer.digest!)")
-            log(try session.download(layer.digest!, size: manifest.layers[index].size, to: staging.data + "/" + layer.path))
-            log("--:")
-        }
-        // Each download was checked against its digest as it arrived: not read twice.
-        let downloaded = layers.map { SourceLayer(path: $0.path, digest: $0.digest, diffID: $0.diffID, checked: true) }
-        // A layer that was present but went since (plash rm) is downloaded when it is needed.
-        let image = try importLayers(downloaded, layout: layout, linkBlobs: true, store: store, inUserNamespace: inUserNamespace,
-                                     script: "import-docker \(reference.registry)/\(reference.repository)",
-                                     config: try ImageConfig.decodeSource(configBytes, manifest.config.digest), fetch: { index in
-            log("--> download layer \(index + 1)/\(layers.count) \(layers[index].digest!)")
-            log(try session.download(layers[index].digest!, size: manifest.layers[index].size,
-                                     to: staging.data + "/" + layers[index].path))
-            log("--:")
-        }, log: log)
-        try store.remember(manifestKey, image)
-        try store.remember(referenceKey, image)
-        BlobSources(store).remember(blobs, on: reference.registry, repository: reference.repository)
-        return image
     } catch {
         throw error.context("\(command) \(text)")
     }

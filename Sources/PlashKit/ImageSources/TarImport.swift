@@ -4,21 +4,53 @@ import Glibc
 import FoundationEssentials
 import PlashSystem
 
+public let tarSource = ImageSourceKind(
+    name: "tar", synopsis: "[FILE|-]", operands: [.optional(.file)], macro: nil,
+    commands: [.init("import-tar", help: "Import a root filesystem from a tar (plain, gzip, xz, zstd, bzip2; default: stdin) and print its id.")],
+    hint: { $0.first ?? "-" }
+) { arguments, _ in TarSource(file: arguments.first ?? "-") }
+
+struct TarSource: ImageSource {
+    let file: String
+    /// A tar is read as it comes (a pipe, a FIFO): imported each time.
+    var cacheKey: String? { nil }
+    func importImage(_ context: ImportContext) throws -> Store.Image { try importTar(file, store: context.store, log: context.log) }
+}
+
+public let urlSource = ImageSourceKind(
+    name: "url", synopsis: "URL", macro: "--from-url",
+    macroHelp: "start from a root filesystem tar (plain, gz, xz, zstd, bz2) downloaded from URL once",
+    commands: [.init("import-url", help: "Import a root filesystem tar downloaded from URL (once: again with --refresh) and print its id.",
+                     refresh: .optional, refreshHelp: "download it again, though an earlier import of URL exists")],
+    hint: { $0[0] }
+) { arguments, caller in
+    try checkURL(arguments[0], usage: caller.usage)
+    return URLSource(url: arguments[0])
+}
+
+struct URLSource: ImageSource {
+    let url: String
+    var cacheKey: String? { urlKey(url) }
+    func importImage(_ context: ImportContext) throws -> Store.Image {
+        try importURL(url, refresh: context.refresh, store: context.store, log: context.log)
+    }
+}
+
 /// `plash import-tar FILE|-`: a root filesystem from a tar archive, read and extracted
 /// in one pass into a staging directory, which becomes the image only when every entry
 /// is in place.
 public func importTar(_ file: String, store: Store, log: (String) -> Void) throws -> Store.Image {
     let shown = file == "-" ? "stdin" : file
-    let staging = try store.makeStaging("import")
     do {
-        // A FIFO is read as it comes (`import-tar <(...)`), never waited on without a writer.
-        let fd = file == "-" ? 0 : try openToRead(file, what: "open")
-        defer { if fd != 0 { close(fd) } }
-        log("--> import-tar \(shown)")
-        try extractArchive(fd, into: staging, log: log)
-        return try store.publish(staging, parentNode: store.rootNode, script: "import-tar \(shown)", key: nil)
+        return try store.withStaging("import") { staging in
+            // A FIFO is read as it comes (`import-tar <(...)`), never waited on without a writer.
+            let fd = file == "-" ? 0 : try openToRead(file, what: "open")
+            defer { if fd != 0 { close(fd) } }
+            log("--> import-tar \(shown)")
+            try extractArchive(fd, into: staging, log: log)
+            return try store.publish(staging, parentNode: store.rootNode, script: "import-tar \(shown)", key: nil)
+        }
     } catch {
-        try? removeTree(staging.path)
         throw error.context("import-tar \(shown)")
     }
 }
@@ -43,16 +75,9 @@ func urlKey(_ url: String) -> String {
 /// and imported; checked, as it arrives, against the SHA-256 (hex) that `sha256` gives.
 func downloadAndImport(_ url: String, key: String, refresh: Bool, sha256: () throws -> String? = { nil }, script: String,
                        store: Store, log: (String) -> Void) throws -> Store.Image {
-    if !refresh, let hit = store.cached(key) { return hit }
-    let lock = try store.lockKey(key)
-    defer { lock.releaseAndRemove() }
-    if !refresh, let hit = store.cached(key) { return hit }
-    let expected = try sha256()
-
-    // Downloaded into staging: a failure or a kill leaves no image and no cache entry,
-    // and the next staging sweep removes what a kill left.
-    let staging = try store.makeStaging("import")
-    do {
+    // Downloaded into staging (Store.makeOnce).
+    try store.makeOnce(key, refresh: refresh) { staging in
+        let expected = try sha256()
         log("--> \(script)")
         let archive = staging.path + "/archive"
         let fd = try check(open(archive, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600), "create", archive)
@@ -68,8 +93,9 @@ func downloadAndImport(_ url: String, key: String, refresh: Bool, sha256: () thr
             try writeAll(fd, Array(piece), path: archive)
         }
         log(progress.finish())
-        if let expected, hash.hexDigest() != expected {
-            throw PlashError.failure("its SHA-256 is \(hash.hexDigest()), not \(expected) as SHA256SUMS says")
+        let actual = hash.hexDigest()
+        if let expected, actual != expected {
+            throw PlashError.failure("its SHA-256 is \(actual), not \(expected) as SHA256SUMS says")
         }
         let input = try check(open(archive, O_RDONLY | O_CLOEXEC), "open", archive)
         defer { close(input) }
@@ -78,9 +104,6 @@ func downloadAndImport(_ url: String, key: String, refresh: Bool, sha256: () thr
         log("extracting...")   // a large root takes a while after the download's last line
         try extractArchive(input, into: staging, log: log)
         return try store.publish(staging, parentNode: store.rootNode, script: script, key: key)
-    } catch {
-        try? removeTree(staging.path)
-        throw error
     }
 }
 

@@ -229,6 +229,30 @@ public struct Store: Sendable {
         try FileLock.acquire(tmp + "/key-" + key + ".lock")
     }
 
+    /// The image of cache key `key`, made once. The one sequence every cached import and
+    /// build step follows: cached? -> the key's lock (two identical builds started at once
+    /// build once, the second waits) -> cached now? -> `make` in a fresh staging directory,
+    /// which publishes it (or imports through it, a download area) -> the staging removed,
+    /// whether `make` failed or left it. A failure or a kill leaves no image and no cache
+    /// entry; what a kill left in tmp/ the next staging sweep removes. `refresh` makes it
+    /// again though it is cached.
+    public func makeOnce(_ key: String, refresh: Bool = false, staging kind: String = "import",
+                         _ make: (Staging) throws -> Image) throws -> Image {
+        if !refresh, let hit = cached(key) { return hit }
+        let lock = try lockKey(key)
+        defer { lock.releaseAndRemove() }
+        if !refresh, let hit = cached(key) { return hit }
+        return try withStaging(kind, make)
+    }
+
+    /// Runs `body` with a fresh staging directory, removed after it whatever happened: a
+    /// publish has renamed it into layer/ by then, so what is removed is only what failed.
+    public func withStaging<T>(_ kind: String, _ body: (Staging) throws -> T) throws -> T {
+        let staging = try makeStaging(kind)
+        defer { try? removeTree(staging.path) }
+        return try body(staging)
+    }
+
     // MARK: ids, staging, publishing
 
     /// Runs `body` holding the store lock: ids, renames into layer/ and removals.
