@@ -2,7 +2,7 @@
 import Glibc
 #endif
 
-/// Where things are in a store (DESIGN.md), and how an id or a name resolves to an
+/// Where things are in a store (docs/architecture.md), and how an id or a name resolves to an
 /// image, for plash and plash-exec alike:
 ///
 ///     layer/0/1/2/        image 2's node, on top of image 1: the nesting of the nodes

@@ -5,7 +5,7 @@ import CPlashShims
 import FoundationEssentials
 import PlashSystem
 
-/// The store on disk (see DESIGN.md):
+/// The store on disk (see docs/architecture.md):
 ///
 ///     layer/0/1/2/        image 2's node, a layer on top of image 1 (StoreLayout)
 ///     layer/0/1/2/_data -> ../../../../files/2
