@@ -1,7 +1,6 @@
 import Foundation
 @testable import PlashKit
 import PlashSystem
-import PlashTestSupport
 import Testing
 
 /// One reference grammar (OCI/Reference.swift) for pull, push, --from-docker and the
@@ -25,21 +24,6 @@ import Testing
         let pinned = "a@sha256:" + String(repeating: "ab", count: 32)
         #expect((try? RegistryReference(pinned)) != nil)
         #expect(dockerReference(pinned) == nil)
-    }
-
-    @Test func aReferenceLongerThanDockerAllowsIsAUsageErrorAndStoresNothing() throws {
-        let store = TestStore()
-        let long = "localhost:5000/" + String(repeating: "a", count: 241)   // 256 bytes
-        let result = try store.plash(["pull", long])
-        #expect(result.status == 2 && result.stderr.hasPrefix("plash: pull: \(long): not a registry reference"), "\(result)")
-        #expect(!FileManager.default.fileExists(atPath: store.data + "/index"))
-    }
-
-    @Test func aRegistryHostThatIsNoHostNameIsAUsageError() throws {
-        let store = TestStore()
-        let result = try store.plash(["build", "--from-docker", "bad_host.example/a"])
-        #expect(result.status == 2 && result.stderr.hasPrefix("plash: --from-docker: bad_host.example/a: not a registry reference"),
-                "\(result)")
     }
 
     @Test func theSourcesCacheKeysAreTheBytesTheyWere() throws {

@@ -1,14 +1,12 @@
 import Foundation
-@testable import PlashKit
+import PlashKit
 import PlashSystem
 import PlashTestSupport
 import Testing
 
-/// The image sources' table (ImageSource.swift) and the one "make once" sequence of the
-/// store (Store.makeOnce).
+/// The image sources' table (ImageSource.swift) behind the macros, the commands, eval and
+/// completion; and the one reference grammar's refusals, as the commands say them.
 @Suite struct ImageSourceTests {
-    struct Failed: Error {}
-
     @Test func everySourcesMacroAndCommandsComeFromTheTable() throws {
         let store = TestStore()
         let commands = try store.plash(["complete", "commands"]).stdout.split(separator: "\n").map(String.init)
@@ -52,51 +50,18 @@ import Testing
         #expect(command.status == 2 && command.stderr.hasPrefix("plash: import-lxc ../x: not a NAME[:RELEASE]\n"), "\(command)")
     }
 
-    func newStore() throws -> Store {
-        let store = Store(path: makeDirectory("once") + "/store")
-        try store.create()
-        return store
+    @Test func aReferenceLongerThanDockerAllowsIsAUsageErrorAndStoresNothing() throws {
+        let store = TestStore()
+        let long = "localhost:5000/" + String(repeating: "a", count: 241)   // 256 bytes
+        let result = try store.plash(["pull", long])
+        #expect(result.status == 2 && result.stderr.hasPrefix("plash: pull: \(long): not a registry reference"), "\(result)")
+        #expect(!FileManager.default.fileExists(atPath: store.data + "/index"))
     }
 
-    func publish(_ staging: Staging, _ store: Store, key: String) throws -> Store.Image {
-        #expect(mkdir(staging.data, 0o755) == 0)
-        return try store.publish(staging, parentNode: store.rootNode, script: "test", key: key)
-    }
-
-    @Test func aFailedMakeLeavesNoStagingNoImageAndNoCacheEntry() throws {
-        let store = try newStore()
-        #expect(throws: Failed.self) {
-            try store.makeOnce("k") { staging in
-                #expect(mkdir(staging.data, 0o755) == 0)
-                throw Failed()
-            }
-        }
-        #expect(store.cached("k") == nil && store.images().isEmpty)
-        #expect(try FileManager.default.contentsOfDirectory(atPath: store.tmp) == [])
-    }
-
-    @Test func aKeyIsMadeOnceAndAgainOnlyWhenRefreshed() throws {
-        let store = try newStore()
-        var made = 0
-        let make = { (staging: Staging) throws -> Store.Image in
-            made += 1
-            return try publish(staging, store, key: "k")
-        }
-        let first = try store.makeOnce("k", make)
-        #expect(try store.makeOnce("k", make) == first && made == 1)
-        let again = try store.makeOnce("k", refresh: true, make)
-        #expect(made == 2 && again != first && store.cached("k") == again)
-        #expect(try FileManager.default.contentsOfDirectory(atPath: store.tmp) == [])
-    }
-
-    /// A download area (a pull's) is made in the staging too, and goes with it.
-    @Test func whatAMakeLeavesInItsStagingIsRemoved() throws {
-        let store = try newStore()
-        let other = try store.makeOnce("base") { try publish($0, store, key: "base") }
-        _ = try store.makeOnce("k") { staging in
-            #expect(mkdir(staging.path + "/downloads", 0o700) == 0)
-            return other
-        }
-        #expect(try FileManager.default.contentsOfDirectory(atPath: store.tmp) == [])
+    @Test func aRegistryHostThatIsNoHostNameIsAUsageError() throws {
+        let store = TestStore()
+        let result = try store.plash(["build", "--from-docker", "bad_host.example/a"])
+        #expect(result.status == 2 && result.stderr.hasPrefix("plash: --from-docker: bad_host.example/a: not a registry reference"),
+                "\(result)")
     }
 }
