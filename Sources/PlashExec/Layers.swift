@@ -32,9 +32,15 @@ public func layers(of image: ExecPlan.Image, store: String, canonicalStore: Stri
             if lstat(link, &info) == -1 && errno == EACCES { throw PlashError.system("image", link) }
             throw PlashError.usage("no image \(name) in \(store)")
         }
-        found = Layers(directories: layout.layers(of: node), label: "plash:\(id)@" + (canonicalStore ?? store),
-                       config: try RunConfig.read(node: node))
+        found = try storedLayers(id: id, node: node, layout: layout, canonicalStore: canonicalStore)
+    case .resolved(let id, let node):
+        found = try storedLayers(id: id, node: node, layout: StoreLayout(path: store), canonicalStore: canonicalStore)
     }
     if let tooDeep = StoreLayout.tooDeep(found.directories.count) { throw PlashError.failure(tooDeep) }
     return found
+}
+
+func storedLayers(id: Int, node: String, layout: StoreLayout, canonicalStore: String?) throws -> Layers {
+    Layers(directories: layout.layers(of: node), label: "plash:\(id)@" + (canonicalStore ?? layout.path),
+           config: try RunConfig.read(node: node))
 }

@@ -1,7 +1,8 @@
 import PlashSystem
 
-/// One option of plash-exec: parsing, `plash run`'s pass-through and `--help` all come
-/// from the table below, so an option is declared once.
+/// One option of plash-exec: parsing, `plash run`'s pass-through, `--help` and the
+/// argv that gives a plan back (`execArguments`) all come from the table below, so an
+/// option is declared once.
 public struct ExecOption: Sendable {
     public let name: String
     /// The placeholder of its value in the help ("DIR"); nil for an option without one.
@@ -14,14 +15,25 @@ public struct ExecOption: Sendable {
     public let passedByRun: Bool
     /// What it does to the plan, given its value ("" for an option without one).
     let apply: @Sendable (inout ExecPlan, String) throws -> Void
+    /// The values that give a plan's setting back, one per time the option is given
+    /// ("" for an option without one; none where the plan has the default).
+    let values: @Sendable (ExecPlan) -> [String]
+    /// For the options that add a bind: the value that makes `bind`, nil when this
+    /// option makes another kind. Binds go back in their order: a later one may lie on
+    /// an earlier one.
+    let bindValue: (@Sendable (Bind) -> String?)?
 
     init(_ name: String, _ value: String?, _ group: String, _ help: [String], passedByRun: Bool = true,
+         values: @escaping @Sendable (ExecPlan) -> [String] = { _ in [] },
+         bindValue: (@Sendable (Bind) -> String?)? = nil,
          _ apply: @escaping @Sendable (inout ExecPlan, String) throws -> Void) {
         self.name = name
         self.value = value
         self.group = group
         self.help = help
         self.passedByRun = passedByRun
+        self.values = values
+        self.bindValue = bindValue
         self.apply = apply
     }
 
@@ -33,48 +45,54 @@ let limitsGroup = "Limits (a cgroup plash/NAME; cgroup v2 or v1)"
 /// Every option of plash-exec, in the order of its help. (-h, --help and --version are
 /// answered before this table is consulted.)
 public let execOptions: [ExecOption] = [
-    ExecOption("--root", "DIR", "Image", ["the image is the directory DIR (never written to)"], passedByRun: false) {
+    ExecOption("--root", "DIR", "Image", ["the image is the directory DIR (never written to)"], passedByRun: false,
+               values: { if case .root(let dir) = $0.image { [dir] } else { [] } }) {
         try setImage(&$0, .root($1))
     },
     ExecOption("--lower", "DIR", "Image", ["a layer of the image, top first; repeat for each layer"],
-               passedByRun: false) {
+               passedByRun: false, values: { if case .lowers(let dirs) = $0.image { dirs } else { [] } }) {
         if case .lowers(let lowers) = $0.image { $0.image = .lowers(lowers + [$1]) } else { try setImage(&$0, .lowers([$1])) }
     },
     ExecOption("--persist", "DIR", "Image", ["keep the container's writes in DIR (created if",
-                                             "missing); without it they vanish at exit"]) {
+                                             "missing); without it they vanish at exit"],
+               values: { $0.persist.map { [$0] } ?? [] }) {
         $0.persist = $1
     },
-    ExecOption("--bind", "SRC[:DST]", "Sharing", ["bind the host path SRC to DST (default: SRC)"]) {
+    ExecOption("--bind", "SRC[:DST]", "Sharing", ["bind the host path SRC to DST (default: SRC)"],
+               bindValue: { $0 == Bind($0.source, $0.destination) ? $0.spec : nil }) {
         $0.binds.append(try parseBind($1, option: "--bind"))
     },
-    ExecOption("--ro-bind", "SRC[:DST]", "Sharing", ["the same, read-only"]) {
+    ExecOption("--ro-bind", "SRC[:DST]", "Sharing", ["the same, read-only"],
+               bindValue: { $0 == Bind($0.source, $0.destination, readOnly: true) ? $0.spec : nil }) {
         $0.binds.append(try parseBind($1, option: "--ro-bind"))
     },
-    ExecOption("--bind-try", "SRC[:DST]", "Sharing", ["the same as --bind, but nothing when SRC is missing"]) {
-        var bind = try parseBind($1, option: "--bind-try")
-        bind.optional = true
-        $0.binds.append(bind)
+    ExecOption("--bind-try", "SRC[:DST]", "Sharing", ["the same as --bind, but nothing when SRC is missing"],
+               bindValue: { $0 == Bind.ifPresent($0.source, $0.destination) ? $0.spec : nil }) {
+        let bind = try parseBind($1, option: "--bind-try")
+        $0.binds.append(Bind.ifPresent(bind.source, bind.destination))
     },
-    ExecOption("--tmpfs", "DIR", "Sharing", ["a new empty tmpfs on DIR inside (mode 1777)"]) {
+    ExecOption("--tmpfs", "DIR", "Sharing", ["a new empty tmpfs on DIR inside (mode 1777)"],
+               bindValue: { $0 == tmpfsBind($0.destination) ? $0.destination : nil }) {
         guard $1.hasPrefix("/") && $1 != "/" else { throw PlashError.usage("--tmpfs \($1): must be an absolute path, not /") }
-        var bind = Bind("tmpfs", $1)
-        bind.newTmpfs = true
-        $0.binds.append(bind)
+        $0.binds.append(tmpfsBind($1))
     },
-    ExecOption("--no-home", nil, "Sharing", ["do not share /home and $HOME"]) { plan, _ in plan.shareHome = false },
-    ExecOption("--no-tmp", nil, "Sharing", ["do not share /tmp"]) { plan, _ in plan.shareTmp = false },
+    ExecOption("--no-home", nil, "Sharing", ["do not share /home and $HOME"], values: { flag(!$0.shareHome) }) { plan, _ in plan.shareHome = false },
+    ExecOption("--no-tmp", nil, "Sharing", ["do not share /tmp"], values: { flag(!$0.shareTmp) }) { plan, _ in plan.shareTmp = false },
     ExecOption("--ro-share", nil, "Sharing", ["share /home entry by entry, $HOME and the working",
                                               "directory read-only, each only where the image has",
-                                              "nothing at its path (what a build step gets)"]) { plan, _ in
+                                              "nothing at its path (what a build step gets)"],
+               values: { flag($0.readOnlyShares) }) { plan, _ in
         plan.readOnlyShares = true
     },
     ExecOption("--cwd", "DIR", "Sharing", ["start in DIR inside (default: the caller's working",
-                                           "directory when it exists inside, else /)"]) {
+                                           "directory when it exists inside, else /)"],
+               values: { $0.workingDirectory.map { [$0] } ?? [] }) {
         guard $1.hasPrefix("/") else { throw PlashError.usage("--cwd \($1): must be an absolute path") }
         $0.workingDirectory = $1
     },
     ExecOption("--env", "NAME=VALUE", "Environment", ["set NAME inside; --env NAME passes the caller's",
-                                                      "value (so does PLASH_EXPORT=NAME:NAME... of the caller)"]) {
+                                                      "value (so does PLASH_EXPORT=NAME:NAME... of the caller)"],
+               values: \.environment) {
         guard !$1.isEmpty && !$1.hasPrefix("=") else {
             throw PlashError.usage("--env \($1): expected NAME=VALUE or NAME")
         }
@@ -82,9 +100,11 @@ public let execOptions: [ExecOption] = [
     },
     ExecOption("--entrypoint", "PROGRAM", "Environment", ["run PROGRAM instead of the image's Entrypoint, with",
                                                           "CMD as its arguments (none: not the image's Cmd);",
-                                                          "--entrypoint '' runs CMD alone"]) {
+                                                          "--entrypoint '' runs CMD alone"],
+               values: { $0.entrypoint.map(entrypointValue) ?? [] }) {
         $0.entrypoint = $1.isEmpty ? [] : [$1]
     },
+    // Its lines are in the plan's environment, which --env gives back.
     ExecOption("--env-file", "FILE", "Environment", ["--env for each line of FILE (NAME=VALUE or NAME;",
                                                      "empty lines and lines starting with # are skipped)"]) {
         $0.environment += try environmentFile($1)
@@ -92,49 +112,56 @@ public let execOptions: [ExecOption] = [
     ExecOption("--user", "USER[:GROUP]", "Identity", ["run the program as USER (a name in the image's",
                                                       "/etc/passwd, or a UID) with its groups from the",
                                                       "image's /etc/group; GROUP (a name or GID) replaces",
-                                                      "its group. A UID without an entry gets GID = UID"]) {
+                                                      "its group. A UID without an entry gets GID = UID"],
+               values: { $0.user.map { [$0] } ?? [] }) {
         guard !$1.isEmpty && !$1.hasPrefix(":") && !$1.hasSuffix(":") else {
             throw PlashError.usage("--user \($1): expected USER, UID, USER:GROUP or UID:GID")
         }
         $0.user = $1
     },
     ExecOption("--cap-drop", "CAP", "Identity", ["drop the capability CAP (chown, net_raw, ...; ALL for",
-                                                 "all), for root inside and any program it runs"]) {
+                                                 "all), for root inside and any program it runs"],
+               values: { capabilityValues($0.dropCapabilities) }) {
         $0.dropCapabilities |= try capabilityBits($1, option: "--cap-drop")
     },
-    ExecOption("--cap-add", "CAP", "Identity", ["keep CAP though --cap-drop ALL or --isolate drop it"]) {
+    ExecOption("--cap-add", "CAP", "Identity", ["keep CAP though --cap-drop ALL or --isolate drop it"],
+               values: { capabilityValues($0.addCapabilities) }) {
         $0.addCapabilities |= try capabilityBits($1, option: "--cap-add")
     },
     ExecOption("--read-only", nil, "Identity", ["the root file system is read-only (binds and tmpfs",
-                                                "mounts keep their own mode)"]) { plan, _ in
+                                                "mounts keep their own mode)"], values: { flag($0.readOnlyRoot) }) { plan, _ in
         plan.readOnlyRoot = true
     },
-    ExecOption("--hostname", "NAME", "Isolation", ["own UTS namespace with this hostname"]) {
+    ExecOption("--hostname", "NAME", "Isolation", ["own UTS namespace with this hostname"],
+               values: { $0.hostname.map { [$0] } ?? [] }) {
         guard isHostname($1) else {
             throw PlashError.usage("--hostname \($1): use 1 to 64 letters, digits, '-', '_' and '.', starting with a letter or digit")
         }
         $0.hostname = $1
     },
-    ExecOption("--net", "none", "Isolation", ["own network namespace with only lo, up"]) {
+    ExecOption("--net", "none", "Isolation", ["own network namespace with only lo, up"],
+               values: { $0.isolateNetwork ? ["none"] : [] }) {
         guard $1 == "none" else { throw PlashError.usage("--net \($1): only 'none' is supported") }
         $0.isolateNetwork = true
     },
     ExecOption("--pid-ns", nil, "Isolation", ["own PID namespace: this process stays and passes",
                                               "signals, through a tiny init, to the program;",
-                                              "everything the program started dies with it"]) { plan, _ in
+                                              "everything the program started dies with it"], values: { flag($0.pidNamespace) }) { plan, _ in
         plan.pidNamespace = true
     },
-    ExecOption("--unshare-ipc", nil, "Isolation", ["own IPC namespace (System V IPC, POSIX queues)"]) { plan, _ in
+    ExecOption("--unshare-ipc", nil, "Isolation", ["own IPC namespace (System V IPC, POSIX queues)"],
+               values: { flag($0.unshareIPC) }) { plan, _ in
         plan.unshareIPC = true
     },
     ExecOption("--dev", nil, "Isolation", ["a minimal /dev of its own: null, zero, full, random,",
-                                           "urandom, tty, its own pts and shm"]) { plan, _ in
+                                           "urandom, tty, its own pts and shm"], values: { flag($0.minimalDev) }) { plan, _ in
         plan.minimalDev = true
     },
     ExecOption("--isolate", nil, "Isolation", ["no route to the host but --bind: own PID and IPC",
                                                "namespaces, /proc and minimal /dev, private /tmp, no",
                                                "home, the host's /sys read-only, a package manager's",
-                                               "capabilities only, --seccomp default unless given"]) {
+                                               "capabilities only, --seccomp default unless given"],
+               values: { flag($0.isolate) }) {
         plan, _ in
         plan.isolate = true
         plan.pidNamespace = true
@@ -143,40 +170,48 @@ public let execOptions: [ExecOption] = [
         plan.noNewPrivileges = true
     },
     ExecOption("--cgroup", "NAME", limitsGroup, ["run in plash/NAME, created or reused; what an earlier",
-                                                 "instance left running there is killed first"]) {
+                                                 "instance left running there is killed first"],
+               values: { $0.cgroup.map { [$0] } ?? [] }) {
         guard isCgroupName($1) else {
             throw PlashError.usage("--cgroup \($1): use letters, digits, '.', '_' and '-', starting with a letter or digit and not only digits (plash kill NAME must tell it from a PID)")
         }
         $0.cgroup = $1
     },
-    ExecOption("--memory", "SIZE", limitsGroup, ["memory limit, swap included (64M, 1G; at least 1M)"]) {
+    ExecOption("--memory", "SIZE", limitsGroup, ["memory limit, swap included (64M, 1G; at least 1M)"],
+               values: { $0.limits.memory.map { [String($0)] } ?? [] }) {
         $0.limits.memory = try parseMemoryLimit($1)
     },
-    ExecOption("--pids", "N", limitsGroup, ["at most N processes and threads"]) {
+    ExecOption("--pids", "N", limitsGroup, ["at most N processes and threads"],
+               values: { $0.limits.pids.map { [String($0)] } ?? [] }) {
         guard let pids = Int($1), pids > 0 else { throw PlashError.usage("--pids \($1): expected a positive number") }
         $0.limits.pids = pids
     },
     ExecOption("--cpus", "FRACTION", limitsGroup, ["CPU time, in cores (0.5 = half a core)",
-                                                   "(limits without --cgroup use plash/pid-PID)"]) {
+                                                   "(limits without --cgroup use plash/pid-PID)"],
+               values: { $0.limits.cpus.map { [String($0)] } ?? [] }) {
         guard isDecimal($1), let cpus = Double($1), cpus >= 0.01, cpus <= 4096 else {
             throw PlashError.usage("--cpus \($1): expected a number of cores such as 0.5 or 2")
         }
         $0.limits.cpus = cpus
     },
     ExecOption("--seccomp", "PROFILE", limitsGroup, ["system call filter: default (a deny list modelled on",
-                                                     "Docker's), or a Docker/OCI seccomp profile (JSON)"]) {
+                                                     "Docker's), or a Docker/OCI seccomp profile (JSON)"],
+               values: { $0.seccomp.map { [$0] } ?? [] }) {
         $0.seccomp = $1
     },
-    ExecOption("--no-new-privs", nil, limitsGroup, ["setuid programs gain nothing (set by --seccomp too)"]) {
+    ExecOption("--no-new-privs", nil, limitsGroup, ["setuid programs gain nothing (set by --seccomp too)"],
+               values: { flag($0.noNewPrivileges) }) {
         plan, _ in plan.noNewPrivileges = true
     },
     ExecOption("--die-with-parent", nil, "Other", ["the program gets SIGKILL when the process that started",
-                                                   "plash-exec dies (a build step when its plash is killed)"]) {
+                                                   "plash-exec dies (a build step when its plash is killed)"],
+               values: { flag($0.dieWithParent) }) {
         plan, _ in plan.dieWithParent = true
     },
     ExecOption("--error-fd", "FD", "Other", ["write plash-exec's own failure to the open descriptor",
                                              "FD, not to stderr (so a caller tells it from the",
-                                             "program's own exit status); the program never gets FD"]) {
+                                             "program's own exit status); the program never gets FD"],
+               values: { $0.errorDescriptor.map { [String($0)] } ?? [] }) {
         guard let fd = Int32($1), fd > 2 else { throw PlashError.usage("--error-fd \($1): not a descriptor above 2") }
         $0.errorDescriptor = fd
     },
@@ -204,31 +239,100 @@ public func parse(_ arguments: [String]) throws -> Invocation {
             rest.insert(word, at: rest.startIndex)
             break
         }
-        var name = word
-        var inline: String? = nil
-        if word.hasPrefix("--"), let equals = word.firstIndex(of: "=") {
-            name = String(word[..<equals])
-            inline = String(word[word.index(after: equals)...])
-        }
-        if name == "-h" || name == "--help" { return .help }
-        if name == "--version" { return .version }
-        guard let option = execOption(name) else {
-            throw PlashError.usage("\(name): unknown option (see plash-exec --help)")
-        }
-        var value = ""
-        if option.takesValue {
-            guard let given = inline ?? rest.popFirst() else { throw PlashError.usage("\(name): needs a value") }
-            value = given
-        } else if inline != nil {
-            throw PlashError.usage("\(name): takes no value")
-        }
-        try option.apply(&plan, value)
+        if word == "-h" || word == "--help" || word.hasPrefix("--help=") { return .help }
+        if word == "--version" || word.hasPrefix("--version=") { return .version }
+        try applyOption(word, &rest, to: &plan)
     }
 
-    if plan.isolate && plan.seccomp == nil { plan.seccomp = "default" }
     guard plan.image != .lowers([]) else { throw PlashError.usage("no image: give --root DIR, --lower DIR or an IMAGE") }
     if !rest.isEmpty { plan.command = Array(rest) }
-    return .run(plan)
+    return .run(finished(plan))
+}
+
+/// The plan of options alone (`plash run`'s, checked to be options of the table),
+/// for `image` and `command`: as parse would make it of the same words, without
+/// turning them back into argv.
+public func execPlan(options: [String], image: ExecPlan.Image, command: [String]) throws -> ExecPlan {
+    var plan = ExecPlan(image: .lowers([]))
+    var rest = options[...]
+    while let word = rest.popFirst() { try applyOption(word, &rest, to: &plan) }
+    plan.image = image
+    plan.command = command
+    return finished(plan)
+}
+
+/// Applies the option `word` (with its value: inline after `=`, else the next word of
+/// `rest`) to the plan.
+func applyOption(_ word: String, _ rest: inout ArraySlice<String>, to plan: inout ExecPlan) throws {
+    var name = word
+    var inline: String? = nil
+    if word.hasPrefix("--"), let equals = word.firstIndex(of: "=") {
+        name = String(word[..<equals])
+        inline = String(word[word.index(after: equals)...])
+    }
+    guard let option = execOption(name) else {
+        throw PlashError.usage("\(name): unknown option (see plash-exec --help)")
+    }
+    var value = ""
+    if option.takesValue {
+        guard let given = inline ?? rest.popFirst() else { throw PlashError.usage("\(name): needs a value") }
+        value = given
+    } else if inline != nil {
+        throw PlashError.usage("\(name): takes no value")
+    }
+    try option.apply(&plan, value)
+}
+
+/// What the options imply together, once all are read.
+func finished(_ plan: ExecPlan) -> ExecPlan {
+    var plan = plan
+    if plan.isolate && plan.seccomp == nil { plan.seccomp = "default" }
+    return plan
+}
+
+/// The plan as plash-exec's argv (without argv[0]): the options of the table in its
+/// order, each given its values, the binds in theirs; then the image and `-- CMD`.
+/// `parse` of it gives the plan again. A plan made by hand must hold only what options
+/// can say: a bind of no option's kind, or an entrypoint of several words, is a bug.
+public func execArguments(_ plan: ExecPlan) -> [String] {
+    var words: [String] = []
+    var bindsGiven = false
+    for option in execOptions {
+        if option.bindValue != nil {
+            guard !bindsGiven else { continue }
+            bindsGiven = true
+            for bind in plan.binds {
+                guard let (option, value) = execOptions.lazy.compactMap({ option in
+                    option.bindValue?(bind).map { (option, $0) }
+                }).first else { preconditionFailure("no plash-exec option makes the bind \(bind)") }
+                words += [option.name, value]
+            }
+            continue
+        }
+        for value in option.values(plan) { words += option.takesValue ? [option.name, value] : [option.name] }
+    }
+    switch plan.image {
+    case .stored(let name): words.append(name)
+    case .resolved(let id, _): words.append(String(id))
+    case .root, .lowers: break
+    }
+    if !plan.command.isEmpty { words += ["--"] + plan.command }
+    return words
+}
+
+/// [""] when an option without a value is given, else [].
+func flag(_ given: Bool) -> [String] { given ? [""] : [] }
+
+func tmpfsBind(_ destination: String) -> Bind {
+    var bind = Bind("tmpfs", destination)
+    bind.newTmpfs = true
+    return bind
+}
+
+/// --entrypoint's value: '' for none, else its one word.
+func entrypointValue(_ words: [String]) -> [String] {
+    precondition(words.count <= 1, "--entrypoint takes one word, not \(words)")
+    return [words.first ?? ""]
 }
 
 /// --root, --lower and IMAGE exclude each other.
@@ -340,6 +444,12 @@ let capabilityNames = [
     "mac_override", "mac_admin", "syslog", "wake_alarm", "block_suspend", "audit_read", "perfmon", "bpf",
     "checkpoint_restore",
 ]
+
+/// Capability bits -> the names --cap-drop and --cap-add take: ALL for every bit.
+func capabilityValues(_ bits: UInt64) -> [String] {
+    if bits == ~0 { return ["ALL"] }
+    return capabilityNames.indices.filter { bits & (1 << UInt64($0)) != 0 }.map { capabilityNames[$0] }
+}
 
 /// "NET_RAW", "cap_net_raw", "net_raw" -> its bit; "ALL" -> every bit.
 func capabilityBits(_ name: String, option: String) throws -> UInt64 {

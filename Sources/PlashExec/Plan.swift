@@ -6,6 +6,9 @@ public struct ExecPlan: Equatable {
         case root(String)          // --root DIR
         case lowers([String])      // --lower DIR..., top first
         case stored(String)        // an id or a name in the store
+        /// A stored image its caller (plash run) has found already: its id and node in
+        /// the store of $PLASH_DATA. No option names it; argv gives it back as its id.
+        case resolved(id: Int, node: String)
     }
 
     public var image: Image
@@ -41,7 +44,7 @@ public struct ExecPlan: Equatable {
     public init(image: Image) { self.image = image }
 }
 
-public struct Bind: Equatable {
+public struct Bind: Equatable, Sendable {
     public var source: String
     public var destination: String
     public var readOnly = false
@@ -65,6 +68,16 @@ public struct Bind: Equatable {
         self.readOnly = readOnly
         self.onlyWhereImageHasNone = onlyWhereImageHasNone
     }
+
+    /// --bind-try's: nothing when the source is missing.
+    public static func ifPresent(_ source: String, _ destination: String) -> Bind {
+        var bind = Bind(source, destination)
+        bind.optional = true
+        return bind
+    }
+
+    /// SRC, or SRC:DST when they differ: as --bind takes it.
+    public var spec: String { source == destination ? source : source + ":" + destination }
 }
 
 public enum Invocation: Equatable {

@@ -17,7 +17,14 @@ import PlashSystem
 @Sendable func runCommand(_ arguments: [String]) throws -> Int32 {
     let request = try parseRun(arguments)
     var command = request.command
-    var options = request.execOptions
+    // As the original ran commands through env(1): `plash run 1 A=1 CMD` sets A.
+    var assignments: [String] = []
+    while let word = command.first, let equals = word.firstIndex(of: "="), isVariableName(String(word[..<equals])) {
+        assignments.append(word)
+        command.removeFirst()
+    }
+    // The image is found once, here; plash-exec's steps take it as found.
+    var plan = try execPlan(options: request.execOptions, image: .lowers([]), command: command)
     let store: Store
     let image: Store.Image
     switch request.image {
@@ -25,17 +32,13 @@ import PlashSystem
         store = Store()
         image = try store.image(name)
     case .build(let words):
-        let plan = try parseMacros(words)
+        let buildPlan = try parseMacros(words)
         store = try openStore()
-        image = try Builder(store: store).build(plan)
-        options += containerOptions(plan)
+        image = try Builder(store: store).build(buildPlan)
+        plan = addingRunSettings(of: buildPlan, to: plan)
     }
-    // As the original ran commands through env(1): `plash run 1 A=1 CMD` sets A.
-    while let word = command.first, let equals = word.firstIndex(of: "="), isVariableName(String(word[..<equals])) {
-        options += ["--env", word]
-        command.removeFirst()
-    }
-    return try becomeContainer(options, image: image, store: store, command: command)
+    plan.environment += assignments
+    becomeContainer(plan, image: image, store: store)
 }
 
 /// A Plashfile starts with `#!/usr/bin/env plash` (or names plash otherwise); a path
@@ -82,17 +85,18 @@ func runPlashfile(_ path: String, _ arguments: [String]) throws -> Int32 {
     let image = try Builder(store: store).build(plan)
     if let caller { try check(chdir(caller), "chdir", caller) }
     // The arguments are the command: after the entrypoint (--entrypoint is the image's).
-    return try becomeContainer(containerOptions(plan), image: image, store: store, command: arguments)
+    var exec = addingRunSettings(of: plan, to: ExecPlan(image: .lowers([])))
+    exec.command = arguments
+    becomeContainer(exec, image: image, store: store)
 }
 
 /// Becomes the container's program, as plash-exec would: same PID, same stdin, stdout
 /// and stderr, the program's exit status. The steps run right here rather than in an
 /// exec'ed plash-exec: a second exec costs more than a millisecond (docs/performance.md).
 /// The image's config applies as in plash-exec; where it names no program either, root's
-/// shell runs.
-func becomeContainer(_ options: [String], image: Store.Image, store: Store, command: [String]) throws -> Int32 {
-    var arguments = options + ["\(image.id)"]
-    if !command.isEmpty { arguments += ["--"] + command }
-    guard case .run(let plan) = try PlashExec.parse(arguments) else { throw PlashError.failure("run: bad options") }
+/// shell runs. The plan's image is replaced by `image`, found in `store`.
+func becomeContainer(_ plan: ExecPlan, image: Store.Image, store: Store) -> Never {
+    var plan = plan
+    plan.image = .resolved(id: image.id, node: image.node)
     runContainer(plan, program: "plash", defaultCommand: { [defaultShell(image, store: store)] })
 }

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import PlashExec
 import PlashKit
 import PlashSystem
 
@@ -69,10 +70,9 @@ import PlashSystem
     try expect(arguments, "runb")
     let store = Store()
     let image = try store.image(arguments[0])
-    let command = arguments.count > 2 ? Array(arguments.dropFirst(2)) : ["/bin/sh"]
-    // As a build step: not through the image's entrypoint.
-    return try becomeContainer(["--persist", arguments[1]] + buildStepSharing + ["--entrypoint", ""], image: image, store: store,
-                               command: command)
+    var plan = buildStepPlan(.lowers([]), persist: arguments[1])
+    plan.command = arguments.count > 2 ? Array(arguments.dropFirst(2)) : ["/bin/sh"]
+    becomeContainer(plan, image: image, store: store)
 }
 
 /// `plash runopts -c IMAGE [-d CHANGESDIR] [-m PATH]... [--] [CMD...]`, the original's
@@ -82,7 +82,9 @@ import PlashSystem
 @Sendable func runopts(_ arguments: [String]) throws -> Int32 {
     let entry = lookupCommand("runopts")!
     var image: String?
-    var options = ["--no-tmp", "--no-home"]
+    var plan = ExecPlan(image: .lowers([]))
+    plan.shareTmp = false
+    plan.shareHome = false
     var rest = arguments[...]
     while let word = rest.first, word.hasPrefix("-"), word != "-" {
         rest.removeFirst()
@@ -97,14 +99,15 @@ import PlashSystem
         }
         switch flag {
         case "-c": image = value
-        case "-d": options += ["--persist", value]
-        default: options += ["--bind-try", value]
+        case "-d": plan.persist = value
+        default: plan.binds.append(Bind.ifPresent(value, value))
         }
     }
     guard let image else { throw PlashError.usage("runopts: missing -c option", usage: entry.usage) }
     let store = try openStore()
     let found = try store.image(image)
-    return try becomeContainer(options, image: found, store: store, command: Array(rest))
+    plan.command = Array(rest)
+    becomeContainer(plan, image: found, store: store)
 }
 
 /// The user's login shell, for commands that open one.

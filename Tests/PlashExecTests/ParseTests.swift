@@ -225,3 +225,54 @@ func sampleValue(_ option: ExecOption) -> [String] {
         #expect(try plan(["--cpus", text, "--root", "/r"]).limits.cpus == cpus)
     }
 }
+
+/// argv -> plan -> argv -> plan: the table gives every plan back that it parses.
+func expectRoundTrip(_ arguments: [String], sourceLocation: SourceLocation = #_sourceLocation) throws {
+    let first = try plan(arguments)
+    let words = execArguments(first)
+    #expect(try plan(words) == first, "\(arguments) -> \(words)", sourceLocation: sourceLocation)
+}
+
+@Test func everyOptionOfTheTableComesBackFromThePlanItMade() throws {
+    for option in execOptions {
+        let image = option.name == "--root" || option.name == "--lower" ? [] : ["--root", "/r"]
+        let arguments = [option.name] + sampleValue(option) + image + ["--", "ls", "-l"]
+        try expectRoundTrip(arguments)
+        // And each changes the plan, so the round trip above did not hold by defaults alone.
+        if !image.isEmpty && option.name != "--env-file" {
+            #expect(try plan(arguments) != plan(image + ["--", "ls", "-l"]), "\(option.name)")
+        }
+    }
+}
+
+@Test func allOptionsTogetherComeBackInOnePlan() throws {
+    var arguments: [String] = []
+    for option in execOptions where option.name != "--root" && option.name != "--lower" {
+        arguments += [option.name] + sampleValue(option)
+    }
+    try expectRoundTrip(arguments + ["img", "--", "sh", "-c", "echo $0", "--"])
+    try expectRoundTrip(["--lower", "/a", "--lower", "/b", "--env", "A=1", "--env", "B", "--env", "A=2"])
+}
+
+@Test func bindsOfEveryKindComeBackInTheirOrder() throws {
+    // A bind on a tmpfs only works after it: the order is part of the plan.
+    try expectRoundTrip(["--tmpfs", "/t", "--bind", "/a:/t/a", "--ro-bind", "/b", "--bind-try", "/c:/t/c:d",
+                         "--bind", "/e", "--tmpfs", "/t/e", "img"])
+}
+
+@Test func valuesComeBackAsParseReadsThem() throws {
+    try expectRoundTrip(["--cpus", "0.25", "--memory", "1G", "--cap-drop", "ALL", "--cap-add", "NET_RAW",
+                         "--cap-add", "cap_chown", "--entrypoint", "", "--env=X=a=b", "--isolate", "img"])
+    try expectRoundTrip(["--cpus", "3", "--cap-drop", "net_raw", "--cap-drop", "chown", "--isolate", "--seccomp", "/p.json",
+                         "--entrypoint", "/bin/x", "img"])
+    let env = makeDirectory() + "/env"
+    try "A=1\n# c\n\nB\n".write(toFile: env, atomically: true, encoding: .utf8)
+    try expectRoundTrip(["--env-file", env, "--env", "C=3", "img"])
+    #expect(execArguments(try plan(["--env-file", env, "img"])) == ["--env", "A=1", "--env", "B", "img"])
+}
+
+@Test func aPlanFoundByItsCallerGoesToArgvAsItsId() {
+    var plan = ExecPlan(image: .resolved(id: 7, node: "/s/layer/0/7"))
+    plan.command = ["ls"]
+    #expect(execArguments(plan) == ["7", "--", "ls"])
+}

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import PlashExec
 import PlashKit
 import PlashSystem
 import Testing
@@ -47,7 +48,7 @@ import Testing
         let result = try plan(["--hint", "image", "1", "--hint", "use-env MYENV", "--hint", "exec", "/bin/echo",
                                "--hint", "layer", "--hint", "whatever", "x"])
         #expect(result.source == .any("1"))
-        #expect(result.runOptions == ["--env", "MYENV"])
+        #expect(result.runEnvironment == ["MYENV"])
         #expect(result.hasEntrypoint)
         #expect(result.layers.count == 2)
     }
@@ -64,7 +65,7 @@ import Testing
 
     @Test func mountAndEnvPrefixAreForTheRun() throws {
         let result = try plan(["--mount", "/srv", "/a:/b", "--env-prefix", "LC_"])
-        #expect(result.runOptions == ["--bind", "/srv", "--bind", "/a:/b"])
+        #expect(result.runBinds == [Bind("/srv", "/srv"), Bind("/a", "/b")])
         #expect(result.runEnvironmentPrefixes == ["LC_"])
         #expect(result.current.isEmpty)
         #expect(throws: PlashError.self) { try plan(["--mount", "srv"]) }

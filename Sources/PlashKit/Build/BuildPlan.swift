@@ -1,3 +1,5 @@
+import PlashExec
+
 /// What `plash build MACRO…` asked for: an image to start from and layers on top.
 public struct BuildPlan: Equatable, Sendable {
     /// Where the first layer comes from. `--from X` is an id, a name, or else busybox
@@ -17,9 +19,10 @@ public struct BuildPlan: Equatable, Sendable {
     public var layers: [LayerSpec] = [LayerSpec()]
     /// Set by --entrypoint and --entrypoint-script: a Plashfile runs /.plash-entrypoint.
     public var hasEntrypoint = false
-    /// plash-exec options for `plash run MACRO...` and Plashfiles: --mount and
-    /// `--hint use-env` (`--bind SPEC`, `--env NAME`).
-    public var runOptions: [String] = []
+    /// What `plash run MACRO...` and Plashfiles share with the container: --mount's
+    /// binds, and the caller's variables that `--hint use-env` names.
+    public var runBinds: [Bind] = []
+    public var runEnvironment: [String] = []
     /// --env-prefix: the caller's variables with these prefixes go into the container.
     public var runEnvironmentPrefixes: [String] = []
     /// --refresh: resolve what a --from-* macro or --from NAME names again instead of

@@ -178,26 +178,25 @@ public struct Builder {
         // A step dies with its plash, and with it everything it started: --die-with-parent
         // ends only the step's own process, the end of a PID namespace ends all of it. So
         // a killed build leaves nothing running that still writes into its staging.
-        // The parent's config applies (Env, User, WorkingDir), as to a Dockerfile's RUN,
-        // but not its Entrypoint: the step is the program.
-        var arguments = [shim, "--persist", staging.data] + buildStepSharing + ["--die-with-parent", "--pid-ns", "--entrypoint", ""]
+        var plan = buildStepPlan(.stored("\(parent.id)"), persist: staging.data)
+        plan.dieWithParent = true
+        plan.pidNamespace = true
         // A step's stdin is /dev/null: nobody could answer a debconf question (--apt).
         // Outside the cache key; --import-env DEBIAN_FRONTEND, later, overrides it.
-        arguments += ["--env", "DEBIAN_FRONTEND=noninteractive"]
-        for name in layer.environment { arguments += ["--env", name] }
+        plan.environment = ["DEBIAN_FRONTEND=noninteractive"] + layer.environment
         // The script reaches the shell as a file in memory, not as an argument: execve
         // refuses an argument over 128 KiB (E2BIG), and a script may be of any size.
         // Sourced, so that $0 and `set -e` are as with `sh -ec SCRIPT`.
         let script = try memoryFile("build step", Array(step.utf8))
         defer { close(script) }
         try check(fcntl(script, F_SETFD, 0), "pass on", "the build step's script")
-        arguments += ["\(parent.id)", "--", "/bin/sh", "-ec", ". /proc/self/fd/\(script)"]
+        plan.command = ["/bin/sh", "-ec", ". /proc/self/fd/\(script)"]
         // PLASH_EXPORT is for `plash run`; a build gets only what --env names. A step is
         // not the service its manager started: it must not report ready or take its sockets.
         let dropped = ["PLASH_EXPORT", "PLASH_DATA"] + serviceManagerVariables
         let environment = currentEnvironment().filter { entry in !dropped.contains { entry.hasPrefix($0 + "=") } }
             + ["PLASH_DATA=" + store.path]
-        let (end, failure) = try runPlashExec(arguments, environment: environment,
+        let (end, failure) = try runPlashExec(shim, plan, environment: environment,
                                               streams: Streams(stdin: .null, stdout: .descriptor(2)))
         if let failure { throw PlashError.failure("build failed: " + failure) }
         guard end.succeeded else {
@@ -209,11 +208,11 @@ public struct Builder {
     }
 }
 
-/// Runs plash-exec (`arguments`, its path first) and waits for it. Its own failure (it
-/// could not set up the container or start the program) comes back as its line, read
-/// from --error-fd rather than printed, so that plash says it once, with its context;
+/// Runs plash-exec (`shim`) on `plan` and waits for it. Its own failure (it could not
+/// set up the container or start the program) comes back as its line, read from
+/// --error-fd rather than printed, so that plash says it once, with its context;
 /// otherwise the end is the program's own, whatever its status (126 and 127 too).
-func runPlashExec(_ arguments: [String], environment: [String], streams: Streams) throws
+func runPlashExec(_ shim: String, _ plan: ExecPlan, environment: [String], streams: Streams) throws
     -> (end: Termination, failure: String?) {
     var ends: [Int32] = [-1, -1]
     try makePipe(&ends, for: "plash-exec")
@@ -223,8 +222,9 @@ func runPlashExec(_ arguments: [String], environment: [String], streams: Streams
     let pid: pid_t
     do {
         try check(fcntl(ends[1], F_SETFD, 0), "pass on", "plash-exec's error descriptor")
-        pid = try spawn([arguments[0], "--error-fd", String(ends[1])] + arguments.dropFirst(),
-                        environment: environment, streams: streams)
+        var plan = plan
+        plan.errorDescriptor = ends[1]
+        pid = try spawn([shim] + execArguments(plan), environment: environment, streams: streams)
     } catch {
         close(ends[1])
         throw error
@@ -256,19 +256,27 @@ func excerpt(_ script: String, limit: Int = 1024) -> String {
     return "\(String(shown)) ... (\(script.utf8.count) bytes)"
 }
 
-/// What a build step (and `plash create`, `plash runb`) is given of the host, as
-/// plash-exec's options: /home's entries, $HOME and the working directory read-only,
-/// each where the image has nothing at its path; not /tmp; a /dev of its own (the
-/// host's /dev/shm is writable for everyone). So its writes land in the layer or fail,
-/// and never change the host.
-public let buildStepSharing = ["--no-tmp", "--ro-share", "--dev"]
+/// A build step (and `plash create`, `plash runb`) in `image`, its writes kept in
+/// `persist`. It is given of the host /home's entries, $HOME and the working directory
+/// read-only, each where the image has nothing at its path; not /tmp; a /dev of its own
+/// (the host's /dev/shm is writable for everyone). So its writes land in the layer or
+/// fail, and never change the host. The image's config applies (Env, User, WorkingDir),
+/// as to a Dockerfile's RUN, but not its Entrypoint: the step is the program.
+public func buildStepPlan(_ image: ExecPlan.Image, persist: String) -> ExecPlan {
+    var plan = ExecPlan(image: image)
+    plan.persist = persist
+    plan.shareTmp = false
+    plan.readOnlyShares = true
+    plan.minimalDev = true
+    plan.entrypoint = []
+    return plan
+}
 
 /// The host's paths that plash-exec shares with a build step started from here, as
 /// plash-exec itself decides them. (/home's entries change: asked before and after a
 /// step, the two answers hold every mount point it may have made.)
 func buildStepMounts() -> [Bind] {
-    guard case .run(let plan)? = try? parse(buildStepSharing + ["0"]) else { return [] }
-    return sharedMounts(plan, home: environment("HOME"), callerDirectory: currentDirectory())
+    sharedMounts(buildStepPlan(.stored("0"), persist: ""), home: environment("HOME"), callerDirectory: currentDirectory())
 }
 
 /// plash-exec creates mount points for what it shares (/home's entries, $HOME, the

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import FoundationEssentials
+import PlashExec
 import PlashSystem
 
 /// The macros that Plashfiles of plash's first (Python and C) versions use, beside the
@@ -29,7 +30,7 @@ let compatibilityMacros: [Macro] = [
             guard parts.allSatisfy({ $0.hasPrefix("/") }) else {
                 throw PlashError.usage("--mount \(spec): SRC and DST must be absolute paths", usage: buildUsage)
             }
-            parser.plan.runOptions += ["--bind", spec]
+            parser.plan.runBinds.append(Bind(parts[0], parts.count == 2 ? parts[1] : parts[0]))
         }
     },
     Macro(names: ["--hint"], arguments: .oneOrMore("NAME [VALUE]"),
@@ -45,7 +46,7 @@ let compatibilityMacros: [Macro] = [
             guard !value.isEmpty else { throw PlashError.usage("--hint exec: give a command", usage: buildUsage) }
             setEntrypoint(value, &parser)
         case "use-env"?:
-            for name in value { parser.plan.runOptions += ["--env", name] }
+            parser.plan.runEnvironment += value
         case "layer"?:
             endLayer(&parser)
         default:
@@ -196,24 +197,25 @@ public func shellScript(_ plan: BuildPlan) throws -> String {
         if layer.invalidate { lines.append(": invalidate-layer") }
         lines += layer.config.map { "### plash hint: config=" + $0.macroLine }
     }
-    var options = plan.runOptions[...]
-    while let option = options.popFirst(), let value = options.popFirst() {
-        lines.append(option == "--bind" ? "### plash hint: mount=\(value)" : "### plash hint: use-env=\(value)")
-    }
+    lines += plan.runBinds.map { "### plash hint: mount=\($0.spec)" }
+    lines += plan.runEnvironment.map { "### plash hint: use-env=\($0)" }
     lines += plan.runEnvironmentPrefixes.map { "### plash hint: env-prefix=\($0)" }
     if plan.hasEntrypoint { lines.append("### plash hint: exec=\(entrypointPath)") }
     return lines.map { $0 + "\n" }.joined()
 }
 
-/// The plash-exec options that `plash run MACRO...` and a Plashfile add for the plan:
-/// its --mount and use-env hints, and the caller's variables that --env-prefix names.
-public func containerOptions(_ plan: BuildPlan) -> [String] {
-    var options = plan.runOptions
+/// What `plash run MACRO...` and a Plashfile add to the container for the build plan:
+/// its --mount binds and use-env hints, and the caller's variables that --env-prefix
+/// names.
+public func addingRunSettings(of plan: BuildPlan, to exec: ExecPlan) -> ExecPlan {
+    var exec = exec
+    exec.binds += plan.runBinds
+    exec.environment += plan.runEnvironment
     for entry in currentEnvironment() {
         let name = String(entry.prefix { $0 != "=" })
-        if plan.runEnvironmentPrefixes.contains(where: { name.hasPrefix($0) }) { options += ["--env", name] }
+        if plan.runEnvironmentPrefixes.contains(where: { name.hasPrefix($0) }) { exec.environment.append(name) }
     }
-    return options
+    return exec
 }
 
 public func isMacro(_ word: String) -> Bool { macro(named: word) != nil }

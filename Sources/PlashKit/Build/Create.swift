@@ -17,11 +17,12 @@ extension Builder {
             let shared = buildStepMounts()
             log("--> " + script)
             let shim = try plashExec ?? plashExecPath()
-            let arguments = [shim, "--persist", staging.data] + buildStepSharing
-                + ["--die-with-parent", "--entrypoint", "", "\(parent.id)", "--"] + command
+            var plan = buildStepPlan(.stored("\(parent.id)"), persist: staging.data)
+            plan.dieWithParent = true
+            plan.command = command
             let environment = currentEnvironment().filter { !$0.hasPrefix("PLASH_EXPORT=") && !$0.hasPrefix("PLASH_DATA=") }
                 + ["PLASH_DATA=" + store.path]
-            let (end, failure) = try runPlashExec(arguments, environment: environment, streams: Streams(stdout: .descriptor(2)))
+            let (end, failure) = try runPlashExec(shim, plan, environment: environment, streams: Streams(stdout: .descriptor(2)))
             if let failure { throw PlashError.failure("create failed: " + failure) }
             guard end.succeeded else { throw PlashError.failure("create failed: \(script) \(end.text)") }
             log("--:")
