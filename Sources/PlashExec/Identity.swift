@@ -31,28 +31,26 @@ public struct Identity: Equatable {
 /// The supplementary groups are those that list the user by name, and its own group.
 public func resolveUser(_ spec: String, passwd: String, group: String) throws -> Identity {
     let parts = spec.split(separator: ":", maxSplits: 1).map(String.init)
-    let users = passwd.split(separator: "\n").map { $0.split(separator: ":", omittingEmptySubsequences: false) }
-        .filter { $0.count >= 4 }
-    let groups = group.split(separator: "\n").map { $0.split(separator: ":", omittingEmptySubsequences: false) }
-        .filter { $0.count >= 3 }
-    let entry = users.first { $0[0] == parts[0] } ?? UInt32(parts[0]).flatMap { uid in users.first { UInt32($0[2]) == uid } }
-    guard let uid = UInt32(parts[0]) ?? entry.flatMap({ UInt32($0[2]) }) else {
+    let users = PasswdEntry.parse(passwd)
+    let groups = GroupEntry.parse(group)
+    let entry = users.first { $0.name == parts[0] } ?? UInt32(parts[0]).flatMap { uid in users.first { $0.uid == uid } }
+    guard let uid = UInt32(parts[0]) ?? entry?.uid else {
         throw PlashError.failure("--user \(spec): no user \(parts[0]) in the image's /etc/passwd")
     }
-    var gid = entry.flatMap { UInt32($0[3]) } ?? uid
+    var gid = entry?.gid ?? uid
     if parts.count == 2 {
-        guard let named = UInt32(parts[1]) ?? groups.first(where: { $0[0] == parts[1] }).flatMap({ UInt32($0[2]) }) else {
+        guard let named = UInt32(parts[1]) ?? groups.first(where: { $0.name == parts[1] })?.gid else {
             throw PlashError.failure("--user \(spec): no group \(parts[1]) in the image's /etc/group")
         }
         gid = named
     }
     var supplementary = [gid]
-    if let name = entry.map({ String($0[0]) }) {
-        for line in groups where line.count >= 4 && line[3].split(separator: ",").contains(Substring(name)) {
-            if let id = UInt32(line[2]), !supplementary.contains(id) { supplementary.append(id) }
+    if let name = entry?.name {
+        for group in groups where group.members.contains(name) && !supplementary.contains(group.gid) {
+            supplementary.append(group.gid)
         }
     }
-    let home = entry.flatMap { $0.count >= 6 && $0[5].hasPrefix("/") ? String($0[5]) : nil }
+    let home = entry.flatMap { $0.home.hasPrefix("/") ? $0.home : nil }
     return Identity(uid: uid, gid: gid, groups: supplementary, home: home)
 }
 

@@ -15,20 +15,13 @@ public func dataDirectory() -> String {
 }
 
 /// $HOME when it is an absolute path, else the home of the user's entry in /etc/passwd
-/// (a supervisor or cron may start plash without HOME), else /. /etc/passwd is read
-/// directly: getpwuid in a static executable loads NSS modules of the glibc it was
-/// built with, which the host may not have.
+/// (a supervisor or cron may start plash without HOME), else /.
 public func homeDirectory() -> String {
     if let home = environment("HOME"), home.hasPrefix("/") {
         return home.count > 1 && home.hasSuffix("/") ? String(home.dropLast()) : home
     }
-    let passwd = (try? readFile("/etc/passwd", what: "read")).map { String(decoding: $0, as: UTF8.self) } ?? ""
-    for line in passwd.split(separator: "\n") {
-        // NAME:PASSWORD:UID:GID:GECOS:HOME:SHELL
-        let fields = line.split(separator: ":", omittingEmptySubsequences: false)
-        if fields.count >= 7, fields[2] == "\(geteuid())", fields[5].hasPrefix("/") { return String(fields[5]) }
-    }
-    return "/"
+    let uid = geteuid()
+    return PasswdEntry.host().first { $0.uid == uid && $0.home.hasPrefix("/") }?.home ?? "/"
 }
 
 public func environment(_ name: String) -> String? {

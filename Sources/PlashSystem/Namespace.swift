@@ -66,14 +66,9 @@ public func subordinateRange(_ file: String, name: String?, id: UInt32) -> (star
     return nil
 }
 
-/// The login name of `uid`, from /etc/passwd (a static binary has no NSS).
+/// The login name of `uid`, from the host's /etc/passwd.
 public func userName(_ uid: uid_t) -> String? {
-    guard let contents = try? readFile("/etc/passwd", what: "read") else { return nil }
-    for line in String(decoding: contents, as: UTF8.self).split(separator: "\n") {
-        let fields = line.split(separator: ":", omittingEmptySubsequences: false)
-        if fields.count > 2, fields[2] == String(uid) { return String(fields[0]) }
-    }
-    return nil
+    PasswdEntry.host().first { $0.uid == uid }?.name
 }
 
 public func setHostname(_ name: String) throws {

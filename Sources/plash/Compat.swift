@@ -112,8 +112,8 @@ import PlashSystem
 
 /// The user's login shell, for commands that open one.
 func loginShell() -> String {
-    guard let entry = getpwuid(getuid()), let shell = entry.pointee.pw_shell, shell.pointee != 0 else { return "/bin/sh" }
-    return String(cString: shell)
+    let uid = getuid()
+    return PasswdEntry.host().first { $0.uid == uid && !$0.shell.isEmpty }?.shell ?? "/bin/sh"
 }
 
 /// Commands and options of the original that this design replaced or has not yet: one

@@ -27,3 +27,19 @@ import PlashSystem
     #expect(throws: PlashError.self) { try resolveUser("web:nogroup", passwd: passwd, group: group) }
     #expect(throws: PlashError.self) { try plan(["--user", "web:", "--root", "/r"]) }
 }
+
+@Test func aPasswdLineWithoutNumericIdsOrItsFirstFourFieldsIsNoEntry() {
+    let text = "root:x:0:0:root:/root:/bin/bash\nbroken\nweb:x:33\nodd:x:a:1::/:/bin/sh\nshort:x:5:6\n"
+    let entries = PasswdEntry.parse(text)
+    #expect(entries.map(\.name) == ["root", "short"])
+    #expect(entries.map(\.uid) == [0, 5] && entries.map(\.gid) == [0, 6])
+    #expect(entries.map(\.home) == ["/root", ""] && entries.map(\.shell) == ["/bin/bash", ""])
+    let groups = GroupEntry.parse("audio:x:29:web,other\nbad:x\nx:x:y:\nnone:x:7:\n")
+    #expect(groups.map(\.name) == ["audio", "none"] && groups.map(\.gid) == [29, 7])
+    #expect(groups.map(\.members) == [["web", "other"], []])
+}
+
+@Test func aUserWhoseLineIsBrokenIsNotFoundByName() throws {
+    #expect(throws: PlashError.self) { try resolveUser("web", passwd: "web:x:33\n", group: "") }
+    #expect(try resolveUser("33", passwd: "web:x:33\n", group: "") == Identity(uid: 33, gid: 33, groups: [33]))
+}

@@ -1,7 +1,6 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import FoundationEssentials
 import PlashSystem
 
 /// What `plash run IMAGE` runs without a command, as the original did: root's shell
@@ -9,15 +8,10 @@ import PlashSystem
 /// image has it, else /bin/sh. Read from the layers, top first, without mounting.
 public func defaultShell(_ image: Store.Image, store: Store) -> String {
     let layers = store.layers(of: image)
-    guard let passwd = imageFile("/etc/passwd", layers: layers), let text = try? String(contentsOfFile: passwd, encoding: .utf8)
-    else { return "/bin/sh" }
-    for line in text.split(separator: "\n") {
-        let fields = line.split(separator: ":", omittingEmptySubsequences: false)
-        guard fields.count >= 7, fields[2] == "0" else { continue }
-        let shell = String(fields[6])
-        return shell.hasPrefix("/") && imageFile(shell, layers: layers, anyType: true) != nil ? shell : "/bin/sh"
-    }
-    return "/bin/sh"
+    guard let passwd = imageFile("/etc/passwd", layers: layers),
+          let text = try? readFile(passwd, what: "read", limit: 64 << 20),
+          let root = PasswdEntry.parse(String(decoding: text, as: UTF8.self)).first(where: { $0.uid == 0 }) else { return "/bin/sh" }
+    return root.shell.hasPrefix("/") && imageFile(root.shell, layers: layers, anyType: true) != nil ? root.shell : "/bin/sh"
 }
 
 /// The path of `path` in the topmost layer that has it: a regular file (or anything,
