@@ -41,21 +41,31 @@ public func enterUserNamespace(_ flags: Int32, uid: uid_t, gid: gid_t) throws {
 /// newuidmap and newgidmap command lines for this process, when both programs and
 /// both subordinate ranges exist.
 func idMapHelpers(uid: uid_t, gid: gid_t) -> (uid: [String], gid: [String])? {
-    let name = userName(uid)
-    let directories: [String] = ["/usr/bin/", "/bin/"]
-    guard let newuidmap = directories.map({ $0 + "newuidmap" }).first(where: { access($0, X_OK) == 0 }),
-          let newgidmap = directories.map({ $0 + "newgidmap" }).first(where: { access($0, X_OK) == 0 }),
-          let uids = subordinateRange("/etc/subuid", name: name, id: uid),
-          let gids = subordinateRange("/etc/subgid", name: name, id: gid) else { return nil }
+    let ranges = subordinateRanges(uid: uid, gid: gid)
+    guard let newuidmap = idMapHelper("newuidmap"), let newgidmap = idMapHelper("newgidmap"),
+          let uids = ranges.uids, let gids = ranges.gids else { return nil }
     let pid = String(getpid())
     let uidMap: [String] = [newuidmap, pid, "0", String(uid), "1", "1", String(uids.start), String(uids.count)]
     let gidMap: [String] = [newgidmap, pid, "0", String(gid), "1", "1", String(gids.start), String(gids.count)]
     return (uidMap, gidMap)
 }
 
+/// Debian's uidmap programs, newuidmap and newgidmap, where plash-exec runs them from.
+public func idMapHelper(_ name: String) -> String? {
+    ["/usr/bin/", "/bin/"].map { $0 + name }.first { access($0, X_OK) == 0 }
+}
+
+/// The user's ranges of subordinate ids that plash-exec maps: the first line of
+/// /etc/subuid for the user's name or uid, and of /etc/subgid for the name or gid.
+public func subordinateRanges(uid: uid_t, gid: gid_t)
+    -> (uids: (start: UInt32, count: UInt32)?, gids: (start: UInt32, count: UInt32)?) {
+    let name = userName(uid)
+    return (subordinateRange("/etc/subuid", name: name, id: uid), subordinateRange("/etc/subgid", name: name, id: gid))
+}
+
 /// The first range of /etc/subuid or /etc/subgid for a user: lines `NAME:START:COUNT`
 /// or `ID:START:COUNT`.
-public func subordinateRange(_ file: String, name: String?, id: UInt32) -> (start: UInt32, count: UInt32)? {
+func subordinateRange(_ file: String, name: String?, id: UInt32) -> (start: UInt32, count: UInt32)? {
     guard let contents = try? readFile(file, what: "read") else { return nil }
     for line in String(decoding: contents, as: UTF8.self).split(separator: "\n") {
         let fields = line.split(separator: ":", omittingEmptySubsequences: false)

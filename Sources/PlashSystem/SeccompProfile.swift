@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CPlashShims
 
 /// `--seccomp default`: a deny list modelled on Docker's default profile. Everything
 /// not named here is allowed, so shells, job control and package managers work; what
@@ -74,11 +75,6 @@ public func isolateSeccompFilter() throws -> SeccompFilter {
     for rule in isolateSeccompRules { try filter.add(rule) }
     return filter
 }
-
-private let CLONE_NEWNS: Int32 = 0x0002_0000, CLONE_NEWCGROUP: Int32 = 0x0200_0000,
-            CLONE_NEWUTS: Int32 = 0x0400_0000, CLONE_NEWIPC: Int32 = 0x0800_0000,
-            CLONE_NEWUSER: Int32 = 0x1000_0000, CLONE_NEWPID: Int32 = 0x2000_0000,
-            CLONE_NEWNET: Int32 = 0x4000_0000
 
 /// The architectures a filter covers: the native one and, on x86_64, 32-bit x86, whose
 /// system calls have other numbers and get the same rules. System calls of any other

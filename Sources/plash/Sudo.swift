@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CPlashShims
 import PlashKit
 import PlashSystem
 
@@ -30,4 +31,3 @@ func becomeRootOfUserNamespace() throws {
     }
 }
 
-private let CLONE_NEWUSER: Int32 = 0x1000_0000

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CPlashShims
 import FoundationEssentials
 import PlashExec
 import PlashSystem
@@ -70,7 +71,7 @@ public func withMountedImage<T>(_ image: Store.Image, store: Store, _ body: (Str
     defer { try? removeTree(staging.path) }
     let root = staging.path + "/root"
     try check(mkdir(root, 0o755), "create", root)
-    try PlashSystem.unshare(0x0002_0000)  // CLONE_NEWNS, not imported from sched.h
+    try PlashSystem.unshare(CLONE_NEWNS)
     try PlashSystem.mount("none", on: "/", flags: UInt(MS_REC | MS_PRIVATE), what: "make / private")
     try mountImage(image, store: store, on: root)
     defer { umount2(root, Int32(MNT_DETACH)) }

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CPlashShims
 import FoundationEssentials
 import PlashExec
 import PlashSystem
@@ -102,7 +103,7 @@ public func exportTar(_ image: Store.Image, to file: String, store: Store, inUse
         if layers.count > 1 {
             tree = staging.path + "/root"
             try check(mkdir(tree, 0o755), "create", tree)
-            try PlashSystem.unshare(0x0002_0000)  // CLONE_NEWNS, not imported from sched.h
+            try PlashSystem.unshare(CLONE_NEWNS)
             try PlashSystem.mount("none", on: "/", flags: UInt(MS_REC | MS_PRIVATE), what: "make / private")
             try mountImage(image, store: store, on: tree, userxattr: inUserNamespace)
         }

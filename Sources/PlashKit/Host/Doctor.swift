@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CPlashShims
 import PlashSystem
 
 /// One line of `plash doctor`: what was checked, what was found, and the exact fix.
@@ -99,14 +100,11 @@ func userNamespaceFindings() -> [Finding] {
 /// cannot chown to other users (apt's _apt, files of other owners).
 func subordinateIDFindings(user: String, uid: uid_t, gid: gid_t) -> [Finding] {
     var findings: [Finding] = []
-    let helpers = ["newuidmap", "newgidmap"].map { name in ["/usr/bin/", "/bin/"].map { $0 + name }.first { access($0, X_OK) == 0 } }
-    if helpers.contains(nil) {
+    if idMapHelper("newuidmap") == nil || idMapHelper("newgidmap") == nil {
         findings.append(Finding(.warning, "newuidmap/newgidmap", "missing: only your own id is mapped; apt and other package managers in builds fail",
                                 fix: "as root: apt-get install uidmap"))
     }
-    let uids = subordinateRange("/etc/subuid", name: user, id: uid)
-    let gids = subordinateRange("/etc/subgid", name: gid == uid ? user : nil, id: gid)
-        ?? subordinateRange("/etc/subgid", name: user, id: gid)
+    let (uids, gids) = subordinateRanges(uid: uid, gid: gid)
     if let uids, let gids {
         findings.append(Finding(.ok, "subordinate ids", "\(user): \(uids.count) uids from \(uids.start), \(gids.count) gids from \(gids.start)"))
     } else {
@@ -196,8 +194,7 @@ func seccompFinding() -> Finding {
 /// this process's namespaces: run it in a child.
 public func probeOverlay(in dir: String) throws {
     let uid = geteuid(), gid = getegid()
-    let newUser: Int32 = 0x1000_0000, newMount: Int32 = 0x0002_0000
-    if uid == 0 { try unshare(newMount) } else { try enterUserNamespace(newUser | newMount, uid: uid, gid: gid) }
+    if uid == 0 { try unshare(CLONE_NEWNS) } else { try enterUserNamespace(CLONE_NEWUSER | CLONE_NEWNS, uid: uid, gid: gid) }
     try stopMountPropagation()
     try mount("tmpfs", on: dir + "/scratch", type: "tmpfs", what: "mount tmpfs on")
     for sub in ["upper", "work"] { try check(mkdir(dir + "/scratch/" + sub, 0o755), "mkdir", dir + "/scratch/" + sub) }
