@@ -151,7 +151,7 @@ public struct PersistentUpper {
         // files, around the store reach them all. Only a build's own staging, below tmp/,
         // is persisted there (plash build).
         if let store, isPath(store, within: path)
-            || (isPath(path, within: store) && !path.hasPrefix(store + "/tmp/")) {
+            || (isPath(path, within: store) && !path.hasPrefix(StoreLayout(path: store).tmp + "/")) {
             throw PlashError.failure("--persist \(path): the store \(store) would be within the container's reach")
         }
         let (parent, name) = splitLast(path)

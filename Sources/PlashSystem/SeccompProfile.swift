@@ -106,7 +106,7 @@ public let seccompProfileLimit = 16 << 20
 public func seccompIndexPath(_ profile: [UInt8], store: String) -> String {
     var hash = SHA256()
     hash.update(profile)
-    return "\(store)/seccomp/\(hash.hexDigest())"
+    return StoreLayout(path: store).seccomp + "/" + hash.hexDigest()
 }
 
 /// `H.bpf`: the name of the BPF compiled from `profile`.

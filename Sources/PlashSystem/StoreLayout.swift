@@ -31,11 +31,26 @@ public struct StoreLayout: Sendable, Equatable {
         self.path = path.count > 1 && path.hasSuffix("/") ? String(path.dropLast()) : path
     }
 
-    public var rootNode: String { path + "/layer/0" }
+    public var layer: String { path + "/layer" }
+    public var rootNode: String { layer + "/0" }
     public var files: String { path + "/files" }
     public func files(of id: Int) -> String { files + "/\(id)" }
     public var index: String { path + "/index" }
     public var map: String { path + "/map" }
+    /// cache/KEY -> ../index/ID: a build's or an import's cache key.
+    public var cache: String { path + "/cache" }
+    public func cacheLink(_ key: String) -> String { cache + "/" + key }
+    /// Staging of builds, imports and removals, each with its lock; plash-exec lets a
+    /// --persist directory lie only here.
+    public var tmp: String { path + "/tmp" }
+    public var config: String { path + "/config" }
+    /// Compiled seccomp filters, by the hash of their profile (SeccompProfile.swift).
+    public var seccomp: String { path + "/seccomp" }
+    /// Where pushed blobs came from, for cross-repository mounts (Push.swift).
+    public var blobSources: String { path + "/blob-sources" }
+    /// The store's lock (Store.locked) and its id counter.
+    public var lock: String { path + "/lock" }
+    public var counter: String { path + "/counter" }
     /// What makes a directory a store (Store.checkIsStore): written first when a store
     /// is made; nothing is deleted in a directory without it.
     public var marker: String { path + "/" + StoreLayout.markerName }
@@ -43,8 +58,34 @@ public struct StoreLayout: Sendable, Equatable {
     /// cgroups/NAME: the cgroup plash/NAME was made for a container of this store
     /// (recordCgroup); `plash clean` removes only those.
     public var cgroups: String { path + "/cgroups" }
+    /// Everything plash puts at the top of a store.
+    public var entries: [String] {
+        [marker, layer, files, index, map, cache, tmp, config, counter, lock, blobSources, cgroups, seccomp]
+    }
     public func indexLink(_ id: Int) -> String { index + "/\(id)" }
     public func mapLink(_ name: String) -> String { map + "/" + name }
+
+    /// `../index/ID`: what a name's link and a cache key's link hold.
+    public static func indexTarget(_ id: Int) -> String { "../index/\(id)" }
+
+    /// The id in a link's text of exactly the shape indexTarget writes, or nil.
+    public static func id(ofIndexTarget target: String) -> Int? {
+        target.hasPrefix("../index/") ? id(String(target.dropFirst("../index/".count))) : nil
+    }
+
+    /// What index/ID holds for image ID's `node`: `../layer/0/1/2`.
+    public func indexTarget(ofNode node: String) -> String { "../" + node.dropFirst(path.count + 1) }
+
+    /// What the `_data` link of image `id`'s `node` holds: files/ID from the node,
+    /// `../../../../files/2` for layer/0/1/2.
+    public func dataTarget(ofNode node: String, id: Int) -> String {
+        String(repeating: "../", count: node.dropFirst(path.count + 1).split(separator: "/").count) + "files/\(id)"
+    }
+
+    /// In a node: `_data`, its files (a link to files/ID, or themselves in a store of an
+    /// older plash), and `_script`, the build script `plash ls` shows.
+    public static func data(ofNode node: String) -> String { node + "/_data" }
+    public static func script(ofNode node: String) -> String { node + "/_script" }
 
     /// The most layers an image may have: overlayfs stacks at most 500 lower layers.
     public static let maximumDepth = 500
@@ -83,8 +124,7 @@ public struct StoreLayout: Sendable, Equatable {
     public func resolve(_ reference: String) -> (id: Int, node: String)? {
         guard StoreLayout.invalidReference(reference) == nil else { return nil }
         if let id = StoreLayout.id(reference) { return node(id: id).map { (id, $0) } }
-        guard let target = readLink(mapLink(reference)), target.hasPrefix("../index/"),
-              let id = StoreLayout.id(String(target.dropFirst("../index/".count))) else { return nil }
+        guard let target = readLink(mapLink(reference)), let id = StoreLayout.id(ofIndexTarget: target) else { return nil }
         return node(id: id).map { (id, $0) }
     }
 
@@ -100,7 +140,7 @@ public struct StoreLayout: Sendable, Equatable {
         // conformance lookup at every start).
         let node = rootNode + "/" + target.dropFirst("../layer/0/".count)
         var info = stat()
-        guard stat(node + "/_data", &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR else { return nil }
+        guard stat(StoreLayout.data(ofNode: node), &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR else { return nil }
         return node
     }
 
@@ -136,7 +176,23 @@ public struct StoreLayout: Sendable, Equatable {
 
     /// Image `id`'s files: files/ID, or in its node in a store of an older plash.
     public func data(id: Int, node: String) -> String {
-        access(files(of: id), F_OK) == 0 ? files(of: id) : node + "/_data"
+        access(files(of: id), F_OK) == 0 ? files(of: id) : StoreLayout.data(ofNode: node)
+    }
+
+    /// `…/files/2` (or `…/layer/0/1/2/_data` in a store of an older plash): the root of
+    /// plash mount's bind of a one-layer image.
+    public static func isLayerDirectory(_ path: String) -> Bool {
+        var parts = path.split(separator: "/")
+        if parts.count >= 2, parts[parts.count - 2] == "files", let last = parts.last, id(String(last)) != nil {
+            return true
+        }
+        guard parts.popLast() == "_data" else { return false }
+        var ids = 0
+        while let last = parts.last, last != "0", last.allSatisfy(\.isNumber) {
+            parts.removeLast()
+            ids += 1
+        }
+        return ids > 0 && parts.suffix(2) == ["layer", "0"]
     }
 
     /// The id of a node: its last component.

@@ -50,7 +50,7 @@ public func mountImage(_ image: Store.Image, store: Store, at dir: String) throw
 /// Whether a mount is one that plash mount made: an overlay of an image, or the bind of
 /// a one-layer image's layer directory.
 func isImageMount(_ entry: MountEntry) -> Bool {
-    (entry.fileSystem == "overlay" && entry.source.hasPrefix("plash:")) || isLayerDirectory(entry.root)
+    (entry.fileSystem == "overlay" && entry.source.hasPrefix("plash:")) || StoreLayout.isLayerDirectory(entry.root)
 }
 
 /// `plash umount DIR`: only what `plash mount` mounted there (the top mount at DIR);
@@ -72,21 +72,6 @@ public func unmountImage(_ dir: String) throws {
     try check(umount2(path, 0), "umount", dir)
 }
 
-/// `…/files/2` (or `…/layer/0/1/2/_data` in a store of an older plash): the root of
-/// plash mount's bind of a one-layer image.
-func isLayerDirectory(_ path: String) -> Bool {
-    var parts = path.split(separator: "/")
-    if parts.count >= 2, parts[parts.count - 2] == "files", let last = parts.last, StoreLayout.id(String(last)) != nil {
-        return true
-    }
-    guard parts.popLast() == "_data" else { return false }
-    var ids = 0
-    while let last = parts.last, last != "0", last.allSatisfy(\.isNumber) {
-        parts.removeLast()
-        ids += 1
-    }
-    return ids > 0 && parts.suffix(2) == ["layer", "0"]
-}
 
 /// `plash export-tar ID FILE|-`: the image's merged files as a tar, written by plash
 /// (TarWriter), sorted, so the same image gives the same bytes. An image of several

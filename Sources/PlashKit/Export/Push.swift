@@ -183,7 +183,7 @@ extension RegistrySession {
 struct BlobSources {
     let directory: String
 
-    init(_ store: Store) { directory = store.path + "/blob-sources" }
+    init(_ store: Store) { directory = store.layout.blobSources }
 
     func repository(of digest: String, on registry: String) -> String? {
         guard let path = path(digest, registry), let name = readLink(path),

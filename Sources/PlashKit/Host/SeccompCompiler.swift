@@ -80,7 +80,7 @@ public func compileSeccompProfile(_ bytes: [UInt8], named path: String, store: S
     // The BPF goes beside its final name, is read back to name it by its hash, and is
     // renamed into place; then the symlink that plash-exec looks for: a reader never
     // sees a half-written program.
-    let dir = store + "/seccomp"
+    let dir = StoreLayout(path: store).seccomp
     try makeDirectories(dir, step: "create")
     // plash-exec refuses a directory that others may write, whatever the umask was.
     try check(chmod(dir, 0o755), "chmod", dir)

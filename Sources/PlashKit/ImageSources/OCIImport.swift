@@ -252,7 +252,7 @@ func importLayers(_ layers: [SourceLayer], layout: Int32, linkBlobs: Bool, store
             }
         } catch {
             // The base went before the layers on it were published: start from what is left.
-            if attempt < 5, let node = image?.node, access(node + "/_data", F_OK) != 0 { continue }
+            if attempt < 5, let node = image?.node, access(StoreLayout.data(ofNode: node), F_OK) != 0 { continue }
             throw error
         }
         stagings.removeAll()
@@ -279,7 +279,7 @@ func extractLayer(_ layer: SourceLayer, layout: Int32, into staging: String, lin
         digest = "sha256:" + (try hashFile(fd, path: layer.path))
         if let expected = layer.digest { try VerifiedBlob.compare(digest, expected, layer.path) }
     }
-    let data = staging + "/_data"
+    let data = StoreLayout.data(ofNode: staging)
     try check(mkdir(data, 0o755), "create", data)
     let root = try check(open(data, O_RDONLY | O_DIRECTORY | O_CLOEXEC), "open", data)
     defer { close(root) }

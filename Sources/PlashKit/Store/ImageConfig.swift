@@ -145,7 +145,7 @@ func sourceDateEpoch() throws -> Int? {
 /// (now, for a node without one).
 func publishedTime(_ node: String) -> Int {
     var info = stat()
-    return stat(node + "/_script", &info) == 0 ? info.st_mtim.tv_sec : time(nil)
+    return stat(StoreLayout.script(ofNode: node), &info) == 0 ? info.st_mtim.tv_sec : time(nil)
 }
 
 /// Whether a node holds no layer an export writes: plash built it (no imported blob) and
@@ -170,9 +170,9 @@ func imageHistory(_ image: Store.Image, store: Store) throws -> [ImageConfig.His
             continue
         }
         // Opened as plash ls opens it: a FIFO planted as `_script` is not waited on.
-        let script = (try? openToRead(node + "/_script", what: "read")).flatMap { fd in
+        let script = (try? openToRead(StoreLayout.script(ofNode: node), what: "read")).flatMap { fd in
             defer { close(fd) }
-            return (try? readAll(fd, path: node + "/_script", what: "read", limit: 1 << 20)).map { String(decoding: $0, as: UTF8.self) }
+            return (try? readAll(fd, path: StoreLayout.script(ofNode: node), what: "read", limit: 1 << 20)).map { String(decoding: $0, as: UTF8.self) }
         }
         history.append(ImageConfig.History(created: rfc3339(epoch ?? publishedTime(node)), created_by: script ?? "plash",
                                            empty_layer: try isEmptyLayer(layer) ? true : nil))

@@ -26,7 +26,7 @@ public func listImages(_ store: Store) throws -> [ImageRow] {
         return ImageRow(id: image.id, parent: store.parent(of: image),
                         names: names.filter { $0.id == image.id }.map(\.name),
                         size: sizes[image.id] ?? 0, age: Int(now - built),
-                        script: firstLine(image.node + "/_script"))
+                        script: firstLine(StoreLayout.script(ofNode: image.node)))
     }
 }
 

@@ -35,16 +35,16 @@ public struct Store: Sendable {
     }
 
     public var rootNode: String { layout.rootNode }
-    public var tmp: String { path + "/tmp" }
+    public var tmp: String { layout.tmp }
 
-    public var exists: Bool { access(rootNode, F_OK) == 0 && access(path + "/index", F_OK) == 0 }
+    public var exists: Bool { access(rootNode, F_OK) == 0 && access(layout.index, F_OK) == 0 }
 
     /// False when there is no store yet. Throws when there is one that this user cannot
     /// read: listing or cleaning it as if it were empty would be a wrong answer; and
     /// when the directory is not recognisably a store (checkIsStore).
     public func isReadable() throws -> Bool {
         try checkIsDirectory()
-        for dir in [path, path + "/index", path + "/map", rootNode] where access(dir, R_OK | X_OK) == -1 {
+        for dir in [path, layout.index, layout.map, rootNode] where access(dir, R_OK | X_OK) == -1 {
             if errno == ENOENT { continue }
             throw PlashError.system("open store", dir)
         }
@@ -60,8 +60,7 @@ public struct Store: Sendable {
 
     /// What plash puts at the top of a store: a store made before the marker existed
     /// (maybe half made, or purged) is recognised by holding nothing else.
-    static let storeEntries: Set<String> = [StoreLayout.markerName, "layer", "files", "index", "map", "cache", "tmp", "config", "counter",
-                                            "lock", "blob-sources", "cgroups", "seccomp"]
+    var storeEntries: Set<String> { Set(layout.entries.map { splitLast($0).1 }) }
 
     /// Whether the directory is recognisably a store: it has the marker, or holds
     /// nothing but what plash puts in a store (a store made before the marker, or an
@@ -69,7 +68,8 @@ public struct Store: Sendable {
     public var isStore: Bool {
         if access(marker, F_OK) == 0 { return true }
         guard let entries = directoryEntries(path) else { return errno == ENOENT }
-        return entries.allSatisfy(Store.storeEntries.contains)
+        let known = storeEntries
+        return entries.allSatisfy(known.contains)
     }
 
     /// Throws unless the directory is recognisably a store; one made before the marker
@@ -102,15 +102,15 @@ public struct Store: Sendable {
         if mkdir(path, 0o700) == -1 && errno != EEXIST { throw PlashError.system("create store", path) }
         try checkIsStore()
         try writeText(marker, "plash store\n")
-        for dir in [path + "/layer", layout.files, path + "/map", path + "/cache", tmp, path + "/config", rootNode, path + "/index"] {
+        for dir in [layout.layer, layout.files, layout.map, layout.cache, tmp, layout.config, rootNode, layout.index] {
             if mkdir(dir, 0o755) == -1 && errno != EEXIST {
                 throw PlashError.system("create store", dir)
             }
         }
         // The original's root container: index/0 names the empty root node. It is no
         // image (StoreLayout.node refuses id 0); scripts that list index/ see it there.
-        if symlink("../layer/0", path + "/index/0") == -1 && errno != EEXIST {
-            throw PlashError.system("create store", path + "/index/0")
+        if symlink(layout.indexTarget(ofNode: rootNode), layout.indexLink(0)) == -1 && errno != EEXIST {
+            throw PlashError.system("create store", layout.indexLink(0))
         }
     }
 
@@ -130,7 +130,7 @@ public struct Store: Sendable {
         guard let image = lookup(name) else {
             // A store this user cannot read is not one without the image.
             try checkIsDirectory()
-            for dir in [path, path + "/index", path + "/map"] where access(dir, X_OK) == -1 && errno != ENOENT {
+            for dir in [path, layout.index, layout.map] where access(dir, X_OK) == -1 && errno != ENOENT {
                 throw PlashError.system("open store", dir)
             }
             throw PlashError.failure("no image \(name)")
@@ -185,7 +185,7 @@ public struct Store: Sendable {
 
     public func map(_ name: String, to image: Image) throws {
         try checkName(name)
-        try replaceLink(layout.mapLink(name), target: "../index/\(image.id)")
+        try replaceLink(layout.mapLink(name), target: StoreLayout.indexTarget(image.id))
     }
 
     public func unmap(_ name: String, missingIsFine: Bool = false) throws {
@@ -212,15 +212,14 @@ public struct Store: Sendable {
 
     /// The image a cache key names, when it still exists.
     public func cached(_ key: String) -> Image? {
-        guard let target = readLink(path + "/cache/" + key), target.hasPrefix("../index/"),
-              let id = StoreLayout.id(String(target.dropFirst("../index/".count))) else { return nil }
+        guard let target = readLink(layout.cacheLink(key)), let id = StoreLayout.id(ofIndexTarget: target) else { return nil }
         return lookup(id: id)
     }
 
     /// Points `key` at an image that exists: a resolved reference (`alpine:3.23`) at
     /// the import it resolved to.
     public func remember(_ key: String, _ image: Image) throws {
-        try replaceLink(path + "/cache/" + key, target: "../index/\(image.id)")
+        try replaceLink(layout.cacheLink(key), target: StoreLayout.indexTarget(image.id))
     }
 
     /// The lock that serialises building one cache key: two identical builds started at
@@ -257,7 +256,7 @@ public struct Store: Sendable {
 
     /// Runs `body` holding the store lock: ids, renames into layer/ and removals.
     public func locked<T>(_ body: () throws -> T) throws -> T {
-        let lock = try FileLock.acquire(path + "/lock")
+        let lock = try FileLock.acquire(layout.lock)
         defer { lock.release() }
         return try body()
     }
@@ -272,7 +271,7 @@ public struct Store: Sendable {
 
     /// The largest id handed out: the counter's, or a larger one in index/.
     func lastID() throws -> Int {
-        let counter = path + "/counter"
+        let counter = layout.counter
         var last = 0
         if access(counter, F_OK) == 0 {
             let text = trimmed(String(decoding: try readFile(counter, what: "read the id counter", limit: 64), as: UTF8.self))
@@ -282,14 +281,14 @@ public struct Store: Sendable {
             }
             last = number
         }
-        let indexed = (directoryEntries(path + "/index") ?? []).compactMap { Int($0) }
+        let indexed = (directoryEntries(layout.index) ?? []).compactMap { Int($0) }
         last = max(last, indexed.max() ?? 0)
         guard last < Int.max else { throw PlashError.failure("id counter \(counter): no ids left after \(last)") }
         return last
     }
 
     func writeCounter(_ id: Int) throws {
-        let counter = path + "/counter"
+        let counter = layout.counter
         // Written beside and renamed, so a kill never leaves a truncated counter.
         let fresh = tmp + "/counter-\(getpid())"
         try writeText(fresh, "\(id)\n")
@@ -328,9 +327,9 @@ public struct Store: Sendable {
             inherited.created = nil
             try inherited.write(into: staging.path)
         }
-        try writeText(staging.path + "/_script", script)
+        try writeText(StoreLayout.script(ofNode: staging.path), script)
         return try locked {
-            guard access(parentNode + "/_data", F_OK) == 0 || parentNode == rootNode else {
+            guard access(StoreLayout.data(ofNode: parentNode), F_OK) == 0 || parentNode == rootNode else {
                 throw PlashError.failure("the parent image was removed during the build")
             }
             let id = try allocateID()
@@ -340,8 +339,7 @@ public struct Store: Sendable {
             if mkdir(layout.files, 0o755) == -1 && errno != EEXIST { throw PlashError.system("create store", layout.files) }
             try check(rename(staging.data, files), "rename into place", files)
             do {
-                let up = String(repeating: "../", count: node.dropFirst(path.count + 1).split(separator: "/").count)
-                try check(symlink(up + "files/\(id)", staging.data), "symlink", staging.data)
+                try check(symlink(layout.dataTarget(ofNode: node, id: id), staging.data), "symlink", staging.data)
                 try check(rename(staging.path, node), "rename into place", node)
             } catch {
                 unlink(staging.data)
@@ -349,9 +347,8 @@ public struct Store: Sendable {
                 throw error
             }
             staging.lock.release()
-            let relative = "../" + node.dropFirst(path.count + 1)
-            try replaceLink(path + "/index/\(id)", target: relative)
-            if let key { try replaceLink(path + "/cache/" + key, target: "../index/\(id)") }
+            try replaceLink(layout.indexLink(id), target: layout.indexTarget(ofNode: node))
+            if let key { try replaceLink(layout.cacheLink(key), target: StoreLayout.indexTarget(id)) }
             return Image(id: id, node: node, data: files)
         }
     }
@@ -369,7 +366,7 @@ public struct Store: Sendable {
                 let staging = try makeStaging("rm", sweep: false)
                 let ids = descendantIDs(image.node) + [image.id]
                 try check(rename(image.node, staging.path + "/node"), "remove", image.node)
-                for id in ids { unlink(path + "/index/\(id)") }
+                for id in ids { unlink(layout.indexLink(id)) }
                 for id in ids { try moveFiles(of: id, into: staging) }
                 doomed.append(staging)
                 removed += ids
@@ -451,11 +448,10 @@ public struct Store: Sendable {
                 removed += 1
             }
         }
-        for dir in ["map", "cache"] where parts.contains(.keys) {
-            for entry in (try? fm.contentsOfDirectory(atPath: path + "/" + dir)) ?? [] {
-                let link = path + "/" + dir + "/" + entry
-                let alive = readLink(link).flatMap { $0.hasPrefix("../index/") ? Int($0.dropFirst(9)) : nil }
-                    .flatMap { lookup(id: $0) } != nil
+        for dir in [layout.map, layout.cache] where parts.contains(.keys) {
+            for entry in (try? fm.contentsOfDirectory(atPath: dir)) ?? [] {
+                let link = dir + "/" + entry
+                let alive = readLink(link).flatMap(StoreLayout.id(ofIndexTarget:)).flatMap { lookup(id: $0) } != nil
                 if !alive, unlink(link) == 0 { removed += 1 }
             }
         }
@@ -463,7 +459,7 @@ public struct Store: Sendable {
         // went with their images, and a hint of them would only lead a push astray.
         if parts.contains(.keys) {
             let kept = Set(images().compactMap { try? readLayerBlob($0.node)?.digest })
-            let sources = path + "/blob-sources"
+            let sources = layout.blobSources
             for host in directoryEntries(sources, directoriesOnly: true) ?? [] {
                 for digest in directoryEntries(sources + "/" + host) ?? [] where !kept.contains(digest) {
                     if unlink(sources + "/" + host + "/" + digest) == 0 { removed += 1 }
@@ -473,8 +469,8 @@ public struct Store: Sendable {
         }
         if parts.contains(.index) { try locked {
             let indexed = Set(images().map(\.node))
-            for entry in (try? fm.contentsOfDirectory(atPath: path + "/index")) ?? [] {
-                if let id = Int(entry), id != 0, lookup(id: id) == nil, unlink(path + "/index/" + entry) == 0 { removed += 1 }
+            for entry in (try? fm.contentsOfDirectory(atPath: layout.index)) ?? [] {
+                if let id = Int(entry), id != 0, lookup(id: id) == nil, unlink(layout.index + "/" + entry) == 0 { removed += 1 }
             }
             var stray: [String] = []
             func walk(_ node: String) {
@@ -525,22 +521,22 @@ public struct Store: Sendable {
             let ids = images().map(\.id)
             if keepingCounter { try writeCounter(try lastID()) }
             // Links first: from here on no id or name resolves, however far removal gets.
-            for dir in ["index", "map", "cache"] {
-                for entry in directoryEntries(path + "/" + dir) ?? [] { unlink(path + "/" + dir + "/" + entry) }
+            for dir in [layout.index, layout.map, layout.cache] {
+                for entry in directoryEntries(dir) ?? [] { unlink(dir + "/" + entry) }
             }
             var failures: [String] = []
             // While containers run, the store stays one: its marker, its counter and the
             // records of their cgroups, which clean removes once they are empty. Else the
             // directory ends empty, which any plash may make a store again.
-            let kept = ["lock"] + (keepingCounter ? ["counter", StoreLayout.markerName, "cgroups"] : [])
-            for entry in directoryEntries(path) ?? [] where !kept.contains(entry) {
+            let kept = [layout.lock] + (keepingCounter ? [layout.counter, layout.marker, layout.cgroups] : [])
+            for entry in directoryEntries(path) ?? [] where !kept.contains(path + "/" + entry) {
                 do { try removeTree(path + "/" + entry) } catch { failures.append("\(error)") }
             }
             guard failures.isEmpty else {
                 throw PlashError.failure("purge: could not remove everything: " + failures.joined(separator: "; "))
             }
             // Last, still held: whoever waits for it finds no store and makes a new one.
-            unlink(path + "/lock")
+            unlink(layout.lock)
             return ids
         }
     }
@@ -550,7 +546,7 @@ public struct Store: Sendable {
 public struct Staging {
     public let path: String
     let lock: FileLock
-    public var data: String { path + "/_data" }
+    public var data: String { StoreLayout.data(ofNode: path) }
 }
 
 // MARK: file helpers
