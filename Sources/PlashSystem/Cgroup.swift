@@ -26,6 +26,22 @@ public enum CgroupHierarchy: Equatable, Sendable {
     /// The controllers plash uses. On v1, cpuacct holds the CPU time used.
     static let controllers = ["memory", "pids", "cpu", "cpuacct"]
 
+    /// The controllers of the limits: memory for --memory, pids for --pids, cpu for --cpus.
+    public static let limitControllers = ["memory", "pids", "cpu"]
+
+    /// Those of `limitControllers` that plash/ may use here: on v1 each with a mounted
+    /// hierarchy; on v2 those its parent hands down (plash/cgroup.controllers, or before
+    /// plash/ exists the parent's cgroup.subtree_control). `plash doctor` asks this.
+    public func availableLimitControllers() -> [String] {
+        switch self {
+        case .legacy(let mounts):
+            return Self.limitControllers.filter { mounts[$0] != nil }
+        case .unified(let base):
+            let words = (try? readWords(base + "/plash/cgroup.controllers")) ?? (try? readWords(base + "/cgroup.subtree_control")) ?? []
+            return Self.limitControllers.filter(words.contains)
+        }
+    }
+
     public init?(mountinfo: String) {
         var legacy: [String: String] = [:]
         var unified: String? = nil
@@ -152,7 +168,7 @@ public struct Cgroup {
                 throw PlashError.system("cgroup controller \(missing)", "(not enabled in \(root)/cgroup.subtree_control)",
                                    errno: ENOENT)
             }
-            try enableForChildren(["memory", "pids", "cpu"], in: plash)
+            try enableForChildren(CgroupHierarchy.limitControllers, in: plash)
             try makeDirectory(directories[0])
         }
     }

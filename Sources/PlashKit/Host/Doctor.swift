@@ -125,22 +125,11 @@ func cgroupFinding(user: String) -> Finding {
         return Finding(.warning, "cgroups", "no cgroup subtree is delegated to \(user): --memory, --pids, --cpus and --cgroup fail",
                        fix: geteuid() == 0 ? "mount a cgroup file system" : delegate)
     }
-    var available: [String]
     let version: String
-    switch hierarchy {
-    case .legacy(let mounts):
-        version = "v1"
-        available = ["memory", "pids", "cpu"].filter { mounts[$0] != nil }
-    case .unified(let base):
-        version = "v2"
-        // plash/ gets the controllers that its parent hands down in cgroup.subtree_control.
-        let words = (try? readFile(base + "/plash/cgroup.controllers", what: "read"))
-            ?? (try? readFile(base + "/cgroup.subtree_control", what: "read")) ?? []
-        let enabled = String(decoding: words, as: UTF8.self).split(whereSeparator: { $0 == " " || $0 == "\n" })
-        available = ["memory", "pids", "cpu"].filter { enabled.contains(Substring($0)) }
-    }
+    if case .legacy = hierarchy { version = "v1" } else { version = "v2" }
+    let available = hierarchy.availableLimitControllers()
     let limits = ["memory": "--memory", "pids": "--pids", "cpu": "--cpus"]
-    let missing = ["memory", "pids", "cpu"].filter { !available.contains($0) }
+    let missing = CgroupHierarchy.limitControllers.filter { !available.contains($0) }
     if missing.isEmpty { return Finding(.ok, "cgroups", "\(version): --memory, --pids, --cpus work") }
     let fix = geteuid() != 0 ? delegate : version == "v2"
         ? "as root: echo '+\(missing.joined(separator: " +"))' > /sys/fs/cgroup/cgroup.subtree_control"
