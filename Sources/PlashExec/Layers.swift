@@ -33,8 +33,8 @@ public func layers(of image: ExecPlan.Image, store: String, canonicalStore: Stri
             throw PlashError.usage("no image \(name) in \(store)")
         }
         found = try storedLayers(id: id, node: node, layout: layout, canonicalStore: canonicalStore)
-    case .resolved(let id, let node):
-        found = try storedLayers(id: id, node: node, layout: StoreLayout(path: store), canonicalStore: canonicalStore)
+    case .resolved(let id, let node, let caller):
+        found = try storedLayers(id: id, node: node, layout: StoreLayout(path: caller), canonicalStore: canonicalStore)
     }
     if let tooDeep = StoreLayout.tooDeep(found.directories.count) { throw PlashError.failure(tooDeep) }
     return found

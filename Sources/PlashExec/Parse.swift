@@ -313,7 +313,7 @@ public func execArguments(_ plan: ExecPlan) -> [String] {
     }
     switch plan.image {
     case .stored(let name): words.append(name)
-    case .resolved(let id, _): words.append(String(id))
+    case .resolved(let id, _, _): words.append(String(id))
     case .root, .lowers: break
     }
     if !plan.command.isEmpty { words += ["--"] + plan.command }

@@ -6,9 +6,10 @@ public struct ExecPlan: Equatable {
         case root(String)          // --root DIR
         case lowers([String])      // --lower DIR..., top first
         case stored(String)        // an id or a name in the store
-        /// A stored image its caller (plash run) has found already: its id and node in
-        /// the store of $PLASH_DATA. No option names it; argv gives it back as its id.
-        case resolved(id: Int, node: String)
+        /// A stored image its caller (plash run) has found already: its id, its node and
+        /// the store's path as the caller spells it (absolute, where $PLASH_DATA may be
+        /// relative). No option names it; argv gives it back as its id.
+        case resolved(id: Int, node: String, store: String)
     }
 
     public var image: Image

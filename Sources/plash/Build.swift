@@ -97,6 +97,6 @@ func runPlashfile(_ path: String, _ arguments: [String]) throws -> Int32 {
 /// shell runs. The plan's image is replaced by `image`, found in `store`.
 func becomeContainer(_ plan: ExecPlan, image: Store.Image, store: Store) -> Never {
     var plan = plan
-    plan.image = .resolved(id: image.id, node: image.node)
+    plan.image = .resolved(id: image.id, node: image.node, store: store.path)
     runContainer(plan, program: "plash", defaultCommand: { [defaultShell(image, store: store)] })
 }

@@ -272,7 +272,7 @@ func expectRoundTrip(_ arguments: [String], sourceLocation: SourceLocation = #_s
 }
 
 @Test func aPlanFoundByItsCallerGoesToArgvAsItsId() {
-    var plan = ExecPlan(image: .resolved(id: 7, node: "/s/layer/0/7"))
+    var plan = ExecPlan(image: .resolved(id: 7, node: "/s/layer/0/7", store: "/s"))
     plan.command = ["ls"]
     #expect(execArguments(plan) == ["7", "--", "ls"])
 }
