@@ -92,7 +92,7 @@ public let execOptions: [ExecOption] = [
     },
     ExecOption("--env", "NAME=VALUE", "Environment", ["set NAME inside; --env NAME passes the caller's",
                                                       "value (so does PLASH_EXPORT=NAME:NAME... of the caller)"],
-               values: \.environment) {
+               values: { $0.environment }) {
         guard !$1.isEmpty && !$1.hasPrefix("=") else {
             throw PlashError.usage("--env \($1): expected NAME=VALUE or NAME")
         }
