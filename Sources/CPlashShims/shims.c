@@ -12,6 +12,7 @@
 #include <sched.h>
 #include <sys/mman.h>
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
@@ -20,6 +21,7 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/statvfs.h>
 #include <sys/vfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -65,11 +67,35 @@ int plash_mount_scratch(void) {
     return mnt;
 }
 
+// Before Linux 5.12 (no mount_setattr): `flags` added to the mount at `fd` alone, by a
+// bind remount. The remount must repeat the flags it has (a user namespace locks
+// nosuid, nodev, noexec and the atime flags: dropping one is EPERM), so they are read first.
+static int remount_adding(int fd, unsigned long flags) {
+    struct statvfs info;
+    if (fstatvfs(fd, &info) < 0) return -1;
+    const unsigned long pairs[][2] = {
+        { ST_RDONLY, MS_RDONLY }, { ST_NOSUID, MS_NOSUID }, { ST_NODEV, MS_NODEV }, { ST_NOEXEC, MS_NOEXEC },
+        { ST_NOATIME, MS_NOATIME }, { ST_NODIRATIME, MS_NODIRATIME }, { ST_RELATIME, MS_RELATIME },
+    };
+    for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++)
+        if (info.f_flag & pairs[i][0]) flags |= pairs[i][1];
+    char path[32];
+    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    return (int)syscall(SYS_mount, NULL, path, NULL, MS_REMOUNT | MS_BIND | flags, NULL);
+}
+
 int plash_mount_set_unbindable(int fd) {
     struct mount_attr attr;
     memset(&attr, 0, sizeof attr);
     attr.propagation = MS_UNBINDABLE;
-    return (int)syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH, &attr, sizeof attr);
+    int result = (int)syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH, &attr, sizeof attr);
+    if (result < 0 && errno == ENOSYS) {
+        // Before Linux 5.12: mount(2) changes the propagation of the mount at a path.
+        char path[32];
+        snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+        result = (int)syscall(SYS_mount, NULL, path, NULL, MS_UNBINDABLE, NULL);
+    }
+    return result;
 }
 
 // OpenSSL's libcrypto probes the CPU (cpuid) from an .init section, before main, in
@@ -122,6 +148,8 @@ int plash_mount_overlay(const char *source, const int *lowers, int count, const 
     errno = moved;
 out:;
     int saved = errno;
+    // A kernel before 5.2 (no fsopen, fsconfig, fsmount or move_mount) has mount(2).
+    if (result == -1 && saved == ENOSYS) result = -2;
     close(fs);
     errno = saved;
     return result;
@@ -132,7 +160,10 @@ int plash_mount_set_readonly(int fd, int recursive) {
     memset(&attr, 0, sizeof attr);
     attr.attr_set = MOUNT_ATTR_RDONLY;
     unsigned int flags = AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0);
-    return (int)syscall(SYS_mount_setattr, fd, "", flags, &attr, sizeof attr);
+    int result = (int)syscall(SYS_mount_setattr, fd, "", flags, &attr, sizeof attr);
+    // Recursive has no older way: mount(2) changes one mount at a time.
+    if (result < 0 && errno == ENOSYS && !recursive) result = remount_adding(fd, MS_RDONLY);
+    return result;
 }
 
 int plash_mount_set_nodev_nosuid(int fd, int recursive) {
@@ -140,7 +171,9 @@ int plash_mount_set_nodev_nosuid(int fd, int recursive) {
     memset(&attr, 0, sizeof attr);
     attr.attr_set = MOUNT_ATTR_NODEV | MOUNT_ATTR_NOSUID;
     unsigned int flags = AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0);
-    return (int)syscall(SYS_mount_setattr, fd, "", flags, &attr, sizeof attr);
+    int result = (int)syscall(SYS_mount_setattr, fd, "", flags, &attr, sizeof attr);
+    if (result < 0 && errno == ENOSYS && !recursive) result = remount_adding(fd, MS_NODEV | MS_NOSUID);
+    return result;
 }
 
 int plash_drop_bounding_capabilities(unsigned long long keep) {

@@ -12,7 +12,9 @@ public struct RootMount {
     public var scratch: Int32? = nil   // the tmpfs stacked on the old root's `/`
 }
 
-public func mountRoot(_ layers: Layers, persist: PersistentUpper?, asRoot: Bool) throws -> RootMount {
+/// `hostRoot`: root of the machine's first user namespace, whose overlay keeps its
+/// metadata in trusted.* xattrs; everyone else's, in user.* (`userxattr`).
+public func mountRoot(_ layers: Layers, persist: PersistentUpper?, hostRoot: Bool) throws -> RootMount {
     // Open every layer first: the overlay names them by descriptor, which keeps the
     // option string short and makes the layers immune to what is mounted over their
     // paths below.
@@ -29,8 +31,8 @@ public func mountRoot(_ layers: Layers, persist: PersistentUpper?, asRoot: Bool)
     if environment("PLASH_OVERLAY") != "fuse" {
         do {
             return try mountKernelOverlay(layers, lowers, upper: persist == nil ? nil : (opened[lowers.count], opened[lowers.count + 1]),
-                                          asRoot: asRoot)
-        } catch let error as PlashError where !asRoot && access(fuseOverlay, X_OK) == 0
+                                          hostRoot: hostRoot)
+        } catch let error as PlashError where !hostRoot && access(fuseOverlay, X_OK) == 0
                     && error.step == .mountOverlay && (error.errno == EPERM || error.errno == EINVAL) {
             // Kernels before 5.11 refuse overlayfs in a user namespace: use FUSE.
         } catch let error as PlashError where error.step == .mountOverlay && persist != nil
@@ -49,20 +51,36 @@ public func mountRoot(_ layers: Layers, persist: PersistentUpper?, asRoot: Bool)
 /// nothing, not even when the image is `/`, and writes nothing on the host; it is gone
 /// when the last process of the container exits.
 func mountKernelOverlay(_ layers: Layers, _ lowers: [Int32], upper persistent: (Int32, Int32)?,
-                        asRoot: Bool) throws -> RootMount {
-    let scratch = try check(plash_mount_scratch(), "mount scratch tmpfs on", "/")
+                        hostRoot: Bool) throws -> RootMount {
+    let directories = ["upper", "work", "root"]
+    var scratch = plash_mount_scratch()
+    var stackedOnRoot = true
+    if scratch == -1 && errno == ENOSYS {
+        // Before Linux 5.2 (no fsopen): a tmpfs mounted the classic way over the top
+        // layer's directory, which is open already, as for fuse-overlayfs below. Only
+        // the image `/` has no such directory.
+        let base = layers.directories[0]
+        guard base != "/" && splitLast(base).1 != "" else {
+            throw PlashError.system("mount scratch tmpfs on", "/").needing(.fsopen)
+        }
+        scratch = try mountScratch(on: base, with: directories)
+        stackedOnRoot = false
+    } else {
+        try check(scratch, "mount scratch tmpfs on", "/")
+    }
     do {
-        for dir in ["upper", "work", "root"] {
-            try check(mkdirat(scratch, dir, 0o755), "create scratch directory", dir)
+        if stackedOnRoot {
+            for dir in directories { try check(mkdirat(scratch, dir, 0o755), "create scratch directory", dir) }
         }
         let (upper, work) = persistent.map { ("\($0.0)", "\($0.1)") } ?? ("\(scratch)/upper", "\(scratch)/work")
         let mountPoint = procPath(scratch) + "/root"
-        try mountOverlay(layers.label, on: mountPoint, lowers: lowers, upper: upper, work: work, userxattr: !asRoot)
+        try mountOverlay(layers.label, on: mountPoint, lowers: lowers, upper: upper, work: work, userxattr: !hostRoot)
         // A recursive bind of the old root (--bind /:/host, /proc/self/root) copies what
         // is mounted on it: not this tmpfs with the container in it. (Only now: overlayfs
         // takes a private clone of its upper layer's mount, which an unbindable one refuses.)
         try check(plash_mount_set_unbindable(scratch), "make unbindable", "scratch tmpfs")
-        return RootMount(fd: try openDirectory(mountPoint, what: "overlay"), path: layers.directories[0], scratch: scratch)
+        return RootMount(fd: try openDirectory(mountPoint, what: "overlay"), path: layers.directories[0],
+                         scratch: stackedOnRoot ? scratch : nil)
     } catch {
         // Off the old root again before a fallback to FUSE: see pivotRoot.
         umount2(procPath(scratch), Int32(MNT_DETACH))
@@ -111,7 +129,11 @@ func mountFuseOverlay(_ layers: Layers, _ lowers: [Int32], persist: PersistentUp
     let lowerdir = ([base + "/top"] + layers.directories.dropFirst()).joined(separator: ":")
     let mountPoint = base + "/root"
 
-    let fuse = try check(open("/dev/fuse", O_RDWR), "open", "/dev/fuse")
+    let fuse = open("/dev/fuse", O_RDWR)
+    if fuse == -1 {
+        let error = PlashError.system("open", "/dev/fuse")
+        throw errno == ENOENT || errno == ENODEV ? error.advising(fuseDeviceMissing) : error
+    }
     defer { close(fuse) }
     // The label as the source, as for the kernel's overlay: ps, kill and rm find the
     // container by it.

@@ -121,7 +121,7 @@ public func mountShared(_ mounts: [Bind], sources: [Int32?], into root: RootMoun
             defer { close(mounted) }
             if mount.readOnly { try makeReadOnly(mounted, path: mount.destination) }
             if mount.noDevices && directory {
-                try check(plash_mount_set_nodev_nosuid(mounted, 1), "make nodev", mount.destination)
+                try makeNoDevices(mounted, path: mount.destination)
             }
         }
         if let store, isPath(store, within: sourcePath) {
@@ -149,7 +149,7 @@ func refuseRoot(_ target: Int32, root: RootMount, _ mount: Bind) throws {
 func hideStore(at path: String, in root: RootMount) throws {
     let fd = plash_open_in_root(root.fd, path, plash_O_PATH | O_DIRECTORY | O_CLOEXEC, 0)
     if fd == -1 && errno == ENOENT { return }    // a later bind covered the way there
-    try check(fd, "hide the store at", path)
+    try check(fd, "hide the store at", path, needs: .openat2)
     defer { close(fd) }
     try PlashSystem.mount("tmpfs", on: procPath(fd), type: "tmpfs",
                           flags: UInt(MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC),

@@ -23,7 +23,7 @@ public func procPath(_ fd: Int32) -> String { "/proc/self/fd/\(fd)" }
 public func openOrCreate(_ path: String, in root: Int32, directory: Bool) throws -> Int32 {
     let fd = plash_open_in_root(root, path, plash_O_PATH | O_CLOEXEC, 0)
     if fd >= 0 { return fd }
-    guard errno == ENOENT else { throw PlashError.system("open mount point", path) }
+    guard errno == ENOENT else { throw PlashError.system("open mount point", path).needing(.openat2) }
     return try create(path, in: root, directory: directory)
 }
 
@@ -38,7 +38,7 @@ func create(_ path: String, in root: Int32, directory: Bool) throws -> Int32 {
         throw PlashError(kind: .failure, step: "create mount point", path: path,
                          reason: "\(parentPath) leads out of the image into a directory shared with the host")
     }
-    try check(parent, "open mount point", parentPath)
+    try check(parent, "open mount point", parentPath, needs: .openat2)
     defer { close(parent) }
     // What is left at `name` is nothing or a dangling symlink (an image's
     // resolv.conf -> /run/...): replace it in the writable layer.
@@ -116,7 +116,7 @@ public func writeAll(_ fd: Int32, _ bytes: [UInt8], path: String) throws {
 /// what is too long for an argument, or was read from a pipe that reads only once,
 /// reaches a child as its stdin or as /proc/self/fd/N.
 public func memoryFile(_ name: String, _ bytes: [UInt8]) throws -> Int32 {
-    let fd = try check(plash_memfd(name), "create memory file for", name)
+    let fd = try check(plash_memfd(name), "create memory file for", name, needs: .memfdCreate)
     do {
         try writeAll(fd, bytes, path: name)
         if lseek(fd, 0, SEEK_SET) == -1 { throw PlashError.system("seek", name) }

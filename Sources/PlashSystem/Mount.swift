@@ -3,6 +3,11 @@ import Glibc
 #endif
 import CPlashShims
 
+/// What to do where /dev/fuse is missing (a container without the device): plash-exec's
+/// advice and plash doctor's fix.
+public let fuseDeviceMissing = "fuse-overlayfs needs /dev/fuse: as root, modprobe fuse; in a container, "
+    + "give it the device, as docker run --device /dev/fuse does"
+
 public func mount(_ source: String, on target: String, type: String? = nil,
                   flags: UInt = 0, options: String? = nil, what: Step) throws {
     let result = Glibc.mount(source, target, type, flags, options)
@@ -63,8 +68,37 @@ public func bind(_ source: String, named: String? = nil, onto target: Int32, pat
               "bind \(named ?? source) on", path)
 }
 
+/// The mount at `mount` and every mount below it read-only.
 public func makeReadOnly(_ mount: Int32, path: String) throws {
-    try check(plash_mount_set_readonly(mount, 1), "make read-only", path)
+    try setRecursively(mount, path: path, "make read-only", plash_mount_set_readonly)
+}
+
+/// Device nodes on the mount at `mount` and every mount below it do not open, and
+/// set-id bits there give nothing.
+public func makeNoDevices(_ mount: Int32, path: String) throws {
+    try setRecursively(mount, path: path, "make nodev", plash_mount_set_nodev_nosuid)
+}
+
+/// Before Linux 5.12 (no mount_setattr) mount(2) changes one mount at a time: that is
+/// enough when nothing is mounted below this one, and otherwise one line names the
+/// kernel it takes.
+func setRecursively(_ mount: Int32, path: String, _ step: Step, _ set: (Int32, Int32) -> Int32) throws {
+    if set(mount, 1) == 0 { return }
+    let failed = errno
+    guard failed == ENOSYS, !hasMountsBelow(mount) else {
+        throw PlashError.system(step, path, errno: failed).needing(.mountSetattr)
+    }
+    try check(set(mount, 0), step, path)
+}
+
+/// Whether anything is mounted below the mount that the open file `fd` lies on (true
+/// when that cannot be read).
+func hasMountsBelow(_ fd: Int32) -> Bool {
+    guard let info = try? readFile("/proc/self/fdinfo/\(fd)", what: "read"),
+          let line = String(decoding: info, as: UTF8.self).split(separator: "\n").first(where: { $0.hasPrefix("mnt_id:") }),
+          let id = Int(line.dropFirst("mnt_id:".count).trimmingPrefix(while: { $0 == " " || $0 == "\t" })),
+          let table = MountEntry.table() else { return true }
+    return table.contains { $0.parent == id && $0.id != id }
 }
 
 /// Make the directory `newRoot` (a mount point) the root of this mount namespace and

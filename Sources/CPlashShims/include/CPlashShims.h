@@ -33,11 +33,11 @@ int plash_open_in_mount(int root, const char *path, int flags);
 // A new tmpfs (fsopen, fsmount) stacked on top of "/" of this mount namespace, and an
 // O_PATH handle of its root. A path walk never enters a mount stacked on the root it
 // starts from, so the tmpfs is reachable only through the handle; and it is gone with
-// the mount namespace. Returns the handle or -1.
+// the mount namespace. Returns the handle or -1 (ENOSYS before Linux 5.2).
 int plash_mount_scratch(void);
 
 // mount_setattr(2): the mount at `fd` is left out of every bind (a recursive bind of
-// what it is mounted on skips it and what is mounted below it).
+// what it is mounted on skips it and what is mounted below it). mount(2) before 5.12.
 int plash_mount_set_unbindable(int fd);
 
 // Probes the CPU for libcrypto, once (see shims.c): call before its first use.
@@ -48,16 +48,18 @@ void plash_crypto_setup(void);
 // (`lowerdir+` with FSCONFIG_SET_FD, Linux 6.13), so each costs the same however deep
 // the image; `upper` and `work` are paths, or NULL for a read-only overlay. `flags`:
 // MS_RDONLY, MS_NOSUID, MS_NODEV. Returns 0, -1 with errno, or -2 when this kernel
-// takes no layer by descriptor (mount(2) with `lowerdir=` does the same there).
+// takes no layer by descriptor or has no new mount API (mount(2) with `lowerdir=` does
+// the same there).
 int plash_mount_overlay(const char *source, const int *lowers, int count, const char *upper,
                         const char *work, int userxattr, unsigned long flags, int target);
 
 // mount_setattr(2): make the mount at `fd` (and, if `recursive`, every mount below it)
-// read-only.
+// read-only. Before Linux 5.12 a remount does it for the mount alone; recursive is ENOSYS.
 int plash_mount_set_readonly(int fd, int recursive);
 
 // mount_setattr(2): device nodes on the mount at `fd` (and, if `recursive`, every mount
 // below it) do not open, and set-id bits and file capabilities there give nothing.
+// Before Linux 5.12 as plash_mount_set_readonly.
 int plash_mount_set_nodev_nosuid(int fd, int recursive);
 
 // Keep only the capabilities whose bits are set in `keep`: drop the others from the

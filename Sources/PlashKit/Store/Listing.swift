@@ -53,7 +53,7 @@ func firstLine(_ path: String) -> String {
 /// writes into a memory file, not into the store: `plash ls` works on a read-only store.
 func diskUsage(_ dirs: [String], store: Store) throws -> [String: Int64] {
     guard !dirs.isEmpty else { return [:] }
-    let output = try check(plash_memfd("du"), "create memory file for", "du")
+    let output = try check(plash_memfd("du"), "create memory file for", "du", needs: .memfdCreate)
     defer { close(output) }
     _ = try spawnAndWait(["du", "-s", "-B1"] + dirs,
                          streams: Streams(stdin: .null, stdout: .descriptor(output), stderr: .null))
