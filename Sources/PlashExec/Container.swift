@@ -18,7 +18,7 @@ public func runContainer(_ plan: ExecPlan, program: String, defaultCommand: () -
         let started = getpid()
         // Root that may mount: uid 0 without CAP_SYS_ADMIN (bwrap --unshare-user --uid 0,
         // a container that dropped it) takes an ordinary user's way, a user namespace.
-        let asRoot = geteuid() == 0 && plash_has_effective_capability(21) == 1
+        let asRoot = mountsAsRoot()
         let callerDirectory = currentDirectory()
         let store = dataDirectory()
         // Resolved while every path still means what it means on the host.
@@ -39,7 +39,7 @@ public func runContainer(_ plan: ExecPlan, program: String, defaultCommand: () -
         try enterNamespaces(plan, asRoot: asRoot)
         try splitForPIDNamespace(plan)
         let sources = try openSources(shared)
-        let root = try mountRoot(imageLayers, persist: persistent, asRoot: asRoot)
+        let root = try mountRoot(imageLayers, persist: persistent, hostRoot: asRoot && inFirstUserNamespace())
         if plan.isolate { try mountIsolatedFileSystems(into: root) }
         if plan.minimalDev { try mountMinimalDev(into: root) }
         try mountShared(shared, sources: sources, into: root, store: storePath)

@@ -10,5 +10,9 @@ public func enterCgroup(_ plan: ExecPlan, store: String) throws {
     guard plan.cgroup != nil || !plan.limits.isEmpty else { return }
     let name = plan.cgroup ?? "pid-\(getpid())"
     recordCgroup(name, store: StoreLayout(path: store))
-    try Cgroup(name, hierarchy: try CgroupHierarchy.current()).enter(limits: plan.limits)
+    do {
+        try Cgroup(name, hierarchy: try CgroupHierarchy.current()).enter(limits: plan.limits)
+    } catch let error as PlashError where error.errno == EROFS {
+        throw error.advising(cgroupsReadOnly)
+    }
 }

@@ -103,6 +103,11 @@ public enum CgroupHierarchy: Equatable, Sendable {
     }
 }
 
+/// What to do where cgroups are mounted read-only (docker's and podman's containers):
+/// plash-exec's advice and plash doctor's fix.
+public let cgroupsReadOnly = "cgroups are read-only here, as in most containers: run without --memory, --pids, --cpus "
+    + "and --cgroup, or where cgroups are writable"
+
 /// The cgroup `plash/NAME`. plash creates and changes cgroups only below `plash/`.
 public struct Cgroup {
     public let name: String

@@ -7,6 +7,72 @@ public func unshare(_ flags: Int32) throws {
     try check(plash_unshare(flags), "unshare", "")
 }
 
+/// Root that may mount: uid 0 holding CAP_SYS_ADMIN. Root without it (`bwrap
+/// --unshare-user --uid 0`, `docker run` as root, a plash container of --isolate)
+/// takes an ordinary user's way, a user namespace.
+public func mountsAsRoot() -> Bool {
+    geteuid() == 0 && plash_has_effective_capability(21) == 1   // CAP_SYS_ADMIN
+}
+
+/// A switch that keeps ordinary users from making user namespaces: what it is set to,
+/// and how root turns it on. `plash doctor` lists them; a refused unshare names the first.
+public struct UserNamespaceSwitch: Sendable {
+    public var detail: String
+    public var fix: String
+}
+
+public func userNamespaceSwitchesOff() -> [UserNamespaceSwitch] {
+    func sysctl(_ name: String) -> String? {
+        (try? readFile("/proc/sys/" + name.split(separator: ".").joined(separator: "/"), what: "read"))
+            .map { String(decoding: $0, as: UTF8.self).split(separator: "\n").first.map(String.init) ?? "" }
+    }
+    var off: [UserNamespaceSwitch] = []
+    if sysctl("kernel.unprivileged_userns_clone") == "0" {
+        off.append(UserNamespaceSwitch(detail: "kernel.unprivileged_userns_clone is 0",
+                                       fix: "as root: sysctl -w kernel.unprivileged_userns_clone=1, and the same in /etc/sysctl.d/plash.conf"))
+    }
+    if sysctl("user.max_user_namespaces") == "0" {
+        off.append(UserNamespaceSwitch(detail: "user.max_user_namespaces is 0",
+                                       fix: "as root: sysctl -w user.max_user_namespaces=15000, and the same in /etc/sysctl.d/plash.conf"))
+    }
+    if sysctl("kernel.apparmor_restrict_unprivileged_userns") == "1" {
+        off.append(UserNamespaceSwitch(detail: "AppArmor restricts them (Ubuntu 24.04 and later)",
+                                       fix: "as root: an AppArmor profile for plash and plash-exec with `userns,` (docs/unprivileged.md), or sysctl -w kernel.apparmor_restrict_unprivileged_userns=0"))
+    }
+    return off
+}
+
+/// Whether a seccomp filter confines this process (plash-exec --isolate or --seccomp,
+/// docker's and podman's default profiles): such filters refuse new namespaces with
+/// EPERM, which says nothing of the filter.
+public func underSeccompFilter() -> Bool {
+    guard let status = try? readFile("/proc/self/status", what: "read") else { return false }
+    return String(decoding: status, as: UTF8.self).split(separator: "\n").contains("Seccomp:\t2")
+}
+
+/// Why a new user namespace (or, for root that may mount, a mount namespace) was
+/// refused here, with the fix: the advice of the unshare error.
+func unshareRefusal(_ errno: Int32) -> String {
+    if let off = userNamespaceSwitchesOff().first, !mountsAsRoot() {
+        return "user namespaces disabled: \(off.detail); \(off.fix)"
+    }
+    if underSeccompFilter() {
+        return "a seccomp filter refuses new namespaces here, as plash --isolate and docker's default profile do: run plash outside it, "
+            + "or that container without the filter: plash run without --isolate, docker run --security-opt seccomp=unconfined"
+    }
+    if errno == ENOSPC { return "too many user namespaces: see sysctl user.max_user_namespaces" }
+    return "user namespaces disabled? see sysctl kernel.unprivileged_userns_clone and user.max_user_namespaces"
+}
+
+/// Whether this process lives in the machine's first user namespace, the only one that
+/// maps every id to itself. Root elsewhere (`bwrap --unshare-user --uid 0 --cap-add
+/// CAP_SYS_ADMIN`, a rootless container) may mount in its own mount namespace, but
+/// overlayfs there keeps its metadata in user.* xattrs, as for an ordinary user.
+public func inFirstUserNamespace() -> Bool {
+    guard let map = try? readFile("/proc/self/uid_map", what: "read") else { return false }
+    return String(decoding: map, as: UTF8.self).split(whereSeparator: { $0 == " " || $0 == "\n" }) == ["0", "0", "4294967295"]
+}
+
 /// Enter a new user namespace (with the other namespaces in `flags`) as its root.
 /// With subordinate ids for this user in /etc/subuid and /etc/subgid and Debian's
 /// uidmap installed, the user maps to 0 and the subordinate range to 1...N, so

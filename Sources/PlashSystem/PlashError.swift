@@ -102,9 +102,13 @@ public struct PlashError: Error, CustomStringConvertible, Sendable {
     var hint: String? {
         switch (step, errno) {
         case (.unshare?, EPERM?), (.unshare?, ENOSPC?):
-            return "user namespaces disabled? see sysctl kernel.unprivileged_userns_clone and user.max_user_namespaces"
+            return unshareRefusal(errno!)
         case (.cgroup?, EACCES?):
             return "limits need root, or a cgroup v2 subtree delegated to this user"
+        case (.mountOverlay?, EACCES?) where geteuid() == 0 && !inFirstUserNamespace():
+            // bwrap --unshare-user --uid 0 --cap-add CAP_SYS_ADMIN: overlayfs needs more
+            // than that (CAP_DAC_OVERRIDE, for one), and no new user namespace may map 0 there.
+            return "root of this user namespace lacks capabilities that overlayfs needs: give it all (bwrap --cap-add ALL), or run plash as the sandbox's own user"
         case (.mountOverlay?, EINVAL?), (.mountOverlay?, EPERM?):
             return geteuid() == 0 ? "overlayfs refused the layers; see dmesg"
                 : "overlayfs for ordinary users needs Linux 5.11; or install fuse-overlayfs"

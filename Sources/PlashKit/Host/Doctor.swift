@@ -38,12 +38,14 @@ public func doctorFindings(store: Store, probe: () -> String?) -> [Finding] {
                                 fix: "install both with scripts/install, or put plash-exec on PATH"))
     }
     findings.append(kernelFinding(root: uid == 0))
-    if uid != 0 { findings += userNamespaceFindings() }
+    let asRoot = mountsAsRoot()
+    if !asRoot { findings += userNamespaceFindings() }
     if let error = probe() {
+        // The error's own advice, in parentheses, is the fix where plash-exec knows one.
         findings.append(Finding(.failure, "overlay in a mount namespace", error,
-                                fix: uid == 0 ? "see dmesg" : "see the user namespace lines above; or install fuse-overlayfs"))
+                                fix: error.hasSuffix(")") ? nil : asRoot ? "see dmesg" : "see the user namespace lines above; or install fuse-overlayfs"))
     } else {
-        findings.append(Finding(.ok, "overlay in a mount namespace", uid == 0 ? "works" : "works in a user namespace"))
+        findings.append(Finding(.ok, "overlay in a mount namespace", asRoot ? "works" : "works in a user namespace"))
     }
     if uid != 0 { findings += subordinateIDFindings(user: user, uid: uid, gid: getegid()) }
     findings.append(cgroupFinding(user: user))
@@ -66,6 +68,10 @@ func kernelFinding(root: Bool) -> Finding {
         return Finding(.ok, "kernel", "Linux \(release)")
     }
     // Before 5.11 overlayfs refuses ordinary users; plash-exec then uses fuse-overlayfs.
+    if access("/usr/bin/fuse-overlayfs", X_OK) == 0 && access("/dev/fuse", F_OK) != 0 {
+        return Finding(.failure, "kernel", "Linux \(release) refuses overlayfs to ordinary users, and /dev/fuse is missing",
+                       fix: fuseDeviceMissing)
+    }
     if access("/usr/bin/fuse-overlayfs", X_OK) == 0 {
         return Finding(.ok, "kernel", "Linux \(release): overlays through fuse-overlayfs (kernel overlayfs for users needs 5.11)")
     }
@@ -73,24 +79,13 @@ func kernelFinding(root: Bool) -> Finding {
                    fix: "apt-get install fuse-overlayfs (as root), or boot Linux 5.11 or later")
 }
 
-/// The switches that turn user namespaces off for ordinary users.
+/// The switches that turn user namespaces off for ordinary users (and root without
+/// CAP_SYS_ADMIN), and a seccomp filter around plash that refuses them.
 func userNamespaceFindings() -> [Finding] {
-    func sysctl(_ name: String) -> String? {
-        (try? readFile("/proc/sys/" + name.split(separator: ".").joined(separator: "/"), what: "read"))
-            .map { String(decoding: $0, as: UTF8.self).split(separator: "\n").first.map(String.init) ?? "" }
-    }
-    var findings: [Finding] = []
-    if sysctl("kernel.unprivileged_userns_clone") == "0" {
-        findings.append(Finding(.failure, "user namespaces", "disabled: kernel.unprivileged_userns_clone is 0",
-                                fix: "as root: sysctl -w kernel.unprivileged_userns_clone=1, and the same in /etc/sysctl.d/plash.conf"))
-    }
-    if sysctl("user.max_user_namespaces") == "0" {
-        findings.append(Finding(.failure, "user namespaces", "disabled: user.max_user_namespaces is 0",
-                                fix: "as root: sysctl -w user.max_user_namespaces=15000, and the same in /etc/sysctl.d/plash.conf"))
-    }
-    if sysctl("kernel.apparmor_restrict_unprivileged_userns") == "1" {
-        findings.append(Finding(.failure, "user namespaces", "AppArmor restricts them (Ubuntu 24.04 and later)",
-                                fix: "as root: an AppArmor profile for plash and plash-exec with `userns,` (docs/unprivileged.md), or sysctl -w kernel.apparmor_restrict_unprivileged_userns=0"))
+    var findings = userNamespaceSwitchesOff().map { Finding(.failure, "user namespaces", "disabled: " + $0.detail, fix: $0.fix) }
+    if underSeccompFilter() {
+        findings.append(Finding(.warning, "seccomp", "a seccomp filter confines plash here: if it refuses namespaces (plash --isolate, docker's default profile), no container starts",
+                                fix: "run plash outside it, or that container without the filter: plash run without --isolate, docker run --security-opt seccomp=unconfined"))
     }
     if findings.isEmpty { findings.append(Finding(.ok, "user namespaces", "enabled")) }
     return findings
@@ -124,6 +119,13 @@ func cgroupFinding(user: String) -> Finding {
     } catch {
         return Finding(.warning, "cgroups", "no cgroup subtree is delegated to \(user): --memory, --pids, --cpus and --cgroup fail",
                        fix: geteuid() == 0 ? "mount a cgroup file system" : delegate)
+    }
+    // Where plash/ is made: the parent of each of its directories.
+    for parent in hierarchy.directories(nil).map({ splitLast($0).0 }) {
+        var info = statvfs()
+        if statvfs(parent, &info) == 0 && info.f_flag & UInt(ST_RDONLY) != 0 {
+            return Finding(.warning, "cgroups", "\(parent) is read-only: --memory, --pids, --cpus and --cgroup fail", fix: cgroupsReadOnly)
+        }
     }
     let version: String
     if case .legacy = hierarchy { version = "v1" } else { version = "v2" }
@@ -183,12 +185,14 @@ func seccompFinding() -> Finding {
 /// this process's namespaces: run it in a child.
 public func probeOverlay(in dir: String) throws {
     let uid = geteuid(), gid = getegid()
-    if uid == 0 { try unshare(CLONE_NEWNS) } else { try enterUserNamespace(CLONE_NEWUSER | CLONE_NEWNS, uid: uid, gid: gid) }
+    // Decided as plash-exec decides (Container.swift).
+    if mountsAsRoot() { try unshare(CLONE_NEWNS) } else { try enterUserNamespace(CLONE_NEWUSER | CLONE_NEWNS, uid: uid, gid: gid) }
     try stopMountPropagation()
     try mount("tmpfs", on: dir + "/scratch", type: "tmpfs", what: "mount tmpfs on")
     for sub in ["upper", "work"] { try check(mkdir(dir + "/scratch/" + sub, 0o755), "mkdir", dir + "/scratch/" + sub) }
+    let userxattr = asRoot && !inFirstUserNamespace() ? ",userxattr" : ""
     try mount("overlay", on: dir + "/merged", type: "overlay",
-              options: "lowerdir=\(dir)/lower,upperdir=\(dir)/scratch/upper,workdir=\(dir)/scratch/work", what: .mountOverlay)
+              options: "lowerdir=\(dir)/lower,upperdir=\(dir)/scratch/upper,workdir=\(dir)/scratch/work" + userxattr, what: .mountOverlay)
 }
 
 /// Runs `plash doctor --probe-overlay DIR` (this binary) and returns its error line.
