@@ -1,6 +1,7 @@
 # plash doctor on a pure cgroup v2 hierarchy, inside the VM of ../shared/tools/vm-run
 # (run by Tests/PlashTests/DoctorTests.swift): the cgroup line for root, an ordinary
-# user without a delegated subtree and one with it; then user namespaces switched off. /test holds the static
+# user without a delegated subtree and one with it; then user namespaces switched off,
+# for doctor and for a run. /test holds the static
 # plash and plash-exec. Exit status: the number of failures.
 fails=0
 check() { if eval "$2"; then echo "PASS $1"; else echo "FAIL $1: $3"; fails=$((fails+1)); fi; }
@@ -32,6 +33,10 @@ out=$(su -s /bin/sh user -c "PLASH_DATA=/tmp/user-store /test/plash doctor" 2>&1
 check userns-off '[ $rc = 1 ] && has "^FAIL  user namespaces: disabled: user.max_user_namespaces is 0" \
     && has "fix: as root: sysctl -w user.max_user_namespaces=15000" && has "^FAIL  overlay in a mount namespace: unshare: " \
     && has "^plash cannot run containers for user: 2 problems above"' "exit $rc: $out"
+
+# And the user's run says the same in one line: the switch, and the fix.
+out=$(su -s /bin/sh user -c "PLASH_DATA=/tmp/user-store /test/plash run --from busybox -- true" 2>&1); rc=$?
+check userns-off-run '[ $rc = 125 ] && [ "$(echo "$out" | tail -n 1)" = "plash: unshare: No space left on device (user namespaces disabled: user.max_user_namespaces is 0; as root: sysctl -w user.max_user_namespaces=15000, and the same in /etc/sysctl.d/plash.conf)" ]' "exit $rc: $out"
 
 echo "summary: $fails failed"
 exit $fails
