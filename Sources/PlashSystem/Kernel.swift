@@ -14,6 +14,7 @@ public struct KernelCall: Sendable {
     public static let openat2 = KernelCall(name: "openat2", since: "5.6")
     public static let mountSetattr = KernelCall(name: "mount_setattr", since: "5.12")
     public static let memfdCreate = KernelCall(name: "memfd_create", since: "3.17")
+    public static let statx = KernelCall(name: "statx", since: "4.11")
 }
 
 /// Throws as `check` does; an ENOSYS says which kernel the call needs:

@@ -616,7 +616,7 @@ func removeTree(_ path: String) throws {
 /// The mount and the device that the open directory `fd` lies on.
 private func mountOf(_ fd: Int32, path: String) throws -> (id: UInt64, device: UInt64) {
     var id: UInt64 = 0, device: UInt64 = 0
-    try check(plash_mount_of(fd, "", &id, &device), "stat", path)
+    try check(plash_mount_of(fd, "", &id, &device), "stat", path, needs: .statx)
     return (id, device)
 }
 
