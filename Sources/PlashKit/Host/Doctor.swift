@@ -37,8 +37,9 @@ public func doctorFindings(store: Store, probe: () -> String?) -> [Finding] {
         findings.append(Finding(.failure, "plash-exec", "not beside plash nor on PATH",
                                 fix: "install both with scripts/install, or put plash-exec on PATH"))
     }
-    findings.append(kernelFinding(root: uid == 0))
     let asRoot = mountsAsRoot()
+    // Root of another user namespace mounts as an ordinary user does (Container.swift).
+    findings.append(kernelFinding(root: asRoot && inFirstUserNamespace()))
     if !asRoot { findings += userNamespaceFindings() }
     if let error = probe() {
         // The error's own advice, in parentheses, is the fix where plash-exec knows one.
