@@ -36,6 +36,22 @@ import Testing
         #expect(result.status == 0 && result.stdout == "/file\n", "\(result)")
     }
 
+    /// An imported layout's blobs are kept in the store by copy_file_range (5.3 across
+    /// file systems): before it, by reading and writing; the export reads them back.
+    @Test func withoutCopyFileRangeAnImportedLayoutKeepsItsBlobsAndRuns() throws {
+        let store = TestStore()
+        let layout = makeDirectory("layout")
+        try writeDeepLayout(layout, layers: 2)
+        let imported = try plash(without: "copy_file_range", ["import-oci", layout + ":t"], in: store)
+        #expect(imported.status == 0, "\(imported)")
+        let id = imported.stdout.trimmingCharacters(in: .newlines)
+        let result = try plash(without: "copy_file_range", ["run", id, "--", "ls", "/l1", "/l2"], in: store)
+        #expect(result.status == 0 && result.stdout == "/l1\n/l2\n", "\(result)")
+        let exported = makeDirectory("exported")
+        let export = try plash(without: "copy_file_range", ["export-oci", id, exported + ":t"], in: store)
+        #expect(export.status == 0, "\(export)")
+    }
+
     /// Before 5.6 there is no way to resolve a path inside the image that a symlink
     /// cannot lead out of: no fallback, one line.
     @Test func withoutOpenat2ARunFailsWithOneLineNamingLinux5_6() throws {
