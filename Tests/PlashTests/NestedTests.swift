@@ -132,6 +132,13 @@ import Testing
         #expect(result.stdout.hasPrefix("inner\nstatus 0\n"), "\(result)")
     }
 
+    /// Root without CAP_SYS_ADMIN, as docker's default capabilities leave it, takes an
+    /// ordinary user's way, a user namespace of its own, and runs.
+    @Test func insideAContainerAsRootWithoutCapSysAdminPlashRuns() throws {
+        let result = try nested(["--cap-drop", "CAP_SYS_ADMIN"], asUser: false)
+        #expect(result.stdout.hasPrefix("inner\nstatus 0\n"), "\(result)")
+    }
+
     /// Runs `command` as root in a mount namespace (and PID namespace) of its own, whose
     /// mounts never reach the host: the restricted place is made there.
     func inOwnMountNamespace(_ command: String, propagation: String = "private") throws -> Finished {

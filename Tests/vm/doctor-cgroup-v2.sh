@@ -38,5 +38,16 @@ check userns-off '[ $rc = 1 ] && has "^FAIL  user namespaces: disabled: user.max
 out=$(su -s /bin/sh user -c "PLASH_DATA=/tmp/user-store /test/plash run --from busybox -- true" 2>&1); rc=$?
 check userns-off-run '[ $rc = 125 ] && [ "$(echo "$out" | tail -n 1)" = "plash: unshare: No space left on device (user namespaces disabled: user.max_user_namespaces is 0; as root: sysctl -w user.max_user_namespaces=15000, and the same in /etc/sysctl.d/plash.conf)" ]' "exit $rc: $out"
 
+# Debian's own switch off instead: the run names that one.
+echo 15000 > /proc/sys/user/max_user_namespaces
+if [ -e /proc/sys/kernel/unprivileged_userns_clone ]; then
+    echo 0 > /proc/sys/kernel/unprivileged_userns_clone
+    out=$(su -s /bin/sh user -c "PLASH_DATA=/tmp/user-store /test/plash run --from busybox -- true" 2>&1); rc=$?
+    check userns-clone-off-run '[ $rc = 125 ] && [ "$(echo "$out" | tail -n 1)" = "plash: unshare: Operation not permitted (user namespaces disabled: kernel.unprivileged_userns_clone is 0; as root: sysctl -w kernel.unprivileged_userns_clone=1, and the same in /etc/sysctl.d/plash.conf)" ]' "exit $rc: $out"
+    echo 1 > /proc/sys/kernel/unprivileged_userns_clone
+else
+    echo "FAIL userns-clone-off-run: Debian's kernel has kernel.unprivileged_userns_clone"; fails=$((fails+1))
+fi
+
 echo "summary: $fails failed"
 exit $fails
