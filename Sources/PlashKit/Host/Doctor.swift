@@ -39,7 +39,10 @@ public func doctorFindings(store: Store, probe: () -> String?) -> [Finding] {
     }
     let asRoot = mountsAsRoot()
     // Root of another user namespace mounts as an ordinary user does (Container.swift).
-    findings.append(kernelFinding(root: asRoot && inFirstUserNamespace()))
+    var name = utsname()
+    uname(&name)
+    let release = withUnsafeBytes(of: name.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+    findings.append(kernelFinding(release: release, root: asRoot && inFirstUserNamespace()))
     if !asRoot { findings += userNamespaceFindings() }
     if let error = probe() {
         // The error's own advice, in parentheses, is the fix where plash-exec knows one.
@@ -61,11 +64,23 @@ public func kernelVersion(_ release: String) -> (major: Int, minor: Int)? {
     return numbers.count == 2 ? (numbers[0], numbers[1]) : nil
 }
 
-func kernelFinding(root: Bool) -> Finding {
-    var name = utsname()
-    uname(&name)
-    let release = withUnsafeBytes(of: name.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-    guard !root, let version = kernelVersion(release), (version.major, version.minor) < (5, 11) else {
+/// What Linux `release` lacks of what plash needs (docs/install.md, "Kernels"): openat2
+/// for everything, overlayfs for ordinary users, a recursive mount_setattr for --isolate
+/// and read-only binds. `root`: root of the first user namespace.
+public func kernelFinding(release: String, root: Bool) -> Finding {
+    guard let version = kernelVersion(release) else { return Finding(.ok, "kernel", "Linux \(release)") }
+    func before(_ call: KernelCall) -> Bool {
+        kernelVersion(call.since).map { (version.major, version.minor) < ($0.major, $0.minor) } ?? false
+    }
+    if before(.openat2) {
+        return Finding(.failure, "kernel", "Linux \(release) has no openat2: plash needs Linux \(KernelCall.openat2.since) or later",
+                       fix: "boot Linux \(KernelCall.openat2.since) or later")
+    }
+    guard !root, (version.major, version.minor) < (5, 11) else {
+        if before(.mountSetattr) {
+            return Finding(.warning, "kernel", "Linux \(release) has no mount_setattr: --isolate, --ro-bind and a build's read-only binds fail where mounts lie below them",
+                           fix: "boot Linux \(KernelCall.mountSetattr.since) or later")
+        }
         return Finding(.ok, "kernel", "Linux \(release)")
     }
     // Before 5.11 overlayfs refuses ordinary users; plash-exec then uses fuse-overlayfs.
