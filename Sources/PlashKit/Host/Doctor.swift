@@ -202,7 +202,8 @@ func seccompFinding() -> Finding {
 public func probeOverlay(in dir: String) throws {
     let uid = geteuid(), gid = getegid()
     // Decided as plash-exec decides (Container.swift).
-    if mountsAsRoot() { try unshare(CLONE_NEWNS) } else { try enterUserNamespace(CLONE_NEWUSER | CLONE_NEWNS, uid: uid, gid: gid) }
+    let asRoot = mountsAsRoot()
+    if asRoot { try unshare(CLONE_NEWNS) } else { try enterUserNamespace(CLONE_NEWUSER | CLONE_NEWNS, uid: uid, gid: gid) }
     try stopMountPropagation()
     try mount("tmpfs", on: dir + "/scratch", type: "tmpfs", what: "mount tmpfs on")
     for sub in ["upper", "work"] { try check(mkdir(dir + "/scratch/" + sub, 0o755), "mkdir", dir + "/scratch/" + sub) }
