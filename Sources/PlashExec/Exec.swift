@@ -23,8 +23,17 @@ public func execute(_ command: [String], environment: [String]) throws -> Never 
         switch errno {
         case ENOENT, ENOTDIR: continue
         case EACCES: failure = EACCES
+        case ENOEXEC:
+            // As execvp(3): a file the kernel cannot run (a script without `#!`) is
+            // handed to /bin/sh, the file's path its first argument.
+            let script = [strdup(scriptShell), strdup(candidate)] + argv.dropFirst()
+            execve(scriptShell, script, envp)
+            throw PlashError.exec(name, errno: ENOEXEC)
         default: throw PlashError.exec(name, errno: errno)
         }
     }
     throw PlashError.exec(name, errno: failure)
 }
+
+/// The shell execvp(3) runs a file without `#!` with.
+let scriptShell = "/bin/sh"

@@ -9,9 +9,14 @@ import PlashSystem
 public func enterCgroup(_ plan: ExecPlan, store: String) throws {
     guard plan.cgroup != nil || !plan.limits.isEmpty else { return }
     let name = plan.cgroup ?? "pid-\(getpid())"
-    recordCgroup(name, store: StoreLayout(path: store))
+    let layout = StoreLayout(path: store)
+    let hierarchy = try CgroupHierarchy.current()
+    if plan.cgroup == nil {
+        removeEmptyRecordedCgroups(store: layout, hierarchy: hierarchy, names: endedPidCgroups(store: layout))
+    }
+    recordCgroup(name, store: layout)
     do {
-        try Cgroup(name, hierarchy: try CgroupHierarchy.current()).enter(limits: plan.limits)
+        try Cgroup(name, hierarchy: hierarchy).enter(limits: plan.limits)
     } catch let error as PlashError where error.errno == EROFS {
         throw error.advising(cgroupsReadOnly)
     }

@@ -139,10 +139,13 @@ public let execOptions: [ExecOption] = [
         }
         $0.hostname = $1
     },
-    ExecOption("--net", "none", "Isolation", ["own network namespace with only lo, up"],
+    ExecOption("--net", "none", "Isolation", ["own network namespace with only lo, up; --net host",
+                                              "(the default) shares the host's"],
                values: { $0.isolateNetwork ? ["none"] : [] }) {
-        guard $1 == "none" else { throw PlashError.usage("--net \($1): only 'none' is supported") }
-        $0.isolateNetwork = true
+        guard $1 == "none" || $1 == "host" else {
+            throw PlashError.usage("--net \($1): expected none, or host (the default)")
+        }
+        $0.isolateNetwork = $1 == "none"
     },
     ExecOption("--pid-ns", nil, "Isolation", ["own PID namespace: this process stays and passes",
                                               "signals, through a tiny init, to the program;",
@@ -423,6 +426,8 @@ func parseMemoryLimit(_ text: String) throws -> UInt64 {
 }
 
 /// "64M" -> 67108864: bytes, or K, M, G, T (powers of 1024), optionally followed by B.
+/// With a unit the number may have a fraction, as docker's `--memory 1.5g` (rounded down
+/// to a byte); bytes are whole.
 public func parseSize(_ text: String) -> UInt64? {
     var digits = Substring(text.uppercased())
     if digits.hasSuffix("B") { digits = digits.dropLast() }
@@ -431,8 +436,18 @@ public func parseSize(_ text: String) -> UInt64? {
         shift = UInt64("KMGT".distance(from: "KMGT".startIndex, to: index) + 1) * 10
         digits = digits.dropLast()
     }
-    guard let number = UInt64(digits), number <= (UInt64.max >> shift) else { return nil }
-    return number << shift
+    let parts = digits.split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false)
+    guard let number = UInt64(parts[0]), number <= (UInt64.max >> shift) else { return nil }
+    guard parts.count == 2 else { return number << shift }
+    // Up to 6 fraction digits, so the numerator shifted by T's 40 bits stays in 64.
+    let fraction = parts[1]
+    guard shift > 0, !fraction.isEmpty, fraction.count <= 6, let numerator = UInt64(fraction),
+          fraction.allSatisfy({ $0.isASCII && $0.isNumber }) else { return nil }
+    var scale: UInt64 = 1
+    for _ in 0..<fraction.count { scale *= 10 }
+    let part = (numerator << shift) / scale
+    guard (number << shift) <= UInt64.max - part else { return nil }
+    return (number << shift) + part
 }
 
 /// The capabilities by their names in capabilities(7), without CAP_; a bit each.

@@ -352,6 +352,25 @@ public func recordCgroup(_ name: String, store: StoreLayout) {
     if fd >= 0 { close(fd) }
 }
 
+/// Removes the cgroups that containers of `store` made (recordCgroup) and no process
+/// uses any more, and their records; those of `names` only, when given.
+public func removeEmptyRecordedCgroups(store: StoreLayout, hierarchy: CgroupHierarchy, names: [String]? = nil) {
+    let recorded = directoryEntries(store.cgroups) ?? []
+    let chosen = names.map { names in recorded.filter(names.contains) } ?? recorded
+    for name in removeEmptyCgroups(chosen, hierarchy: hierarchy) { unlink(store.cgroups + "/" + name) }
+}
+
+/// The pid-PID cgroups (limits without --cgroup) of this store's earlier containers
+/// whose PID has ended: their creator can no longer join them, so an empty one is
+/// removed by the next container with limits instead of staying until `plash clean`.
+/// A live PID's cgroup stays: its plash-exec may be between making and joining it.
+public func endedPidCgroups(store: StoreLayout) -> [String] {
+    (directoryEntries(store.cgroups) ?? []).filter { name in
+        guard name.hasPrefix("pid-"), let pid = pid_t(name.dropFirst(4)), pid > 0 else { return false }
+        return kill(pid, 0) == -1 && errno == ESRCH
+    }
+}
+
 /// Removes the cgroups plash/NAME of `names` that no process uses any more (rmdir
 /// refuses a busy one), and returns the names of those now gone from every hierarchy.
 /// Cgroups of containers started without --cgroup pile up otherwise.

@@ -76,7 +76,7 @@ func plan(_ arguments: [String]) throws -> ExecPlan {
 
 @Test func badCommandLinesAreUsageErrors() {
     for arguments in [["--frob", "--root", "/r"], ["--root"], [], ["--root", "/r", "--lower", "/l"],
-                      ["--bind", "/a:rel", "--root", "/r"], ["--net", "host", "--root", "/r"],
+                      ["--bind", "/a:rel", "--root", "/r"], ["--net", "bridge", "--root", "/r"],
                       ["--cwd", "rel", "--root", "/r"], ["--env", "=x", "--root", "/r"]] {
         #expect(throws: PlashError.self, "\(arguments)") { try parse(arguments) }
     }
@@ -198,6 +198,23 @@ func sampleValue(_ option: ExecOption) -> [String] {
     }
     #expect(try plan(["--memory", "1048576", "--root", "/r"]).limits.memory == 1 << 20)
     #expect(try plan(["--memory", "1M", "--root", "/r"]).limits.memory == 1 << 20)
+}
+
+@Test func aMemoryLimitMayHaveAFractionOfItsUnitAsDockersDoes() throws {
+    #expect(try plan(["--memory", "1.5G", "--root", "/r"]).limits.memory == 3 << 29)
+    #expect(throws: PlashError.self) { try parse(["--memory", "0.5M", "--root", "/r"]) }
+    #expect(parseSize("2.5K") == 2560)
+    #expect(parseSize("1.000001T") == (1 << 40) + (1 << 40) / 1_000_000)
+    // Bytes are whole; a fraction needs digits on both sides; too many digits, no number.
+    for text in ["1.5", "1.G", ".5G", "1.5.5G", "1.-5G", "1.+5G", "1.1234567G", "1,5G", "16777216.5T"] {
+        #expect(parseSize(text) == nil, "\(text)")
+    }
+}
+
+@Test func netHostIsTheDefaultAndNetNoneTheOnlyOther() throws {
+    #expect(try plan(["--net", "host", "--root", "/r"]).isolateNetwork == false)
+    #expect(try plan(["--net", "none", "--net", "host", "--root", "/r"]).isolateNetwork == false)
+    #expect(try plan(["--net", "none", "--root", "/r"]).isolateNetwork == true)
 }
 
 @Test func aCgroupNameThatPlashKillCouldNotNameIsRefused() throws {

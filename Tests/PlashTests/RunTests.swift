@@ -17,6 +17,13 @@ import Testing
         #expect(try store.plash(["run", "1", "--", "no-such-command"]).status == 127)
     }
 
+    @Test func aScriptWithoutAShebangLineRunsWithBinShAsExecvpRunsIt() throws {
+        let store = TestStore()
+        let result = try store.plash(["run", "--from", "busybox", "--write-script", "/bin/hi", "echo hi from $0 $1",
+                                      "--", "hi", "there"])
+        #expect(result.status == 0 && result.stdout == "hi from /bin/hi there\n", "\(result)")
+    }
+
     @Test func runPassesVariablesNamedInPlashExport() throws {
         let store = TestStore()
         _ = try store.id(["import", "busybox"])

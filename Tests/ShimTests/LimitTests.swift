@@ -27,6 +27,38 @@ func emptyCgroup(_ name: String) {
     #expect(try inBusybox("echo alive").stdout == "alive\n")
 }
 
+@Test func aMemoryLimitWithAFractionIsWrittenInBytes() throws {
+    let name = cgroupName("memory-fraction")
+    let limit = "cat /sys/fs/cgroup/memory/plash/\(name)/memory.limit_in_bytes 2>/dev/null"
+        + " || cat /sys/fs/cgroup/plash/\(name)/memory.max"
+    let result = try exec(["--cgroup", name, "--memory", "1.5G", "--root", busyboxRoot, "--", "sh", "-c", limit])
+    #expect(result.stdout == "\(3 << 29)\n", "\(result)")
+}
+
+@Test func theNextContainerWithLimitsRemovesTheEmptyPidCgroupsOfEndedContainersOfItsStoreOnly() throws {
+    let store = TestStore()
+    _ = try store.id(["import", "busybox"])
+    // v1: the memory hierarchy's; v2: the one hierarchy's.
+    let bases = ["/sys/fs/cgroup/memory/plash", "/sys/fs/cgroup/plash"]
+    let exists = { (name: String) in bases.contains { FileManager.default.fileExists(atPath: $0 + "/" + name) } }
+    let withLimits = ["--memory", "64M", "--root", try busyboxRoot, "--", "sh", "-c", "echo $$"]
+    let first = try run(plashExec, withLimits, environment: store.environment)
+    let ended = "pid-" + first.stdout.trimmingCharacters(in: .newlines)
+    #expect(first.status == 0 && exists(ended), "\(first)")
+    let base = try #require(bases.first { FileManager.default.fileExists(atPath: $0 + "/" + ended) })
+    // Not recorded by this store (another's, or made by hand): never touched. A live
+    // PID's (this test process's): its plash-exec could be about to join it.
+    let unrecorded = "pid-\(Int32.max - 7)", live = "pid-\(getpid())"
+    for name in [unrecorded, live] { #expect(mkdir(base + "/" + name, 0o755) == 0) }
+    defer { for name in [unrecorded, live] { rmdir(base + "/" + name) } }
+    FileManager.default.createFile(atPath: store.data + "/cgroups/" + live, contents: nil)
+    let second = try run(plashExec, withLimits, environment: store.environment)
+    #expect(second.status == 0, "\(second)")
+    #expect(!exists(ended) && !FileManager.default.fileExists(atPath: store.data + "/cgroups/" + ended))
+    #expect(exists(unrecorded) && exists(live))
+    #expect(try store.plash(["clean"]).status == 0)
+}
+
 @Test func aPidsLimitMakesForkFailAfterAboutThatMany() throws {
     let result = try exec(["--cgroup", cgroupName("pids"), "--pids", "10", "--root", probeRoot, "--", "probe", "fork", "50"])
     let started = try #require(Int(result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)), "\(result)")

@@ -331,6 +331,12 @@ func aBindOfTheHostsRootShowsTheHostsFiles(_ source: String) throws {
     #expect(result.stdout == "lo\n1\n", "\(result)")
 }
 
+@Test func netHostSharesTheHostsNetworkNamespace() throws {
+    let host = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/ns/net")
+    let result = try inBusybox("readlink /proc/self/ns/net", options: ["--net", "none", "--net", "host"])
+    #expect(result.stdout == host + "\n", "\(result)")
+}
+
 @Test func hostnameSetsTheContainersHostnameOnly() throws {
     let host = try shell("hostname").stdout
     #expect(try inBusybox("hostname", options: ["--hostname", "x"]).stdout == "x\n")

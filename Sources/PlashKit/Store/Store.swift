@@ -506,8 +506,7 @@ public struct Store: Sendable {
     /// process uses any more, and their records.
     public func removeEmptyCgroups(_ hierarchy: CgroupHierarchy) throws {
         try checkIsStore()
-        let names = directoryEntries(layout.cgroups) ?? []
-        for name in PlashSystem.removeEmptyCgroups(names, hierarchy: hierarchy) { unlink(layout.cgroups + "/" + name) }
+        removeEmptyRecordedCgroups(store: layout, hierarchy: hierarchy)
     }
 
     /// Removes everything in the store's directory, as the original's purge did (the
