@@ -4,10 +4,9 @@ import Glibc
 
 /// The store: $PLASH_DATA, else /var/lib/plash for root and
 /// $XDG_DATA_HOME/plash (~/.local/share/plash) for everybody else.
+/// A relative $PLASH_DATA is taken against the working directory.
 public func dataDirectory() -> String {
-    if let dir = environment("PLASH_DATA"), !dir.isEmpty {
-        return dir.count > 1 && dir.hasSuffix("/") ? String(dir.dropLast()) : dir
-    }
+    if let dir = environment("PLASH_DATA"), !dir.isEmpty { return absolutePath(dir) }
     if geteuid() == 0 { return "/var/lib/plash" }
     if let xdg = environment("XDG_DATA_HOME"), xdg.hasPrefix("/") { return xdg + "/plash" }
     let home = homeDirectory()
@@ -27,4 +26,12 @@ public func homeDirectory() -> String {
 public func environment(_ name: String) -> String? {
     guard let value = getenv(name) else { return nil }
     return String(cString: value)
+}
+
+/// `path` against the working directory, without `.` components, repeated or trailing
+/// slashes (`./store/` in / is `/store`). `..` stays: with symlinks, `a/..` need not be
+/// the directory of `a`.
+public func absolutePath(_ path: String) -> String {
+    let joined = path.hasPrefix("/") ? path : (currentDirectory() ?? "/") + "/" + path
+    return "/" + joined.split(separator: "/").filter { $0 != "." }.joined(separator: "/")
 }

@@ -30,6 +30,7 @@ import PlashSystem
     switch request.image {
     case .stored(let name):
         store = Store()
+        if let hint = storedImageHint(request, found: { store.lookup($0) != nil }) { throw PlashError.failure(hint) }
         image = try store.image(name)
     case .build(let words):
         let buildPlan = try parseMacros(words)
@@ -85,8 +86,10 @@ func runPlashfile(_ path: String, _ arguments: [String]) throws -> Int32 {
     let image = try Builder(store: store).build(plan)
     if let caller { try check(chdir(caller), "chdir", caller) }
     // The arguments are the command: after the entrypoint (--entrypoint is the image's).
+    // Without one they are a command as `plash run IMAGE -- CMD` takes it, `--` first
+    // (`plash ./Plashfile -- echo hi`); an entrypoint gets every argument, `--` too.
     var exec = addingRunSettings(of: plan, to: ExecPlan(image: .lowers([])))
-    exec.command = arguments
+    exec.command = !plan.hasEntrypoint && arguments.first == "--" ? Array(arguments.dropFirst()) : arguments
     becomeContainer(exec, image: image, store: store)
 }
 

@@ -10,6 +10,10 @@ import PlashSystem
 /// 1, or 125 for `plash run` and Plashfiles, which end as plash-exec does.
 var failureStatus: Int32 = 1
 
+// A relative PLASH_DATA names the store of the directory plash started in, also for
+// what runs after a chdir (a Plashfile's build) and for the programs plash starts.
+if let data = environment("PLASH_DATA"), !data.isEmpty, !data.hasPrefix("/") { setenv("PLASH_DATA", dataDirectory(), 1) }
+
 do {
     let arguments = try commandLineArguments()
     guard let name = arguments.first else { throw PlashError.usage("no command given", usage: overview) }

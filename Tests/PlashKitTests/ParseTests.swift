@@ -15,18 +15,32 @@ import Testing
         #expect(result.nonEmptyLayers.map(\.steps) == [["a", "b"], ["c"]])
     }
 
-    @Test func packageManagersExpandToUpdateAndInstall() throws {
+    @Test func packageManagersInstallAndLeaveNoListsOrCachesInOneStepThatNamesThePackages() throws {
         #expect(try plan(["--apt", "curl", "git"]).current.steps
-                == ["apt-get update", "apt-get install -y curl git"])
-        #expect(try plan(["--apk", "a", "b"]).current.steps == ["apk update", "apk add a b"])
-        #expect(try plan(["--pip3", "requests"]).current.steps == ["pip3 install requests"])
+                == ["# apt curl git\napt-get update\napt-get install -y curl git\napt-get clean && rm -rf /var/lib/apt/lists/*"])
+        #expect(try plan(["--apk", "a", "b"]).current.steps == ["# apk a b\napk add --no-cache a b"])
+        #expect(try plan(["--pip3", "requests"]).current.steps == ["# pip3 requests\npip3 install --no-cache-dir requests"])
+        #expect(try plan(["--dnf", "x"]).current.steps == ["# dnf x\ndnf install -y x\ndnf clean all"])
         #expect(try plan(["--apk"]).current.steps == [])
+    }
+
+    @Test func aNewlineInAPackageNameCannotEndTheStepsCommentLine() throws {
+        let step = try #require(try plan(["--apk", "a\ntouch /x"]).current.steps.first)
+        #expect(step == "# apk 'a touch /x'\napk add --no-cache 'a\ntouch /x'")
+    }
+
+    @Test func writtenFilesAndEntrypointsSayWhatTheyWriteOnTheirFirstLine() throws {
+        let lines = { (words: [String]) in try plan(words).current.steps.map { $0.prefix { $0 != "\n" } } }
+        #expect(try lines(["--write-file", "/etc/motd", "hi"]) == ["# write-file /etc/motd"])
+        #expect(try lines(["--write-script", "/bin/x", "echo"]) == ["# write-script /bin/x"])
+        #expect(try lines(["--entrypoint", "/bin/echo", "a b"]) == ["# entrypoint /bin/echo 'a b'"])
+        #expect(try lines(["--entrypoint-script", "exec cat"]) == ["# entrypoint-script"])
     }
 
     @Test func distributionShorthandsSetTheImageAndInstall() throws {
         let result = try plan(["-A", "python3"])
         #expect(result.source == .any("alpine"))
-        #expect(result.current.steps == ["apk update", "apk add python3"])
+        #expect(result.current.steps == ["# apk python3\napk add --no-cache python3"])
         #expect(try plan(["-D"]).source == .any("debian"))
         #expect(try plan(["-G"]).source == .any("gentoo"))
     }
@@ -62,7 +76,7 @@ import Testing
 
     @Test func writeFileQuotesEveryLine() throws {
         #expect(try plan(["--write-file", "/a b", "it's", "$HOME"]).current.steps
-                == ["printf '%s\\n' 'it'\\''s' '$HOME' > '/a b'"])
+                == ["# write-file '/a b'\nprintf '%s\\n' 'it'\\''s' '$HOME' > '/a b'"])
     }
 
     @Test func entrypointIsRemembered() throws {

@@ -86,6 +86,81 @@ import Testing
         #expect(lines[2].suffix(4) == ["echo", "12345", ">", "/x"])
     }
 
+    @Test func lsShowsWhatAWrittenFileOrAnEntrypointLayerWroteNotItsPrintf() throws {
+        let store = TestStore()
+        _ = try store.id(["build", "--from", "busybox", "--write-file", "/etc/motd", "hi", "--layer",
+                          "--entrypoint", "/bin/echo", "a b"])
+        let rows = try store.plash(["ls"]).stdout.split(separator: "\n").dropFirst(2)
+        let scripts = rows.map { row in row.range(of: "  # ").map { String(row[$0.lowerBound...].dropFirst(2)) } ?? String(row) }
+        #expect(scripts == ["# write-file /etc/motd", "# entrypoint /bin/echo 'a b'"], "\(scripts)")
+    }
+
+    @Test func aScriptReadFromStdinShowsWithoutABlankLineAfterIt() throws {
+        let store = TestStore()
+        _ = try store.id(["import", "busybox"])
+        let result = try store.plash(["build", "--from", "1", "--run-stdin"], stdin: "touch /x\n")
+        #expect(result.status == 0 && result.stderr == "--> touch /x\n--:\n", "\(result)")
+    }
+
+    @Test func runOfASourceNameInsteadOfAnImagePointsToFromOrImage() throws {
+        let store = TestStore()
+        let busybox = try store.plash(["run", "busybox"])
+        #expect(busybox.status == 125)
+        #expect(busybox.stderr == "plash: no image busybox; to start from the built-in busybox: plash run --from busybox\n")
+        let alpine = try store.plash(["run", "--memory", "64M", "alpine", "--", "ls", "-l"])
+        #expect(alpine.stderr == "plash: no image alpine; to start from the image server's alpine: plash run --memory 64M --image alpine -- ls -l\n")
+        // The hint's command works as printed; and a stored name is no source.
+        #expect(try store.plash(["run", "--from", "busybox", "--", "true"]).status == 0)
+        #expect(try store.plash(["map", "busybox", "1"]).status == 0)
+        #expect(try store.plash(["run", "busybox", "--", "true"]).status == 0)
+    }
+
+    @Test func aPlashfileGivenAsDockerGivesItsFileIsRefusedSayingHowToBuildIt() throws {
+        let store = TestStore()
+        let dir = makeDirectory("pf")
+        try "#!/usr/bin/env plash\n--from busybox\n--run\ntouch /built\n".write(toFile: dir + "/Plashfile", atomically: true, encoding: .utf8)
+        // -f is --from here: the name is not looked up on the image server.
+        let docker = try store.plash(["build", "-f", "Plashfile"], directory: dir)
+        #expect(docker.status == 2, "\(docker)")
+        #expect(docker.stderr.hasPrefix("plash: --from Plashfile: no image Plashfile, but a file; to build a Plashfile: plash build --eval-file Plashfile (the image server's: --from-lxc Plashfile)\n"), "\(docker)")
+        let path = try store.plash(["build", "./Plashfile"], directory: dir)
+        #expect(path.status == 2)
+        #expect(path.stderr.hasPrefix("plash: ./Plashfile: expected a macro; to build a Plashfile: plash build --eval-file ./Plashfile\n"), "\(path)")
+        let built = try store.id(["build", "--eval-file", "Plashfile"], directory: dir)
+        #expect(try store.plash(["run", built, "--", "ls", "/built"]).stdout == "/built\n")
+    }
+
+    @Test func importOfAnUnknownSourceNamesTheImportCommands() throws {
+        let result = try TestStore().plash(["import", "alpine"])
+        #expect(result.status == 1)
+        #expect(result.stderr == "plash: import alpine: only busybox is built in; from an image server: plash import-lxc alpine; "
+                + "a registry: plash import-docker alpine; also import-oci, import-docker-archive, import-url, import-debootstrap, import-tar\n")
+    }
+
+    @Test func aRelativePlashDataIsTakenAgainstTheWorkingDirectoryOnce() throws {
+        let dir = makeDirectory("rel")
+        let environment = ["PLASH_DATA": "./rel//store/", "HOME": dir]
+        let data = try run(plash, ["data"], environment: environment, directory: dir)
+        #expect(data.stdout == dir + "/rel/store\n", "\(data)")
+        // A Plashfile is built in its own directory, with the store of the caller's.
+        try FileManager.default.createDirectory(atPath: dir + "/sub", withIntermediateDirectories: true)
+        try writeExecutable(dir + "/sub/Plashfile", "#!/usr/bin/env plash\n--from busybox\n")
+        let ran = try run(plash, ["sub/Plashfile", "--", "echo", "hi"], environment: environment, directory: dir)
+        #expect(ran.status == 0 && ran.stdout == "hi\n", "\(ran)")
+        #expect(FileManager.default.fileExists(atPath: dir + "/rel/store/plash-store"))
+        #expect(!FileManager.default.fileExists(atPath: dir + "/sub/rel"))
+    }
+
+    @Test func importTarWithoutAFileOnATerminalSaysWhatItWaitsFor() throws {
+        let store = TestStore()
+        let (result, ended) = try runWithDeadline("/usr/bin/script", ["-qec", "\(plash) import-tar; echo status $?", "/dev/null"],
+                                                  environment: store.environment, seconds: 10)
+        #expect(ended, "import-tar waited on the terminal")
+        #expect(result.stdout.contains("plash: import-tar: no FILE, and stdin is a terminal") && result.stdout.contains("status 2"),
+                "\(result)")
+        #expect(store.indexedIDs.isEmpty)
+    }
+
     @Test func mapRejectsNamesThatLookLikeIds() throws {
         let store = TestStore()
         _ = try store.id(["import", "busybox"])

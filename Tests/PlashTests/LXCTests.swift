@@ -63,6 +63,21 @@ import Testing
         return try WebServer(root: root)
     }
 
+    @Test func aNameStoredFromAnotherServerIsNamedWhenThisServerFails() throws {
+        let store = TestStore()
+        let server = try Self.served()
+        let other = "http://127.0.0.1:\(server.port)"
+        #expect(try store.plash(["import-lxc", "tiny:1.0"], environment: ["PLASH_LXC_SERVER": other]).status == 0)
+        // The store's own server (http://127.0.0.1:9) refuses at once.
+        for from in ["tiny", "tiny:1.0"] {
+            let result = try store.plash(["build", "--from", from])
+            #expect(result.status == 1 && result.stderr.hasSuffix("(the store's tiny came from \(other): PLASH_LXC_SERVER=\(other))\n"),
+                    "\(result)")
+        }
+        let release = try store.plash(["build", "--from", "tiny:2.0"])
+        #expect(release.status == 1 && !release.stderr.contains("came from"), "\(release)")
+    }
+
     @Test func aNameResolvesOnTheServerOnceAndLaterBuildsTouchNoNetwork() throws {
         let store = TestStore()
         let server = try Self.served()

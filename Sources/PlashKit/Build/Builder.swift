@@ -47,6 +47,13 @@ public struct Builder {
             if let image = store.lookup(name) { return image }
             if name.allSatisfy(\.isASCIIDigit) { throw PlashError.failure("no image \(name)") }
             if name == "busybox" { return try resolve(.imported(source: busyboxSource.name, arguments: [name]), refresh: refresh) }
+            if isFile(name) {
+                // `plash build -f Plashfile`, docker's habit: -f is --from here, and the file
+                // is no name to look up on the image server.
+                throw PlashError.usage("--from \(name): no image \(name), but a file; to build a Plashfile: "
+                    + "plash build --eval-file \(shellQuote(name)) (the image server's: --from-lxc \(shellQuote(name)))",
+                    usage: buildUsage)
+            }
             guard isLXCReference(name) else { throw PlashError.failure("no image \(name)") }
             return try resolve(.imported(source: lxcSource.name, arguments: [name]), refresh: refresh)
         case .imported(let name, let arguments):
@@ -243,9 +250,12 @@ func runPlashExec(_ shim: String, _ plan: ExecPlan, environment: [String], strea
 }
 
 /// A script as a progress or error line shows it: whole up to 1 KiB, else its start and
-/// its size (a generated script of 20 MB is no line to print).
+/// its size (a generated script of 20 MB is no line to print). A script's last newline
+/// (one read by --run-stdin ends in one) would print a blank line after it.
 func excerpt(_ script: String, limit: Int = 1024) -> String {
-    guard script.utf8.count > limit else { return script }
+    var script = Substring(script)
+    while script.hasSuffix("\n") { script = script.dropLast() }
+    guard script.utf8.count > limit else { return String(script) }
     var shown = String.UnicodeScalarView()
     var size = 0
     for scalar in script.unicodeScalars {

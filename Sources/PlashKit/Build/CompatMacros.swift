@@ -116,7 +116,8 @@ func endLayer(_ parser: inout MacroParser) {
 
 func setEntrypoint(_ command: [String], _ parser: inout MacroParser) {
     let line = "exec " + command.map(shellQuote).joined(separator: " ") + " \"$@\""
-    parser.plan.current.steps.append(writeFileStep(entrypointPath, ["#!/bin/sh", line], executable: true))
+    parser.plan.current.steps.append(writeFileStep(entrypointPath, ["#!/bin/sh", line], executable: true,
+                                                   described: ["entrypoint"] + command.map(shellQuote)))
     setEntrypointScript(&parser)
 }
 

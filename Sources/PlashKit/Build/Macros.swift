@@ -45,25 +45,45 @@ public struct Macro: Sendable {
     }
 }
 
-/// Package managers: the commands that refresh the package lists and install. apt-get
-/// gets DEBIAN_FRONTEND=noninteractive from the build's environment (Builder.run), so
-/// the script reads as the original's did.
+/// Package managers: the commands that refresh the package lists, install, and then
+/// drop the lists and downloads again, as the distributions' own container images keep
+/// none (Debian's and Ubuntu's an empty /var/lib/apt/lists, Alpine's an empty
+/// /var/cache/apk): a layer holds what was installed. apt-get gets
+/// DEBIAN_FRONTEND=noninteractive from the build's environment (Builder.run), so the
+/// script reads as the original's did.
 let packageManagers: [(name: String, help: String, commands: @Sendable (String) -> [String])] = [
     ("apt", "install Debian/Ubuntu packages with apt-get",
-     { ["apt-get update", "apt-get install -y \($0)"] }),
-    ("apk", "install Alpine packages", { ["apk update", "apk add \($0)"] }),
-    ("yum", "install packages with yum", { ["yum install -y \($0)"] }),
-    ("dnf", "install Fedora packages with dnf", { ["dnf install -y \($0)"] }),
-    ("pacman", "install Arch Linux packages", { ["pacman -Sy --noconfirm \($0)"] }),
+     { ["apt-get update", "apt-get install -y \($0)", aptCleanup] }),
+    ("apk", "install Alpine packages", { ["apk add --no-cache \($0)"] }),
+    ("yum", "install packages with yum", { ["yum install -y \($0)", "yum clean all"] }),
+    ("dnf", "install Fedora packages with dnf", { ["dnf install -y \($0)", "dnf clean all"] }),
+    ("pacman", "install Arch Linux packages", { ["pacman -Sy --noconfirm \($0)", "rm -rf /var/cache/pacman/pkg/*"] }),
     ("emerge", "install Gentoo packages", { ["emerge-webrsync", "emerge \($0)"] }),
-    ("zypper", "install openSUSE packages", { ["zypper --non-interactive install \($0)"] }),
-    ("pip", "install Python packages with pip", { ["pip install \($0)"] }),
-    ("pip3", "install Python packages with pip3", { ["pip3 install \($0)"] }),
-    ("npm", "install npm packages globally", { ["npm install -g \($0)"] }),
+    ("zypper", "install openSUSE packages", { ["zypper --non-interactive install \($0)", "zypper clean --all"] }),
+    ("pip", "install Python packages with pip", { ["pip install --no-cache-dir \($0)"] }),
+    ("pip3", "install Python packages with pip3", { ["pip3 install --no-cache-dir \($0)"] }),
+    ("npm", "install npm packages globally", { ["npm install -g \($0)", "npm cache clean --force"] }),
     ("gem", "install Ruby gems", { ["gem install \($0)"] }),
     ("add-apt-repository", "add Ubuntu PPAs (installs software-properties-common first)",
-     { ["apt-get install -y software-properties-common", "add-apt-repository -y \($0)"] }),
+     { ["apt-get update", "apt-get install -y software-properties-common", "add-apt-repository -y \($0)", aptCleanup] }),
 ]
+
+/// What Debian's own images do after apt-get (their /etc/apt/apt.conf.d/docker-clean).
+let aptCleanup = "apt-get clean && rm -rf /var/lib/apt/lists/*"
+
+/// A regular file at `path` (relative: in the working directory): a word the user
+/// meant as a file, where plash takes a macro or an image.
+func isFile(_ path: String) -> Bool {
+    var info = stat()
+    return stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFREG
+}
+
+/// A shell comment line that says what a generated step does: `plash ls` shows a
+/// layer's first line, and `# apt cowsay` says more than `apt-get update`. A newline in
+/// a word would end the comment and make the rest of it a command.
+func describing(_ words: [String]) -> String {
+    "# " + words.joined(separator: " ").map { $0.isNewline ? " " : String($0) }.joined()
+}
 
 /// Distribution shorthands: `-A PKG...` is `--from alpine --apk PKG...`.
 let distributions: [(flag: String, image: String, manager: String)] = [
@@ -74,7 +94,9 @@ let distributions: [(flag: String, image: String, manager: String)] = [
 func install(_ manager: String, _ packages: [String], into parser: inout MacroParser) {
     let names = packages.map(shellQuote)
     guard !names.isEmpty, let entry = packageManagers.first(where: { $0.name == manager }) else { return }
-    parser.plan.current.steps += entry.commands(names.joined(separator: " "))
+    // One step, so the cleanup runs in the shell that installed (sh -e stops it at a failure).
+    let commands = entry.commands(names.joined(separator: " "))
+    parser.plan.current.steps.append(([describing([manager] + names)] + commands).joined(separator: "\n"))
 }
 
 /// The `--from-*` macro of each image source that has one (ImageSource.swift): its
@@ -95,7 +117,8 @@ func setSource(_ source: BuildPlan.Source, _ parser: inout MacroParser) throws {
 }
 
 /// printf is a builtin of every /bin/sh, so LINEs of any length reach no execve limit.
-func writeFileStep(_ path: String, _ lines: [String], executable: Bool) -> String {
+/// `described` is the step's first line, a comment (`# write-file /etc/x`).
+func writeFileStep(_ path: String, _ lines: [String], executable: Bool, described: [String]) -> String {
     let quoted = shellQuote(path)
     var step = "printf '%s\\n' \(lines.map(shellQuote).joined(separator: " ")) > \(quoted)"
     if lines.isEmpty { step = ": > \(quoted)" }
@@ -103,7 +126,7 @@ func writeFileStep(_ path: String, _ lines: [String], executable: Bool) -> Strin
     let parent = splitLast(path).0
     if parent != "/" && parent != "." { step = "mkdir -p -- \(shellQuote(parent)) && " + step }
     if executable { step += " && chmod 755 \(quoted)" }
-    return step
+    return describing(described) + "\n" + step
 }
 
 public let entrypointPath = "/.plash-entrypoint"
@@ -153,11 +176,13 @@ public let macros: [Macro] = {
         },
         Macro(names: ["--write-file"], arguments: .oneOrMore("PATH LINE..."),
               help: "write the LINEs to the file PATH, making its missing parent directories") { parser, args in
-            parser.plan.current.steps.append(writeFileStep(args[0], Array(args.dropFirst()), executable: false))
+            parser.plan.current.steps.append(writeFileStep(args[0], Array(args.dropFirst()), executable: false,
+                                                           described: ["write-file", shellQuote(args[0])]))
         },
         Macro(names: ["--write-script"], arguments: .oneOrMore("PATH LINE..."),
               help: "write the LINEs to PATH and make it executable") { parser, args in
-            parser.plan.current.steps.append(writeFileStep(args[0], Array(args.dropFirst()), executable: true))
+            parser.plan.current.steps.append(writeFileStep(args[0], Array(args.dropFirst()), executable: true,
+                                                           described: ["write-script", shellQuote(args[0])]))
         },
         Macro(names: ["--entrypoint"], arguments: .oneOrMore("CMD [ARG...]"),
               help: "the program a Plashfile runs: CMD ARG... then the Plashfile's arguments", splitsLine: true) { parser, args in
@@ -167,7 +192,8 @@ public let macros: [Macro] = {
               help: "the shell script a Plashfile runs, with its arguments") { parser, args in
             // As the original: a script with its own `#!` line keeps it.
             let script = args[0].hasPrefix("#!") ? args : ["#!/bin/sh"] + args
-            parser.plan.current.steps.append(writeFileStep(entrypointPath, script, executable: true))
+            parser.plan.current.steps.append(writeFileStep(entrypointPath, script, executable: true,
+                                                           described: ["entrypoint-script"]))
             setEntrypointScript(&parser)
         },
         Macro(names: ["--eval-file"], arguments: .one("FILE"),
@@ -288,6 +314,11 @@ public struct MacroParser {
                 }
                 if word.hasPrefix("-") {
                     throw PlashError.usage("unknown macro \(word) (see plash help macros)", usage: buildUsage)
+                }
+                if isFile(word) {
+                    // `plash build ./Plashfile`, as `docker build` takes its file.
+                    throw PlashError.usage("\(word): expected a macro; to build a Plashfile: plash build --eval-file \(shellQuote(word))",
+                                           usage: buildUsage)
                 }
                 throw PlashError.usage("\(word): expected a macro (see plash help macros)", usage: buildUsage)
             }

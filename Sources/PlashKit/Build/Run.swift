@@ -62,6 +62,18 @@ public func parseRun(_ arguments: [String]) throws -> RunRequest {
     return RunRequest(execOptions: options, image: .stored(first), command: Array(rest))
 }
 
+/// `plash run busybox`, `plash run alpine -- ls`: docker's `run IMAGE` names what plash
+/// builds from a source first. For a name that is no image here (and no id), the same
+/// command with `--from` (the built-in busybox) or `--image` (the image server's).
+public func storedImageHint(_ request: RunRequest, found: (String) -> Bool) -> String? {
+    guard case .stored(let name) = request.image, !name.allSatisfy(\.isASCIIDigit),
+          StoreLayout.invalidReference(name) == nil, !found(name) else { return nil }
+    let macro = name == "busybox" ? "--from" : "--image"
+    let words = ["plash", "run"] + request.execOptions + [macro, name] + (request.command.isEmpty ? [] : ["--"] + request.command)
+    let source = name == "busybox" ? "the built-in busybox" : "the image server's \(name)"
+    return "no image \(name); to start from \(source): \(words.map(shellQuote).joined(separator: " "))"
+}
+
 /// An exec option or a docker habit where the image or the macros already began.
 func refuseMisplaced(_ word: String, after what: String, example: String) throws {
     let name = word.split(separator: "=", maxSplits: 1).first.map(String.init) ?? word

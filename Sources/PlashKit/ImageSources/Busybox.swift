@@ -18,7 +18,11 @@ public let busyboxSource = ImageSourceKind(
     privilege: .user, hint: { _ in "busybox" }
 ) { arguments, _ in
     guard builtinImages.contains(arguments[0]) else {
-        throw PlashError.failure("import \(arguments[0]): unknown source (built in: busybox; tars: plash import-tar)")
+        // `plash import alpine`: where an image of that name may come from.
+        let name = arguments[0]
+        let others = imageSources.flatMap(\.commands).map(\.name).filter { !["import", "import-lxc", "import-docker"].contains($0) }
+        throw PlashError.failure("import \(name): only busybox is built in; from an image server: plash import-lxc \(name); "
+            + "a registry: plash import-docker \(name); also " + others.joined(separator: ", "))
     }
     return BusyboxSource()
 }

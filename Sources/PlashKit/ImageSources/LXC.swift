@@ -74,8 +74,28 @@ public func importLXC(_ reference: String, refresh: Bool = false, store: Store, 
         }
         try store.remember(referenceKey, imported)
         return imported
+    } catch let error as PlashError {
+        // Resolved names are kept per server: the store's NAME from another server (a
+        // shell without that PLASH_LXC_SERVER) is not this one's, but say where it is.
+        guard let other = lxcServers(of: name, release: release, in: store).first(where: { $0 != server }) else {
+            throw error.context("import-lxc \(reference)")
+        }
+        let advice = "the store's \(name) came from \(other): PLASH_LXC_SERVER=\(other)"
+        throw error.context("import-lxc \(reference)").advising(error.advice.map { $0 + "; " + advice } ?? advice)
     } catch {
         throw error.context("import-lxc \(reference)")
+    }
+}
+
+/// The servers the store's imports of NAME[:RELEASE] came from, as their scripts say
+/// (`import-lxc alpine:3.19 20260101_00:00 from SERVER`).
+func lxcServers(of name: String, release: String?, in store: Store) -> [String] {
+    store.images().compactMap { image in
+        let words = firstLine(image.node + "/_script").split(separator: " ").map(String.init)
+        guard words.count == 5, words[0] == "import-lxc", words[3] == "from" else { return nil }
+        let imported = words[1].split(separator: ":", maxSplits: 1).map(String.init)
+        guard imported[0] == name, release == nil || imported.last == release else { return nil }
+        return words[4]
     }
 }
 

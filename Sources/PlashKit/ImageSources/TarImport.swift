@@ -8,7 +8,14 @@ public let tarSource = ImageSourceKind(
     name: "tar", synopsis: "[FILE|-]", operands: [.optional(.file)], macro: nil,
     commands: [.init("import-tar", help: "Import a root filesystem from a tar (plain, gzip, xz, zstd, bzip2; default: stdin) and print its id.")],
     hint: { $0.first ?? "-" }
-) { arguments, _ in TarSource(file: arguments.first ?? "-") }
+) { arguments, caller in
+    // Nobody types a tar archive: without FILE on a terminal, say what it waits for.
+    if arguments.isEmpty && isatty(0) == 1 {
+        throw PlashError.usage("\(caller.name): no FILE, and stdin is a terminal: give FILE, or pipe the archive in (plash import-tar - < root.tar)",
+                               usage: caller.usage)
+    }
+    return TarSource(file: arguments.first ?? "-")
+}
 
 struct TarSource: ImageSource {
     let file: String

@@ -28,10 +28,8 @@ public struct Store: Sendable {
     public let path: String
 
     public init(path: String = dataDirectory()) {
-        var path = path.count > 1 && path.hasSuffix("/") ? String(path.dropLast()) : path
         // Absolute, so node paths stay valid for builds that run in another directory.
-        if !path.hasPrefix("/"), let cwd = currentDirectory() { path = cwd + "/" + path }
-        self.path = path
+        self.path = absolutePath(path)
     }
 
     public var rootNode: String { layout.rootNode }
