@@ -71,6 +71,18 @@ import Testing
         #expect(cow.status == 0 && cow.stdout.contains("< hi >") && cow.stdout.contains("(oo)"), "\(cow)")
     }
 
+    /// As Debian's own images: no package lists and no downloaded packages in the layer,
+    /// and `plash ls` names what it installed rather than `apt-get update`.
+    @Test func aptInstallsAndLeavesNoListsOrDownloadsAndLsNamesThePackages() throws {
+        let built = try Self.bookworm.get()
+        let id = try built.store.id(["build", "--from", built.id, "--apt", "cowsay"])
+        let left = try built.store.plash(["run", id, "--", "sh", "-c",
+                                          "ls /usr/games/cowsay; find /var/lib/apt/lists /var/cache/apt -type f ! -name lock"])
+        #expect(left.status == 0 && left.stdout == "/usr/games/cowsay\n", "\(left)")
+        let listing = try built.store.plash(["ls"]).stdout
+        #expect(listing.split(separator: "\n").contains { $0.hasPrefix(id + " ") && $0.hasSuffix("  # apt cowsay") }, "\(listing)")
+    }
+
     @Test func theRootPushedToARegistryRunsWithFromDockerAndUnpacksAsUmociUnpacksIt() throws {
         let layout = try Self.bookwormLayout.get()
         let registry = try RegistryServer()
@@ -140,6 +152,19 @@ func fakeMmdebstrap(_ script: String) throws -> (path: String, arguments: String
     let refreshed = try store.plash(["build", "--refresh", "--from-debootstrap", "stable"], environment: ["PATH": fake.path])
     #expect(refreshed.stdout == "3\n", "\(refreshed)")
     #expect(try store.plash(["import-debootstrap", "stable"], environment: ["PATH": DebootstrapTests.noMmdebstrap]).stdout == "3\n")
+}
+
+@Test func anOrdinaryUserWithoutSubordinateIdsIsToldTheyAreMissingAndHowToAddThem() throws {
+    let user = try userWithoutSubordinateIDs
+    // A stand-in that would build: only the missing ids stop the import.
+    let fake = try fakeMmdebstrap("tar -C \(try busyboxRoot) -c .")
+    let cwd = makeDirectory("userdeb-nosub", ownedBy: user)
+    let result = try user.run(userPlash, ["import-debootstrap", "bookworm"],
+                              environment: ["PLASH_DATA": cwd + "/store", "PATH": fake.path], directory: cwd)
+    #expect(result.status == 1, "\(result)")
+    #expect(result.stderr.hasPrefix("plash: import-debootstrap bookworm: no subordinate ids for \(user.name) in /etc/subuid and /etc/subgid: "
+                                    + "mmdebstrap needs them to build as an ordinary user (as root: usermod --add-subuids "), "\(result)")
+    #expect(!FileManager.default.fileExists(atPath: fake.arguments), "mmdebstrap ran")
 }
 
 @Test func aMissingMmdebstrapIsOneLineThatSaysHowToInstallIt() throws {

@@ -20,9 +20,33 @@ import Testing
         let result = try user.run(try sharedBinaries + "/plash", ["doctor"], directory: user.home)
         #expect(result.status == 0, "containers still run: \(result)")
         #expect(result.stdout.contains("\nwarn  subordinate ids: none for \(user.name) in /etc/subuid and /etc/subgid: "), "\(result)")
-        #expect(result.stdout.contains("\n      fix: as root: usermod --add-subuids 100000-165535 --add-subgids 100000-165535 \(user.name) "),
+        // A range that neither /etc/subuid nor /etc/subgid holds (plash-test-sub has one).
+        let taken = ["/etc/subuid", "/etc/subgid"].flatMap { subordinateRanges((try? String(contentsOfFile: $0, encoding: .utf8)) ?? "") }
+        let start = freeSubordinateRange(taken: taken)
+        #expect(!taken.contains { $0.start < start + 65536 && $0.start + $0.count > start })
+        #expect(result.stdout.contains("\n      fix: as root: usermod --add-subuids \(start)-\(start + 65535) --add-subgids \(start)-\(start + 65535) \(user.name) "),
                 "\(result)")
         #expect(result.stdout.contains("\nok    overlay in a mount namespace: works in a user namespace\n"), "\(result)")
+    }
+
+    @Test func theSuggestedSubordinateRangeIsOneNoOtherUserHolds() {
+        #expect(freeSubordinateRange(taken: []) == 100_000)
+        #expect(freeSubordinateRange(taken: subordinateRanges("alice:100000:65536\n")) == 165_536)
+        // Overlapping the start, inside, in any order; a range below 100000 is no obstacle.
+        #expect(freeSubordinateRange(taken: subordinateRanges("c:300000:10\nb:165536:65536\na:90000:20000\nd:1000:5\n")) == 231_072)
+        #expect(freeSubordinateRange(taken: subordinateRanges("a:231071:1\nb:100000:65536\n")) == 231_072)
+        #expect(freeSubordinateRange(taken: subordinateRanges("a:200000:65536\n")) == 100_000)
+        #expect(subordinateRanges("bad\na:b:c\nz:5:0\nok:7:8") .map { "\($0.start):\($0.count)" } == ["7:8"])
+    }
+
+    @Test func withoutSystemdTheCgroupFixNamesNoSystemctl() throws {
+        guard !FileManager.default.fileExists(atPath: "/run/systemd/system") else { return }
+        let user = try userWithoutSubordinateIDs
+        let result = try user.run(try sharedBinaries + "/plash", ["doctor"], directory: user.home)
+        let lines = result.stdout.split(separator: "\n")
+        let fix = try #require(lines.firstIndex { $0.hasPrefix("warn  cgroups: ") }.map { lines[$0 + 1] }, "\(result)")
+        #expect(fix.hasPrefix("      fix: as root: mkdir /sys/fs/cgroup/\(user.name) && chown -R \(user.name) "), "\(fix)")
+        #expect(!result.stdout.contains("systemctl"), "\(result)")
     }
 
     @Test func aUserWithSubordinateIdsSeesThem() throws {

@@ -121,14 +121,61 @@ func subordinateIDFindings(user: String, uid: uid_t, gid: gid_t) -> [Finding] {
     } else {
         let missing = [uids == nil ? "/etc/subuid" : nil, gids == nil ? "/etc/subgid" : nil].compactMap { $0 }
         findings.append(Finding(.warning, "subordinate ids", "none for \(user) in \(missing.joined(separator: " and ")): apt and other package managers in builds fail",
-                                fix: "as root: usermod --add-subuids 100000-165535 --add-subgids 100000-165535 \(user) (a range no other user has)"))
+                                fix: "as root: \(addSubordinateIDs(user)) (a range no other user has)"))
     }
     return findings
 }
 
+/// The user's ranges in /etc/subuid and /etc/subgid (by name, or by id), nil where none.
+func subordinateIDs(user: String, uid: uid_t, gid: gid_t) -> (uids: (start: UInt32, count: UInt32)?, gids: (start: UInt32, count: UInt32)?) {
+    let uids = subordinateRange("/etc/subuid", name: user, id: uid)
+    let gids = subordinateRange("/etc/subgid", name: gid == uid ? user : nil, id: gid)
+        ?? subordinateRange("/etc/subgid", name: user, id: gid)
+    return (uids, gids)
+}
+
+/// The usermod command that gives `user` 65536 subordinate ids that no line of
+/// /etc/subuid or /etc/subgid holds yet.
+func addSubordinateIDs(_ user: String) -> String {
+    let taken = ["/etc/subuid", "/etc/subgid"].flatMap { file in
+        ((try? readFile(file, what: "read")).map { subordinateRanges(String(decoding: $0, as: UTF8.self)) }) ?? []
+    }
+    let start = freeSubordinateRange(taken: taken)
+    let range = "\(start)-\(start + subordinateCount - 1)"
+    return "usermod --add-subuids \(range) --add-subgids \(range) \(user)"
+}
+
+/// As useradd gives each user: 65536 ids, from 100000 up (login.defs' SUB_UID_MIN).
+let subordinateCount: UInt32 = 65536
+
+/// The ranges of /etc/subuid or /etc/subgid text (`NAME:START:COUNT` lines).
+public func subordinateRanges(_ text: String) -> [(start: UInt32, count: UInt32)] {
+    text.split(separator: "\n").compactMap { line in
+        let fields = line.split(separator: ":", omittingEmptySubsequences: false)
+        guard fields.count == 3, let start = UInt32(fields[1]), let count = UInt32(fields[2]), count > 0 else { return nil }
+        return (start, count)
+    }
+}
+
+/// The lowest start from 100000 of 65536 ids that none of `taken` overlaps, as useradd
+/// picks one: a range another user holds would share their files' owners.
+public func freeSubordinateRange(taken: [(start: UInt32, count: UInt32)]) -> UInt32 {
+    var start: UInt64 = 100_000
+    for range in taken.sorted(by: { $0.start < $1.start }) {
+        let end = UInt64(range.start) + UInt64(range.count)
+        if UInt64(range.start) < start + UInt64(subordinateCount) && end > start { start = end }
+    }
+    return UInt32(clamping: start)
+}
+
 /// Which of --memory, --pids, --cpus work: root, or a cgroup subtree delegated to the user.
 func cgroupFinding(user: String) -> Finding {
-    let delegate = "as root: systemctl edit user@.service, add [Service] Delegate=memory pids cpu, log in again"
+    // systemd delegates through user@.service; without it (/run/systemd/system is how
+    // sd_booted(3) tells), root makes the user a cgroup of their own and moves them in.
+    let delegate = access("/run/systemd/system", F_OK) == 0
+        ? "as root: systemctl edit user@.service, add [Service] Delegate=memory pids cpu, log in again"
+        : "as root: mkdir /sys/fs/cgroup/\(user) && chown -R \(user) /sys/fs/cgroup/\(user), then move \(user)'s shell into it "
+            + "(echo PID > /sys/fs/cgroup/\(user)/cgroup.procs; on cgroup v1, the same in the memory, pids and cpu hierarchies)"
     let hierarchy: CgroupHierarchy
     do {
         hierarchy = try CgroupHierarchy.current()

@@ -61,6 +61,16 @@ public func importDebootstrap(_ suite: String, mirror: String?, refresh: Bool = 
             guard let mmdebstrap = programOnPath("mmdebstrap") else {
                 throw PlashError.failure("mmdebstrap not found on PATH").advising("apt-get install mmdebstrap")
             }
+            // An ordinary user's mmdebstrap (its unshare mode) maps the user's subordinate
+            // ids; without them it ends in "use --mode", which is no advice for plash's user.
+            if geteuid() != 0 {
+                let uid = geteuid(), user = userName(uid) ?? "\(uid)"
+                let (uids, gids) = subordinateIDs(user: user, uid: uid, gid: getegid())
+                if uids == nil || gids == nil {
+                    throw PlashError.failure("no subordinate ids for \(user) in /etc/subuid and /etc/subgid: mmdebstrap needs them to build as an ordinary user")
+                        .advising("as root: \(addSubordinateIDs(user))")
+                }
+            }
             log("--> \(described)")
             try runMmdebstrap(mmdebstrap, suite: suite, mirror: mirror, staging: staging,
                               enterUserNamespace: enterUserNamespace, log: log)
