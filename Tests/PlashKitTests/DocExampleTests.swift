@@ -41,6 +41,25 @@ import Testing
         #expect(skipped.allSatisfy { $0.count > 3 }, "\(skipped)")
     }
 
+    /// runit/ and supervisord/ default to /srv/www and /var/lib/sort-demo, which a fresh
+    /// Debian lacks: their READMEs' steps make each default directory and input file
+    /// before the services start (RunitTests and SupervisordTests run the services).
+    @Test(arguments: ["runit/README.md", "supervisord/README.md"])
+    func theServiceStepsCreateWhatTheDefaultsNeed(_ readme: String) throws {
+        let text = try String(contentsOfFile: repositoryRoot + "/" + readme, encoding: .utf8)
+        let steps = text.components(separatedBy: "\n").filter { $0.hasPrefix("    mkdir -p ") }
+        func read(_ file: String) throws -> String {
+            try String(contentsOfFile: repositoryRoot + "/runit/" + file, encoding: .utf8).trimmingCharacters(in: .newlines)
+        }
+        let root = try read("httpd-demo/env/HTTPD_ROOT"), input = try read("sort-demo/env/SORT_INPUT")
+        let conf = try String(contentsOfFile: repositoryRoot + "/supervisord/httpd-demo.conf", encoding: .utf8)
+            + String(contentsOfFile: repositoryRoot + "/supervisord/sort-demo.conf", encoding: .utf8)
+        #expect(conf.contains("${HTTPD_ROOT:-\(root)}") && conf.contains("${SORT_INPUT:-\(input)}"))
+        let directory = (input as NSString).deletingLastPathComponent
+        #expect(steps.contains { $0.hasPrefix("    mkdir -p \(root) && echo ") && $0.contains("> \(root)/index.html") }, "\(steps)")
+        #expect(steps.contains { $0.hasPrefix("    mkdir -p \(directory) && seq ") && $0.contains("> \(input) ") }, "\(steps)")
+    }
+
     @Test func theDocumentsHoldSessionsToRun() throws {
         // A parser that found nothing would pass every session it found.
         #expect(Set(sessions.map(\.file)).isSuperset(of: ["README.md", "docs/plash.md", "docs/supervisors.md"]))
