@@ -37,6 +37,19 @@ import Testing
         #expect(store.indexedIDs == [1])
     }
 
+    @Test func uninstallRemovesTheDirectoriesInstallMadeAndKeepsThoseThatWereThere() throws {
+        let parent = makeDirectory("prefix")
+        let prefix = parent + "/new/plash"
+        let before = ["bin", "share/zsh/site-functions"]
+        for dir in before.map({ parent + "/old/" + $0 }) { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
+        for prefix in [prefix, parent + "/old"] {
+            #expect(try run(repositoryDirectory + "/scripts/install", [prefix], environment: ["PLASH_BINARIES": productsDirectory.path]).status == 0)
+            #expect(try run(repositoryDirectory + "/scripts/uninstall", [prefix]).status == 0)
+        }
+        let left = try shell("cd '\(parent)' && find . -mindepth 1 | sort").stdout
+        #expect(left == "./old\n./old/bin\n./old/share\n./old/share/zsh\n./old/share/zsh/site-functions\n", "\(left)")
+    }
+
     @Test func installRejectsARelativePrefix() throws {
         let result = try run(repositoryDirectory + "/scripts/install", ["relative"],
                              environment: ["PLASH_BINARIES": productsDirectory.path])
