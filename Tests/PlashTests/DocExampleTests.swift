@@ -46,14 +46,14 @@ import Testing
     /// before the services start (RunitTests and SupervisordTests run the services).
     @Test(arguments: ["runit/README.md", "supervisord/README.md"])
     func theServiceStepsCreateWhatTheDefaultsNeed(_ readme: String) throws {
-        let text = try String(contentsOfFile: repositoryRoot + "/" + readme, encoding: .utf8)
+        let text = try String(contentsOfFile: repositoryDirectory + "/" + readme, encoding: .utf8)
         let steps = text.components(separatedBy: "\n").filter { $0.hasPrefix("    mkdir -p ") }
         func read(_ file: String) throws -> String {
-            try String(contentsOfFile: repositoryRoot + "/runit/" + file, encoding: .utf8).trimmingCharacters(in: .newlines)
+            try String(contentsOfFile: repositoryDirectory + "/runit/" + file, encoding: .utf8).trimmingCharacters(in: .newlines)
         }
         let root = try read("httpd-demo/env/HTTPD_ROOT"), input = try read("sort-demo/env/SORT_INPUT")
-        let conf = try String(contentsOfFile: repositoryRoot + "/supervisord/httpd-demo.conf", encoding: .utf8)
-            + String(contentsOfFile: repositoryRoot + "/supervisord/sort-demo.conf", encoding: .utf8)
+        let conf = try String(contentsOfFile: repositoryDirectory + "/supervisord/httpd-demo.conf", encoding: .utf8)
+            + String(contentsOfFile: repositoryDirectory + "/supervisord/sort-demo.conf", encoding: .utf8)
         #expect(conf.contains("${HTTPD_ROOT:-\(root)}") && conf.contains("${SORT_INPUT:-\(input)}"))
         let directory = (input as NSString).deletingLastPathComponent
         #expect(steps.contains { $0.hasPrefix("    mkdir -p \(root) && echo ") && $0.contains("> \(root)/index.html") }, "\(steps)")
@@ -66,9 +66,6 @@ import Testing
         #expect(sessions.contains { $0.plashfile != nil })
     }
 }
-
-let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-    .deletingLastPathComponent().path
 
 struct Command: Sendable {
     var text: String
@@ -86,13 +83,13 @@ struct Session: Sendable, CustomTestStringConvertible, CustomStringConvertible {
 }
 
 let documents: [String] = {
-    let docs = (try? FileManager.default.contentsOfDirectory(atPath: repositoryRoot + "/docs")) ?? []
+    let docs = (try? FileManager.default.contentsOfDirectory(atPath: repositoryDirectory + "/docs")) ?? []
     return ["README.md", "runit/README.md", "supervisord/README.md"]
         + docs.filter { $0.hasSuffix(".md") }.sorted().map { "docs/" + $0 }
 }()
 
 let sessions: [Session] = documents.flatMap { file in
-    let text = (try? String(contentsOfFile: repositoryRoot + "/" + file, encoding: .utf8)) ?? ""
+    let text = (try? String(contentsOfFile: repositoryDirectory + "/" + file, encoding: .utf8)) ?? ""
     return parseSessions(file: file, text: text)
 }
 
