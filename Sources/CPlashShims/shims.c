@@ -13,6 +13,7 @@
 #include <sys/mman.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
@@ -396,7 +397,29 @@ static void init_loop(pid_t program, int status_out, int outer_stat, sigset_t *a
     }
 }
 
-int plash_split_for_pid_namespace(void) {
+/* The `oom_kill N` count of a memory cgroup's memory.events (v1: memory.oom_control),
+   -1 when it cannot be read. */
+static long oom_kills(const char *counter) {
+    if (!counter) return -1;
+    int fd = open(counter, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    char text[1024];
+    ssize_t n = read(fd, text, sizeof text - 1);
+    close(fd);
+    if (n <= 0) return -1;
+    text[n] = 0;
+    for (char *line = text; line; ) {
+        if (strncmp(line, "oom_kill ", 9) == 0) return strtol(line + 9, NULL, 10);
+        char *end = strchr(line, '\n');
+        line = end ? end + 1 : NULL;
+    }
+    return -1;
+}
+
+int plash_split_for_pid_namespace(const char *oom_counter, const char *oom_line) {
+    long oom_before = oom_kills(oom_counter);
+    /* Kept out of the program (close-on-exec) and of the init (closed there). */
+    int report = oom_before >= 0 && oom_line ? fcntl(2, F_DUPFD_CLOEXEC, 3) : -1;
     sigset_t all, old;
     sigfillset(&all);
     sigprocmask(SIG_BLOCK, &all, &old);   /* no signal may slip between fork and loops */
@@ -411,6 +434,7 @@ int plash_split_for_pid_namespace(void) {
     if (init < 0) goto fail;
     if (init == 0) {
         close(signals);
+        if (report >= 0) close(report);
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (process_state(outer_stat) == 0) _exit(125);   /* the outer process is already gone */
         close(status_pipe[0]);
@@ -452,6 +476,10 @@ int plash_split_for_pid_namespace(void) {
                lock) that the caller's next container needs. */
             int status;
             while (waitpid(init, &status, 0) < 0 && errno == EINTR) {}
+            if (report >= 0 && WIFSIGNALED(program_status) && WTERMSIG(program_status) == SIGKILL
+                && oom_kills(oom_counter) > oom_before) {
+                (void)!write(report, oom_line, strlen(oom_line));
+            }
             exit_like(program_status);
         }
         int status;
@@ -459,6 +487,7 @@ int plash_split_for_pid_namespace(void) {
         exit_like(status);   /* the init died before the program: report how */
     }
 fail:
+    if (report >= 0) close(report);
     sigprocmask(SIG_SETMASK, &old, NULL);
     return -1;
 }

@@ -35,9 +35,10 @@ public func runContainer(_ plan: ExecPlan, program: String, defaultCommand: () -
             try PersistentUpper.open($0, store: storePath, mustBeRootsAlone: plan.isolate && asRoot)
         }
 
-        try enterCgroup(plan, store: store)
+        let oomCounter = try enterCgroup(plan, store: store)
         try enterNamespaces(plan, asRoot: asRoot)
-        try splitForPIDNamespace(plan)
+        try splitForPIDNamespace(plan, oomCounter: oomCounter,
+                                 oomLine: plan.limits.memory.map { oomLine(program, command: command, limit: $0) })
         let sources = try openSources(shared)
         let root = try mountRoot(imageLayers, persist: persistent, hostRoot: asRoot && inFirstUserNamespace())
         if plan.isolate { try mountIsolatedFileSystems(into: root) }

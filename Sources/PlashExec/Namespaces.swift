@@ -10,9 +10,11 @@ import PlashSystem
 /// --pid-ns: from here on this function returns in the program's process, PID 1's
 /// child in the new PID namespace; the caller's process and the init between them
 /// pass signals on and exit as the program does (CPlashShims.h).
-public func splitForPIDNamespace(_ plan: ExecPlan) throws {
+/// `oomLine` is said when the program dies of the memory limit, whose kills `oomCounter`
+/// counts (Cgroup.oomCounter).
+public func splitForPIDNamespace(_ plan: ExecPlan, oomCounter: String? = nil, oomLine: String? = nil) throws {
     guard plan.pidNamespace else { return }
-    try check(plash_split_for_pid_namespace(), "start the init of the PID namespace", "")
+    try check(plash_split_for_pid_namespace(oomCounter, oomLine), "start the init of the PID namespace", "")
 }
 
 public func enterNamespaces(_ plan: ExecPlan, asRoot: Bool) throws {

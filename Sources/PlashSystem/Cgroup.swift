@@ -120,6 +120,14 @@ public struct Cgroup {
 
     public var directories: [String] { hierarchy.directories(name) }
 
+    /// The file whose `oom_kill N` line counts the processes the memory limit killed.
+    public var oomCounter: String? {
+        switch hierarchy {
+        case .unified(let root): return root + "/plash/" + name + "/memory.events"
+        case .legacy(let mounts): return mounts["memory"].map { $0 + "/plash/" + name + "/memory.oom_control" }
+        }
+    }
+
     /// Creates the cgroup, or takes it over from an earlier instance after killing
     /// whatever that left running, sets the limits and moves this process in.
     public func enter(limits: ResourceLimits) throws {

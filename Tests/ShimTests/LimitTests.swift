@@ -59,6 +59,15 @@ func emptyCgroup(_ name: String) {
     #expect(try store.plash(["clean"]).status == 0)
 }
 
+@Test func withPidNsAProgramTheMemoryLimitKilledIsNamedInOneLineAndAnotherKillIsNot() throws {
+    let options = ["--pid-ns", "--cgroup", cgroupName("oom"), "--memory", "16M", "--root", try busyboxRoot, "--", "sh", "-c"]
+    let oom = try exec(options + ["exec dd if=/dev/zero of=/dev/null bs=64M count=1"])
+    #expect(oom.signal == SIGKILL && oom.stderr == "plash-exec: sh: killed by the memory limit (--memory 16M)\n", "\(oom)")
+    let killed = try exec(options + ["kill -KILL $$"])
+    #expect(killed.signal == SIGKILL && killed.stderr == "", "\(killed)")
+    emptyCgroup(cgroupName("oom"))
+}
+
 @Test func aPidsLimitMakesForkFailAfterAboutThatMany() throws {
     let result = try exec(["--cgroup", cgroupName("pids"), "--pids", "10", "--root", probeRoot, "--", "probe", "fork", "50"])
     let started = try #require(Int(result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)), "\(result)")

@@ -110,7 +110,11 @@ pid_t plash_spawn_tied(char *const argv[], const int *keep, int count);
 // killed, the init is killed too (PR_SET_PDEATHSIG). Returns 0 in the program's
 // process, -1 on failure; in the other two it never returns: they exit as the
 // program did.
-int plash_split_for_pid_namespace(void);
+// `oom_counter` (or NULL): the memory cgroup's file with an `oom_kill N` line
+// (memory.events, v1's memory.oom_control). When the program dies by SIGKILL and that
+// count rose since the split, this process writes `oom_line` to the caller's stderr,
+// which it keeps for that alone: the kernel's OOM killer leaves no other word.
+int plash_split_for_pid_namespace(const char *oom_counter, const char *oom_line);
 
 // Load a classic BPF seccomp program of `count` instructions (struct sock_filter).
 int plash_load_seccomp_bpf(const void *program, unsigned short count);
