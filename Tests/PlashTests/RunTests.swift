@@ -89,7 +89,7 @@ import Testing
         #expect(try run(plashExec, ["mine", "--", "cat", "/name"], environment: store.environment).stdout == "named\n")
         #expect(try store.id(["build", "--from", "mine", "--run", "true"]) != id)
         #expect(try store.plash(["map", "-d", "mine"]).status == 0)
-        #expect(try store.plash(["run", "mine"]).stderr == "plash: no image mine\n")
+        #expect(try store.plash(["run", "mine"]).stderr == "plash: no image mine; to start from the image server's mine: plash run --image mine\n")
     }
 
     @Test func aBuildRunsInTheCallersDirectoryWithHomeButWithoutTmp() throws {
