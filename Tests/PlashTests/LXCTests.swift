@@ -63,9 +63,10 @@ import Testing
         return try WebServer(root: root)
     }
 
-    @Test func aNameStoredFromAnotherServerIsNamedWhenThisServerFails() throws {
+    @Test func aNameStoredFromAnotherServerIsNamedWhenThisServerResolvesItOrFails() throws {
         let store = TestStore()
         let server = try Self.served()
+        defer { server.stop() }
         let other = "http://127.0.0.1:\(server.port)"
         #expect(try store.plash(["import-lxc", "tiny:1.0"], environment: ["PLASH_LXC_SERVER": other]).status == 0)
         // The store's own server (http://127.0.0.1:9) refuses at once.
@@ -76,6 +77,13 @@ import Testing
         }
         let release = try store.plash(["build", "--from", "tiny:2.0"])
         #expect(release.status == 1 && !release.stderr.contains("came from"), "\(release)")
+        // A server that answers: the name resolves there, and the line says so first.
+        let this = try Self.served()
+        defer { this.stop() }
+        let here = "http://127.0.0.1:\(this.port)"
+        let resolved = try store.plash(["build", "--from", "tiny"], environment: ["PLASH_LXC_SERVER": here])
+        #expect(resolved.status == 0 && resolved.stderr.hasPrefix("--> tiny from \(here); the store's tiny came from \(other): PLASH_LXC_SERVER=\(other)\n"),
+                "\(resolved)")
     }
 
     @Test func aNameResolvesOnTheServerOnceAndLaterBuildsTouchNoNetwork() throws {

@@ -48,6 +48,11 @@ public func importLXC(_ reference: String, refresh: Bool = false, store: Store, 
     let name = parts[0], release = parts.count == 2 ? parts[1] : nil
     let referenceKey = lxcReferenceKey(reference)
     if !refresh, let hit = store.cached(referenceKey) { return hit }
+    // Resolved names are kept per server: the store's NAME from another server (a shell
+    // without that PLASH_LXC_SERVER) is not this one's, but say where it is.
+    let elsewhere = lxcServers(of: name, release: release, in: store).first { $0 != server }
+    let advice = elsewhere.map { "the store's \(name) came from \($0): PLASH_LXC_SERVER=\($0)" }
+    if let advice { log("--> \(reference) from \(server); \(advice)") }
     do {
         // Checked first: each URL below would name the bad server again.
         do { _ = try WebAddress(server) } catch let error as PlashError { throw error.context("PLASH_LXC_SERVER") }
@@ -74,14 +79,8 @@ public func importLXC(_ reference: String, refresh: Bool = false, store: Store, 
         }
         try store.remember(referenceKey, imported)
         return imported
-    } catch let error as PlashError {
-        // Resolved names are kept per server: the store's NAME from another server (a
-        // shell without that PLASH_LXC_SERVER) is not this one's, but say where it is.
-        guard let other = lxcServers(of: name, release: release, in: store).first(where: { $0 != server }) else {
-            throw error.context("import-lxc \(reference)")
-        }
-        let advice = "the store's \(name) came from \(other): PLASH_LXC_SERVER=\(other)"
-        throw error.context("import-lxc \(reference)").advising(error.advice.map { $0 + "; " + advice } ?? advice)
+    } catch let error as PlashError where advice != nil {
+        throw error.context("import-lxc \(reference)").advising(error.advice.map { $0 + "; " + advice! } ?? advice!)
     } catch {
         throw error.context("import-lxc \(reference)")
     }
