@@ -126,14 +126,6 @@ func subordinateIDFindings(user: String, uid: uid_t, gid: gid_t) -> [Finding] {
     return findings
 }
 
-/// The user's ranges in /etc/subuid and /etc/subgid (by name, or by id), nil where none.
-func subordinateIDs(user: String, uid: uid_t, gid: gid_t) -> (uids: (start: UInt32, count: UInt32)?, gids: (start: UInt32, count: UInt32)?) {
-    let uids = subordinateRange("/etc/subuid", name: user, id: uid)
-    let gids = subordinateRange("/etc/subgid", name: gid == uid ? user : nil, id: gid)
-        ?? subordinateRange("/etc/subgid", name: user, id: gid)
-    return (uids, gids)
-}
-
 /// The usermod command that gives `user` 65536 subordinate ids that no line of
 /// /etc/subuid or /etc/subgid holds yet.
 func addSubordinateIDs(_ user: String) -> String {

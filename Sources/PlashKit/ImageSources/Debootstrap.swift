@@ -65,7 +65,7 @@ public func importDebootstrap(_ suite: String, mirror: String?, refresh: Bool = 
             // ids; without them it ends in "use --mode", which is no advice for plash's user.
             if geteuid() != 0 {
                 let uid = geteuid(), user = userName(uid) ?? "\(uid)"
-                let (uids, gids) = subordinateIDs(user: user, uid: uid, gid: getegid())
+                let (uids, gids) = subordinateRanges(uid: uid, gid: getegid())
                 if uids == nil || gids == nil {
                     throw PlashError.failure("no subordinate ids for \(user) in /etc/subuid and /etc/subgid: mmdebstrap needs them to build as an ordinary user")
                         .advising("as root: \(addSubordinateIDs(user))")
