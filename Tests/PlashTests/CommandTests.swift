@@ -134,7 +134,7 @@ import Testing
         let result = try TestStore().plash(["import", "alpine"])
         #expect(result.status == 1)
         #expect(result.stderr == "plash: import alpine: only busybox is built in; from an image server: plash import-lxc alpine; "
-                + "a registry: plash import-docker alpine; also import-oci, import-docker-archive, import-url, import-debootstrap, import-tar\n")
+                + "a registry: plash import-docker alpine; also import-url, import-debootstrap, import-tar, import-oci, import-docker-archive\n")
     }
 
     @Test func aRelativePlashDataIsTakenAgainstTheWorkingDirectoryOnce() throws {

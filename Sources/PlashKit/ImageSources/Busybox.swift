@@ -20,7 +20,8 @@ public let busyboxSource = ImageSourceKind(
     guard builtinImages.contains(arguments[0]) else {
         // `plash import alpine`: where an image of that name may come from.
         let name = arguments[0]
-        let others = imageSources.flatMap(\.commands).map(\.name).filter { !["import", "import-lxc", "import-docker"].contains($0) }
+        let named = [busyboxSource.name, lxcSource.name, dockerSource.name]
+        let others = imageSources.filter { !named.contains($0.name) }.compactMap(\.commands.first?.name)
         throw PlashError.failure("import \(name): only busybox is built in; from an image server: plash import-lxc \(name); "
             + "a registry: plash import-docker \(name); also " + others.joined(separator: ", "))
     }
