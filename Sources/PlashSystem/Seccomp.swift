@@ -65,12 +65,16 @@ public final class SeccompFilter {
     private let context: scmp_filter_ctx
 
     /// `architectures`: libseccomp names ("x86_64", "x86", "x32"); the native one is
-    /// always included. System calls of other architectures are killed.
+    /// always included. A system call of any other architecture kills the whole process:
+    /// libseccomp's own choice, KILL_THREAD, would let a program whose one thread made
+    /// it go on.
     public init(defaultAction: SeccompAction, architectures: [String] = []) throws {
         guard let context = seccomp_init(defaultAction.value) else {
             throw PlashError.failure("cannot create a seccomp filter (unsupported default action?)")
         }
         self.context = context
+        let set = seccomp_attr_set(context, SCMP_FLTATR_ACT_BADARCH, SeccompAction.killProcess.value)
+        guard set == 0 else { throw PlashError.failure("seccomp bad-architecture action: \(String(cString: strerror(-set)))") }
         for name in architectures {
             let token = seccomp_arch_resolve_name(name)
             guard token != 0 else { throw PlashError.failure("unknown architecture \"\(name)\"") }

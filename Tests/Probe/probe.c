@@ -29,6 +29,9 @@
 //                        user notification) and answers in its place, and a filter loaded
 //                        before (plash's) takes precedence with ERRNO or KILL.
 //   probe syscall x32,NR[,ARG...]  make the x32 call NR, for real: "ok" or the errno.
+//   probe thread CALL    as probe syscall CALL, from a second thread; the main thread waits
+//                        for it to end, then prints "joined": a filter that kills only the
+//                        calling thread lets the program go on.
 //   probe notify TEXT [CMD...]  send TEXT as one datagram to $NOTIFY_SOCKET (a path, or
 //                        @ABSTRACT), as sd_notify(3); then exec CMD, if given
 //   probe listen TEXT    as sd_listen_fds(3): when $LISTEN_PID is its PID, accept one connection
@@ -156,7 +159,8 @@ static void probe_syscall(char *call) {
     unsigned long nr = strtoul(strsep(&call, ",") ?: "0", NULL, 0), a[6] = {0};
     for (int i = 0; i < 6 && call; i++) a[i] = strtoul(strsep(&call, ","), NULL, 0);
     if (strcmp(abi, "x32") == 0) {
-        // Reaches the kernel: x32 calls are killed, which a second thread would outlive.
+        // Reaches the kernel, with no answering thread beside it that would outlive a
+        // kill of the calling thread.
         printf("%s\n", result(syscall(nr | 0x40000000 /* __X32_SYSCALL_BIT */, a[0], a[1], a[2], a[3], a[4], a[5])));
     } else {
         long answer = strcmp(abi, "32") == 0 ? syscall32(nr, a) : syscall64(nr, a);
@@ -165,7 +169,22 @@ static void probe_syscall(char *call) {
     fflush(stdout);
 }
 
+static void *probe_in_thread(void *call) {
+    if (strncmp(call, "x32,", 4) != 0) stop_probed_calls();
+    probe_syscall(call);
+    return NULL;
+}
+
 int main(int argc, char **argv) {
+    if (argc == 3 && strcmp(argv[1], "thread") == 0) {
+        pthread_t thread;
+        if (pthread_create(&thread, NULL, probe_in_thread, argv[2]) != 0 || pthread_join(thread, NULL) != 0) {
+            perror("probe thread");
+            return 1;
+        }
+        printf("joined\n");
+        return 0;
+    }
     if (argc > 2 && strcmp(argv[1], "syscall") == 0) {
         for (int i = 2; i < argc; i++) {
             if (i == 2 && strncmp(argv[i], "x32,", 4) != 0) stop_probed_calls();
@@ -335,7 +354,7 @@ int main(int argc, char **argv) {
         return 0;
     }
     fprintf(stderr, "usage: probe tiocsti|tioclinux|clone|clone3|pid|fork N|ids|as UID CMD...|read PATH"
-                    "|setns PATH|ptrace PID|keyctl|mount|mknod PATH|setid DIR|setcap PATH|uring|open-write PATH...|unprotect PATH...|syscall ABI,NR[,ARG...]..."
+                    "|setns PATH|ptrace PID|keyctl|mount|mknod PATH|setid DIR|setcap PATH|uring|open-write PATH...|unprotect PATH...|syscall ABI,NR[,ARG...]...|thread CALL"
                     "|notify TEXT [CMD...]|listen TEXT\n");
     return 2;
 }

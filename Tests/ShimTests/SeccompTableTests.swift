@@ -184,6 +184,23 @@ func thirtyTwoBitCallsWork() throws -> Bool {
     #expect(ended && filtered.signal == SIGSYS && filtered.stdout == "", "\(filtered)")
 }
 
+/// A profile in Docker's format that allows everything of x86_64 and x86: x32 is not on it.
+let allowingProfile = #"{"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86"]}"#
+
+@Test(arguments: ["default", "profile"])
+func anX32SystemCallFromOneThreadKillsTheWholeProgram(filter: String) throws {
+    // The main thread waits for the calling one and then says "joined": under a filter
+    // that killed only the calling thread, the program would go on and exit 0.
+    let arguments = ["--root", try probeRoot, "--", "probe", "thread", "x32,39"]
+    let unfiltered = try exec(arguments)
+    #expect(unfiltered.stdout == "ENOSYS\njoined\n" || unfiltered.stdout == "ok\njoined\n", "\(unfiltered)")
+    let seccomp = filter == "default" ? "default" : try writeProfile(allowingProfile)
+    // A store of its own: the profile is compiled by this plash.
+    let (filtered, ended) = try runWithDeadline(plashExec, ["--seccomp", seccomp] + arguments,
+                                                environment: ["PLASH_DATA": makeDirectory("store")])
+    #expect(ended && filtered.signal == SIGSYS && filtered.stdout == "", "\(filtered)")
+}
+
 // --isolate's own rules: no call that gives a file a mode may set S_ISUID or S_ISGID.
 
 /// The argument that holds the mode, for each call that sets one (the kernel's ABI,
