@@ -8,8 +8,8 @@
 /// The kinds, each made in one place: `layer` (Builder.cacheKey), `image config`
 /// (importLayers), `layout` (layoutKey), `import busybox`, `import-url`, `import-lxc`,
 /// `import-lxc reference`, `import-debootstrap`, `import-docker reference`,
-/// `import-docker manifest`, `seccomp`; and the layer chain (`layerChain`), older than
-/// this convention.
+/// `import-docker manifest`, `seccomp`, `seccomp profile`; and the layer chain
+/// (`layerChain`), older than this convention.
 public struct CacheKey {
     private var hash = SHA256()
 

@@ -98,15 +98,19 @@ public let seccompProfileLimit = 16 << 20
 
 /// Compiled profiles live in the store's seccomp/ directory: the BPF as `H.bpf`, H the
 /// SHA-256 of the profile and the BPF together, and beside it a symlink named by the
-/// profile's own SHA-256 that leads there. plash-exec follows the symlink, reads the
+/// key of the profile that leads there. plash-exec follows the symlink, reads the
 /// BPF and loads it only when the file is the caller's (or root's), nobody else may
 /// write it, and the hash of the profile it was given and that BPF is the file's name:
 /// no JSON is parsed on the start path, and no program is trusted that plash did not
 /// compile from this very profile.
+///
+/// The key's version goes up when the same profile compiles to another program, so
+/// that a program an older plash compiled is not loaded: 1 was the bare SHA-256 of
+/// the profile; 2, system calls of other ABIs kill the process, not the thread.
 public func seccompIndexPath(_ profile: [UInt8], store: String) -> String {
-    var hash = SHA256()
-    hash.update(profile)
-    return StoreLayout(path: store).seccomp + "/" + hash.hexDigest()
+    var key = CacheKey("seccomp profile", version: 2)
+    key.add(bytes: profile)
+    return StoreLayout(path: store).seccomp + "/" + key.hex()
 }
 
 /// `H.bpf`: the name of the BPF compiled from `profile`.

@@ -44,7 +44,7 @@ public struct StoreLayout: Sendable, Equatable {
     /// --persist directory lie only here.
     public var tmp: String { path + "/tmp" }
     public var config: String { path + "/config" }
-    /// Compiled seccomp filters, by the hash of their profile (SeccompProfile.swift).
+    /// Compiled seccomp filters, by the key of their profile (seccompIndexPath).
     public var seccomp: String { path + "/seccomp" }
     /// Where pushed blobs came from, for cross-repository mounts (Push.swift).
     public var blobSources: String { path + "/blob-sources" }

@@ -39,6 +39,7 @@ import Testing
         #expect(lxcReferenceKey("alpine:3.23") == sha("plash import-lxc reference 1\0\(lxcServer)\0alpine:3.23\0"))
         #expect(CacheKey.layerChain(parent: "", diffID: "sha256:ab") == sha("oci-layer\n\nsha256:ab"))
         #expect(seccompProgramName(profile: Array("p".utf8), program: Array("b".utf8)) == sha("plash seccomp 1\0" + "1\0pb") + ".bpf")
+        #expect(seccompIndexPath(Array("p".utf8), store: "/s") == "/s/seccomp/" + sha("plash seccomp profile 2\0p"))
     }
 
     @Test func aCacheKeysFieldsCannotRunIntoEachOther() {

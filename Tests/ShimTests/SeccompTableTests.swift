@@ -201,6 +201,25 @@ func anX32SystemCallFromOneThreadKillsTheWholeProgram(filter: String) throws {
     #expect(ended && filtered.signal == SIGSYS && filtered.stdout == "", "\(filtered)")
 }
 
+@Test func aProfileCompiledByAnOlderPlashIsCompiledAgain() throws {
+    // What plash kept before version 2 of a profile's key: a symlink named by the bare
+    // SHA-256 of the profile, to the program compiled then; here one that allows
+    // everything, x32 included, and is named as plash names a program it compiled.
+    let store = makeDirectory("store"), profile = try writeProfile(allowingProfile)
+    let bytes = Array(allowingProfile.utf8), compiled = StoreLayout(path: store).seccomp
+    let allowEverything: [UInt8] = [0x06, 0, 0, 0, 0x00, 0x00, 0xff, 0x7f]   // BPF_RET | BPF_K, SECCOMP_RET_ALLOW
+    let name = seccompProgramName(profile: bytes, program: allowEverything)
+    var hash = SHA256()
+    hash.update(bytes)
+    #expect(mkdir(compiled, 0o755) == 0)
+    #expect(FileManager.default.createFile(atPath: compiled + "/" + name, contents: Data(allowEverything),
+                                           attributes: [.posixPermissions: 0o644]))
+    #expect(symlink(name, compiled + "/" + hash.hexDigest()) == 0)
+    let (result, ended) = try runWithDeadline(plashExec, ["--seccomp", profile, "--root", try probeRoot, "--",
+                                                          "probe", "thread", "x32,39"], environment: ["PLASH_DATA": store])
+    #expect(ended && result.signal == SIGSYS && result.stdout == "", "\(result)")
+}
+
 // --isolate's own rules: no call that gives a file a mode may set S_ISUID or S_ISGID.
 
 /// The argument that holds the mode, for each call that sets one (the kernel's ABI,
