@@ -58,6 +58,41 @@ import Testing
         #expect(second.indexedIDs == [] && second.stagingDirectories == [])
     }
 
+    /// Each blob a layout names (the manifest, the config, a layer) is read as a registry's
+    /// is: one byte more or less than its descriptor announces is refused, nothing stored.
+    @Test func aBlobOfAnotherSizeThanItsDescriptorIsRefusedAndNothingIsStored() throws {
+        let first = TestStore(), second = TestStore()
+        let id = try OCIExportTests().imageWithDeletions(first)
+        let dir = makeDirectory("oci")
+        let script = """
+            import hashlib, json, sys
+            d, which, change = sys.argv[1], sys.argv[2], int(sys.argv[3])
+            index = json.load(open(d + '/index.json')); entry = index['manifests'][0]
+            if which == 'manifest':
+                entry['size'] += change
+            else:
+                m = json.load(open(d + '/blobs/sha256/' + entry['digest'][7:]))
+                (m['config'] if which == 'config' else m['layers'][-1])['size'] += change
+                data = json.dumps(m).encode(); digest = hashlib.sha256(data).hexdigest()
+                open(d + '/blobs/sha256/' + digest, 'wb').write(data)
+                entry.update(digest='sha256:' + digest, size=len(data))
+            json.dump(index, open(d + '/index.json', 'w'))
+            """
+        for which in ["manifest", "config", "layer"] {
+            for change in [1, -1] {
+                let layout = dir + "/\(which)\(change)"
+                #expect(try first.plash(["export-oci", id, layout]).status == 0)
+                let made = try run("/usr/bin/env", ["python3", "-c", script, layout, which, String(change)],
+                                   environment: ["PATH": "/root/.pyenv/shims:/usr/local/bin:/usr/bin:/bin", "HOME": "/root"])
+                #expect(made.status == 0, "\(made)")
+                let result = try second.plash(["import-oci", layout])
+                #expect(result.status == 1 && result.stderr.components(separatedBy: "plash:").count == 2
+                        && result.stderr.contains("its descriptor announces"), "\(which) \(change): \(result)")
+                #expect(second.indexedIDs == [] && second.stagingDirectories == [])
+            }
+        }
+    }
+
     /// Debian's umoci 0.4.7 writes layers without the end blocks and without the last
     /// file's padding; its --whiteout and --opaque are OCI's markers.
     @Test func aLayoutMadeByUmociImportsWithItsWhiteouts() throws {

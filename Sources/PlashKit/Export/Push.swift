@@ -27,7 +27,7 @@ public func pushImage(_ image: Store.Image, to text: String, store: Store, log: 
         defer { close(layout) }
         let index = try decode(OCIIndex.self, try readBlob(layout, "index.json", digest: nil), "index.json")
         guard let descriptor = index.manifests.first else { throw PlashError.failure("the export wrote no manifest") }
-        let manifest = try decode(OCIManifest.self, try readBlob(layout, descriptor), descriptor.digest)
+        let manifest = try decode(OCIManifest.self, try LayoutBlobs(layout: layout).smallBlob(descriptor), descriptor.digest)
         let blobs = manifest.layers + [manifest.config]
         // Blobs seen in another repository of this registry are mounted from there; the
         // token must allow pulling from it, as docker asks.

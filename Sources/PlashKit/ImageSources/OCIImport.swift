@@ -38,11 +38,12 @@ struct LayoutSource: ImageSource {
     }
 }
 
-/// One layer to import: its blob below the layout's root, the blob's digest where the
-/// manifest names one (a docker archive names only diff_ids), and its diff_id.
+/// One layer to import: its blob below the layout's root, the blob's digest and size
+/// where the manifest names them (a docker archive names only diff_ids), and its diff_id.
 struct SourceLayer {
     var path: String
     var digest: String?
+    var size: Int? = nil
     var diffID: String
     /// Checked against `digest` already, as plash downloaded it into its own staging:
     /// not hashed again.
@@ -56,28 +57,14 @@ public func importOCI(_ source: String, store: Store, inUserNamespace: Bool, log
     do {
         return try withLayout(path, store: store) { layout, ownCopy in
             let index = try decode(OCIIndex.self, try readBlob(layout, "index.json", digest: nil), "index.json")
-            var chosen = index.manifests.filter { tag == nil || $0.annotations?[ociRefNameAnnotation] == tag }
+            let chosen = index.manifests.filter { tag == nil || $0.annotations?[ociRefNameAnnotation] == tag }
             guard chosen.count == 1 || (tag == nil && chosen.isEmpty == false && Set(chosen.map(\.digest)).count == 1) else {
                 throw PlashError.failure(tag.map { "no image tagged \($0)" } ?? "\(chosen.count) images: name one with :TAG")
             }
-            var manifestDescriptor = chosen[0]
-            if MediaType.isIndex(manifestDescriptor.mediaType) {
-                let nested = try decode(OCIIndex.self, try readBlob(layout, manifestDescriptor), manifestDescriptor.digest)
-                chosen = nested.manifests.filter { OCIPlatform.machine.runs($0.platform) }
-                guard let platform = chosen.first else {
-                    throw PlashError.failure("no image for \(OCIPlatform.machine.description) in the index")
-                }
-                manifestDescriptor = platform
-            }
-            let manifest = try decode(OCIManifest.self, try readBlob(layout, manifestDescriptor), manifestDescriptor.digest)
-            let configBytes = try readBlob(layout, manifest.config)
-            let config = try decode(OCIConfig.RootFSOnly.self, configBytes, manifest.config.digest)
-            guard config.rootfs.diff_ids.count == manifest.layers.count else {
-                throw PlashError.failure("the config names \(config.rootfs.diff_ids.count) layers, the manifest \(manifest.layers.count)")
-            }
-            let layers = try zip(manifest.layers, config.rootfs.diff_ids).map {
-                SourceLayer(path: try blobPath($0.digest), digest: $0.digest, diffID: $1)
-            }
+            let blobs = LayoutBlobs(layout: layout)
+            let first = try blobs.manifest(chosen[0])
+            let (_, manifest) = try resolveManifest(first.bytes, type: first.type, blobs: blobs)
+            let (configBytes, layers) = try resolveLayers(manifest, blobs: blobs)
             return try importLayers(layers, layout: layout, linkBlobs: ownCopy, store: store, inUserNamespace: inUserNamespace,
                                     script: "import-oci", config: try ImageConfig.decodeSource(configBytes, manifest.config.digest),
                                     log: log)
@@ -168,19 +155,26 @@ func withLayout<T>(_ path: String, store: Store, mustBeTar: Bool = false,
     return try body(root, true)
 }
 
-func readBlob(_ layout: Int32, _ descriptor: OCIDescriptor) throws -> [UInt8] {
-    try readBlob(layout, try blobPath(descriptor.digest), digest: descriptor.digest)
+/// A layout's blobs, read from disk, for the resolver.
+struct LayoutBlobs: BlobFetcher {
+    let layout: Int32
+    func manifest(_ descriptor: OCIDescriptor) throws -> (bytes: [UInt8], type: String) {
+        (try smallBlob(descriptor), descriptor.mediaType)
+    }
+    func smallBlob(_ descriptor: OCIDescriptor) throws -> [UInt8] {
+        try readBlob(layout, try blobPath(descriptor.digest), digest: descriptor.digest, size: descriptor.size)
+    }
 }
 
 /// A small file of the layout (JSON), beneath it and through no symlink, checked
-/// against its digest when one is known.
-func readBlob(_ layout: Int32, _ path: String, digest: String?) throws -> [UInt8] {
+/// against its digest and size when they are known.
+func readBlob(_ layout: Int32, _ path: String, digest: String?, size: Int? = nil) throws -> [UInt8] {
     let relative = try TarExtractor.relativePath(path, path)
     let fd = plash_open_beneath(layout, relative, O_RDONLY | O_CLOEXEC, 0)
     if fd < 0 { throw PlashError.system("open", path) }
     defer { close(fd) }
     let bytes = try readAll(fd, path: path, what: "read", limit: 64 << 20)
-    if let digest { try VerifiedBlob.check(bytes, digest: digest, path) }
+    if let digest { try VerifiedBlob.check(bytes, digest: digest, size: size, path) }
     return bytes
 }
 
@@ -274,10 +268,10 @@ func extractLayer(_ layer: SourceLayer, layout: Int32, into staging: String, lin
     try keepImportedBlob(source, at: kept, link: linkBlob)
     let fd = try check(open(kept, O_RDONLY | O_CLOEXEC), "open", kept)
     defer { close(fd) }
-    var digest = layer.digest ?? ""
-    if !layer.checked || layer.digest == nil {
-        digest = "sha256:" + (try hashFile(fd, path: layer.path))
-        if let expected = layer.digest { try VerifiedBlob.compare(digest, expected, layer.path) }
+    // A docker archive names no blob digest: the kept blob's is found here.
+    let digest = try layer.digest ?? "sha256:" + hashFile(fd, path: layer.path)
+    if !layer.checked, let expected = layer.digest {
+        try VerifiedBlob.checkFile(fd, path: layer.path, digest: expected, size: layer.size, layer.path)
     }
     let data = StoreLayout.data(ofNode: staging)
     try check(mkdir(data, 0o755), "create", data)
@@ -303,7 +297,7 @@ func extractLayer(_ layer: SourceLayer, layout: Int32, into staging: String, lin
     }
     try input.drain()
     let diffID = "sha256:" + input.digest!.hexDigest()
-    if diffID != layer.diffID { throw PlashError.failure("\(layer.path): its diff_id is \(diffID), not \(layer.diffID)") }
+    try VerifiedBlob.compare(diffID, layer.diffID, layer.path, kind: "diff_id")
     var info = stat()
     try check(fstat(fd, &info), "stat", kept)
     if let type = layerMediaType(format: input.format) {

@@ -96,23 +96,14 @@ public func importDocker(_ text: String, refresh: Bool = false, command: String 
             let layout = try check(open(staging.data, O_RDONLY | O_DIRECTORY | O_CLOEXEC), "open", staging.data)
             defer { close(layout) }
 
-            var (bytes, type) = try session.manifest(reference.manifestReference, digest: reference.digest)
-            if MediaType.isIndex(type) {
-                let index = try decode(OCIIndex.self, bytes, "the manifest list")
-                guard let chosen = index.manifests.first(where: { OCIPlatform.machine.runs($0.platform) }) else {
-                    throw PlashError.failure("no image for \(OCIPlatform.machine.description) in the manifest list")
-                }
-                (bytes, type) = try session.manifest(chosen.digest, digest: chosen.digest)
-            }
-            guard MediaType.isImageManifest(type) else {
-                throw PlashError.failure("the registry answered a manifest of type \(type.isEmpty ? "none" : type), not an image's")
-            }
+            // Asked for by tag or digest: checked against the digest where one is given.
+            let (first, firstType) = try session.manifest(reference.manifestReference, digest: reference.digest)
+            let (bytes, manifest) = try resolveManifest(first, type: firstType, blobs: session)
             // An image manifest imported before (a pull of a tag that did not move, or of the
             // digest another tag named) is that image: its config and layers are not asked for.
             var manifestHash = CacheKey("import-docker manifest")
             manifestHash.add(bytes: bytes)
             let manifestKey = manifestHash.hex()
-            let manifest = try decode(OCIManifest.self, bytes, "the manifest")
             // Before anything is downloaded (importLayers would refuse it after).
             if let tooDeep = StoreLayout.tooDeep(manifest.layers.count) { throw PlashError.failure(tooDeep) }
             let blobs = manifest.layers.map(\.digest) + [manifest.config.digest]
@@ -121,14 +112,7 @@ public func importDocker(_ text: String, refresh: Bool = false, command: String 
                 BlobSources(store).remember(blobs, on: reference.registry, repository: reference.repository)
                 return hit
             }
-            let configBytes = try session.smallBlob(manifest.config.digest, size: manifest.config.size)
-            let config = try decode(OCIConfig.RootFSOnly.self, configBytes, manifest.config.digest)
-            guard config.rootfs.diff_ids.count == manifest.layers.count else {
-                throw PlashError.failure("the config names \(config.rootfs.diff_ids.count) layers, the manifest \(manifest.layers.count)")
-            }
-            let layers = try zip(manifest.layers, config.rootfs.diff_ids).map {
-                SourceLayer(path: try blobPath($0.digest), digest: $0.digest, diffID: $1)
-            }
+            let (configBytes, layers) = try resolveLayers(manifest, blobs: session)
             // Only the layers above the topmost one the store has are downloaded.
             let present = layerKeys(layers).lastIndex { store.cached($0) != nil }
             for (index, layer) in layers.enumerated() where index > (present ?? -1) {
@@ -137,7 +121,7 @@ public func importDocker(_ text: String, refresh: Bool = false, command: String 
                 log("--:")
             }
             // Each download was checked against its digest as it arrived: not read twice.
-            let downloaded = layers.map { SourceLayer(path: $0.path, digest: $0.digest, diffID: $0.diffID, checked: true) }
+            let downloaded = layers.map { SourceLayer(path: $0.path, digest: $0.digest, size: $0.size, diffID: $0.diffID, checked: true) }
             // A layer that was present but went since (plash rm) is downloaded when it is needed.
             let image = try importLayers(downloaded, layout: layout, linkBlobs: true, store: store, inUserNamespace: inUserNamespace,
                                          script: "import-docker \(reference.registry)/\(reference.repository)",
@@ -172,18 +156,13 @@ final class RegistrySession {
         credentials = registryCredentials(reference.registry)
     }
 
-    /// The manifest and its type, checked against `digest` when one is known.
-    func manifest(_ name: String, digest: String?) throws -> ([UInt8], String) {
+    /// The manifest and the type the registry says it has, checked against `digest`
+    /// (and `size`) when one is known.
+    func manifest(_ name: String, digest: String?, size: Int? = nil) throws -> ([UInt8], String) {
         var body = BoundedBody("manifest \(name)", limit: 4 << 20)   // as containers/image and containerd
         let answer = try request("/manifests/" + name, accept: MediaType.manifests, body: { try body.append($0) })
-        let bytes = body.bytes
-        if let digest { try VerifiedBlob.check(bytes, digest: digest, "manifest \(name)") }
-        let type = answer.fields["content-type"].map { String($0.prefix { $0 != ";" }) } ?? ""
-        // A registry may send JSON with a generic type: the manifest's own field tells.
-        if !MediaType.manifests.contains(type), let own = try? JSONDecoder().decode(MediaTypeOnly.self, from: Data(bytes)).mediaType {
-            return (bytes, own)
-        }
-        return (bytes, type)
+        if let digest { try VerifiedBlob.check(body.bytes, digest: digest, size: size, "manifest \(name)") }
+        return (body.bytes, answer.fields["content-type"].map { String($0.prefix { $0 != ";" }) } ?? "")
     }
 
     /// A blob of JSON (the config) of the `size` its descriptor announces, checked
@@ -292,6 +271,16 @@ final class RegistrySession {
         let token = try decode(TokenAnswer.self, body.bytes, "token \(realm)")
         guard let value = token.token ?? token.access_token else { throw PlashError.failure("token \(realm): no token in the answer") }
         authorization = "Bearer " + value
+    }
+}
+
+/// A registry's blobs, over HTTP, for the resolver.
+extension RegistrySession: BlobFetcher {
+    func manifest(_ descriptor: OCIDescriptor) throws -> (bytes: [UInt8], type: String) {
+        try manifest(descriptor.digest, digest: descriptor.digest, size: descriptor.size)
+    }
+    func smallBlob(_ descriptor: OCIDescriptor) throws -> [UInt8] {
+        try smallBlob(descriptor.digest, size: descriptor.size)
     }
 }
 

@@ -45,29 +45,45 @@ struct VerifiedBlob {
         try VerifiedBlob.compare("sha256:" + hash.hexDigest(), digest, what)
     }
 
-    /// Bytes read whole (a manifest, a config) against their digest.
-    static func check(_ bytes: [UInt8], digest: String, _ what: String) throws {
-        var blob = VerifiedBlob(what, digest: digest)
+    /// Bytes read whole (a manifest, a config) against their digest, and their size
+    /// where it is known.
+    static func check(_ bytes: [UInt8], digest: String, size: Int? = nil, _ what: String) throws {
+        var blob = VerifiedBlob(what, digest: digest, size: size)
         try bytes.withUnsafeBytes { try blob.update($0) }
         try blob.finish()
     }
 
-    /// The one comparison of a digest found with the one expected.
-    static func compare(_ actual: String, _ expected: String, _ what: String) throws {
-        if actual != expected { throw PlashError.failure("\(what): its digest is \(actual), not \(expected)") }
+    /// The file open on `fd`, from its start whatever its offset, read through a
+    /// VerifiedBlob; `path` names it when a read fails.
+    static func checkFile(_ fd: Int32, path: String, digest: String, size: Int?, _ what: String) throws {
+        var blob = VerifiedBlob(what, digest: digest, size: size)
+        try readChunks(fd, path: path) { try blob.update($0) }
+        try blob.finish()
+    }
+
+    /// The one comparison of a digest found with the one expected; `kind` names what
+    /// kind of digest it is (a blob's digest, a layer's diff_id).
+    static func compare(_ actual: String, _ expected: String, _ what: String, kind: String = "digest") throws {
+        if actual != expected { throw PlashError.failure("\(what): its \(kind) is \(actual), not \(expected)") }
     }
 }
 
 /// The SHA-256 (hex) of the file open on `fd`, from its start, whatever its offset.
 func hashFile(_ fd: Int32, path: String) throws -> String {
     var hash = SHA256()
+    try readChunks(fd, path: path) { hash.update($0) }
+    return hash.hexDigest()
+}
+
+/// The file open on `fd` from its start, in chunks of a MiB, whatever its offset.
+private func readChunks(_ fd: Int32, path: String, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
     var chunk = [UInt8](repeating: 0, count: 1 << 20)
     var offset = 0
     while true {
         let n = chunk.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, off_t(offset)) }
         if n < 0 { if errno == EINTR { continue }; throw PlashError.system("read", path) }
-        if n == 0 { return hash.hexDigest() }
-        hash.update(chunk[0..<n])
+        if n == 0 { return }
+        try chunk.withUnsafeBytes { try body(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
         offset += n
     }
 }
