@@ -191,12 +191,12 @@ import Testing
             #expect(try shell("diff -r '\(dir)/good' '\(dir)/again'").status == 0)
         }
         // The imported one cannot be made again: refused, and nothing written.
-        for (damage, why) in [("printf X | dd of='\(baseBlob)' bs=1 seek=30 conv=notrunc status=none", "has the digest sha256:"),
-                              ("rm '\(baseBlob)'", "is missing")] {
+        for (damage, why) in [("printf X | dd of='\(baseBlob)' bs=1 seek=30 conv=notrunc status=none", "its digest is sha256:"),
+                              ("rm '\(baseBlob)'", "missing")] {
             #expect(try shell(damage).status == 0)
             let refused = try store.plash(["export-oci", top, dir + "/refused"])
             #expect(refused.status == 1 && refused.stderr.split(separator: "\n").count == 1, "\(refused)")
-            #expect(refused.stderr.contains("\(baseBlob): the layer's imported blob \(why)"), "\(refused)")
+            #expect(refused.stderr.contains("\(baseBlob) (the layer's imported blob): \(why)"), "\(refused)")
             #expect(!FileManager.default.fileExists(atPath: dir + "/refused/index.json"))
             let archive = try store.plash(["export-docker-archive", top, dir + "/refused.tar"])
             #expect(archive.status == 1 && !FileManager.default.fileExists(atPath: dir + "/refused.tar"), "\(archive)")
@@ -226,8 +226,8 @@ import Testing
         }
         let saved = dir + "/saved"
         #expect(try shell("mkdir '\(saved)' && cp -a '\(baseNode)/_blob' '\(baseNode)/_blob.json' '\(saved)/'").status == 0)
-        let forged = [("rm '\(baseNode)/_blob' && mkfifo '\(baseNode)/_blob'", "_blob: the layer's imported blob is not a regular file"),
-                      ("rm '\(baseNode)/_blob' && ln -s /etc/shadow '\(baseNode)/_blob'", "_blob: the layer's imported blob is not a regular file"),
+        let forged = [("rm '\(baseNode)/_blob' && mkfifo '\(baseNode)/_blob'", "_blob (the layer's imported blob): not a regular file"),
+                      ("rm '\(baseNode)/_blob' && ln -s /etc/shadow '\(baseNode)/_blob'", "_blob (the layer's imported blob): not a regular file"),
                       ("rm '\(baseNode)/_blob.json' && mkfifo '\(baseNode)/_blob.json'", "_blob.json: not a layer's blob descriptor"),
                       ("sed -i 's|\"diff_id\":\"sha256:[0-9a-f]*|\"diff_id\":\"sha256:../../x|' '\(baseNode)/_blob.json'", "_blob.json: not a layer's blob descriptor"),
                       ("sed -i 's|\"mediaType\":\"[^\"]*|\"mediaType\":\"text/html|' '\(baseNode)/_blob.json'", "_blob.json: not a layer's blob descriptor")]

@@ -92,18 +92,15 @@ func downloadAndImport(_ url: String, key: String, refresh: Bool, sha256: () thr
         let progress = DownloadProgress()
         var first = DownloadStart(directory: staging.path)
         var room = DiskRoom(directory: staging.path)
-        var hash = SHA256()
+        var verified = expected.map { VerifiedBlob("the download, against SHA256SUMS", digest: "sha256:" + $0) }
         try httpGet(url, progress: { first.total = $1; progress.update($0, $1) }) { piece in
             try first.check(piece)
             try room.take(piece.count)
-            hash.update(piece)
+            try verified?.update(piece)
             try writeAll(fd, Array(piece), path: archive)
         }
         log(progress.finish())
-        let actual = hash.hexDigest()
-        if let expected, actual != expected {
-            throw PlashError.failure("its SHA-256 is \(actual), not \(expected) as SHA256SUMS says")
-        }
+        try verified?.finish()
         let input = try check(open(archive, O_RDONLY | O_CLOEXEC), "open", archive)
         defer { close(input) }
         // Unlinked at once: the staging directory becomes the image's node.

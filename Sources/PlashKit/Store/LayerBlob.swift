@@ -49,10 +49,13 @@ func layerMediaType(format: String) -> String? {
 func keptBlob(_ layer: Store.Image, store: Store, make: Bool = true) throws -> LayerBlob? {
     let node = layer.node
     if let kept = try readLayerBlob(node) {
-        guard let damage = try blobDamage(kept, file: blobFile(node)) else { return kept }
-        if kept.imported {
-            throw PlashError.failure("\(blobFile(node)): the layer's imported blob \(damage)")
-                .advising("remove the image and import it again")
+        do {
+            try checkKeptBlob(kept, file: blobFile(node))
+            return kept
+        } catch let damage as PlashError where kept.imported {
+            throw damage.advising("remove the image and import it again")
+        } catch {
+            // A built layer's blob is made again from its files, below.
         }
     }
     return make ? try makeLayerBlob(layer, store: store) : nil
@@ -91,17 +94,14 @@ func openKeptFile(_ path: String) throws -> Int32? {
     return -1
 }
 
-/// Why `file` is not the blob `kept` describes (missing, not a file, another size,
-/// another digest), or nil when it is.
-func blobDamage(_ kept: LayerBlob, file: String) throws -> String? {
-    guard let fd = try openKeptFile(file) else { return "is missing" }
-    guard fd >= 0 else { return "is not a regular file" }
+/// Fails unless `file` is the blob `kept` describes: there, a regular file, of its size
+/// and digest (checked as every blob plash reads is, by VerifiedBlob).
+func checkKeptBlob(_ kept: LayerBlob, file: String) throws {
+    let what = file + (kept.imported ? " (the layer's imported blob)" : "")
+    guard let fd = try openKeptFile(file) else { throw PlashError.failure("\(what): missing") }
+    guard fd >= 0 else { throw PlashError.failure("\(what): not a regular file") }
     defer { close(fd) }
-    var info = stat()
-    try check(fstat(fd, &info), "stat", file)
-    if Int(info.st_size) != kept.size { return "has \(info.st_size) bytes, not \(kept.size)" }
-    let digest = "sha256:" + (try hashFile(fd, path: file))
-    return digest == kept.digest ? nil : "has the digest \(digest), not \(kept.digest)"
+    try VerifiedBlob.checkFile(fd, path: file, digest: kept.digest, size: kept.size, what)
 }
 
 /// Compresses the layer's files into its kept gzip blob: written in staging, then
@@ -201,5 +201,5 @@ func writeUncompressed(_ file: String, _ kept: LayerBlob, to path: String) throw
         }
     }
     let diffID = "sha256:" + input.digest!.hexDigest()
-    if diffID != kept.diff_id { throw PlashError.failure("\(file): its tar's digest is \(diffID), not the diff_id \(kept.diff_id)") }
+    try VerifiedBlob.compare(diffID, kept.diff_id, file + " uncompressed", kind: "diff_id")
 }
