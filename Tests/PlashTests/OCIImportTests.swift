@@ -93,6 +93,35 @@ import Testing
         }
     }
 
+    /// A layer's tar is checked against the diff_id its config gives it while it is
+    /// extracted: a config that names another is refused, nothing stored.
+    @Test func aLayerWhoseDiffIDIsNotTheConfigsIsRefusedAndNothingIsStored() throws {
+        let first = TestStore(), second = TestStore()
+        let id = try OCIExportTests().imageWithDeletions(first)
+        let dir = makeDirectory("oci")
+        #expect(try first.plash(["export-oci", id, dir + "/layout"]).status == 0)
+        let script = """
+            import hashlib, json, sys
+            d = sys.argv[1]
+            def put(value):
+                data = json.dumps(value).encode(); digest = hashlib.sha256(data).hexdigest()
+                open(d + '/blobs/sha256/' + digest, 'wb').write(data); return {'digest': 'sha256:' + digest, 'size': len(data)}
+            index = json.load(open(d + '/index.json')); entry = index['manifests'][0]
+            m = json.load(open(d + '/blobs/sha256/' + entry['digest'][7:]))
+            c = json.load(open(d + '/blobs/sha256/' + m['config']['digest'][7:]))
+            c['rootfs']['diff_ids'][-1] = 'sha256:' + '0' * 64
+            m['config'].update(put(c)); entry.update(put(m))
+            json.dump(index, open(d + '/index.json', 'w'))
+            """
+        let made = try run("/usr/bin/env", ["python3", "-c", script, dir + "/layout"],
+                           environment: ["PATH": "/root/.pyenv/shims:/usr/local/bin:/usr/bin:/bin", "HOME": "/root"])
+        #expect(made.status == 0, "\(made)")
+        let result = try second.plash(["import-oci", dir + "/layout"])
+        #expect(result.status == 1 && result.stderr.components(separatedBy: "plash:").count == 2
+                && result.stderr.contains(": its diff_id is sha256:"), "\(result)")
+        #expect(second.indexedIDs == [] && second.stagingDirectories == [])
+    }
+
     /// Debian's umoci 0.4.7 writes layers without the end blocks and without the last
     /// file's padding; its --whiteout and --opaque are OCI's markers.
     @Test func aLayoutMadeByUmociImportsWithItsWhiteouts() throws {
