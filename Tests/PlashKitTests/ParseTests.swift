@@ -90,6 +90,11 @@ import Testing
         #expect(plashfileWords(text) == ["--from", "busybox", "--run", "  touch /a", "--apk", "--\\ a", "--\\ b"])
     }
 
+    @Test func crlfLinesAreLinesOfAPlashfile() {
+        let text = "#!/usr/bin/env plash\r\n# comment\r\n--from busybox\r\n\r\n--run\r\n  touch /a  \r\n--apk a b\r\n"
+        #expect(plashfileWords(text) == ["--from", "busybox", "--run", "  touch /a", "--apk", "--\\ a", "--\\ b"])
+    }
+
     @Test func runTakesExecOptionsThenAnImageThenTheCommand() throws {
         #expect(try parseRun(["--bind", "/a:/b", "--no-tmp", "--env=X=1", "7", "--", "ls", "-l"])
                 == RunRequest(execOptions: ["--bind", "/a:/b", "--no-tmp", "--env=X=1"], image: .stored("7"),

@@ -47,4 +47,21 @@ import Testing
         #expect(CacheKey.of("k", "a") != CacheKey.of("k", version: 2, "a"))
         #expect(CacheKey.of("k", "a") != CacheKey.of("l", "a"))
     }
+
+    @Test func referencesReadAsDockerReadsThem() throws {
+        let alpine = try RegistryReference("alpine")
+        #expect(alpine.registry == "docker.io" && alpine.repository == "library/alpine" && alpine.tag == "latest" && alpine.digest == nil)
+        let tagged = try RegistryReference("alpine:3.19")
+        #expect(tagged.repository == "library/alpine" && tagged.tag == "3.19")
+        let local = try RegistryReference("127.0.0.1:5000/o/n:t")
+        #expect(local.registry == "127.0.0.1:5000" && local.repository == "o/n" && local.tag == "t")
+        let user = try RegistryReference("someone/tool")
+        #expect(user.registry == "docker.io" && user.repository == "someone/tool")
+        let digest = "sha256:" + String(repeating: "ab", count: 32)
+        let pinned = try RegistryReference("ghcr.io/o/n@" + digest)
+        #expect(pinned.registry == "ghcr.io" && pinned.repository == "o/n" && pinned.tag == nil && pinned.digest == digest)
+        for bad in ["Alpine", "alpine:", "a//b", "alpine@sha256:12", "ghcr.io/", "", "o/n:-x", "o/n:.x", "o/a..b", "o/a-", "o/a_", "o/a___b"] {
+            #expect(throws: (any Error).self, "\(bad)") { try RegistryReference(bad) }
+        }
+    }
 }

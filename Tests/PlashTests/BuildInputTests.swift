@@ -1,5 +1,4 @@
 import Foundation
-import PlashKit
 import PlashTestSupport
 import Testing
 
@@ -55,11 +54,6 @@ import Testing
         let result = try plashWithDeadline(store, ["build", "--from", "busybox", "--eval-file", "0"], directory: dir)
         #expect(result.status == 2)
         #expect(result.stderr == "plash: --eval-file 32: files nested more than 32 deep\n", "\(result)")
-    }
-
-    @Test func crlfLinesAreLinesOfAPlashfile() {
-        let text = "#!/usr/bin/env plash\r\n# comment\r\n--from busybox\r\n\r\n--run\r\n  touch /a  \r\n--apk a b\r\n"
-        #expect(plashfileWords(text) == ["--from", "busybox", "--run", "  touch /a", "--apk", "--\\ a", "--\\ b"])
     }
 
     @Test func crlfPlashfilesAndEvalInputBuild() throws {

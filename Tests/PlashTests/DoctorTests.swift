@@ -1,5 +1,4 @@
 import Foundation
-import PlashKit
 import PlashTestSupport
 import Testing
 
@@ -111,12 +110,6 @@ import Testing
         #expect(result.stdout.afterFirstLine.hasPrefix("ok    plash-exec: \(real)/plash-exec\n"), "\(result)")
         let build = try run(dir + "/plash", ["build", "--from", "busybox", "--run", "true"], environment: environment)
         #expect(build.status == 0, "\(build)")
-    }
-
-    @Test func kernelVersionsParse() {
-        #expect(kernelVersion("6.1.0-13-amd64")! == (6, 1))
-        #expect(kernelVersion("5.10.0")! == (5, 10))
-        #expect(kernelVersion("garbage") == nil)
     }
 
     @Test(.enabled(if: vmAvailable || mustRun, "needs qemu-system-x86, a kernel in /boot and ../shared/tools/vm-run"))

@@ -1,6 +1,4 @@
 import Foundation
-import PlashKit
-import PlashSystem
 import PlashTestSupport
 import Testing
 
@@ -123,42 +121,5 @@ import Testing
         #expect(straight.status == 0 && straight.stdout == expected, "\(straight)")
         let tunnelled = try fetch(store, "https://elsewhere.invalid:\(elsewhere.port)", proxied)
         #expect(tunnelled.status == 0 && tunnelled.stdout == expected, "\(tunnelled)")
-    }
-
-    @Test func urlsParseAndRedirectsResolveAgainstThem() throws {
-        let address = try WebAddress("HTTPS://[::1]:8443/a/b?c=d#frag")
-        #expect(address.scheme == "https" && address.host == "::1" && address.port == 8443 && address.target == "/a/b?c=d")
-        #expect(address.description == "https://[::1]:8443/a/b?c=d")
-        #expect(try WebAddress("http://h?x").target == "/?x")
-        #expect(try WebAddress("http://h:80").description == "http://h/")
-        #expect(try address.resolving("e").description == "https://[::1]:8443/a/e")
-        #expect(try address.resolving("/e?f").description == "https://[::1]:8443/e?f")
-        #expect(try address.resolving("//other/x").description == "https://other/x")
-        #expect(try address.resolving("http://other:81").description == "http://other:81/")
-        for bad in ["ftp://h/", "http://", "http://h:0/", "http://h:x/", "http://u:p@h/", "h/x", "http://h /"] {
-            #expect(throws: PlashError.self, "\(bad)") { try WebAddress(bad) }
-        }
-    }
-
-    /// A registry redirects blob downloads to storage elsewhere, with a signed URL: its
-    /// token must not go along; within one host it does.
-    @Test func authorizationGoesOnlyToTheHostItWasGivenFor() throws {
-        let (here, _, _) = try Self.served()
-        defer { here.stop() }
-        let (elsewhere, _, _) = try Self.served()
-        defer { elsewhere.stop() }
-        func headers(_ url: String) throws -> String {
-            var body: [UInt8] = []
-            let answer = try httpRequest(url, headers: ["Authorization: Bearer secret", "Accept: application/x-test"]) { body += $0 }
-            #expect(answer.status == 200)
-            return String(decoding: body, as: UTF8.self)
-        }
-        let direct = try headers("http://127.0.0.1:\(here.port)/redirect/headers")
-        #expect(direct.contains("Authorization: Bearer secret") && direct.contains("Accept: application/x-test"), "\(direct)")
-        let away = try headers("http://127.0.0.1:\(here.port)/redirect-to/http://127.0.0.1:\(elsewhere.port)/headers")
-        #expect(!away.contains("Authorization") && away.contains("Accept: application/x-test"), "\(away)")
-        // Any status but 2xx comes back to the caller, its body unread.
-        let missing = try httpRequest("http://127.0.0.1:\(here.port)/status/401") { _ in }
-        #expect(missing.status == 401)
     }
 }

@@ -1,5 +1,4 @@
 import Foundation
-import PlashKit
 import PlashTestSupport
 import Testing
 
@@ -137,17 +136,6 @@ import Testing
         #expect(lines[1][0] == "1" && lines[1][4] == "0B", "the base is shared by image 2: \(result)")
         #expect(lines[2][0] == "2" && lines[2][1] == lines[2][4], "image 2's layer is its own: \(result)")
         #expect(lines[3].first == "2" && lines[3].contains("clean") && lines[3].last == "0B", "\(result)")
-    }
-
-    @Test func imageUsageCountsSharedLayersAndChildren() {
-        // 1 <- 2 <- 3, 1 <- 4
-        let usage = imageUsage([1: (0, 100), 2: (1, 10), 3: (2, 1), 4: (1, 1000)])
-        #expect(usage.map { [Int64($0.id), $0.layer, $0.total, $0.unique, $0.shared, $0.removal] } == [
-            [1, 100, 100, 0, 100, 1111],
-            [2, 10, 110, 0, 110, 11],
-            [3, 1, 111, 1, 110, 1],
-            [4, 1000, 1100, 1000, 100, 1000],
-        ])
     }
 
     @Test func completeListsCommandsMacrosImagesAndOptions() throws {
