@@ -136,7 +136,7 @@ import Testing
     }
 
     @Test func useraddMakesTheHomeInTheDebianImageAsRoot() throws {
-        let built = try DebootstrapTests.bookworm.get()
+        let built = try DebianBookworm.root.get()
         let host = try inScratchHost([["--from-id", built.id, "--run", "useradd -m web"]], data: built.store.data)
         #expect(host.before == host.after)
         let web = host.builds[0].id
@@ -146,7 +146,7 @@ import Testing
 
     @Test func useraddMakesTheHomeInTheDebianImageAsAnOrdinaryUser() throws {
         let user = try userWithSubordinateIDs
-        let (_, data, first) = try DebootstrapTests.userBookworm.get()
+        let (_, data, first) = try DebianBookworm.user.get()
         let bookworm = first.stdout.trimmingCharacters(in: .newlines)
         #expect(first.status == 0, "\(first)")
         let host = try inScratchHost([["--from-id", bookworm, "--run", "useradd -m web"]], data: data, user: user)

@@ -7,61 +7,17 @@ import Testing
 /// the same time: the tests that need them run in parallel), then served from the test
 /// image server and registry. The failures run a stand-in mmdebstrap.
 @Suite struct DebootstrapTests {
-    /// The root's build as root: its store, the image, what the build printed.
-    struct Built {
-        let store: TestStore
-        let id: String
-        let result: Finished
-    }
-
-    /// Both builds, root's and the user's (with subordinate ids, in a store of their own),
-    /// started together by the first test that needs either: the tests waiting for them
-    /// may hold every thread of the test process, so they are processes of their own.
-    static let builds = Fixture { () throws -> (store: TestStore, root: Child, cwd: String, user: Child) in
-        let user = try userWithSubordinateIDs
-        let cwd = makeDirectory("userdeb", ownedBy: user)
-        let store = TestStore()
-        let root = try Child(plash, ["build", "--from-debootstrap", "bookworm"], environment: store.environment)
-        let users = try user.start(userPlash, ["build", "--from-debootstrap", "bookworm"],
-                                   environment: ["PLASH_DATA": cwd + "/store"], directory: cwd)
-        return (store, root, cwd, users)
-    }
-
-    static let bookworm = Fixture { () throws -> Built in
-        let (store, child, _, _) = try builds.get()
-        let result = child.finish()
-        guard result.status == 0 else { throw SetupError("plash build --from-debootstrap bookworm: \(result)") }
-        return Built(store: store, id: result.stdout.trimmingCharacters(in: .newlines), result: result)
-    }
-
-    static let userBookworm = Fixture { () throws -> (cwd: String, data: String, result: Finished) in
-        let (_, _, cwd, child) = try builds.get()
-        return (cwd, cwd + "/store", child.finish())
-    }
-
-    /// A PATH without mmdebstrap: what runs it fails.
-    static let noMmdebstrap = "/usr/local/nowhere"
-
-    /// The root as an OCI layout (export-oci, tag bookworm), made once.
-    static let bookwormLayout = Fixture { () throws -> String in
-        let built = try bookworm.get()
-        let dir = makeDirectory("bookworm-oci")
-        let exported = try built.store.plash(["export-oci", built.id, dir + "/layout", "--tag", "bookworm"])
-        guard exported.status == 0 else { throw SetupError("export-oci: \(exported)") }
-        return dir + "/layout"
-    }
-
     @Test func theRootServedByAnImageServerAsDebianBookwormInstallsAndRunsCowsay() throws {
-        let built = try Self.bookworm.get()
+        let built = try DebianBookworm.root.get()
         let root = makeDirectory("lxc-debian")
-        let path = "/images/debian/bookworm/\(LXCTests.architecture)/default/20260101_00:00/"
+        let path = "/images/debian/bookworm/\(imageArchitecture)/default/20260101_00:00/"
         try FileManager.default.createDirectory(atPath: root + path, withIntermediateDirectories: true)
         // With the SHA256SUMS that import-lxc checks it against, as the real server has.
         let packed = try shell("'\(plash)' export-tar \(built.id) - | xz -T0 -1 > '\(root + path)rootfs.tar.xz' && cd '\(root + path)' && sha256sum rootfs.tar.xz > SHA256SUMS",
                                environment: built.store.environment)
         #expect(packed.status == 0, "\(packed)")
         try FileManager.default.createDirectory(atPath: root + "/meta/1.0", withIntermediateDirectories: true)
-        try "debian;bookworm;\(LXCTests.architecture);default;20260101_00:00;\(path)\n"
+        try "debian;bookworm;\(imageArchitecture);default;20260101_00:00;\(path)\n"
             .write(toFile: root + "/meta/1.0/index-system", atomically: false, encoding: .utf8)
         let server = try WebServer(root: root)
         defer { server.stop() }
@@ -84,7 +40,7 @@ import Testing
     }
 
     @Test func theRootPushedToARegistryRunsWithFromDockerAndUnpacksAsUmociUnpacksIt() throws {
-        let layout = try Self.bookwormLayout.get()
+        let layout = try DebianBookworm.layout.get()
         let registry = try RegistryServer()
         defer { registry.stop() }
         try registry.push(layout, tag: "bookworm", as: "debian:bookworm")
@@ -92,19 +48,19 @@ import Testing
         let version = try store.plash(["run", "--from-docker", "\(registry.host)/debian:bookworm", "--", "cat", "/etc/debian_version"])
         #expect(version.status == 0 && version.stdout.hasPrefix("12."), "\(version)")
         // The pull is cached: the comparison mounts the same image.
-        let differences = try UmociComparisonTests.differences(registry, "debian:bookworm", store: store)
+        let differences = try umociDifferences(registry, "debian:bookworm", store: store)
         #expect(differences.isEmpty, "\(differences.prefix(40).joined(separator: "\n"))")
     }
 
     @Test func anOrdinaryUserBuildsTheRootWithItsOwnersAndTheSecondBuildIsCached() throws {
         let user = try userWithSubordinateIDs
-        let (cwd, data, first) = try Self.userBookworm.get()
+        let (cwd, data, first) = try DebianBookworm.user.get()
         #expect(first.status == 0, "\(first)")
         let id = first.stdout.trimmingCharacters(in: .newlines)
         let apt = try plashAs(user, ["run", id, "--", "stat", "-c", "%U %G", "/var/cache/apt/archives/partial"], data: data, directory: cwd)
         #expect(apt.stdout == "_apt root\n", "\(apt)")
         let again = try user.run(userPlash, ["build", "--from-debootstrap", "bookworm", "--run", "echo built > /built"],
-                                 environment: ["PLASH_DATA": data, "PATH": Self.noMmdebstrap], directory: cwd)
+                                 environment: ["PLASH_DATA": data, "PATH": DebianBookworm.noMmdebstrap], directory: cwd)
         #expect(again.status == 0 && !again.stderr.contains("import-debootstrap"), "\(again)")
         let built = again.stdout.trimmingCharacters(in: .newlines)
         #expect(try plashAs(user, ["run", built, "--", "cat", "/built"], data: data, directory: cwd).stdout == "built\n")
@@ -148,10 +104,10 @@ func fakeMmdebstrap(_ script: String) throws -> (path: String, arguments: String
     #expect(try String(contentsOfFile: fake.arguments, encoding: .utf8) == "--variant=minbase -- stable - http://127.0.0.1:9/debian\n")
     #expect(try store.plash(["ls"]).stdout.contains("import-debootstrap stable http://127.0.0.1:9/debian\n"))
 
-    #expect(try store.plash(["build", "--from-debootstrap", "stable"], environment: ["PATH": DebootstrapTests.noMmdebstrap]).stdout == "1\n")
+    #expect(try store.plash(["build", "--from-debootstrap", "stable"], environment: ["PATH": DebianBookworm.noMmdebstrap]).stdout == "1\n")
     let refreshed = try store.plash(["build", "--refresh", "--from-debootstrap", "stable"], environment: ["PATH": fake.path])
     #expect(refreshed.stdout == "3\n", "\(refreshed)")
-    #expect(try store.plash(["import-debootstrap", "stable"], environment: ["PATH": DebootstrapTests.noMmdebstrap]).stdout == "3\n")
+    #expect(try store.plash(["import-debootstrap", "stable"], environment: ["PATH": DebianBookworm.noMmdebstrap]).stdout == "3\n")
 }
 
 @Test func anOrdinaryUserWithoutSubordinateIdsIsToldTheyAreMissingAndHowToAddThem() throws {
@@ -169,14 +125,14 @@ func fakeMmdebstrap(_ script: String) throws -> (path: String, arguments: String
 
 @Test func aMissingMmdebstrapIsOneLineThatSaysHowToInstallIt() throws {
     let store = TestStore()
-    let result = try store.plash(["build", "--from-debootstrap", "bookworm"], environment: ["PATH": DebootstrapTests.noMmdebstrap])
+    let result = try store.plash(["build", "--from-debootstrap", "bookworm"], environment: ["PATH": DebianBookworm.noMmdebstrap])
     #expect(result.status == 1, "\(result)")
     #expect(result.stderr == "plash: import-debootstrap bookworm: mmdebstrap not found on PATH (apt-get install mmdebstrap)\n")
     // An ordinary user's build imports in a plash of its own: its failure is still one line.
     let user = try userWithSubordinateIDs
     let cwd = makeDirectory("userdeb-missing", ownedBy: user)
     let users = try user.run(userPlash, ["build", "--from-debootstrap", "bookworm", "--run", "true"],
-                             environment: ["PLASH_DATA": cwd + "/store", "PATH": DebootstrapTests.noMmdebstrap], directory: cwd)
+                             environment: ["PLASH_DATA": cwd + "/store", "PATH": DebianBookworm.noMmdebstrap], directory: cwd)
     #expect(users.status == 1, "\(users)")
     #expect(users.stderr == "plash: import-debootstrap bookworm: mmdebstrap not found on PATH (apt-get install mmdebstrap)\n")
     let usage = try store.plash(["import-debootstrap", "--variant=x", "bookworm"])

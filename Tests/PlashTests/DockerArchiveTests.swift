@@ -7,7 +7,7 @@ import Testing
 @Suite struct DockerArchiveTests {
     @Test func podmanLoadsTheArchiveToTheSameTreeAsPlashRunShows() throws {
         let store = TestStore()
-        let id = try OCIExportTests().imageWithDeletions(store)
+        let id = try imageWithDeletions(store)
         let dir = makeDirectory("docker")
         let exported = try store.plash(["export-docker-archive", id, dir + "/image.tar", "--tag", "plash-test/deletions:v1"])
         #expect(exported.status == 0, "\(exported)")
@@ -21,8 +21,8 @@ import Testing
         let mounted = try shell("\(podman) image mount localhost/plash-test/deletions:v1")
         #expect(mounted.status == 0, "\(mounted)")
         let rootfs = mounted.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
-        let inPodman = try run("/usr/sbin/chroot", [rootfs, "/bin/sh", "-c", OCIExportTests.listing])
-        let inPlash = try store.plash(["run", id, "sh", "-c", OCIExportTests.listing], directory: "/")
+        let inPodman = try run("/usr/sbin/chroot", [rootfs, "/bin/sh", "-c", rootListingScript])
+        let inPlash = try store.plash(["run", id, "sh", "-c", rootListingScript], directory: "/")
         #expect(inPlash.status == 0 && inPodman.status == 0, "\(inPlash) \(inPodman)")
         #expect(inPlash.stdout == inPodman.stdout)
         #expect(inPodman.stdout.contains("/d/n ") && !inPodman.stdout.contains("/gone"), "\(inPodman.stdout)")

@@ -6,35 +6,6 @@ import Testing
 /// Layer blobs kept in the store (LayerBlob.swift): an imported layer leaves as the blob
 /// it came as, digests unchanged; a built layer is compressed once.
 @Suite struct KeptBlobTests {
-    /// A layout plash did not write: umoci's tar and Go's gzip of busybox and /bin/sh, two layers.
-    func umociLayout(_ dir: String) throws -> String {
-        let made = try shell("""
-            set -e; cd '\(dir)'; umoci init --layout src && umoci new --image src:t
-            umoci insert --image src:t /bin/busybox /bin/busybox && ln -s busybox sh && umoci insert --image src:t sh /bin/sh
-            """)
-        guard made.status == 0 else { throw StoreTestError("umoci: \(made)") }
-        return dir + "/src"
-    }
-
-    func json(_ path: String) throws -> [String: Any] {
-        let object = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path)))
-        guard let dictionary = object as? [String: Any] else { throw StoreTestError("\(path): not a JSON object") }
-        return dictionary
-    }
-
-    /// The layer digests and diff_ids of the image `tag` names in a layout.
-    func layers(_ layout: String, _ tag: String) throws -> (digests: [String], diffIDs: [String]) {
-        let blob = { (digest: String) in layout + "/blobs/sha256/" + digest.dropFirst("sha256:".count) }
-        let manifests = try json(layout + "/index.json")["manifests"] as? [[String: Any]] ?? []
-        guard let entry = manifests.first(where: { ($0["annotations"] as? [String: String])?["org.opencontainers.image.ref.name"] == tag }),
-              let digest = entry["digest"] as? String else { throw StoreTestError("\(layout): no image \(tag)") }
-        let manifest = try json(blob(digest))
-        let digests = (manifest["layers"] as? [[String: Any]] ?? []).compactMap { $0["digest"] as? String }
-        let config = try json(blob((manifest["config"] as? [String: Any])?["digest"] as? String ?? ""))
-        let diffIDs = (config["rootfs"] as? [String: Any])?["diff_ids"] as? [String] ?? []
-        return (digests, diffIDs)
-    }
-
     /// The kept blobs of a store, as `path inode` lines.
     func keptBlobs(_ store: TestStore) throws -> [String] {
         let found = try shell("cd '\(store.data)' && find layer -name _blob -printf '%p %i\\n' | sort")
@@ -48,7 +19,7 @@ import Testing
         let base = try store.id(["import-oci", source + ":t"])
         let top = try store.id(["build", "-f", base, "--run", "echo hi > /new"])
         #expect(try store.plash(["export-oci", top, dir + "/out", "--tag", "x"]).status == 0)
-        let before = try layers(source, "t"), after = try layers(dir + "/out", "x")
+        let before = try layoutLayers(source, "t"), after = try layoutLayers(dir + "/out", "x")
         #expect(before.digests.count == 2 && after.digests.count == 3, "\(before) \(after)")
         #expect(Array(after.digests.prefix(2)) == before.digests && Array(after.diffIDs.prefix(2)) == before.diffIDs,
                 "\(before) \(after)")
@@ -78,7 +49,7 @@ import Testing
         let top = try store.id(["build", "-f", base, "--run", "echo hi > /new"])
         #expect(try store.plash(["export-oci", top, dir + "/out.tar", "--tag", "x"]).status == 0)
         #expect(try shell("mkdir '\(dir)/out' && tar -xf '\(dir)/out.tar' -C '\(dir)/out'").status == 0)
-        let before = try layers(source, "t"), after = try layers(dir + "/out", "x")
+        let before = try layoutLayers(source, "t"), after = try layoutLayers(dir + "/out", "x")
         #expect(Array(after.digests.prefix(2)) == before.digests && Array(after.diffIDs.prefix(2)) == before.diffIDs,
                 "\(before) \(after)")
 
@@ -124,7 +95,7 @@ import Testing
         #expect(changed.status == 0, "\(changed)")
         let exported = try store.plash(["export-oci", id, dir + "/out", "--tag", "t"])
         #expect(exported.status == 0, "\(exported)")
-        #expect(try layers(dir + "/out", "t").digests.count == 2)
+        #expect(try layoutLayers(dir + "/out", "t").digests.count == 2)
         #expect(try shell("cd '\(dir)/out/blobs/sha256' && for b in *; do echo \"$b  $b\"; done | sha256sum -c --quiet").status == 0)
     }
 
@@ -132,7 +103,7 @@ import Testing
     /// files, named by their own digest (and keep no blob: nothing was compressed).
     @Test func aDockerArchiveOfLayersNeverExportedCarriesTheirPlainTars() throws {
         let store = TestStore()
-        let id = try OCIExportTests().imageWithDeletions(store)
+        let id = try imageWithDeletions(store)
         let dir = makeDirectory("kept")
         #expect(try store.plash(["export-docker-archive", id, dir + "/docker.tar"]).status == 0)
         let checked = try shell("""
@@ -148,7 +119,7 @@ import Testing
     /// makes none again (the same files, not new ones) and gives the same layout.
     @Test func aSecondExportOfABuiltImageCompressesNothing() throws {
         let store = TestStore()
-        let id = try OCIExportTests().imageWithDeletions(store)
+        let id = try imageWithDeletions(store)
         let dir = makeDirectory("kept")
         #expect(try keptBlobs(store) == [])
         #expect(try store.plash(["export-oci", id, dir + "/a"]).status == 0)
@@ -163,7 +134,7 @@ import Testing
     /// blobs: the same bytes, renamed into place, so each gets a whole one.
     @Test func exportsAtOnceAllSucceedWithTheSameLayout() throws {
         let store = TestStore()
-        let id = try OCIExportTests().imageWithDeletions(store)
+        let id = try imageWithDeletions(store)
         let dir = makeDirectory("kept")
         let results = runConcurrently((0..<4).map { n in { try store.plash(["export-oci", id, dir + "/out\(n)"]) } })
         #expect(results.allSatisfy { $0.status == 0 }, "\(results)")
@@ -265,7 +236,7 @@ import Testing
         _ = try store.id(["import", "busybox"])
         let id = try store.id(["build", "-f", "1", "--run", "touch /a"])
         #expect(try store.plash(["export-oci", id, makeDirectory("hints") + "/out"]).status == 0)
-        let digest = { (node: String) in try self.json(node + "/_blob.json")["digest"] as? String ?? "" }
+        let digest = { (node: String) in try readJSONObject(node + "/_blob.json")["digest"] as? String ?? "" }
         let base = store.data + "/layer/0/1", top = base + "/" + id
         let kept = try digest(base), gone = try digest(top)
         // As a pull or push leaves them (BlobSources): HOST/DIGEST -> repository.

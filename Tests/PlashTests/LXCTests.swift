@@ -5,67 +5,9 @@ import Testing
 /// import-lxc and --from NAME[:RELEASE] against an image server in the LXC format that
 /// the test makes and Tests/Servers/http-server.py serves on 127.0.0.1.
 @Suite struct LXCTests {
-    /// This machine's architecture as image servers name it.
-    static let architecture: String = {
-        var names = utsname()
-        uname(&names)
-        let machine = withUnsafeBytes(of: &names.machine) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-        return ["x86_64": "amd64", "aarch64": "arm64"][machine] ?? machine
-    }()
-
-    /// A server with tiny:1.0 and tiny:1.10 (the busybox root, with /release saying
-    /// which), tiny:2.0 only for another architecture, gone:1.0 whose rootfs is missing,
-    /// corrupt:1.0 whose rootfs is not what its SHA256SUMS says, unsummed:1.0 without a
-    /// SHA256SUMS, and alpine:3.23 (the real Alpine root of ../shared/fixtures). Every
-    /// other image directory has a SHA256SUMS as images.linuxcontainers.org's do
-    /// (sha256sum's output, a line a file).
-    static func served() throws -> WebServer {
-        let root = makeDirectory("lxc")
-        var index = ""
-        enum Sums { case right, wrong, none }
-        func add(_ distro: String, _ release: String, _ arch: String, _ date: String, sums: Sums = .right,
-                 rootfs: ((String) throws -> Void)?) throws {
-            let path = "/images/\(distro)/\(release)/\(arch)/default/\(date)/"
-            try FileManager.default.createDirectory(atPath: root + path, withIntermediateDirectories: true)
-            try rootfs?(root + path + "rootfs.tar.xz")
-            if sums != .none {
-                let made = try run("/bin/sh", ["-c", """
-                    cd "$0" && echo meta > meta.tar.xz && { [ -e rootfs.tar.xz ] || echo missing > rootfs.tar.xz; } &&
-                    sha256sum meta.tar.xz rootfs.tar.xz > SHA256SUMS && { [ -s rootfs.tar.xz ] && [ "$(cat rootfs.tar.xz)" != missing ] || rm rootfs.tar.xz; } &&
-                    if [ "$1" = wrong ]; then printf X >> rootfs.tar.xz; fi
-                    """, root + path, sums == .wrong ? "wrong" : "right"])
-                guard made.status == 0 else { throw SetupError("SHA256SUMS: \(made)") }
-            }
-            index += "\(distro);\(release);\(arch);default;\(date);\(path)\n"
-        }
-        func tiny(_ release: String) -> (String) throws -> Void {
-            { file in
-                let dir = makeDirectory("tiny")
-                let made = try run("/bin/sh", ["-c", "cp -a \"$0\"/. \"$1\" && echo \(release) > \"$1\"/release && tar -cJf \"$2\" -C \"$1\" .",
-                                               try busyboxRoot, dir, file])
-                guard made.status == 0 else { throw SetupError("tiny root: \(made)") }
-            }
-        }
-        try add("tiny", "1.0", architecture, "20260101_00:00", rootfs: tiny("1.0"))
-        try add("tiny", "1.10", architecture, "20260101_00:00", rootfs: tiny("1.10-old"))
-        try add("tiny", "1.10", architecture, "20260102_00:00", rootfs: tiny("1.10"))
-        try add("tiny", "1.9", architecture, "20260103_00:00", rootfs: tiny("1.9"))
-        try add("tiny", "2.0", architecture == "amd64" ? "arm64" : "amd64", "20260101_00:00", rootfs: tiny("2.0"))
-        try add("gone", "1.0", architecture, "20260101_00:00", rootfs: nil)
-        try add("corrupt", "1.0", architecture, "20260101_00:00", sums: .wrong, rootfs: tiny("corrupt"))
-        try add("unsummed", "1.0", architecture, "20260101_00:00", sums: .none, rootfs: tiny("unsummed"))
-        let alpine = alpineRoot
-        if FileManager.default.fileExists(atPath: alpine) {
-            try add("alpine", "3.23", architecture, "20260101_00:00") { try FileManager.default.createSymbolicLink(atPath: $0, withDestinationPath: alpine) }
-        }
-        try FileManager.default.createDirectory(atPath: root + "/meta/1.0", withIntermediateDirectories: true)
-        try index.write(toFile: root + "/meta/1.0/index-system", atomically: false, encoding: .utf8)
-        return try WebServer(root: root)
-    }
-
     @Test func aNameStoredFromAnotherServerIsNamedWhenThisServerResolvesItOrFails() throws {
         let store = TestStore()
-        let server = try Self.served()
+        let server = try lxcImageServer()
         defer { server.stop() }
         let other = "http://127.0.0.1:\(server.port)"
         #expect(try store.plash(["import-lxc", "tiny:1.0"], environment: ["PLASH_LXC_SERVER": other]).status == 0)
@@ -78,7 +20,7 @@ import Testing
         let release = try store.plash(["build", "--from", "tiny:2.0"])
         #expect(release.status == 1 && !release.stderr.contains("came from"), "\(release)")
         // A server that answers: the name resolves there, and the line says so first.
-        let this = try Self.served()
+        let this = try lxcImageServer()
         defer { this.stop() }
         let here = "http://127.0.0.1:\(this.port)"
         let resolved = try store.plash(["build", "--from", "tiny"], environment: ["PLASH_LXC_SERVER": here])
@@ -88,7 +30,7 @@ import Testing
 
     @Test func aNameResolvesOnTheServerOnceAndLaterBuildsTouchNoNetwork() throws {
         let store = TestStore()
-        let server = try Self.served()
+        let server = try lxcImageServer()
         let env = ["PLASH_LXC_SERVER": "http://127.0.0.1:\(server.port)"]
         let imported = try store.plash(["import-lxc", "tiny:1.0"], environment: env)
         #expect(imported.status == 0, "\(imported)")
@@ -111,7 +53,7 @@ import Testing
 
     @Test func fromLXCAsksTheServerEvenWhenTheStoreHasTheName() throws {
         let store = TestStore()
-        let server = try Self.served()
+        let server = try lxcImageServer()
         defer { server.stop() }
         let env = ["PLASH_LXC_SERVER": "http://127.0.0.1:\(server.port)"]
         _ = try store.id(["build", "--from", "busybox", "--run", "echo local > /release"])
@@ -134,13 +76,13 @@ import Testing
 
     @Test func anUnknownNameOrReleaseListsWhatTheServerHas() throws {
         let store = TestStore()
-        let server = try Self.served()
+        let server = try lxcImageServer()
         defer { server.stop() }
         let base = "http://127.0.0.1:\(server.port)"
         let env = ["PLASH_LXC_SERVER": base]
         let name = try store.plash(["build", "-f", "nosuch", "--run", "true"], environment: env)
         let names = FileManager.default.fileExists(atPath: alpineRoot) ? "alpine, corrupt, gone, tiny, unsummed" : "corrupt, gone, tiny, unsummed"
-        #expect(name.status == 1 && name.stderr == "plash: import-lxc nosuch: \(base) has no image nosuch for \(Self.architecture) (it has: \(names))\n",
+        #expect(name.status == 1 && name.stderr == "plash: import-lxc nosuch: \(base) has no image nosuch for \(imageArchitecture) (it has: \(names))\n",
                 "\(name)")
         let release = try store.plash(["import-lxc", "tiny:2.0"], environment: env)
         #expect(release.stderr == "plash: import-lxc tiny:2.0: \(base) has no release 2.0 of tiny (it has: 1.0, 1.10, 1.9)\n", "\(release)")
@@ -153,14 +95,14 @@ import Testing
 
     @Test func aRootfsThatIsNotWhatSHA256SUMSSaysOrHasNoneIsRefusedAndNothingIsStored() throws {
         let store = TestStore()
-        let server = try Self.served()
+        let server = try lxcImageServer()
         defer { server.stop() }
         let base = "http://127.0.0.1:\(server.port)"
         let env = ["PLASH_LXC_SERVER": base]
         let corrupt = try store.plash(["import-lxc", "corrupt"], environment: env)
         // Progress lines, then the one error line.
         let error = corrupt.stderr.split(separator: "\n").last ?? ""
-        #expect(corrupt.status == 1 && error.hasPrefix("plash: import-lxc corrupt: \(base)/images/corrupt/1.0/\(Self.architecture)/default/20260101_00:00/rootfs.tar.xz: the download, against SHA256SUMS: its digest is sha256:")
+        #expect(corrupt.status == 1 && error.hasPrefix("plash: import-lxc corrupt: \(base)/images/corrupt/1.0/\(imageArchitecture)/default/20260101_00:00/rootfs.tar.xz: the download, against SHA256SUMS: its digest is sha256:")
                 && corrupt.stderr.components(separatedBy: "plash:").count == 2, "\(corrupt)")
         #expect(store.indexedIDs == [] && store.stagingDirectories == [])
         let unsummed = try store.plash(["build", "--from", "unsummed", "--run", "true"], environment: env)
@@ -182,7 +124,7 @@ import Testing
             return
         }
         let store = TestStore()
-        let server = try Self.served()
+        let server = try lxcImageServer()
         defer { server.stop() }
         let env = ["PLASH_LXC_SERVER": "http://127.0.0.1:\(server.port)"]
         let result = try store.plash(["run", "-A", "--", "cat", "/etc/alpine-release"], environment: env)

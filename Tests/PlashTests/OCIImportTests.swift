@@ -5,20 +5,14 @@ import Testing
 /// import-oci and import-docker-archive: plash's own exports read back into an empty
 /// store (two stores standing for two machines), layouts made by umoci, bad digests.
 @Suite struct OCIImportTests {
-    func listing(_ store: TestStore, _ id: String) throws -> String {
-        let result = try store.plash(["run", id, "sh", "-c", OCIExportTests.listing], directory: "/")
-        guard result.status == 0 else { throw StoreTestError("plash run: \(result)") }
-        return result.stdout
-    }
-
     @Test func anExportImportedIntoAnEmptyStoreGivesTheSameTreeAndTheSameDigests() throws {
         let first = TestStore(), second = TestStore()
-        let id = try OCIExportTests().imageWithDeletions(first)
+        let id = try imageWithDeletions(first)
         let dir = makeDirectory("oci")
         #expect(try first.plash(["export-oci", id, dir + "/layout.tar", "--tag", "t"]).status == 0)
         let imported = try second.id(["import-oci", dir + "/layout.tar:t"])
-        #expect(try listing(first, id) == listing(second, imported))
-        #expect(try listing(second, imported).contains("/d/n ") && !listing(second, imported).contains("/gone"))
+        #expect(try rootListing(first, id) == rootListing(second, imported))
+        #expect(try rootListing(second, imported).contains("/d/n ") && !rootListing(second, imported).contains("/gone"))
         // Exported again, the unchanged stack has the same digests: the same manifest.
         #expect(try first.plash(["export-oci", id, dir + "/a"]).status == 0)
         #expect(try second.plash(["export-oci", imported, dir + "/b"]).status == 0)
@@ -28,7 +22,7 @@ import Testing
 
     @Test func aDockerArchiveOfTheSameImageSharesTheImportedLayers() throws {
         let first = TestStore(), second = TestStore()
-        let id = try OCIExportTests().imageWithDeletions(first)
+        let id = try imageWithDeletions(first)
         let dir = makeDirectory("oci")
         #expect(try first.plash(["export-oci", id, dir + "/layout"]).status == 0)
         #expect(try first.plash(["export-docker-archive", id, dir + "/docker.tar"]).status == 0)
@@ -36,12 +30,12 @@ import Testing
         let fromDocker = try second.plash(["import-docker-archive", dir + "/docker.tar"])
         #expect(fromDocker.status == 0 && fromDocker.stdout == fromOCI + "\n", "\(fromDocker)")
         #expect(second.indexedIDs.count == 3)
-        #expect(try listing(first, id) == listing(second, fromOCI))
+        #expect(try rootListing(first, id) == rootListing(second, fromOCI))
     }
 
     @Test func aLayerWhoseDigestIsWrongIsRefusedAndNothingIsStored() throws {
         let first = TestStore(), second = TestStore()
-        let id = try OCIExportTests().imageWithDeletions(first)
+        let id = try imageWithDeletions(first)
         let dir = makeDirectory("oci")
         #expect(try first.plash(["export-oci", id, dir + "/layout"]).status == 0)
         // The top layer's blob, the smallest gzip, with byte 20 changed (one added: a
@@ -165,7 +159,7 @@ import Testing
 
     @Test func aBuildStartsFromALayoutOrADockerArchiveAndIsCached() throws {
         let first = TestStore(), second = TestStore()
-        let id = try OCIExportTests().imageWithDeletions(first)
+        let id = try imageWithDeletions(first)
         let dir = makeDirectory("oci")
         #expect(try first.plash(["export-oci", id, dir + "/layout", "--tag", "t"]).status == 0)
         #expect(try first.plash(["export-docker-archive", id, dir + "/docker.tar"]).status == 0)
@@ -179,7 +173,7 @@ import Testing
     /// amd64 one can be read.
     @Test func aMultiArchIndexResolvesToLinuxAmd64() throws {
         let first = TestStore(), second = TestStore()
-        let id = try OCIExportTests().imageWithDeletions(first)
+        let id = try imageWithDeletions(first)
         let dir = makeDirectory("oci")
         #expect(try first.plash(["export-oci", id, dir + "/layout"]).status == 0)
         let script = """
@@ -197,6 +191,6 @@ import Testing
                            environment: ["PATH": "/root/.pyenv/shims:/usr/local/bin:/usr/bin:/bin", "HOME": "/root"])
         #expect(made.status == 0, "\(made)")
         let imported = try second.id(["import-oci", dir + "/layout:multi"])
-        #expect(try listing(first, id) == listing(second, imported))
+        #expect(try rootListing(first, id) == rootListing(second, imported))
     }
 }

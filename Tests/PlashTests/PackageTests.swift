@@ -16,8 +16,8 @@ import Testing
         return out
     }
 
-    var deb: String { get throws { try Self.packaged.get() + "/plash_\(Self.version)_\(LXCTests.architecture).deb" } }
-    var tarball: String { get throws { try Self.packaged.get() + "/plash-\(Self.version)-linux-\(LXCTests.architecture).tar.gz" } }
+    var deb: String { get throws { try Self.packaged.get() + "/plash_\(Self.version)_\(imageArchitecture).deb" } }
+    var tarball: String { get throws { try Self.packaged.get() + "/plash-\(Self.version)-linux-\(imageArchitecture).tar.gz" } }
 
     @Test func theDebHoldsBothBinariesTheManPagesCompletionsAndDocsAndRecommendsWhatPlashUses() throws {
         let listing = try run("/usr/bin/dpkg-deb", ["--contents", try deb])
@@ -48,7 +48,7 @@ import Testing
         let dir = makeDirectory("tarball")
         let unpacked = try run("/bin/tar", ["-xzf", try tarball, "-C", dir])
         #expect(unpacked.status == 0, "\(unpacked)")
-        let tree = dir + "/plash-\(Self.version)-linux-\(LXCTests.architecture)"
+        let tree = dir + "/plash-\(Self.version)-linux-\(imageArchitecture)"
         let prefix = makeDirectory("tarball-prefix")
         let installed = try run(tree + "/install", [prefix])
         #expect(installed.status == 0, "\(installed)")
@@ -82,8 +82,8 @@ import Testing
             #expect(!mustRun, "\(alpineRoot) is missing")
             return
         }
-        let bookworm = try DebootstrapTests.bookworm.get()
-        let server = try LXCTests.served()
+        let bookworm = try DebianBookworm.root.get()
+        let server = try lxcImageServer()
         defer { server.stop() }
         let share = makeDirectory("deb-share")
         try FileManager.default.copyItem(atPath: try deb, toPath: share + "/plash.deb")

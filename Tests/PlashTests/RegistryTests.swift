@@ -6,19 +6,6 @@ import Testing
 /// import-docker and --from-docker against Debian's docker-registry on 127.0.0.1, filled
 /// by skopeo from OCI layouts that plash export-oci writes in another store.
 @Suite struct RegistryTests {
-    func listing(_ store: TestStore, _ id: String) throws -> String {
-        try OCIImportTests().listing(store, id)
-    }
-
-    /// The image with deletions (busybox and two layers), exported as layout DIR/layout, tag t.
-    func exportedLayout(_ store: TestStore) throws -> (id: String, dir: String) {
-        let id = try OCIExportTests().imageWithDeletions(store)
-        let dir = makeDirectory("oci")
-        let exported = try store.plash(["export-oci", id, dir + "/layout", "--tag", "t"])
-        guard exported.status == 0 else { throw StoreTestError("export-oci: \(exported)") }
-        return (id, dir)
-    }
-
     @Test func aStringThatIsNoReferenceIsAUsageErrorOfImportDockerAndPull() throws {
         let usage = try TestStore().plash(["import-docker", "Alpine"])
         #expect(usage.status == 2 && usage.stderr.hasPrefix("plash: import-docker: Alpine: not a registry reference"), "\(usage)")
@@ -36,7 +23,7 @@ import Testing
         let pulled = try second.plash(["import-docker", registry.host + "/plash/deletions:1"])
         #expect(pulled.status == 0 && pulled.stderr.contains("download layer 3/3"), "\(pulled)")
         let imported = pulled.stdout.trimmingCharacters(in: .newlines)
-        #expect(try listing(first, id) == listing(second, imported))
+        #expect(try rootListing(first, id) == rootListing(second, imported))
         // The layout imported directly lands on the same layers.
         #expect(try second.id(["import-oci", dir + "/layout:t"]) == imported)
         #expect(second.indexedIDs.count == 3)
@@ -71,7 +58,7 @@ import Testing
         #expect(refreshed.stderr.contains("download layer 4/4") && !refreshed.stderr.contains("download layer 3/4"), "\(refreshed)")
         let current = refreshed.stdout.trimmingCharacters(in: .newlines)
         #expect(current != old && second.indexedIDs.count == 4)
-        #expect(try listing(first, newer) == listing(second, current))
+        #expect(try rootListing(first, newer) == rootListing(second, current))
         // And it is what the reference means from now on.
         #expect(try second.id(["import-docker", registry.host + "/plash/moving:latest"]) == current)
     }
@@ -151,7 +138,7 @@ import Testing
         let base = try second.id(["parent", try second.id(["parent", imported])])
         #expect(try second.id(["parent", current]) == base)
         #expect(try second.id(["nodepath", current]).hasPrefix(try second.id(["nodepath", base]) + "/"))
-        let (expected, seen) = (try listing(first, other), try listing(second, current))
+        let (expected, seen) = (try rootListing(first, other), try rootListing(second, current))
         #expect(expected == seen, "\(Set(expected.split(separator: "\n")).symmetricDifference(seen.split(separator: "\n")))")
         #expect(second.indexedIDs.count == 4)
         // From now on the reference means the new image, still without asking.
@@ -259,7 +246,7 @@ import Testing
         try #"{"auths": {"\#(registry.host)": {"auth": "\#(auth)"}}}"#.write(toFile: file, atomically: true, encoding: .utf8)
         let pulled = try second.plash(["import-docker", reference], environment: ["REGISTRY_AUTH_FILE": file])
         #expect(pulled.status == 0, "\(pulled)")
-        #expect(try listing(first, id) == listing(second, pulled.stdout.trimmingCharacters(in: .newlines)))
+        #expect(try rootListing(first, id) == rootListing(second, pulled.stdout.trimmingCharacters(in: .newlines)))
         // docker's own file, in $HOME; wrong credentials are told apart from none.
         let third = TestStore()
         try FileManager.default.createDirectory(atPath: third.home + "/.docker", withIntermediateDirectories: true)
@@ -281,7 +268,7 @@ import Testing
         try anonymous.push(dir + "/layout", tag: "t", as: "plash/tokens:1")
         let pulled = try second.plash(["import-docker", anonymous.host + "/plash/tokens:1"])
         #expect(pulled.status == 0, "\(pulled)")
-        #expect(try listing(first, id) == listing(second, pulled.stdout.trimmingCharacters(in: .newlines)))
+        #expect(try rootListing(first, id) == rootListing(second, pulled.stdout.trimmingCharacters(in: .newlines)))
 
         let guarded = try RegistryServer(auth: .tokenForUser)
         defer { guarded.stop() }
@@ -338,7 +325,7 @@ import Testing
         try registry.push(dir + "/layout", tag: "multi", as: "plash/multi:1", all: true)
         let pulled = try second.plash(["import-docker", registry.host + "/plash/multi:1"])
         #expect(pulled.status == 0, "\(pulled)")
-        #expect(try listing(first, id) == listing(second, pulled.stdout.trimmingCharacters(in: .newlines)))
+        #expect(try rootListing(first, id) == rootListing(second, pulled.stdout.trimmingCharacters(in: .newlines)))
     }
 
     /// A mirror that answers for the amd64 manifest's digest with another manifest (the
@@ -386,7 +373,7 @@ import Testing
     @Test(arguments: [RegistryServer.Auth.anonymous, .token])
     func aPushedImageIsSeenBySkopeoAndPullsBackToTheSameTree(auth: RegistryServer.Auth) throws {
         let first = TestStore(), second = TestStore()
-        let id = try OCIExportTests().imageWithDeletions(first)
+        let id = try imageWithDeletions(first)
         let registry = try RegistryServer(auth: auth)
         defer { registry.stop() }
         let pushed = try first.plash(["push", id, registry.host + "/plash/pushed:v1"])
@@ -403,8 +390,8 @@ import Testing
                                                "docker://\(registry.host)/plash/pushed@\(digest ?? "")", "oci:\(copied)/layout:t"])
         #expect(copy.status == 0 && (try? String(contentsOfFile: copied + "/digest", encoding: .utf8)) == digest, "\(copy)")
         let pulled = try second.id(["import-docker", registry.host + "/plash/pushed:v1"])
-        #expect(try listing(first, id) == listing(second, pulled))
-        #expect(try listing(second, pulled).contains("/d/n ") && !listing(second, pulled).contains("/gone"))
+        #expect(try rootListing(first, id) == rootListing(second, pulled))
+        #expect(try rootListing(second, pulled).contains("/d/n ") && !rootListing(second, pulled).contains("/gone"))
 
         let newer = try first.id(["build", "--from", id, "--run", "echo three > /three"])
         let again = try first.plash(["push", newer, registry.host + "/plash/pushed:v2"])
@@ -415,7 +402,7 @@ import Testing
         #expect(registry.requests("PUT", "/v2/plash/pushed/blobs/uploads/").count == 6, "\(registry.log)")
         let back = try second.plash(["import-docker", registry.host + "/plash/pushed:v2"])
         #expect(back.status == 0 && back.stderr.contains("download layer 4/4") && !back.stderr.contains("download layer 3/4"), "\(back)")
-        #expect(try listing(first, newer) == listing(second, back.stdout.trimmingCharacters(in: .newlines)))
+        #expect(try rootListing(first, newer) == rootListing(second, back.stdout.trimmingCharacters(in: .newlines)))
     }
 
     /// Busybox and a layer of 3.5 MB of random bytes (which gzip does not shrink).
@@ -455,8 +442,8 @@ import Testing
         let inspected = try shell("skopeo inspect --tls-verify=false docker://\(registry.host)/plash/chunked:1")
         #expect(inspected.status == 0 && inspected.stdout.contains("\"Layers\""), "\(inspected)")
         let pulled = try second.id(["import-docker", registry.host + "/plash/chunked:1"])
-        #expect(try listing(first, id) == listing(second, pulled))
-        #expect(try listing(second, pulled).contains("/big "))
+        #expect(try rootListing(first, id) == rootListing(second, pulled))
+        #expect(try rootListing(second, pulled).contains("/big "))
 
         // A chunk size too large to mean anything is the largest one, not a wrapped-around number.
         let third = TestStore()
@@ -496,7 +483,7 @@ import Testing
         let pushed = try first.plash(["push", id, proxy.host + "/plash/whole:1"], environment: ["PLASH_PUSH_CHUNK_MIB": "1"])
         #expect(pushed.status == 0 && pushed.stderr.contains("the registry refused a chunk: uploading in one piece"), "\(pushed)")
         let pulled = try second.id(["import-docker", registry.host + "/plash/whole:1"])
-        #expect(try listing(first, id) == listing(second, pulled))
+        #expect(try rootListing(first, id) == rootListing(second, pulled))
     }
 
     /// The access log's mount requests for REPOSITORY, once its manifest was put.
@@ -516,7 +503,7 @@ import Testing
     @Test(arguments: [RegistryServer.Auth.anonymous, .token])
     func aSecondRepositoryOfTheRegistryGetsTheBlobsMountedNotUploaded(auth: RegistryServer.Auth) throws {
         let store = TestStore()
-        let id = try OCIExportTests().imageWithDeletions(store)
+        let id = try imageWithDeletions(store)
         let registry = try RegistryServer(auth: auth)
         defer { registry.stop() }
         #expect(try store.plash(["push", id, registry.host + "/plash/a:1"]).status == 0)
@@ -537,7 +524,7 @@ import Testing
     /// blobs are from the pull, and mounts them.
     @Test func anImagePulledFromOneRepositoryIsPushedToAnotherByMounts() throws {
         let first = TestStore(), second = TestStore()
-        let id = try OCIExportTests().imageWithDeletions(first)
+        let id = try imageWithDeletions(first)
         let registry = try RegistryServer(auth: .token)
         defer { registry.stop() }
         #expect(try first.plash(["push", id, registry.host + "/plash/a:1"]).status == 0)
@@ -548,7 +535,7 @@ import Testing
         #expect(mounted.count == 4 && mounted.allSatisfy { $0.contains("&from=plash/a HTTP/1.1\" 201 ") }, "\(registry.log)")
         #expect(uploads(registry, "plash/b") == [], "\(registry.log)")
         let third = TestStore()
-        #expect(try listing(first, id) == listing(third, try third.id(["import-docker", registry.host + "/plash/b:1"])))
+        #expect(try rootListing(first, id) == rootListing(third, try third.id(["import-docker", registry.host + "/plash/b:1"])))
     }
 
     /// Where a blob was seen is a hint: one that names a repository without the blob
@@ -556,7 +543,7 @@ import Testing
     /// that names no repository, costs a plain upload.
     @Test func aStaleOrLostHintOfWhereABlobIsCostsAnUploadOnly() throws {
         let store = TestStore(), other = TestStore()
-        let id = try OCIExportTests().imageWithDeletions(store)
+        let id = try imageWithDeletions(store)
         let registry = try RegistryServer()
         defer { registry.stop() }
         #expect(try store.plash(["push", id, registry.host + "/plash/a:1"]).status == 0)
@@ -582,7 +569,7 @@ import Testing
         let lost = try store.plash(["push", id, registry.host + "/plash/c:1"])
         #expect(lost.status == 0 && lost.stderr.components(separatedBy: "--> upload ").count - 1 == 4, "\(lost)")
         #expect(mounts(registry, "plash/c") == [], "\(registry.log)")
-        #expect(try listing(store, id) == listing(other, try other.id(["import-docker", registry.host + "/plash/c:1"])))
+        #expect(try rootListing(store, id) == rootListing(other, try other.id(["import-docker", registry.host + "/plash/c:1"])))
     }
 
     /// An ordinary user's pushes: the hints live in their own store, owned by them, and
@@ -631,7 +618,7 @@ import Testing
 
         let again = try first.plash(["push", id, reference], environment: ["PLASH_PUSH_CHUNK_MIB": "1"])
         #expect(again.status == 0, "\(again)")
-        #expect(try listing(first, id) == listing(second, try second.id(["import-docker", registry.host + "/plash/failing:1"])))
+        #expect(try rootListing(first, id) == rootListing(second, try second.id(["import-docker", registry.host + "/plash/failing:1"])))
     }
 
     /// A proxy before the registry that answers 413 to a big upload and closes, its body

@@ -188,11 +188,6 @@ extension TarTests {
     }
 }
 
-/// The Alpine root of ../shared/fixtures (xz, 1378 entries: setuid busybox, symlinks,
-/// hard links), when this checkout sits beside it.
-let alpineRoot = URL(fileURLWithPath: repositoryDirectory).deletingLastPathComponent()
-    .appendingPathComponent("shared/fixtures/alpine-3.23-rootfs.tar.xz").path
-
 extension TarTests {
     @Test(.enabled(if: FileManager.default.fileExists(atPath: alpineRoot) || mustRun, "needs ../shared/fixtures"))
     func aRealRootExtractsAsGNUTarExtractsIt() throws {

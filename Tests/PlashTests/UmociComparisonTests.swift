@@ -7,67 +7,6 @@ import Testing
 /// contents, device numbers and hard link counts. The Debian root is compared in
 /// DebootstrapTests, where it is made.
 @Suite struct UmociComparisonTests {
-    /// Every path below `dir`, one line each: `PATH\tTYPE MODE UID:GID ...`.
-    static let walker = """
-        import hashlib, os, stat, sys
-        def describe(path, name, out):
-            st = os.lstat(path)
-            kind = stat.S_IFMT(st.st_mode)
-            fields = ['%o' % kind, '%04o' % stat.S_IMODE(st.st_mode), '%d:%d' % (st.st_uid, st.st_gid)]
-            if stat.S_ISREG(kind):
-                digest = hashlib.sha256()
-                with open(path, 'rb') as f:
-                    for chunk in iter(lambda: f.read(1 << 20), b''):
-                        digest.update(chunk)
-                fields += ['size=%d' % st.st_size, 'links=%d' % st.st_nlink, digest.hexdigest()]
-            elif stat.S_ISLNK(kind):
-                fields.append('-> ' + os.readlink(path))
-            elif stat.S_ISCHR(kind) or stat.S_ISBLK(kind):
-                fields.append('dev=%d,%d' % (os.major(st.st_rdev), os.minor(st.st_rdev)))
-            out.append(name + '\\t' + ' '.join(fields))
-            if stat.S_ISDIR(kind):
-                for entry in sorted(os.listdir(path)):
-                    describe(os.path.join(path, entry), name + '/' + entry, out)
-        out = []
-        describe(sys.argv[1], '.', out)
-        print('\\n'.join(out))
-        """
-
-    static func tree(_ dir: String) throws -> [String: String] {
-        let walked = try run("/usr/bin/python3", ["-c", walker, dir])
-        guard walked.status == 0 else { throw StoreTestError("walking \(dir): \(walked)") }
-        var entries: [String: String] = [:]
-        for line in walked.stdout.split(separator: "\n") {
-            let parts = line.split(separator: "\t", maxSplits: 1).map(String.init)
-            entries[parts[0]] = parts.count == 2 ? parts[1] : ""
-        }
-        return entries
-    }
-
-    /// The image NAME:TAG of `registry` pulled by plash into `store` and mounted, and
-    /// unpacked by skopeo and umoci: their differences, one line per path.
-    static func differences(_ registry: RegistryServer, _ reference: String, store: TestStore = TestStore()) throws -> [String] {
-        let pulled = try store.plash(["import-docker", "\(registry.host)/\(reference)"])
-        guard pulled.status == 0 else { throw StoreTestError("plash import-docker: \(pulled)") }
-        let mountPoint = makeDirectory("plash-tree")
-        let mounted = try store.plash(["mount", pulled.stdout.trimmingCharacters(in: .newlines), mountPoint])
-        guard mounted.status == 0 else { throw StoreTestError("plash mount: \(mounted)") }
-        defer { _ = try? store.plash(["umount", mountPoint]) }
-
-        let dir = makeDirectory("umoci")
-        let copied = try run("/usr/bin/skopeo", ["copy", "-q", "--src-tls-verify=false", "docker://\(registry.host)/\(reference)",
-                                                 "oci:\(dir)/layout:t"])
-        guard copied.status == 0 else { throw StoreTestError("skopeo copy: \(copied)") }
-        let unpacked = try run("/usr/bin/umoci", ["unpack", "--image", dir + "/layout:t", dir + "/bundle"])
-        guard unpacked.status == 0 else { throw StoreTestError("umoci unpack: \(unpacked)") }
-
-        let plashTree = try tree(mountPoint), umociTree = try tree(dir + "/bundle/rootfs")
-        return Set(plashTree.keys).union(umociTree.keys).sorted().compactMap { path in
-            let mine = plashTree[path], theirs = umociTree[path]
-            return mine == theirs ? nil : "\(path): plash \(mine ?? "missing"), umoci \(theirs ?? "missing")"
-        }
-    }
-
     /// Three layers: a base with every kind of entry; then whiteouts of a file and a
     /// directory, an opaque marker after its siblings, changed modes and owners, a file
     /// that becomes a directory, hard links; then the whited-out directory made anew.
@@ -153,7 +92,7 @@ import Testing
         let registry = try RegistryServer()
         defer { registry.stop() }
         try registry.push(try Self.multiLayerLayout(), tag: "t", as: "fixture:t")
-        let differences = try Self.differences(registry, "fixture:t")
+        let differences = try umociDifferences(registry, "fixture:t")
         #expect(differences.isEmpty, "\(differences.joined(separator: "\n"))")
     }
 }

@@ -10,7 +10,7 @@ import Testing
 /// URL and as the image `owners:1` of an LXC image server.
 func severalOwnersServer() throws -> WebServer {
     let root = makeDirectory("owners-web")
-    let image = "/images/owners/1/\(LXCTests.architecture)/default/20260101_00:00/"
+    let image = "/images/owners/1/\(imageArchitecture)/default/20260101_00:00/"
     try FileManager.default.createDirectory(atPath: root + image, withIntermediateDirectories: true)
     try FileManager.default.createDirectory(atPath: root + "/meta/1.0", withIntermediateDirectories: true)
     let script = """
@@ -37,7 +37,7 @@ func severalOwnersServer() throws -> WebServer {
     let listed = try shell("""
         cd '\(root)\(image)' && sha256sum rootfs.tar.xz > SHA256SUMS && cp rootfs.tar.xz '\(root)/a.tar.xz' \
         && cp rootfs.tar.xz '\(root)/b.tar.xz' \
-        && echo 'owners;1;\(LXCTests.architecture);default;20260101_00:00;\(image)' > '\(root)/meta/1.0/index-system'
+        && echo 'owners;1;\(imageArchitecture);default;20260101_00:00;\(image)' > '\(root)/meta/1.0/index-system'
         """)
     guard listed.status == 0 else { throw SetupError("web tree: \(listed)") }
     return try WebServer(root: root)

@@ -4,8 +4,6 @@ import PlashTestSupport
 
 // The builder as real ordinary users (setpriv), in their own stores.
 
-var userPlash: String { get throws { try sharedBinaries + "/plash" } }
-
 /// Runs plash as `user` in `directory`, with PLASH_DATA when given.
 func plashAs(_ user: TestUser, _ arguments: [String], data: String? = nil, directory: String) throws -> Finished {
     try user.run(userPlash, arguments, environment: data.map { ["PLASH_DATA": $0] } ?? [:], directory: directory)

@@ -114,7 +114,7 @@ func ownerOnHost(_ path: String) throws -> String {
     let user = try userWithSubordinateIDs
     let cwd = makeDirectory("userociimport", ownedBy: user)
     let root = TestStore()
-    let id = try OCIExportTests().imageWithDeletions(root)
+    let id = try imageWithDeletions(root)
     #expect(try root.plash(["export-oci", id, cwd + "/layout.tar"]).status == 0)
     chown(cwd + "/layout.tar", user.uid, user.uid)
     let data = cwd + "/store"
@@ -130,7 +130,7 @@ func ownerOnHost(_ path: String) throws -> String {
 @Test func anOrdinaryUserKeepsAnImportedLayoutsBlobsAndExportsThemUnchanged() throws {
     let user = try userWithSubordinateIDs
     let cwd = makeDirectory("userkept", ownedBy: user)
-    let source = try KeptBlobTests().umociLayout(cwd)
+    let source = try umociLayout(cwd)
     #expect(try shell("tar -cf '\(cwd)/src.tar' -C '\(source)' . && chown -R \(user.uid):\(user.uid) '\(cwd)'").status == 0)
     let data = cwd + "/store"
     for (from, tag) in [(source + ":t", "dir"), (cwd + "/src.tar:t", "tar")] {
@@ -139,7 +139,7 @@ func ownerOnHost(_ path: String) throws -> String {
         let id = imported.stdout.trimmingCharacters(in: .newlines)
         let exported = try plashAs(user, ["export-oci", id, cwd + "/out", "--tag", tag], data: data, directory: cwd)
         #expect(exported.status == 0 && exported.stderr == "", "\(exported)")
-        #expect(try KeptBlobTests().layers(cwd + "/out", tag) == KeptBlobTests().layers(source, "t"))
+        #expect(try layoutLayers(cwd + "/out", tag) == layoutLayers(source, "t"))
         #expect(try plashAs(user, ["rm", id], data: data, directory: cwd).status == 0)
     }
     #expect(try rootOwnedFiles([data, cwd + "/out"]) == "")
@@ -151,7 +151,7 @@ func ownerOnHost(_ path: String) throws -> String {
     let user = try userWithSubordinateIDs
     let cwd = makeDirectory("userfromoci", ownedBy: user)
     let root = TestStore()
-    let id = try OCIExportTests().imageWithDeletions(root)
+    let id = try imageWithDeletions(root)
     #expect(try root.plash(["export-oci", id, cwd + "/layout.tar"]).status == 0)
     chown(cwd + "/layout.tar", user.uid, user.uid)
     let data = cwd + "/store"
@@ -171,7 +171,7 @@ func ownerOnHost(_ path: String) throws -> String {
 @Test func anOrdinaryUsersSecondBuildFromAnUnchangedLayoutStartsNoChild() throws {
     let user = try userWithSubordinateIDs
     let cwd = makeDirectory("usercachedlayout", ownedBy: user)
-    let source = try KeptBlobTests().umociLayout(cwd)
+    let source = try umociLayout(cwd)
     let root = TestStore()
     #expect(try root.plash(["import-oci", source + ":t"]).status == 0)
     #expect(try root.plash(["export-docker-archive", "2", cwd + "/docker.tar"]).status == 0)
@@ -195,7 +195,7 @@ func ownerOnHost(_ path: String) throws -> String {
 @Test func anOrdinaryUserBuildsAndRunsFromARegistrysImage() throws {
     let user = try userWithSubordinateIDs
     let cwd = makeDirectory("userfromdocker", ownedBy: user)
-    let (_, dir) = try RegistryTests().exportedLayout(TestStore())
+    let (_, dir) = try exportedLayout(TestStore())
     let registry = try RegistryServer()
     defer { registry.stop() }
     try registry.push(dir + "/layout", tag: "t", as: "plash/user:1")

@@ -4,8 +4,6 @@ import PlashTestSupport
 
 // plash-exec started by real ordinary users (setpriv), in user namespaces.
 
-var userExec: String { get throws { try sharedBinaries + "/plash-exec" } }
-
 /// A busybox root with the probe and a user 1000, owned by `user` (as the images in a
 /// user's own store are).
 func userRoot(_ user: TestUser) throws -> String {

@@ -5,26 +5,11 @@ import Testing
 /// runsv, sv and svlogd on copies of the shipped runit/ service directories; only their
 /// env/ files differ (the port and paths).
 @Suite struct RunitTests {
-    /// A document root with an index page and a CGI script that leaves a background
-    /// child behind (it prints that child's PID).
-    static func documentRoot() throws -> String {
-        let root = makeDirectory("www")
-        try "hello from plash\n".write(toFile: root + "/index.html", atomically: true, encoding: .utf8)
-        try FileManager.default.createDirectory(atPath: root + "/cgi-bin", withIntermediateDirectories: true)
-        try writeExecutable(root + "/cgi-bin/fork", """
-            #!/bin/sh
-            sleep 1000 </dev/null >/dev/null 2>&1 &
-            printf 'Content-Type: text/plain\\r\\n\\r\\n%s\\n' $!
-
-            """)
-        return root
-    }
-
     @Test func runsvRunsTheHttpdServiceAsTheServerItself() throws {
         let store = TestStore()
         let reserved = try ReservedPort(), port = reserved.port
         defer { withExtendedLifetime(reserved) {} }
-        let service = try RunitService("httpd-demo", settings: ["HTTPD_PORT": "\(port)", "HTTPD_ROOT": try Self.documentRoot()],
+        let service = try RunitService("httpd-demo", settings: ["HTTPD_PORT": "\(port)", "HTTPD_ROOT": try cgiDocumentRoot()],
                                        environment: serviceEnvironment(store))
         defer { service.stop() }
 
@@ -45,7 +30,7 @@ import Testing
         let store = TestStore()
         let reserved = try ReservedPort(), port = reserved.port
         defer { withExtendedLifetime(reserved) {} }
-        let service = try RunitService("httpd-demo", settings: ["HTTPD_PORT": "\(port)", "HTTPD_ROOT": try Self.documentRoot()],
+        let service = try RunitService("httpd-demo", settings: ["HTTPD_PORT": "\(port)", "HTTPD_ROOT": try cgiDocumentRoot()],
                                        environment: serviceEnvironment(store))
         defer { service.stop() }
         let first = try #require(try service.waitForPID())
@@ -68,7 +53,7 @@ import Testing
         let store = TestStore()
         let reserved = try ReservedPort(), port = reserved.port
         defer { withExtendedLifetime(reserved) {} }
-        let service = try RunitService("httpd-demo", settings: ["HTTPD_PORT": "\(port)", "HTTPD_ROOT": try Self.documentRoot()],
+        let service = try RunitService("httpd-demo", settings: ["HTTPD_PORT": "\(port)", "HTTPD_ROOT": try cgiDocumentRoot()],
                                        environment: serviceEnvironment(store))
         defer { service.stop() }
         let server = try #require(try service.waitForPID())

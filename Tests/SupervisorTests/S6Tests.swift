@@ -68,7 +68,7 @@ final class S6Service: @unchecked Sendable {
         let store = TestStore()
         let reserved = try ReservedPort(), port = reserved.port
         defer { withExtendedLifetime(reserved) {} }
-        let service = try S6Service(shipped: "httpd-demo", settings: ["HTTPD_PORT": "\(port)", "HTTPD_ROOT": try RunitTests.documentRoot()],
+        let service = try S6Service(shipped: "httpd-demo", settings: ["HTTPD_PORT": "\(port)", "HTTPD_ROOT": try cgiDocumentRoot()],
                                     environment: serviceEnvironment(store))
         defer { service.stop() }
 
@@ -84,7 +84,7 @@ final class S6Service: @unchecked Sendable {
         let store = TestStore()
         let reserved = try ReservedPort(), port = reserved.port
         defer { withExtendedLifetime(reserved) {} }
-        let service = try S6Service(shipped: "httpd-demo", settings: ["HTTPD_PORT": "\(port)", "HTTPD_ROOT": try RunitTests.documentRoot()],
+        let service = try S6Service(shipped: "httpd-demo", settings: ["HTTPD_PORT": "\(port)", "HTTPD_ROOT": try cgiDocumentRoot()],
                                     environment: serviceEnvironment(store))
         defer { service.stop() }
         #expect(try service.wait("-U"))

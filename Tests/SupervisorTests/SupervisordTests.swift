@@ -28,7 +28,7 @@ import Testing
         let (section, httpd) = try Self.section("httpd-demo")
         let daemon = try Supervisord(include: [section],
                                      environment: serviceEnvironment(store, ["HTTPD_PORT": "\(port)",
-                                                                             "HTTPD_ROOT": try RunitTests.documentRoot()]),
+                                                                             "HTTPD_ROOT": try cgiDocumentRoot()]),
                                      cgroups: [httpd])
         defer { daemon.stop() }
 
@@ -62,7 +62,7 @@ import Testing
         let (section, httpd) = try Self.section("httpd-demo")
         let daemon = try Supervisord(include: [section],
                                      environment: serviceEnvironment(store, ["HTTPD_PORT": "\(port)",
-                                                                             "HTTPD_ROOT": try RunitTests.documentRoot()]),
+                                                                             "HTTPD_ROOT": try cgiDocumentRoot()]),
                                      cgroups: [httpd])
         defer { daemon.stop() }
         let server = try #require(try daemon.waitForPID(httpd))

@@ -102,6 +102,21 @@ public final class HTTPServer: @unchecked Sendable {
     }
 }
 
+/// A document root with an index page and a CGI script that leaves a background
+/// child behind (it prints that child's PID).
+public func cgiDocumentRoot() throws -> String {
+    let root = makeDirectory("www")
+    try "hello from plash\n".write(toFile: root + "/index.html", atomically: true, encoding: .utf8)
+    try FileManager.default.createDirectory(atPath: root + "/cgi-bin", withIntermediateDirectories: true)
+    try writeExecutable(root + "/cgi-bin/fork", """
+        #!/bin/sh
+        sleep 1000 </dev/null >/dev/null 2>&1 &
+        printf 'Content-Type: text/plain\\r\\n\\r\\n%s\\n' $!
+
+        """)
+    return root
+}
+
 /// Polls `condition` every 20 ms until it holds or `timeout` seconds passed.
 @discardableResult
 public func waitUntil(_ timeout: Double = 10, _ condition: () throws -> Bool) rethrows -> Bool {

@@ -399,6 +399,10 @@ private let sharedBinariesFixture = Fixture {
     return dir
 }
 
+/// The built binaries where the test users may run them.
+public var userPlash: String { get throws { try sharedBinaries + "/plash" } }
+public var userExec: String { get throws { try sharedBinaries + "/plash-exec" } }
+
 /// A directory that `user` owns, under the scratch directory.
 public func makeDirectory(_ name: String, ownedBy user: TestUser) -> String {
     let dir = makeDirectory(name)
