@@ -46,9 +46,11 @@ let package = Package(
         // scratch directories, stores, the probe, test users, servers and registries.
         .target(name: "PlashTestSupport", path: "Tests/Support"),
         // Unit tests: the libraries' code called in-process (parsers, plans, cache keys,
-        // tar headers, error text); they run no built binary.
+        // tar headers, error text), and the test helpers' own guards (SupportTests); they
+        // run no built binary.
         .testTarget(name: "PlashExecTests", dependencies: ["PlashExec", "PlashTestSupport"]),
         .testTarget(name: "PlashKitTests", dependencies: ["PlashKit", "PlashTestSupport"]),
+        .testTarget(name: "SupportTests", dependencies: ["PlashTestSupport"]),
         // End-to-end tests: they run the built binaries as root and as test users (`swift
         // build` first, see scripts/test): ShimTests drive plash-exec, PlashTests plash,
         // SupervisorTests both under s6, runit and supervisord. They cannot depend

@@ -23,7 +23,8 @@ import Testing
         defer { server.stop() }
         let store = TestStore()
         let cow = try store.plash(["run", "--from", "debian:bookworm", "--apt", "cowsay", "--", "/usr/games/cowsay", "hi"],
-                                  environment: ["PLASH_LXC_SERVER": "http://127.0.0.1:\(server.port)"])
+                                  environment: ["PLASH_LXC_SERVER": "http://127.0.0.1:\(server.port)"],
+                                  deadline: DebianBookworm.buildDeadline)
         #expect(cow.status == 0 && cow.stdout.contains("< hi >") && cow.stdout.contains("(oo)"), "\(cow)")
     }
 

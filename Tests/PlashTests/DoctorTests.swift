@@ -118,7 +118,7 @@ import Testing
         try copyExecutable(plashExec, to: dir + "/plash-exec")
         try copyExecutable(plash, to: dir + "/plash")
         let script = repositoryDirectory + "/Tests/vm/doctor-cgroup-v2.sh"
-        let result = try run("/bin/bash", [vmRun, dir, script], environment: ["VM_TIMEOUT": "600"])  // a bound for a hung VM: emulated, it is slow on a loaded machine
+        let result = try run("/bin/bash", [vmRun, dir, script], environment: ["VM_TIMEOUT": "600"], deadline: 660)  // a bound for a hung VM: emulated, it is slow on a loaded machine
         let report = result.stdout.split(separator: "\n").filter { $0.hasPrefix("PASS") || $0.hasPrefix("FAIL") || $0.hasPrefix("summary") }
         #expect(result.status == 0, "\(report.joined(separator: "\n"))\n\(result.stdout.suffix(2000))")
         #expect(report.contains("summary: 0 failed"))

@@ -37,7 +37,7 @@ func theShippedUnitsWorkUnderARealSystemd() throws {
 
     let script = repository.appendingPathComponent("Tests/vm/systemd.sh").path
     // A bound for a hung VM: emulated, it is slow on a loaded machine.
-    let result = try run("/bin/bash", [systemdBoot, dir, script], environment: ["VM_TIMEOUT": "900"])
+    let result = try run("/bin/bash", [systemdBoot, dir, script], environment: ["VM_TIMEOUT": "900"], deadline: 960)
     let report = result.stdout.split(separator: "\n").filter { $0.hasPrefix("PASS") || $0.hasPrefix("FAIL") || $0.hasPrefix("summary") }
     #expect(result.status == 0, "\(report.joined(separator: "\n"))\n\(result.stdout.suffix(3000))\n\(result.stderr.suffix(1000))")
     #expect(report.contains("summary: 0 failed"))

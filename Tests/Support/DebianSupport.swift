@@ -18,9 +18,10 @@ public enum DebianBookworm {
         let user = try userWithSubordinateIDs
         let cwd = makeDirectory("userdeb", ownedBy: user)
         let store = TestStore()
-        let root = try Child(plash, ["build", "--from-debootstrap", "bookworm"], environment: store.environment)
+        let root = try Child(plash, ["build", "--from-debootstrap", "bookworm"], environment: store.environment,
+                             deadline: buildDeadline)
         let users = try user.start(userPlash, ["build", "--from-debootstrap", "bookworm"],
-                                   environment: ["PLASH_DATA": cwd + "/store"], directory: cwd)
+                                   environment: ["PLASH_DATA": cwd + "/store"], directory: cwd, deadline: buildDeadline)
         return (store, root, cwd, users)
     }
 
@@ -45,6 +46,11 @@ public enum DebianBookworm {
         guard exported.status == 0 else { throw SetupError("export-oci: \(exported)") }
         return dir + "/layout"
     }
+
+    /// A bound for mmdebstrap's build, which downloads about 100 packages from Debian's
+    /// mirror and unpacks them (a few minutes; on a loaded machine many more), and for
+    /// apt-get steps in the root.
+    public static let buildDeadline: Double = 1800
 
     /// A PATH without mmdebstrap: what runs it fails.
     public static let noMmdebstrap = "/usr/local/nowhere"

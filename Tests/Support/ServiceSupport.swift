@@ -157,14 +157,17 @@ public func connectToLoopback(port: Int, seconds: Int) -> Int32? {
     return fd
 }
 
-/// The status code and body of an HTTP/1.0 GET, nil when nothing answered within 2 s.
+/// The status code and body of an HTTP/1.0 GET, nil when nothing answered within 2 s
+/// or the answer did not end within 10 s.
 public func httpResponse(port: Int, path: String = "/") -> (status: Int, body: String)? {
     guard let fd = connectToLoopback(port: port, seconds: 2) else { return nil }
     defer { close(fd) }
     let request = Array("GET \(path) HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n".utf8)
     guard request.withUnsafeBytes({ send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }) == request.count
     else { return nil }
-    let text = String(decoding: readAll(fd), as: UTF8.self)
+    var answer: [[UInt8]] = [[]]
+    guard readToEnd([fd], into: &answer, until: Date().addingTimeInterval(10)) else { return nil }
+    let text = String(decoding: answer[0], as: UTF8.self)
     guard let head = text.range(of: "\r\n\r\n"),
           let status = text.split(separator: " ").dropFirst().first.flatMap({ Int($0) }) else { return nil }
     return (status, String(text[head.upperBound...]))

@@ -18,9 +18,9 @@ public struct TestStore: Sendable {
     /// Runs plash with this store, in `directory` (default: a fresh scratch directory).
     @discardableResult
     public func plash(_ arguments: [String], stdin: String? = nil, directory: String? = nil,
-                      environment extra: [String: String] = [:]) throws -> Finished {
+                      environment extra: [String: String] = [:], deadline: Double = defaultDeadline) throws -> Finished {
         try run(PlashTestSupport.plash, arguments, stdin: stdin,
-                environment: environment.merging(extra) { $1 }, directory: directory)
+                environment: environment.merging(extra) { $1 }, directory: directory, deadline: deadline)
     }
 
     /// Runs plash and returns its stdout without the newline, failing the caller's

@@ -1,4 +1,5 @@
 import Foundation
+import Testing
 
 /// Helpers for tests that run the built binaries for real, as CI does (as root).
 
@@ -21,13 +22,26 @@ public struct Finished: CustomStringConvertible {
     }
 }
 
-/// Runs `executable` to completion. The environment is exactly `environment` (plus a
-/// PATH, if not given), so tests see what a caller's variables do.
+/// How long a test waits for a process it started, unless the call names a longer bound
+/// for a slow step (a Debian build, a VM, a release build). When it passes, the process is
+/// killed and its test fails saying so, rather than hanging the whole run (a broken
+/// `plash kill` once held a test for 600 s). Most commands here take a second; a loaded
+/// machine makes a few take twenty.
+public let defaultDeadline: Double = 60
+
+/// After a deadline's SIGKILL: how long the process may take to be reaped and its pipes
+/// to close (what it started may still hold them: then they are left).
+let afterKill: Double = 5
+
+/// Runs `executable` to completion, at most `deadline` seconds. The environment is
+/// exactly `environment` (plus a PATH, if not given), so tests see what a caller's
+/// variables do.
 @discardableResult
 public func run(_ executable: String, _ arguments: [String], stdin: String? = nil,
-                environment: [String: String] = [:], directory: String? = nil) throws -> Finished {
+                environment: [String: String] = [:], directory: String? = nil,
+                deadline: Double = defaultDeadline) throws -> Finished {
     let child = try Child(executable, arguments, environment: environment, directory: directory,
-                          stdin: stdin == nil ? .null : .pipe)
+                          stdin: stdin == nil ? .null : .pipe, deadline: deadline)
     return child.finish(feeding: stdin)
 }
 
@@ -48,16 +62,20 @@ public func runWrittenFile(_ file: String, _ arguments: [String], stdin: String?
 
 /// A process started with posix_spawn: a clean signal mask and default signal
 /// dispositions, like a shell or a supervisor would give it. (Foundation's Process
-/// passes on the blocked signals of the thread that starts it.)
+/// passes on the blocked signals of the thread that starts it.) Each wait for it (a
+/// line, its output, its exit) lasts at most `deadline` seconds: then it is killed and
+/// the test fails (`Issue.record`), naming the command.
 public final class Child: @unchecked Sendable {
     public enum Input { case null, pipe }
     public let pid: pid_t
     public private(set) var stdin: Int32 = -1
     public let stdout: Int32
     private let stderr: Int32
+    public let deadline: Double
+    private let commandLine: String
 
     public init(_ executable: String, _ arguments: [String], environment: [String: String] = [:],
-                directory: String? = nil, stdin input: Input = .null) throws {
+                directory: String? = nil, stdin input: Input = .null, deadline: Double = defaultDeadline) throws {
         var env = environment
         if env["PATH"] == nil { env["PATH"] = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" }
         var inPipe: [Int32] = [-1, -1], outPipe: [Int32] = [-1, -1], errPipe: [Int32] = [-1, -1]
@@ -102,23 +120,37 @@ public final class Child: @unchecked Sendable {
         if input == .pipe { close(inPipe[0]) }
         guard result == 0 else {
             close(outPipe[0]); close(errPipe[0])
+            if input == .pipe { close(inPipe[1]) }
             throw POSIXError(POSIXErrorCode(rawValue: result) ?? .ENOENT)
         }
         self.pid = pid
         self.stdin = inPipe[1]
         self.stdout = outPipe[0]
         self.stderr = errPipe[0]
+        self.deadline = deadline
+        self.commandLine = String(([executable] + arguments).joined(separator: " ").prefix(300))
     }
 
     public func closeStdin() {
         if stdin >= 0 { close(stdin); stdin = -1 }
     }
 
-    /// Reads one line of stdout (without the newline); "" at end of file.
+    /// Reads one line of stdout (without the newline); "" at end of file, or when no
+    /// line came within the deadline (then the child is killed and the test fails).
     public func readLine() -> String {
         var bytes: [UInt8] = []
         var byte: UInt8 = 0
-        while read(stdout, &byte, 1) == 1 && byte != 10 { bytes.append(byte) }
+        let end = Date().addingTimeInterval(deadline)
+        while true {
+            guard waitReadable([stdout], until: end) else {
+                overran("no line on stdout")
+                break
+            }
+            let n = read(stdout, &byte, 1)
+            if n == -1 && errno == EINTR { continue }
+            if n != 1 || byte == 10 { break }
+            bytes.append(byte)
+        }
         return String(decoding: bytes, as: UTF8.self)
     }
 
@@ -127,55 +159,82 @@ public final class Child: @unchecked Sendable {
     public func finish(feeding input: String?) -> Finished {
         if let input {
             signal(SIGPIPE, SIG_IGN)   // children start with default dispositions (SETSIGDEF)
-            let bytes = Array(input.utf8)
-            _ = bytes.withUnsafeBytes { write(stdin, $0.baseAddress, $0.count) }
+            writeAll(Array(input.utf8), until: Date().addingTimeInterval(deadline))
         }
         return finish()
     }
 
-    /// Reads the rest of stdout and stderr, then waits for the exit. Again (a server's
+    /// Reads the rest of stdout and stderr, then waits for the exit, together at most
+    /// the deadline: past it, the child is killed and the test fails. Again (a server's
     /// stop() in a test and in its defer), the same result: closing the pipes twice
     /// would close what another test's thread has opened under those numbers since.
     public func finish() -> Finished {
+        let (result, overrun) = finishWithinDeadline()
+        if let overrun { overran(overrun, killed: false) }
+        return result
+    }
+
+    /// finish() for a caller that expects a child may overrun (and checks that it did
+    /// not): the child is killed then, and why comes back instead of failing the test.
+    public func finishWithinDeadline() -> (Finished, overrun: String?) {
         finishing.lock()
         defer { finishing.unlock() }
-        if let result = finished { return result }
+        if let result = finished { return (result, nil) }
         closeStdin()
-        let errFd = stderr
-        let errData = Locked([UInt8]())
-        let reader = Thread { errData.set(readAll(errFd)) }
-        reader.start()
-        let out = readAll(stdout)
-        while !errData.done { usleep(1000) }
+        let end = Date().addingTimeInterval(deadline)
+        var output: [[UInt8]] = [[], []]
+        var overrun: String?
+        if !readToEnd([stdout, stderr], into: &output, until: end) || wait(until: end) == nil {
+            overrun = isRunning ? "still running after \(deadline) s: killed" : "its output still open after \(deadline) s"
+            kill(pid, SIGKILL)
+            _ = readToEnd([stdout, stderr], into: &output, until: Date().addingTimeInterval(afterKill))
+        }
         close(stdout); close(stderr)
-        let (status, signal) = wait()
-        let result = Finished(status: status, signal: signal, stdout: String(decoding: out, as: UTF8.self),
-                              stderr: String(decoding: errData.value, as: UTF8.self))
+        let (status, signal) = wait(until: Date().addingTimeInterval(afterKill)) ?? (-1, SIGKILL)
+        let result = Finished(status: status, signal: signal, stdout: String(decoding: output[0], as: UTF8.self),
+                              stderr: String(decoding: output[1], as: UTF8.self))
         finished = result
-        return result
+        return (result, overrun)
     }
     private let finishing = NSLock()
     private var finished: Finished?
 
-    /// Waits for the exit: (status, nil) or (-1, signal).
+    /// Waits for the exit, at most the deadline (then the child is killed and the test
+    /// fails): (status, nil) or (-1, signal).
     public func wait() -> (Int32, Int32?) {
-        if let exit = exited.value { return exit }
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
-        return record(status)
+        if let exit = wait(until: Date().addingTimeInterval(deadline)) { return exit }
+        overran("still running after \(deadline) s")
+        return wait(until: Date().addingTimeInterval(afterKill)) ?? (-1, SIGKILL)
     }
 
     /// Waits up to `timeout` seconds for the exit; nil while it still runs (then the
     /// caller kills it: a test must not hang).
     public func wait(timeout: Double) -> (Int32, Int32?)? {
-        let deadline = Date().addingTimeInterval(timeout)
+        wait(until: Date().addingTimeInterval(timeout))
+    }
+
+    private func wait(until end: Date) -> (Int32, Int32?)? {
         repeat {
             if let exit = exited.value { return exit }
             var status: Int32 = 0
             if waitpid(pid, &status, WNOHANG) == pid { return record(status) }
             usleep(10_000)
-        } while Date() < deadline
-        return nil
+        } while Date() < end
+        return exited.value
+    }
+
+    /// Whether the child has not exited (and not been reaped).
+    private var isRunning: Bool {
+        guard exited.value == nil else { return false }
+        var info = siginfo_t()
+        return waitid(P_PID, id_t(pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info._sifields._kill.si_pid == 0
+    }
+
+    /// The test fails naming the command and why; the child is killed (SIGKILL: it is
+    /// ours, and a hung program may ignore anything gentler).
+    private func overran(_ why: String, killed: Bool = true) {
+        if killed { kill(pid, SIGKILL) }
+        Issue.record("deadline: \(commandLine): \(why)\(killed ? ": killed" : "")")
     }
 
     private let exited = Locked<(Int32, Int32?)?>(nil)
@@ -184,6 +243,23 @@ public final class Child: @unchecked Sendable {
         let exit: (Int32, Int32?) = status & 0x7f == 0 ? ((status >> 8) & 0xff, nil) : (-1, status & 0x7f)
         exited.set(exit)
         return exit
+    }
+
+    /// Writes all of `bytes` to stdin unless the child stops reading (EPIPE) or the
+    /// deadline passes (then the child is killed and the test fails).
+    private func writeAll(_ bytes: [UInt8], until end: Date) {
+        _ = fcntl(stdin, F_SETFL, fcntl(stdin, F_GETFL) | O_NONBLOCK)
+        var done = 0
+        while done < bytes.count {
+            let n = bytes[done...].withUnsafeBytes { write(stdin, $0.baseAddress, $0.count) }
+            if n > 0 { done += n; continue }
+            guard n == -1 && (errno == EAGAIN || errno == EINTR) else { return }
+            var entry = pollfd(fd: stdin, events: Int16(POLLOUT), revents: 0)
+            guard poll(&entry, 1, milliseconds(until: end)) >= 0 || errno == EINTR, Date() < end else {
+                overran("did not read its stdin")
+                return
+            }
+        }
     }
 }
 
@@ -194,20 +270,43 @@ func makePipe(_ fds: inout [Int32]) -> Bool {
     return true
 }
 
-func readAll(_ fd: Int32) -> [UInt8] {
-    var data: [UInt8] = []
-    var buffer = [UInt8](repeating: 0, count: 65536)
+func milliseconds(until end: Date) -> Int32 {
+    Int32(max(0, min(end.timeIntervalSinceNow * 1000, 60_000)).rounded(.up))
+}
+
+/// Waits until one of `fds` can be read (or is at its end); false when `end` passed first.
+func waitReadable(_ fds: [Int32], until end: Date) -> Bool {
+    var entries = fds.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
     while true {
-        let n = read(fd, &buffer, buffer.count)
-        if n > 0 { data += buffer[0..<n] } else if n == -1 && errno == EINTR { continue } else { break }
+        let n = poll(&entries, nfds_t(entries.count), milliseconds(until: end))
+        if n > 0 { return true }
+        if n == -1 && errno != EINTR { return true }   // let read() report it
+        if Date() >= end { return false }
     }
-    return data
+}
+
+/// Reads each of `fds` to its end into the matching buffer; false when `end` passed
+/// before every one of them ended.
+func readToEnd(_ fds: [Int32], into buffers: inout [[UInt8]], until end: Date) -> Bool {
+    var open = Array(fds.indices)
+    var chunk = [UInt8](repeating: 0, count: 65536)
+    while !open.isEmpty {
+        guard waitReadable(open.map { fds[$0] }, until: end) else { return false }
+        for index in open {
+            var entry = pollfd(fd: fds[index], events: Int16(POLLIN), revents: 0)
+            guard poll(&entry, 1, 0) > 0 else { continue }
+            let n = read(fds[index], &chunk, chunk.count)
+            if n > 0 { buffers[index] += chunk[0..<n] } else if n == -1 && errno == EINTR { continue } else { open.removeAll { $0 == index } }
+        }
+    }
+    return true
 }
 
 /// Runs a shell command line on the host (bash -c).
 @discardableResult
-public func shell(_ command: String, environment: [String: String] = [:]) throws -> Finished {
-    try run("/bin/bash", ["-c", command], environment: environment)
+public func shell(_ command: String, environment: [String: String] = [:],
+                  deadline: Double = defaultDeadline) throws -> Finished {
+    try run("/bin/bash", ["-c", command], environment: environment, deadline: deadline)
 }
 
 public final class Locked<Value>: @unchecked Sendable {
@@ -340,18 +439,20 @@ public struct TestUser: Sendable {
     /// Runs a command as this user with setpriv, which execs in place: the PID the
     /// test starts is the PID of the command.
     public func start(_ executable: String, _ arguments: [String], environment: [String: String] = [:],
-                      directory: String? = nil, stdin: Child.Input = .null) throws -> Child {
+                      directory: String? = nil, stdin: Child.Input = .null,
+                      deadline: Double = defaultDeadline) throws -> Child {
         var env = ["HOME": home, "USER": name, "LOGNAME": name]
         env.merge(environment) { $1 }
         return try Child("/usr/bin/setpriv", ["--reuid=\(uid)", "--regid=\(uid)", "--init-groups", "--", executable]
-                         + arguments, environment: env, directory: directory, stdin: stdin)
+                         + arguments, environment: env, directory: directory, stdin: stdin, deadline: deadline)
     }
 
     @discardableResult
     public func run(_ executable: String, _ arguments: [String], stdin: String? = nil,
-                    environment: [String: String] = [:], directory: String? = nil) throws -> Finished {
+                    environment: [String: String] = [:], directory: String? = nil,
+                    deadline: Double = defaultDeadline) throws -> Finished {
         try start(executable, arguments, environment: environment, directory: directory,
-                  stdin: stdin == nil ? .null : .pipe).finish(feeding: stdin)
+                  stdin: stdin == nil ? .null : .pipe, deadline: deadline).finish(feeding: stdin)
     }
 }
 
@@ -421,11 +522,6 @@ public func copyExecutable(_ source: String, to destination: String) throws {
 /// makes it loop or read forever fails the test (`ended` false) instead of hanging it.
 public func runWithDeadline(_ executable: String, _ arguments: [String], environment: [String: String] = [:],
                             seconds: Double = 30) throws -> (result: Finished, ended: Bool) {
-    let child = try Child(executable, arguments, environment: environment)
-    let ended = waitUntil(seconds) {
-        var info = siginfo_t()
-        return waitid(P_PID, id_t(child.pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info._sifields._kill.si_pid != 0
-    }
-    if !ended { kill(child.pid, SIGKILL) }
-    return (child.finish(), ended)
+    let (result, overrun) = try Child(executable, arguments, environment: environment, deadline: seconds).finishWithinDeadline()
+    return (result, overrun == nil)
 }
