@@ -14,7 +14,7 @@ import Testing
         try FileManager.default.createDirectory(atPath: root + path, withIntermediateDirectories: true)
         // With the SHA256SUMS that import-lxc checks it against, as the real server has.
         let packed = try shell("'\(plash)' export-tar \(built.id) - | xz -T0 -1 > '\(root + path)rootfs.tar.xz' && cd '\(root + path)' && sha256sum rootfs.tar.xz > SHA256SUMS",
-                               environment: built.store.environment)
+                               environment: built.store.environment, deadline: DebianBookworm.buildDeadline)
         #expect(packed.status == 0, "\(packed)")
         try FileManager.default.createDirectory(atPath: root + "/meta/1.0", withIntermediateDirectories: true)
         try "debian;bookworm;\(imageArchitecture);default;20260101_00:00;\(path)\n"
@@ -44,12 +44,13 @@ import Testing
         let layout = try DebianBookworm.layout.get()
         let registry = try RegistryServer()
         defer { registry.stop() }
-        try registry.push(layout, tag: "bookworm", as: "debian:bookworm")
+        try registry.push(layout, tag: "bookworm", as: "debian:bookworm", deadline: DebianBookworm.buildDeadline)
         let store = TestStore()
-        let version = try store.plash(["run", "--from-docker", "\(registry.host)/debian:bookworm", "--", "cat", "/etc/debian_version"])
+        let version = try store.plash(["run", "--from-docker", "\(registry.host)/debian:bookworm", "--", "cat", "/etc/debian_version"],
+                                      deadline: DebianBookworm.buildDeadline)
         #expect(version.status == 0 && version.stdout.hasPrefix("12."), "\(version)")
         // The pull is cached: the comparison mounts the same image.
-        let differences = try umociDifferences(registry, "debian:bookworm", store: store)
+        let differences = try umociDifferences(registry, "debian:bookworm", store: store, deadline: DebianBookworm.buildDeadline)
         #expect(differences.isEmpty, "\(differences.prefix(40).joined(separator: "\n"))")
     }
 

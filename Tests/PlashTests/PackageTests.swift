@@ -103,7 +103,8 @@ import Testing
                 plash run "$(cat id)" -- ls /file'
             """
         let result = try bookworm.store.plash(["run", "--no-home", "--no-tmp", "--tmpfs", "/home", "--tmpfs", "/tmp",
-                                                     "--tmpfs", "/var/lib/plash", "--bind", share + ":/deb", bookworm.id, "--", "/bin/sh", "-c", script])
+                                                     "--tmpfs", "/var/lib/plash", "--bind", share + ":/deb", bookworm.id, "--", "/bin/sh", "-c", script],
+                                               deadline: DebianBookworm.buildDeadline)
         #expect(result.status == 0 && result.stdout == "/file\n/file\n", "\(result)")
     }
 }

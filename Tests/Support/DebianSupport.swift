@@ -49,7 +49,7 @@ public enum DebianBookworm {
 
     /// A bound for mmdebstrap's build, which downloads about 100 packages from Debian's
     /// mirror and unpacks them (a few minutes; on a loaded machine many more), and for
-    /// apt-get steps in the root.
+    /// the steps that pack, push, pull or unpack the whole root, or run apt-get in it.
     public static let buildDeadline: Double = 1800
 
     /// A PATH without mmdebstrap: what runs it fails.

@@ -156,8 +156,8 @@ private let treeWalker = """
     """
 
 /// Each path below `dir` (`.` first) and its description, as `treeWalker` prints it.
-public func treeEntries(_ dir: String) throws -> [String: String] {
-    let walked = try run("/usr/bin/python3", ["-c", treeWalker, dir])
+public func treeEntries(_ dir: String, deadline: Double = defaultDeadline) throws -> [String: String] {
+    let walked = try run("/usr/bin/python3", ["-c", treeWalker, dir], deadline: deadline)
     guard walked.status == 0 else { throw StoreTestError("walking \(dir): \(walked)") }
     var entries: [String: String] = [:]
     for line in walked.stdout.split(separator: "\n") {
@@ -168,9 +168,11 @@ public func treeEntries(_ dir: String) throws -> [String: String] {
 }
 
 /// The image NAME:TAG of `registry` pulled by plash into `store` and mounted, and
-/// unpacked by skopeo and umoci: their differences, one line per path.
-public func umociDifferences(_ registry: RegistryServer, _ reference: String, store: TestStore = TestStore()) throws -> [String] {
-    let pulled = try store.plash(["import-docker", "\(registry.host)/\(reference)"])
+/// unpacked by skopeo and umoci: their differences, one line per path. Each step within
+/// `deadline` seconds (a Debian root takes minutes on a loaded machine).
+public func umociDifferences(_ registry: RegistryServer, _ reference: String, store: TestStore = TestStore(),
+                             deadline: Double = defaultDeadline) throws -> [String] {
+    let pulled = try store.plash(["import-docker", "\(registry.host)/\(reference)"], deadline: deadline)
     guard pulled.status == 0 else { throw StoreTestError("plash import-docker: \(pulled)") }
     let mountPoint = makeDirectory("plash-tree")
     let mounted = try store.plash(["mount", pulled.stdout.trimmingCharacters(in: .newlines), mountPoint])
@@ -179,12 +181,12 @@ public func umociDifferences(_ registry: RegistryServer, _ reference: String, st
 
     let dir = makeDirectory("umoci")
     let copied = try run("/usr/bin/skopeo", ["copy", "-q", "--src-tls-verify=false", "docker://\(registry.host)/\(reference)",
-                                             "oci:\(dir)/layout:t"])
+                                             "oci:\(dir)/layout:t"], deadline: deadline)
     guard copied.status == 0 else { throw StoreTestError("skopeo copy: \(copied)") }
-    let unpacked = try run("/usr/bin/umoci", ["unpack", "--image", dir + "/layout:t", dir + "/bundle"])
+    let unpacked = try run("/usr/bin/umoci", ["unpack", "--image", dir + "/layout:t", dir + "/bundle"], deadline: deadline)
     guard unpacked.status == 0 else { throw StoreTestError("umoci unpack: \(unpacked)") }
 
-    let plashTree = try treeEntries(mountPoint), umociTree = try treeEntries(dir + "/bundle/rootfs")
+    let plashTree = try treeEntries(mountPoint, deadline: deadline), umociTree = try treeEntries(dir + "/bundle/rootfs", deadline: deadline)
     return Set(plashTree.keys).union(umociTree.keys).sorted().compactMap { path in
         let mine = plashTree[path], theirs = umociTree[path]
         return mine == theirs ? nil : "\(path): plash \(mine ?? "missing"), umoci \(theirs ?? "missing")"

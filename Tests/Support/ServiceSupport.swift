@@ -582,10 +582,11 @@ public final class RegistryServer: @unchecked Sendable {
 
     /// Copies TAG of the OCI layout DIR to NAME (repository:tag) on this registry; with
     /// `all`, every image of an index.
-    public func push(_ layout: String, tag: String, as name: String, all: Bool = false) throws {
+    public func push(_ layout: String, tag: String, as name: String, all: Bool = false,
+                     deadline: Double = defaultDeadline) throws {
         let credentials = auth == .anonymous || auth == .token ? [] : ["--dest-creds", "user:password"]
         let copied = try run("/usr/bin/skopeo", ["copy", "-q", "--dest-tls-verify=false"] + credentials + (all ? ["--all"] : [])
-                             + ["oci:\(layout):\(tag)", "docker://\(host)/\(name)"])
+                             + ["oci:\(layout):\(tag)", "docker://\(host)/\(name)"], deadline: deadline)
         guard copied.status == 0 else { throw SetupError("skopeo copy: \(copied)") }
     }
 

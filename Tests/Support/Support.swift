@@ -25,9 +25,9 @@ public struct Finished: CustomStringConvertible {
 /// How long a test waits for a process it started, unless the call names a longer bound
 /// for a slow step (a Debian build, a VM, a release build). When it passes, the process is
 /// killed and its test fails saying so, rather than hanging the whole run (a broken
-/// `plash kill` once held a test for 600 s). Most commands here take a second; a loaded
-/// machine makes a few take twenty.
-public let defaultDeadline: Double = 60
+/// `plash kill` once held a test for 600 s). Most commands here take a second; a machine
+/// shared by several test runs makes some take a minute.
+public let defaultDeadline: Double = 120
 
 /// After a deadline's SIGKILL: how long the process may take to be reaped and its pipes
 /// to close (what it started may still hold them: then they are left).
