@@ -4,7 +4,7 @@ import PlashTestSupport
 import Testing
 
 /// export-docker-archive, loaded by Debian's podman into a store of the test's own.
-@Suite struct DockerArchiveTests {
+@Suite(.needs(.podman)) struct DockerArchiveTests {
     @Test func podmanLoadsTheArchiveToTheSameTreeAsPlashRunShows() throws {
         let store = TestStore()
         let id = try imageWithDeletions(store)

@@ -112,8 +112,9 @@ import Testing
         #expect(build.status == 0, "\(build)")
     }
 
-    @Test(.enabled(if: vmAvailable || mustRun, "needs qemu-system-x86, a kernel in /boot and ../shared/tools/vm-run"))
+    @Test(.skippedWhenMissing(vmMissing()))
     func cgroupV2WithoutDelegationAndUserNamespacesOffInAVM() throws {
+        try requirePresent(vmMissing())
         let dir = makeDirectory("vm")
         try copyExecutable(plashExec, to: dir + "/plash-exec")
         try copyExecutable(plash, to: dir + "/plash")
@@ -124,11 +125,6 @@ import Testing
         #expect(report.contains("summary: 0 failed"))
     }
 }
-
-let vmRun = repositoryDirectory + "/../shared/tools/vm-run/run-in-vm.sh"
-let vmAvailable = FileManager.default.isExecutableFile(atPath: "/usr/bin/qemu-system-x86_64")
-    && FileManager.default.fileExists(atPath: vmRun)
-    && ((try? FileManager.default.contentsOfDirectory(atPath: "/boot"))?.contains { $0.hasPrefix("vmlinuz-") } ?? false)
 
 extension String {
     /// What follows the first line: plash doctor's findings, after its version line.

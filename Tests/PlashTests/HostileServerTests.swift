@@ -5,7 +5,7 @@ import Testing
 /// Servers that misbehave on purpose (Tests/Servers/http-server.py): what plash reads
 /// from them is bounded in bytes and time, each bound met with one line, and
 /// credentials go only where they may.
-@Suite struct HostileServerTests {
+@Suite(.needs(.python3, .xz, .zstd, .bzip2)) struct HostileServerTests {
     // MARK: credentials
 
     /// An auth file with user:password for `host`.

@@ -6,7 +6,7 @@ import Testing
 /// made by umoci (Entrypoint + Cmd + Env with a PATH addition + User + WorkingDir), served
 /// by Debian's docker-registry, runs under plash as umoci's runtime config.json says;
 /// what plash writes back, skopeo and podman read.
-@Suite struct ImageConfigTests {
+@Suite(.needs(.skopeo, .umoci, .podman)) struct ImageConfigTests {
     /// The application's start script prints what it was started with: its arguments,
     /// working directory, ids, and environment, one fact a line.
     static let startScript = """

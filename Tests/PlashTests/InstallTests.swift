@@ -154,7 +154,7 @@ import Testing
         #expect(try user.run(prefix + "/bin/plash", ["purge", "--yes"], environment: env, directory: user.home).status == 0)
     }
 
-    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/fish") || mustRun, "needs fish"))
+    @Test(.skippedWhenMissing(missing([.fish])))
     func fishCompletesThroughTheInstalledFile() throws {
         let prefix = try install()
         let store = TestStore()
@@ -169,7 +169,7 @@ import Testing
         #expect(words == ["build", "1", "--help", "--json", "none"], "\(result)")
     }
 
-    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/zsh") || mustRun, "needs zsh"))
+    @Test(.skippedWhenMissing(missing([.zsh])))
     func zshCompletesThroughTheInstalledFunction() throws {
         let prefix = try install()
         let store = TestStore()
@@ -273,7 +273,7 @@ import Testing
         #expect(listed.subtracting(read).isEmpty, "plash(1) ENVIRONMENT lists \(listed.subtracting(read).sorted()), read nowhere")
     }
 
-    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/pandoc") || mustRun, "needs pandoc"))
+    @Test(.skippedWhenMissing(missing([.pandoc])))
     func theCommittedManPagesMatchDocs() throws {
         let out = makeDirectory("man")
         let result = try run(repositoryDirectory + "/scripts/man", [out])

@@ -5,7 +5,7 @@ import Testing
 
 /// Layer blobs kept in the store (LayerBlob.swift): an imported layer leaves as the blob
 /// it came as, digests unchanged; a built layer is compressed once.
-@Suite struct KeptBlobTests {
+@Suite(.needs(.skopeo, .umoci, .ociImageTool)) struct KeptBlobTests {
     /// The kept blobs of a store, as `path inode` lines.
     func keptBlobs(_ store: TestStore) throws -> [String] {
         let found = try shell("cd '\(store.data)' && find layer -name _blob -printf '%p %i\\n' | sort")

@@ -4,7 +4,7 @@ import Testing
 
 /// export-oci, read back by skopeo, umoci and oci-image-tool (Debian's packages; scripts/test
 /// installs them).
-@Suite struct OCIExportTests {
+@Suite(.needs(.skopeo, .umoci, .ociImageTool)) struct OCIExportTests {
     @Test func umociUnpacksTheSameTreeAsPlashRunShowsWithTheUpperLayersDeletions() throws {
         let store = TestStore()
         let id = try imageWithDeletions(store)

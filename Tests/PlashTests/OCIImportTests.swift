@@ -4,7 +4,7 @@ import Testing
 
 /// import-oci and import-docker-archive: plash's own exports read back into an empty
 /// store (two stores standing for two machines), layouts made by umoci, bad digests.
-@Suite struct OCIImportTests {
+@Suite(.needs(.umoci)) struct OCIImportTests {
     @Test func anExportImportedIntoAnEmptyStoreGivesTheSameTreeAndTheSameDigests() throws {
         let first = TestStore(), second = TestStore()
         let id = try imageWithDeletions(first)

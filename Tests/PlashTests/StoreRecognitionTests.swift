@@ -86,7 +86,7 @@ func plashWith(data: String, _ arguments: [String], directory: String? = nil,
     }
 }
 
-@Suite struct ExportTargetTests {
+@Suite(.needs(.podman)) struct ExportTargetTests {
     static let exports: [(String, [String])] = [("export-tar", []), ("export-oci", ["--tag", "t"]), ("export-docker-archive", [])]
 
     /// The names in the tar at `file`, or nil when it is none.
@@ -177,11 +177,9 @@ func plashWith(data: String, _ arguments: [String], directory: String? = nil,
         return child
     }
 
-    @Test func aFuseOverlayfsContainerIsListedRefusedForRemovalAndKilled() throws {
-        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/fuse-overlayfs") else {
-            #expect(!mustRun, "install fuse-overlayfs")
-            return
-        }
+    @Test(.skippedWhenMissing(fuseMissing()))
+    func aFuseOverlayfsContainerIsListedRefusedForRemovalAndKilled() throws {
+        try requirePresent(fuseMissing())
         let store = TestStore()
         let id = try store.id(["build", "--from", "busybox", "--run", "touch /fuse"])
         let container = try Self.running(data: store.data, id, environment: ["PLASH_OVERLAY": "fuse"])

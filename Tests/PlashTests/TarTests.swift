@@ -3,7 +3,7 @@ import PlashTestSupport
 import Testing
 
 /// import-tar and export-tar, with archives crafted by Python's tarfile.
-@Suite struct TarTests {
+@Suite(.needs(.python3, .xz, .zstd, .bzip2)) struct TarTests {
     /// Runs a Python snippet with `tarfile` imported and `out` the archive's path.
     /// `options`: more arguments to tarfile.open (`pax_headers={...}`).
     func craft(_ body: String, compression: String = "", options: String = "") throws -> String {

@@ -6,7 +6,7 @@ import Testing
 /// the same image: same paths, types, modes (setuid, sticky), owners, sizes, link targets,
 /// contents, device numbers and hard link counts. The Debian root is compared in
 /// DebootstrapTests, where it is made.
-@Suite struct UmociComparisonTests {
+@Suite(.needs(.skopeo, .umoci, .python3)) struct UmociComparisonTests {
     /// Three layers: a base with every kind of entry; then whiteouts of a file and a
     /// directory, an opaque marker after its siblings, changed modes and owners, a file
     /// that becomes a directory, hard links; then the whited-out directory made anew.

@@ -8,13 +8,10 @@ import PlashTestSupport
 
 let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
     .deletingLastPathComponent()
-let vmRun = repository.deletingLastPathComponent().appendingPathComponent("shared/tools/vm-run/run-in-vm.sh").path
-let vmAvailable = FileManager.default.isExecutableFile(atPath: "/usr/bin/qemu-system-x86_64")
-    && FileManager.default.fileExists(atPath: vmRun)
-    && ((try? FileManager.default.contentsOfDirectory(atPath: "/boot"))?.contains { $0.hasPrefix("vmlinuz-") } ?? false)
 
-@Test(.enabled(if: vmAvailable || mustRun, "needs qemu-system-x86, a kernel in /boot and ../shared/tools/vm-run"))
+@Test(.skippedWhenMissing(vmMissing()))
 func limitsWorkOnAPureCgroupV2Hierarchy() throws {
+    try requirePresent(vmMissing())
     let dir = makeDirectory("vm")
     try copyExecutable(plashExec, to: dir + "/plash-exec")
     try copyExecutable(probe, to: dir + "/probe")

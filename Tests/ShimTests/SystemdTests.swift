@@ -8,11 +8,16 @@ import PlashTestSupport
 // unit's cgroup, the journal, a templated unit and an ordinary user's --user unit.
 
 let systemdBoot = repository.appendingPathComponent("Tests/vm/boot-systemd.sh").path
-let mmdebstrapAvailable = FileManager.default.isExecutableFile(atPath: "/usr/bin/mmdebstrap")
 
-@Test(.enabled(if: (vmAvailable && mmdebstrapAvailable) || mustRun,
-               "needs qemu-system-x86, a kernel in /boot, mmdebstrap and Debian's mirror (once)"))
+/// What the systemd VM lacks here: the VM's needs, and mmdebstrap for its Debian root
+/// (made once from Debian's mirror, then kept in /var/cache/plash-tests).
+func systemdVMMissing() -> String? {
+    [vmMissing(), missing([.mmdebstrap])].compactMap { $0 }.first
+}
+
+@Test(.skippedWhenMissing(systemdVMMissing()))
 func theShippedUnitsWorkUnderARealSystemd() throws {
+    try requirePresent(systemdVMMissing())
     let dir = makeDirectory("systemd-vm")
     try copyExecutable(plashExec, to: dir + "/plash-exec")
     try copyExecutable(plash, to: dir + "/plash")

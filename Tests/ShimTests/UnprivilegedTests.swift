@@ -81,7 +81,9 @@ private let plainRootFixture = Fixture { try userRoot(userWithoutSubordinateIDs)
     #expect(result.stderr.hasSuffix("Permission denied (limits need root, or a cgroup v2 subtree delegated to this user)\n"))
 }
 
-@Test func fuseOverlayfsServesWhenAskedAndGoesWithTheProgram() throws {
+@Test(.skippedWhenMissing(fuseMissing(forOrdinaryUsers: true)))
+func fuseOverlayfsServesWhenAskedAndGoesWithTheProgram() throws {
+    try requirePresent(fuseMissing(forOrdinaryUsers: true))
     let user = try userWithSubordinateIDs, root = try subRoot
     // This test's fuse-overlayfs: the one serving its root (test processes of other
     // checkouts run as the same user).

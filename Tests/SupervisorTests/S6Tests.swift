@@ -63,7 +63,7 @@ final class S6Service: @unchecked Sendable {
 
 /// s6-svscan and s6-supervise (Debian's s6) on the shipped s6/ service directory, and
 /// readiness that the program in the container reports on s6's notification-fd.
-@Suite struct S6Tests {
+@Suite(.needs(.s6)) struct S6Tests {
     @Test func s6SupervisesTheHttpdServiceAsTheServerItselfAndMarksItReady() throws {
         let store = TestStore()
         let reserved = try ReservedPort(), port = reserved.port

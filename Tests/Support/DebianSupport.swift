@@ -15,6 +15,7 @@ public enum DebianBookworm {
     /// started together by the first test that needs either: the tests waiting for them
     /// may hold every thread of the test process, so they are processes of their own.
     static let builds = Fixture { () throws -> (store: TestStore, root: Child, cwd: String, user: Child) in
+        try require(.mmdebstrap)
         let user = try userWithSubordinateIDs
         let cwd = makeDirectory("userdeb", ownedBy: user)
         let store = TestStore()

@@ -51,6 +51,7 @@ public func exportedLayout(_ store: TestStore) throws -> (id: String, dir: Strin
 
 /// A layout plash did not write: umoci's tar and Go's gzip of busybox and /bin/sh, two layers.
 public func umociLayout(_ dir: String) throws -> String {
+    try require(.umoci)
     let made = try shell("""
         set -e; cd '\(dir)'; umoci init --layout src && umoci new --image src:t
         umoci insert --image src:t /bin/busybox /bin/busybox && ln -s busybox sh && umoci insert --image src:t sh /bin/sh
@@ -86,6 +87,7 @@ public func layoutLayers(_ layout: String, _ tag: String) throws -> (digests: [S
 /// other image directory has a SHA256SUMS as images.linuxcontainers.org's do
 /// (sha256sum's output, a line a file).
 public func lxcImageServer() throws -> WebServer {
+    try require(.xz)
     let root = makeDirectory("lxc")
     var index = ""
     enum Sums { case right, wrong, none }
@@ -172,6 +174,7 @@ public func treeEntries(_ dir: String, deadline: Double = defaultDeadline) throw
 /// `deadline` seconds (a Debian root takes minutes on a loaded machine).
 public func umociDifferences(_ registry: RegistryServer, _ reference: String, store: TestStore = TestStore(),
                              deadline: Double = defaultDeadline) throws -> [String] {
+    try require(.skopeo, .umoci, .python3)
     let pulled = try store.plash(["import-docker", "\(registry.host)/\(reference)"], deadline: deadline)
     guard pulled.status == 0 else { throw StoreTestError("plash import-docker: \(pulled)") }
     let mountPoint = makeDirectory("plash-tree")

@@ -256,6 +256,7 @@ public final class RunitService: @unchecked Sendable {
     /// and starts runsv on it with `environment`.
     public init(_ shipped: String, settings: [String: String], environment: [String: String],
                 prepare: (String) throws -> Void = { _ in }) throws {
+        try require(.runsv)
         let parent = makeDirectory("service")
         name = "\(shipped)-\(getpid())-\(UUID().uuidString.prefix(6))"
         directory = "\(parent)/\(name)"
@@ -321,6 +322,7 @@ public final class Supervisord: @unchecked Sendable {
     /// `include`: section files (absolute paths); `cgroups`: the cgroup names its
     /// programs use, cleaned up at the end.
     public init(include: [String], environment: [String: String], cgroups: [String]) throws {
+        try require(.supervisord)
         directory = makeDirectory("supervisord")
         configuration = directory + "/supervisord.conf"
         self.cgroups = cgroups
@@ -410,6 +412,7 @@ public final class WebServer: @unchecked Sendable {
 
     public init(root: String, tls: TestCertificate? = nil, challenge: Bool = false, downgrade: Bool = false,
                 trickleTLS: Bool = false) throws {
+        try require(.python3)
         let script = repositoryDirectory + "/Tests/Servers/http-server.py"
         server = try Child("/usr/bin/python3", [script, root, "--log", logFile] + (tls.map { ["--tls", $0.certificate, $0.key] } ?? [])
                            + (challenge ? ["--challenge"] : []) + (downgrade ? ["--downgrade"] : [])
@@ -440,6 +443,7 @@ public struct TestCertificate: Sendable {
     public let key: String
 
     public init() throws {
+        try require(.openssl)
         let dir = makeDirectory("tls")
         certificate = dir + "/cert.pem"
         key = dir + "/key.pem"
@@ -505,6 +509,7 @@ public final class RegistryServer: @unchecked Sendable {
     private var tokenServer: Child?
 
     public init(auth: Auth = .anonymous) throws {
+        try require(.dockerRegistry, .skopeo, .htpasswd, .openssl, .python3)
         reservation = try ReservedPort()
         self.auth = auth
         let dir = makeDirectory("registry")

@@ -371,9 +371,7 @@ private let busyboxRootFixture = Fixture { try makeBusyboxRoot(at: "\(scratch)/b
 public func makeBusyboxRoot(at dir: String) throws -> String {
     let fm = FileManager.default
     let busybox = "/bin/busybox"
-    guard fm.isExecutableFile(atPath: busybox) else {
-        throw SetupError("install busybox-static: /bin/busybox is missing")
-    }
+    if let line = missing([.busybox], path: "/bin") { throw SetupError(line) }
     try fm.createDirectory(atPath: dir + "/bin", withIntermediateDirectories: true)
     try fm.createDirectory(atPath: dir + "/etc", withIntermediateDirectories: true)
     try copyExecutable(busybox, to: dir + "/bin/busybox")
@@ -413,9 +411,7 @@ private let probeFixture = Fixture {
     let source = tests.appendingPathComponent("Probe/probe.c").path
     let binary = scratch + "/probe"
     let compiler = "/usr/bin/cc"
-    guard FileManager.default.isExecutableFile(atPath: compiler) else {
-        throw SetupError("cannot compile the probe: \(compiler) is missing (install gcc and libc6-dev)")
-    }
+    if let line = missing([.cc], path: "/usr/bin") { throw SetupError("cannot compile the probe: " + line) }
     let result = try run(compiler, ["-static", "-O2", "-o", binary, source])
     guard result.status == 0 else { throw SetupError("cannot compile the probe: \(result.stderr)") }
     return binary
