@@ -347,6 +347,22 @@ func mountOptions(_ dir: String) -> [String]? {
         #expect(forced.stderr == "plash: removed images \(base) \(top)\n")
     }
 
+    /// The mount table writes a space in a path as `\040`: read raw, the store's mounts
+    /// would not be found and the image under a running container would go.
+    @Test func rmShrinkAndPurgeKeepAnImageInUseWhenTheStorePathHasASpace() throws {
+        let store = TestStore(data: makeDirectory("store") + "/a store/plash")
+        let id = try store.id(["build", "--from", "busybox", "--run", "touch /spaced"])
+        let container = try Self.running(store, id)
+        defer { kill(container.pid, SIGKILL); _ = container.finish() }
+        for arguments in [["rm", id], ["purge", "--yes"], ["shrink"]] {
+            let result = try store.plash(arguments)
+            #expect(arguments == ["shrink"] ? result.stderr == "plash: removed no images\n"
+                    : result.status == 1 && result.stderr.contains("in use: PID \(container.pid)"), "\(arguments): \(result)")
+        }
+        #expect(store.indexedIDs == [1, Int(id)!])
+        #expect(try shell("cat /proc/\(container.pid)/root/spaced").status == 0)
+    }
+
     @Test func purgeRefusesWhileAContainerOfTheStoreRuns() throws {
         let store = TestStore()
         let id = try store.id(["build", "--from", "busybox"])

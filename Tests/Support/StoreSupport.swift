@@ -7,7 +7,12 @@ public struct TestStore: Sendable {
     public let home: String
 
     public init() {
-        data = makeDirectory("store") + "/plash"
+        self.init(data: makeDirectory("store") + "/plash")
+    }
+
+    /// A store at `data` (made on first use), for paths that matter: a space, a symlink.
+    public init(data: String) {
+        self.data = data
         home = makeDirectory("home")
     }
 
