@@ -31,7 +31,7 @@ import Testing
     /// As Debian's own images: no package lists and no downloaded packages in the layer,
     /// and `plash ls` names what it installed rather than `apt-get update`.
     @Test func aptInstallsAndLeavesNoListsOrDownloadsAndLsNamesThePackages() throws {
-        let built = try Self.bookworm.get()
+        let built = try DebianBookworm.root.get()
         let id = try built.store.id(["build", "--from", built.id, "--apt", "cowsay"])
         let left = try built.store.plash(["run", id, "--", "sh", "-c",
                                           "ls /usr/games/cowsay; find /var/lib/apt/lists /var/cache/apt -type f ! -name lock"])
