@@ -56,7 +56,7 @@ import Testing
     /// is: one byte more or less than its descriptor announces is refused, nothing stored.
     @Test func aBlobOfAnotherSizeThanItsDescriptorIsRefusedAndNothingIsStored() throws {
         let first = TestStore(), second = TestStore()
-        let id = try OCIExportTests().imageWithDeletions(first)
+        let id = try imageWithDeletions(first)
         let dir = makeDirectory("oci")
         let script = """
             import hashlib, json, sys
@@ -91,7 +91,7 @@ import Testing
     /// extracted: a config that names another is refused, nothing stored.
     @Test func aLayerWhoseDiffIDIsNotTheConfigsIsRefusedAndNothingIsStored() throws {
         let first = TestStore(), second = TestStore()
-        let id = try OCIExportTests().imageWithDeletions(first)
+        let id = try imageWithDeletions(first)
         let dir = makeDirectory("oci")
         #expect(try first.plash(["export-oci", id, dir + "/layout"]).status == 0)
         let script = """
