@@ -27,8 +27,6 @@ public struct RunConfig: Equatable, Sendable {
         self.workingDirectory = workingDirectory
     }
 
-    public static let fileName = "_config.exec"
-
     public var encoded: [UInt8] {
         var fields: [(String, [String])] = []
         if let environment { fields.append(("env", environment)) }
@@ -70,7 +68,7 @@ public struct RunConfig: Equatable, Sendable {
     /// a layer built before plash kept configs). Only a regular file of the store is read,
     /// and no more than a config holds.
     public static func read(node: String) throws -> RunConfig? {
-        let path = node + "/" + fileName
+        let path = StoreLayout.execConfig(ofNode: node)
         let fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
         if fd < 0 {
             if errno == ENOENT { return nil }

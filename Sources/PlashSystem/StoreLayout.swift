@@ -86,6 +86,13 @@ public struct StoreLayout: Sendable, Equatable {
     /// older plash), and `_script`, the build script `plash ls` shows.
     public static func data(ofNode node: String) -> String { node + "/_data" }
     public static func script(ofNode node: String) -> String { node + "/_script" }
+    /// `_config.json` (the image's OCI config) and `_config.exec` (what plash-exec reads of
+    /// it), written before the node is published; `_blob` and `_blob.json`, the layer's
+    /// blob and its descriptor, when it has one (PlashKit's LayerBlob.swift).
+    public static func config(ofNode node: String) -> String { node + "/_config.json" }
+    public static func execConfig(ofNode node: String) -> String { node + "/_config.exec" }
+    public static func blob(ofNode node: String) -> String { node + "/_blob" }
+    public static func blobDescriptor(ofNode node: String) -> String { node + "/_blob.json" }
 
     /// The most layers an image may have: overlayfs stacks at most 500 lower layers.
     public static let maximumDepth = 500

@@ -66,8 +66,6 @@ public struct ImageConfig: Codable, Equatable, Sendable {
         self.history = history
     }
 
-    static let fileName = "_config.json"
-
     /// The config of an image whose source had none (a tar, busybox): what plash runs it
     /// with, its PATH. Config macros on such an image start from it.
     static var plashDefaults: ImageConfig {
@@ -95,13 +93,13 @@ public struct ImageConfig: Codable, Equatable, Sendable {
 
     /// Writes both files into `dir` (a staging node, before its rename into place).
     func write(into dir: String) throws {
-        try writeBytes(dir + "/" + ImageConfig.fileName, try ociJSON(self))
-        try writeBytes(dir + "/" + RunConfig.fileName, runConfig.encoded)
+        try writeBytes(StoreLayout.config(ofNode: dir), try ociJSON(self))
+        try writeBytes(StoreLayout.execConfig(ofNode: dir), runConfig.encoded)
     }
 
     /// The config in `node`, nil when it has none.
     static func read(node: String) throws -> ImageConfig? {
-        let path = node + "/" + fileName
+        let path = StoreLayout.config(ofNode: node)
         guard let fd = try openKeptFile(path) else { return nil }
         guard fd >= 0 else { throw PlashError.failure("image config \(path): not a regular file") }
         defer { close(fd) }

@@ -27,8 +27,8 @@ struct LayerBlob: Codable, Equatable {
     var descriptor: OCIDescriptor { OCIDescriptor(mediaType: mediaType, digest: digest, size: size) }
 }
 
-func blobFile(_ node: String) -> String { node + "/_blob" }
-func blobDescriptorFile(_ node: String) -> String { node + "/_blob.json" }
+func blobFile(_ node: String) -> String { StoreLayout.blob(ofNode: node) }
+func blobDescriptorFile(_ node: String) -> String { StoreLayout.blobDescriptor(ofNode: node) }
 
 /// The OCI media type of a layer the decoder read as `format`; nil for xz and bzip2,
 /// which no OCI layer type names (such a layer leaves as plash's gzip).
@@ -111,7 +111,7 @@ func makeLayerBlob(_ layer: Store.Image, store: Store) throws -> LayerBlob {
     let node = layer.node
     let staging = try store.makeStaging("blob")
     defer { try? removeTree(staging.path) }
-    let file = staging.path + "/_blob"
+    let file = blobFile(staging.path)
     let (descriptor, diffID) = try writeLayerTar(layer.data, to: file, compress: true)
     try check(rename(file, blobFile(node)), "rename", blobFile(node))
     let blob = LayerBlob(mediaType: descriptor.mediaType, digest: descriptor.digest, size: descriptor.size,

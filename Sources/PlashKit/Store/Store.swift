@@ -320,7 +320,7 @@ public struct Store: Sendable {
         try removeTree(staging.path + "/._data.plash-work")
         // An image built on another has its config, unless the build wrote its own; the
         // history and time are the source's, and this node is no import.
-        if access(staging.path + "/" + ImageConfig.fileName, F_OK) != 0, var inherited = try ImageConfig.read(node: parentNode) {
+        if access(StoreLayout.config(ofNode: staging.path), F_OK) != 0, var inherited = try ImageConfig.read(node: parentNode) {
             inherited.history = nil
             inherited.created = nil
             try inherited.write(into: staging.path)
