@@ -174,6 +174,23 @@ import Testing
         }
     }
 
+    /// A docker archive holds layers uncompressed, checked against the diff_id the
+    /// config will name: a descriptor whose diff_id is another (well-formed) digest is
+    /// refused in one line, and no archive is written.
+    @Test func aDockerArchiveOfALayerWhoseKeptDiffIDIsForgedIsRefused() throws {
+        let store = TestStore()
+        let dir = makeDirectory("kept")
+        let base = try store.id(["import-oci", try umociLayout(dir) + ":t"])
+        #expect(try store.plash(["export-docker-archive", base, dir + "/good.tar"]).status == 0)
+        let node = store.data + (try FileManager.default.destinationOfSymbolicLink(atPath: store.data + "/index/" + base)).dropFirst(2)
+        let forged = "sha256:" + String(repeating: "a", count: 64)
+        #expect(try shell("sed -i 's|\"diff_id\":\"sha256:[0-9a-f]*|\"diff_id\":\"\(forged)|' '\(node)/_blob.json' && grep -q \(forged) '\(node)/_blob.json'").status == 0)
+        let (refused, ended) = try runWithDeadline(PlashTestSupport.plash, ["export-docker-archive", base, dir + "/refused.tar"],
+                                                   environment: store.environment)
+        #expect(ended && refused.status == 1 && refused.stderr.split(separator: "\n").count == 1, "\(refused)")
+        #expect(!FileManager.default.fileExists(atPath: dir + "/refused.tar"))
+    }
+
     /// What is put in a node's place of `_blob` or `_blob.json` is never waited on nor
     /// followed: a FIFO, a symlink to a file of root's, a descriptor whose diff_id is a
     /// path or whose type is no layer's. A built layer's blob is made again; an imported
