@@ -56,4 +56,44 @@ import Testing
         }
         #expect(try FileManager.default.contentsOfDirectory(atPath: store.tmp) == [])
     }
+
+    /// Two identical builds started at once build once: the second, which missed the
+    /// cache before the first took the key's lock, looks again once it holds the lock and
+    /// finds what the first made. The test is the first builder: it holds the lock, waits
+    /// until the kernel shows the second one blocked on it (/proc/locks), publishes, and
+    /// releases.
+    @Test func aMakeThatWaitedForTheKeysLockFindsWhatTheHolderMade() throws {
+        let store = try newStore()
+        let lock = try store.lockKey("k")
+        let lockFile = try #require(try? FileManager.default.attributesOfItem(atPath: store.tmp + "/key-k.lock"))
+        let inode = (lockFile[.systemFileNumber] as? NSNumber)?.uint64Value ?? 0
+
+        final class Outcome: @unchecked Sendable { var made = 0, image: Store.Image?, error: (any Error)? }
+        let outcome = Outcome()
+        let done = DispatchSemaphore(value: 0)
+        Thread.detachNewThread {
+            do {
+                outcome.image = try store.makeOnce("k") { staging in
+                    outcome.made += 1
+                    return try self.publish(staging, store, key: "k")
+                }
+            } catch { outcome.error = error }
+            done.signal()
+        }
+        // The waiter shows in /proc/locks as a "->" line on the lock file's inode.
+        let start = Date()
+        func waiting() -> Bool {
+            let locks = (try? String(contentsOfFile: "/proc/locks", encoding: .utf8)) ?? ""
+            return locks.split(separator: "\n").contains { $0.contains("->") && $0.contains(":\(inode) ") }
+        }
+        while !waiting() {
+            try #require(Date().timeIntervalSince(start) < defaultDeadline, "makeOnce never waited on the key's lock")
+            usleep(1000)
+        }
+        let holders = try store.withStaging("import") { try publish($0, store, key: "k") }
+        lock.releaseAndRemove()
+        try #require(done.wait(timeout: .now() + defaultDeadline) == .success, "makeOnce did not return")
+        #expect(outcome.error == nil)
+        #expect(outcome.made == 0 && outcome.image == holders && store.images().count == 1)
+    }
 }
