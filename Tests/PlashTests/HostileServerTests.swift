@@ -151,10 +151,9 @@ import Testing
         #expect(line.hasSuffix(": TLS handshake with 127.0.0.1:\(server.port): not done within 1 s, timed out"), "\(line)")
     }
 
-    /// The registry's layer is what the manifest says, but its descriptor's size is one
-    /// byte short, or one over: the pull is refused either way, nothing stored; one
-    /// short, the download stops as the byte after it arrives, not after the whole blob.
-    @Test func aLayerLargerOrSmallerThanItsDescriptorIsRefused() throws {
+    /// busybox as a registry's repository plash/x under a web root: its blobs, and its
+    /// manifest (to be written under a tag by the test).
+    func busyboxRepository() throws -> (root: String, repository: String, manifest: Data) {
         let source = TestStore()
         let id = try source.id(["import", "busybox"])
         let layout = makeDirectory("oci") + "/layout"
@@ -168,7 +167,13 @@ import Testing
         }
         let index = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: layout + "/index.json"))) as! [String: Any]
         let digest = ((index["manifests"] as! [[String: Any]])[0]["digest"] as! String).dropFirst(7)
-        let manifestData = try Data(contentsOf: URL(fileURLWithPath: layout + "/blobs/sha256/" + digest))
+        return (root, repository, try Data(contentsOf: URL(fileURLWithPath: layout + "/blobs/sha256/" + digest)))
+    }
+
+    /// The registry's layer is what the manifest says, but its descriptor's size is one
+    /// byte short, or one over: the pull is refused either way, nothing stored.
+    @Test func aLayerLargerOrSmallerThanItsDescriptorIsRefused() throws {
+        let (root, repository, manifestData) = try busyboxRepository()
         let server = try WebServer(root: root)
         defer { server.stop() }
         for change in [-1, 1] {
@@ -184,6 +189,36 @@ import Testing
             let why = change < 0 ? "more than the \(size) bytes its descriptor announces" : "\(size - 1) bytes, not the \(size) its descriptor announces"
             #expect(line.contains(": blob sha256:") && line.hasSuffix(why), "\(line)")
         }
+    }
+
+    /// A layer that goes on past its descriptor's size (its bytes, then zeros without end)
+    /// is cut off there: the server gets to send little more than the layer (what the
+    /// sockets' buffers hold), not what the store's file system would take. The store is
+    /// a 64 MiB tmpfs of the test's own, so that a download without that bound would end
+    /// at the store's free-space guard, 60 MiB later.
+    @Test func aLayerThatGoesOnPastItsSizeIsCutOffThere() throws {
+        let (root, repository, manifestData) = try busyboxRepository()
+        let manifest = try JSONSerialization.jsonObject(with: manifestData) as! [String: Any]
+        let layer = (manifest["layers"] as! [[String: Any]])[0]
+        let blob = repository + "/blobs/" + (layer["digest"] as! String), size = layer["size"] as! Int
+        try FileManager.default.moveItem(atPath: blob, toPath: blob + ".endless")
+        try manifestData.write(to: URL(fileURLWithPath: repository + "/manifests/endless"))
+        let server = try WebServer(root: root)
+        defer { server.stop() }
+        let dir = makeDirectory("small")
+        let (result, ended) = try runWithDeadline("/usr/bin/unshare", [
+            "-m", "--propagation", "private", "/bin/sh", "-c", "mount -t tmpfs -o size=64m tmpfs \"$0\" && exec \"$@\"",
+            dir, plash, "pull", "127.0.0.1:\(server.port)/plash/x:endless",
+        ], environment: ["PLASH_DATA": dir + "/plash", "HOME": dir, "PLASH_HTTP_TIMEOUT": "5"], seconds: 60)
+        #expect(ended && result.status == 1 && result.stderr.split(separator: "\n").filter { $0.hasPrefix("plash") }.count == 1, "\(result)")
+        let start = Date()
+        var sent: Int? = nil
+        while sent == nil && Date().timeIntervalSince(start) < 30 {
+            sent = server.requests.first { $0.hasPrefix("SENT ") }.flatMap { Int($0.split(separator: " ").last ?? "") }
+            if sent == nil { usleep(50_000) }
+        }
+        let bytes = try #require(sent, "the server never saw the client leave: \(server.requests)")
+        #expect(bytes < size + 16 << 20, "the server sent \(bytes) bytes for a layer of \(size)")
     }
 
     /// A gzip stream without end fills a 64 MiB store only up to what a download leaves

@@ -21,6 +21,9 @@ that it prints as its first line, plus paths that misbehave on purpose:
   /endless-trailers    sends a chunked body, then trailer fields without end
   /endless-gzip        sends a gzip stream (stored, of random bytes) without end
   /v2/NAME/...         as /NAME for the names above: a registry's answer
+  PATH, when PATH.endless is a file: that file's bytes, then zeros without end and
+                       without a length; when the client leaves, --log gets a line
+                       `SENT PATH BYTES` (how much the client let it send)
   /include/F/N/MAX     macros that --eval-url F URLs /include/F/N+1/MAX?I (I < F), while N < MAX
 
 It is a proxy too: an absolute-form request (GET http://any/PATH) is answered from
@@ -144,6 +147,16 @@ class Handler(http.server.SimpleHTTPRequestHandler):
         elif path == "/stall":
             self.raw("HTTP/1.1 200 OK\r\nContent-Length: 10")
             self.connection.recv(1)   # returns when the client closes
+        elif os.path.isfile(os.path.join(root, path.lstrip("/")) + ".endless"):
+            self.wfile.write(b"HTTP/1.1 200 OK\r\n\r\n")
+            sent = [0]
+            def send(piece):
+                self.wfile.write(piece)
+                sent[0] += len(piece)
+            endlessly(lambda: send(self.file(path + ".endless")) if sent[0] == 0 else send(b"\0" * 65536))
+            if log:
+                log.write("SENT %s %d\n" % (path, sent[0]))
+            self.close_connection = True
         elif path.startswith("/include/"):
             fanout, n, most = (int(word) for word in path.split("?")[0].split("/")[2:5])
             host = "http://" + self.headers.get("Host")
