@@ -38,6 +38,23 @@ func plashWith(data: String, _ arguments: [String], directory: String? = nil,
         #expect(try treeListing(home) == before)
     }
 
+    /// PLASH_DATA=$HOME by mistake, a home without a store's shape: listing or cleaning
+    /// it as an empty store would tell the user their images are gone, or purged.
+    @Test func aDirectoryOfOtherFilesIsNoEmptyStoreToListOrClean() throws {
+        let home = makeDirectory("plain home")
+        try shell("cd '\(home)' && mkdir Documents && echo letter > Documents/letter.txt")
+        let before = try treeListing(home)
+        for arguments in [["ls"], ["ls", "--json"], ["du"], ["clean"], ["shrink"], ["purge", "--yes"]] {
+            let result = try plashWith(data: home, arguments)
+            #expect(result.status == 1 && isOneLine(result) && result.stdout.isEmpty, "\(arguments): \(result)")
+            #expect(result.stderr.contains("\(home): not a plash store"), "\(arguments): \(result)")
+        }
+        #expect(try treeListing(home) == before)
+        // A store not made yet, or an empty directory, is still an empty store.
+        #expect(try plashWith(data: makeDirectory("empty"), ["ls"]).status == 0)
+        #expect(try plashWith(data: home + "/new", ["ls"]).status == 0)
+    }
+
     @Test func aStoreIsMadeOnlyInANewOrEmptyDirectory() throws {
         let empty = makeDirectory("empty")
         #expect(try plashWith(data: empty, ["build", "--from", "busybox"]).stdout == "1\n")

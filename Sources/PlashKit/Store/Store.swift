@@ -46,7 +46,9 @@ public struct Store: Sendable {
             if errno == ENOENT { continue }
             throw PlashError.system("open store", dir)
         }
-        if exists { try checkIsStore() }
+        // A directory that holds other files (PLASH_DATA=$HOME by mistake) is no empty
+        // store: ls, clean or purge answering for it would say what is not so.
+        if exists || !isStore { try checkIsStore() }
         return exists
     }
 
