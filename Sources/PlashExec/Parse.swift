@@ -227,13 +227,18 @@ public func execOption(_ name: String) -> ExecOption? {
 
 /// argv (without argv[0]) -> what to do. Options come first; the first word that is not
 /// an option is the IMAGE (unless --root or --lower named one), then `--` or the
-/// command. `--opt VALUE` and `--opt=VALUE` are the same.
+/// command (no option: refuseAfterImage). `--opt VALUE` and `--opt=VALUE` are the same.
 public func parse(_ arguments: [String]) throws -> Invocation {
     var plan = ExecPlan(image: .lowers([]))
     var rest = arguments[...]
 
     while let word = rest.popFirst() {
         if word == "--" { break }
+        if case .stored = plan.image {
+            try refuseAfterImage(word)
+            rest.insert(word, at: rest.startIndex)
+            break
+        }
         guard word.hasPrefix("-") && word.count > 1 else {
             if plan.image == .lowers([]) {
                 plan.image = .stored(word)
@@ -250,6 +255,15 @@ public func parse(_ arguments: [String]) throws -> Invocation {
     guard plan.image != .lowers([]) else { throw PlashError.usage("no image: give --root DIR, --lower DIR or an IMAGE") }
     if !rest.isEmpty { plan.command = Array(rest) }
     return .run(finished(plan))
+}
+
+/// After IMAGE comes the command; an option there (`plash-exec 2 --memory 1G sh`) would
+/// run a program named --memory, so it is refused, as plash run refuses it.
+func refuseAfterImage(_ word: String) throws {
+    let name = word.split(separator: "=", maxSplits: 1).first.map(String.init) ?? word
+    guard word.hasPrefix("--"), let option = execOption(name) else { return }
+    let value = option.value.map { " " + $0 } ?? ""
+    throw PlashError.usage("\(name): options go before the image: plash-exec \(name)\(value) IMAGE ...")
 }
 
 /// The plan of options alone (`plash run`'s, checked to be options of the table),

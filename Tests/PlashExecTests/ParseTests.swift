@@ -26,6 +26,16 @@ func plan(_ arguments: [String]) throws -> ExecPlan {
     #expect(!p.shareTmp)
 }
 
+@Test func anOptionAfterTheImageIsRefusedAndEveryOtherWordThereIsTheCommand() throws {
+    // As docs/plash-exec.md says and plash run does: options go before the image.
+    for arguments in [["2", "--memory", "1G", "true"], ["2", "--memory=1G"], ["2", "--no-tmp"], ["2", "--root", "/r"]] {
+        #expect(throws: PlashError.self, "\(arguments)") { try parse(arguments) }
+    }
+    #expect(try plan(["--no-tmp", "2", "--", "--memory"]).command == ["--memory"])
+    #expect(try plan(["2", "--help"]).command == ["--help"])
+    #expect(try plan(["2", "-x", "--memory"]).command == ["-x", "--memory"])
+}
+
 @Test func withoutACommandOrAnImageConfigNoProgramIsNamedAndTheShellRuns() throws {
     let p = try plan(["--root", "/r"])
     #expect(p.command == [])
