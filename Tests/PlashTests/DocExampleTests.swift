@@ -60,6 +60,22 @@ import Testing
         #expect(steps.contains { $0.hasPrefix("    mkdir -p \(directory) && seq ") && $0.contains("> \(input) ") }, "\(steps)")
     }
 
+    /// s6/ and systemd/ serve /srv/www too (s6's env/HTTPD_ROOT, the unit's
+    /// Environment=): their READMEs make it, with an index.html, before httpd starts
+    /// (S6Tests and SystemdTests run the services).
+    @Test(arguments: zip(["s6/README.md", "systemd/README.md"], ["s6/httpd-demo/env/HTTPD_ROOT", "systemd/httpd-demo.service"]))
+    func theServiceStepsMakeTheDirectoryHttpdServes(_ readme: String, _ defaults: String) throws {
+        let text = try String(contentsOfFile: repositoryDirectory + "/" + readme, encoding: .utf8)
+        let setting = try String(contentsOfFile: repositoryDirectory + "/" + defaults, encoding: .utf8)
+        let words = setting.components(separatedBy: .whitespacesAndNewlines).filter { !$0.isEmpty }
+        let root = words.first { $0.hasPrefix("HTTPD_ROOT=") }.map { String($0.dropFirst("HTTPD_ROOT=".count)) } ?? words[0]
+        #expect(root.hasPrefix("/"), "\(defaults): \(words)")
+        let steps = text.components(separatedBy: "\n").filter { $0.hasPrefix("    ") }
+        let make = steps.firstIndex { $0.hasPrefix("    mkdir -p \(root) && echo ") && $0.contains("> \(root)/index.html") }
+        let start = steps.firstIndex { $0.hasPrefix("    cp ") }
+        #expect(make != nil && start != nil && make! < start!, "\(readme): \(steps)")
+    }
+
     @Test func theDocumentsHoldSessionsToRun() throws {
         // A parser that found nothing would pass every session it found.
         #expect(Set(sessions.map(\.file)).isSuperset(of: ["README.md", "docs/plash.md", "docs/supervisors.md"]))
