@@ -8,7 +8,9 @@ import PlashSystem
 public func execute(_ command: [String], environment: [String]) throws -> Never {
     let name = command[0]
     var candidates = [name]
-    if !name.contains("/") {
+    // As execvp(3): an empty name is no file, not PATH's directories joined to it
+    // (found, and refused as directories: 126 rather than 127).
+    if !name.isEmpty && !name.contains("/") {
         let path = environment.first { $0.hasPrefix("PATH=") }.map { String($0.dropFirst(5)) } ?? defaultPath
         candidates = path.split(separator: ":", omittingEmptySubsequences: false)
             .map { ($0.isEmpty ? "." : String($0)) + "/" + name }

@@ -92,6 +92,12 @@ func parent(of pid: pid_t) -> String? {
     #expect(result.stderr == "plash-exec: exec no-such-command: No such file or directory\n")
 }
 
+@Test func anEmptyCommandIsNotFoundAndExits127AsExecvpSays() throws {
+    let result = try exec(["--root", busyboxRoot, "--", ""])
+    #expect(result.status == 127, "\(result)")
+    #expect(result.stderr.hasSuffix(": No such file or directory\n") && result.stderr.split(separator: "\n").count == 1, "\(result)")
+}
+
 @Test func aFileThatCannotBeExecutedExits126() throws {
     let dir = "/tmp/plash-test-\(getpid())-noexec"
     try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
