@@ -244,6 +244,12 @@ func expect(_ arguments: [String], _ name: String) throws -> [String] {
     let most = entry.operands.contains { $0.count == .many || $0.count == .rest } ? Int.max : entry.operands.count
     if operands.count < least { throw PlashError.usage("\(name): missing arguments", usage: entry.usage) }
     if operands.count > most { throw PlashError.usage("\(name): too many arguments", usage: entry.usage) }
+    // An empty FILE or DIR ("$UNSET") names no path: said here, not as an open of "" later.
+    for (operand, word) in zip(entry.operands, operands) where word.isEmpty {
+        if operand.kind == .file || operand.kind == .directory {
+            throw PlashError.usage("\(name): an empty \(operand.kind == .file ? "FILE" : "DIR") names no path", usage: entry.usage)
+        }
+    }
     return operands
 }
 
