@@ -8,9 +8,12 @@ import PlashSystem
 /// call over to the plash beside it. An IMAGE never contains '/', so a first argument
 /// that does and names a file is a Plashfile. Returns only when it is not one.
 public func handOverPlashfile(_ arguments: [String]) throws {
-    guard let file = arguments.first, file.contains("/") else { return }
+    guard let file = arguments.first, file.contains("/"), !file.hasPrefix("-") else { return }
     var info = stat()
-    guard stat(file, &info) == 0, info.st_mode & S_IFMT == S_IFREG else { return }
+    // `plash-exec ./Plashfle`: a path that names nothing is no image either; say why, as
+    // plash says it of a Plashfile, not that it is no image id or name.
+    guard stat(file, &info) == 0 else { throw PlashError.usage("\(file): \(String(cString: strerror(errno)))") }
+    guard info.st_mode & S_IFMT == S_IFREG else { return }
     let own = readLink("/proc/self/exe") ?? CommandLine.arguments[0]
     let plash = splitLast(own).0 + "/plash"
     let argv = ([plash] + arguments).map { strdup($0) } + [nil]

@@ -98,6 +98,16 @@ func parent(of pid: pid_t) -> String? {
     #expect(result.stderr.hasSuffix(": No such file or directory\n") && result.stderr.split(separator: "\n").count == 1, "\(result)")
 }
 
+/// `plash-exec ./Plashfle` (a Plashfile's path mistyped): the path names nothing, said
+/// as plash says it, rather than that it is no image id or name.
+@Test func aPathThatNamesNothingSaysSoAndExits125() throws {
+    let missing = makeDirectory("no plashfile") + "/Plashfle"
+    let result = try exec([missing, "arg"])
+    #expect(result.status == 125, "\(result)")
+    #expect(result.stderr == "plash-exec: \(missing): No such file or directory\n", "\(result)")
+    #expect(try exec(["--root=/nonexistent", "true"]).stderr == "plash-exec: layer /nonexistent: No such file or directory\n")
+}
+
 @Test func aFileThatCannotBeExecutedExits126() throws {
     let dir = "/tmp/plash-test-\(getpid())-noexec"
     try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
