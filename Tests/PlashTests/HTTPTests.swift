@@ -75,6 +75,20 @@ import Testing
         #expect(bypassed.status == 1 && bypassed.stderr.contains("resolve proxied.invalid: "), "\(bypassed)")
     }
 
+    /// A proxy that does not resolve or answer is named as the proxy, not taken for the
+    /// URL's own host failing.
+    @Test func aProxyThatCannotBeReachedIsNamedAsTheProxy() throws {
+        let store = TestStore()
+        let closed = try ReservedPort()
+        for (variable, url) in [("http_proxy", "http://proxied.invalid"), ("https_proxy", "https://proxied.invalid")] {
+            let refused = try fetch(store, url, [variable: "127.0.0.1:\(closed.port)"])
+            #expect(refused.status == 1 && refused.stderr.hasSuffix(": proxy: connect 127.0.0.1:\(closed.port): Connection refused\n"),
+                    "\(refused)")
+        }
+        let unresolved = try fetch(store, "http://proxied.invalid", ["http_proxy": "garbage.invalid"])
+        #expect(unresolved.status == 1 && unresolved.stderr.contains(": proxy: resolve garbage.invalid: "), "\(unresolved)")
+    }
+
     @Test func httpsVerifiesTheCertificateAndTheHostName() throws {
         let store = TestStore()
         let certificate = try TestCertificate()

@@ -274,7 +274,12 @@ final class HTTPConnection {
         let hop = proxy ?? address
         peer = hop.authority
         self.timeout = timeout
-        fd = try connectSocket(hop, timeout: timeout)
+        do {
+            fd = try connectSocket(hop, timeout: timeout)
+        } catch where proxy != nil {
+            // http_proxy=garbage: the name that does not resolve is the proxy's, not the URL's.
+            throw error.context("proxy")
+        }
         do {
             if proxy != nil, address.scheme == "https" {
                 try send("CONNECT \(address.authority) HTTP/1.1\r\nHost: \(address.authority)\r\n\r\n")
