@@ -15,6 +15,7 @@ var failureStatus: Int32 = 1
 if let data = environment("PLASH_DATA"), !data.isEmpty, !data.hasPrefix("/") { setenv("PLASH_DATA", dataDirectory(), 1) }
 
 do {
+    try checkNumberSettings()
     let arguments = try commandLineArguments()
     guard let name = arguments.first else { throw PlashError.usage("no command given", usage: overview) }
     var rest = Array(arguments.dropFirst())

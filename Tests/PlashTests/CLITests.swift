@@ -128,6 +128,22 @@ import Testing
         #expect(try FileManager.default.contentsOfDirectory(atPath: directory).isEmpty)
     }
 
+    /// PLASH_HTTP_TIMEOUT=60s, a number setting that holds no number, is refused in one
+    /// line before anything is done, not taken silently for the default; empty is unset.
+    @Test func aNumberSettingThatIsNoNumberIsRefusedBeforeAnythingIsDone() throws {
+        let names = ["PLASH_HTTP_TIMEOUT", "PLASH_HTTP_MIN_RATE", "PLASH_HTTP_MAX_HEAD", "PLASH_HTTP_MAX_MEMORY",
+                     "PLASH_MAX_EXPANSION", "PLASH_PUSH_CHUNK_MIB"]
+        let store = TestStore()
+        for name in names {
+            let result = try store.plash(["build", "--from", "busybox"], environment: [name: "60s"])
+            #expect(result.status == 2 && result.stderr == "plash: \(name)=60s: not a whole number (unset it for the default)\n",
+                    "\(name): \(result)")
+        }
+        #expect(store.indexedIDs.isEmpty)
+        let unset = try store.plash(["build", "--from", "busybox"], environment: Dictionary(uniqueKeysWithValues: names.map { ($0, "") }))
+        #expect(unset.status == 0, "\(unset)")
+    }
+
     /// NAME names a profile read from stdin; with a profile's path it is one too many.
     @Test func seccompTakesANameOnlyForAProfileOnStdin() throws {
         let store = TestStore()

@@ -66,7 +66,7 @@ public func pushImage(_ image: Store.Image, to text: String, store: Store, log: 
 /// request's body (at 100 MB, say); a chunk well below that passes, and is large
 /// enough that a connection per chunk costs nothing.
 var pushChunkSize: Int64 {
-    Int64(environment("PLASH_PUSH_CHUNK_MIB").flatMap { Int($0) }.map { min(max($0, 1), 1 << 20) } ?? 32) << 20
+    Int64(numberSetting("PLASH_PUSH_CHUNK_MIB").map { min(max($0, 1), 1 << 20) } ?? 32) << 20
 }
 
 extension RegistrySession {

@@ -176,7 +176,7 @@ public struct BoundedBody {
 
     public init(_ what: String?, limit: Int) {
         self.what = what
-        self.limit = environment("PLASH_HTTP_MAX_MEMORY").flatMap { Int($0) }.map { max($0, 0) } ?? limit
+        self.limit = numberSetting("PLASH_HTTP_MAX_MEMORY").map { max($0, 0) } ?? limit
     }
 
     public mutating func append(_ piece: UnsafeRawBufferPointer) throws {
@@ -189,17 +189,17 @@ public struct BoundedBody {
 }
 
 /// Seconds without progress before a download fails: $PLASH_HTTP_TIMEOUT, else 60.
-public var httpTimeout: Int { environment("PLASH_HTTP_TIMEOUT").flatMap { Int($0) }.map { max($0, 1) } ?? 60 }
+public var httpTimeout: Int { numberSetting("PLASH_HTTP_TIMEOUT").map { max($0, 1) } ?? 60 }
 
 /// The slowest transfer allowed, in bytes a second over each `httpTimeout` seconds:
 /// $PLASH_HTTP_MIN_RATE, else 1024; 0 allows any. A server that trickles a byte now and
 /// then never leaves a read waiting `httpTimeout` seconds, and would hold plash for ever.
-var httpMinimumRate: Int { environment("PLASH_HTTP_MIN_RATE").flatMap { Int($0) }.map { max($0, 0) } ?? 1024 }
+var httpMinimumRate: Int { numberSetting("PLASH_HTTP_MIN_RATE").map { max($0, 0) } ?? 1024 }
 
 /// The most bytes of a response's head (status line, header fields, and any 1xx answers
 /// and chunked trailers with it): $PLASH_HTTP_MAX_HEAD, else 256 KiB; and at most
 /// `maximumHeaderFields` fields. (curl allows 300 KiB, Go 10 MiB; real heads are a few KiB.)
-var httpHeadLimit: Int { environment("PLASH_HTTP_MAX_HEAD").flatMap { Int($0) }.map { max($0, 1024) } ?? 256 << 10 }
+var httpHeadLimit: Int { numberSetting("PLASH_HTTP_MAX_HEAD").map { max($0, 1024) } ?? 256 << 10 }
 let maximumHeaderFields = 1000
 
 /// Whether `host` (a URL's, IPv6 without brackets) is this machine's loopback: the name

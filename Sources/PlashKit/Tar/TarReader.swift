@@ -74,7 +74,7 @@ public final class ArchiveInput {
     /// Compressed data may decode to at most this many times its size, past the first
     /// 256 MiB: $PLASH_MAX_EXPANSION, else 100 (root filesystems expand 3 to 5 times; 1 MiB
     /// of gzip'd zeros, 1,000 times: a small download must not fill the disk). 0: no bound.
-    static var maximumExpansion: Int { environment("PLASH_MAX_EXPANSION").flatMap { Int($0) }.map { max($0, 0) } ?? 100 }
+    static var maximumExpansion: Int { numberSetting("PLASH_MAX_EXPANSION").map { max($0, 0) } ?? 100 }
 
     deinit {
         plash_decoder_free(decoder)
