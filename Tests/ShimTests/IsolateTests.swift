@@ -144,11 +144,31 @@ func anIsolatedContainerMakesNoDeviceNodeInABindInItsPersistedRootOrInDev(_ name
     #expect(try privilegedFiles(out) + privilegedFiles(persist) == "")
 }
 
+/// The file systems an isolated container gets of its own carry the flags Docker gives
+/// them: nothing set-id or device-like works from any, and nothing runs from /proc or
+/// /dev. (Read from the container's own mountinfo: field 5 the mount point, 6 its flags.)
+@Test func anIsolatedContainersOwnFileSystemsAreNosuidNodevAndNoexecWhereNothingRuns() throws {
+    let result = try execInThrowAwayPIDNamespace(["--isolate", "--root", probeRoot, "--", "cat", "/proc/self/mountinfo"])
+    var flags: [String: Set<Substring>] = [:]
+    for line in result.stdout.split(separator: "\n") {
+        let fields = line.split(separator: " ")
+        if fields.count > 5 { flags[String(fields[4])] = Set(fields[5].split(separator: ",")) }
+    }
+    let expected: [String: [Substring]] = [
+        "/proc": ["nosuid", "nodev", "noexec"], "/dev": ["nosuid", "nodev", "noexec"],
+        "/dev/shm": ["nosuid", "nodev", "noexec"], "/dev/pts": ["nosuid", "noexec"], "/tmp": ["nosuid", "nodev"],
+    ]
+    for (path, needed) in expected {
+        #expect(flags[path].map { Set(needed).isSubset(of: $0) } == true, "\(path): \(flags[path].map { $0.sorted() } ?? [])")
+    }
+}
+
 @Test func withMknodAddedBackTheNodesOfAnIsolatedContainerStillDoNotOpen() throws {
-    // Each place has its own guard: the root, /dev and the bind are nodev.
-    let (result, _, _) = try isolatedWithHostDirectories("root", "for n in /out/n /n /dev/n; do probe mknod $n; done",
+    // Each place has its own guard: the root, /dev, its /dev/shm, /tmp and the bind are nodev.
+    let places = ["/out/n", "/n", "/dev/n", "/dev/shm/n", "/tmp/n"]
+    let (result, _, _) = try isolatedWithHostDirectories("root", "for n in \(places.joined(separator: " ")); do probe mknod $n; done",
                                                          options: ["--cap-add", "mknod"])
-    #expect(result.stdout == String(repeating: "ok\nEACCES\n", count: 3), "\(result)")
+    #expect(result.stdout == String(repeating: "ok\nEACCES\n", count: places.count), "\(result)")
 }
 
 @Test(arguments: isolatedCallers)
