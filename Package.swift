@@ -4,11 +4,23 @@ import PackageDescription
 // Both binaries are linked as static executables: no dynamic loader, no shared Swift
 // runtime to map, so they start in about a millisecond (see docs/performance.md).
 // Foundation needs its support libraries named explicitly for a static link, and lld,
-// which unlike ld resolves them in any order.
+// which unlike ld resolves them in any order (and lays out code in a given order, below).
 // libcrypto's CPU probe waits for its first use rather than running before main
 // (Sources/CPlashShims/shims.c).
-let staticExecutable: [LinkerSetting] = [.unsafeFlags(["-static-executable", "-Xlinker", "--wrap=OPENSSL_cpuid_setup"])]
-let staticFoundation: [LinkerSetting] = [.unsafeFlags([
+// Release builds lay out the code that `plash run` and plash-exec run before their execve
+// together, in the order of Sources/startup.order (written by scripts/startup-order): the
+// kernel maps the 64 KiB around each page fault on the binary, so code spread over the
+// text costs memory (docs/performance.md). Names lld no longer finds are skipped: a stale
+// order costs memory, never the build.
+let packageDirectory = String(#filePath.dropLast("/Package.swift".count))
+let startupOrder: LinkerSetting = .unsafeFlags([
+    "-Xlinker", "--symbol-ordering-file=\(packageDirectory)/Sources/startup.order",
+    "-Xlinker", "--no-warn-symbol-ordering",
+], .when(configuration: .release))
+let staticExecutable: [LinkerSetting] = [
+    .unsafeFlags(["-static-executable", "-use-ld=lld", "-Xlinker", "--wrap=OPENSSL_cpuid_setup"]), startupOrder,
+]
+let staticFoundation: [LinkerSetting] = [startupOrder, .unsafeFlags([
     "-static-executable", "-use-ld=lld", "-Xlinker", "--wrap=OPENSSL_cpuid_setup",
     "-lFoundation", "-lFoundationEssentials", "-lFoundationInternationalization",
     "-l_FoundationCShims", "-l_FoundationCollections", "-l_FoundationICU",
