@@ -40,7 +40,10 @@ public func runContainer(_ plan: ExecPlan, program: String, defaultCommand: () -
         try splitForPIDNamespace(plan, oomCounter: oomCounter,
                                  oomLine: plan.limits.memory.map { oomLine(program, command: command, limit: $0) })
         let sources = try openSources(shared)
-        let root = try mountRoot(imageLayers, persist: persistent, hostRoot: asRoot && inFirstUserNamespace())
+        // Without --persist the writable layer goes with the container, and with it
+        // whatever mount points were made there.
+        let root = try mountRoot(imageLayers, persist: persistent, hostRoot: asRoot && inFirstUserNamespace(),
+                                 mountPoints: persistent == nil ? [] : mountPoints(plan, shared, sources: sources, store: storePath))
         if plan.isolate { try mountIsolatedFileSystems(into: root) }
         if plan.minimalDev { try mountMinimalDev(into: root) }
         try mountShared(shared, sources: sources, into: root, store: storePath)

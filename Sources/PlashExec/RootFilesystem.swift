@@ -13,8 +13,10 @@ public struct RootMount {
 }
 
 /// `hostRoot`: root of the machine's first user namespace, whose overlay keeps its
-/// metadata in trusted.* xattrs; everyone else's, in user.* (`userxattr`).
-public func mountRoot(_ layers: Layers, persist: PersistentUpper?, hostRoot: Bool) throws -> RootMount {
+/// metadata in trusted.* xattrs; everyone else's, in user.* (`userxattr`). Those of
+/// `mountPoints` that the image lacks are made in a layer of their own (MountPoints.swift).
+public func mountRoot(_ layers: Layers, persist: PersistentUpper?, hostRoot: Bool,
+                      mountPoints: [MountPoint] = []) throws -> RootMount {
     // Open every layer first: the overlay names them by descriptor, which keeps the
     // option string short and makes the layers immune to what is mounted over their
     // paths below.
@@ -31,7 +33,7 @@ public func mountRoot(_ layers: Layers, persist: PersistentUpper?, hostRoot: Boo
     if environment("PLASH_OVERLAY") != "fuse" {
         do {
             return try mountKernelOverlay(layers, lowers, upper: persist == nil ? nil : (opened[lowers.count], opened[lowers.count + 1]),
-                                          hostRoot: hostRoot)
+                                          hostRoot: hostRoot, mountPoints: mountPoints)
         } catch let error as PlashError where !hostRoot && access(fuseOverlay, X_OK) == 0
                     && error.step == .mountOverlay && (error.errno == EPERM || error.errno == EINVAL) {
             // Kernels before 5.11 refuse overlayfs in a user namespace: use FUSE.
@@ -51,7 +53,7 @@ public func mountRoot(_ layers: Layers, persist: PersistentUpper?, hostRoot: Boo
 /// nothing, not even when the image is `/`, and writes nothing on the host; it is gone
 /// when the last process of the container exits.
 func mountKernelOverlay(_ layers: Layers, _ lowers: [Int32], upper persistent: (Int32, Int32)?,
-                        hostRoot: Bool) throws -> RootMount {
+                        hostRoot: Bool, mountPoints: [MountPoint] = []) throws -> RootMount {
     let directories = ["upper", "work", "root"]
     var scratch = plash_mount_scratch()
     var stackedOnRoot = true
@@ -74,7 +76,11 @@ func mountKernelOverlay(_ layers: Layers, _ lowers: [Int32], upper persistent: (
         }
         let (upper, work) = persistent.map { ("\($0.0)", "\($0.1)") } ?? ("\(scratch)/upper", "\(scratch)/work")
         let mountPoint = procPath(scratch) + "/root"
-        try mountOverlay(layers.label, on: mountPoint, lowers: lowers, upper: upper, work: work, userxattr: !hostRoot)
+        func mount(_ lowers: [Int32]) throws {
+            try mountOverlay(layers.label, on: mountPoint, lowers: lowers, upper: upper, work: work, userxattr: !hostRoot)
+        }
+        try mount(lowers)
+        if !mountPoints.isEmpty { try addMountPointLayer(mountPoints, in: scratch, overlay: mountPoint, lowers: lowers, mount: mount) }
         // A recursive bind of the old root (--bind /:/host, /proc/self/root) copies what
         // is mounted on it: not this tmpfs with the container in it. (Only now: overlayfs
         // takes a private clone of its upper layer's mount, which an unbindable one refuses.)

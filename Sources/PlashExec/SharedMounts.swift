@@ -95,9 +95,7 @@ public func mountShared(_ mounts: [Bind], sources: [Int32?], into root: RootMoun
         }
         guard let source else { continue }    // --bind-try of a missing source
         defer { close(source) }
-        // The kernel's name of the open source is already without symlinks, `.` and
-        // `..`: one readlink instead of realpath's one per component.
-        let sourcePath = readLink(procPath(source)).flatMap { $0.hasPrefix("/") ? $0 : nil } ?? mount.source
+        let sourcePath = sharedSourcePath(source, mount)
         if let store, isPath(sourcePath, within: store) {
             // The working directory inside the store is simply not shared; an explicit
             // bind of the store is refused.
@@ -130,6 +128,12 @@ public func mountShared(_ mounts: [Bind], sources: [Int32?], into root: RootMoun
         }
     }
     for path in hidden { try hideStore(at: path, in: root) }
+}
+
+/// The path of a bind's open source. The kernel's name of it is already without
+/// symlinks, `.` and `..`: one readlink instead of realpath's one per component.
+func sharedSourcePath(_ source: Int32, _ mount: Bind) -> String {
+    readLink(procPath(source)).flatMap { $0.hasPrefix("/") ? $0 : nil } ?? mount.source
 }
 
 /// pivot_root makes the overlay the root, not what is stacked on it: a mount on `/`
