@@ -41,18 +41,18 @@ public func mountPoints(_ plan: ExecPlan, _ shared: [Bind], sources: [Int32?], s
     return points
 }
 
-/// After the overlay of `lowers` is mounted at `overlay`: makes the mount points it
-/// lacks in the directory `mount-points` of the scratch tmpfs, and then, when there
-/// are any (and overlayfs stacks one more layer), mounts the overlay again with that
-/// directory as its topmost lower layer.
-func addMountPointLayer(_ points: [MountPoint], in scratch: Int32, overlay: String, lowers: [Int32],
-                        mount: ([Int32]) throws -> Void) throws {
-    guard StoreLayout.tooDeep(lowers.count + 1) == nil else { return }
+/// After the overlay of `depth` layers is mounted at `overlay`: makes the mount points
+/// it lacks in the directory `mount-points` of its scratch tmpfs, and then, when there
+/// are any (and overlayfs stacks one more layer), has `remount` mount it again with
+/// that directory (given open) as its topmost lower layer. Returns the paths made.
+func addMountPointLayer(_ points: [MountPoint], in scratch: Int32, overlay: String, depth: Int,
+                        remount: (Int32) throws -> Void) throws -> [String] {
+    guard StoreLayout.tooDeep(depth + 1) == nil else { return [] }
     try check(mkdirat(scratch, "mount-points", 0o755), "create scratch directory", "mount-points")
     let layer = try check(openat(scratch, "mount-points", O_RDONLY | O_DIRECTORY | O_CLOEXEC), "open", "mount-points")
     defer { close(layer) }
     let image = try openDirectory(overlay, what: "overlay")
-    let made: Bool
+    let made: [String]
     do {
         made = try makeMissingMountPoints(points, image: image, in: layer)
         close(image)
@@ -60,10 +60,8 @@ func addMountPointLayer(_ points: [MountPoint], in scratch: Int32, overlay: Stri
         close(image)
         throw error
     }
-    guard made else { return }
-    // At once, before the second mount: two overlays must not share an upper layer.
-    try check(umount2(overlay, 0), "unmount overlay", "/")
-    try mount([layer] + lowers)
+    if !made.isEmpty { try remount(layer) }
+    return made
 }
 
 /// Makes in `layer` (an empty directory) each of `points` that the image at `image` (the
@@ -71,15 +69,15 @@ func addMountPointLayer(_ points: [MountPoint], in scratch: Int32, overlay: Stri
 /// with their owner, mode and times (the overlay shows a directory of its topmost
 /// layer with that layer's), the missing ones as mountShared would create them. A
 /// symlink of the image is followed as mountShared follows it (inside the image); a
-/// dangling one is covered, as it would be replaced. Returns whether it made any.
-func makeMissingMountPoints(_ points: [MountPoint], image: Int32, in layer: Int32) throws -> Bool {
-    guard let imagePath = readLink(procPath(image)) else { return false }
+/// dangling one is covered, as it would be replaced. Returns the paths of those made.
+func makeMissingMountPoints(_ points: [MountPoint], image: Int32, in layer: Int32) throws -> [String] {
+    guard let imagePath = readLink(procPath(image)) else { return [] }
     var rootInfo = stat()
     try check(fstat(image, &rootInfo), "open mount point", "/")
     // The layer's directories that stand for the image's, with the image's attributes.
     var copied: [(fd: Int32, path: String, from: stat)] = [(try check(dup(layer), "open mount point", "/"), "/", rootInfo)]
     defer { copied.forEach { close($0.fd) } }
-    var made = false
+    var made: [String] = []
     for point in points {
         guard let (existing, missing) = missingPart(of: point.path, in: image, named: imagePath) else { continue }
         var directory = try check(dup(layer), "open mount point", "/")
@@ -113,9 +111,9 @@ func makeMissingMountPoints(_ points: [MountPoint], image: Int32, in layer: Int3
             close(try check(openat(directory, missing[missing.count - 1], O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o644),
                             "create mount point", walked))
         }
-        made = true
+        made.append(point.path)
     }
-    guard made else { return false }
+    guard !made.isEmpty else { return [] }
     // Last: creating entries changes a directory's times.
     for (fd, path, info) in copied {
         // An owner this user namespace does not map (another user's image, seen as
@@ -125,7 +123,7 @@ func makeMissingMountPoints(_ points: [MountPoint], image: Int32, in layer: Int3
         try check(fchmod(fd, info.st_mode & 0o7777), "chmod mount point", path)
         try check(futimens(fd, [info.st_atim, info.st_mtim]), "set the times of mount point", path)
     }
-    return true
+    return made
 }
 
 /// For a path the image lacks: the image's path of the last directory that leads there

@@ -10,6 +10,8 @@ public struct RootMount {
     public var fd: Int32       // O_PATH handle of the overlay's root
     public var path: String
     public var scratch: Int32? = nil   // the tmpfs stacked on the old root's `/`
+    /// The mount points made in a layer of their own, which the image lacks.
+    public var madeMountPoints: [String] = []
 }
 
 /// `hostRoot`: root of the machine's first user namespace, whose overlay keeps its
@@ -44,7 +46,7 @@ public func mountRoot(_ layers: Layers, persist: PersistentUpper?, hostRoot: Boo
                                  + "keep it, or the store a build persists in, on a tmpfs or a bind mount")
         }
     }
-    return try mountFuseOverlay(layers, lowers, persist: persist)
+    return try mountFuseOverlay(layers, lowers, persist: persist, mountPoints: mountPoints)
 }
 
 /// The writable layer and the overlay's mount point live in a tmpfs stacked on this
@@ -76,17 +78,22 @@ func mountKernelOverlay(_ layers: Layers, _ lowers: [Int32], upper persistent: (
         }
         let (upper, work) = persistent.map { ("\($0.0)", "\($0.1)") } ?? ("\(scratch)/upper", "\(scratch)/work")
         let mountPoint = procPath(scratch) + "/root"
-        func mount(_ lowers: [Int32]) throws {
-            try mountOverlay(layers.label, on: mountPoint, lowers: lowers, upper: upper, work: work, userxattr: !hostRoot)
+        try mountOverlay(layers.label, on: mountPoint, lowers: lowers, upper: upper, work: work, userxattr: !hostRoot)
+        var made: [String] = []
+        if !mountPoints.isEmpty {
+            made = try addMountPointLayer(mountPoints, in: scratch, overlay: mountPoint, depth: lowers.count) { layer in
+                // At once: two overlays must not share an upper layer.
+                try check(umount2(mountPoint, 0), "unmount overlay", "/")
+                try mountOverlay(layers.label, on: mountPoint, lowers: [layer] + lowers, upper: upper, work: work,
+                                 userxattr: !hostRoot)
+            }
         }
-        try mount(lowers)
-        if !mountPoints.isEmpty { try addMountPointLayer(mountPoints, in: scratch, overlay: mountPoint, lowers: lowers, mount: mount) }
         // A recursive bind of the old root (--bind /:/host, /proc/self/root) copies what
         // is mounted on it: not this tmpfs with the container in it. (Only now: overlayfs
         // takes a private clone of its upper layer's mount, which an unbindable one refuses.)
         try check(plash_mount_set_unbindable(scratch), "make unbindable", "scratch tmpfs")
         return RootMount(fd: try openDirectory(mountPoint, what: "overlay"), path: layers.directories[0],
-                         scratch: stackedOnRoot ? scratch : nil)
+                         scratch: stackedOnRoot ? scratch : nil, madeMountPoints: made)
     } catch {
         // Off the old root again before a fallback to FUSE: see pivotRoot.
         umount2(procPath(scratch), Int32(MNT_DETACH))
@@ -123,35 +130,54 @@ let fuseOverlay = "/usr/bin/fuse-overlayfs"
 /// runs and then go: the kernel sends it SIGTERM when the program (this process, after
 /// exec) exits. The one case where a process besides the program exists
 /// (docs/plash-exec.md).
-func mountFuseOverlay(_ layers: Layers, _ lowers: [Int32], persist: PersistentUpper?) throws -> RootMount {
+func mountFuseOverlay(_ layers: Layers, _ lowers: [Int32], persist: PersistentUpper?,
+                      mountPoints: [MountPoint] = []) throws -> RootMount {
     let base = layers.directories[0]
     guard base != "/" && splitLast(base).1 != "" else {
         throw PlashError.failure("fuse-overlayfs cannot run the image /: it needs the kernel's overlayfs")
     }
-    close(try mountScratch(on: base, with: ["upper", "work", "top", "root"]))
+    let scratch = try mountScratch(on: base, with: ["upper", "work", "top", "root"])
+    defer { close(scratch) }
     try mount(procPath(lowers[0]), on: base + "/top", flags: UInt(MS_BIND), what: "bind top layer on")
     var upper = base + "/upper", work = base + "/work"
     if let persist { (upper, work) = (persist.path, persist.workPath) }
     let lowerdir = ([base + "/top"] + layers.directories.dropFirst()).joined(separator: ":")
     let mountPoint = base + "/root"
 
-    let fuse = open("/dev/fuse", O_RDWR)
-    if fuse == -1 {
-        let error = PlashError.system("open", "/dev/fuse")
-        throw errno == ENOENT || errno == ENODEV ? error.advising(fuseDeviceMissing) : error
+    func serve(_ lowerdir: String) throws -> pid_t {
+        let fuse = open("/dev/fuse", O_RDWR)
+        if fuse == -1 {
+            let error = PlashError.system("open", "/dev/fuse")
+            throw errno == ENOENT || errno == ENODEV ? error.advising(fuseDeviceMissing) : error
+        }
+        defer { close(fuse) }
+        // The label as the source, as for the kernel's overlay: ps, kill and rm find the
+        // container by it.
+        try mount(layers.label, on: mountPoint, type: "fuse.fuse-overlayfs", flags: UInt(MS_NODEV),
+                  options: "fd=\(fuse),rootmode=40000,user_id=0,group_id=0,default_permissions,allow_other",
+                  what: "mount fuse on")
+        let words: [String] = [fuseOverlay, "-f", "-o", "lowerdir=\(lowerdir),upperdir=\(upper),workdir=\(work)",
+                               "/dev/fd/\(fuse)"]
+        let argv = words.map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        let server = plash_spawn_tied(argv, nil, 0)
+        guard server > 0 else { throw PlashError.system("run", fuseOverlay) }
+        return server
     }
-    defer { close(fuse) }
-    // The label as the source, as for the kernel's overlay: ps, kill and rm find the
-    // container by it.
-    try mount(layers.label, on: mountPoint, type: "fuse.fuse-overlayfs", flags: UInt(MS_NODEV),
-              options: "fd=\(fuse),rootmode=40000,user_id=0,group_id=0,default_permissions,allow_other",
-              what: "mount fuse on")
-    let words: [String] = [fuseOverlay, "-f", "-o", "lowerdir=\(lowerdir),upperdir=\(upper),workdir=\(work)",
-                           "/dev/fd/\(fuse)"]
-    let argv = words.map { strdup($0) } + [nil]
-    defer { argv.forEach { free($0) } }
-    guard plash_spawn_tied(argv, nil, 0) > 0 else { throw PlashError.system("run", fuseOverlay) }
-    return RootMount(fd: try openDirectory(mountPoint, what: "fuse-overlayfs"), path: mountPoint)
+    let server = try serve(lowerdir)
+    var made: [String] = []
+    if !mountPoints.isEmpty {
+        made = try addMountPointLayer(mountPoints, in: scratch, overlay: mountPoint, depth: layers.directories.count) { _ in
+            // It serves from a mount namespace of its own, where the unmount does not
+            // reach: ended, and waited for, before another serves the same upper layer.
+            // It has only looked up what exists: nothing of it to keep.
+            umount2(mountPoint, Int32(MNT_DETACH))
+            kill(server, SIGKILL)
+            while waitpid(server, nil, 0) == -1 && errno == EINTR {}
+            _ = try serve(base + "/mount-points:" + lowerdir)
+        }
+    }
+    return RootMount(fd: try openDirectory(mountPoint, what: "fuse-overlayfs"), path: mountPoint, madeMountPoints: made)
 }
 
 /// `--persist DIR`: DIR is the overlay's upper layer. Overlayfs also needs an empty

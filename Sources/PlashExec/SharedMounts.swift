@@ -77,7 +77,8 @@ public func openSources(_ mounts: [Bind]) throws -> [Int32?] {
 public func mountShared(_ mounts: [Bind], sources: [Int32?], into root: RootMount, store: String?) throws {
     var hidden: [String] = []
     for (mount, source) in zip(mounts, sources) {
-        if mount.onlyWhereImageHasNone && exists(mount.destination, in: root.fd) { continue }
+        if mount.onlyWhereImageHasNone && !root.madeMountPoints.contains(mount.destination)
+            && exists(mount.destination, in: root.fd) { continue }
         if mount.newProcfs {
             let target = try openOrCreate(mount.destination, in: root.fd, directory: true)
             defer { close(target) }

@@ -24,28 +24,42 @@ func rootWithoutMountPoints(_ user: TestUser? = nil) throws -> String {
 
 /// plash-exec --persist in `root`, started from a working directory, with a $HOME outside
 /// /home and a --bind destination, none of which the image has. The script first reads
-/// through each of them; its output is returned with what the persist directory holds.
-func persistedRun(_ script: String, root: String, as user: TestUser? = nil) throws -> (Finished, [String]) {
+/// a file through each of them (`bound cwd home`); its output is returned with what the
+/// persist directory holds.
+func persistedRun(_ script: String, root: String, as user: TestUser? = nil,
+                  environment: [String: String] = [:]) throws -> (Finished, [String]) {
     let owned: (String) -> String = { name in user.map { makeDirectory(name, ownedBy: $0) } ?? makeDirectory(name) }
     let cwd = owned("cwd"), home = owned("home"), source = owned("source"), upper = owned("persist") + "/upper"
-    try "bound\n".write(toFile: source + "/file", atomically: false, encoding: .utf8)
+    for (dir, text) in [(source, "bound"), (cwd, "cwd"), (home, "home")] {
+        try "\(text)\n".write(toFile: dir + "/file", atomically: false, encoding: .utf8)
+    }
     let arguments = ["--persist", upper, "--bind", source + ":/srv/in/bound", "--root", root, "--",
-                     "sh", "-c", "cat /srv/in/bound/file; test -d \(cwd) && test -d \(home) && test -d /proc/self && " + script]
-    let result = try user.map { try $0.run(userExec, arguments, environment: ["HOME": home], directory: cwd) }
-        ?? (try run(plashExec, arguments, environment: ["HOME": home], directory: cwd))
+                     "sh", "-c", "cat /srv/in/bound/file ./file \(home)/file | tr '\\n' ' '; echo; test -d /proc/self && " + script]
+    let environment = environment.merging(["HOME": home]) { $1 }
+    let result = try user.map { try $0.run(userExec, arguments, environment: environment, directory: cwd) }
+        ?? (try run(plashExec, arguments, environment: environment, directory: cwd))
     return (result, try persistedPaths(upper))
 }
 
 @Test func aPersistDirectoryKeepsOnlyWhatTheContainerWrote() throws {
     let (result, kept) = try persistedRun("touch /written", root: try rootWithoutMountPoints())
-    #expect(result.status == 0 && result.stdout == "bound\n", "\(result)")
+    #expect(result.status == 0 && result.stdout == "bound cwd home \n", "\(result)")
     #expect(kept == ["./written f"])
 }
 
 @Test func anOrdinaryUsersPersistDirectoryKeepsOnlyWhatTheContainerWrote() throws {
     let user = try userWithSubordinateIDs
     let (result, kept) = try persistedRun("touch /written", root: try rootWithoutMountPoints(user), as: user)
-    #expect(result.status == 0 && result.stdout == "bound\n", "\(result)")
+    #expect(result.status == 0 && result.stdout == "bound cwd home \n", "\(result)")
+    #expect(kept == ["./written f"])
+}
+
+@Test func aPersistDirectoryOfFuseOverlayfsKeepsOnlyWhatTheContainerWrote() throws {
+    try requirePresent(fuseMissing(forOrdinaryUsers: true))
+    let user = try userWithSubordinateIDs
+    let (result, kept) = try persistedRun("grep -c ' / / .*fuse-overlayfs' /proc/self/mountinfo; touch /written",
+                                          root: try rootWithoutMountPoints(user), as: user, environment: ["PLASH_OVERLAY": "fuse"])
+    #expect(result.status == 0 && result.stdout == "bound cwd home \n1\n", "\(result)")
     #expect(kept == ["./written f"])
 }
 
@@ -54,7 +68,7 @@ func persistedRun(_ script: String, root: String, as user: TestUser? = nil) thro
     let (result, kept) = try persistedRun("touch /etc/new /srv/new && { ls /etc; ls /srv; } | tr '\\n' ' '",
                                           root: try rootWithoutMountPoints())
     #expect(result.status == 0, "\(result)")
-    #expect(result.stdout == "bound\ngroup hosts new passwd resolv.conf in new ", "\(result)")
+    #expect(result.stdout == "bound cwd home \ngroup hosts new passwd resolv.conf in new ", "\(result)")
     #expect(kept == ["./etc d", "./etc/new f", "./srv d", "./srv/new f"])
 }
 
@@ -63,7 +77,7 @@ func persistedRun(_ script: String, root: String, as user: TestUser? = nil) thro
     let made = try shell("mkdir -m 750 '\(root)/srv' && chown 1000:1000 '\(root)/srv' && touch -d @1000000000 '\(root)/srv'")
     #expect(made.status == 0, "\(made)")
     let (result, kept) = try persistedRun("stat -c '%a %u:%g %Y' /srv", root: root)
-    #expect(result.stdout == "bound\n750 1000:1000 1000000000\n", "\(result)")
+    #expect(result.stdout == "bound cwd home \n750 1000:1000 1000000000\n", "\(result)")
     #expect(kept.isEmpty)
 }
 
@@ -72,7 +86,7 @@ func persistedRun(_ script: String, root: String, as user: TestUser? = nil) thro
     try FileManager.default.createSymbolicLink(atPath: root + "/etc/resolv.conf", withDestinationPath: "/run/nowhere/resolv.conf")
     let (result, kept) = try persistedRun("cat /etc/resolv.conf", root: root)
     let host = try String(contentsOfFile: "/etc/resolv.conf", encoding: .utf8)
-    #expect(result.stdout == "bound\n" + host, "\(result)")
+    #expect(result.stdout == "bound cwd home \n" + host, "\(result)")
     #expect(kept.isEmpty)
 }
 
@@ -84,4 +98,29 @@ func persistedRun(_ script: String, root: String, as user: TestUser? = nil) thro
         #expect(result.status == 0, "\(result)")
     }
     #expect(try persistedPaths(upper) == ["./etc d", "./etc/made d", "./etc/made/file f"])
+}
+
+@Test func aBindDestinationThroughDotDotMakesNothingOutsideTheImage() throws {
+    // `..` below a missing directory must not climb out of the mount points' layer.
+    let outside = makeDirectory("outside")
+    let climb = String(repeating: "/..", count: 8)
+    let upper = makeDirectory("persist") + "/upper"
+    let result = try inBusybox("true", options: ["--persist", upper, "--bind", "\(makeDirectory("source")):/made\(climb)\(outside)/evil"])
+    #expect(!FileManager.default.fileExists(atPath: outside + "/evil"), "plash-exec created \(outside)/evil on the host")
+    #expect(result.status == 125, "\(result)")
+}
+
+@Test func aWorkingDirectoryInTheStoreGetsNoMountPointWithPersist() throws {
+    let data = try makeStore(at: makeDirectory("store") + "/plash")
+    let cwd = data + "/layer/0/1/_data"
+    let result = try exec(["--persist", makeDirectory("persist") + "/upper", "1", "--", "sh", "-c", "pwd; test -e \(cwd) || echo absent"],
+                          environment: ["PLASH_DATA": data], directory: cwd)
+    #expect(result.stdout == "/\nabsent\n", "\(result)")
+}
+
+@Test func anImageOf500LayersRunsWithPersistToo() throws {
+    // overlayfs stacks no layer more: its mount points go to the writable layer.
+    let upper = makeDirectory("persist") + "/upper"
+    let result = try exec(["--persist", upper] + (try deepLayers(500)) + ["--", "sh", "-c", "ls / | grep -c '^file-'"])
+    #expect(result.status == 0 && result.stdout == "499\n", "\(result)")
 }
