@@ -68,18 +68,4 @@ import Testing
         let plashfile = try store.plash([dir + "/Plashfile"], directory: dir)
         #expect(plashfile.stdout == "/in-plashfile\n", "\(plashfile)")
     }
-
-    @Test func aStepsSymlinkNeverLeadsTheCleanUpOutOfTheLayer() throws {
-        // $HOME does not exist on the host, so nothing is mounted there, but the builder
-        // prunes empty directories on its path afterwards. The step makes its parent a
-        // symlink to a host directory that holds an empty `home`.
-        let store = TestStore()
-        let victim = makeDirectory("victim")
-        try FileManager.default.createDirectory(atPath: victim + "/home", withIntermediateDirectories: false)
-        let parent = "\(scratch)/gone-\(UUID().uuidString.prefix(8))"
-        let result = try store.plash(["build", "--from", "busybox", "--run", "mkdir -p \(scratch) && ln -s \(victim) \(parent)"],
-                                     environment: ["HOME": parent + "/home"])
-        #expect(result.status == 0, "\(result)")
-        #expect(FileManager.default.fileExists(atPath: victim + "/home"), "the build removed a host directory")
-    }
 }

@@ -167,9 +167,7 @@ public struct Builder {
             // A layer without steps (--invalidate-layer alone) is an empty layer: plash-exec
             // never ran to create its directory.
             try check(mkdir(staging.data, 0o755), "create", staging.data)
-            let shared = buildStepMounts()
             for step in layer.steps { try run(step, layer: layer, on: parent, staging: staging) }
-            pruneMountPoints(staging.data, lowers: store.layers(of: parent), shared: shared + buildStepMounts())
             if !layer.config.isEmpty {
                 try applying(layer.config, to: try ImageConfig.read(node: parent.node) ?? .plashDefaults).write(into: staging.path)
             }
@@ -282,88 +280,6 @@ public func buildStepPlan(_ image: ExecPlan.Image, persist: String) -> ExecPlan 
     return plan
 }
 
-/// The host's paths that plash-exec shares with a build step started from here, as
-/// plash-exec itself decides them. (/home's entries change: asked before and after a
-/// step, the two answers hold every mount point it may have made.)
-func buildStepMounts() -> [Bind] {
-    sharedMounts(buildStepPlan(.stored("0"), persist: ""), home: environment("HOME"), callerDirectory: currentDirectory())
-}
-
-/// plash-exec creates mount points for what it shares (/home's entries, $HOME, the
-/// caller's working directory, /etc/resolv.conf, /etc/hosts) in the writable layer, and
-/// overlayfs copies their parent directories up. What is still empty and unchanged is
-/// removed again, so it does not end up in the image. The step may have planted
-/// symlinks on these paths (`/home -> /some/host/dir`): every path is walked one
-/// component at a time beneath a descriptor of the layer, following no symlink, so
-/// nothing outside it is touched.
-func pruneMountPoints(_ data: String, lowers: [String], shared: [Bind]) {
-    guard let root = openNoFollow(AT_FDCWD, data) else { return }
-    defer { close(root) }
-    let lowerRoots = lowers.compactMap { openNoFollow(AT_FDCWD, $0) }
-    defer { lowerRoots.forEach { close($0) } }
-    func lower(_ names: ArraySlice<String>) -> stat? {
-        for layer in lowerRoots {
-            if let info = statBeneath(layer, names) { return info }
-        }
-        return nil
-    }
-    func prune(_ path: String) {
-        let names = path.split(separator: "/").map(String.init)
-        guard let leaf = names.last else { return }
-        // directories[i] is the directory that names[0..<i] lead to.
-        var directories = [root]
-        defer { directories.dropFirst().forEach { close($0) } }
-        for name in names.dropLast() {
-            guard let next = openNoFollow(directories[directories.count - 1], name) else { return }
-            directories.append(next)
-        }
-        var info = stat()
-        guard fstatat(directories[directories.count - 1], leaf, &info, AT_SYMLINK_NOFOLLOW) == 0 else { return }
-        let type = info.st_mode & S_IFMT
-        if lower(names[...]) == nil {
-            if type == S_IFREG && info.st_size == 0 {
-                unlinkat(directories[directories.count - 1], leaf, 0)
-            } else if type == S_IFDIR {
-                unlinkat(directories[directories.count - 1], leaf, AT_REMOVEDIR)
-            }
-        }
-        for level in stride(from: names.count - 1, to: 0, by: -1) {
-            guard fstat(directories[level], &info) == 0 else { return }
-            if let below = lower(names[..<level]) {
-                // A copied-up directory: keep it when the build changed it or made it opaque.
-                guard below.st_mode == info.st_mode, below.st_uid == info.st_uid, below.st_gid == info.st_gid,
-                      !isOpaque(directories[level]) else { return }
-            }
-            if unlinkat(directories[level - 1], names[level - 1], AT_REMOVEDIR) != 0 { return }
-        }
-    }
-    // The kernel's file systems stay: images are expected to have their directories.
-    for mount in shared where !["/proc", "/dev", "/sys"].contains(where: { isPath(mount.destination, within: $0) }) {
-        prune(mount.destination)
-    }
-}
-
-/// The directory `name` in `directory` as a handle, or nil when it is missing, not a
-/// directory, or a symlink.
-func openNoFollow(_ directory: Int32, _ name: String) -> Int32? {
-    let fd = openat(directory, name, plash_O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-    return fd >= 0 ? fd : nil
-}
-
-/// lstat of the path `names` below `root`, following no symlink on the way.
-func statBeneath(_ root: Int32, _ names: ArraySlice<String>) -> stat? {
-    var info = stat()
-    guard let leaf = names.last else { return fstat(root, &info) == 0 ? info : nil }
-    var directory = root
-    defer { if directory != root { close(directory) } }
-    for name in names.dropLast() {
-        guard let next = openNoFollow(directory, name) else { return nil }
-        if directory != root { close(directory) }
-        directory = next
-    }
-    return fstatat(directory, leaf, &info, AT_SYMLINK_NOFOLLOW) == 0 ? info : nil
-}
-
 /// Feeds a file, or every file below a directory in name order, to the hash: names (as
 /// bytes), types, modes and contents, so any change gives a new key. A symlink counts
 /// as its text and as what it leads to, since the build reads through it; a link back
@@ -424,16 +340,3 @@ func hashEntry(_ parent: Int32, _ name: [UInt8], shown path: String, into hash: 
     }
 }
 
-/// getxattr(2) is not in Swift's Glibc module.
-@_silgen_name("getxattr")
-private func getxattr(_ path: UnsafePointer<CChar>, _ name: UnsafePointer<CChar>,
-                      _ value: UnsafeMutableRawPointer?, _ size: Int) -> Int
-
-/// An opaque directory hides what the layers below have at its path. Overlayfs marks
-/// it with a trusted.* attribute for root, user.* in a user namespace (`userxattr`).
-/// An O_PATH descriptor takes no fgetxattr; its /proc/self/fd link leads to the
-/// directory itself.
-func isOpaque(_ directory: Int32) -> Bool {
-    let path = procPath(directory)
-    return getxattr(path, "trusted.overlay.opaque", nil, 0) >= 0 || getxattr(path, "user.overlay.opaque", nil, 0) >= 0
-}

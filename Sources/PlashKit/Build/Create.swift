@@ -15,7 +15,6 @@ extension Builder {
         let staging = try store.makeStaging("build")
         do {
             try check(mkdir(staging.data, 0o755), "create", staging.data)
-            let shared = buildStepMounts()
             log("--> " + script)
             let shim = try plashExec ?? plashExecPath()
             var plan = buildStepPlan(.stored("\(parent.id)"), persist: staging.data)
@@ -27,7 +26,6 @@ extension Builder {
             if let failure { throw PlashError.failure("create failed: " + failure) }
             guard end.succeeded else { throw PlashError.failure("create failed: \(script) \(end.text)") }
             log("--:")
-            pruneMountPoints(staging.data, lowers: store.layers(of: parent), shared: shared + buildStepMounts())
             return try store.publish(staging, parentNode: parent.node, script: script, key: nil)
         } catch {
             try? removeTree(staging.path)
