@@ -9,8 +9,8 @@ import PlashSystem
 // build step's layer) as an empty file or directory the program never wrote. So with
 // --persist the missing ones are made in a layer of their own, a directory of the
 // scratch tmpfs that joins the overlay as its topmost lower layer: the container sees
-// them as before, the writable layer never does. The overlay is mounted once and asked
-// which are missing; only when some are is it mounted again with that layer.
+// them as before, the writable layer never does. An overlay of the image is mounted
+// first and asked which are missing, then the container's, with that layer when some are.
 
 /// A path the container mounts on, and whether a directory (else a file's bind).
 public struct MountPoint: Equatable {
@@ -41,27 +41,20 @@ public func mountPoints(_ plan: ExecPlan, _ shared: [Bind], sources: [Int32?], s
     return points
 }
 
-/// After the overlay of `depth` layers is mounted at `overlay`: makes the mount points
-/// it lacks in the directory `mount-points` of its scratch tmpfs, and then, when there
-/// are any (and overlayfs stacks one more layer), has `remount` mount it again with
-/// that directory (given open) as its topmost lower layer. Returns the paths made.
-func addMountPointLayer(_ points: [MountPoint], in scratch: Int32, overlay: String, depth: Int,
-                        remount: (Int32) throws -> Void) throws -> [String] {
-    guard StoreLayout.tooDeep(depth + 1) == nil else { return [] }
+/// Whether overlayfs stacks the mount points' layer on an image of `depth` layers. (An
+/// image of 500 gets its mount points in the writable layer.)
+func roomForMountPointLayer(_ depth: Int) -> Bool { StoreLayout.tooDeep(depth + 1) == nil }
+
+/// While the image is mounted at `overlay`: makes the mount points it lacks in the
+/// directory `mount-points` of its scratch tmpfs, to be its topmost lower layer when
+/// mounted again. Returns their paths.
+func makeMountPointLayer(_ points: [MountPoint], in scratch: Int32, overlay: String) throws -> [String] {
     try check(mkdirat(scratch, "mount-points", 0o755), "create scratch directory", "mount-points")
     let layer = try check(openat(scratch, "mount-points", O_RDONLY | O_DIRECTORY | O_CLOEXEC), "open", "mount-points")
     defer { close(layer) }
     let image = try openDirectory(overlay, what: "overlay")
-    let made: [String]
-    do {
-        made = try makeMissingMountPoints(points, image: image, in: layer)
-        close(image)
-    } catch {
-        close(image)
-        throw error
-    }
-    if !made.isEmpty { try remount(layer) }
-    return made
+    defer { close(image) }
+    return try makeMissingMountPoints(points, image: image, in: layer)
 }
 
 /// Makes in `layer` (an empty directory) each of `points` that the image at `image` (the

@@ -78,16 +78,23 @@ func mountKernelOverlay(_ layers: Layers, _ lowers: [Int32], upper persistent: (
         }
         let (upper, work) = persistent.map { ("\($0.0)", "\($0.1)") } ?? ("\(scratch)/upper", "\(scratch)/work")
         let mountPoint = procPath(scratch) + "/root"
-        try mountOverlay(layers.label, on: mountPoint, lowers: lowers, upper: upper, work: work, userxattr: !hostRoot)
         var made: [String] = []
-        if !mountPoints.isEmpty {
-            made = try addMountPointLayer(mountPoints, in: scratch, overlay: mountPoint, depth: lowers.count) { layer in
-                // At once: two overlays must not share an upper layer.
-                try check(umount2(mountPoint, 0), "unmount overlay", "/")
-                try mountOverlay(layers.label, on: mountPoint, lowers: [layer] + lowers, upper: upper, work: work,
-                                 userxattr: !hostRoot)
+        var top: [Int32] = []
+        defer { top.forEach { close($0) } }
+        if let persistent, !mountPoints.isEmpty && roomForMountPointLayer(lowers.count) {
+            // Asked of the image as the container sees it, what earlier runs kept in the
+            // --persist directory included, on an overlay whose writable layer is this
+            // tmpfs: unmounting one on the --persist directory would sync that directory's
+            // file system (tens of milliseconds). Detached: nothing reads it again.
+            try mountOverlay(layers.label, on: mountPoint, lowers: [persistent.0] + lowers, upper: "\(scratch)/upper",
+                             work: "\(scratch)/work", userxattr: !hostRoot)
+            made = try makeMountPointLayer(mountPoints, in: scratch, overlay: mountPoint)
+            try check(umount2(mountPoint, Int32(MNT_DETACH)), "unmount overlay", "/")
+            if !made.isEmpty {
+                top = [try check(openat(scratch, "mount-points", plash_O_PATH | O_DIRECTORY | O_CLOEXEC), "open", "mount-points")]
             }
         }
+        try mountOverlay(layers.label, on: mountPoint, lowers: top + lowers, upper: upper, work: work, userxattr: !hostRoot)
         // A recursive bind of the old root (--bind /:/host, /proc/self/root) copies what
         // is mounted on it: not this tmpfs with the container in it. (Only now: overlayfs
         // takes a private clone of its upper layer's mount, which an unbindable one refuses.)
@@ -166,8 +173,9 @@ func mountFuseOverlay(_ layers: Layers, _ lowers: [Int32], persist: PersistentUp
     }
     let server = try serve(lowerdir)
     var made: [String] = []
-    if !mountPoints.isEmpty {
-        made = try addMountPointLayer(mountPoints, in: scratch, overlay: mountPoint, depth: layers.directories.count) { _ in
+    if !mountPoints.isEmpty && roomForMountPointLayer(layers.directories.count) {
+        made = try makeMountPointLayer(mountPoints, in: scratch, overlay: mountPoint)
+        if !made.isEmpty {
             // It serves from a mount namespace of its own, where the unmount does not
             // reach: ended, and waited for, before another serves the same upper layer.
             // It has only looked up what exists: nothing of it to keep.

@@ -134,3 +134,15 @@ func persistedRun(_ script: String, root: String, as user: TestUser? = nil,
     let result = try exec(["--persist", upper] + (try deepLayers(500)) + ["--", "sh", "-c", "ls / | grep -c '^file-'"])
     #expect(result.status == 0 && result.stdout == "499\n", "\(result)")
 }
+
+@Test func theMountPointsFollowASymlinkThatAnEarlierRunKeptInThePersistDirectory() throws {
+    let root = try rootWithoutMountPoints()
+    let upper = makeDirectory("persist") + "/upper"
+    let source = makeDirectory("source")
+    try "bound\n".write(toFile: source + "/file", atomically: false, encoding: .utf8)
+    let first = try exec(["--persist", upper, "--root", root, "--", "sh", "-c", "mkdir /elsewhere && ln -s /elsewhere /data"])
+    #expect(first.status == 0, "\(first)")
+    let second = try exec(["--persist", upper, "--bind", source + ":/data/in", "--root", root, "--", "cat", "/elsewhere/in/file"])
+    #expect(second.stdout == "bound\n", "\(second)")
+    #expect(try persistedPaths(upper) == ["./data l", "./elsewhere d"])
+}
