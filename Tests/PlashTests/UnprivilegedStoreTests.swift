@@ -74,3 +74,21 @@ func rootOwnedFiles(_ dirs: [String]) throws -> String {
     #expect(direct.status == 125)
     #expect(direct.stderr.hasSuffix("Permission denied\n"), "\(direct)")
 }
+
+/// From a working directory the image lacks: no mount point lands in a build step's
+/// layer or in runb's CHANGESDIR, with or without subordinate ids.
+@Test(arguments: ["plash-test-sub", "plash-test-nosub"])
+func aBuildStepAndRunbOfAnOrdinaryUserKeepOnlyWhatTheCommandWrote(_ name: String) throws {
+    let user = try name == "plash-test-sub" ? userWithSubordinateIDs : userWithoutSubordinateIDs
+    let cwd = makeDirectory("writes", ownedBy: user)
+    let data = cwd + "/store"
+    let built = try plashAs(user, ["build", "--from", "busybox", "--run", "cat /etc/hosts >/dev/null && touch /made"],
+                            data: data, directory: cwd)
+    #expect(built.stdout == "2\n", "\(built)")
+    let node = try plashAs(user, ["nodepath", "2"], data: data, directory: cwd).stdout.trimmingCharacters(in: .newlines)
+    #expect(try shell("cd '\(node)/_data' && find . -mindepth 1").stdout == "./made\n")
+    let runb = try plashAs(user, ["runb", "1", cwd + "/changes", "sh", "-c", "ls >/dev/null && touch /kept"],
+                           data: data, directory: cwd)
+    #expect(runb.status == 0, "\(runb)")
+    #expect(try shell("cd '\(cwd)/changes' && find . -mindepth 1").stdout == "./kept\n")
+}
