@@ -86,8 +86,15 @@ func mountKernelOverlay(_ layers: Layers, _ lowers: [Int32], upper persistent: (
             // --persist directory included, on an overlay whose writable layer is this
             // tmpfs: unmounting one on the --persist directory would sync that directory's
             // file system (tens of milliseconds). Detached: nothing reads it again.
-            try mountOverlay(layers.label, on: mountPoint, lowers: [persistent.0] + lowers, upper: "\(scratch)/upper",
-                             work: "\(scratch)/work", userxattr: !hostRoot)
+            do {
+                try mountOverlay(layers.label, on: mountPoint, lowers: [persistent.0] + lowers, upper: "\(scratch)/upper",
+                                 work: "\(scratch)/work", userxattr: !hostRoot)
+            } catch let error as PlashError where error.errno == ELOOP {
+                // The directory lies in a layer (--root / --persist DIR): overlayfs takes
+                // no lower layer inside another. Asked of the image alone.
+                try mountOverlay(layers.label, on: mountPoint, lowers: lowers, upper: "\(scratch)/upper",
+                                 work: "\(scratch)/work", userxattr: !hostRoot)
+            }
             made = try makeMountPointLayer(mountPoints, in: scratch, overlay: mountPoint)
             try check(umount2(mountPoint, Int32(MNT_DETACH)), "unmount overlay", "/")
             if !made.isEmpty {

@@ -146,3 +146,15 @@ func persistedRun(_ script: String, root: String, as user: TestUser? = nil,
     #expect(second.stdout == "bound\n", "\(second)")
     #expect(try persistedPaths(upper) == ["./data l", "./elsewhere d"])
 }
+
+@Test func theHostRootWithAPersistDirectoryKeepsOnlyWhatTheContainerWrote() throws {
+    // The persist directory lies inside the image, /.
+    let before = entries("/")
+    let upper = makeDirectory("persist") + "/upper"
+    let missing = "/plash-test-\(getpid())-missing"
+    let result = try exec(["--persist", upper, "--bind", makeDirectory("source") + ":" + missing, "--root", "/", "--",
+                           "sh", "-c", "test -d \(missing) && touch /plash-test-\(getpid())-written"], directory: "/")
+    #expect(result.status == 0, "\(result)")
+    #expect(try persistedPaths(upper) == ["./plash-test-\(getpid())-written f"])
+    #expect(entries("/") == before)
+}
