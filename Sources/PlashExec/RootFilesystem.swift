@@ -83,20 +83,23 @@ func mountKernelOverlay(_ layers: Layers, _ lowers: [Int32], upper persistent: (
         defer { top.forEach { close($0) } }
         if let persistent, !mountPoints.isEmpty && roomForMountPointLayer(lowers.count) {
             // Asked of the image as the container sees it, what earlier runs kept in the
-            // --persist directory included, on an overlay whose writable layer is this
-            // tmpfs: unmounting one on the --persist directory would sync that directory's
-            // file system (tens of milliseconds). Detached: nothing reads it again.
+            // --persist directory included, on an overlay of its own whose writable layer
+            // is this tmpfs: no second overlay shares the --persist directory as upper
+            // layer. Left mounted, it goes with this tmpfs at pivot_root: an unmount now
+            // would wait for the kernel (an RCU grace period, or for an overlay on the
+            // --persist directory a sync of its file system: up to a tenth of a second).
+            try check(mkdirat(scratch, "probe", 0o755), "create scratch directory", "probe")
+            let probe = procPath(scratch) + "/probe"
             do {
-                try mountOverlay(layers.label, on: mountPoint, lowers: [persistent.0] + lowers, upper: "\(scratch)/upper",
+                try mountOverlay(layers.label, on: probe, lowers: [persistent.0] + lowers, upper: "\(scratch)/upper",
                                  work: "\(scratch)/work", userxattr: !hostRoot)
             } catch let error as PlashError where error.errno == ELOOP {
                 // The directory lies in a layer (--root / --persist DIR): overlayfs takes
                 // no lower layer inside another. Asked of the image alone.
-                try mountOverlay(layers.label, on: mountPoint, lowers: lowers, upper: "\(scratch)/upper",
+                try mountOverlay(layers.label, on: probe, lowers: lowers, upper: "\(scratch)/upper",
                                  work: "\(scratch)/work", userxattr: !hostRoot)
             }
-            made = try makeMountPointLayer(mountPoints, in: scratch, overlay: mountPoint)
-            try check(umount2(mountPoint, Int32(MNT_DETACH)), "unmount overlay", "/")
+            made = try makeMountPointLayer(mountPoints, in: scratch, overlay: probe)
             if !made.isEmpty {
                 top = [try check(openat(scratch, "mount-points", plash_O_PATH | O_DIRECTORY | O_CLOEXEC), "open", "mount-points")]
             }
