@@ -156,24 +156,33 @@ public struct StoreLayout: Sendable, Equatable {
     /// older plash keeps its files in its node (layer/0/1/_data); only images on such
     /// a layer have one, so when the bottom layer has files/ID, all of them do.
     public func layers(of node: String) -> [String] {
-        let nodes = stack(of: node)
-        guard let bottom = nodes.last else { return [] }
-        let allFlat = access(files(of: bottom.id), F_OK) == 0
-        return nodes.map { allFlat ? files(of: $0.id) : data(id: $0.id, node: $0.node) }
+        let ids = self.ids(ofNode: node)
+        guard let bottom = ids.last else { return [] }
+        if access(files(of: bottom), F_OK) == 0 { return ids.map(files(of:)) }
+        return stack(of: node).map { data(id: $0.id, node: $0.node) }
     }
 
     /// layer/0/1/2 -> [(2, layer/0/1/2), (1, layer/0/1)]: the image and those below it.
     public func stack(of node: String) -> [(id: Int, node: String)] {
-        guard node.hasPrefix(rootNode + "/") else { return [] }
-        var nodes: [(id: Int, node: String)] = []
         var current = node
-        while current.count > rootNode.count {
-            let (parent, name) = splitLast(current)
-            guard let id = StoreLayout.id(name) else { return [] }
-            nodes.append((id, current))
-            current = parent
+        return ids(ofNode: node).map { id in
+            defer { current = splitLast(current).0 }
+            return (id, current)
         }
-        return nodes
+    }
+
+    /// layer/0/1/2 -> [2, 1], or [] when a component is no id. Each component is read
+    /// once: a 500-layer node is about 2000 characters, and its start must not count them
+    /// once for each layer.
+    func ids(ofNode node: String) -> [Int] {
+        guard node.hasPrefix(rootNode + "/") else { return [] }
+        var ids: [Int] = []
+        for component in node.utf8.dropFirst(rootNode.utf8.count + 1).split(separator: UInt8(ascii: "/"),
+                                                                            omittingEmptySubsequences: false) {
+            guard let id = StoreLayout.id(String(decoding: component, as: UTF8.self)) else { return [] }
+            ids.append(id)
+        }
+        return ids.reversed()
     }
 
     /// How many layers the image of `node` has: the components of its node.
