@@ -144,7 +144,12 @@ int plash_mount_overlay(const char *source, const int *lowers, const char *names
     if (upper && (syscall(SYS_fsconfig, fs, FSCONFIG_SET_STRING, "upperdir", upper, 0) < 0
                   || syscall(SYS_fsconfig, fs, FSCONFIG_SET_STRING, "workdir", work, 0) < 0)) goto out;
     if (userxattr && syscall(SYS_fsconfig, fs, FSCONFIG_SET_FLAG, "userxattr", NULL, 0) < 0) goto out;
-    if (syscall(SYS_fsconfig, fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0) goto out;
+    if (syscall(SYS_fsconfig, fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0) {
+        // Before 6.5 overlayfs reads fsconfig's strings as mount(2)'s option text: a
+        // lowerdir+ name passes fsconfig, and only here is it refused.
+        if (names && errno == EINVAL) result = -2;
+        goto out;
+    }
     unsigned int attributes = (flags & MS_RDONLY ? MOUNT_ATTR_RDONLY : 0) | (flags & MS_NOSUID ? MOUNT_ATTR_NOSUID : 0)
                               | (flags & MS_NODEV ? MOUNT_ATTR_NODEV : 0);
     int mnt = (int)syscall(SYS_fsmount, fs, FSMOUNT_CLOEXEC, attributes);

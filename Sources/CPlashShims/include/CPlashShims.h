@@ -51,7 +51,8 @@ void plash_crypto_setup(void);
 // directory (Linux 6.8). `upper` and `work` are paths, or NULL for a read-only overlay.
 // `flags`: MS_RDONLY, MS_NOSUID, MS_NODEV. Returns 0, -1 with errno (and the layer that
 // failed in `*failed`, else -1 there), or -2 when this kernel takes no layer that way
-// or has no new mount API (mount(2) with `lowerdir=` does the same there).
+// or has no new mount API (mount(2) with `lowerdir=` does the same there, and says
+// EINVAL again where the layers themselves were refused).
 int plash_mount_overlay(const char *source, const int *lowers, const char *names, int count, const char *upper,
                         const char *work, int userxattr, unsigned long flags, int target, int *failed);
 
