@@ -146,9 +146,13 @@ public struct StoreLayout: Sendable, Equatable {
         // The link's own text, checked above (a generic joined() costs a runtime
         // conformance lookup at every start).
         let node = rootNode + "/" + target.dropFirst("../layer/0/".count)
+        // Its files: files/ID, which its _data link names, or _data itself in a store of
+        // an older plash. The link is not followed: its text climbs the node's whole depth
+        // back (`../` 500 times), a second walk as long as the node's own.
         var info = stat()
-        guard stat(StoreLayout.data(ofNode: node), &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR else { return nil }
-        return node
+        guard lstat(StoreLayout.data(ofNode: node), &info) == 0 else { return nil }
+        if (info.st_mode & S_IFMT) == S_IFLNK { guard stat(files(of: id), &info) == 0 else { return nil } }
+        return (info.st_mode & S_IFMT) == S_IFDIR ? node : nil
     }
 
     /// layer/0/1/2 -> [files/2, files/1]: an image's layers, top first, are the
