@@ -16,6 +16,7 @@ if let data = environment("PLASH_DATA"), !data.isEmpty, !data.hasPrefix("/") { s
 
 do {
     try checkNumberSettings()
+    try checkOverlaySetting()
     let arguments = try commandLineArguments()
     guard let name = arguments.first else { throw PlashError.usage("no command given", usage: overview) }
     var rest = Array(arguments.dropFirst())

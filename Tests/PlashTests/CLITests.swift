@@ -144,6 +144,15 @@ import Testing
         #expect(unset.status == 0, "\(unset)")
     }
 
+    /// PLASH_OVERLAY=bogus is refused in one line before anything is done, not taken
+    /// silently for the default.
+    @Test func anOverlaySettingThatIsNoneOfItsValuesIsRefusedBeforeAnythingIsDone() throws {
+        let store = TestStore()
+        let result = try store.plash(["build", "--from", "busybox", "--run", "true"], environment: ["PLASH_OVERLAY": "bogus"])
+        #expect(result.status == 2 && lines(result.stderr).count == 2, "one line: \(result)")
+        #expect(store.indexedIDs.isEmpty)
+    }
+
     /// NAME names a profile read from stdin; with a profile's path it is one too many.
     @Test func seccompTakesANameOnlyForAProfileOnStdin() throws {
         let store = TestStore()

@@ -376,6 +376,13 @@ func aBindOfTheHostsRootShowsTheHostsFiles(_ source: String) throws {
     #expect(try String(contentsOfFile: dir + "/ran", encoding: .utf8).isEmpty)
 }
 
+/// PLASH_OVERLAY=bogus is refused, not taken silently for the default: nothing runs.
+@Test func anOverlaySettingThatIsNoneOfItsValuesIsRefusedAndNothingRuns() throws {
+    let result = try shell("PLASH_OVERLAY=bogus '\(plashExec)' --root '\(try busyboxRoot)' -- echo ran")
+    #expect(result.status == 125 && result.stdout.isEmpty, "\(result)")
+    #expect(result.stderr.split(separator: "\n").count == 1, "\(result)")
+}
+
 /// An --error-fd that is not open is refused before anything is set up: the failure it
 /// was to carry would be lost, so the program never runs.
 @Test func anErrorFDThatIsNotOpenIsRefusedAndNothingRuns() throws {
