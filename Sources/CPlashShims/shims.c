@@ -121,24 +121,35 @@ void plash_crypto_setup(void) {
     if (cpuid_deferred && __real_OPENSSL_cpuid_setup) __real_OPENSSL_cpuid_setup();
 }
 
-int plash_mount_overlay(const char *source, const int *lowers, int count, const char *upper,
-                        const char *work, int userxattr, unsigned long flags, int target) {
+int plash_mount_overlay(const char *source, const int *lowers, const char *names, int count, const char *upper,
+                        const char *work, int userxattr, unsigned long flags, int target, int *failed) {
+    *failed = -1;
     int fs = (int)syscall(SYS_fsopen, "overlay", FSOPEN_CLOEXEC);
     if (fs < 0) return errno == ENOSYS ? -2 : -1;
     int result = -1;
     if (syscall(SYS_fsconfig, fs, FSCONFIG_SET_STRING, "source", source, 0) < 0) goto out;
+    const char *name = names;
     for (int i = 0; i < count; i++) {
-        if (syscall(SYS_fsconfig, fs, FSCONFIG_SET_FD, "lowerdir+", NULL, lowers[i]) < 0) {
+        long added = names ? syscall(SYS_fsconfig, fs, FSCONFIG_SET_STRING, "lowerdir+", name, 0)
+                           : syscall(SYS_fsconfig, fs, FSCONFIG_SET_FD, "lowerdir+", NULL, lowers[i]);
+        if (added < 0) {
             // Before 6.8 no lowerdir+, before 6.13 not by descriptor: both EINVAL; before
             // 6.5 overlayfs takes no parameter through fsconfig but strings (EOPNOTSUPP).
             if (i == 0 && (errno == EINVAL || errno == EOPNOTSUPP)) result = -2;
+            else *failed = i;
             goto out;
         }
+        if (names) name += strlen(name) + 1;
     }
     if (upper && (syscall(SYS_fsconfig, fs, FSCONFIG_SET_STRING, "upperdir", upper, 0) < 0
                   || syscall(SYS_fsconfig, fs, FSCONFIG_SET_STRING, "workdir", work, 0) < 0)) goto out;
     if (userxattr && syscall(SYS_fsconfig, fs, FSCONFIG_SET_FLAG, "userxattr", NULL, 0) < 0) goto out;
-    if (syscall(SYS_fsconfig, fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0) goto out;
+    if (syscall(SYS_fsconfig, fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0) {
+        // Before 6.5 overlayfs reads fsconfig's strings as mount(2)'s option text: a
+        // lowerdir+ name passes fsconfig, and only here is it refused.
+        if (names && errno == EINVAL) result = -2;
+        goto out;
+    }
     unsigned int attributes = (flags & MS_RDONLY ? MOUNT_ATTR_RDONLY : 0) | (flags & MS_NOSUID ? MOUNT_ATTR_NOSUID : 0)
                               | (flags & MS_NODEV ? MOUNT_ATTR_NODEV : 0);
     int mnt = (int)syscall(SYS_fsmount, fs, FSMOUNT_CLOEXEC, attributes);

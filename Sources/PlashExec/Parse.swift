@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import PlashSystem
 
 /// One option of plash-exec: parsing, `plash run`'s pass-through, `--help` and the
@@ -216,6 +219,8 @@ public let execOptions: [ExecOption] = [
                                              "program's own exit status); the program never gets FD"],
                values: { $0.errorDescriptor.map { [String($0)] } ?? [] }) {
         guard let fd = Int32($1), fd > 2 else { throw PlashError.usage("--error-fd \($1): not a descriptor above 2") }
+        // Said now, before anything is set up: a failure written to a closed FD is lost.
+        guard fcntl(fd, F_GETFD) != -1 else { throw PlashError.usage("--error-fd \(fd): not an open descriptor") }
         $0.errorDescriptor = fd
     },
 ]

@@ -19,28 +19,31 @@ public struct RootMount {
 /// `mountPoints` that the image lacks are made in a layer of their own (MountPoints.swift).
 public func mountRoot(_ layers: Layers, persist: PersistentUpper?, hostRoot: Bool,
                       mountPoints: [MountPoint] = []) throws -> RootMount {
-    // Open every layer first: the overlay names them by descriptor, which keeps the
-    // option string short and makes the layers immune to what is mounted over their
-    // paths below.
-    var opened: [Int32] = []
-    defer { opened.forEach { close($0) } }
-    for dir in layers.directories { opened.append(try openDirectory(dir, what: "layer")) }
+    // Reach every layer first (LowerLayers): what is mounted over their paths below
+    // hides none of them.
+    let lowers = try LowerLayers(opening: layers.directories)
+    defer { lowers.close() }
     // Opened here, in this mount namespace: overlayfs takes no upper layer from another.
+    var upper: (Int32, Int32)? = nil
+    defer { if let upper { close(upper.0); close(upper.1) } }
     if let persist {
-        opened.append(try openDirectory(persist.path, what: "persist directory"))
-        opened.append(try openDirectory(persist.workPath, what: "persist work directory"))
+        let path = try openDirectory(persist.path, what: "persist directory")
+        do {
+            upper = (path, try openDirectory(persist.workPath, what: "persist work directory"))
+        } catch {
+            close(path)
+            throw error
+        }
     }
-    let lowers = Array(opened.prefix(layers.directories.count))
 
     if environment("PLASH_OVERLAY") != "fuse" {
         do {
-            return try mountKernelOverlay(layers, lowers, upper: persist == nil ? nil : (opened[lowers.count], opened[lowers.count + 1]),
-                                          hostRoot: hostRoot, mountPoints: mountPoints)
+            return try mountKernelOverlay(layers, lowers, upper: upper, hostRoot: hostRoot, mountPoints: mountPoints)
         } catch let error as PlashError where !hostRoot && access(fuseOverlay, X_OK) == 0
                     && error.step == .mountOverlay && (error.errno == EPERM || error.errno == EINVAL) {
             // Kernels before 5.11 refuse overlayfs in a user namespace: use FUSE.
         } catch let error as PlashError where error.step == .mountOverlay && persist != nil
-                    && plash_is_overlay(opened[lowers.count]) == 1 {
+                    && plash_is_overlay(upper!.0) == 1 {
             // What plash inside a container meets when its store is on the container's root.
             throw error.advising("--persist \(persist!.path) lies on overlayfs, which takes no upper layer there: "
                                  + "keep it, or the store a build persists in, on a tmpfs or a bind mount")
@@ -54,7 +57,7 @@ public func mountRoot(_ layers: Layers, persist: PersistentUpper?, hostRoot: Boo
 /// from below does, and every host path still needed was opened before), so it hides
 /// nothing, not even when the image is `/`, and writes nothing on the host; it is gone
 /// when the last process of the container exits.
-func mountKernelOverlay(_ layers: Layers, _ lowers: [Int32], upper persistent: (Int32, Int32)?,
+func mountKernelOverlay(_ layers: Layers, _ lowers: LowerLayers, upper persistent: (Int32, Int32)?,
                         hostRoot: Bool, mountPoints: [MountPoint] = []) throws -> RootMount {
     let directories = ["upper", "work", "root"]
     var scratch = plash_mount_scratch()
@@ -67,6 +70,7 @@ func mountKernelOverlay(_ layers: Layers, _ lowers: [Int32], upper persistent: (
         guard base != "/" && splitLast(base).1 != "" else {
             throw PlashError.system("mount scratch tmpfs on", "/").needing(.fsopen)
         }
+        _ = try lowers.descriptors()
         scratch = try mountScratch(on: base, with: directories)
         stackedOnRoot = false
     } else {
@@ -76,12 +80,13 @@ func mountKernelOverlay(_ layers: Layers, _ lowers: [Int32], upper persistent: (
         if stackedOnRoot {
             for dir in directories { try check(mkdirat(scratch, dir, 0o755), "create scratch directory", dir) }
         }
-        let (upper, work) = persistent.map { ("\($0.0)", "\($0.1)") } ?? ("\(scratch)/upper", "\(scratch)/work")
+        let (upper, work) = persistent.map { (procPath($0.0), procPath($0.1)) }
+            ?? (procPath(scratch) + "/upper", procPath(scratch) + "/work")
         let mountPoint = procPath(scratch) + "/root"
         var made: [String] = []
-        var top: [Int32] = []
-        defer { top.forEach { close($0) } }
-        if let persistent, !mountPoints.isEmpty && roomForMountPointLayer(lowers.count) {
+        var lowest = lowers
+        defer { if lowest !== lowers { lowest.close() } }
+        if let persistent, !mountPoints.isEmpty && roomForMountPointLayer(lowers.paths.count) {
             // Asked of the image as the container sees it, what earlier runs kept in the
             // --persist directory included, on an overlay of its own whose writable layer
             // is this tmpfs: no second overlay shares the --persist directory as upper
@@ -91,20 +96,23 @@ func mountKernelOverlay(_ layers: Layers, _ lowers: [Int32], upper persistent: (
             try check(mkdirat(scratch, "probe", 0o755), "create scratch directory", "probe")
             let probe = procPath(scratch) + "/probe"
             do {
-                try mountOverlay(layers.label, on: probe, lowers: [persistent.0] + lowers, upper: "\(scratch)/upper",
-                                 work: "\(scratch)/work", userxattr: !hostRoot)
+                let withPersisted = try lowers.below(persistent.0, path: "persist directory")
+                defer { withPersisted.close() }
+                try mountOverlay(layers.label, on: probe, lowers: withPersisted, upper: procPath(scratch) + "/upper",
+                                 work: procPath(scratch) + "/work", userxattr: !hostRoot)
             } catch let error as PlashError where error.errno == ELOOP {
                 // The directory lies in a layer (--root / --persist DIR): overlayfs takes
                 // no lower layer inside another. Asked of the image alone.
-                try mountOverlay(layers.label, on: probe, lowers: lowers, upper: "\(scratch)/upper",
-                                 work: "\(scratch)/work", userxattr: !hostRoot)
+                try mountOverlay(layers.label, on: probe, lowers: lowers, upper: procPath(scratch) + "/upper",
+                                 work: procPath(scratch) + "/work", userxattr: !hostRoot)
             }
             made = try makeMountPointLayer(mountPoints, in: scratch, overlay: probe)
             if !made.isEmpty {
-                top = [try check(openat(scratch, "mount-points", plash_O_PATH | O_DIRECTORY | O_CLOEXEC), "open", "mount-points")]
+                let top = try check(openat(scratch, "mount-points", plash_O_PATH | O_DIRECTORY | O_CLOEXEC), "open", "mount-points")
+                lowest = try lowers.below(top, path: "mount-points", owning: true)
             }
         }
-        try mountOverlay(layers.label, on: mountPoint, lowers: top + lowers, upper: upper, work: work, userxattr: !hostRoot)
+        try mountOverlay(layers.label, on: mountPoint, lowers: lowest, upper: upper, work: work, userxattr: !hostRoot)
         // A recursive bind of the old root (--bind /:/host, /proc/self/root) copies what
         // is mounted on it: not this tmpfs with the container in it. (Only now: overlayfs
         // takes a private clone of its upper layer's mount, which an unbindable one refuses.)
@@ -147,15 +155,16 @@ let fuseOverlay = "/usr/bin/fuse-overlayfs"
 /// runs and then go: the kernel sends it SIGTERM when the program (this process, after
 /// exec) exits. The one case where a process besides the program exists
 /// (docs/plash-exec.md).
-func mountFuseOverlay(_ layers: Layers, _ lowers: [Int32], persist: PersistentUpper?,
+func mountFuseOverlay(_ layers: Layers, _ lowers: LowerLayers, persist: PersistentUpper?,
                       mountPoints: [MountPoint] = []) throws -> RootMount {
     let base = layers.directories[0]
     guard base != "/" && splitLast(base).1 != "" else {
         throw PlashError.failure("fuse-overlayfs cannot run the image /: it needs the kernel's overlayfs")
     }
+    let top = try lowers.descriptors()[0]
     let scratch = try mountScratch(on: base, with: ["upper", "work", "top", "root"])
     defer { close(scratch) }
-    try mount(procPath(lowers[0]), on: base + "/top", flags: UInt(MS_BIND), what: "bind top layer on")
+    try mount(procPath(top), on: base + "/top", flags: UInt(MS_BIND), what: "bind top layer on")
     var upper = base + "/upper", work = base + "/work"
     if let persist { (upper, work) = (persist.path, persist.workPath) }
     let lowerdir = ([base + "/top"] + layers.directories.dropFirst()).joined(separator: ":")

@@ -14,18 +14,102 @@ public func mount(_ source: String, on target: String, type: String? = nil,
     try check(result, what, target)
 }
 
-/// Mounts an overlay of `lowers` (open directories, top first) on `target`, with an
-/// upper and a work directory when given. The layers are passed by descriptor, one by
-/// one (plash_mount_overlay), which costs the same for each however deep the image.
-/// Kernels before 6.13 take layers only by name (and PLASH_OVERLAY=lowerdir): there every directory is named
-/// relative to /proc/self/fd ("7", "9/upper"), from there as the working directory
-/// for a moment: the option string has room for 4096 bytes, and `/proc/self/fd/N` for
-/// each layer would fill it at about 229 layers, short of the 500 that overlayfs
-/// stacks. Names by descriptor also keep the layers immune to what is mounted over
-/// their paths.
-public func mountOverlay(_ label: String, on target: String, lowers: [Int32], upper: String? = nil,
+/// An overlay's lower layers, top first. Layers that lie side by side in one directory,
+/// as a store's files/ID do, are named in it, and only that directory is opened: the
+/// kernel finds each layer by its name, where a descriptor of each would cost plash an
+/// open and a close per layer (a tenth of a 500-layer start). Other layers are opened
+/// one by one. Either way a layer is reached from what was opened before anything is
+/// mounted: a mount stacked on `/` later hides none of them.
+public final class LowerLayers {
+    public let paths: [String]
+    /// The directory the layers lie in, open, and their names there; or -1.
+    let directory: Int32
+    /// The layers' descriptors: opened at once when they lie apart, else on demand
+    /// (descriptors()), for what takes layers only by descriptor or path.
+    private var opened: [Int32] = []
+
+    /// What close() closes, when not all that this set opened (a set made by below()).
+    private var owned: [Int32]? = nil
+
+    public init(opening paths: [String]) throws {
+        self.paths = paths
+        let parent = paths.first.map { splitLast($0).0 }
+        if let parent, paths.allSatisfy({ splitLast($0).0 == parent && LowerLayers.isName(splitLast($0).1) }) {
+            directory = try openDirectory(parent, what: "layer")
+        } else {
+            directory = -1
+            do {
+                for path in paths { opened.append(try openDirectory(path, what: "layer")) }
+            } catch {
+                close()
+                throw error
+            }
+        }
+    }
+
+    /// An entry's own name, which the kernel looks up as it is (`..` would leave the directory).
+    static func isName(_ name: String) -> Bool { !name.isEmpty && name != "." && name != ".." }
+
+    /// The layers' names, NUL after each, for plash_mount_overlay; nil when they lie apart.
+    var names: [CChar]? {
+        guard directory >= 0 else { return nil }
+        var names: [CChar] = []
+        for path in paths {
+            names.append(contentsOf: splitLast(path).1.utf8.map { CChar(bitPattern: $0) })
+            names.append(0)
+        }
+        return names
+    }
+
+    /// An open descriptor of each layer, top first, opened now if need be. Call it before
+    /// mounting over a layer's path: the names are looked up again here.
+    public func descriptors() throws -> [Int32] {
+        if opened.count < paths.count {
+            for path in paths.dropFirst(opened.count) {
+                opened.append(try check(openat(directory, splitLast(path).1, plash_O_PATH | O_DIRECTORY | O_CLOEXEC),
+                                        "layer", path))
+            }
+        }
+        return opened
+    }
+
+    private init(paths: [String], descriptors: [Int32], owned: [Int32]) {
+        self.paths = paths
+        directory = -1
+        opened = descriptors
+        self.owned = owned
+    }
+
+    /// These layers below `top`, an open directory that `path` names in messages: a set
+    /// passed by descriptor. Its close() closes `top` if it is `owning` it, and never
+    /// the descriptors of these layers, which stay this set's.
+    public func below(_ top: Int32, path: String, owning: Bool = false) throws -> LowerLayers {
+        LowerLayers(paths: [path] + paths, descriptors: [top] + (try descriptors()), owned: owning ? [top] : [])
+    }
+
+    public func close() {
+        if let owned {
+            owned.forEach { Glibc.close($0) }
+            self.owned = []
+            return
+        }
+        opened.forEach { Glibc.close($0) }
+        opened = []
+        if directory >= 0 { Glibc.close(directory) }
+    }
+}
+
+/// Mounts an overlay of `lowers` on `target`, with an upper and a work directory
+/// (absolute paths) when given. The layers are passed one by one, by name or by
+/// descriptor (plash_mount_overlay), which costs the same for each however deep the
+/// image. Kernels before 6.8 take layers only by name in one option string (and
+/// PLASH_OVERLAY=lowerdir): there every layer is named by its descriptor relative to
+/// /proc/self/fd ("7"), from there as the working directory for a moment: the option
+/// string has room for 4096 bytes, and `/proc/self/fd/N` for each layer would fill it
+/// at about 229 layers, short of the 500 that overlayfs stacks.
+public func mountOverlay(_ label: String, on target: String, lowers: LowerLayers, upper: String? = nil,
                          work: String? = nil, userxattr: Bool = false, flags: UInt = 0) throws {
-    if let tooDeep = StoreLayout.tooDeep(lowers.count) { throw PlashError.failure(tooDeep) }
+    if let tooDeep = StoreLayout.tooDeep(lowers.paths.count) { throw PlashError.failure(tooDeep) }
     let mountPoint = try openDirectory(target, what: .mountOverlay)
     defer { close(mountPoint) }
     let previous = try openDirectory(".", what: "open working directory")
@@ -33,16 +117,30 @@ public func mountOverlay(_ label: String, on target: String, lowers: [Int32], up
         fchdir(previous)
         close(previous)
     }
-    try check(chdir("/proc/self/fd"), "chdir", "/proc/self/fd")
     // PLASH_OVERLAY=lowerdir takes the older kernels' way here too.
     if environment("PLASH_OVERLAY") != "lowerdir" {
-        let mounted = lowers.withUnsafeBufferPointer {
-            plash_mount_overlay(label, $0.baseAddress, Int32($0.count), upper, work, userxattr ? 1 : 0, flags, mountPoint)
+        // Names are looked up from the working directory: their directory, for a moment.
+        let names = lowers.names
+        if names != nil { try check(fchdir(lowers.directory), "chdir", splitLast(lowers.paths[0]).0) }
+        let descriptors = names == nil ? try lowers.descriptors() : []
+        var failed: Int32 = -1
+        // An empty array's buffer need not be NULL: names says which way.
+        let mounted = descriptors.withUnsafeBufferPointer { fds in
+            (names ?? []).withUnsafeBufferPointer { buffer in
+                plash_mount_overlay(label, fds.baseAddress, names == nil ? nil : buffer.baseAddress,
+                                    Int32(lowers.paths.count), upper, work, userxattr ? 1 : 0, flags, mountPoint, &failed)
+            }
         }
         if mounted == 0 { return }
+        // What an open of the layer would have met.
+        if mounted == -1 && failed >= 0 && [ENOENT, ENOTDIR, EACCES, ELOOP].contains(errno) {
+            throw PlashError.system("layer", lowers.paths[Int(failed)])
+        }
         if mounted == -1 { throw PlashError.system(.mountOverlay, target) }
     }
-    var options = "lowerdir=" + lowers.map { String($0) }.joined(separator: ":")
+    let descriptors = try lowers.descriptors()
+    try check(chdir("/proc/self/fd"), "chdir", "/proc/self/fd")
+    var options = "lowerdir=" + descriptors.map { String($0) }.joined(separator: ":")
     if let upper, let work { options += ",upperdir=\(upper),workdir=\(work)" }
     // In a user namespace overlayfs keeps its whiteouts and metadata in user.* xattrs,
     // which an unprivileged user may write.

@@ -146,9 +146,13 @@ public struct StoreLayout: Sendable, Equatable {
         // The link's own text, checked above (a generic joined() costs a runtime
         // conformance lookup at every start).
         let node = rootNode + "/" + target.dropFirst("../layer/0/".count)
+        // Its files: files/ID, which its _data link names, or _data itself in a store of
+        // an older plash. The link is not followed: its text climbs the node's whole depth
+        // back (`../` 500 times), a second walk as long as the node's own.
         var info = stat()
-        guard stat(StoreLayout.data(ofNode: node), &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR else { return nil }
-        return node
+        guard lstat(StoreLayout.data(ofNode: node), &info) == 0 else { return nil }
+        if (info.st_mode & S_IFMT) == S_IFLNK { guard stat(files(of: id), &info) == 0 else { return nil } }
+        return (info.st_mode & S_IFMT) == S_IFDIR ? node : nil
     }
 
     /// layer/0/1/2 -> [files/2, files/1]: an image's layers, top first, are the
@@ -156,24 +160,33 @@ public struct StoreLayout: Sendable, Equatable {
     /// older plash keeps its files in its node (layer/0/1/_data); only images on such
     /// a layer have one, so when the bottom layer has files/ID, all of them do.
     public func layers(of node: String) -> [String] {
-        let nodes = stack(of: node)
-        guard let bottom = nodes.last else { return [] }
-        let allFlat = access(files(of: bottom.id), F_OK) == 0
-        return nodes.map { allFlat ? files(of: $0.id) : data(id: $0.id, node: $0.node) }
+        let ids = self.ids(ofNode: node)
+        guard let bottom = ids.last else { return [] }
+        if access(files(of: bottom), F_OK) == 0 { return ids.map(files(of:)) }
+        return stack(of: node).map { data(id: $0.id, node: $0.node) }
     }
 
     /// layer/0/1/2 -> [(2, layer/0/1/2), (1, layer/0/1)]: the image and those below it.
     public func stack(of node: String) -> [(id: Int, node: String)] {
-        guard node.hasPrefix(rootNode + "/") else { return [] }
-        var nodes: [(id: Int, node: String)] = []
         var current = node
-        while current.count > rootNode.count {
-            let (parent, name) = splitLast(current)
-            guard let id = StoreLayout.id(name) else { return [] }
-            nodes.append((id, current))
-            current = parent
+        return ids(ofNode: node).map { id in
+            defer { current = splitLast(current).0 }
+            return (id, current)
         }
-        return nodes
+    }
+
+    /// layer/0/1/2 -> [2, 1], or [] when a component is no id. Each component is read
+    /// once: a 500-layer node is about 2000 characters, and its start must not count them
+    /// once for each layer.
+    func ids(ofNode node: String) -> [Int] {
+        guard node.hasPrefix(rootNode + "/") else { return [] }
+        var ids: [Int] = []
+        for component in node.utf8.dropFirst(rootNode.utf8.count + 1).split(separator: UInt8(ascii: "/"),
+                                                                            omittingEmptySubsequences: false) {
+            guard let id = StoreLayout.id(String(decoding: component, as: UTF8.self)) else { return [] }
+            ids.append(id)
+        }
+        return ids.reversed()
     }
 
     /// How many layers the image of `node` has: the components of its node.

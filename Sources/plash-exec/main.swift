@@ -7,6 +7,7 @@ import PlashExec
 import PlashSystem
 
 do {
+    try checkOverlaySetting()
     let arguments = try commandLineArguments()
     try handOverPlashfile(arguments)
     switch try parse(arguments) {

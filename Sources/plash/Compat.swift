@@ -147,8 +147,10 @@ let otherToolsCommands: [String: String] = [
 ]
 
 /// Builds the image that leading macros describe: `--from 1 --run X -- A B` -> `ID A B`.
-func buildImageArgument(_ arguments: [String]) throws -> [String] {
-    guard let first = arguments.first, isMacro(first) else { return arguments }
+/// The command's own options win (`rm -f` is --force, not --from).
+func buildImageArgument(_ arguments: [String], of command: Command) throws -> [String] {
+    guard let first = arguments.first, startsImage(first),
+          !command.options.contains(where: { $0.names.contains(first) }) else { return arguments }
     let words = Array(arguments.prefix { $0 != "--" })
     let rest = Array(arguments.drop { $0 != "--" }.dropFirst())
     let image = try Builder(store: try openStore()).build(try parseMacros(words))

@@ -16,6 +16,7 @@ if let data = environment("PLASH_DATA"), !data.isEmpty, !data.hasPrefix("/") { s
 
 do {
     try checkNumberSettings()
+    try checkOverlaySetting()
     let arguments = try commandLineArguments()
     guard let name = arguments.first else { throw PlashError.usage("no command given", usage: overview) }
     var rest = Array(arguments.dropFirst())
@@ -25,13 +26,9 @@ do {
             exit(0)
         }
         failureStatus = command.failureStatus
-        do {
-            if command.buildsImageFromMacros { rest = try buildImageArgument(rest) }
+        try showingUsage(of: command) {
+            if command.buildsImageFromMacros { rest = try buildImageArgument(rest, of: command) }
             exit(try command.run(rest))
-        } catch var error as PlashError where error.kind == .usage && error.usage == buildUsage {
-            // The macro parser knows no command: the usage shown is the one typed.
-            error.usage = command.usage
-            throw error
         }
     }
     switch name {
@@ -42,7 +39,7 @@ do {
     case _ where isMacro(name):
         // The original's `plash --from 1 -- CMD`: macros first are plash run.
         failureStatus = 125
-        exit(try runCommand(arguments))
+        try showingUsage(of: lookupCommand("run")!) { exit(try runCommand(arguments)) }
     default:
         // `#!/usr/bin/env plash` runs `plash ./Plashfile ARGS`; a path is no command.
         if name.contains("/") {
@@ -65,6 +62,17 @@ do {
     printLine(toStandardError: "plash: \(error)")
     if !error.usage.isEmpty { printLine(toStandardError: error.usage) }
     exit(error.kind == .usage ? 2 : error.kind == .command ? error.execStatus : failureStatus)
+}
+
+/// Runs `body`, a command's work; a usage error of its macros shows the usage of the
+/// command typed: the macro parser knows no command and names plash build's.
+func showingUsage(of command: Command, _ body: () throws -> Void) throws {
+    do {
+        try body()
+    } catch var error as PlashError where error.kind == .usage && error.usage == buildUsage {
+        error.usage = command.usage
+        throw error
+    }
 }
 
 /// Any error as one line: Foundation's file errors name their path and errno.

@@ -155,12 +155,15 @@ func plan(_ arguments: [String]) throws -> ExecPlan {
     #expect(StoreLayout(path: "/s").layers(of: "/s/layer/0/1/2") == ["/s/layer/0/1/2/_data", "/s/layer/0/1/_data"])
 }
 
+/// A descriptor that is open, as --error-fd requires (its 3 need not be, under every runner).
+let openDescriptor = open("/dev/null", O_RDONLY | O_CLOEXEC)
+
 /// A value each option of the table accepts.
 func sampleValue(_ option: ExecOption) -> [String] {
     guard option.takesValue else { return [] }
     return [["--cgroup": "c", "--memory": "1M", "--pids": "1", "--cpus": "1", "--net": "none", "--cwd": "/",
              "--bind": "/a", "--ro-bind": "/a", "--bind-try": "/a", "--tmpfs": "/t", "--hostname": "h",
-             "--env-file": "/dev/null", "--cap-drop": "chown", "--cap-add": "chown", "--error-fd": "3"][option.name] ?? "x"]
+             "--env-file": "/dev/null", "--cap-drop": "chown", "--cap-add": "chown", "--error-fd": String(openDescriptor)][option.name] ?? "x"]
 }
 
 @Test func everyOptionOfTheTableParsesAndHasItsRowInTheHelp() throws {

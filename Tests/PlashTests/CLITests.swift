@@ -128,6 +128,25 @@ import Testing
         #expect(try FileManager.default.contentsOfDirectory(atPath: directory).isEmpty)
     }
 
+    /// An option the command does not take is that command's mistake, with its usage, also
+    /// where it is a macro too (-x is --run): macros in place of IMAGE start with the
+    /// image to start from, so `plash rm -x 1` builds and removes nothing. `plash -x`
+    /// (macros first: plash run) shows run's usage, not build's.
+    @Test func anUnknownOptionShowsTheUsageOfTheCommandTypedAndNothingIsBuilt() throws {
+        let store = TestStore()
+        _ = try store.id(["import", "busybox"])
+        for arguments in [["rm", "-x", "1"], ["nodepath", "-x", "1"], ["export-tar", "--run", "true", "--from", "1", "--", "-"]] {
+            let result = try store.plash(arguments)
+            #expect(result.status == 2, "\(arguments): \(result)")
+            #expect(lines(result.stderr).dropFirst().joined(separator: "\n") == (try usage(store, arguments[0])) + "\n",
+                    "\(arguments): \(result)")
+        }
+        #expect(store.indexedIDs == [1])
+        let macrosFirst = try store.plash(["-x"])
+        #expect(macrosFirst.status == 2, "\(macrosFirst)")
+        #expect(lines(macrosFirst.stderr).dropFirst().joined(separator: "\n") == (try usage(store, "run")) + "\n", "\(macrosFirst)")
+    }
+
     /// PLASH_HTTP_TIMEOUT=60s, a number setting that holds no number, is refused in one
     /// line before anything is done, not taken silently for the default; empty is unset.
     @Test func aNumberSettingThatIsNoNumberIsRefusedBeforeAnythingIsDone() throws {
@@ -142,6 +161,15 @@ import Testing
         #expect(store.indexedIDs.isEmpty)
         let unset = try store.plash(["build", "--from", "busybox"], environment: Dictionary(uniqueKeysWithValues: names.map { ($0, "") }))
         #expect(unset.status == 0, "\(unset)")
+    }
+
+    /// PLASH_OVERLAY=bogus is refused in one line before anything is done, not taken
+    /// silently for the default.
+    @Test func anOverlaySettingThatIsNoneOfItsValuesIsRefusedBeforeAnythingIsDone() throws {
+        let store = TestStore()
+        let result = try store.plash(["build", "--from", "busybox", "--run", "true"], environment: ["PLASH_OVERLAY": "bogus"])
+        #expect(result.status == 2 && lines(result.stderr).count == 2, "one line: \(result)")
+        #expect(store.indexedIDs.isEmpty)
     }
 
     /// NAME names a profile read from stdin; with a profile's path it is one too many.

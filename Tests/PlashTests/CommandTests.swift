@@ -95,6 +95,17 @@ import Testing
         #expect(scripts == ["# write-file /etc/motd", "# entrypoint /bin/echo 'a b'"], "\(scripts)")
     }
 
+    /// A relative PATH would name a file in the caller's working directory, which a step
+    /// sees read-only: refused as the macros are read, before anything is built.
+    @Test func aRelativePathToWriteIsAUsageErrorBeforeAnythingIsBuilt() throws {
+        let store = TestStore()
+        for macro in ["--write-file", "--write-script"] {
+            let result = try store.plash(["build", "--from", "busybox", macro, "rel", "hi"])
+            #expect(result.status == 2 && result.stderr.hasPrefix("plash: \(macro) rel: "), "\(macro): \(result)")
+        }
+        #expect(store.indexedIDs.isEmpty)
+    }
+
     @Test func aScriptReadFromStdinShowsWithoutABlankLineAfterIt() throws {
         let store = TestStore()
         _ = try store.id(["import", "busybox"])

@@ -88,6 +88,31 @@ import Testing
         #expect(try store.plash(["run", two, "--", "ls", "/two"]).stdout == "/two\n")
     }
 
+    /// Every mount of an image reads the xattrs of each of its layers' roots: a built
+    /// layer's root keeps none of the marks its build's overlay left there, only the
+    /// opaque marks below, which hide the layers under them.
+    @Test func aBuiltLayersRootKeepsNoMarkOfTheOverlayItWasBuiltIn() throws {
+        let store = TestStore()
+        let id = try store.id(["build", "--from", "busybox", "--run", "mkdir /d && touch /d/f", "--layer",
+                               "--run", "touch /file && rm -r /d && mkdir /d"])
+        let names = { (path: String) in
+            try run("/usr/bin/python3", ["-c", "import os, sys; print(sorted(os.listxattr(sys.argv[1])))", path]).stdout
+        }
+        #expect(try names(store.data + "/files/" + id) == "[]\n")
+        #expect(try names(store.data + "/files/" + id + "/d") == "['trusted.overlay.opaque']\n")
+    }
+
+    /// An image is its index link, its node and its files: a node whose files/ID is gone
+    /// (its _data link left dangling) names no image.
+    @Test func aNodeWhoseFilesAreGoneNamesNoImage() throws {
+        let store = TestStore()
+        let id = try store.id(["build", "--from", "busybox", "--run", "touch /file"])
+        #expect(try store.plash(["nodepath", id]).status == 0)
+        #expect(try shell("mv '\(store.data)/files/\(id)' '\(makeDirectory("moved"))/'").status == 0)
+        let found = try store.plash(["nodepath", id])
+        #expect(found.status != 0 && found.stdout == "", "\(found)")
+    }
+
     /// A store of an older plash keeps each image's files in its node, `_data`: those
     /// images run, take images built on them, and go with them.
     @Test func imagesOfAnOlderPlashRunAndTakeNewImagesOnThem() throws {

@@ -1,5 +1,6 @@
 import Foundation
 import PlashKit
+import PlashSystem
 import PlashTestSupport
 import Testing
 
@@ -35,8 +36,22 @@ import Testing
         let result = try user.run(try sharedBinaries + "/plash", ["doctor"], directory: user.home)
         let lines = result.stdout.split(separator: "\n")
         let fix = try #require(lines.firstIndex { $0.hasPrefix("warn  cgroups: ") }.map { lines[$0 + 1] }, "\(result)")
-        #expect(fix.hasPrefix("      fix: as root: mkdir /sys/fs/cgroup/\(user.name) && chown -R \(user.name) "), "\(fix)")
+        #expect(fix.hasPrefix("      fix: as root: mkdir "), "\(fix)")
         #expect(!result.stdout.contains("systemctl"), "\(result)")
+    }
+
+    /// On a v1 or hybrid host (this one), the user gets a cgroup in each hierarchy of the
+    /// limits' controllers, not one in /sys/fs/cgroup, which holds only their mounts.
+    @Test func onCgroupV1TheCgroupFixMakesOneInEachControllersHierarchy() throws {
+        let mountinfo = try String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)
+        guard !FileManager.default.fileExists(atPath: "/run/systemd/system"),
+              case .legacy(let mounts)? = CgroupHierarchy(mountinfo: mountinfo) else { return }
+        let user = try userWithoutSubordinateIDs
+        let result = try user.run(try sharedBinaries + "/plash", ["doctor"], directory: user.home)
+        let lines = result.stdout.split(separator: "\n")
+        let fix = try #require(lines.firstIndex { $0.hasPrefix("warn  cgroups: ") }.map { String(lines[$0 + 1]) }, "\(result)")
+        let made = fix.split(separator: " && ").first?.split(separator: " ").drop { $0 != "mkdir" }.dropFirst().map(String.init) ?? []
+        #expect(Set(made) == Set(mounts.values.map { "\($0)/\(user.name)" }), "\(fix)")
     }
 
     @Test func aUserWithSubordinateIdsSeesThem() throws {

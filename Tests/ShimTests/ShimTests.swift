@@ -376,6 +376,21 @@ func aBindOfTheHostsRootShowsTheHostsFiles(_ source: String) throws {
     #expect(try String(contentsOfFile: dir + "/ran", encoding: .utf8).isEmpty)
 }
 
+/// PLASH_OVERLAY=bogus is refused, not taken silently for the default: nothing runs.
+@Test func anOverlaySettingThatIsNoneOfItsValuesIsRefusedAndNothingRuns() throws {
+    let result = try shell("PLASH_OVERLAY=bogus '\(plashExec)' --root '\(try busyboxRoot)' -- echo ran")
+    #expect(result.status == 125 && result.stdout.isEmpty, "\(result)")
+    #expect(result.stderr.split(separator: "\n").count == 1, "\(result)")
+}
+
+/// An --error-fd that is not open is refused before anything is set up: the failure it
+/// was to carry would be lost, so the program never runs.
+@Test func anErrorFDThatIsNotOpenIsRefusedAndNothingRuns() throws {
+    let result = try shell("'\(plashExec)' --error-fd 99 --root '\(try busyboxRoot)' -- echo ran 99<&-")
+    #expect(result.status == 125 && result.stdout.isEmpty, "\(result)")
+    #expect(result.stderr.split(separator: "\n").count == 1, "\(result)")
+}
+
 /// A --persist directory on overlayfs (a store on a container's own root, for plash in
 /// plash) is refused by the kernel; one line says why and what to do.
 @Test func aPersistDirectoryOnOverlayfsIsOneLineThatSaysSo() throws {

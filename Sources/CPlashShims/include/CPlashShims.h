@@ -43,15 +43,18 @@ int plash_mount_set_unbindable(int fd);
 // Probes the CPU for libcrypto, once (see shims.c): call before its first use.
 void plash_crypto_setup(void);
 
-// An overlay through fsopen/fsconfig/fsmount, moved onto the directory `target` (open): the layers
-// `lowers` (open directories, top first) passed one by one, each by its descriptor
-// (`lowerdir+` with FSCONFIG_SET_FD, Linux 6.13), so each costs the same however deep
-// the image; `upper` and `work` are paths, or NULL for a read-only overlay. `flags`:
-// MS_RDONLY, MS_NOSUID, MS_NODEV. Returns 0, -1 with errno, or -2 when this kernel
-// takes no layer by descriptor or has no new mount API (mount(2) with `lowerdir=` does
-// the same there).
-int plash_mount_overlay(const char *source, const int *lowers, int count, const char *upper,
-                        const char *work, int userxattr, unsigned long flags, int target);
+// An overlay through fsopen/fsconfig/fsmount, moved onto the directory `target` (open): the
+// `count` layers passed one by one (`lowerdir+`), top first, so each costs the same
+// however deep the image: when `names` is NULL, `lowers` are open directories, each
+// passed by its descriptor (FSCONFIG_SET_FD, Linux 6.13); else `names` holds `count`
+// NUL-terminated names one after the other, each found by the kernel from the working
+// directory (Linux 6.8). `upper` and `work` are paths, or NULL for a read-only overlay.
+// `flags`: MS_RDONLY, MS_NOSUID, MS_NODEV. Returns 0, -1 with errno (and the layer that
+// failed in `*failed`, else -1 there), or -2 when this kernel takes no layer that way
+// or has no new mount API (mount(2) with `lowerdir=` does the same there, and says
+// EINVAL again where the layers themselves were refused).
+int plash_mount_overlay(const char *source, const int *lowers, const char *names, int count, const char *upper,
+                        const char *work, int userxattr, unsigned long flags, int target, int *failed);
 
 // mount_setattr(2): make the mount at `fd` (and, if `recursive`, every mount below it)
 // read-only. Before Linux 5.12 a remount does it for the mount alone; recursive is ENOSYS.

@@ -220,3 +220,14 @@ public func addingRunSettings(of plan: BuildPlan, to exec: ExecPlan) -> ExecPlan
 }
 
 public func isMacro(_ word: String) -> Bool { macro(named: word) != nil }
+
+/// The macros that may start a list of macros in place of a command's IMAGE (`plash rm
+/// --from 1 --run X --`): those that name the image to start from, and those that read
+/// more macros, which may name it. A list without one could build nothing, so `plash rm
+/// -x 1` is rm's unknown option -x, not macros (-x is --run).
+public func startsImage(_ word: String) -> Bool {
+    let names = ["--from", "-f", "--image", "--from-id", "--from-map",
+                 "--eval-file", "--eval-string", "--eval-stdin", "--eval-github", "--eval-url"]
+        + sourceMacros.flatMap(\.names) + distributions.map(\.flag)
+    return names.contains(word)
+}

@@ -129,6 +129,14 @@ func writeFileStep(_ path: String, _ lines: [String], executable: Bool, describe
     return describing(described) + "\n" + step
 }
 
+/// The PATH of --write-file and --write-script, which must be absolute: a relative one
+/// would name a file in the directory the step starts in, the caller's working
+/// directory, which a build step sees read-only (or the image's own, by chance).
+func imagePath(_ macro: String, _ path: String) throws -> String {
+    guard path.hasPrefix("/") else { throw PlashError.usage("\(macro) \(path): must be an absolute path", usage: buildUsage) }
+    return path
+}
+
 public let entrypointPath = "/.plash-entrypoint"
 
 public let macros: [Macro] = {
@@ -176,12 +184,12 @@ public let macros: [Macro] = {
         },
         Macro(names: ["--write-file"], arguments: .oneOrMore("PATH LINE..."),
               help: "write the LINEs to the file PATH, making its missing parent directories") { parser, args in
-            parser.plan.current.steps.append(writeFileStep(args[0], Array(args.dropFirst()), executable: false,
+            parser.plan.current.steps.append(writeFileStep(try imagePath("--write-file", args[0]), Array(args.dropFirst()), executable: false,
                                                            described: ["write-file", shellQuote(args[0])]))
         },
         Macro(names: ["--write-script"], arguments: .oneOrMore("PATH LINE..."),
               help: "write the LINEs to PATH and make it executable") { parser, args in
-            parser.plan.current.steps.append(writeFileStep(args[0], Array(args.dropFirst()), executable: true,
+            parser.plan.current.steps.append(writeFileStep(try imagePath("--write-script", args[0]), Array(args.dropFirst()), executable: true,
                                                            described: ["write-script", shellQuote(args[0])]))
         },
         Macro(names: ["--entrypoint"], arguments: .oneOrMore("CMD [ARG...]"),

@@ -26,11 +26,10 @@ func mountImage(_ image: Store.Image, store: Store, on target: String, userxattr
         }
         return
     }
-    // Layers are named by descriptor (PlashSystem.mountOverlay): as deep as overlayfs goes.
-    var opened: [Int32] = []
-    defer { opened.forEach { close($0) } }
-    for dir in layers { opened.append(try openDirectory(dir, what: "layer")) }
-    try mountOverlay("plash:\(image.id)", on: target, lowers: opened, userxattr: userxattr, flags: safe)
+    // Layers are passed one by one (PlashSystem.mountOverlay): as deep as overlayfs goes.
+    let lowers = try LowerLayers(opening: layers)
+    defer { lowers.close() }
+    try mountOverlay("plash:\(image.id)", on: target, lowers: lowers, userxattr: userxattr, flags: safe)
 }
 
 /// `plash mount ID DIR`: the image, read-only, at DIR on the host. Only root: an

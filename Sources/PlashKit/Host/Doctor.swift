@@ -162,12 +162,8 @@ public func freeSubordinateRange(taken: [(start: UInt32, count: UInt32)]) -> UIn
 
 /// Which of --memory, --pids, --cpus work: root, or a cgroup subtree delegated to the user.
 func cgroupFinding(user: String) -> Finding {
-    // systemd delegates through user@.service; without it (/run/systemd/system is how
-    // sd_booted(3) tells), root makes the user a cgroup of their own and moves them in.
-    let delegate = access("/run/systemd/system", F_OK) == 0
-        ? "as root: systemctl edit user@.service, add [Service] Delegate=memory pids cpu, log in again"
-        : "as root: mkdir /sys/fs/cgroup/\(user) && chown -R \(user) /sys/fs/cgroup/\(user), then move \(user)'s shell into it "
-            + "(echo PID > /sys/fs/cgroup/\(user)/cgroup.procs; on cgroup v1, the same in the memory, pids and cpu hierarchies)"
+    let mountinfo = (try? readFile("/proc/self/mountinfo", what: "read")).map { String(decoding: $0, as: UTF8.self) }
+    let delegate = cgroupDelegation(user: user, mounted: mountinfo.flatMap { CgroupHierarchy(mountinfo: $0) })
     let hierarchy: CgroupHierarchy
     do {
         hierarchy = try CgroupHierarchy.current()
@@ -193,6 +189,26 @@ func cgroupFinding(user: String) -> Finding {
         : "mount the v1 hierarchies of \(missing.joined(separator: ", "))"
     return Finding(.warning, "cgroups", "\(version): no \(missing.joined(separator: ", ")) controller for \(user): \(missing.map { limits[$0]! }.joined(separator: ", ")) fail",
                    fix: fix)
+}
+
+/// How root gives `user` a cgroup subtree of their own. systemd delegates through
+/// user@.service; without it (/run/systemd/system is how sd_booted(3) tells), root makes
+/// the user a cgroup and moves them in: on v2 one directory; on v1 (and a hybrid host,
+/// whose controllers are v1's) one in each hierarchy of plash's controllers, as the v2
+/// directory would not hold them.
+func cgroupDelegation(user: String, mounted: CgroupHierarchy?) -> String {
+    if access("/run/systemd/system", F_OK) == 0 {
+        return "as root: systemctl edit user@.service, add [Service] Delegate=memory pids cpu, log in again"
+    }
+    if case .legacy(let mounts)? = mounted {
+        let directories = Set(mounts.values).sorted().map { "\($0)/\(user)" }.joined(separator: " ")
+        return "as root: mkdir \(directories) && chown -R \(user) \(directories), then move \(user)'s shell into each "
+            + "(echo PID > cgroup.procs in each)"
+    }
+    var root = "/sys/fs/cgroup"
+    if case .unified(let mount)? = mounted { root = mount }
+    return "as root: mkdir \(root)/\(user) && chown -R \(user) \(root)/\(user), then move \(user)'s shell into it "
+        + "(echo PID > \(root)/\(user)/cgroup.procs)"
 }
 
 /// The store (or the directory it will be created in) must be writable, on a
