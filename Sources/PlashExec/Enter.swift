@@ -44,13 +44,15 @@ public func containerEnvironment(_ plan: ExecPlan, image: [String]? = nil, calle
             entries.append((assignment, value))
         }
     }
+    // A list searched rather than a dictionary: a few dozen names, and a dictionary's
+    // first use scans every protocol conformance of the binary (String: Hashable).
     var result: [String] = []
-    var seen: [String: Int] = [:]
+    var names: [String] = []
     for (name, value) in entries {
-        if let index = seen[name] {
+        if let index = names.firstIndex(of: name) {
             result[index] = "\(name)=\(value)"
         } else {
-            seen[name] = result.count
+            names.append(name)
             result.append("\(name)=\(value)")
         }
     }

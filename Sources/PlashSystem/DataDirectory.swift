@@ -33,5 +33,12 @@ public func environment(_ name: String) -> String? {
 /// the directory of `a`.
 public func absolutePath(_ path: String) -> String {
     let joined = path.hasPrefix("/") ? path : (currentDirectory() ?? "/") + "/" + path
-    return "/" + joined.split(separator: "/").filter { $0 != "." }.joined(separator: "/")
+    // By hand rather than joined(separator:), whose generic witness lookup scans every
+    // protocol conformance of the binary at the first call (plash run's start).
+    var result = ""
+    for part in joined.split(separator: "/") where part != "." {
+        result.append("/")
+        result.append(contentsOf: part)
+    }
+    return result.isEmpty ? "/" : result
 }

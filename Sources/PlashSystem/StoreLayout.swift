@@ -143,9 +143,10 @@ public struct StoreLayout: Sendable, Equatable {
         guard !components.isEmpty, components.count <= StoreLayout.maximumDepth,
               components.allSatisfy({ StoreLayout.id(String($0)) != nil }),
               StoreLayout.id(String(components.last!)) == id else { return nil }
-        // The link's own text, checked above (a generic joined() costs a runtime
-        // conformance lookup at every start).
-        let node = rootNode + "/" + target.dropFirst("../layer/0/".count)
+        // The link's own text, checked above, made a String first: joined(), or String +
+        // Substring (append of a generic Sequence), costs a runtime conformance lookup,
+        // a scan of every conformance in the binary, at every start.
+        let node = rootNode + "/" + String(target.dropFirst("../layer/0/".count))
         // Its files: files/ID, which its _data link names, or _data itself in a store of
         // an older plash. The link is not followed: its text climbs the node's whole depth
         // back (`../` 500 times), a second walk as long as the node's own.
