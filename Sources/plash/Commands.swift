@@ -110,15 +110,17 @@ let importCommands: [Command] = imageSources.flatMap { kind in
     }
 }
 
+// Its options are plash-exec's (runOptions); parseRun reads them from execOptions.
+let runEntry = Command("run", synopses: runSynopses,
+                       help: "Run CMD (default: the image's entrypoint and command, else root's shell) in an image, "
+                           + "built first when given macros.",
+                       operands: [.image, .command], failureStatus: 125, run: runCommand)
+
 let commands: [Command] = [
     Command("init", "", help: "Create the store (commands that need it create it too).", run: initStore),
     Command("build", "MACRO...", help: "Build an image (cached) and print its id. The macros: plash help macros.",
             operands: [Operand(kind: .macros, count: .many)], run: build),
-    // Its options are plash-exec's (runOptions); parseRun reads them from execOptions.
-    Command("run", synopses: runSynopses,
-            help: "Run CMD (default: the image's entrypoint and command, else root's shell) in an image, "
-                + "built first when given macros.",
-            operands: [.image, .command], failureStatus: 125, run: runCommand),
+    runEntry,
     Command("rm", "[--force] IMAGE...",
             help: "Remove images and every image built on them (not while a container uses them, unless --force).",
             options: [CommandOption("-f", "--force", help: "remove them even while containers use them")],
@@ -214,8 +216,10 @@ let commands: [Command] = [
             operands: [.optional(.topic)], run: help),
 ]
 
-/// The command named `name`.
-func lookupCommand(_ name: String) -> Command? { commands.first { $0.name == name } }
+/// The command named `name`. `run` is found without the table: plash run's start is a
+/// container's, and building the whole table (its arrays, the image sources' commands)
+/// cost a twentieth of it (docs/performance.md).
+func lookupCommand(_ name: String) -> Command? { name == "run" ? runEntry : commands.first { $0.name == name } }
 
 /// Checks a command's arguments against its table entry: options it knows, as many
 /// operands as it takes. Returns the operands, the arguments without the options. As
