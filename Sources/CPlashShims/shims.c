@@ -42,6 +42,14 @@ int plash_open_in_root(int root, const char *path, int flags, mode_t mode) {
     return (int)syscall(SYS_openat2, root, path, &how, sizeof how);
 }
 
+int plash_open_without_symlinks(const char *path, int flags) {
+    struct open_how how;
+    memset(&how, 0, sizeof how);
+    how.flags = (unsigned long long)flags;
+    how.resolve = RESOLVE_NO_SYMLINKS;
+    return (int)syscall(SYS_openat2, AT_FDCWD, path, &how, sizeof how);
+}
+
 int plash_open_in_mount(int root, const char *path, int flags) {
     struct open_how how;
     memset(&how, 0, sizeof how);

@@ -23,7 +23,7 @@ public struct MountPoint: Equatable {
 /// procfs, /dev, /tmp, a --tmpfs) lies in that, not in the image; a --bind-try of a
 /// missing source and the working directory inside the store are not mounted.
 /// `sources` are openSources' for `shared`; `store` is the store's canonical path.
-public func mountPoints(_ plan: ExecPlan, _ shared: [Bind], sources: [Int32?], store: String?) -> [MountPoint] {
+public func mountPoints(_ plan: ExecPlan, _ shared: [Bind], sources: [BindSource?], store: String?) -> [MountPoint] {
     var own = (plan.isolate ? ["/proc", "/tmp"] : []) + (plan.minimalDev ? ["/dev"] : [])
     var points = own.map { MountPoint(path: $0, directory: true) }
     for (mount, source) in zip(shared, sources) where !own.contains(where: { isPath(mount.destination, within: $0) }) {
@@ -33,9 +33,9 @@ public func mountPoints(_ plan: ExecPlan, _ shared: [Bind], sources: [Int32?], s
             continue
         }
         guard let source else { continue }
-        if let store, mount.onlyWhereImageHasNone && isPath(sharedSourcePath(source, mount), within: store) { continue }
+        if let store, mount.onlyWhereImageHasNone && isPath(source.path, within: store) { continue }
         var info = stat()
-        guard fstat(source, &info) == 0 else { continue }    // mountShared says why
+        guard fstat(source.fd, &info) == 0 else { continue }    // mountShared says why
         points.append(MountPoint(path: mount.destination, directory: (info.st_mode & S_IFMT) == S_IFDIR))
     }
     return points

@@ -64,6 +64,22 @@ func makeStore(at data: String, depth: Int = 1) throws -> String {
     #expect(result.stderr == "plash-exec: bind \(data)/layer: lies in the store \(data), which no container may reach\n")
 }
 
+/// A `..` in a bind's source is resolved by the kernel, never in the text: a way back
+/// into the store through `..` is the store.
+@Test(arguments: ["--bind", "--ro-bind", "--bind-try"])
+func aBindThroughDotDotIntoTheStoreIsRefused(option: String) throws {
+    let data = try makeStore(at: makeDirectory("store") + "/plash")
+    let outside = makeDirectory("outside")
+    let before = try treeListing(data)
+    let storeDirectory = splitParent(data).split(separator: "/").last!
+    for source in ["\(outside)/../\(storeDirectory)/plash/layer", "\(data)/../plash/layer", "\(data)/./layer"] {
+        let result = try exec([option, "\(source):/mnt/plash", "1", "--", "sh", "-c", "touch /mnt/plash/0/1/_data/y; echo ran"],
+                              environment: ["PLASH_DATA": data])
+        #expect(result.status == 125 && result.stdout == "", "\(source): \(result)")
+    }
+    #expect(try treeListing(data) == before)
+}
+
 /// What a container sees of the store and may do to it from inside, as root: each line
 /// says a write failed.
 let storeWrites = "for p in plash/layer/0/1/_data/x plash/index/x plash/x; do touch /mnt/$p 2>/dev/null || echo refused; done; "

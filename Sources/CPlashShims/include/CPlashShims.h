@@ -26,7 +26,10 @@ int plash_unshare_with_id_maps(int flags, char *const uidmap[], char *const gidm
 // symlink in an image can never lead outside of it.
 int plash_open_in_root(int root, const char *path, int flags, mode_t mode);
 
-// The same, but the walk may not cross a mount (RESOLVE_NO_XDEV): EXDEV when `path`
+// openat2(2) with RESOLVE_NO_SYMLINKS: ELOOP when any component of `path` is a symlink.
+int plash_open_without_symlinks(const char *path, int flags);
+
+// The same as plash_open_in_root, but the walk may not cross a mount (RESOLVE_NO_XDEV): EXDEV when `path`
 // lies in, or a symlink leads into, something mounted inside the tree at `root`.
 int plash_open_in_mount(int root, const char *path, int flags);
 
