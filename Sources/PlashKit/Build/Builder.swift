@@ -106,35 +106,13 @@ public struct Builder {
         throws -> Store.Image {
         let uid = geteuid(), gid = getegid()
         guard uid != 0 else { return try body({}) }
-        var ends: [Int32] = [-1, -1]
-        try check(pipe(&ends), "create pipe", "")
-        // Not inherited by what the child runs (newuidmap): the read ends when the child does.
-        for end in ends { _ = fcntl(end, F_SETFD, FD_CLOEXEC) }
-        let child = fork()
-        if child == -1 {
-            let code = errno
-            close(ends[0]); close(ends[1])
-            throw PlashError.system("fork", "", errno: code)
+        let answer = try inChildProcess {
+            String(try body({ try enterUserNamespace(CLONE_NEWUSER, uid: uid, gid: gid) }).id)
         }
-        if child == 0 {
-            close(ends[0])
-            var answer: String
-            do {
-                answer = "id \(try body({ try enterUserNamespace(CLONE_NEWUSER, uid: uid, gid: gid) }).id)"
-            } catch {
-                answer = "error \(error)"
-            }
-            _ = try? writeAll(ends[1], Array(answer.utf8), path: "pipe")
-            _exit(0)
+        guard let id = Int(answer), let image = store.lookup(id: id) else {
+            throw PlashError.failure("the import as root of the user namespace ended without an image")
         }
-        close(ends[1])
-        let answer = String(decoding: (try? readAll(ends[0], path: "pipe", what: "read", limit: 1 << 20)) ?? [], as: UTF8.self)
-        close(ends[0])
-        var status: Int32 = 0
-        while waitpid(child, &status, 0) == -1 && errno == EINTR {}
-        if answer.hasPrefix("id "), let id = Int(answer.dropFirst(3)), let image = store.lookup(id: id) { return image }
-        if answer.hasPrefix("error ") { throw PlashError.failure(String(answer.dropFirst(6))) }
-        throw PlashError.failure("the import as root of the user namespace ended (status \(status)) without an image")
+        return image
     }
 
     /// The layer's cache key: its parent, its script, the names of the variables it is

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CPlashShims
 import PlashSystem
 
 /// How a child process ended.
@@ -136,4 +137,49 @@ public func plashExecPath(environment: [String] = currentEnvironment()) throws -
     }
     throw PlashError.failure("plash-exec not found beside \(own) nor on PATH")
         .advising("install both binaries with scripts/install, or put plash-exec on PATH")
+}
+
+/// Runs `body` in a child process (a fork: it may enter namespaces this process must not)
+/// and returns what it returned, or throws its error as the one line it was.
+func inChildProcess(_ body: () throws -> String) throws -> String {
+    var ends: [Int32] = [-1, -1]
+    try check(pipe(&ends), "create pipe", "")
+    // Not inherited by what the child runs (newuidmap): the read ends when the child does.
+    for end in ends { _ = fcntl(end, F_SETFD, FD_CLOEXEC) }
+    let child = fork()
+    if child == -1 {
+        let code = errno
+        close(ends[0]); close(ends[1])
+        throw PlashError.system("fork", "", errno: code)
+    }
+    if child == 0 {
+        close(ends[0])
+        var answer: String
+        do {
+            answer = "done " + (try body())
+        } catch {
+            answer = "error \(error)"
+        }
+        _ = try? writeAll(ends[1], Array(answer.utf8), path: "pipe")
+        _exit(0)
+    }
+    close(ends[1])
+    let answer = String(decoding: (try? readAll(ends[0], path: "pipe", what: "read", limit: 1 << 20)) ?? [], as: UTF8.self)
+    close(ends[0])
+    var status: Int32 = 0
+    while waitpid(child, &status, 0) == -1 && errno == EINTR {}
+    if answer.hasPrefix("done ") { return String(answer.dropFirst(5)) }
+    if answer.hasPrefix("error ") { throw PlashError.failure(String(answer.dropFirst(6))) }
+    throw PlashError.failure("a child process ended (status \(status)) without an answer")
+}
+
+/// Runs `body` as root of a user namespace of this user's own, with their subordinate
+/// ids (enterUserNamespace), in a child process.
+func asRootOfOwnUserNamespace(_ body: () throws -> Void) throws {
+    let uid = geteuid(), gid = getegid()
+    _ = try inChildProcess {
+        try enterUserNamespace(CLONE_NEWUSER, uid: uid, gid: gid)
+        try body()
+        return ""
+    }
 }
