@@ -41,6 +41,6 @@ public func layers(of image: ExecPlan.Image, store: String, canonicalStore: Stri
 }
 
 func storedLayers(id: Int, node: String, layout: StoreLayout, canonicalStore: String?) throws -> Layers {
-    Layers(directories: layout.layers(of: node), label: "plash:\(id)@" + (canonicalStore ?? layout.path),
+    Layers(directories: layout.mountedLayers(of: node), label: "plash:\(id)@" + (canonicalStore ?? layout.path),
            config: try RunConfig.read(node: node))
 }

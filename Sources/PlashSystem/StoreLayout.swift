@@ -12,6 +12,9 @@ import Glibc
 ///                         depth: opening layer N of a nested node walks N directories,
 ///                         and overlayfs checks each layer's ancestry at mount, both
 ///                         growing with the square of the depth
+///     files/32.flat/     image 32's files merged with all below it (FlatLayer.swift):
+///                         every 32nd layer has one, and an overlay stacks the layers
+///                         above the nearest one and it, never more than 32
 ///     layer/0/1/2/_blob   the blob it leaves the store as (PlashKit's LayerBlob.swift;
 ///                         plash-exec never reads it)
 ///     layer/0/1/2/_config.exec  what image 2's config says of how it runs (RunConfig),
@@ -35,6 +38,10 @@ public struct StoreLayout: Sendable, Equatable {
     public var rootNode: String { layer + "/0" }
     public var files: String { path + "/files" }
     public func files(of id: Int) -> String { files + "/\(id)" }
+    /// files/ID.flat: image ID's files merged with those of every image below it.
+    public func flat(of id: Int) -> String { files + "/\(id).flat" }
+    /// How often an image's layers have a flat copy: the most layers an overlay stacks.
+    public static let flatEvery = 32
     public var index: String { path + "/index" }
     public var map: String { path + "/map" }
     /// cache/KEY -> ../index/ID: a build's or an import's cache key.
@@ -167,6 +174,28 @@ public struct StoreLayout: Sendable, Equatable {
         return stack(of: node).map { data(id: $0.id, node: $0.node) }
     }
 
+    /// What an overlay of the image stacks, top first: its layers down to the nearest
+    /// one with a flat copy (the one at a multiple of flatEvery), then that copy for the
+    /// rest; all its layers when none below has one (an image made before flat copies
+    /// were, or one whose copy could not be made). An image of fewer than flatEvery
+    /// layers looks for none.
+    public func mountedLayers(of node: String) -> [String] {
+        let ids = self.ids(ofNode: node)
+        guard let bottom = ids.last else { return [] }
+        guard access(files(of: bottom), F_OK) == 0 else { return stack(of: node).map { data(id: $0.id, node: $0.node) } }
+        // ids[ids.count - depth] is the image of `depth` layers.
+        var depth = ids.count / StoreLayout.flatEvery * StoreLayout.flatEvery
+        while depth > 0 {
+            let flat = self.flat(of: ids[ids.count - depth])
+            if access(flat, F_OK) == 0 { return ids[..<(ids.count - depth)].map(files(of:)) + [flat] }
+            depth -= StoreLayout.flatEvery
+        }
+        return ids.map(files(of:))
+    }
+
+    /// The staging place of a flat copy (FlatLayer.swift) in a node not yet published.
+    public static func flat(ofNode node: String) -> String { node + "/_flat" }
+
     /// layer/0/1/2 -> [(2, layer/0/1/2), (1, layer/0/1)]: the image and those below it.
     public func stack(of node: String) -> [(id: Int, node: String)] {
         var current = node
@@ -214,6 +243,11 @@ public struct StoreLayout: Sendable, Equatable {
             ids += 1
         }
         return ids > 0 && parts.suffix(2) == ["layer", "0"]
+    }
+
+    /// The id of files/ID.flat's name, `ID.flat`, or nil.
+    public static func id(ofFlat name: String) -> Int? {
+        name.hasSuffix(".flat") ? id(String(name.dropLast(".flat".count))) : nil
     }
 
     /// The id of a node: its last component.

@@ -16,6 +16,7 @@ import Testing
         return (store, try store.id(["import-oci", layout + ":t"]))
     }
 
+    /// files/: each image's files/ID, and files/ID.flat of every 32nd (FlatLayerTests).
     func files(_ store: TestStore) -> [String] {
         ((try? FileManager.default.contentsOfDirectory(atPath: store.data + "/files")) ?? []).sorted()
     }
@@ -27,7 +28,10 @@ import Testing
                                          environment: ["PLASH_OVERLAY": overlay])
             #expect(listed.status == 0 && listed.stdout == "500\n", "\(overlay): \(listed)")
         }
-        #expect(files(store).count == 500)
+        #expect(files(store).filter { !$0.hasSuffix(".flat") }.count == 500)
+        // Its overlay stacks 20 layers and the flat copy of the 480th, which stands for the rest.
+        let options = try store.plash(["run", id, "--", "sh", "-c", "grep -o 'lowerdir+=[^,]*' /proc/self/mountinfo | wc -l"])
+        #expect(options.stdout == "21\n" && files(store).filter { $0.hasSuffix(".flat") }.count == 15, "\(options)")
         // The node is nested as the original's: its path names every image below it.
         let node = try store.id(["nodepath", id])
         #expect(node.hasPrefix(store.data + "/layer/0/1/2/") && node.split(separator: "/").suffix(500).count == 500)

@@ -43,13 +43,18 @@ public func storeUsage(_ store: Store) throws -> [ImageUsage] {
     return imageUsage(layers)
 }
 
-/// Bytes of each image's own layer: its files and its kept blob (LayerBlob.swift), which
-/// go together; what `plash ls` and `plash du` both show.
+/// Bytes of each image's own layer: its files, its kept blob (LayerBlob.swift) and its
+/// flat copy (FlatLayer.swift), which go together; what `plash ls` and `plash du` both
+/// show. The flat copies come last: their files are links to the layers' and count
+/// there, their directories here.
 func layerSizes(_ images: [Store.Image], store: Store) throws -> [Int: Int64] {
     let blobs = images.map { blobFile($0.node) }.filter { access($0, F_OK) == 0 }
-    let sizes = try diskUsage(images.map(\.data) + blobs, store: store)
+    let flats = images.map { store.layout.flat(of: $0.id) }.filter { access($0, F_OK) == 0 }
+    let sizes = try diskUsage(images.map(\.data) + blobs + flats, store: store)
     var layers: [Int: Int64] = [:]
-    for image in images { layers[image.id] = (sizes[image.data] ?? 0) + (sizes[blobFile(image.node)] ?? 0) }
+    for image in images {
+        layers[image.id] = (sizes[image.data] ?? 0) + (sizes[blobFile(image.node)] ?? 0) + (sizes[store.layout.flat(of: image.id)] ?? 0)
+    }
     return layers
 }
 

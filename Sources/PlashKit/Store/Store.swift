@@ -11,6 +11,7 @@ import PlashSystem
 ///     layer/0/1/2/        image 2's node, a layer on top of image 1 (StoreLayout)
 ///     layer/0/1/2/_data -> ../../../../files/2
 ///     files/2/            image 2's files
+///     files/32.flat/      image 32's files merged with all below it (FlatLayer.swift)
 ///     layer/0/1/2/_script the script that built it (for `plash ls`)
 ///     layer/0/1/2/_blob   the blob it is exported as, and _blob.json (LayerBlob.swift)
 ///     layer/0/1/2/_config.json, _config.exec   the image's config (ImageConfig.swift)
@@ -337,6 +338,8 @@ public struct Store: Sendable {
             try inherited.write(into: staging.path)
         }
         try writeText(StoreLayout.script(ofNode: staging.path), script)
+        makeFlatLayer(staging, parentNode: parentNode, layout: layout)
+        let flat = StoreLayout.flat(ofNode: staging.path)
         return try locked {
             guard access(StoreLayout.data(ofNode: parentNode), F_OK) == 0 || parentNode == rootNode else {
                 throw PlashError.failure("the parent image was removed during the build")
@@ -346,13 +349,21 @@ public struct Store: Sendable {
             let files = layout.files(of: id)
             // A store of an older plash has no files/.
             if mkdir(layout.files, 0o755) == -1 && errno != EEXIST { throw PlashError.system("create store", layout.files) }
-            try check(rename(staging.data, files), "rename into place", files)
+            // The flat copy first: nothing names files/ID.flat before the node's rename either.
+            if access(flat, F_OK) == 0 { try check(rename(flat, layout.flat(of: id)), "rename into place", layout.flat(of: id)) }
+            do {
+                try check(rename(staging.data, files), "rename into place", files)
+            } catch {
+                rename(layout.flat(of: id), flat)
+                throw error
+            }
             do {
                 try check(symlink(layout.dataTarget(ofNode: node, id: id), staging.data), "symlink", staging.data)
                 try check(rename(staging.path, node), "rename into place", node)
             } catch {
                 unlink(staging.data)
                 rename(files, staging.data)
+                rename(layout.flat(of: id), flat)
                 throw error
             }
             staging.lock.release()
@@ -387,8 +398,9 @@ public struct Store: Sendable {
 
     /// files/ID into a staging directory being removed (a store of an older plash has none).
     func moveFiles(of id: Int, into staging: Staging) throws {
-        let files = layout.files(of: id)
+        let files = layout.files(of: id), flat = layout.flat(of: id)
         if rename(files, staging.path + "/files-\(id)") == -1 && errno != ENOENT { throw PlashError.system("remove", files) }
+        if rename(flat, staging.path + "/flat-\(id)") == -1 && errno != ENOENT { throw PlashError.system("remove", flat) }
     }
 
     /// Ids of every node below `node` (its child nodes are the directories named by digits).
@@ -491,7 +503,8 @@ public struct Store: Sendable {
             walk(rootNode)
             // Files of no image: what a crash between a node's removal and its files' left.
             let ids = Set(indexed.compactMap { StoreLayout.id(ofNode: $0) })
-            for entry in directoryEntries(layout.files) ?? [] where !(StoreLayout.id(entry).map(ids.contains) ?? false) {
+            for entry in directoryEntries(layout.files) ?? []
+                where !((StoreLayout.id(entry) ?? StoreLayout.id(ofFlat: entry)).map(ids.contains) ?? false) {
                 stray.append(layout.files + "/" + entry)
             }
             for node in stray {
