@@ -58,7 +58,7 @@ int plash_open_in_mount(int root, const char *path, int flags) {
     return (int)syscall(SYS_openat2, root, path, &how, sizeof how);
 }
 
-int plash_mount_scratch(void) {
+int plash_mount_scratch(int target) {
     int fs = (int)syscall(SYS_fsopen, "tmpfs", FSOPEN_CLOEXEC);
     if (fs < 0) return -1;
     int mnt = -1;
@@ -67,7 +67,8 @@ int plash_mount_scratch(void) {
         mnt = (int)syscall(SYS_fsmount, fs, FSMOUNT_CLOEXEC, 0);
     int saved = errno;
     close(fs);
-    if (mnt >= 0 && syscall(SYS_move_mount, mnt, "", AT_FDCWD, "/", MOVE_MOUNT_F_EMPTY_PATH) < 0) {
+    if (mnt >= 0 && (target >= 0 ? syscall(SYS_move_mount, mnt, "", target, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH)
+                                 : syscall(SYS_move_mount, mnt, "", AT_FDCWD, "/", MOVE_MOUNT_F_EMPTY_PATH)) < 0) {
         saved = errno;
         close(mnt);
         mnt = -1;

@@ -13,6 +13,9 @@ public struct Layers: Equatable {
     public var label: String
     /// A stored image's config, when its node keeps one.
     public var config: RunConfig? = nil
+    /// The layers are a store's files/ID (and files/ID.flat), side by side in files/,
+    /// which nothing of a start reaches by its path (RootFilesystem.swift).
+    public var inStoreFiles = false
 }
 
 public func layers(of image: ExecPlan.Image, store: String, canonicalStore: String? = nil) throws -> Layers {
@@ -41,6 +44,8 @@ public func layers(of image: ExecPlan.Image, store: String, canonicalStore: Stri
 }
 
 func storedLayers(id: Int, node: String, layout: StoreLayout, canonicalStore: String?) throws -> Layers {
-    Layers(directories: layout.mountedLayers(of: node), label: "plash:\(id)@" + (canonicalStore ?? layout.path),
-           config: try RunConfig.read(node: node))
+    let directories = layout.mountedLayers(of: node)
+    return Layers(directories: directories, label: "plash:\(id)@" + (canonicalStore ?? layout.path),
+                  config: try RunConfig.read(node: node),
+                  inStoreFiles: directories.allSatisfy { splitLast($0).0 == layout.files })
 }

@@ -9,7 +9,7 @@ import PlashSystem
 public struct RootMount {
     public var fd: Int32       // O_PATH handle of the overlay's root
     public var path: String
-    public var scratch: Int32? = nil   // the tmpfs stacked on the old root's `/`
+    public var scratch: Int32? = nil   // the scratch tmpfs, when it is stacked on the old root's `/`
     /// The mount points made in a layer of their own, which the image lacks.
     public var madeMountPoints: [String] = []
 }
@@ -52,16 +52,24 @@ public func mountRoot(_ layers: Layers, persist: PersistentUpper?, hostRoot: Boo
     return try mountFuseOverlay(layers, lowers, persist: persist, mountPoints: mountPoints)
 }
 
-/// The writable layer and the overlay's mount point live in a tmpfs stacked on this
-/// mount namespace's `/`: a walk from `/` never enters a mount stacked on it (only `..`
-/// from below does, and every host path still needed was opened before), so it hides
-/// nothing, not even when the image is `/`, and writes nothing on the host; it is gone
-/// when the last process of the container exits.
+/// The writable layer and the overlay's mount point live in a scratch tmpfs that only
+/// this mount namespace has, and that is gone when the last process of the container
+/// exits. It writes nothing on the host, and hides nothing that is still needed: a walk
+/// never enters a mount stacked on the point it starts from, and every host path still
+/// needed was opened before. A stored image's layers lie side by side in the store's
+/// files/, which no step reaches by its path (a --persist directory lies in tmp/): the
+/// tmpfs is mounted on that directory, which is reached only through its handle from
+/// now on, a mount below the old root, which goes with the old root's one detach at
+/// pivot_root (each detach waits for an RCU grace period, about a twentieth of a
+/// millisecond here). Else (--root, --lower: any directory, which may hold a --persist
+/// directory that a failed start removes by its path) it is stacked on this mount
+/// namespace's `/`, even when the image is `/`, and detached by itself (pivotRoot).
 func mountKernelOverlay(_ layers: Layers, _ lowers: LowerLayers, upper persistent: (Int32, Int32)?,
                         hostRoot: Bool, mountPoints: [MountPoint] = []) throws -> RootMount {
     let directories = ["upper", "work", "root"]
-    var scratch = plash_mount_scratch()
-    var stackedOnRoot = true
+    let onLayers = layers.inStoreFiles && lowers.directory >= 0
+    var scratch = plash_mount_scratch(onLayers ? lowers.directory : -1)
+    var mountedClassically = false
     if scratch == -1 && errno == ENOSYS {
         // Before Linux 5.2 (no fsopen): a tmpfs mounted the classic way over the top
         // layer's directory, which is open already, as for fuse-overlayfs below. Only
@@ -72,12 +80,12 @@ func mountKernelOverlay(_ layers: Layers, _ lowers: LowerLayers, upper persisten
         }
         _ = try lowers.descriptors()
         scratch = try mountScratch(on: base, with: directories)
-        stackedOnRoot = false
+        mountedClassically = true
     } else {
-        try check(scratch, "mount scratch tmpfs on", "/")
+        try check(scratch, "mount scratch tmpfs on", onLayers ? splitLast(lowers.paths[0]).0 : "/")
     }
     do {
-        if stackedOnRoot {
+        if !mountedClassically {
             for dir in directories { try check(mkdirat(scratch, dir, 0o755), "create scratch directory", dir) }
         }
         let (upper, work) = persistent.map { (procPath($0.0), procPath($0.1)) }
@@ -118,7 +126,7 @@ func mountKernelOverlay(_ layers: Layers, _ lowers: LowerLayers, upper persisten
         // takes a private clone of its upper layer's mount, which an unbindable one refuses.)
         try check(plash_mount_set_unbindable(scratch), "make unbindable", "scratch tmpfs")
         return RootMount(fd: try openDirectory(mountPoint, what: "overlay"), path: layers.directories[0],
-                         scratch: stackedOnRoot ? scratch : nil, madeMountPoints: made)
+                         scratch: mountedClassically || onLayers ? nil : scratch, madeMountPoints: made)
     } catch {
         // Off the old root again before a fallback to FUSE: see pivotRoot.
         umount2(procPath(scratch), Int32(MNT_DETACH))

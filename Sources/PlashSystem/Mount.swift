@@ -23,7 +23,7 @@ public func mount(_ source: String, on target: String, type: String? = nil,
 public final class LowerLayers {
     public let paths: [String]
     /// The directory the layers lie in, open, and their names there; or -1.
-    let directory: Int32
+    public let directory: Int32
     /// The layers' descriptors: opened at once when they lie apart, else on demand
     /// (descriptors()), for what takes layers only by descriptor or path.
     private var opened: [Int32] = []

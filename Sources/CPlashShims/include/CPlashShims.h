@@ -33,11 +33,12 @@ int plash_open_without_symlinks(const char *path, int flags);
 // lies in, or a symlink leads into, something mounted inside the tree at `root`.
 int plash_open_in_mount(int root, const char *path, int flags);
 
-// A new tmpfs (fsopen, fsmount) stacked on top of "/" of this mount namespace, and an
-// O_PATH handle of its root. A path walk never enters a mount stacked on the root it
-// starts from, so the tmpfs is reachable only through the handle; and it is gone with
-// the mount namespace. Returns the handle or -1 (ENOSYS before Linux 5.2).
-int plash_mount_scratch(void);
+// A new tmpfs (fsopen, fsmount) mounted on the directory `target` (an open handle), or
+// with -1 stacked on top of "/" of this mount namespace, and an O_PATH handle of its
+// root. A path walk never enters a mount stacked on the point it starts from (the root,
+// `target`'s handle), so the tmpfs is reachable only through the handle; and it is
+// gone with the mount namespace. Returns the handle or -1 (ENOSYS before Linux 5.2).
+int plash_mount_scratch(int target);
 
 // mount_setattr(2): the mount at `fd` is left out of every bind (a recursive bind of
 // what it is mounted on skips it and what is mounted below it). mount(2) before 5.12.
