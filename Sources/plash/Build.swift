@@ -101,5 +101,5 @@ func runPlashfile(_ path: String, _ arguments: [String]) throws -> Int32 {
 func becomeContainer(_ plan: ExecPlan, image: Store.Image, store: Store) -> Never {
     var plan = plan
     plan.image = .resolved(id: image.id, node: image.node, store: store.path)
-    runContainer(plan, program: "plash", defaultCommand: { [defaultShell(image, store: store)] })
+    runContainer(plan, program: "plash", defaultCommand: { [defaultShell(layers: store.layout.mountedLayers(of: image.node))] })
 }

@@ -141,11 +141,6 @@ func blankSeparated(_ text: String) -> [String] {
     text.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
 }
 
-public func isVariableName(_ name: String) -> Bool {
-    guard let first = name.first, first == "_" || (first.isASCII && first.isLetter) else { return false }
-    return name.allSatisfy { $0 == "_" || ($0.isASCII && ($0.isLetter || $0.isNumber)) }
-}
-
 /// `USER/REPO [FILE]` of raw.githubusercontent.com, or of $PLASH_GITHUB_URL (tests serve
 /// one on 127.0.0.1), on the repository's default branch: GitHub resolves `HEAD` to it,
 /// be it master or main.

@@ -5,10 +5,9 @@ import PlashSystem
 
 /// What `plash run IMAGE` runs without a command, as the original did: root's shell
 /// from the image's /etc/passwd (/bin/bash in Debian, /bin/ash in Alpine) when the
-/// image has it, else /bin/sh. Read from the layers an overlay of it stacks, top first,
-/// without mounting.
-public func defaultShell(_ image: Store.Image, store: Store) -> String {
-    let layers = store.layout.mountedLayers(of: image.node)
+/// image has it, else /bin/sh. Read from `layers`, what an overlay of the image stacks
+/// (StoreLayout.mountedLayers), top first, without mounting.
+public func defaultShell(layers: [String]) -> String {
     guard let passwd = imageFile("/etc/passwd", layers: layers),
           let text = try? readFile(passwd, what: "read", limit: 64 << 20),
           let root = PasswdEntry.parse(String(decoding: text, as: UTF8.self)).first(where: { $0.uid == 0 }) else { return "/bin/sh" }
