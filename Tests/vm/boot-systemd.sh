@@ -22,10 +22,14 @@ BB=$(command -v busybox) && file -L "$BB" | grep -q 'statically linked' \
 
 CACHE=${PLASH_TEST_CACHE:-/var/cache/plash-tests}
 ROOT_TAR=$CACHE/systemd-bookworm.tar
-if [ ! -s "$ROOT_TAR" ]; then
+if [ ! -f "$ROOT_TAR" ] || [ ! -s "$ROOT_TAR" ]; then
   mkdir -p "$CACHE"
-  # Made beside the cache and renamed: a killed run never leaves half a root there.
-  mmdebstrap --quiet --variant=minbase --include=systemd-sysv,dbus,libpam-systemd bookworm "$ROOT_TAR.$$.tmp" >&2
+  # A directory there is what an earlier version left (mmdebstrap took its .tmp name
+  # for a directory's): the cache's own, made again.
+  [ -d "$ROOT_TAR" ] && rm -rf --one-file-system "$ROOT_TAR"
+  # Made beside the cache and renamed: a killed run never leaves half a root there. A
+  # tar whatever the name ends in: mmdebstrap guesses the format from it.
+  mmdebstrap --quiet --format=tar --variant=minbase --include=systemd-sysv,dbus,libpam-systemd bookworm "$ROOT_TAR.$$.tmp" >&2
   mv "$ROOT_TAR.$$.tmp" "$ROOT_TAR"
 fi
 
