@@ -96,6 +96,15 @@ public func dockerHabit(_ name: String) -> PlashError? {
     dockerHabits.first { $0.names.contains(name) }.map { PlashError.usage("\(name): \($0.hint)", usage: runUsage) }
 }
 
+/// `plash run 1 A=1 CMD`: the assignments that start a command, as env(1) takes them
+/// (as the original ran commands through it), and the command after them.
+public func leadingAssignments(of command: [String]) -> (assignments: [String], command: [String]) {
+    let count = command.prefix { word in
+        word.firstIndex(of: "=").map { isVariableName(String(word[..<$0])) } ?? false
+    }.count
+    return (Array(command.prefix(count)), Array(command.dropFirst(count)))
+}
+
 /// A shell variable's name: what `plash run 1 A=1 CMD` takes as an assignment, as env(1).
 public func isVariableName(_ name: String) -> Bool {
     guard let first = name.first, first == "_" || (first.isASCII && first.isLetter) else { return false }

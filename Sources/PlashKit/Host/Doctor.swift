@@ -278,7 +278,7 @@ public func overlayProbeError(store: Store) -> String? {
     base = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     defer { try? removeTree(base) }
     for sub in ["lower", "scratch", "merged"] { mkdir(base + "/" + sub, 0o755) }
-    let own = readLink("/proc/self/exe") ?? CommandLine.arguments[0]
+    let own = ownPath
     let output = base + "/error"
     guard let end = try? spawnAndWait([own, "doctor", "--probe-overlay", base],
                                       streams: Streams(stdin: .null, stdout: .null, stderr: .file(output, write: true))) else {

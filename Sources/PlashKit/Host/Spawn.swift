@@ -118,25 +118,11 @@ public func currentEnvironment() -> [String] {
     return result
 }
 
-/// plash-exec: beside plash, found through /proc/self/exe (so the version built with
-/// this plash, wherever plash was linked from), else the first one on PATH (plash
-/// copied alone, plash-exec installed elsewhere).
-public func plashExecPath(environment: [String] = currentEnvironment()) throws -> String {
-    let own = readLink("/proc/self/exe") ?? CommandLine.arguments[0]
-    // As execvp looks: a directory named plash-exec passes access(X_OK) too.
-    func isProgram(_ path: String) -> Bool {
-        var info = stat()
-        return stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFREG && access(path, X_OK) == 0
-    }
-    let beside = splitLast(own).0 + "/plash-exec"
-    if isProgram(beside) { return beside }
-    let path = environment.first { $0.hasPrefix("PATH=") }.map { String($0.dropFirst(5)) } ?? ""
-    for dir in path.split(separator: ":") where dir.hasPrefix("/") {
-        let candidate = String(dir) + "/plash-exec"
-        if isProgram(candidate) { return candidate }
-    }
-    throw PlashError.failure("plash-exec not found beside \(own) nor on PATH")
-        .advising("install both binaries with scripts/install, or put plash-exec on PATH")
+/// plash-exec: beside this program, else on PATH (companionProgram).
+public func plashExecPath() throws -> String {
+    if let path = companionProgram("plash-exec") { return path }
+    throw PlashError.failure("plash-exec not found beside \(ownPath) nor on PATH")
+        .advising("install plash's programs together with scripts/install, or put plash-exec on PATH")
 }
 
 /// Runs `body` in a child process (a fork: it may enter namespaces this process must not)
