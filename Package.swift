@@ -1,13 +1,13 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-// Both binaries are linked as static executables: no dynamic loader, no shared Swift
+// The binaries are linked as static executables: no dynamic loader, no shared Swift
 // runtime to map, so they start in about a millisecond (see docs/performance.md).
 // Foundation needs its support libraries named explicitly for a static link, and lld,
 // which unlike ld resolves them in any order (and lays out code in a given order, below).
 // libcrypto's CPU probe waits for its first use rather than running before main
 // (Sources/CPlashShims/shims.c).
-// Release builds lay out the code that `plash run` and plash-exec run before their execve
+// Release builds lay out the code that plash and plash-exec run before their execve
 // together, in the order of Sources/startup.order (written by scripts/startup-order): the
 // kernel maps the 64 KiB around each page fault on the binary, so code spread over the
 // text costs memory (docs/performance.md). Names lld no longer finds are skipped: a stale
@@ -38,6 +38,7 @@ let package = Package(
     products: [
         .executable(name: "plash-exec", targets: ["plash-exec"]),
         .executable(name: "plash", targets: ["plash"]),
+        .executable(name: "plash-builder", targets: ["plash-builder"]),
     ],
     targets: [
         .target(name: "CPlashShims"),
@@ -57,9 +58,13 @@ let package = Package(
         // TLS for downloads (libssl.a): reached only by the commands that import images.
         .systemLibrary(name: "CTLS", pkgConfig: "libssl", providers: [.apt(["libssl-dev"])]),
         .target(name: "PlashKit", dependencies: ["PlashSystem", "PlashExec", "CArchive", "CTLS"], swiftSettings: directMetadata),
-        // plash parses its own arguments: the macro language is ordered words that no
-        // option parser models, and `plash run` must start fast.
-        .executableTarget(name: "plash", dependencies: ["PlashKit"], swiftSettings: directMetadata,
+        // plash: `plash run` of a stored image with plash-exec's code alone, so it starts
+        // as fast; every other command it hands over to plash-builder (Sources/plash).
+        .executableTarget(name: "plash", dependencies: ["PlashExec"], swiftSettings: directMetadata,
+                          linkerSettings: staticExecutable),
+        // plash-builder parses its own arguments: the macro language is ordered words that
+        // no option parser models.
+        .executableTarget(name: "plash-builder", dependencies: ["PlashKit"], swiftSettings: directMetadata,
                           linkerSettings: staticFoundation),
         // What every test target shares (Tests/README.md): running processes with a deadline,
         // scratch directories, stores, the probe, test users, servers and registries.

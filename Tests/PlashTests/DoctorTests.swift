@@ -93,7 +93,7 @@ import Testing
 
     @Test func aPlashWithoutPlashExecFails() throws {
         let dir = makeDirectory("lone")
-        try copyExecutable(plash, to: dir + "/plash")
+        try copyPlash(to: dir)
         let result = try run(dir + "/plash", ["doctor"], environment: TestStore().environment.merging(["PATH": "/usr/bin:/bin"]) { $1 })
         #expect(result.status == 1, "\(result)")
         #expect(result.stdout.afterFirstLine.hasPrefix("FAIL  plash-exec: not beside plash nor on PATH\n"
@@ -103,7 +103,7 @@ import Testing
 
     @Test func aDirectoryOrAPlainFileNamedPlashExecIsNotIt() throws {
         let dir = makeDirectory("lone")
-        try copyExecutable(plash, to: dir + "/plash")
+        try copyPlash(to: dir)
         let onPath = makeDirectory("path")
         try FileManager.default.createDirectory(atPath: onPath + "/a/plash-exec", withIntermediateDirectories: true)
         try FileManager.default.createDirectory(atPath: onPath + "/b", withIntermediateDirectories: true)
@@ -123,7 +123,7 @@ import Testing
         try requirePresent(vmMissing())
         let dir = makeDirectory("vm")
         try copyExecutable(plashExec, to: dir + "/plash-exec")
-        try copyExecutable(plash, to: dir + "/plash")
+        try copyPlash(to: dir)
         let script = repositoryDirectory + "/Tests/vm/doctor-cgroup-v2.sh"
         let result = try run("/bin/bash", [vmRun, dir, script], environment: ["VM_TIMEOUT": "600"], deadline: 660)  // a bound for a hung VM: emulated, it is slow on a loaded machine
         let report = result.stdout.split(separator: "\n").filter { $0.hasPrefix("PASS") || $0.hasPrefix("FAIL") || $0.hasPrefix("summary") }

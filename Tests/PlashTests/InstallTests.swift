@@ -5,7 +5,7 @@ import Testing
 /// scripts/install and scripts/uninstall into a scratch PREFIX, then what people do with
 /// the result: man, plash doctor, tab completion, as root and as an ordinary user.
 @Suite struct InstallTests {
-    let installed = ["bin/plash", "bin/plash-exec", "share/man/man1/plash.1", "share/man/man1/plash-exec.1",
+    let installed = ["bin/plash", "bin/plash-builder", "bin/plash-exec", "share/man/man1/plash.1", "share/man/man1/plash-exec.1",
                      "share/man/man7/plash-macros.7", "share/bash-completion/completions/plash",
                      "share/bash-completion/completions/plash-exec", "share/zsh/site-functions/_plash",
                      "share/fish/vendor_completions.d/plash.fish", "share/fish/vendor_completions.d/plash-exec.fish",

@@ -20,7 +20,7 @@ func theShippedUnitsWorkUnderARealSystemd() throws {
     try requirePresent(systemdVMMissing())
     let dir = makeDirectory("systemd-vm")
     try copyExecutable(plashExec, to: dir + "/plash-exec")
-    try copyExecutable(plash, to: dir + "/plash")
+    try copyPlash(to: dir)
     try copyExecutable("/bin/busybox", to: dir + "/busybox")
     let units = try run("/bin/cp", ["-r", repository.appendingPathComponent("systemd").path, dir + "/systemd"])
     #expect(units.status == 0, "\(units)")

@@ -10,6 +10,7 @@ public let productsDirectory: URL = {
 
 public let plashExec = productsDirectory.appendingPathComponent("plash-exec").path
 public let plash = productsDirectory.appendingPathComponent("plash").path
+public let plashBuilder = productsDirectory.appendingPathComponent("plash-builder").path
 
 /// What a finished process left: exit status or the signal that killed it, and output.
 public struct Finished: CustomStringConvertible {
@@ -492,7 +493,7 @@ private let sharedBinariesFixture = Fixture {
     let dir = scratch + "/bin"
     try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
     try copyExecutable(plashExec, to: dir + "/")
-    try copyExecutable(plash, to: dir + "/")
+    try copyPlash(to: dir)
     return dir
 }
 
@@ -505,6 +506,13 @@ public func makeDirectory(_ name: String, ownedBy user: TestUser) -> String {
     let dir = makeDirectory(name)
     chown(dir, user.uid, user.uid)
     return dir
+}
+
+/// Copies plash into `dir`: the front and the builder it hands over to, as scripts/install
+/// puts them side by side.
+public func copyPlash(to dir: String) throws {
+    try copyExecutable(plash, to: dir + "/plash")
+    try copyExecutable(plashBuilder, to: dir + "/plash-builder")
 }
 
 /// Copies an executable with cp. A file this process held open for writing could leak

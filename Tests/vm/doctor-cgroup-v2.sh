@@ -2,7 +2,7 @@
 # (run by Tests/PlashTests/DoctorTests.swift): the cgroup line for root, an ordinary
 # user without a delegated subtree and one with it; then user namespaces switched off,
 # for doctor and for a run. /test holds the static
-# plash and plash-exec. Exit status: the number of failures.
+# plash, plash-builder and plash-exec. Exit status: the number of failures.
 fails=0
 check() { if eval "$2"; then echo "PASS $1"; else echo "FAIL $1: $3"; fails=$((fails+1)); fi; }
 has() { echo "$out" | grep -q "$1"; }

@@ -1,7 +1,7 @@
 # The shipped systemd units (systemd/) under a real systemd as PID 1, in the VM of
-# Tests/vm/boot-systemd.sh (run by Tests/ShimTests/SystemdTests.swift). /test
-# holds the static plash, plash-exec and busybox, the units, and demo.tar: a busybox
-# root with the probe, whose /bin/notify-server reports READY=1 as the main PID and
+# Tests/vm/boot-systemd.sh (run by Tests/ShimTests/SystemdTests.swift). /test holds
+# the static plash, plash-builder, plash-exec and busybox, the units, and demo.tar: a
+# busybox root with the probe, whose /bin/notify-server reports READY=1 as the main PID and
 # then serves HTTP, and whose /bin/socket-server answers on the socket systemd opened.
 # Exit status: the number of failures.
 fails=0
@@ -15,7 +15,7 @@ get() {
 }
 main_pid() { systemctl show -p MainPID --value "$@"; }
 
-cp /test/plash /test/plash-exec /usr/local/bin/
+cp /test/plash /test/plash-builder /test/plash-exec /usr/local/bin/
 cp /test/busybox /bin/busybox     # `plash build --from busybox` imports the host's static busybox
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 # (not is-system-running --wait: the boot ends only once this unit has run)

@@ -16,13 +16,7 @@ import PlashSystem
 
 @Sendable func runCommand(_ arguments: [String]) throws -> Int32 {
     let request = try parseRun(arguments)
-    var command = request.command
-    // As the original ran commands through env(1): `plash run 1 A=1 CMD` sets A.
-    var assignments: [String] = []
-    while let word = command.first, let equals = word.firstIndex(of: "="), isVariableName(String(word[..<equals])) {
-        assignments.append(word)
-        command.removeFirst()
-    }
+    let (assignments, command) = leadingAssignments(of: request.command)
     // The image is found once, here; plash-exec's steps take it as found.
     var plan = try execPlan(options: request.execOptions, image: .lowers([]), command: command)
     let store: Store
