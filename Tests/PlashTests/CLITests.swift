@@ -161,6 +161,11 @@ import Testing
         #expect(store.indexedIDs.isEmpty)
         let unset = try store.plash(["build", "--from", "busybox"], environment: Dictionary(uniqueKeysWithValues: names.map { ($0, "") }))
         #expect(unset.status == 0, "\(unset)")
+        // Also where plash runs a stored image without plash-builder's code.
+        for name in names {
+            let result = try store.plash(["run", "1", "--", "echo", "ran"], environment: [name: "60s"])
+            #expect(result.status == 2 && result.stdout.isEmpty, "\(name): \(result)")
+        }
     }
 
     /// PLASH_OVERLAY=bogus is refused in one line before anything is done, not taken
@@ -170,6 +175,9 @@ import Testing
         let result = try store.plash(["build", "--from", "busybox", "--run", "true"], environment: ["PLASH_OVERLAY": "bogus"])
         #expect(result.status == 2 && lines(result.stderr).count == 2, "one line: \(result)")
         #expect(store.indexedIDs.isEmpty)
+        let id = try store.id(["import", "busybox"])
+        let run = try store.plash(["run", id, "--", "echo", "ran"], environment: ["PLASH_OVERLAY": "bogus"])
+        #expect(run.status == 2 && run.stdout.isEmpty && lines(run.stderr).count == 2, "one line: \(run)")
     }
 
     /// NAME names a profile read from stdin; with a profile's path it is one too many.
