@@ -5,7 +5,7 @@ import Testing
 /// scripts/install and scripts/uninstall into a scratch PREFIX, then what people do with
 /// the result: man, plash doctor, tab completion, as root and as an ordinary user.
 @Suite struct InstallTests {
-    let installed = ["bin/plash", "bin/plash-builder", "bin/plash-exec", "share/man/man1/plash.1", "share/man/man1/plash-exec.1",
+    let installed = ["bin/plash", "bin/plash-builder", "bin/plash-exec", "share/man/man1/plash.1", "share/man/man1/plash-builder.1", "share/man/man1/plash-exec.1",
                      "share/man/man7/plash-macros.7", "share/bash-completion/completions/plash",
                      "share/bash-completion/completions/plash-exec", "share/zsh/site-functions/_plash",
                      "share/fish/vendor_completions.d/plash.fish", "share/fish/vendor_completions.d/plash-exec.fish",
@@ -59,8 +59,8 @@ import Testing
 
     @Test func manFindsTheInstalledPagesThroughPathForRootAndAUser() throws {
         let prefix = try install()
-        for (page, name) in [("plash", "plash - build layered images"), ("plash-exec", "plash-exec - run a program"),
-                             ("plash-macros", "plash-macros - the macros")] {
+        for (page, name) in [("plash", "plash - build layered images"), ("plash-builder", "plash - build layered images"),
+                             ("plash-exec", "plash-exec - run a program"), ("plash-macros", "plash-macros - the macros")] {
             let env = ["PATH": prefix + "/bin:/usr/bin:/bin", "MANPAGER": "cat", "MANWIDTH": "200"]
             let user = try userWithoutSubordinateIDs
             for result in [try run("/usr/bin/man", [page], environment: env),
@@ -278,7 +278,7 @@ import Testing
         let out = makeDirectory("man")
         let result = try run(repositoryDirectory + "/scripts/man", [out])
         #expect(result.status == 0, "\(result)")
-        for page in ["plash.1", "plash-exec.1", "plash-macros.7"] {
+        for page in ["plash.1", "plash-builder.1", "plash-exec.1", "plash-macros.7"] {
             let made = try String(contentsOfFile: out + "/" + page, encoding: .utf8)
             let committed = try String(contentsOfFile: repositoryDirectory + "/man/" + page, encoding: .utf8)
             #expect(Bool(made == committed), "man/\(page) is older than docs/: run scripts/man")

@@ -22,7 +22,7 @@ import Testing
     @Test func theDebHoldsTheProgramsTheManPagesCompletionsAndDocsAndRecommendsWhatPlashUses() throws {
         let listing = try run("/usr/bin/dpkg-deb", ["--contents", try deb])
         #expect(listing.status == 0, "\(listing)")
-        for file in ["./usr/bin/plash", "./usr/bin/plash-builder", "./usr/bin/plash-exec", "./usr/share/man/man1/plash.1.gz",
+        for file in ["./usr/bin/plash", "./usr/bin/plash-builder", "./usr/bin/plash-exec", "./usr/share/man/man1/plash.1.gz", "./usr/share/man/man1/plash-builder.1.gz",
                      "./usr/share/man/man1/plash-exec.1.gz", "./usr/share/man/man7/plash-macros.7.gz",
                      "./usr/share/bash-completion/completions/plash", "./usr/share/zsh/site-functions/_plash",
                      "./usr/share/fish/vendor_completions.d/plash.fish", "./usr/share/doc/plash/copyright",
