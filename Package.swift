@@ -59,7 +59,7 @@ let package = Package(
         .systemLibrary(name: "CTLS", pkgConfig: "libssl", providers: [.apt(["libssl-dev"])]),
         .target(name: "PlashKit", dependencies: ["PlashSystem", "PlashExec", "CArchive", "CTLS"], swiftSettings: directMetadata),
         // plash: `plash run` of a stored image with plash-exec's code alone, so it starts
-        // as fast; every other command it hands over to plash-builder (Sources/plash).
+        // as fast; every other command it hands over to plash-builder (Sources/plash/main.swift).
         .executableTarget(name: "plash", dependencies: ["PlashExec"], swiftSettings: directMetadata,
                           linkerSettings: staticExecutable),
         // plash-builder parses its own arguments: the macro language is ordered words that

@@ -27,8 +27,8 @@ public let runSynopses = ["[EXEC-OPTIONS] IMAGE [--] [CMD [ARG...]]", "[EXEC-OPT
 
 public let runUsage = "Usage: plash run " + runSynopses.joined(separator: "\n       plash run ")
 
-/// `isMacro`: whether a word is a macro of plash's (PlashKit); plash-exec and the small
-/// `plash` take any macros as a build for the builder.
+/// `isMacro`: whether a word is a macro of plash's (PlashKit); the small `plash`, which
+/// has no macro table, takes any as a build for plash-builder.
 public func parseRun(_ arguments: [String], isMacro: (String) -> Bool) throws -> RunRequest {
     var rest = arguments[...]
     var options: [String] = []

@@ -1,4 +1,5 @@
-// plash: the builder and manager. Each command lives in its own file; this is the table
+// plash-builder: the builder and manager, what `plash` hands every command to but a run
+// of a stored image (Sources/plash). Each command lives in its own file; this is the table
 // of contents and the one place that prints errors and picks exit codes.
 #if canImport(Glibc)
 import Glibc

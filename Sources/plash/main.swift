@@ -15,9 +15,9 @@ import PlashSystem
 // the container's program or plash-builder start after a chdir.
 if let data = environment("PLASH_DATA"), !data.isEmpty, !data.hasPrefix("/") { setenv("PLASH_DATA", dataDirectory(), 1) }
 
-if let (plan, node) = storedImageRun() {
-    let layout = StoreLayout(path: dataDirectory())
-    runContainer(plan, program: "plash", defaultCommand: { [defaultShell(layers: layout.mountedLayers(of: node))] })
+let store = StoreLayout(path: dataDirectory())
+if let (plan, node) = storedImageRun(in: store) {
+    runContainer(plan, program: "plash", defaultCommand: { [defaultShell(layers: store.mountedLayers(of: node))] })
 }
 guard let builder = companionProgram("plash-builder") else {
     printLine(toStandardError: "plash: plash-builder not found beside \(ownPath) nor on PATH "
@@ -28,17 +28,17 @@ execv(builder, CommandLine.unsafeArgv)
 printLine(toStandardError: "plash: exec \(builder): \(String(cString: strerror(errno)))")
 exit(1)
 
-/// `plash run` of an image in the store: its plan and the image's node; nil for any other
+/// `plash run` of an image in `store`: its plan and the image's node; nil for any other
 /// command line, and for a run that plash-builder must answer.
-func storedImageRun() -> (ExecPlan, node: String)? {
-    guard (try? checkNumberSettings()) != nil, (try? checkOverlaySetting()) != nil,
-          let arguments = try? commandLineArguments(), arguments.first == "run",
+func storedImageRun(in store: StoreLayout) -> (ExecPlan, node: String)? {
+    guard let arguments = try? commandLineArguments(), arguments.first == "run",
+          (try? checkNumberSettings()) != nil, (try? checkOverlaySetting()) != nil,
           let request = try? parseRun(Array(arguments.dropFirst()), isMacro: { _ in true }),
           case .stored(let name) = request.image,
-          let image = StoreLayout(path: dataDirectory()).resolve(name) else { return nil }
+          let image = store.resolve(name) else { return nil }
     let (assignments, command) = leadingAssignments(of: request.command)
     guard var plan = try? execPlan(options: request.execOptions, image: .lowers([]), command: command) else { return nil }
     plan.environment += assignments
-    plan.image = .resolved(id: image.id, node: image.node, store: dataDirectory())
+    plan.image = .resolved(id: image.id, node: image.node, store: store.path)
     return (plan, image.node)
 }
